@@ -1,0 +1,153 @@
+"""The Mesa agents: providers and payers.
+
+Patients are not agents here: a million of them live as columns in
+:class:`sim.population.Population` and behave through vectorized operations. Providers and
+payers are few, make decisions with real structure, and are ordinary Mesa agents with their own
+``step``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.behaviour import adapt
+from sim.billing import apply_cost_sharing
+from sim.payment import Claims, PaymentModel
+
+if TYPE_CHECKING:
+    from sim.model import HealthSystemModel
+
+
+class Provider(mesa.Agent):
+    """A provider in one care setting (clinic, practice, ...).
+
+    It holds a practice style ``theta`` (units above or below each patient's optimum), a weight
+    on patient benefit ``altruism`` and an adaptation ``speed``. Each month, in ``learning``
+    mode, it updates its style from the realised results of its patients (see
+    :mod:`sim.behaviour`); in ``optimal`` mode it plays the closed-form best response to its
+    current contracts; in ``fixed`` mode it never changes.
+    """
+
+    model: HealthSystemModel
+
+    def __init__(
+        self,
+        model: HealthSystemModel,
+        setting: int,
+        index: int,
+        region: int,
+        altruism: float,
+        speed: float,
+        for_profit: bool,
+    ) -> None:
+        super().__init__(model)
+        self.setting = setting
+        self.index = index
+        self.region = region
+        self.altruism = altruism
+        self.speed = speed
+        self.for_profit = for_profit
+        self.curvature_estimate = np.nan
+
+    @property
+    def theta(self) -> float:
+        return float(self.model.theta[self.setting][self.index])
+
+    def step(self) -> None:
+        m = self.model
+        behaviour = m.config.behaviour
+        if behaviour.mode != "learning":
+            return
+        s, i = self.setting, self.index
+        est = m.estimates[s]
+        slope, curv = est.slope[i], est.curvature[i]
+        theta = float(m.theta_before[s][i])
+        if np.isfinite(slope):
+            w = behaviour.curvature_memory
+            old = self.curvature_estimate
+            self.curvature_estimate = curv if not np.isfinite(old) else (1 - w) * old + w * curv
+            theta = adapt(theta, slope, self.curvature_estimate, self.speed, est.max_step)
+        # imitation of a better-performing peer (compared on this provider's own values)
+        if est.imitate[i]:
+            j = est.peer[i]
+            mine = est.profit_pp[i] + self.altruism * est.benefit_pp[i]
+            theirs = est.profit_pp[j] + self.altruism * est.benefit_pp[j]
+            if np.isfinite(theirs) and (not np.isfinite(mine) or theirs > mine):
+                theta += behaviour.imitation_weight * (float(m.theta_before[s][j]) - theta)
+        bound = float(m.settings[s].cfg.max_units)
+        m.theta[s][i] = min(max(theta, -bound), bound)
+
+
+class Payer(mesa.Agent):
+    """A payer (Medicare FFS, a commercial insurer, a plan): holds one payment contract per
+    care setting, pays what its contracts owe, applies patient cost sharing and tracks its
+    spending. ``contracts[s]`` can be replaced at any month (a policy switch)."""
+
+    model: HealthSystemModel
+
+    def __init__(
+        self,
+        model: HealthSystemModel,
+        name: str,
+        index: int,
+        rate_multiplier: float,
+        contracts: list[PaymentModel],
+    ) -> None:
+        super().__init__(model)
+        self.name = name
+        self.index = index
+        self.rate_multiplier = rate_multiplier
+        self.contracts = contracts
+        self.paid_total = 0.0
+
+    def step(self) -> None:
+        """Settle this month's claims and panels in every setting, in setting order."""
+        m = self.model
+        pop = m.population
+        g = self.index
+        for s, contract in enumerate(self.contracts):
+            month = m.month_care[s]
+            mask = month.payer == g
+            idx = month.patients[mask]
+            claims = Claims(
+                provider=month.provider[mask],
+                fee_value=month.fee_value[mask] * self.rate_multiplier,
+                units=month.billed[mask],
+                visits=month.visits[mask],
+                new_episode=month.new_episode[mask],
+                condition=pop.condition[idx],
+                function_at_start=month.function_at_start[mask],
+                risk=pop.risk[idx],
+                rate_multiplier=self.rate_multiplier,
+            )
+            panel = m.panels[s][g]
+            settlement = contract.settle(claims, panel)
+            p = contract.params
+            sought = month.sought[mask]
+            allowed = np.where(sought, settlement.allowed, 0.0)
+            copays = p.copay_per_visit * claims.visits
+            if p.deductible_applies:
+                ded = pop.deductible_remaining[idx].astype(np.float64)
+                oop, ded_after = apply_cost_sharing(allowed, ded, p.coinsurance, copays)
+                pop.deductible_remaining[idx] = ded_after
+            else:
+                oop, _ = apply_cost_sharing(allowed, np.zeros_like(allowed), p.coinsurance, copays)
+            pop.oop_to_date[idx] += oop
+            revenue = allowed + copays  # provider receives the allowed amount plus copays
+            payer_claims = revenue - oop
+            ae_cost = month.adverse_cost[mask]
+            liability = p.adverse_event_liability * ae_cost
+            ae_payer = ae_cost - liability
+            paid = float(payer_claims.sum() + settlement.lump.sum() + ae_payer.sum())
+            self.paid_total += paid
+            # write back into the month's per-patient arrays and the ledgers
+            month.revenue[mask] = revenue
+            month.oop[mask] = oop
+            month.liability[mask] = liability
+            month.ae_payer[mask] = ae_payer
+            month.lump_by_payer[g] = settlement.lump
+            m.ledger_payer[s, g] += paid - float(ae_payer.sum())
+            m.ledger_payer_ae[s, g] += float(ae_payer.sum())

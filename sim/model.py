@@ -1,0 +1,634 @@
+"""The Mesa model: one world under one arm's payment contracts.
+
+Provider incentives follow Ellis & McGuire (1986), "Provider behavior under prospective
+reimbursement: cost sharing and supply", J Health Econ 5:129-151 (REFERENCE.md §1); the
+payment rules follow Medicare's (REFERENCE.md §3-§7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mesa
+import numpy as np
+
+from sim import clinical
+from sim.agents import Payer, Provider
+from sim.behaviour import learning_estimates, optimal_offset, planned_units, variation_sign
+from sim.payment import REGISTRY, Panel, PaymentModel
+from sim.population import Population
+from sim.scenario import Scenario
+from sim.settings import CareSetting
+
+#: order of the spawned random streams of a run (documented in docs/architecture.md)
+STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
+
+
+@dataclass
+class MonthCare:
+    """One setting's patients with an active episode this month (arrays aligned by patient)."""
+
+    patients: np.ndarray
+    payer: np.ndarray
+    provider: np.ndarray
+    sought: np.ndarray
+    new_episode: np.ndarray
+    need: np.ndarray
+    sign: np.ndarray
+    units: np.ndarray
+    visits: np.ndarray
+    billed: np.ndarray
+    minutes: np.ndarray
+    fee_value: np.ndarray
+    function_at_start: np.ndarray
+    benefit: np.ndarray
+    gain: np.ndarray
+    low_value: np.ndarray
+    adverse: np.ndarray
+    adverse_cost: np.ndarray
+    revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
+    oop: np.ndarray = field(default=None)  # type: ignore[assignment]
+    liability: np.ndarray = field(default=None)  # type: ignore[assignment]
+    ae_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    lump_by_payer: list[np.ndarray] = field(default_factory=list)
+    new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        n = self.patients.size
+        self.revenue = np.zeros(n)
+        self.oop = np.zeros(n)
+        self.liability = np.zeros(n)
+        self.ae_payer = np.zeros(n)
+
+
+@dataclass
+class Estimates:
+    """What each provider of a setting learnt this month (read by ``Provider.step``)."""
+
+    slope: np.ndarray
+    curvature: np.ndarray
+    profit_pp: np.ndarray
+    benefit_pp: np.ndarray
+    imitate: np.ndarray
+    peer: np.ndarray
+    max_step: float
+
+
+class HealthSystemModel(mesa.Model):
+    """Patients, providers and payers under one arm's payment contracts, month by month.
+
+    Each month (``step``), in this order:
+
+    1. **Calendar and health drift** — deductibles reset each January; every patient's function
+       declines (aging, chronic disease); the month's uniforms are drawn (common random
+       numbers: the same draws in every arm).
+    2. **Needs and care seeking** (each care setting, in scenario order) — episodes of need
+       start with a probability that rises with the risk score and with low function; an
+       elective need is taken to the patient's provider with a probability that falls as the
+       expected out-of-pocket cost rises.
+    3. **Provider decisions and delivery** — each provider sets the units of care of each of its
+       patients from its practice style (``q_B + θ``, with the small variations it learns from);
+       units become visits, billed units (8-minute rule) and minutes; patients gain function
+       with diminishing returns, and adverse events strike with a risk that rises with
+       under-treatment.
+    4. **Payment** (``Payer.step``) — each payer settles its contracts: the payment model says
+       what is owed (fees, PMPM, episode prices), the contract's cost sharing says what the
+       patient pays, and adverse-event costs fall on the payer or the provider as the contract
+       says.
+    5. **Adaptation** (``Provider.step``) — each provider estimates, from its patients' realised
+       results, how its objective (profit + α·benefit) changes with its style, moves part of the
+       way toward the perceived best style, and sometimes imitates a better-performing peer.
+    6. **Records** — one row per (setting, payer) of the monthly table.
+
+    Parameters
+    ----------
+    scenario:
+        A validated :class:`~sim.config.Scenario`.
+    arm:
+        The arm whose contracts apply (default: the first).
+    rng:
+        Root seed of the run (an int; default ``scenario.seed``). Streams are spawned from
+        ``SeedSequence(rng, spawn_key=(replicate,))``.
+    replicate:
+        Replication number (a child seed of the root seed).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        arm: str | None = None,
+        *,
+        rng: int | None = None,
+        replicate: int = 0,
+    ) -> None:
+        seed = scenario.seed if rng is None else int(rng)
+        root = np.random.SeedSequence(seed, spawn_key=(replicate,))
+        streams = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
+        super().__init__(rng=np.random.default_rng(streams["mesa"]))
+        self.config = scenario
+        self.arm = scenario.arm(arm) if arm is not None else scenario.arms[0]
+        self.seed = seed
+        self.replicate = replicate
+        self.settings = [
+            CareSetting(name, s, cfg, scenario.population.regions)
+            for s, (name, cfg) in enumerate(scenario.settings.items())
+        ]
+        self._provider_rng = np.random.default_rng(streams["providers_monthly"])
+
+        # providers (Mesa agents) and their styles
+        prov_rng = np.random.default_rng(streams["providers"])
+        self.providers_by_setting: list[list[Provider]] = []
+        providers_by_region: dict[str, list[np.ndarray]] = {}
+        region_shares = [r.share for r in scenario.population.regions.values()]
+        for setting in self.settings:
+            agents, by_region = self._make_providers(setting, region_shares, prov_rng)
+            self.providers_by_setting.append(agents)
+            providers_by_region[setting.name] = by_region
+        self.population = Population(
+            scenario,
+            np.random.default_rng(streams["population"]),
+            np.random.default_rng(streams["patients_monthly"]),
+            providers_by_region,
+        )
+        pop = self.population
+        self.altruism = [np.array([p.altruism for p in ps]) for ps in self.providers_by_setting]
+        self.theta = [
+            np.full(len(ps), scenario.behaviour.initial_offset) for ps in self.providers_by_setting
+        ]
+        self.theta_before = [t.copy() for t in self.theta]
+
+        # payers and their contracts for this arm
+        conditions = tuple(scenario.population.conditions)
+        self.payers: list[Payer] = []
+        for g, (name, cfg) in enumerate(scenario.payers.items()):
+            contracts = [
+                self.make_contract(self.arm.contract_for(name, s.name), conditions)
+                for s in self.settings
+            ]
+            self.payers.append(Payer(self, name, g, cfg.rate_multiplier, contracts))
+
+        # panels: members and their risk per provider, per setting and payer
+        n_payers = len(self.payers)
+        self.payer_members = np.bincount(pop.payer, minlength=n_payers).astype(np.float64)
+        self.panels: list[list[Panel]] = []
+        self._fixed_cost_share = np.zeros((len(self.settings), n_payers))
+        for s, setting in enumerate(self.settings):
+            n_prov = len(self.providers_by_setting[s])
+            key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
+            members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+            risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+            self.panels.append(
+                [
+                    Panel(
+                        members=members[:, g].astype(np.float64),
+                        risk_sum=risk[:, g],
+                        rate_multiplier=self.payers[g].rate_multiplier,
+                    )
+                    for g in range(n_payers)
+                ]
+            )
+            total = members.sum(axis=1, keepdims=True)
+            share = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
+            self._fixed_cost_share[s] = setting.cfg.providers.fixed_cost * share.sum(axis=0)
+        # providers with no members still incur fixed cost; charge it to the largest payer
+        for s, setting in enumerate(self.settings):
+            n_prov = len(self.providers_by_setting[s])
+            has = np.bincount(pop.provider[s], minlength=n_prov) > 0
+            empty = int((~has).sum())
+            if empty:
+                g_big = int(np.argmax(self.payer_members))
+                self._fixed_cost_share[s, g_big] += empty * setting.cfg.providers.fixed_cost
+        self._f0_sum = np.bincount(pop.payer, pop.function, minlength=n_payers)
+        self.refresh_contract_terms()
+
+        # ledgers (money conservation is tested against these) and records
+        self.ledger_payer = np.zeros((len(self.settings), n_payers))
+        self.ledger_payer_ae = np.zeros((len(self.settings), n_payers))
+        self.ledger_oop = np.zeros((len(self.settings), n_payers))
+        self.ledger_provider = [np.zeros(len(ps)) for ps in self.providers_by_setting]
+        self.rows: list[dict] = []
+        self.provider_rows: list[dict] = []
+        self.month_care: list[MonthCare] = []
+        self.estimates: list[Estimates] = []
+        self.month = -1
+
+    # -----------------------------------------------------------------------------------------
+    # construction helpers
+
+    def _make_providers(
+        self, setting: CareSetting, region_shares: list[float], rng: np.random.Generator
+    ) -> tuple[list[Provider], list[np.ndarray]]:
+        pc = setting.cfg.providers
+        n = pc.count
+        # providers per region: proportional to the region's share, at least one each
+        raw = np.asarray(region_shares) * n
+        counts = np.maximum(np.floor(raw).astype(int), 1)
+        while counts.sum() < n:
+            counts[np.argmax(raw - counts)] += 1
+        while counts.sum() > n:
+            counts[np.argmax(np.where(counts > 1, counts - raw, -np.inf))] -= 1
+        region = np.repeat(np.arange(len(region_shares)), counts)
+
+        def scaled_beta(d) -> np.ndarray:
+            return d.low + (d.high - d.low) * rng.beta(d.a, d.b, n)
+
+        alpha = scaled_beta(pc.altruism)
+        speed = scaled_beta(pc.adaptation_speed)
+        for_profit = rng.random(n) < pc.for_profit_share
+        alpha = np.where(for_profit, alpha * pc.for_profit_altruism_multiplier, alpha)
+        speed = np.minimum(np.where(for_profit, speed * pc.for_profit_speed_multiplier, speed), 1)
+        agents = [
+            Provider(
+                self,
+                setting.index,
+                i,
+                int(region[i]),
+                float(alpha[i]),
+                float(speed[i]),
+                bool(for_profit[i]),
+            )
+            for i in range(n)
+        ]
+        by_region = [np.flatnonzero(region == r) for r in range(len(region_shares))]
+        return agents, by_region
+
+    def make_contract(self, cfg, conditions: tuple[str, ...]) -> PaymentModel:
+        cls = REGISTRY[cfg.model]
+        return cls(cfg.params, conditions)
+
+    def set_contract(self, payer: str, setting: str, contract: PaymentModel) -> None:
+        """Replace one payer's contract for one setting (a policy switch), effective at once."""
+        g = [p.name for p in self.payers].index(payer)
+        s = [st.name for st in self.settings].index(setting)
+        self.payers[g].contracts[s] = contract
+        self.refresh_contract_terms()
+
+    def refresh_contract_terms(self) -> None:
+        """Recompute what providers face under the current contracts: marginal revenue per unit
+        and adverse-event liability, averaged over each provider's members by payer. In
+        ``optimal`` mode providers move to the closed-form best response."""
+        self.marginal_revenue: list[np.ndarray] = []
+        self.liability_curvature: list[np.ndarray] = []
+        for s, setting in enumerate(self.settings):
+            provs = self.providers_by_setting[s]
+            region = np.array([p.region for p in provs])
+            members = np.stack([self.panels[s][g].members for g in range(len(self.payers))], 1)
+            total = members.sum(axis=1, keepdims=True)
+            w = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
+            w[total[:, 0] == 0] = 1.0 / len(self.payers)
+            fee_unit = setting.fee_per_unit[region]
+            m = np.zeros(len(provs))
+            liab = np.zeros(len(provs))
+            for g, payer in enumerate(self.payers):
+                c = payer.contracts[s]
+                per_unit = c.marginal_revenue(1.0) * fee_unit * payer.rate_multiplier
+                per_unit += c.params.copay_per_visit / setting.units_per_visit
+                m += w[:, g] * per_unit
+                liab += w[:, g] * c.params.adverse_event_liability
+            ae = setting.cfg.adverse_events
+            self.marginal_revenue.append(m)
+            self.liability_curvature.append(2.0 * liab * ae.cost * ae.shortfall_risk)
+        if self.config.behaviour.mode == "optimal":
+            for s in range(len(self.settings)):
+                self.theta[s][:] = self.optimal_theta(s)
+
+    def optimal_theta(self, s: int) -> np.ndarray:
+        """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+        cfg = self.settings[s].cfg
+        return optimal_offset(
+            self.marginal_revenue[s],
+            cfg.marginal_cost,
+            self.altruism[s],
+            cfg.benefit_curvature,
+            self.liability_curvature[s],
+            float(cfg.max_units),
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # the month
+
+    def step(self) -> None:
+        self.month = month = self.steps - 1
+        pop = self.population
+        pop.start_month(month)
+        self.month_care = [self._care(setting, month) for setting in self.settings]
+        for payer in self.payers:
+            payer.step()
+        self._learn(month)
+        self.agents_by_type[Provider].do("step")
+        self._record(month)
+
+    def _care(self, setting: CareSetting, month: int) -> MonthCare:
+        """Steps 2 and 3 for one setting: needs, care seeking, decisions, delivery, outcomes."""
+        pop = self.population
+        cfg = setting.cfg
+        s = setting.index
+        u_need, u_episode, u_ae, u_round = pop.draws(s)
+        left = pop.episode_left[s]
+        n_payers = len(self.payers)
+
+        # -- 2. needs arise among patients without an episode
+        p = cfg.need_reference_function - pop.function
+        np.maximum(p, 0.0, out=p)
+        p *= cfg.need_function_slope / 100.0
+        p += 1.0
+        p *= pop.risk
+        p *= (cfg.need_probability * self._cond_need)[pop.condition]
+        new = u_need < p
+        new &= left == 0
+        idx_new = np.flatnonzero(new)
+        p_new = np.minimum(p[idx_new], 1.0)
+        del p, new
+        if idx_new.size:
+            v = u_need[idx_new] / p_new  # uniform on [0, 1) given that a need arose
+            length = clinical.episode_length(v, cfg.episode_months)
+            e = u_episode[idx_new].astype(np.float64)
+            elective = e < cfg.elective_share
+            w = np.where(elective, e / max(cfg.elective_share, 1e-300), 0.0)
+            need = (
+                cfg.optimal_units
+                * pop.risk[idx_new].astype(np.float64) ** cfg.need_risk_elasticity
+                * self._cond_intensity[pop.condition[idx_new]]
+            )
+            seek = ~elective | (w < self._seek_probability(setting, idx_new, need, length))
+            left[idx_new] = length
+            pop.need[s][idx_new] = need
+            pop.sought[s][idx_new] = seek
+        new_needs_by_payer = np.bincount(pop.payer[idx_new], minlength=n_payers)
+
+        # -- 3. decisions and delivery for everyone with an active episode
+        idx = np.flatnonzero(left > 0)
+        prov = pop.provider[s][idx].astype(np.int64)
+        sought = pop.sought[s][idx]
+        need = pop.need[s][idx].astype(np.float64)
+        new_ep = np.zeros(idx.size, np.bool_)
+        new_ep[np.searchsorted(idx, idx_new)] = True
+        learning = self.config.behaviour.mode == "learning"
+        sign = variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
+        delta = self.config.behaviour.experiment_step * cfg.optimal_units
+        q = planned_units(need, self.theta[s][prov] + delta * sign, cfg.max_units)
+        units = np.floor(q + u_round[idx]).astype(np.int64)  # unbiased stochastic rounding
+        units[~sought] = 0
+        region = pop.region[idx]
+        visits, billed, minutes, value = setting.deliver(units, region, new_ep & sought)
+
+        f_start = pop.function[idx].astype(np.float64)
+        d = cfg.benefit_curvature
+        benefit = clinical.benefit_value(units, need, d)
+        gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
+        low = clinical.low_value_units(units, need, d, cfg.low_value_threshold)
+        ae = cfg.adverse_events
+        p_ae = clinical.adverse_event_probability(
+            pop.risk[idx],
+            f_start,
+            units,
+            need,
+            base_rate=ae.base_rate,
+            function_slope=ae.function_slope,
+            shortfall_risk=ae.shortfall_risk,
+        )
+        adverse = u_ae[idx] < p_ae
+        pop.function[idx] = np.clip(f_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+        left[idx] -= 1
+        return MonthCare(
+            patients=idx,
+            payer=pop.payer[idx],
+            provider=prov,
+            sought=sought,
+            new_episode=new_ep & sought,
+            need=need,
+            sign=sign,
+            units=units,
+            visits=visits,
+            billed=billed,
+            minutes=minutes,
+            fee_value=value,
+            function_at_start=f_start,
+            benefit=benefit,
+            gain=gain,
+            low_value=low,
+            adverse=adverse,
+            adverse_cost=adverse * ae.cost,
+            lump_by_payer=[np.zeros(0)] * n_payers,
+            new_needs_by_payer=new_needs_by_payer,
+        )
+
+    def _seek_probability(
+        self, setting: CareSetting, idx: np.ndarray, need: np.ndarray, length: np.ndarray
+    ) -> np.ndarray:
+        """Probability that a patient takes an elective need to a provider, from the expected
+        out-of-pocket cost of an episode of patient-optimal care under the payer's contract."""
+        pop = self.population
+        cfg = setting.cfg
+        payer = pop.payer[idx]
+        oop = np.zeros(idx.size)
+        units = need * length
+        fee = setting.fee_per_unit[pop.region[idx]] * units
+        for g, pay in enumerate(self.payers):
+            mask = payer == g
+            if not mask.any():
+                continue
+            c = pay.contracts[setting.index]
+            allowed = c.expected_allowed(
+                fee[mask] * pay.rate_multiplier,
+                pop.condition[idx[mask]],
+                pop.function[idx[mask]],
+                pop.risk[idx[mask]],
+                pay.rate_multiplier,
+            )
+            prm = c.params
+            ded = pop.deductible_remaining[idx[mask]] if prm.deductible_applies else 0.0
+            ded_part = np.minimum(allowed, ded)
+            visits = np.ceil(units[mask] / setting.units_per_visit)
+            oop[mask] = ded_part + prm.coinsurance * (allowed - ded_part)
+            oop[mask] += prm.copay_per_visit * visits
+        return clinical.seek_probability(oop, cfg.oop_elasticity, cfg.oop_reference)
+
+    @property
+    def _cond_need(self) -> np.ndarray:
+        return self._cond_arrays[0]
+
+    @property
+    def _cond_intensity(self) -> np.ndarray:
+        return self._cond_arrays[1]
+
+    @property
+    def _cond_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "_cond_cache"):
+            conds = self.config.population.conditions.values()
+            self._cond_cache = (
+                np.array([c.need_multiplier for c in conds], np.float32),
+                np.array([c.intensity_multiplier for c in conds]),
+            )
+        return self._cond_cache
+
+    def _learn(self, month: int) -> None:
+        """Step 5, first half: per-provider estimates from this month's realised results
+        (what each provider can know), plus this month's imitation draws."""
+        beh = self.config.behaviour
+        self.theta_before = [t.copy() for t in self.theta]
+        self.estimates = []
+        n_total = sum(len(p) for p in self.providers_by_setting)
+        u_imit = self._provider_rng.random(n_total)
+        u_peer = self._provider_rng.random(n_total)
+        offset = 0
+        for s, setting in enumerate(self.settings):
+            cfg = setting.cfg
+            mc = self.month_care[s]
+            n_prov = len(self.providers_by_setting[s])
+            alpha = self.altruism[s][mc.provider]
+            profit = mc.revenue - cfg.marginal_cost * mc.units - mc.liability
+            value = profit + alpha * mc.benefit
+            own = mc.sought
+            treated = np.bincount(mc.provider[own], minlength=n_prov)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                profit_pp = np.bincount(mc.provider[own], profit[own], n_prov) / treated
+                benefit_pp = np.bincount(mc.provider[own], mc.benefit[own], n_prov) / treated
+            if beh.mode == "learning":
+                delta = beh.experiment_step * cfg.optimal_units
+                need_z = (mc.need - cfg.optimal_units) / cfg.optimal_units
+                slope, curv, _ = learning_estimates(
+                    mc.provider[own],
+                    n_prov,
+                    value[own],
+                    need_z[own],
+                    mc.sign[own],
+                    mc.new_episode[own],
+                    delta,
+                    beh.min_patients,
+                )
+            else:
+                slope = curv = np.full(n_prov, np.nan)
+            ui = u_imit[offset : offset + n_prov]
+            up = u_peer[offset : offset + n_prov]
+            offset += n_prov
+            peer = (np.arange(n_prov) + 1 + np.floor(up * max(n_prov - 1, 1)).astype(int)) % n_prov
+            self.estimates.append(
+                Estimates(
+                    slope=slope,
+                    curvature=curv,
+                    profit_pp=profit_pp,
+                    benefit_pp=benefit_pp,
+                    imitate=(ui < beh.imitation_probability) & (n_prov > 1),
+                    peer=peer,
+                    max_step=beh.max_step * cfg.optimal_units,
+                )
+            )
+
+    # -----------------------------------------------------------------------------------------
+    # records
+
+    def _record(self, month: int) -> None:
+        pop = self.population
+        n_payers = len(self.payers)
+        f_sum = np.bincount(pop.payer, pop.function, minlength=n_payers)
+        members = self.payer_members
+        for s, setting in enumerate(self.settings):
+            mc = self.month_care[s]
+            cfg = setting.cfg
+            key = mc.payer
+
+            def by_payer(w, mask=None, key=key) -> np.ndarray:
+                if mask is not None:
+                    return np.bincount(key[mask], w[mask], minlength=n_payers)
+                return np.bincount(key, w, minlength=n_payers)
+
+            treated_mask = mc.units > 0
+            in_episode = np.bincount(key, minlength=n_payers)
+            treated = np.bincount(key[treated_mask], minlength=n_payers)
+            episodes = np.bincount(key[mc.new_episode], minlength=n_payers)
+            units = by_payer(mc.units)
+            billed = by_payer(mc.billed)
+            visits = by_payer(mc.visits)
+            minutes = by_payer(mc.minutes)
+            revenue = by_payer(mc.revenue)
+            oop = by_payer(mc.oop)
+            liability = by_payer(mc.liability)
+            ae_payer = by_payer(mc.ae_payer)
+            ae_n = np.bincount(key[mc.adverse], minlength=n_payers)
+            gain = by_payer(mc.gain)
+            benefit = by_payer(mc.benefit)
+            low = by_payer(mc.low_value)
+            service_cost = cfg.marginal_cost * units
+            # provider-side ledger: what each provider received this month
+            prov_rev = np.bincount(mc.provider, mc.revenue, minlength=len(self.theta[s]))
+            for g in range(n_payers):
+                prov_rev = prov_rev + mc.lump_by_payer[g]
+            self.ledger_provider[s] += prov_rev
+            for g, payer in enumerate(self.payers):
+                lump = float(mc.lump_by_payer[g].sum())
+                rev = float(revenue[g]) + lump
+                payer_payments = rev - float(oop[g])
+                spending = payer_payments + float(ae_payer[g])
+                cost = float(service_cost[g] + liability[g] + self._fixed_cost_share[s, g])
+                self.ledger_oop[s, g] += float(oop[g])
+                nm = float(members[g])
+                tr = int(treated[g])
+                self.rows.append(
+                    {
+                        "month": month,
+                        "setting": setting.name,
+                        "payer": payer.name,
+                        "payment_model": payer.contracts[s].name,
+                        "members": int(nm),
+                        "patients_in_episode": int(in_episode[g]),
+                        "new_needs": int(mc.new_needs_by_payer[g]),
+                        "episodes": int(episodes[g]),
+                        "patients_treated": tr,
+                        "visits": int(visits[g]),
+                        "units": int(billed[g]),
+                        "service_units": int(units[g]),
+                        "minutes": int(minutes[g]),
+                        "units_per_treated": float(units[g] / tr) if tr else 0.0,
+                        "payer_payments": payer_payments,
+                        "spending": spending,
+                        "spending_pmpm": spending / nm if nm else 0.0,
+                        "oop": float(oop[g]),
+                        "oop_pmpm": float(oop[g]) / nm if nm else 0.0,
+                        "provider_revenue": rev,
+                        "provider_cost": cost,
+                        "provider_margin": rev - cost,
+                        "adverse_events": int(ae_n[g]),
+                        "adverse_event_cost_payer": float(ae_payer[g]),
+                        "adverse_event_cost_provider": float(liability[g]),
+                        "mean_function": float(f_sum[g] / nm) if nm else 0.0,
+                        "function_change": float((f_sum[g] - self._f0_sum[g]) / nm) if nm else 0.0,
+                        "function_gain": float(gain[g]),
+                        "patient_benefit": float(benefit[g]),
+                        "low_value_units": float(low[g]),
+                    }
+                )
+            if self.config.outputs.provider_panel:
+                self._record_providers(s, month, prov_rev)
+
+    def _record_providers(self, s: int, month: int, revenue: np.ndarray) -> None:
+        mc = self.month_care[s]
+        cfg = self.settings[s].cfg
+        n_prov = len(self.theta[s])
+        units = np.bincount(mc.provider, mc.units, n_prov)
+        treated = np.bincount(mc.provider[mc.units > 0], minlength=n_prov)
+        liab = np.bincount(mc.provider, mc.liability, n_prov)
+        benefit = np.bincount(mc.provider, mc.benefit, n_prov)
+        cost = cfg.marginal_cost * units + liab + cfg.providers.fixed_cost
+        optimal = self.optimal_theta(s)
+        for p in self.providers_by_setting[s]:
+            i = p.index
+            self.provider_rows.append(
+                {
+                    "month": month,
+                    "setting": self.settings[s].name,
+                    "provider": i,
+                    "region": self.population.region_names[p.region],
+                    "for_profit": p.for_profit,
+                    "altruism": p.altruism,
+                    "speed": p.speed,
+                    "theta": float(self.theta[s][i]),
+                    "theta_optimal": float(optimal[i]),
+                    "patients_treated": int(treated[i]),
+                    "service_units": int(units[i]),
+                    "revenue": float(revenue[i]),
+                    "cost": float(cost[i]),
+                    "margin": float(revenue[i] - cost[i]),
+                    "patient_benefit": float(benefit[i]),
+                }
+            )

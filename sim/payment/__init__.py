@@ -1,0 +1,17 @@
+"""Payment models: interchangeable parts behind one interface (:mod:`sim.payment.base`).
+
+``REGISTRY`` maps the name used in scenario files to the class. To add a model, add a module
+with a :class:`~sim.payment.base.PaymentModel` subclass and list it here.
+"""
+
+from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.payment.blended import Blended
+from sim.payment.bundled import Bundled
+from sim.payment.capitation import Capitation
+from sim.payment.ffs import FeeForService
+
+REGISTRY: dict[str, type[PaymentModel]] = {
+    cls.name: cls for cls in (FeeForService, Capitation, Bundled, Blended)
+}
+
+__all__ = ["REGISTRY", "Claims", "ContractParams", "Panel", "PaymentModel", "Settlement"]

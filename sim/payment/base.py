@@ -1,0 +1,132 @@
+"""The one small interface every payment model implements.
+
+A payment model is a *contract rule*: given what was delivered to a payer's patients in one
+setting this month, it says what the provider is owed. The engine does everything else: it
+applies the contract's patient cost sharing, moves the money between the three ledgers (payer,
+patient, provider) and tells providers what a marginal unit earns.
+
+Adding a payment model means adding a module here with a ``PaymentModel`` subclass and a
+``Params`` class, and registering it in ``sim/payment/__init__.py``. Nothing in the engine
+changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContractParams(BaseModel):
+    """Parameters every contract has. Subclasses add their own and may change the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coinsurance: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Patient share of the allowed amount after the deductible (Part B: 20%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    deductible_applies: bool = Field(
+        True,
+        description="Whether allowed amounts count toward the payer's annual deductible.",
+        json_schema_extra={"unit": "flag"},
+    )
+    copay_per_visit: float = Field(
+        0.0,
+        ge=0,
+        description="Fixed patient payment per visit, collected by the provider.",
+        json_schema_extra={"unit": "USD/visit"},
+    )
+    adverse_event_liability: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the cost of adverse events borne by the provider (the payer "
+        "bears the rest).",
+        json_schema_extra={"unit": "fraction"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """One payer's patients with an active episode in one setting this month (vectorized).
+
+    Every array has one entry per treated patient. ``fee_value`` is the fee-schedule value of
+    the month's services for that patient (RVU × CF × GPCI × payer multiplier), whatever the
+    contract pays.
+    """
+
+    provider: np.ndarray  # int: provider index within the setting
+    fee_value: np.ndarray  # float64, USD
+    units: np.ndarray  # int: billed units
+    visits: np.ndarray  # int
+    new_episode: np.ndarray  # bool: the episode started this month
+    condition: np.ndarray  # int: condition group index
+    function_at_start: np.ndarray  # float: function when the episode started (0-100)
+    risk: np.ndarray  # float: risk score
+    rate_multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """The payer's members in the setting, per provider (for per-member payments)."""
+
+    members: np.ndarray  # float64 per provider: enrolled members
+    risk_sum: np.ndarray  # float64 per provider: sum of members' risk scores
+    rate_multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the provider is owed.
+
+    ``allowed``: per treated patient, claim amounts subject to the contract's cost sharing.
+    ``lump``: per provider, payments not tied to a claim (PMPM, fixed parts).
+    """
+
+    allowed: np.ndarray
+    lump: np.ndarray
+
+
+class PaymentModel:
+    """Base class. Subclasses set ``name`` and ``Params`` and implement the two methods."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[ContractParams]] = ContractParams
+    #: a short statement of what the model pays for, shown in docs and reports
+    summary: ClassVar[str] = ""
+
+    def __init__(self, params: ContractParams, condition_names: tuple[str, ...] = ()) -> None:
+        self.params = params
+        self.condition_names = condition_names
+
+    def marginal_revenue(self, fee_per_unit: float) -> float:
+        """Revenue the provider earns from one more service unit, before cost sharing
+        (what the payer and patient pay together), given the fee-schedule value of a unit."""
+        raise NotImplementedError
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """Amounts owed for this month's claims and panel."""
+        raise NotImplementedError
+
+    def expected_allowed(
+        self,
+        fee_value: np.ndarray,
+        condition: np.ndarray,
+        function: np.ndarray,
+        risk: np.ndarray,
+        rate_multiplier: float,
+    ) -> np.ndarray:
+        """Allowed amount (subject to cost sharing) a patient can expect for an episode whose
+        services are worth ``fee_value`` on the fee schedule (payer multiplier included).
+        Used by patients deciding whether to seek elective care. Default: the claim share
+        of the fee schedule, ``marginal_revenue(1)·fee_value``."""
+        return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
+
+    def describe(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.model_dump().items())})"

@@ -1,0 +1,179 @@
+"""Patients: columnar state and vectorized monthly randomness.
+
+Patient state is held as numpy arrays, one entry per patient (a million patients take tens of
+megabytes), and every monthly behaviour is a vectorized operation on them. ``Population.view(i)``
+returns one patient as an ordinary object for tests, inspection and docs.
+
+Randomness: the population owns two streams, both spawned from the run's seed. ``init`` draws
+the patients' characteristics; ``monthly`` draws a fixed number of uniforms per patient per
+month, whatever happens in the month. Every arm of a scenario therefore sees the same patients
+and the same random numbers for needs, episode lengths, adverse events and rounding (common
+random numbers), even though the care they receive differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import Scenario
+
+#: uniforms drawn per patient, per setting, per month: need, episode (length, seeking),
+#: adverse event, rounding
+DRAWS_PER_SETTING = 4
+
+
+def _smallest_int(n: int) -> type[np.signedinteger]:
+    for dt in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+@dataclass(frozen=True)
+class PatientView:
+    """One patient, read from the columnar state (a copy: changing it changes nothing)."""
+
+    index: int
+    payer: str
+    region: str
+    condition: str
+    risk_score: float
+    function: float
+    deductible_remaining: float
+    oop_to_date: float
+    episodes: dict[str, dict[str, float | int | bool]]
+
+
+class Population:
+    """All patients of one run.
+
+    Attributes (arrays of length ``n``): ``payer``, ``region``, ``condition`` (small ints
+    indexing the scenario's tables), ``risk`` (risk score, mean 1), ``decline`` (function lost
+    per month), ``function`` (0-100), ``deductible_remaining`` and ``oop_to_date`` (USD), and per
+    care setting ``s``: ``provider[s]``, ``episode_left[s]`` (months left in the current episode,
+    0 = none), ``sought[s]`` (the patient sought care for it) and ``need[s]`` (the episode's
+    patient-optimal units per month, q_B).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        init_rng: np.random.Generator,
+        monthly_rng: np.random.Generator,
+        providers_by_region: dict[str, list[np.ndarray]],
+    ) -> None:
+        pop = scenario.population
+        n = pop.patients
+        self.n = n
+        self.scenario = scenario
+        self.payer_names = tuple(scenario.payers)
+        self.region_names = tuple(pop.regions)
+        self.condition_names = tuple(pop.conditions)
+        self.setting_names = tuple(scenario.settings)
+        rng = init_rng
+
+        def categorical(shares: list[float]) -> np.ndarray:
+            cdf = np.cumsum(shares)
+            cdf[-1] = 1.0
+            return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int8)
+
+        self.payer = categorical([p.share for p in scenario.payers.values()])
+        self.region = categorical([r.share for r in pop.regions.values()])
+        self.condition = categorical([c.share for c in pop.conditions.values()])
+        # lognormal with E = 1: mu = -sigma^2/2 (CMS-HCC scores are normalised to mean 1.0)
+        sigma = pop.risk_sigma
+        self.risk = rng.lognormal(-0.5 * sigma * sigma, sigma, n).astype(np.float32)
+        f0 = rng.normal(pop.function_mean, pop.function_sd, n)
+        self.function = np.clip(f0, 0.0, 100.0).astype(np.float32)
+        self.decline = (pop.function_decline * self.risk**pop.risk_decline_elasticity).astype(
+            np.float32
+        )
+        self.deductible = np.array([p.deductible for p in scenario.payers.values()], np.float32)
+        self.deductible_remaining = self.deductible[self.payer]
+        self.oop_to_date = np.zeros(n, np.float32)
+
+        self.provider: list[np.ndarray] = []
+        self.episode_left: list[np.ndarray] = []
+        self.sought: list[np.ndarray] = []
+        self.need: list[np.ndarray] = []
+        for s, name in enumerate(self.setting_names):
+            by_region = providers_by_region[name]
+            n_prov = sum(len(r) for r in by_region)
+            prov = np.empty(n, _smallest_int(n_prov))
+            for r, members in enumerate(by_region):
+                idx = np.flatnonzero(self.region == r)
+                prov[idx] = members[rng.integers(0, len(members), idx.size)]
+            self.provider.append(prov)
+            self.episode_left.append(np.zeros(n, np.int16))
+            self.sought.append(np.zeros(n, np.bool_))
+            self.need.append(np.zeros(n, np.float32))
+            del s
+
+        self._monthly = monthly_rng
+        self._draws = np.empty((len(self.setting_names), DRAWS_PER_SETTING, n), np.float32)
+        self.month = -1
+
+    # -----------------------------------------------------------------------------------------
+    def start_month(self, month: int) -> None:
+        """Advance the calendar: reset deductibles each January, apply chronic decline and draw
+        this month's uniforms (the same number every month, whatever happens)."""
+        self.month = month
+        if month % 12 == 0:
+            np.take(self.deductible, self.payer, out=self.deductible_remaining)
+            self.oop_to_date.fill(0.0)
+        np.subtract(self.function, self.decline, out=self.function)
+        np.maximum(self.function, 0.0, out=self.function)
+        self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)
+
+    def draws(self, setting: int) -> np.ndarray:
+        """This month's uniforms for one setting: rows need, episode, adverse event, rounding."""
+        return self._draws[setting]
+
+    def members_by(self, key: np.ndarray, size: int) -> np.ndarray:
+        return np.bincount(key, minlength=size).astype(np.float64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held per run by the patient arrays (state and monthly draws)."""
+        arrays = [
+            self.payer,
+            self.region,
+            self.condition,
+            self.risk,
+            self.function,
+            self.decline,
+            self.deductible_remaining,
+            self.oop_to_date,
+            self._draws,
+            *self.provider,
+            *self.episode_left,
+            *self.sought,
+            *self.need,
+        ]
+        return sum(a.nbytes for a in arrays)
+
+    def view(self, i: int) -> PatientView:
+        """One patient as an object."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"patient {i} out of range 0..{self.n - 1}")
+        return PatientView(
+            index=i,
+            payer=self.payer_names[self.payer[i]],
+            region=self.region_names[self.region[i]],
+            condition=self.condition_names[self.condition[i]],
+            risk_score=float(self.risk[i]),
+            function=float(self.function[i]),
+            deductible_remaining=float(self.deductible_remaining[i]),
+            oop_to_date=float(self.oop_to_date[i]),
+            episodes={
+                name: {
+                    "provider": int(self.provider[s][i]),
+                    "months_left": int(self.episode_left[s][i]),
+                    "sought_care": bool(self.sought[s][i]),
+                    "optimal_units": float(self.need[s][i]),
+                }
+                for s, name in enumerate(self.setting_names)
+            },
+        )

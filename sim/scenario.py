@@ -1,0 +1,681 @@
+"""Typed, validated scenarios.
+
+A scenario file (TOML) describes one world: a population of patients, care settings with their
+providers, payers, provider behaviour, and the *arms* to compare (payment designs) under common
+random numbers. It is validated once, up front, into the frozen objects below; nothing
+downstream re-checks it.
+
+Every field carries a description and a unit (``json_schema_extra={"unit": ...}``) so that the
+field reference in ``docs/scenario-reference.md`` is generated from this schema and cannot drift.
+Defaults cite their source (``../shared/REFERENCE.md`` section) or say "assumption".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sim.errors import ScenarioError
+
+WILDCARD = "*"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
+    """A field with a default, a unit and a description (all three are required here)."""
+    extra = {"unit": unit}
+    return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _check_names(table: dict[str, Any], what: str) -> None:
+    for name in table:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"{what}: name {name!r} must start with a lower-case letter and use a-z, 0-9, _"
+            )
+    if not table:
+        raise ValueError(f"{what}: at least one entry is needed")
+
+
+def _check_shares(shares: dict[str, float], what: str) -> None:
+    total = sum(shares.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"{what}: shares must sum to 1 (they sum to {total:.6g})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Population
+
+
+class RegionConfig(Strict):
+    share: float = F(1.0, "fraction", "Share of patients living in the region.", gt=0, le=1)
+    gpci_work: float = F(1.0, "index", "Geographic practice cost index, work (Medicare PFS).", gt=0)
+    gpci_pe: float = F(1.0, "index", "Geographic practice cost index, practice expense.", gt=0)
+    gpci_mp: float = F(1.0, "index", "Geographic practice cost index, malpractice.", gt=0)
+
+
+class ConditionConfig(Strict):
+    share: float = F(1.0, "fraction", "Share of patients in the condition group.", gt=0, le=1)
+    need_multiplier: float = F(
+        1.0, "ratio", "Multiplies the probability that a need for care arises.", ge=0
+    )
+    intensity_multiplier: float = F(
+        1.0, "ratio", "Multiplies the patient-optimal service quantity of an episode.", gt=0
+    )
+
+
+class PopulationConfig(Strict):
+    patients: int = F(100_000, "persons", "Number of patients simulated.", ge=1, le=100_000_000)
+    risk_sigma: float = F(
+        0.5,
+        "log-sd",
+        "Spread of the comorbidity risk score (lognormal, normalised to mean 1.0 as CMS-HCC "
+        "scores are; REFERENCE.md §7).",
+        ge=0,
+        le=3,
+    )
+    function_mean: float = F(
+        65.0, "points (0-100)", "Mean functional status at month 0 (assumption).", ge=0, le=100
+    )
+    function_sd: float = F(
+        15.0, "points (0-100)", "Spread of functional status at month 0 (assumption).", ge=0
+    )
+    function_decline: float = F(
+        0.15,
+        "points/month",
+        "Chronic decline of function per month at risk score 1 (aging; assumption).",
+        ge=0,
+    )
+    risk_decline_elasticity: float = F(
+        0.5,
+        "ratio",
+        "Decline scales with risk_score ** this (sicker patients decline faster; assumption).",
+        ge=0,
+    )
+    conditions: dict[str, ConditionConfig] = F(
+        {
+            "musculoskeletal": ConditionConfig(share=0.5, need_multiplier=1.2),
+            "neurological": ConditionConfig(
+                share=0.2, need_multiplier=1.0, intensity_multiplier=1.3
+            ),
+            "medical_complex": ConditionConfig(
+                share=0.3, need_multiplier=0.8, intensity_multiplier=0.9
+            ),
+        },
+        "table",
+        "Condition groups (case-mix dimension of bundles).",
+    )
+    regions: dict[str, RegionConfig] = F(
+        {"national": RegionConfig()},
+        "table",
+        "Regions with their Medicare geographic practice cost indices.",
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> PopulationConfig:
+        for name, table in (("conditions", self.conditions), ("regions", self.regions)):
+            _check_names(table, name)
+            _check_shares({k: v.share for k, v in table.items()}, name)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Payers
+
+
+class PayerConfig(Strict):
+    share: float = F(1.0, "fraction", "Share of patients covered by this payer.", gt=0, le=1)
+    rate_multiplier: float = F(
+        1.0,
+        "ratio",
+        "Payer-specific rate level applied to every price it pays (fee schedule, PMPM, bundle).",
+        gt=0,
+    )
+    deductible: float = F(
+        257.0,
+        "USD/year",
+        "Annual deductible (Medicare Part B 2025: $257; REFERENCE.md §3).",
+        ge=0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Care settings and their providers
+
+
+class AdverseEventConfig(Strict):
+    base_rate: float = F(
+        0.004,
+        "probability/month",
+        "Monthly adverse-event risk during an episode at risk score 1 (assumption).",
+        ge=0,
+        le=1,
+    )
+    function_slope: float = F(
+        1.0,
+        "ratio",
+        "Relative rise in base risk per 100 points of function below 100 (assumption).",
+        ge=0,
+    )
+    shortfall_risk: float = F(
+        8e-5,
+        "probability/unit^2",
+        "Added monthly risk per squared unit of under-treatment below the patient optimum "
+        "(assumption).",
+        ge=0,
+    )
+    cost: float = F(
+        12_000.0,
+        "USD/event",
+        "Cost of treating one adverse event (e.g. a fall with a hospital stay; assumption).",
+        ge=0,
+    )
+    function_loss: float = F(
+        5.0, "points", "Loss of functional status caused by one adverse event (assumption).", ge=0
+    )
+
+
+class DistributionConfig(Strict):
+    """A Beta(a, b) distribution scaled to [low, high]."""
+
+    a: float = F(2.0, "shape", "Beta shape a.", gt=0)
+    b: float = F(2.0, "shape", "Beta shape b.", gt=0)
+    low: float = F(0.0, "as parameter", "Lower end of the scaled range.")
+    high: float = F(1.0, "as parameter", "Upper end of the scaled range.")
+
+    @model_validator(mode="after")
+    def _range(self) -> DistributionConfig:
+        if not self.high >= self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+    @property
+    def mean(self) -> float:
+        return self.low + (self.high - self.low) * self.a / (self.a + self.b)
+
+
+class ProvidersConfig(Strict):
+    count: int = F(100, "providers", "Number of providers in the setting.", ge=1, le=1_000_000)
+    altruism: DistributionConfig = F(
+        DistributionConfig(a=2.0, b=2.0, low=0.1, high=0.9),
+        "weight",
+        "Weight α on patient benefit, heterogeneous across providers (Godager & Wiesen 2013; "
+        "REFERENCE.md §1, §8).",
+    )
+    adaptation_speed: DistributionConfig = F(
+        DistributionConfig(a=2.0, b=5.0, low=0.05, high=0.6),
+        "fraction/month",
+        "Share of the gap to the perceived best style closed each month (inertia).",
+    )
+    for_profit_share: float = F(
+        0.5, "fraction", "Share of providers that are for-profit.", ge=0, le=1
+    )
+    for_profit_speed_multiplier: float = F(
+        1.5,
+        "ratio",
+        "For-profit providers adapt this much faster (responded more strongly to past payment "
+        "changes; REFERENCE.md §8).",
+        gt=0,
+    )
+    for_profit_altruism_multiplier: float = F(
+        0.8, "ratio", "For-profit providers' altruism is scaled by this (assumption).", ge=0
+    )
+    fixed_cost: float = F(
+        15_000.0, "USD/provider-month", "Fixed monthly cost of one provider (assumption).", ge=0
+    )
+
+
+class SettingConfig(Strict):
+    unit: str = F("visit", "label", "What one service unit is (for labels and docs).")
+    units_per_visit: int = F(
+        1, "units/visit", "Most service units delivered in one visit (one day).", ge=1, le=32
+    )
+    minutes_per_unit: float = F(
+        15.0, "minutes/unit", "Direct time delivered per planned service unit.", gt=0
+    )
+    timed_codes: dict[str, float] = F(
+        {},
+        "share of minutes",
+        "Timed CPT codes and the share of timed minutes each gets; billed by the 8-minute rule "
+        "(REFERENCE.md §3). Empty for visit-based settings.",
+    )
+    per_visit_codes: list[str] = F(
+        [], "codes", "Untimed codes billed once per visit (1 unit each)."
+    )
+    per_episode_codes: list[str] = F(
+        [], "codes", "Untimed codes billed once per episode, at its first visit (evaluations)."
+    )
+    conversion_factor: float = F(
+        32.3465, "USD/RVU", "Medicare PFS conversion factor (2025; REFERENCE.md §3).", gt=0
+    )
+    mppr: bool = F(
+        True,
+        "flag",
+        "Apply the multiple procedure payment reduction (50% of practice expense after the "
+        "first unit of the day; REFERENCE.md §3).",
+    )
+    need_probability: float = F(
+        0.01,
+        "probability/month",
+        "Monthly probability that a new episode of need starts, at risk score 1 and the "
+        "reference function.",
+        ge=0,
+        le=1,
+    )
+    need_function_slope: float = F(
+        1.0,
+        "ratio",
+        "Relative rise of need probability per 100 points of function below the reference.",
+        ge=0,
+    )
+    need_reference_function: float = F(
+        70.0, "points (0-100)", "Function at which need_probability applies.", ge=0, le=100
+    )
+    episode_months: float = F(
+        2.0, "months", "Mean episode length (geometric, at least one month).", ge=1
+    )
+    elective_share: float = F(
+        0.7,
+        "fraction",
+        "Share of new needs that are elective (sought less as out-of-pocket cost rises).",
+        ge=0,
+        le=1,
+    )
+    optimal_units: float = F(
+        16.0,
+        "units/month",
+        "Patient-optimal quantity q_B = b/d per episode-month at risk score 1 (assumption).",
+        gt=0,
+    )
+    need_risk_elasticity: float = F(
+        0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0
+    )
+    benefit_curvature: float = F(
+        3.0,
+        "USD/unit^2",
+        "d in B(q) = b·q − (d/2)·q² (money-valued patient benefit; REFERENCE.md §1).",
+        gt=0,
+    )
+    value_per_function_point: float = F(
+        100.0,
+        "USD/point",
+        "Money value of one point of functional status; converts benefit to function gain.",
+        gt=0,
+    )
+    marginal_cost: float = F(
+        18.0, "USD/unit", "Provider's marginal cost of one service unit (assumption).", ge=0
+    )
+    max_units: int = F(60, "units/month", "Most units one patient can receive in a month.", ge=1)
+    low_value_threshold: float = F(
+        18.0,
+        "USD/unit",
+        "A unit whose marginal patient benefit is below this counts as low-value.",
+        ge=0,
+    )
+    oop_elasticity: float = F(
+        -0.2,
+        "elasticity",
+        "Elasticity of elective care seeking to expected out-of-pocket cost (RAND HIE, "
+        "Manning et al. 1987; REFERENCE.md §2).",
+        le=0,
+    )
+    oop_reference: float = F(
+        100.0,
+        "USD",
+        "Expected out-of-pocket cost at which demand starts to respond (assumption).",
+        gt=0,
+    )
+    adverse_events: AdverseEventConfig = F(
+        AdverseEventConfig(), "table", "Adverse events during episodes."
+    )
+    providers: ProvidersConfig = F(ProvidersConfig(), "table", "The setting's providers.")
+
+    @field_validator("timed_codes")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if v:
+            if any(s < 0 for s in v.values()):
+                raise ValueError("timed code shares must be >= 0")
+            if not math.isclose(sum(v.values()), 1.0, abs_tol=1e-6):
+                raise ValueError(f"timed code shares must sum to 1 (they sum to {sum(v.values())})")
+        return v
+
+    @model_validator(mode="after")
+    def _billing(self) -> SettingConfig:
+        from sim.billing import DEFAULT_CODES
+
+        for code in [*self.timed_codes, *self.per_visit_codes, *self.per_episode_codes]:
+            if code not in DEFAULT_CODES:
+                raise ValueError(
+                    f"unknown code {code!r}; known: {', '.join(sorted(DEFAULT_CODES))}"
+                )
+            timed = DEFAULT_CODES[code].timed
+            if (code in self.timed_codes) != timed:
+                kind = "timed" if timed else "untimed"
+                raise ValueError(f"code {code!r} is {kind}; list it accordingly")
+        if not self.timed_codes and self.units_per_visit != 1:
+            raise ValueError("a setting without timed codes bills per visit: units_per_visit = 1")
+        if not (self.timed_codes or self.per_visit_codes):
+            raise ValueError("a setting needs timed_codes or per_visit_codes to bill anything")
+        return self
+
+
+def _default_settings() -> dict[str, SettingConfig]:
+    return {
+        "outpatient_therapy": SettingConfig(
+            unit="15-minute timed unit",
+            units_per_visit=4,
+            timed_codes={"97110": 0.4, "97112": 0.2, "97140": 0.2, "97530": 0.2},
+            per_episode_codes=["97163"],
+        ),
+        "primary_care": SettingConfig(
+            unit="visit",
+            per_visit_codes=["99213"],
+            minutes_per_unit=20.0,
+            need_probability=0.06,
+            episode_months=1.0,
+            elective_share=0.5,
+            optimal_units=1.5,
+            benefit_curvature=120.0,
+            value_per_function_point=300.0,
+            marginal_cost=60.0,
+            max_units=6,
+            low_value_threshold=60.0,
+            adverse_events=AdverseEventConfig(
+                base_rate=0.003, shortfall_risk=0.004, cost=9_000.0, function_loss=3.0
+            ),
+            providers=ProvidersConfig(count=150, fixed_cost=25_000.0),
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Behaviour
+
+
+class BehaviourConfig(Strict):
+    mode: Literal["learning", "optimal", "fixed"] = F(
+        "learning",
+        "choice",
+        "learning: providers adapt their practice style from experience; optimal: each plays "
+        "the closed-form best response at once (REFERENCE.md §1); fixed: styles never move.",
+    )
+    initial_offset: float = F(
+        0.0,
+        "units/month",
+        "Starting practice style: units above (+) or below (−) each patient's optimum.",
+    )
+    experiment_step: float = F(
+        0.15,
+        "fraction of optimal_units",
+        "Size of the small variations around its style a provider tries to learn from.",
+        gt=0,
+        le=1,
+    )
+    max_step: float = F(
+        0.25,
+        "fraction of optimal_units",
+        "Largest change of style in one month.",
+        gt=0,
+    )
+    curvature_memory: float = F(
+        0.2,
+        "weight",
+        "Weight of the newest month in the provider's running estimate of how sharply its "
+        "objective bends (exponential smoothing).",
+        gt=0,
+        le=1,
+    )
+    min_patients: int = F(
+        12, "patients", "A provider updates its style only with at least this many treated.", ge=5
+    )
+    imitation_probability: float = F(
+        0.05,
+        "probability/month",
+        "Chance a provider compares itself with one random peer of its setting this month.",
+        ge=0,
+        le=1,
+    )
+    imitation_weight: float = F(
+        0.3,
+        "fraction",
+        "How far a provider moves toward a better-performing peer's style.",
+        ge=0,
+        le=1,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Arms and contracts
+
+
+class ContractConfig(BaseModel):
+    """Which payment model a payer uses for a setting in an arm, with that model's parameters.
+
+    ``setting`` and ``payer`` may be ``"*"`` (all). Later entries override earlier ones.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: str = F(..., "name", "Payment model (see sim.payment: ffs, capitation, bundled, ...).")
+    setting: str = F(WILDCARD, "name", "Care setting the contract covers, or '*' for all.")
+    payer: str = F(WILDCARD, "name", "Payer whose contract this is, or '*' for all.")
+
+    @model_validator(mode="after")
+    def _params(self) -> ContractConfig:
+        from sim.payment import REGISTRY
+
+        if self.model not in REGISTRY:
+            raise ValueError(
+                f"unknown payment model {self.model!r}; allowed: {', '.join(sorted(REGISTRY))}"
+            )
+        # validate the model-specific parameters now, so errors surface at load time
+        try:
+            REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+        except ValidationError as exc:
+            raise ValueError(
+                f"{self.model} contract: " + "; ".join(_describe(e) for e in exc.errors())
+            ) from None
+        return self
+
+    @property
+    def params(self) -> BaseModel:
+        from sim.payment import REGISTRY
+
+        return REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+
+
+class ArmConfig(Strict):
+    name: str = F(..., "name", "Arm name (a column of every output).")
+    description: str = F("", "text", "What the arm represents.")
+    contracts: list[ContractConfig] = F(
+        ..., "table", "Payment contracts of the arm; later entries override earlier ones."
+    )
+
+    def contract_for(self, payer: str, setting: str) -> ContractConfig | None:
+        """The contract in force for (payer, setting): the last entry that matches."""
+        found = None
+        for c in self.contracts:
+            if c.payer in (WILDCARD, payer) and c.setting in (WILDCARD, setting):
+                found = c
+        return found
+
+
+class OutputsConfig(Strict):
+    provider_panel: bool = F(False, "flag", "Also write a per-provider monthly panel.")
+    figure: bool = F(True, "flag", "Write the PNG figure of cost and outcome trends.")
+
+
+class Scenario(Strict):
+    name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
+    description: str = F("", "text", "What question the scenario asks.")
+    months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
+    seed: int = F(20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0)
+    replications: int = F(
+        1, "runs", "Independent replications (child seeds of the root seed).", ge=1, le=10_000
+    )
+    population: PopulationConfig = F(PopulationConfig(), "table", "The patients.")
+    payers: dict[str, PayerConfig] = F(
+        {
+            "medicare_ffs": PayerConfig(share=0.7),
+            "commercial": PayerConfig(share=0.3, rate_multiplier=1.4, deductible=1_500.0),
+        },
+        "table",
+        "Payers; commercial rates ≈ 1.4× Medicare is an assumption.",
+    )
+    settings: dict[str, SettingConfig] = F(_default_settings(), "table", "Care settings, by name.")
+    behaviour: BehaviourConfig = F(BehaviourConfig(), "table", "How providers decide and adapt.")
+    arms: list[ArmConfig] = F(..., "table", "Payment designs compared under common random numbers.")
+    outputs: OutputsConfig = F(OutputsConfig(), "table", "What to write.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
+            raise ValueError("use letters, digits, '_', '-' or '.' only")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> Scenario:
+        _check_names(self.payers, "payers")
+        _check_names(self.settings, "settings")
+        _check_shares({k: v.share for k, v in self.payers.items()}, "payers")
+        n_regions = len(self.population.regions)
+        for name, st in self.settings.items():
+            if st.providers.count < n_regions:
+                raise ValueError(
+                    f"settings.{name}.providers.count: needs at least one provider per region "
+                    f"({n_regions} regions)"
+                )
+        names = [a.name for a in self.arms]
+        if not names:
+            raise ValueError("arms: at least one arm is needed")
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"arms: names must be unique (repeated: {', '.join(sorted(dup))})")
+        for i, arm in enumerate(self.arms):
+            for j, c in enumerate(arm.contracts):
+                where = f"arms.{i}.contracts.{j}"
+                if c.setting != WILDCARD and c.setting not in self.settings:
+                    raise ValueError(
+                        f"{where}.setting: unknown setting {c.setting!r}; allowed: "
+                        f"'*', {', '.join(map(repr, self.settings))}"
+                    )
+                if c.payer != WILDCARD and c.payer not in self.payers:
+                    raise ValueError(
+                        f"{where}.payer: unknown payer {c.payer!r}; allowed: "
+                        f"'*', {', '.join(map(repr, self.payers))}"
+                    )
+            for payer in self.payers:
+                for setting in self.settings:
+                    if arm.contract_for(payer, setting) is None:
+                        raise ValueError(
+                            f"arms.{i} ({arm.name}): no contract covers payer {payer!r} in "
+                            f"setting {setting!r}"
+                        )
+        return self
+
+    def arm(self, name: str) -> ArmConfig:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``dotted.key=value``; the value is read as TOML (``3``, ``"x"``, ``[1, 2]``, ``true``)
+    and falls back to a bare string."""
+    if "=" not in text:
+        raise ScenarioError("--set", text, "expected dotted.key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ScenarioError("--set", text, "expected dotted.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
+    node: Any = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(
+                    source, ".".join(path[: i + 1]), f"index must be 0..{len(node) - 1}"
+                )
+            idx = int(part)
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ScenarioError(
+                source, ".".join(path[:i]), "is a value, not a table; cannot set a key inside it"
+            )
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid")
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(source, None, "file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, None, f"cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, None, f"not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    for item in overrides or []:
+        keys, value = parse_override(item)
+        apply_override(data, keys, value, f"{source} (--set {item})")
+    return validate_scenario(data, source)
+
+
+def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError.from_validation(source, exc) from None

@@ -1,0 +1,97 @@
+"""Care settings at run time: what a service unit is, and what a visit is worth.
+
+A setting is configuration (:class:`sim.scenario.SettingConfig`), not code: outpatient therapy
+and primary care differ only in their numbers and codes. A visit of ``k`` planned units
+delivers ``k · minutes_per_unit`` minutes. Timed codes share those minutes and are billed with
+the 8-minute rule; untimed codes bill one unit per visit (``per_visit_codes``) or once per
+episode at its first visit (``per_episode_codes``). A setting without timed codes bills per
+visit, so its service unit is the visit.
+
+The fee tables below are built once per run and region with :mod:`sim.billing`
+(RVU × conversion factor × GPCI); the payer's rate level multiplies them at payment time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import billing
+from sim.scenario import RegionConfig, SettingConfig
+
+
+class CareSetting:
+    """Run-time view of one care setting: parameters and per-region fee tables.
+
+    ``visit_fee[r, k]``: allowed amount of an ordinary visit with ``k`` planned units in region
+    ``r`` (payer multiplier 1); ``first_visit_extra[r, k]``: what the episode's first visit adds
+    (its per-episode codes, priced together with the visit so the payment reductions apply);
+    ``billed_units[k]`` and ``minutes[k]``: billed units and minutes of a ``k``-unit visit.
+    """
+
+    def __init__(
+        self, name: str, index: int, cfg: SettingConfig, regions: dict[str, RegionConfig]
+    ) -> None:
+        self.name = name
+        self.index = index
+        self.cfg = cfg
+        upv = cfg.units_per_visit
+        self.units_per_visit = upv
+        codes = billing.DEFAULT_CODES
+        timed = bool(cfg.timed_codes)
+        ks = range(upv + 1)
+        minutes = np.array([round(k * cfg.minutes_per_unit) for k in ks], np.int64)
+        if timed:
+            timed_units = np.asarray(billing.units_from_minutes(minutes), np.int64)
+        else:
+            timed_units = np.zeros(upv + 1, np.int64)
+        per_visit = len(cfg.per_visit_codes)
+        self.billed_units = timed_units + np.where(np.arange(upv + 1) > 0, per_visit, 0)
+        self.minutes = minutes
+        self.episode_units = len(cfg.per_episode_codes)
+
+        n_regions = len(regions)
+        self.visit_fee = np.zeros((n_regions, upv + 1))
+        self.first_visit_extra = np.zeros((n_regions, upv + 1))
+        for r, reg in enumerate(regions.values()):
+            gpci = billing.GPCI(reg.gpci_work, reg.gpci_pe, reg.gpci_mp)
+            for k in range(1, upv + 1):
+                split = billing.split_minutes(int(minutes[k]), cfg.timed_codes) if timed else {}
+                ordinary, first = (
+                    billing.visit_payment(
+                        split, untimed, codes, gpci, cfg.conversion_factor, mppr=cfg.mppr
+                    )
+                    for untimed in (
+                        list(cfg.per_visit_codes),
+                        [*cfg.per_episode_codes, *cfg.per_visit_codes],
+                    )
+                )
+                self.visit_fee[r, k] = ordinary
+                self.first_visit_extra[r, k] = first - ordinary
+        #: fee-schedule value of one planned unit in a full visit, per region (for decisions)
+        self.fee_per_unit = self.visit_fee[:, upv] / upv
+
+    def deliver(
+        self, units: np.ndarray, region: np.ndarray, new_episode: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Turn each patient's units this month into visits, billed units, minutes and the
+        fee-schedule value (payer multiplier 1).
+
+        Units are spread as evenly as possible over the fewest visits that hold them:
+        ``v = ceil(n / units_per_visit)`` visits, ``n mod v`` of them with one unit more.
+        """
+        upv = self.units_per_visit
+        n = units.astype(np.int64)
+        visits = -(-n // upv)
+        safe = np.maximum(visits, 1)
+        base = n // safe
+        extra = n - base * safe  # visits with base + 1 units
+        hi = np.minimum(base + 1, upv)
+        lo_fee = self.visit_fee[region, base]
+        hi_fee = self.visit_fee[region, hi]
+        value = (visits - extra) * lo_fee + extra * hi_fee
+        first_k = np.where(extra > 0, hi, base)
+        value += np.where(new_episode & (visits > 0), self.first_visit_extra[region, first_k], 0.0)
+        billed = (visits - extra) * self.billed_units[base] + extra * self.billed_units[hi]
+        billed += np.where(new_episode & (visits > 0), self.episode_units, 0)
+        minutes = (visits - extra) * self.minutes[base] + extra * self.minutes[hi]
+        return visits, billed, minutes, value
