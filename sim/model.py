@@ -219,7 +219,7 @@ class HealthSystemModel(mesa.Model):
         self, setting: CareSetting, region_shares: list[float], rng: np.random.Generator
     ) -> tuple[list[Provider], list[np.ndarray]]:
         pc = setting.cfg.providers
-        n = pc.count
+        n = pc.resolved_count(self.config.population.patients)
         # providers per region: proportional to the region's share, at least one each
         raw = np.asarray(region_shares) * n
         counts = np.maximum(np.floor(raw).astype(int), 1)

@@ -92,6 +92,9 @@ class Population:
         )
         self.deductible = np.array([p.deductible for p in scenario.payers.values()], np.float32)
         self.deductible_remaining = self.deductible[self.payer]
+        self.other_care = np.array(
+            [p.other_care_per_month for p in scenario.payers.values()], np.float32
+        )
         self.oop_to_date = np.zeros(n, np.float32)
 
         self.provider: list[np.ndarray] = []
@@ -123,6 +126,10 @@ class Population:
         if month % 12 == 0:
             np.take(self.deductible, self.payer, out=self.deductible_remaining)
             self.oop_to_date.fill(0.0)
+        if self.other_care.any():
+            # care outside the modelled settings draws the deductible down first
+            self.deductible_remaining -= self.other_care[self.payer]
+            np.maximum(self.deductible_remaining, 0.0, out=self.deductible_remaining)
         np.subtract(self.function, self.decline, out=self.function)
         np.maximum(self.function, 0.0, out=self.function)
         self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)

@@ -155,6 +155,13 @@ class PayerConfig(Strict):
         "Annual deductible (Medicare Part B 2025: $257; REFERENCE.md §3).",
         ge=0,
     )
+    other_care_per_month: float = F(
+        0.0,
+        "USD/member-month",
+        "Allowed amounts of care outside the modelled settings that count toward the "
+        "deductible each month (so the deductible is not met by these settings alone).",
+        ge=0,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +220,19 @@ class DistributionConfig(Strict):
 
 
 class ProvidersConfig(Strict):
-    count: int = F(100, "providers", "Number of providers in the setting.", ge=1, le=1_000_000)
+    count: int | None = F(
+        None,
+        "providers",
+        "Number of providers in the setting; default: patients / members_per_provider.",
+        ge=1,
+        le=1_000_000,
+    )
+    members_per_provider: float = F(
+        2_000.0,
+        "persons/provider",
+        "Panel size used to set the number of providers when count is not given (assumption).",
+        ge=1,
+    )
     altruism: DistributionConfig = F(
         DistributionConfig(a=2.0, b=2.0, low=0.1, high=0.9),
         "weight",
@@ -239,8 +258,17 @@ class ProvidersConfig(Strict):
         0.8, "ratio", "For-profit providers' altruism is scaled by this (assumption).", ge=0
     )
     fixed_cost: float = F(
-        15_000.0, "USD/provider-month", "Fixed monthly cost of one provider (assumption).", ge=0
+        6_800.0,
+        "USD/provider-month",
+        "Fixed monthly cost of one provider: set so that a 2,000-member panel earns a margin of "
+        "about 5% under fee-for-service at the patient optimum (assumption).",
+        ge=0,
     )
+
+    def resolved_count(self, patients: int) -> int:
+        if self.count is not None:
+            return self.count
+        return max(1, round(patients / self.members_per_provider))
 
 
 class SettingConfig(Strict):
@@ -402,7 +430,7 @@ def _default_settings() -> dict[str, SettingConfig]:
             adverse_events=AdverseEventConfig(
                 base_rate=0.003, shortfall_risk=0.004, cost=9_000.0, function_loss=3.0
             ),
-            providers=ProvidersConfig(count=150, fixed_cost=25_000.0),
+            providers=ProvidersConfig(fixed_cost=6_100.0),
         ),
     }
 
@@ -535,11 +563,14 @@ class Scenario(Strict):
     population: PopulationConfig = F(PopulationConfig(), "table", "The patients.")
     payers: dict[str, PayerConfig] = F(
         {
-            "medicare_ffs": PayerConfig(share=0.7),
-            "commercial": PayerConfig(share=0.3, rate_multiplier=1.4, deductible=1_500.0),
+            "medicare_ffs": PayerConfig(share=0.7, other_care_per_month=150.0),
+            "commercial": PayerConfig(
+                share=0.3, rate_multiplier=1.4, deductible=1_500.0, other_care_per_month=200.0
+            ),
         },
         "table",
-        "Payers; commercial rates ≈ 1.4× Medicare is an assumption.",
+        "Payers. Medicare Part B deductible from REFERENCE.md §3; commercial rates ≈ 1.4× "
+        "Medicare, the $1,500 commercial deductible and the other-care amounts are assumptions.",
     )
     settings: dict[str, SettingConfig] = F(_default_settings(), "table", "Care settings, by name.")
     behaviour: BehaviourConfig = F(BehaviourConfig(), "table", "How providers decide and adapt.")
@@ -560,7 +591,7 @@ class Scenario(Strict):
         _check_shares({k: v.share for k, v in self.payers.items()}, "payers")
         n_regions = len(self.population.regions)
         for name, st in self.settings.items():
-            if st.providers.count < n_regions:
+            if st.providers.resolved_count(self.population.patients) < n_regions:
                 raise ValueError(
                     f"settings.{name}.providers.count: needs at least one provider per region "
                     f"({n_regions} regions)"

@@ -1,0 +1,101 @@
+"""Running a scenario: every arm under common random numbers, every replicate.
+
+``run(scenario)`` is a pure function of (scenario, seed): no module-level state, so a sweep can
+call it in any process. It returns the tables; :func:`sim.outputs.write_results` writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from sim.model import STREAMS, HealthSystemModel
+from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, frame, summarize
+from sim.scenario import Scenario
+
+#: progress callback: (months done, months in all, patient-months done)
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    seed: int
+    arms: list[str]
+    monthly: pd.DataFrame
+    summary: pd.DataFrame
+    providers: pd.DataFrame | None
+    ledgers: list[dict[str, Any]] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        from sim.outputs import git_commit, versions
+
+        return {
+            "scenario": self.scenario.model_dump(mode="json"),
+            "seed": self.seed,
+            "replicates": self.scenario.replications,
+            "arms": self.arms,
+            "random_streams": {
+                "method": "numpy.random.SeedSequence(seed, spawn_key=(replicate,)).spawn("
+                f"{len(STREAMS)}); every arm of a replicate uses the same streams "
+                "(common random numbers)",
+                "streams": list(STREAMS),
+            },
+            "versions": versions(),
+            "git_commit": git_commit(),
+        }
+
+
+def run(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    arms: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run every replicate of every arm; return the monthly table, summary and panels."""
+    seed = scenario.seed if seed is None else seed
+    arm_names = list(arms) if arms else [a.name for a in scenario.arms]
+    for a in arm_names:
+        scenario.arm(a)  # KeyError for unknown arms is the caller's to report
+    months = scenario.months
+    total = months * len(arm_names) * scenario.replications
+    done = 0
+    rows: list[dict[str, Any]] = []
+    prov_rows: list[dict[str, Any]] = []
+    ledgers = []
+    n = scenario.population.patients
+    for rep in range(scenario.replications):
+        for arm in arm_names:
+            model = HealthSystemModel(scenario, arm, rng=seed, replicate=rep)
+            for _ in range(months):
+                model.step()
+                done += 1
+                if progress is not None:
+                    progress(done, total, done * n)
+            tag = {"arm": arm, "replicate": rep, "seed": seed}
+            rows.extend({**tag, **r} for r in model.rows)
+            prov_rows.extend({**tag, **r} for r in model.provider_rows)
+            ledgers.append(
+                {
+                    **tag,
+                    "payer_paid": float(model.ledger_payer.sum()),
+                    "payer_paid_adverse_events": float(model.ledger_payer_ae.sum()),
+                    "patients_paid": float(model.ledger_oop.sum()),
+                    "providers_received": float(sum(x.sum() for x in model.ledger_provider)),
+                }
+            )
+    monthly = frame(rows, MONTHLY_COLUMNS)
+    providers = frame(prov_rows, PROVIDER_COLUMNS) if scenario.outputs.provider_panel else None
+    return RunResult(
+        scenario=scenario,
+        seed=seed,
+        arms=arm_names,
+        monthly=monthly,
+        summary=summarize(monthly),
+        providers=providers,
+        ledgers=ledgers,
+    )
