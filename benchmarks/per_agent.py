@@ -6,7 +6,8 @@ numbers one at a time, doing its arithmetic in plain Python (``math``, ``bisect`
 its claims into the model's ledgers from inside its own ``step``. It does the same work per
 patient as the vectorized step (docstring of ``HealthSystemModel``, steps 1-6):
 
-1. calendar and health drift: deductible and OOP reset each January, chronic decline;
+1. calendar and health drift: deductible and OOP reset each January, care outside the
+   modelled settings draws the deductible down, chronic decline;
 2. needs and care seeking, per setting: the same need probability, geometric episode length,
    elective share and expected-out-of-pocket seeking rule (``_seek_probability``);
 3. delivery: planned units ``clip(q_B + θ, 0, max_units)``, stochastic rounding, visits, billed
@@ -203,12 +204,13 @@ class Payer(mesa.Agent):
     """A payer: its contracts (one per setting) and what it paid."""
 
     def __init__(self, model: PerAgentModel, name: str, index: int, rate: float,
-                 deductible: float, contracts: list[Contract]) -> None:
+                 deductible: float, other_care: float, contracts: list[Contract]) -> None:
         super().__init__(model)
         self.name = name
         self.index = index
         self.rate = rate
         self.deductible = deductible
+        self.other_care = other_care  # allowed amounts of other care, per member-month
         self.contracts = contracts
         self.paid_total = 0.0
 
@@ -249,6 +251,8 @@ class Patient(mesa.Agent):
         if m.month % 12 == 0:
             self.deductible_remaining = payer.deductible
             self.oop = 0.0
+        if payer.other_care:  # care outside the modelled settings draws the deductible down
+            self.deductible_remaining = max(self.deductible_remaining - payer.other_care, 0.0)
         self.function = max(self.function - self.decline, 0.0)
         risk = self.risk
         care = []
@@ -436,6 +440,7 @@ class PerAgentModel(mesa.Model):
                 g,
                 p.rate_multiplier,
                 float(scenario.payers[p.name].deductible),
+                float(scenario.payers[p.name].other_care_per_month),
                 [Contract(c, p.rate_multiplier) for c in p.contracts],
             )
             for g, p in enumerate(template.payers)

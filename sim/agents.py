@@ -50,7 +50,6 @@ class Provider(mesa.Agent):
         self.altruism = altruism
         self.speed = speed
         self.for_profit = for_profit
-        self.curvature_estimate = np.nan
 
     @property
     def theta(self) -> float:
@@ -66,10 +65,7 @@ class Provider(mesa.Agent):
         slope, curv = est.slope[i], est.curvature[i]
         theta = float(m.theta_before[s][i])
         if np.isfinite(slope):
-            w = behaviour.curvature_memory
-            old = self.curvature_estimate
-            self.curvature_estimate = curv if not np.isfinite(old) else (1 - w) * old + w * curv
-            theta = adapt(theta, slope, self.curvature_estimate, self.speed, est.max_step)
+            theta = adapt(theta, slope, curv, self.speed, est.max_step)
         # imitation of a better-performing peer (compared on this provider's own values)
         if est.imitate[i]:
             j = est.peer[i]

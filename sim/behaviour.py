@@ -13,13 +13,14 @@ has the same offset for every patient:
 REFERENCE.md §1: FFS θ = (p − c)/(α·d), capitation θ = −c/(α·d), blended θ = (p' − c)/(α·d).
 
 Providers are not told θ*. In ``learning`` mode each provider varies its style slightly across
-its patients (−δ, 0, +δ, assigned by patient number and month), regresses the realised per-patient
-value of each patient — revenue − cost − adverse-event liability + α·benefit — on that variation
-(controlling for the patient's need and whether the episode is new), and so estimates the
-slope and the curvature of its objective at its current style. It then moves part of the way
-(its adaptation speed) toward the style its estimate says is best, never more than a maximum
-step a month (inertia), and now and then copies part of a better-performing peer's style
-(imitation). With conditions fixed this converges to θ*.
+its patients (−δ, 0, +δ, assigned by patient number and month) and keeps a running record
+(:class:`Experience`, with exponential forgetting) of how the realised value of each patient —
+revenue − cost − adverse-event liability + α·benefit — varied with the intensity it chose,
+controlling for the patient's need and whether the episode is new. The quadratic it fits is its
+perceived objective. Each month it moves part of the way (its adaptation speed) toward the best
+style of that perceived objective, never more than a maximum step a month (inertia), and now
+and then copies part of a better-performing peer's style (imitation). With conditions fixed
+this converges to θ*; after a change in the rules, volume moves over months.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 #: regressors of the per-provider learning regression
-REGRESSORS = ("const", "need", "need_sq", "variation", "variation_sq", "new_episode")
+REGRESSORS = ("const", "need", "need_sq", "offset", "offset_sq", "new_episode")
 
 
 def optimal_offset(
@@ -60,53 +61,70 @@ def variation_sign(patient_index: np.ndarray, month: int) -> np.ndarray:
     return ((patient_index + month) % 3).astype(np.int8) - 1
 
 
-def learning_estimates(
-    provider: np.ndarray,
-    n_providers: int,
-    value: np.ndarray,
-    need_z: np.ndarray,
-    sign: np.ndarray,
-    new_episode: np.ndarray,
-    delta: float,
-    min_patients: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-provider estimates of the slope and curvature of its objective at its current style.
+class Experience:
+    """Each provider's running record of how the value of a patient varied with the intensity
+    it chose: the sufficient statistics of a least-squares fit, with exponential forgetting.
 
-    Least squares, one regression per provider, of the realised value of each treated patient
-    on :data:`REGRESSORS`; slope = β_variation/δ and curvature = 2·β_variation_sq/δ². Returns
-    (slope, curvature, patients); providers with fewer than ``min_patients`` get NaN.
+    The fit is ``value ≈ β·x`` with x = :data:`REGRESSORS`, where *offset* is the units given
+    minus the patient's optimum (scaled by the setting's mean optimum) and the need terms
+    control for how much the patient's value depends on its need. The fitted quadratic in the
+    offset is the provider's perceived objective; it forgets old months at rate ``memory`` so
+    that it can follow a change in the rules.
     """
-    s = sign.astype(np.float64)
-    cols = [
-        np.ones_like(s),
-        need_z,
-        need_z * need_z,
-        s,
-        s * s,
-        new_episode.astype(np.float64),
-    ]
-    k = len(cols)
-    xtx = np.empty((n_providers, k, k))
-    xty = np.empty((n_providers, k))
-    for i in range(k):
-        xty[:, i] = np.bincount(provider, cols[i] * value, minlength=n_providers)
-        for j in range(i, k):
-            v = np.bincount(provider, cols[i] * cols[j], minlength=n_providers)
-            xtx[:, i, j] = v
-            xtx[:, j, i] = v
-    count = xtx[:, 0, 0]
-    ok = count >= min_patients
-    slope = np.full(n_providers, np.nan)
-    curv = np.full(n_providers, np.nan)
-    if ok.any():
-        a = xtx[ok]
-        # a tiny ridge keeps a regressor with no variation (e.g. no new episodes) solvable
-        ridge = 1e-9 * np.maximum(np.einsum("pii->p", a), 1.0)
-        a = a + ridge[:, None, None] * np.eye(k)
-        beta = np.linalg.solve(a, xty[ok][..., None])[..., 0]
-        slope[ok] = beta[:, 3] / delta
-        curv[ok] = 2.0 * beta[:, 4] / (delta * delta)
-    return slope, curv, count
+
+    def __init__(self, n_providers: int, scale: float, memory: float) -> None:
+        k = len(REGRESSORS)
+        self.xtx = np.zeros((n_providers, k, k))
+        self.xty = np.zeros((n_providers, k))
+        self.scale = scale
+        self.memory = memory
+
+    def add_month(
+        self,
+        provider: np.ndarray,
+        value: np.ndarray,
+        need_z: np.ndarray,
+        offset: np.ndarray,
+        new_episode: np.ndarray,
+    ) -> np.ndarray:
+        """Fold one month of treated patients into the record; returns patients per provider."""
+        n_prov = self.xty.shape[0]
+        x = offset / self.scale
+        cols = [np.ones_like(x), need_z, need_z * need_z, x, x * x, new_episode.astype(float)]
+        k = len(cols)
+        xtx = np.empty_like(self.xtx)
+        xty = np.empty_like(self.xty)
+        for i in range(k):
+            xty[:, i] = np.bincount(provider, cols[i] * value, minlength=n_prov)
+            for j in range(i, k):
+                v = np.bincount(provider, cols[i] * cols[j], minlength=n_prov)
+                xtx[:, i, j] = v
+                xtx[:, j, i] = v
+        count = xtx[:, 0, 0]
+        seen = count > 0
+        w = self.memory
+        self.xtx[seen] = (1 - w) * self.xtx[seen] + w * xtx[seen]
+        self.xty[seen] = (1 - w) * self.xty[seen] + w * xty[seen]
+        return count
+
+    def slope_curvature(
+        self, theta: np.ndarray, enough: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Perceived slope and curvature of the objective at style ``theta`` (per unit and per
+        unit²); NaN where a provider has too little experience."""
+        n_prov, k = self.xty.shape
+        slope = np.full(n_prov, np.nan)
+        curv = np.full(n_prov, np.nan)
+        if enough.any():
+            a = self.xtx[enough]
+            # a tiny ridge keeps a regressor with no variation (e.g. no new episodes) solvable
+            ridge = 1e-9 * np.maximum(np.einsum("pii->p", a), 1.0)
+            a = a + ridge[:, None, None] * np.eye(k)
+            beta = np.linalg.solve(a, self.xty[enough][..., None])[..., 0]
+            b1, b2 = beta[:, 3] / self.scale, beta[:, 4] / self.scale**2
+            slope[enough] = b1 + 2.0 * b2 * theta[enough]
+            curv[enough] = 2.0 * b2
+        return slope, curv
 
 
 def adapt(
@@ -118,9 +136,9 @@ def adapt(
 ) -> float:
     """One month of adaptation: a damped Newton step toward the perceived best style.
 
-    If the smoothed curvature says the objective is concave, the perceived best style is
-    θ − slope/curvature; otherwise the provider just moves uphill. The move is capped at
-    ``max_step`` and scaled by ``speed`` (inertia).
+    If the perceived objective is concave, its best style is θ − slope/curvature; otherwise the
+    provider just moves uphill. The move is capped at ``max_step`` and scaled by ``speed``
+    (inertia).
     """
     target = -slope / curvature_estimate if curvature_estimate < 0 else np.sign(slope) * max_step
     return theta + speed * float(np.clip(target, -max_step, max_step))

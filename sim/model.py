@@ -14,7 +14,7 @@ import numpy as np
 
 from sim import clinical
 from sim.agents import Payer, Provider
-from sim.behaviour import learning_estimates, optimal_offset, planned_units, variation_sign
+from sim.behaviour import Experience, optimal_offset, planned_units, variation_sign
 from sim.payment import REGISTRY, Panel, PaymentModel
 from sim.population import Population
 from sim.scenario import Scenario
@@ -35,6 +35,7 @@ class MonthCare:
     new_episode: np.ndarray
     need: np.ndarray
     sign: np.ndarray
+    planned: np.ndarray
     units: np.ndarray
     visits: np.ndarray
     billed: np.ndarray
@@ -156,6 +157,12 @@ class HealthSystemModel(mesa.Model):
             np.full(len(ps), scenario.behaviour.initial_offset) for ps in self.providers_by_setting
         ]
         self.theta_before = [t.copy() for t in self.theta]
+        beh = scenario.behaviour
+        self._seen = [np.zeros(len(ps), np.int64) for ps in self.providers_by_setting]
+        self.experience = [
+            Experience(len(ps), st.cfg.optimal_units, beh.memory)
+            for ps, st in zip(self.providers_by_setting, self.settings, strict=True)
+        ]
 
         # payers and their contracts for this arm
         conditions = tuple(scenario.population.conditions)
@@ -398,6 +405,7 @@ class HealthSystemModel(mesa.Model):
             new_episode=new_ep & sought,
             need=need,
             sign=sign,
+            planned=np.where(sought, q, 0.0),
             units=units,
             visits=visits,
             billed=billed,
@@ -485,18 +493,17 @@ class HealthSystemModel(mesa.Model):
                 profit_pp = np.bincount(mc.provider[own], profit[own], n_prov) / treated
                 benefit_pp = np.bincount(mc.provider[own], mc.benefit[own], n_prov) / treated
             if beh.mode == "learning":
-                delta = beh.experiment_step * cfg.optimal_units
+                exp = self.experience[s]
                 need_z = (mc.need - cfg.optimal_units) / cfg.optimal_units
-                slope, curv, _ = learning_estimates(
+                exp.add_month(
                     mc.provider[own],
-                    n_prov,
                     value[own],
                     need_z[own],
-                    mc.sign[own],
+                    mc.planned[own] - mc.need[own],
                     mc.new_episode[own],
-                    delta,
-                    beh.min_patients,
                 )
+                self._seen[s] += treated
+                slope, curv = exp.slope_curvature(self.theta[s], self._seen[s] >= beh.min_patients)
             else:
                 slope = curv = np.full(n_prov, np.nan)
             ui = u_imit[offset : offset + n_prov]

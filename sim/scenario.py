@@ -464,11 +464,11 @@ class BehaviourConfig(Strict):
         "Largest change of style in one month.",
         gt=0,
     )
-    curvature_memory: float = F(
-        0.2,
+    memory: float = F(
+        0.1,
         "weight",
-        "Weight of the newest month in the provider's running estimate of how sharply its "
-        "objective bends (exponential smoothing).",
+        "Weight of the newest month in a provider's running record of experience (exponential "
+        "forgetting: about 1/memory months are remembered).",
         gt=0,
         le=1,
     )
