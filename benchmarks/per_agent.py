@@ -171,8 +171,9 @@ class Tally:
 class Provider(mesa.Agent):
     """A provider with a fixed practice style θ; tallies its patients' results each month."""
 
-    def __init__(self, model: PerAgentModel, setting: int, index: int, altruism: float,
-                 theta: float) -> None:
+    def __init__(
+        self, model: PerAgentModel, setting: int, index: int, altruism: float, theta: float
+    ) -> None:
         super().__init__(model)
         self.setting = setting
         self.index = index
@@ -203,8 +204,16 @@ class Provider(mesa.Agent):
 class Payer(mesa.Agent):
     """A payer: its contracts (one per setting) and what it paid."""
 
-    def __init__(self, model: PerAgentModel, name: str, index: int, rate: float,
-                 deductible: float, other_care: float, contracts: list[Contract]) -> None:
+    def __init__(
+        self,
+        model: PerAgentModel,
+        name: str,
+        index: int,
+        rate: float,
+        deductible: float,
+        other_care: float,
+        contracts: list[Contract],
+    ) -> None:
         super().__init__(model)
         self.name = name
         self.index = index
@@ -225,9 +234,17 @@ class Payer(mesa.Agent):
 class Patient(mesa.Agent):
     """One patient with its own scalar state, stepping through its month."""
 
-    def __init__(self, model: PerAgentModel, payer: Payer, region: int, condition: int,
-                 risk: float, function: float, decline: float,
-                 providers: list[Provider]) -> None:
+    def __init__(
+        self,
+        model: PerAgentModel,
+        payer: Payer,
+        region: int,
+        condition: int,
+        risk: float,
+        function: float,
+        decline: float,
+        providers: list[Provider],
+    ) -> None:
         super().__init__(model)
         self.payer = payer
         self.region = region
@@ -408,8 +425,14 @@ class PerAgentModel(mesa.Model):
         ``"numpy"``: scalar draws from ``self.rng`` (a ``numpy.random.Generator``).
     """
 
-    def __init__(self, scenario: Scenario, arm: str | None = None, *, seed: int | None = None,
-                 rng: str = "python") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        arm: str | None = None,
+        *,
+        seed: int | None = None,
+        rng: str = "python",
+    ) -> None:
         seed = scenario.seed if seed is None else int(seed)
         super().__init__(rng=seed + 1)  # a different stream from the vectorized model's
         if rng == "python":

@@ -206,6 +206,7 @@ class HealthSystemModel(mesa.Model):
                 g_big = int(np.argmax(self.payer_members))
                 self._fixed_cost_share[s, g_big] += empty * setting.cfg.providers.fixed_cost
         self._f0_sum = np.bincount(pop.payer, pop.function, minlength=n_payers)
+        self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
         self.refresh_contract_terms()
 
         # ledgers (money conservation is tested against these) and records
@@ -269,6 +270,21 @@ class HealthSystemModel(mesa.Model):
         s = [st.name for st in self.settings].index(setting)
         self.payers[g].contracts[s] = contract
         self.refresh_contract_terms()
+
+    def schedule_contract_change(
+        self, month: int, payer: str, setting: str, contract: PaymentModel
+    ) -> None:
+        """Replace a payer's contract for a setting from month ``month`` (0-based) on, with
+        Mesa's event scheduling. Months before ``month`` are untouched."""
+        if month < self.steps:
+            raise ValueError(f"month {month} has already been simulated")
+        self._pending_contracts.setdefault(month, []).append((payer, setting, contract))
+        # step k (month k - 1) runs at time k: the change lands between months
+        self.schedule_event(self._apply_contract_changes, at=month + 0.5)
+
+    def _apply_contract_changes(self) -> None:
+        for payer, setting, contract in self._pending_contracts.pop(self.steps, []):
+            self.set_contract(payer, setting, contract)
 
     def refresh_contract_terms(self) -> None:
         """Recompute what providers face under the current contracts: marginal revenue per unit

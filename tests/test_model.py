@@ -1,0 +1,163 @@
+"""The model's invariants: money and patients conserved, reproducibility, common random
+numbers, and the Mesa conventions."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+import pytest
+from conftest import default_world
+
+from sim.agents import Payer, Provider
+from sim.model import HealthSystemModel
+from sim.run import run
+
+
+@pytest.mark.parametrize("arm", ["ffs", "capitation", "bundled", "blended"])
+def test_money_is_conserved_every_month(arm):
+    """Payer payments + patient out-of-pocket = provider revenue, row by row and by ledger."""
+    sc = default_world(months=14)
+    res = run(sc, arms=[arm])
+    df = res.monthly
+    np.testing.assert_allclose(
+        df["payer_payments"] + df["oop"], df["provider_revenue"], rtol=1e-12, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        df["provider_revenue"] - df["provider_cost"], df["provider_margin"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        df["spending"], df["payer_payments"] + df["adverse_event_cost_payer"], rtol=1e-12
+    )
+    # three independent ledgers: payers (what they paid), patients (oop), providers (received)
+    (led,) = res.ledgers
+    assert led["providers_received"] == pytest.approx(
+        led["payer_paid"] + led["patients_paid"], rel=1e-12
+    )
+    assert led["payer_paid"] == pytest.approx(df["payer_payments"].sum(), rel=1e-12)
+    assert led["payer_paid_adverse_events"] == pytest.approx(
+        df["adverse_event_cost_payer"].sum(), rel=1e-12
+    )
+
+
+def test_adverse_event_costs_fall_on_the_contract_party():
+    """FFS: the payer pays for adverse events; capitation and bundles: the provider does."""
+    sc = default_world(months=12)
+    df = run(sc).monthly
+    by_arm = df.groupby("arm")[["adverse_event_cost_payer", "adverse_event_cost_provider"]].sum()
+    assert by_arm.loc["ffs", "adverse_event_cost_provider"] == 0
+    assert by_arm.loc["ffs", "adverse_event_cost_payer"] > 0
+    for arm in ("capitation", "bundled"):
+        assert by_arm.loc[arm, "adverse_event_cost_payer"] == 0
+        assert by_arm.loc[arm, "adverse_event_cost_provider"] > 0
+
+
+def test_patients_are_conserved():
+    """Members add up to the population every month; nobody appears or vanishes."""
+    sc = default_world(months=8)
+    m = HealthSystemModel(sc, "ffs")
+    n = sc.population.patients
+    for _ in range(8):
+        m.step()
+        assert m.population.function.size == n
+        for s in range(len(m.settings)):
+            left = m.population.episode_left[s]
+            in_episode = int((left > 0).sum()) + int(m.month_care[s].patients.size)
+            # those in care this month = those still in an episode + those whose episode ended
+            assert m.month_care[s].patients.size <= n
+            assert in_episode >= m.month_care[s].patients.size
+    df = run(sc, arms=["ffs"]).monthly
+    per_month = df.groupby(["month", "setting"])["members"].sum()
+    assert (per_month == n).all()
+    assert (df["patients_in_episode"] <= df["members"]).all()
+    assert (df["patients_treated"] <= df["patients_in_episode"]).all()
+    assert (df["episodes"] <= df["new_needs"]).all()
+
+
+def test_same_seed_gives_identical_table_and_other_seed_differs():
+    """The same scenario and seed reproduce the monthly table exactly; another seed does not."""
+    sc = default_world(months=5)
+    a = run(sc).monthly
+    b = run(sc).monthly
+    c = run(sc, seed=sc.seed + 1).monthly
+    assert a.equals(b)
+    assert not a.equals(c)
+    assert (a["seed"] == sc.seed).all() and (c["seed"] == sc.seed + 1).all()
+
+
+def test_arms_share_the_patient_stream():
+    """Every arm sees the same patients and the same random draws (common random numbers)."""
+    sc = default_world(months=3)
+    models = [HealthSystemModel(sc, a.name) for a in sc.arms]
+    first = models[0].population
+    for m in models[1:]:
+        np.testing.assert_array_equal(m.population.risk, first.risk)
+        np.testing.assert_array_equal(m.population.function, first.function)
+        np.testing.assert_array_equal(m.population.payer, first.payer)
+        np.testing.assert_array_equal(m.population.provider[0], first.provider[0])
+        np.testing.assert_array_equal(m.altruism[0], models[0].altruism[0])
+    for month in range(3):
+        for m in models:
+            m.step()
+        draws = [m.population._draws for m in models]
+        for d in draws[1:]:
+            np.testing.assert_array_equal(d, draws[0])
+        if month == 0:
+            # before any care has acted, the same needs arise in every arm
+            needs = [[mc.patients for mc in m.month_care] for m in models]
+            for other in needs[1:]:
+                for x, y in zip(other, needs[0], strict=True):
+                    np.testing.assert_array_equal(x, y)
+
+
+def test_replicates_use_distinct_streams():
+    """Replications are independent child streams of the root seed."""
+    sc = default_world(months=2, replications=2)
+    df = run(sc, arms=["ffs"]).monthly
+    r0 = df[df["replicate"] == 0].drop(columns="replicate").reset_index(drop=True)
+    r1 = df[df["replicate"] == 1].drop(columns="replicate").reset_index(drop=True)
+    assert not r0.equals(r1)
+
+
+def test_mesa_conventions():
+    """The model is a Mesa model taking rng; providers and payers are Mesa agents."""
+    sc = default_world(months=2)
+    m = HealthSystemModel(sc, "ffs", rng=123)
+    assert isinstance(m, mesa.Model)
+    assert m.seed == 123
+    assert len(m.agents_by_type[Payer]) == len(sc.payers)
+    n_prov = sum(s.providers.resolved_count(sc.population.patients) for s in sc.settings.values())
+    assert len(m.agents_by_type[Provider]) == n_prov
+    m.run_for(2)
+    assert m.steps == 2 and len(m.rows) == 2 * len(sc.settings) * len(sc.payers)
+    assert "1." in HealthSystemModel.__doc__ and "6." in HealthSystemModel.__doc__
+
+
+def test_patient_view():
+    """One patient can be inspected as an object, reading the columnar state."""
+    sc = default_world()
+    m = HealthSystemModel(sc, "ffs")
+    m.run_for(2)
+    v = m.population.view(3)
+    assert v.payer in sc.payers and v.condition in sc.population.conditions
+    assert v.function == pytest.approx(float(m.population.function[3]))
+    assert set(v.episodes) == set(sc.settings)
+    with pytest.raises(IndexError, match="out of range"):
+        m.population.view(sc.population.patients)
+
+
+def test_policy_switch_changes_behaviour_only_afterwards():
+    """A contract replaced at month M (Mesa event) leaves months before M untouched."""
+    sc = default_world(months=8)
+    base = HealthSystemModel(sc, "ffs")
+    base.run_for(8)
+    switched = HealthSystemModel(sc, "ffs")
+    cap = switched.make_contract(sc.arm("capitation").contracts[0], ())
+    switched.schedule_contract_change(4, "medicare_ffs", "outpatient_therapy", cap)
+    switched.run_for(8)
+    rows = len(sc.settings) * len(sc.payers)
+    assert base.rows[: 4 * rows] == switched.rows[: 4 * rows]
+    assert base.rows[4 * rows :] != switched.rows[4 * rows :]
+    late = [r for r in switched.rows[4 * rows :] if r["payer"] == "medicare_ffs"]
+    assert {r["payment_model"] for r in late if r["setting"] == "outpatient_therapy"} == {
+        "capitation"
+    }
