@@ -17,7 +17,7 @@ def _models(root: type[BaseModel], seen: set | None = None):
     seen.add(root)
     yield root
     for f in root.model_fields.values():
-        for t in getattr(f.annotation, "__args__", ()) + (f.annotation,):
+        for t in (*getattr(f.annotation, "__args__", ()), f.annotation):
             if isinstance(t, type) and issubclass(t, BaseModel):
                 yield from _models(t, seen)
             for a in getattr(t, "__args__", ()):
