@@ -1,0 +1,195 @@
+"""Generate the field reference and the data dictionary from the code, so they cannot drift.
+
+    python -m sim.reference        # rewrites docs/scenario-reference.md and docs/outputs.md
+
+The tests check that the files in docs/ equal what this module generates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS
+from sim.payment import REGISTRY
+from sim.scenario import Scenario
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _type_name(t: object) -> str:
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (list, dict):
+        inner = ", ".join(_type_name(a) for a in args)
+        return f"{origin.__name__}[{inner}]"
+    if t is type(None):
+        return "none"
+    return getattr(t, "__name__", str(t))
+
+
+def _default(f) -> str:
+    if f.default is PydanticUndefined:
+        return "required"
+    d = f.default
+    if isinstance(d, BaseModel):
+        return "(table below)"
+    if isinstance(d, dict) and d and all(isinstance(v, BaseModel) for v in d.values()):
+        return "`" + "`, `".join(d) + "` (see defaults)"
+    if d is None:
+        return "derived"
+    return f"`{json.dumps(d, ensure_ascii=False)}`"
+
+
+def _nested(t: object) -> list[type[BaseModel]]:
+    out = []
+    for a in (t, *typing.get_args(t)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            out.append(a)
+        for b in typing.get_args(a):
+            if isinstance(b, type) and issubclass(b, BaseModel):
+                out.append(b)
+    return out
+
+
+def _table(model: type[BaseModel], path: str, seen: set, lines: list[str]) -> None:
+    lines += [f"### `{path}`", ""]
+    if model.__doc__ and model.__doc__.strip() and not model.__doc__.startswith("Base"):
+        lines += [model.__doc__.strip().splitlines()[0], ""]
+    lines += ["| field | type | default | unit | meaning |", "|---|---|---|---|---|"]
+    children = []
+    for name, f in model.model_fields.items():
+        unit = (f.json_schema_extra or {}).get("unit", "")
+        desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {_type_name(f.annotation)} | {_default(f)} | {unit} | {desc} |")
+        for sub in _nested(f.annotation):
+            origin = typing.get_origin(f.annotation)
+            sub_path = f"{path}.{name}" + (".<name>" if origin is dict else "")
+            sub_path = sub_path + (".<i>" if origin is list else "")
+            children.append((sub, sub_path.lstrip(".")))
+    lines.append("")
+    for sub, sub_path in children:
+        if (sub, sub_path) not in seen:
+            seen.add((sub, sub_path))
+            _table(sub, sub_path, seen, lines)
+
+
+def _diff(value: BaseModel, base: BaseModel, prefix: str = "") -> list[str]:
+    out = []
+    for name, field in type(value).model_fields.items():
+        a = getattr(value, name)
+        b = getattr(base, name, field.default)
+        if isinstance(a, BaseModel) and isinstance(b, BaseModel):
+            out += _diff(a, b, f"{prefix}{name}.")
+        elif a != b:
+            out.append(f"`{prefix}{name} = {json.dumps(a, ensure_ascii=False)}`")
+    return out
+
+
+def scenario_reference() -> str:
+    lines = [
+        "# Scenario field reference",
+        "",
+        "Generated from the schema in `sim/scenario.py` and `sim/payment/` by "
+        "`python -m sim.reference`; do not edit by hand. Every field has a default (or is "
+        "marked required), a unit and a meaning; sources are cited in the meaning. Unknown "
+        "fields are errors. Any field can be overridden on the command line with "
+        "`--set dotted.key=value` (list entries by number: `arms.0.contracts.1.pmpm=12`).",
+        "",
+        "## Scenario",
+        "",
+    ]
+    _table(Scenario, "", set(), lines)
+    lines += [
+        "## Built-in defaults of the named tables",
+        "",
+        "When a scenario omits `payers`, `settings`, `population.conditions` or "
+        "`population.regions`, these entries are used. Values that differ from the field "
+        "defaults above:",
+        "",
+    ]
+    defaults = Scenario.model_fields
+    pop_defaults = defaults["population"].default
+    for path, table in (
+        ("payers", defaults["payers"].default),
+        ("settings", defaults["settings"].default),
+        ("population.conditions", pop_defaults.conditions),
+        ("population.regions", pop_defaults.regions),
+    ):
+        for key, value in table.items():
+            diffs = _diff(value, type(value).model_construct())
+            lines.append(f"- `{path}.{key}`: " + (", ".join(diffs) or "all field defaults"))
+    lines += [
+        "",
+        "## Payment models (`arms.<i>.contracts.<j>`)",
+        "",
+        "A contract names its `model` and gives that model's parameters beside `setting` and "
+        "`payer`. Every model also takes the common cost-sharing and liability fields.",
+        "",
+    ]
+    for name, cls in REGISTRY.items():
+        lines += [f'### `model = "{name}"`', "", cls.summary + ".", ""]
+        sub: list[str] = []
+        _table(cls.Params, f"contract ({name})", set(), sub)
+        lines += sub[2:]
+    lines = [line.replace("### ``", "### (top level)") for line in lines]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def outputs_reference() -> str:
+    lines = [
+        "# Output data dictionary",
+        "",
+        "Generated from `sim/outputs.py` by `python -m sim.reference`; do not edit by hand. "
+        "The same dictionary is written into every results folder's `metadata.json` "
+        "(`columns`).",
+        "",
+        "A results folder (`sim run`, default `results/<scenario name>/`) holds:",
+        "",
+        "- `monthly.parquet`: one row per (arm, replicate, month, setting, payer);",
+        "- `summary.csv`: one row per (arm, setting), plus setting `all`;",
+        "- `providers.parquet`: one row per (arm, replicate, month, setting, provider), when "
+        "`outputs.provider_panel = true`;",
+        "- `metadata.json`: the scenario as loaded, the seed, random-stream layout, package and "
+        "dependency versions, the git commit, the command line and this dictionary;",
+        "- `trends.png`: monthly cost and outcome trends by arm.",
+        "",
+    ]
+    for title, cols in (
+        ("monthly.parquet", MONTHLY_COLUMNS),
+        ("summary.csv", SUMMARY_COLUMNS),
+        ("providers.parquet", PROVIDER_COLUMNS),
+    ):
+        lines += [f"## `{title}`", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
+        for name, (dtype, unit, desc) in cols.items():
+            lines.append(f"| `{name}` | {dtype} | {unit} | {desc} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+GENERATED = {
+    "scenario-reference.md": scenario_reference,
+    "outputs.md": outputs_reference,
+}
+
+
+def main() -> int:
+    DOCS.mkdir(exist_ok=True)
+    for name, make in GENERATED.items():
+        (DOCS / name).write_text(make(), encoding="utf-8")
+        print(f"wrote docs/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
