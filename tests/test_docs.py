@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("name", list(GENERATED))
 def test_generated_docs_are_current(name):
-    """docs/scenario-reference.md and docs/outputs.md equal what `python -m sim.reference` writes."""
+    """The generated docs equal what `python -m sim.reference` writes now."""
     assert (DOCS / name).read_text(encoding="utf-8") == GENERATED[name](), (
         f"docs/{name} is stale: run `python -m sim.reference`"
     )
