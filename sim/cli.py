@@ -102,10 +102,30 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _progress_bar(scenario, arms):
+    """A live bar on a terminal; plain lines every 10% elsewhere (logs, batch jobs)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    n_arms = len(arms) if arms else len(scenario.arms)
-    total = scenario.months * n_arms * scenario.replications
+    start = time.perf_counter()
+
+    def rate(patient_months: int) -> str:
+        dt = max(time.perf_counter() - start, 1e-9)
+        return f"{patient_months / dt / 1e6:.1f}M patient-months/s"
+
+    if not sys.stderr.isatty():
+        last = [-1]
+
+        def log(done: int, total: int, patient_months: int) -> None:
+            tenth = 10 * done // total
+            if tenth != last[0]:
+                last[0] = tenth
+                print(
+                    f"sim: {done}/{total} months ({100 * done // total}%), {rate(patient_months)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        return log, lambda: None
+
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -113,15 +133,14 @@ def _progress_bar(scenario, arms):
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         transient=True,
-        disable=not sys.stderr.isatty(),
     )
-    task = bar.add_task(scenario.name, total=total, rate="")
-    start = time.perf_counter()
+    n_arms = len(arms) if arms else len(scenario.arms)
+    task = bar.add_task(scenario.name, total=scenario.months * n_arms * scenario.replications)
+    bar.update(task, rate="")
     bar.start()
 
     def update(done: int, total: int, patient_months: int) -> None:
-        dt = max(time.perf_counter() - start, 1e-9)
-        bar.update(task, completed=done, rate=f"{patient_months / dt / 1e6:.1f}M patient-months/s")
+        bar.update(task, completed=done, rate=rate(patient_months))
 
     return update, bar.stop
 

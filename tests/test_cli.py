@@ -70,11 +70,12 @@ def test_run_writes_a_documented_results_folder(small, tmp_path):
 
 
 def test_default_output_folder_and_summary_table(small, tmp_path):
-    """Without --out, results go to results/<scenario name>/ and a summary table is printed."""
+    """Without --out, results go to results/<scenario name>/; progress and a summary print."""
     p = sim("run", str(small), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "results" / "small" / "monthly.parquet").exists()
     assert "capitation" in p.stdout and "units/treated" in p.stdout
+    assert "8/8 months (100%)" in p.stderr  # progress, as plain lines when not on a terminal
 
 
 def test_same_seed_same_bytes_and_seed_flag(small, tmp_path):
