@@ -90,36 +90,70 @@ def scenario(n: int, model: str, mode: str = "learning") -> Scenario:
     )
 
 
-def build(kind: str, n: int, model: str, mode: str) -> mesa.Model:
+def build(kind: str, n: int, model: str, mode: str, agent_rng: str = "python") -> mesa.Model:
     sc = scenario(n, model, mode)
     if kind == "vectorized":
         return HealthSystemModel(sc, model)
-    return PerAgentModel(sc, model)
+    return PerAgentModel(sc, model, rng=agent_rng)
 
 
 # -------------------------------------------------------------------------------------------
 # measurement
 
 
+def timed_run(make: Callable[[], mesa.Model], months: int) -> tuple[float, list[dict]]:
+    """Build a fresh model (not timed), run one warm-up month (not timed), time
+    ``run_for(months)``. Returns the seconds and the model's rows."""
+    m = make()
+    gc.collect()
+    m.run_for(1)  # warm-up month
+    t0 = time.perf_counter()
+    m.run_for(months)
+    seconds = time.perf_counter() - t0
+    rows = m.rows
+    del m
+    gc.collect()
+    return seconds, rows
+
+
 def measure(
     make: Callable[[], mesa.Model], months: int, min_seconds: float, min_runs: int
 ) -> tuple[list[float], list[dict]]:
-    """Time ``run_for(months)`` after one warm-up month, on fresh models, until at least
-    ``min_runs`` runs and ``min_seconds`` of timed work. Returns the run times and the rows
-    of the first run."""
+    """Timed runs on fresh models until at least ``min_runs`` runs and ``min_seconds`` of
+    timed work. Returns the run times and the rows of the first run."""
     runs: list[float] = []
     rows: list[dict] = []
     while len(runs) < min_runs or sum(runs) < min_seconds:
-        m = make()
-        gc.collect()
-        m.run_for(1)  # warm-up month
-        t0 = time.perf_counter()
-        m.run_for(months)
-        runs.append(time.perf_counter() - t0)
-        if not rows:
-            rows = m.rows
-        del m
-        gc.collect()
+        seconds, r = timed_run(make, months)
+        runs.append(seconds)
+        rows = rows or r
+    return runs, rows
+
+
+def measure_interleaved(
+    makers: dict[str, Callable[[], mesa.Model]],
+    months: int,
+    min_seconds: float,
+    min_runs: int,
+    round_seconds: float = 0.5,
+) -> tuple[dict[str, list[float]], dict[str, list[dict]]]:
+    """Like :func:`measure` for several formulations at once, interleaved in rounds (each
+    round times every formulation for at least ``round_seconds``), so that all of them see the
+    same machine conditions; runs until the *first* formulation has ``min_runs`` runs and
+    ``min_seconds`` of timed work."""
+    runs: dict[str, list[float]] = {k: [] for k in makers}
+    rows: dict[str, list[dict]] = {}
+    first = next(iter(makers))
+    while len(runs[first]) < min_runs or sum(runs[first]) < min_seconds:
+        for key, make in makers.items():
+            spent = 0.0
+            while spent < round_seconds:
+                seconds, r = timed_run(make, months)
+                runs[key].append(seconds)
+                rows.setdefault(key, r)
+                spent += seconds
+                if key == first:
+                    break
     return runs, rows
 
 
@@ -391,6 +425,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-memory", action="store_true", help="skip the memory child processes")
     ap.add_argument("--no-agents", action="store_true", help="skip the per-agent comparison")
+    ap.add_argument(
+        "--agent-rng",
+        choices=("python", "numpy"),
+        default="python",
+        help="per-agent draws: Mesa's stdlib self.random (default, faster) or self.model.rng",
+    )
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     ap.add_argument(
         "--profile",
@@ -547,30 +587,26 @@ def main(argv: list[str] | None = None) -> int:
             f"\n[2] Per-agent Mesa formulation (benchmarks/per_agent.py: one Patient agent "
             f"each, shuffle_do) vs vectorized, {pa_model}, same window (1 warm-up month + the "
             f"months shown), providers with fixed styles → vectorized in behaviour.mode = fixed"
-            f" (learning shown for reference)"
+            f" (learning shown for reference); per-agent draws from "
+            f"{'self.random (stdlib)' if a.agent_rng == 'python' else 'self.model.rng (numpy)'}; "
+            f"runs interleaved"
         )
         rows = []
         sanity_rows = None
         for n in a.agent_sizes:
             months = a.agent_months[n]
-            pa_runs, pa_rows = measure(
-                lambda n=n: build("per_agent", n, pa_model, "fixed"),
+            runs, all_rows = measure_interleaved(
+                {
+                    "per_agent": lambda n=n: build("per_agent", n, pa_model, "fixed", a.agent_rng),
+                    "fixed": lambda n=n: build("vectorized", n, pa_model, "fixed"),
+                    "learning": lambda n=n: build("vectorized", n, pa_model, "learning"),
+                },
                 months,
                 a.min_seconds,
                 a.min_runs,
             )
-            fx_runs, fx_rows = measure(
-                lambda n=n: build("vectorized", n, pa_model, "fixed"),
-                months,
-                a.min_seconds,
-                a.min_runs,
-            )
-            ln_runs, _ = measure(
-                lambda n=n: build("vectorized", n, pa_model, "learning"),
-                months,
-                a.min_seconds,
-                a.min_runs,
-            )
+            pa_runs, fx_runs, ln_runs = runs["per_agent"], runs["fixed"], runs["learning"]
+            pa_rows, fx_rows = all_rows["per_agent"], all_rows["fixed"]
             r = {
                 "patients": n,
                 "model": pa_model,
@@ -590,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     f"{n:,}",
                     f"{months}",
-                    f"{len(pa_runs)}",
+                    f"{len(pa_runs)}/{len(fx_runs)}/{len(ln_runs)}",
                     fmt_rate(r["per_agent"]["rate"]),
                     fmt_rate(r["vectorized_fixed"]["rate"]),
                     f"{r['ratio_fixed']:6.1f}×",
@@ -611,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     "patients",
                     "months",
-                    "runs",
+                    "runs pa/fixed/learn",
                     "per-agent pm/s",
                     "vectorized fixed pm/s",
                     "ratio",
@@ -681,6 +717,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{worst['model']}): {b:.1f} B peak, "
             f"{worst['memory']['arrays_bytes_per_patient']:.1f} B in patient arrays"
         )
+        # marginal cost of a patient: slope of peak memory between the two largest sizes
+        sizes = sorted({r["patients"] for r in mem})
+        if len(sizes) >= 2:
+            n0, n1 = sizes[-2], sizes[-1]
+            peak = {
+                (r["model"], r["patients"]): r["memory"]["peak_kib"] - r["memory"]["baseline_kib"]
+                for r in mem
+            }
+            slopes = {
+                model: (peak[model, n1] - peak[model, n0]) * 1024 / (n1 - n0)
+                for model in a.models
+                if (model, n0) in peak and (model, n1) in peak
+            }
+            results["marginal_bytes_per_patient"] = {"between": [n0, n1], **slopes}
+            print(
+                f"        marginal memory per added patient ({n0:,} → {n1:,}, fixed overheads "
+                "cancel): " + ", ".join(f"{k} {v:.0f} B" for k, v in slopes.items())
+            )
 
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2, default=float) + "\n")

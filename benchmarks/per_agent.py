@@ -268,25 +268,27 @@ class Patient(mesa.Agent):
         if m.month % 12 == 0:
             self.deductible_remaining = payer.deductible
             self.oop = 0.0
+        # (the per-patient-per-month clamps use conditionals: builtins max/min cost ~0.1 µs)
         if payer.other_care:  # care outside the modelled settings draws the deductible down
-            self.deductible_remaining = max(self.deductible_remaining - payer.other_care, 0.0)
-        self.function = max(self.function - self.decline, 0.0)
+            left_ded = self.deductible_remaining - payer.other_care
+            self.deductible_remaining = left_ded if left_ded > 0.0 else 0.0
+        f = self.function - self.decline
+        self.function = f if f > 0.0 else 0.0
         risk = self.risk
         care = []
         # -- needs, care seeking, delivery, outcomes: each setting in scenario order
         for sp in m.setting_params:
             s = sp.index
-            tally = m.tally[s][g]
             left = self.episode_left[s]
             new = False
             if left == 0:
-                f = self.function
-                p = (1.0 + max(sp.need_ref - f, 0.0) * sp.need_slope) * risk
+                gap = sp.need_ref - self.function
+                p = (1.0 + gap * sp.need_slope) * risk if gap > 0.0 else risk
                 p *= sp.need_p[self.condition]
                 u = draw()
                 if u < p:
                     new = True
-                    tally.new_needs += 1
+                    m.tally[s][g].new_needs += 1
                     v = u / min(p, 1.0)
                     if sp.episode_months <= 1.0:
                         left = 1
@@ -339,6 +341,7 @@ class Patient(mesa.Agent):
             self.function = min(max(f, 0.0), 100.0)
             self.episode_left[s] = left - 1
             care.append((s, prov, sought, new_ep, units, visits, value, f_start, benefit, adverse))
+            tally = m.tally[s][g]
             tally.in_episode += 1
             tally.treated += units > 0
             tally.episodes += new_ep
