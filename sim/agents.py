@@ -106,44 +106,43 @@ class Payer(mesa.Agent):
         g = self.index
         for s, contract in enumerate(self.contracts):
             month = m.month_care[s]
-            mask = month.payer == g
-            idx = month.patients[mask]
+            b = month.by_payer[g]  # this payer's patients: a contiguous block
+            idx = month.patients[b]
             claims = Claims(
-                provider=month.provider[mask],
-                fee_value=month.fee_value[mask] * self.rate_multiplier,
-                units=month.billed[mask],
-                visits=month.visits[mask],
-                new_episode=month.new_episode[mask],
+                provider=month.provider[b],
+                fee_value=month.fee_value[b] * self.rate_multiplier,
+                units=month.billed[b],
+                visits=month.visits[b],
+                new_episode=month.new_episode[b],
                 condition=pop.condition[idx],
-                function_at_start=month.function_at_start[mask],
+                function_at_start=month.function_at_start[b],
                 risk=pop.risk[idx],
                 rate_multiplier=self.rate_multiplier,
             )
-            panel = m.panels[s][g]
-            settlement = contract.settle(claims, panel)
+            settlement = contract.settle(claims, m.panels[s][g])
             p = contract.params
-            sought = month.sought[mask]
-            allowed = np.where(sought, settlement.allowed, 0.0)
+            allowed = np.where(month.sought[b], settlement.allowed, 0.0)
             copays = p.copay_per_visit * claims.visits
             if p.deductible_applies:
                 ded = pop.deductible_remaining[idx].astype(np.float64)
                 oop, ded_after = apply_cost_sharing(allowed, ded, p.coinsurance, copays)
                 pop.deductible_remaining[idx] = ded_after
             else:
-                oop, _ = apply_cost_sharing(allowed, np.zeros_like(allowed), p.coinsurance, copays)
+                oop = p.coinsurance * allowed + copays
             pop.oop_to_date[idx] += oop
-            revenue = allowed + copays  # provider receives the allowed amount plus copays
-            payer_claims = revenue - oop
-            ae_cost = month.adverse_cost[mask]
+            revenue = allowed + copays  # the provider receives the allowed amount plus copays
+            ae_cost = month.adverse_cost[b]
             liability = p.adverse_event_liability * ae_cost
             ae_payer = ae_cost - liability
-            paid = float(payer_claims.sum() + settlement.lump.sum() + ae_payer.sum())
-            self.paid_total += paid
+            claims_paid = float(revenue.sum() - oop.sum())
+            lump = float(settlement.lump.sum())
+            ae_paid = float(ae_payer.sum())
+            self.paid_total += claims_paid + lump + ae_paid
             # write back into the month's per-patient arrays and the ledgers
-            month.revenue[mask] = revenue
-            month.oop[mask] = oop
-            month.liability[mask] = liability
-            month.ae_payer[mask] = ae_payer
+            month.revenue[b] = revenue
+            month.oop[b] = oop
+            month.liability[b] = liability
+            month.ae_payer[b] = ae_payer
             month.lump_by_payer[g] = settlement.lump
-            m.ledger_payer[s, g] += paid - float(ae_payer.sum())
-            m.ledger_payer_ae[s, g] += float(ae_payer.sum())
+            m.ledger_payer[s, g] += claims_paid + lump
+            m.ledger_payer_ae[s, g] += ae_paid

@@ -16,7 +16,7 @@ from sim import clinical
 from sim.agents import Payer, Provider
 from sim.behaviour import Experience, optimal_offset, planned_units, variation_sign
 from sim.payment import REGISTRY, Panel, PaymentModel
-from sim.population import Population
+from sim.population import ADVERSE_EVENT, EPISODE, ROUNDING, Population
 from sim.scenario import Scenario
 from sim.settings import CareSetting
 
@@ -52,6 +52,7 @@ class MonthCare:
     liability: np.ndarray = field(default=None)  # type: ignore[assignment]
     ae_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
     lump_by_payer: list[np.ndarray] = field(default_factory=list)
+    by_payer: list[slice] = field(default_factory=list)  # each payer's block of the arrays
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -148,7 +149,7 @@ class HealthSystemModel(mesa.Model):
         self.population = Population(
             scenario,
             np.random.default_rng(streams["population"]),
-            np.random.default_rng(streams["patients_monthly"]),
+            streams["patients_monthly"],
             providers_by_region,
         )
         pop = self.population
@@ -205,7 +206,7 @@ class HealthSystemModel(mesa.Model):
             if empty:
                 g_big = int(np.argmax(self.payer_members))
                 self._fixed_cost_share[s, g_big] += empty * setting.cfg.providers.fixed_cost
-        self._f0_sum = np.bincount(pop.payer, pop.function, minlength=n_payers)
+        self._f0_sum = pop.function_sum_by_payer()
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
         self.refresh_contract_terms()
 
@@ -346,7 +347,7 @@ class HealthSystemModel(mesa.Model):
         pop = self.population
         cfg = setting.cfg
         s = setting.index
-        u_need, u_episode, u_ae, u_round = pop.draws(s)
+        u_need = pop.need_draws(s)
         left = pop.episode_left[s]
         n_payers = len(self.payers)
 
@@ -365,7 +366,7 @@ class HealthSystemModel(mesa.Model):
         if idx_new.size:
             v = u_need[idx_new] / p_new  # uniform on [0, 1) given that a need arose
             length = clinical.episode_length(v, cfg.episode_months)
-            e = u_episode[idx_new].astype(np.float64)
+            e = pop.uniforms(idx_new, s, EPISODE)
             elective = e < cfg.elective_share
             w = np.where(elective, e / max(cfg.elective_share, 1e-300), 0.0)
             need = (
@@ -390,7 +391,8 @@ class HealthSystemModel(mesa.Model):
         sign = variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
         delta = self.config.behaviour.experiment_step * cfg.optimal_units
         q = planned_units(need, self.theta[s][prov] + delta * sign, cfg.max_units)
-        units = np.floor(q + u_round[idx]).astype(np.int64)  # unbiased stochastic rounding
+        # unbiased stochastic rounding
+        units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
         units[~sought] = 0
         region = pop.region[idx]
         visits, billed, minutes, value = setting.deliver(units, region, new_ep & sought)
@@ -410,7 +412,7 @@ class HealthSystemModel(mesa.Model):
             function_slope=ae.function_slope,
             shortfall_risk=ae.shortfall_risk,
         )
-        adverse = u_ae[idx] < p_ae
+        adverse = pop.uniforms(idx, s, ADVERSE_EVENT) < p_ae
         pop.function[idx] = np.clip(f_start + gain - ae.function_loss * adverse, 0.0, 100.0)
         left[idx] -= 1
         return MonthCare(
@@ -434,6 +436,7 @@ class HealthSystemModel(mesa.Model):
             adverse=adverse,
             adverse_cost=adverse * ae.cost,
             lump_by_payer=[np.zeros(0)] * n_payers,
+            by_payer=pop.payer_slices(idx),
             new_needs_by_payer=new_needs_by_payer,
         )
 
@@ -544,22 +547,20 @@ class HealthSystemModel(mesa.Model):
     def _record(self, month: int) -> None:
         pop = self.population
         n_payers = len(self.payers)
-        f_sum = np.bincount(pop.payer, pop.function, minlength=n_payers)
+        f_sum = pop.function_sum_by_payer()
         members = self.payer_members
         for s, setting in enumerate(self.settings):
             mc = self.month_care[s]
             cfg = setting.cfg
-            key = mc.payer
+            blocks = mc.by_payer
 
-            def by_payer(w, mask=None, key=key) -> np.ndarray:
-                if mask is not None:
-                    return np.bincount(key[mask], w[mask], minlength=n_payers)
-                return np.bincount(key, w, minlength=n_payers)
+            def by_payer(w: np.ndarray, blocks=blocks) -> np.ndarray:
+                """Sum of ``w`` over each payer's block (counts when ``w`` is boolean)."""
+                return np.array([w[b].sum(dtype=np.float64) for b in blocks])
 
-            treated_mask = mc.units > 0
-            in_episode = np.bincount(key, minlength=n_payers)
-            treated = np.bincount(key[treated_mask], minlength=n_payers)
-            episodes = np.bincount(key[mc.new_episode], minlength=n_payers)
+            in_episode = np.array([b.stop - b.start for b in blocks])
+            treated = by_payer(mc.units > 0)
+            episodes = by_payer(mc.new_episode)
             units = by_payer(mc.units)
             billed = by_payer(mc.billed)
             visits = by_payer(mc.visits)
@@ -568,7 +569,7 @@ class HealthSystemModel(mesa.Model):
             oop = by_payer(mc.oop)
             liability = by_payer(mc.liability)
             ae_payer = by_payer(mc.ae_payer)
-            ae_n = np.bincount(key[mc.adverse], minlength=n_payers)
+            ae_n = by_payer(mc.adverse)
             gain = by_payer(mc.gain)
             benefit = by_payer(mc.benefit)
             low = by_payer(mc.low_value)

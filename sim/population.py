@@ -5,10 +5,16 @@ megabytes), and every monthly behaviour is a vectorized operation on them. ``Pop
 returns one patient as an ordinary object for tests, inspection and docs.
 
 Randomness: the population owns two streams, both spawned from the run's seed. ``init`` draws
-the patients' characteristics; ``monthly`` draws a fixed number of uniforms per patient per
-month, whatever happens in the month. Every arm of a scenario therefore sees the same patients
-and the same random numbers for needs, episode lengths, adverse events and rounding (common
-random numbers), even though the care they receive differs.
+the patients' characteristics. ``monthly`` gives (a) one uniform per patient per setting per
+month for the start of a need, drawn for everyone whatever happens, and (b) counter-based
+uniforms for the rest (episode length and care seeking, adverse events, rounding): a hash of
+(stream key, month, setting, purpose, patient), computed only for the patients who need one.
+Either way a patient's random number for a given month and purpose does not depend on what
+happened to anyone else, so every arm of a scenario sees the same patients and the same random
+numbers (common random numbers), even though the care they receive differs.
+
+Patients are stored grouped by payer (payer 0 first), so a payer's patients are one contiguous
+block of every array, and of every sorted subset of patients.
 """
 
 from __future__ import annotations
@@ -19,9 +25,20 @@ import numpy as np
 
 from sim.scenario import Scenario
 
-#: uniforms drawn per patient, per setting, per month: need, episode (length, seeking),
-#: adverse event, rounding
-DRAWS_PER_SETTING = 4
+#: purposes of counter-based uniforms
+EPISODE, ADVERSE_EVENT, ROUNDING = 1, 2, 3
+_GOLDEN = 0x9E3779B97F4A7C15
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (Steele, Lea & Flood 2014), in place on uint64 (wrapping)."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _smallest_int(n: int) -> type[np.signedinteger]:
@@ -61,7 +78,7 @@ class Population:
         self,
         scenario: Scenario,
         init_rng: np.random.Generator,
-        monthly_rng: np.random.Generator,
+        monthly: np.random.SeedSequence,
         providers_by_region: dict[str, list[np.ndarray]],
     ) -> None:
         pop = scenario.population
@@ -79,7 +96,10 @@ class Population:
             cdf[-1] = 1.0
             return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int8)
 
-        self.payer = categorical([p.share for p in scenario.payers.values()])
+        # payers in contiguous blocks: a multinomial count per payer
+        counts = rng.multinomial(n, [p.share for p in scenario.payers.values()])
+        self.payer = np.repeat(np.arange(len(counts), dtype=np.int8), counts)
+        self.payer_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.region = categorical([r.share for r in pop.regions.values()])
         self.condition = categorical([c.share for c in pop.conditions.values()])
         # lognormal with E = 1: mu = -sigma^2/2 (CMS-HCC scores are normalised to mean 1.0)
@@ -114,8 +134,10 @@ class Population:
             self.need.append(np.zeros(n, np.float32))
             del s
 
-        self._monthly = monthly_rng
-        self._draws = np.empty((len(self.setting_names), DRAWS_PER_SETTING, n), np.float32)
+        need_seq, key_seq = monthly.spawn(2)
+        self._monthly = np.random.default_rng(need_seq)
+        self._key = int(key_seq.generate_state(1, np.uint64)[0])
+        self._draws = np.empty((len(self.setting_names), n), np.float32)
         self.month = -1
 
     # -----------------------------------------------------------------------------------------
@@ -134,9 +156,32 @@ class Population:
         np.maximum(self.function, 0.0, out=self.function)
         self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)
 
-    def draws(self, setting: int) -> np.ndarray:
-        """This month's uniforms for one setting: rows need, episode, adverse event, rounding."""
+    def need_draws(self, setting: int) -> np.ndarray:
+        """This month's need uniforms for one setting, one per patient (float32)."""
         return self._draws[setting]
+
+    def uniforms(self, patients: np.ndarray, setting: int, purpose: int) -> np.ndarray:
+        """Counter-based uniforms on [0, 1) for (this month, setting, purpose, patient).
+
+        The same patient, month, setting and purpose always get the same number, whoever else
+        is drawn; float64 with 53 random bits."""
+        counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
+        base = np.uint64((self._key ^ counter) & _M64)
+        x = patients.astype(np.uint64) * np.uint64(_GOLDEN)
+        x += base
+        _splitmix64(x)
+        x >>= np.uint64(11)
+        return x * (1.0 / (1 << 53))
+
+    def payer_slices(self, sorted_patients: np.ndarray) -> list[slice]:
+        """For an ascending array of patient numbers, the slice holding each payer's patients."""
+        bounds = np.searchsorted(sorted_patients, self.payer_start)
+        return [slice(int(bounds[g]), int(bounds[g + 1])) for g in range(len(bounds) - 1)]
+
+    def function_sum_by_payer(self) -> np.ndarray:
+        """Sum of functional status over each payer's members (float64)."""
+        f, b = self.function, self.payer_start
+        return np.array([f[b[g] : b[g + 1]].sum(dtype=np.float64) for g in range(len(b) - 1)])
 
     def members_by(self, key: np.ndarray, size: int) -> np.ndarray:
         return np.bincount(key, minlength=size).astype(np.float64)
