@@ -40,6 +40,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--arms", help="comma-separated arms to run (default: all)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+
+    w = sub.add_parser(
+        "sweep",
+        help="run a sweep: a design over scenario fields, with replications",
+        description="Run (or resume) a sweep; kill it at any time and rerun to finish it.",
+    )
+    w.add_argument("sweep", type=Path, help="sweep file (TOML)")
+    w.add_argument("--out", type=Path, help="results folder (default: results/<sweep name>/)")
+    w.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    w.add_argument(
+        "--executor",
+        choices=["process", "dask", "dask-local", "serial"],
+        default="process",
+        help="process: a local process pool (default); dask: an existing Dask cluster "
+        "(--scheduler); dask-local: a Dask LocalCluster started here; serial: in this process",
+    )
+    w.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    w.add_argument("--quiet", action="store_true", help="no progress")
+
+    a = sub.add_parser(
+        "sensitivity",
+        help="Sobol or Morris indices from a finished sweep",
+        description="Sensitivity indices (SALib) of outcomes of a sobol or morris sweep.",
+    )
+    a.add_argument("results", type=Path, help="sweep results folder")
+    a.add_argument(
+        "--outcome",
+        action="append",
+        dest="outcomes",
+        help="summary column to analyse (repeatable; default: spending, OOP, function, events)",
+    )
+    a.add_argument("--setting", default="all", help="setting of the summary (default: all)")
     return p
 
 
@@ -48,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "sensitivity":
+            return _sensitivity(args)
     except SimError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -98,6 +134,76 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_summary(result, elapsed)
     print(f"results: {written.path}/ ({', '.join(written.files)})")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sim.outputs import command_line
+    from sim.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError("--workers", None, f"must be at least 1 (got {args.workers})")
+    if args.executor == "dask" and not args.scheduler:
+        raise ScenarioError(
+            "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
+        )
+    out = args.out or Path("results") / sweep.config.name
+    start = time.perf_counter()
+    progress = None
+    if not args.quiet:
+        last = [-1.0]
+
+        def progress(done: int, failed: int, total: int) -> None:
+            now = time.perf_counter()
+            finished = done + failed
+            if finished < total and now - last[0] < 2.0:
+                return
+            last[0] = now
+            rate = finished / max(now - start, 1e-9) * 60
+            left = total - finished
+            eta = f", ETA {left / rate:.1f} min" if rate > 0 and left else ""
+            print(
+                f"sim sweep: {done}/{total} runs done, {failed} failed, {rate:.1f} runs/min{eta}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    outcome = run_sweep(
+        sweep,
+        out,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=progress,
+        command=command_line(),
+    )
+    print(
+        f"sweep {sweep.config.name}: {outcome.done}/{outcome.total} runs done "
+        f"({outcome.skipped} already done), {len(outcome.failed)} failed, "
+        f"{outcome.seconds:.1f} s; results: {outcome.folder}/"
+    )
+    if outcome.failed:
+        for f in outcome.failed[:10]:
+            first = (f.error or "").splitlines()[0]
+            print(f"  failed: point {f.point} replicate {f.replicate}: {first}", file=sys.stderr)
+        print(
+            "sim: some runs failed (see runs.jsonl); run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    from sim.sensitivity import _load_config, analyse, write
+
+    if not args.results.is_dir():
+        raise ScenarioError(str(args.results), None, "not a folder")
+    results = analyse(args.results, args.outcomes, setting=args.setting)
+    method = _load_config(args.results).design.method
+    for path in write(args.results, results, method):
+        print(path)
     return 0
 
 

@@ -289,4 +289,5 @@ def _json_default(obj: Any) -> Any:
 
 
 def command_line() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+    """The command as a user would type it (``sim ...``)."""
+    return ["sim", *sys.argv[1:]]

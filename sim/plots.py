@@ -90,3 +90,31 @@ def trends_figure(monthly: pd.DataFrame, path: Path) -> None:
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
+
+
+def sensitivity_figure(df: pd.DataFrame, method: str, outcome: str, path: Path) -> None:
+    """Bar chart of sensitivity indices per parameter, one panel per arm, with 95% CIs."""
+    import numpy as np
+
+    arms = list(dict.fromkeys(df["arm"]))
+    fig, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 3.2), squeeze=False)
+    for ax, arm in zip(axes[0], arms, strict=True):
+        d = df[df["arm"] == arm]
+        y = np.arange(len(d))
+        if method == "sobol":
+            ax.barh(y - 0.2, d["S1"], 0.4, xerr=d["S1_conf"], color="0.35", label="first order")
+            ax.barh(y + 0.2, d["ST"], 0.4, xerr=d["ST_conf"], color="0.75", hatch="//",
+                    label="total")  # fmt: skip
+            ax.set_xlabel("Sobol index (share of variance)", fontsize=8)
+        else:
+            ax.barh(y, d["mu_star"], 0.6, xerr=d["mu_star_conf"], color="0.45", label="μ*")
+            ax.set_xlabel(f"Morris μ* ({outcome} units)", fontsize=8)
+        ax.set_yticks(y, [p.split(".")[-1] for p in d["parameter"]], fontsize=7)
+        ax.set_title(arm, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, axis="x", color="0.9")
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle(f"Sensitivity of {outcome}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)

@@ -55,20 +55,25 @@ def run(
     seed: int | None = None,
     arms: Sequence[str] | None = None,
     progress: Progress | None = None,
+    replicate: int | None = None,
 ) -> RunResult:
-    """Run every replicate of every arm; return the monthly table, summary and panels."""
+    """Run every replicate of every arm; return the monthly table, summary and panels.
+
+    ``replicate`` runs that one replication only (a sweep's run), with the same streams it has
+    in a full run."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
         scenario.arm(a)  # KeyError for unknown arms is the caller's to report
     months = scenario.months
-    total = months * len(arm_names) * scenario.replications
+    replicates = range(scenario.replications) if replicate is None else [replicate]
+    total = months * len(arm_names) * len(replicates)
     done = 0
     rows: list[dict[str, Any]] = []
     prov_rows: list[dict[str, Any]] = []
     ledgers = []
     n = scenario.population.patients
-    for rep in range(scenario.replications):
+    for rep in replicates:
         for arm in arm_names:
             model = HealthSystemModel(scenario, arm, rng=seed, replicate=rep)
             for _ in range(months):

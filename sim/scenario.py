@@ -82,6 +82,16 @@ class ConditionConfig(Strict):
     )
 
 
+def _default_conditions() -> dict[str, ConditionConfig]:
+    return {
+        "musculoskeletal": ConditionConfig(share=0.5, need_multiplier=1.2),
+        "neurological": ConditionConfig(share=0.2, need_multiplier=1.0, intensity_multiplier=1.3),
+        "medical_complex": ConditionConfig(
+            share=0.3, need_multiplier=0.8, intensity_multiplier=0.9
+        ),
+    }
+
+
 class PopulationConfig(Strict):
     patients: int = F(100_000, "persons", "Number of patients simulated.", ge=1, le=100_000_000)
     risk_sigma: float = F(
@@ -111,15 +121,7 @@ class PopulationConfig(Strict):
         ge=0,
     )
     conditions: dict[str, ConditionConfig] = F(
-        {
-            "musculoskeletal": ConditionConfig(share=0.5, need_multiplier=1.2),
-            "neurological": ConditionConfig(
-                share=0.2, need_multiplier=1.0, intensity_multiplier=1.3
-            ),
-            "medical_complex": ConditionConfig(
-                share=0.3, need_multiplier=0.8, intensity_multiplier=0.9
-            ),
-        },
+        _default_conditions(),
         "table",
         "Condition groups (case-mix dimension of bundles).",
     )
@@ -128,6 +130,12 @@ class PopulationConfig(Strict):
         "table",
         "Regions with their Medicare geographic practice cost indices.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtins(cls, data: Any) -> Any:
+        data = _inherit(data, "conditions", _default_conditions())
+        return _inherit(data, "regions", {"national": RegionConfig()})
 
     @model_validator(mode="after")
     def _shares(self) -> PopulationConfig:
@@ -406,6 +414,15 @@ class SettingConfig(Strict):
         return self
 
 
+def _default_payers() -> dict[str, PayerConfig]:
+    return {
+        "medicare_ffs": PayerConfig(share=0.7, other_care_per_month=150.0),
+        "commercial": PayerConfig(
+            share=0.3, rate_multiplier=1.4, deductible=1_500.0, other_care_per_month=200.0
+        ),
+    }
+
+
 def _default_settings() -> dict[str, SettingConfig]:
     return {
         "outpatient_therapy": SettingConfig(
@@ -552,6 +569,26 @@ class OutputsConfig(Strict):
     figure: bool = F(True, "flag", "Write the PNG figure of cost and outcome trends.")
 
 
+def _inherit(data: Any, table: str, builtin: dict[str, BaseModel]) -> Any:
+    """Entries of a named table that share a built-in entry's name start from its values."""
+    if isinstance(data, dict) and isinstance(data.get(table), dict):
+        merged = dict(data[table])
+        for name, given in merged.items():
+            if name in builtin and isinstance(given, dict):
+                merged[name] = _deep_merge(builtin[name].model_dump(mode="json"), given)
+        data = {**data, table: merged}
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
 class Scenario(Strict):
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
@@ -562,12 +599,7 @@ class Scenario(Strict):
     )
     population: PopulationConfig = F(PopulationConfig(), "table", "The patients.")
     payers: dict[str, PayerConfig] = F(
-        {
-            "medicare_ffs": PayerConfig(share=0.7, other_care_per_month=150.0),
-            "commercial": PayerConfig(
-                share=0.3, rate_multiplier=1.4, deductible=1_500.0, other_care_per_month=200.0
-            ),
-        },
+        _default_payers(),
         "table",
         "Payers. Medicare Part B deductible from REFERENCE.md §3; commercial rates ≈ 1.4× "
         "Medicare, the $1,500 commercial deductible and the other-care amounts are assumptions.",
@@ -576,6 +608,12 @@ class Scenario(Strict):
     behaviour: BehaviourConfig = F(BehaviourConfig(), "table", "How providers decide and adapt.")
     arms: list[ArmConfig] = F(..., "table", "Payment designs compared under common random numbers.")
     outputs: OutputsConfig = F(OutputsConfig(), "table", "What to write.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtins(cls, data: Any) -> Any:
+        data = _inherit(data, "settings", _default_settings())
+        return _inherit(data, "payers", _default_payers())
 
     @field_validator("name")
     @classmethod
@@ -651,7 +689,26 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _builtin_tables() -> dict[tuple[str, ...], dict[str, BaseModel]]:
+    return {
+        ("settings",): _default_settings(),
+        ("payers",): _default_payers(),
+        ("population", "conditions"): _default_conditions(),
+        ("population", "regions"): {"national": RegionConfig()},
+    }
+
+
 def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
+    """Set ``data[path] = value``. Overriding inside a built-in named table the data does not
+    define (``settings``, ``payers``, ``population.conditions``, ``population.regions``) first
+    copies the built-in table in, so its other entries and fields keep their defaults."""
+    for prefix, table in _builtin_tables().items():
+        if len(path) > len(prefix) and tuple(path[: len(prefix)]) == prefix:
+            node = data
+            for part in prefix[:-1]:
+                node = node.setdefault(part, {}) if isinstance(node, dict) else node
+            if isinstance(node, dict) and prefix[-1] not in node:
+                node[prefix[-1]] = {k: v.model_dump(mode="json") for k, v in table.items()}
     node: Any = data
     for i, part in enumerate(path):
         last = i == len(path) - 1

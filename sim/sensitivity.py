@@ -1,0 +1,142 @@
+"""Global sensitivity analysis of a finished sweep (SALib): Sobol or Morris indices.
+
+``sim sensitivity RESULTS`` reads the sweep's design and run summaries, averages each outcome
+over replications at every design point, and computes, per arm:
+
+- Sobol (``design.method = "sobol"``): first-order and total indices with confidence intervals
+  (``SALib.analyze.sobol``);
+- Morris (``design.method = "morris"``): μ*, its confidence interval, μ and σ
+  (``SALib.analyze.morris``).
+
+Tables go to ``RESULTS/sensitivity/<method>_<outcome>.csv``, figures beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ResultsError, ScenarioError
+from sim.outputs import SUMMARY_COLUMNS
+from sim.sweep import SPEC, SweepConfig, load_table
+
+DEFAULT_OUTCOMES = ("spending_pmpm", "oop_pmpm", "function_change", "adverse_events_per_1000")
+
+
+def _load_config(folder: Path) -> SweepConfig:
+    spec = folder / SPEC
+    if not spec.exists():
+        raise ResultsError(f"{folder}: not a sweep results folder (no {SPEC})")
+    try:
+        return SweepConfig.model_validate(json.loads(spec.read_text(encoding="utf-8"))["sweep"])
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        raise ResultsError(f"{spec}: corrupt ({type(exc).__name__})") from None
+
+
+def analyse(
+    folder: str | Path,
+    outcomes: list[str] | None = None,
+    *,
+    setting: str = "all",
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Sensitivity indices per outcome (one DataFrame each, one row per arm and parameter)."""
+    folder = Path(folder)
+    cfg = _load_config(folder)
+    method = cfg.design.method
+    if method not in ("sobol", "morris"):
+        raise ResultsError(
+            f"{folder}: the sweep's design is {method!r}; sensitivity indices need a sobol or "
+            "morris design"
+        )
+    outcomes = list(outcomes or DEFAULT_OUTCOMES)
+    numeric = [c for c, (t, _, _) in SUMMARY_COLUMNS.items() if t in ("float64", "int64")]
+    for o in outcomes:
+        if o not in numeric:
+            raise ScenarioError("--outcome", o, f"unknown outcome; allowed: {', '.join(numeric)}")
+    design = load_table(folder, "design")
+    summary = load_table(folder, "summary")
+    if setting not in set(summary["setting"]):
+        allowed = ", ".join(dict.fromkeys(summary["setting"]))
+        raise ScenarioError("--setting", setting, f"unknown setting; allowed: {allowed}")
+    names = [p.field for p in cfg.parameters]
+    problem = {
+        "num_vars": len(names),
+        "names": names,
+        "bounds": [[p.low, p.high] for p in cfg.parameters],
+    }
+    x = design.sort_values("point")[names].to_numpy(dtype=float)
+    rows = summary[summary["setting"] == setting]
+    results: dict[str, pd.DataFrame] = {}
+    for outcome in outcomes:
+        records = []
+        for arm, d in rows.groupby("arm", sort=False):
+            y = d.groupby("point")[outcome].mean().reindex(design["point"]).to_numpy(float)
+            if np.isnan(y).any():
+                raise ResultsError(
+                    f"{folder}: outcome {outcome} is missing or NaN at some design points "
+                    f"for arm {arm}"
+                )
+            if np.ptp(y) == 0:
+                # the outcome does not vary at all (e.g. spending under a fixed PMPM): the
+                # indices are undefined, not zero
+                for name in names:
+                    records.append(
+                        {"arm": arm, "setting": setting, "outcome": outcome, "parameter": name}
+                    )
+                continue
+            if method == "sobol":
+                from SALib.analyze import sobol
+
+                si = sobol.analyze(problem, y, calc_second_order=cfg.design.second_order, seed=seed)
+                for i, name in enumerate(names):
+                    records.append(
+                        {
+                            "arm": arm,
+                            "setting": setting,
+                            "outcome": outcome,
+                            "parameter": name,
+                            "S1": si["S1"][i],
+                            "S1_conf": si["S1_conf"][i],
+                            "ST": si["ST"][i],
+                            "ST_conf": si["ST_conf"][i],
+                        }
+                    )
+            else:
+                from SALib.analyze import morris
+
+                si = morris.analyze(problem, x, y, num_levels=cfg.design.morris_levels, seed=seed)
+                for i, name in enumerate(names):
+                    records.append(
+                        {
+                            "arm": arm,
+                            "setting": setting,
+                            "outcome": outcome,
+                            "parameter": name,
+                            "mu": si["mu"][i],
+                            "mu_star": si["mu_star"][i],
+                            "mu_star_conf": si["mu_star_conf"][i],
+                            "sigma": si["sigma"][i],
+                        }
+                    )
+        results[outcome] = pd.DataFrame.from_records(records)
+    return results
+
+
+def write(folder: str | Path, results: dict[str, pd.DataFrame], method: str) -> list[Path]:
+    """Write each outcome's table (CSV) and figure (PNG) under RESULTS/sensitivity/."""
+    from sim.plots import sensitivity_figure
+
+    out = Path(folder) / "sensitivity"
+    out.mkdir(exist_ok=True)
+    written = []
+    for outcome, df in results.items():
+        csv = out / f"{method}_{outcome}.csv"
+        df.to_csv(csv, index=False, float_format="%.6g")
+        png = out / f"{method}_{outcome}.png"
+        sensitivity_figure(df, method, outcome, png)
+        written += [csv, png]
+    return written

@@ -1,0 +1,599 @@
+"""Batch scenario sweeps: designs, replications, executors, resumable runs, a citable dataset.
+
+A sweep file (TOML) names a base scenario, the parameters to vary and a design (full grid,
+Latin hypercube, Sobol or Morris), the replications, the arms and what to keep. Every
+(design point, replication) is one *run*: all arms of the scenario with that point's
+parameters, under common random numbers. Replication ``r`` uses the child stream
+``SeedSequence(seed, spawn_key=(r,))`` at every design point and in every arm, so the points
+and arms of a replication differ only by their parameters.
+
+Each run writes its own Parquet part files (written under a temporary name, then renamed, so a
+part is either whole or absent) and the coordinator appends the run's status to an index
+(``runs.jsonl``). Killing a sweep at any moment and running the same command again finishes the
+remaining runs: a run is done exactly when its part exists, so none is lost and none runs twice.
+When every run is done the parts are gathered, sorted, into the dataset tables; the bytes do not
+depend on the executor or on the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import socket
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError, model_validator
+
+from sim.errors import ResultsError, ScenarioError
+from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
+from sim.scenario import F, Scenario, Strict, apply_override, validate_scenario
+
+PARTS = "parts"
+INDEX = "runs.jsonl"
+SPEC = "sweep.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep file
+
+
+class ParameterConfig(Strict):
+    """One scenario field to vary: ``levels`` for a grid, ``low``/``high`` for sampled designs."""
+
+    field: str = F(
+        ..., "dotted path", "Scenario field to vary, e.g. settings.primary_care.marginal_cost."
+    )
+    levels: list[Any] | None = F(None, "as field", "Values of the field (grid design).")
+    low: float | None = F(None, "as field", "Lower bound (lhs, sobol, morris).")
+    high: float | None = F(None, "as field", "Upper bound (lhs, sobol, morris).")
+    integer: bool = F(False, "flag", "Round sampled values to whole numbers.")
+
+    @model_validator(mode="after")
+    def _range(self) -> ParameterConfig:
+        if self.levels is not None and not self.levels:
+            raise ValueError("levels must not be empty")
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high")
+        if self.low is not None and not self.high > self.low:
+            raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
+        return self
+
+
+class DesignConfig(Strict):
+    method: Literal["grid", "lhs", "sobol", "morris"] = F(
+        "grid",
+        "choice",
+        "grid: every combination of levels; lhs: Latin hypercube (scipy.stats.qmc); sobol: "
+        "Saltelli/Sobol' sample for Sobol indices (SALib); morris: Morris trajectories (SALib).",
+    )
+    samples: int = F(
+        16,
+        "count",
+        "lhs: points; sobol: base sample N (N·(2D+2) points, a power of 2 is best); "
+        "morris: trajectories (N·(D+1) points).",
+        ge=1,
+        le=1_000_000,
+    )
+    second_order: bool = F(True, "flag", "sobol: also allow second-order indices.")
+    morris_levels: int = F(4, "levels", "morris: grid levels of each parameter.", ge=2)
+
+
+class SweepConfig(Strict):
+    name: str = F("sweep", "name", "Sweep name; default results folder results/<name>/.")
+    description: str = F("", "text", "What the sweep asks.")
+    scenario: str = F(..., "path", "Base scenario file, relative to the sweep file.")
+    set: dict[str, Any] = F({}, "table", "Fixed overrides of the base scenario (dotted keys).")
+    parameters: list[ParameterConfig] = F(..., "table", "Parameters to vary.")
+    design: DesignConfig = F(DesignConfig(), "table", "How design points are chosen.")
+    replications: int = F(1, "runs", "Replications per design point.", ge=1, le=100_000)
+    seed: int = F(1, "integer", "Root seed of the sweep (SeedSequence).", ge=0)
+    arms: list[str] | None = F(None, "names", "Arms to run (default: all the scenario's arms).")
+    outputs: Literal["summary", "monthly"] = F(
+        "summary",
+        "choice",
+        "summary: per-run summaries only (large sweeps); monthly: also the full monthly tables.",
+    )
+
+    @model_validator(mode="after")
+    def _design(self) -> SweepConfig:
+        if not self.parameters:
+            raise ValueError("parameters: at least one is needed")
+        fields = [p.field for p in self.parameters]
+        if len(set(fields)) != len(fields):
+            raise ValueError("parameters: each field may be varied once")
+        for i, p in enumerate(self.parameters):
+            if self.design.method == "grid" and p.levels is None:
+                raise ValueError(f"parameters.{i} ({p.field}): a grid design needs levels")
+            if self.design.method != "grid" and p.low is None:
+                raise ValueError(
+                    f"parameters.{i} ({p.field}): a {self.design.method} design needs low and high"
+                )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# designs
+
+
+def design_points(sweep: SweepConfig) -> pd.DataFrame:
+    """The design: one row per point, one column per parameter (in the sweep's order).
+
+    Sampled designs draw from their own stream, ``SeedSequence(seed, spawn_key=(2**32,))``,
+    apart from the replications' streams.
+    """
+    params = sweep.parameters
+    names = [p.field for p in params]
+    d = sweep.design
+    design_seed = int(
+        np.random.SeedSequence(sweep.seed, spawn_key=(2**32,)).generate_state(1, np.uint32)[0]
+    )
+    if d.method == "grid":
+        rows = list(itertools.product(*[p.levels for p in params]))
+        df = pd.DataFrame(rows, columns=names)
+    else:
+        bounds = [[p.low, p.high] for p in params]
+        problem = {"num_vars": len(params), "names": names, "bounds": bounds}
+        if d.method == "lhs":
+            from scipy.stats import qmc
+
+            u = qmc.LatinHypercube(d=len(params), rng=np.random.default_rng(design_seed)).random(
+                d.samples
+            )
+            x = qmc.scale(u, [b[0] for b in bounds], [b[1] for b in bounds])
+        elif d.method == "sobol":
+            from SALib.sample import sobol
+
+            x = sobol.sample(problem, d.samples, calc_second_order=d.second_order, seed=design_seed)
+        else:
+            from SALib.sample import morris
+
+            x = morris.sample(problem, d.samples, num_levels=d.morris_levels, seed=design_seed)
+        df = pd.DataFrame(x, columns=names)
+        for p in params:
+            if p.integer:
+                df[p.field] = df[p.field].round().astype(np.int64)
+    df.insert(0, "point", np.arange(len(df), dtype=np.int64))
+    return df
+
+
+def expected_size(sweep: SweepConfig) -> int:
+    """Number of design points the method gives (Sobol: N·(2D+2), Morris: N·(D+1))."""
+    d, k = sweep.design, len(sweep.parameters)
+    if d.method == "grid":
+        return int(np.prod([len(p.levels) for p in sweep.parameters]))
+    if d.method == "lhs":
+        return d.samples
+    if d.method == "sobol":
+        return d.samples * (2 * k + 2 if d.second_order else k + 2)
+    return d.samples * (k + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and validation
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: its config, base scenario data and design."""
+
+    config: SweepConfig
+    source: str
+    base: dict[str, Any]  # the base scenario (with the sweep's fixed overrides) as raw data
+    design: pd.DataFrame
+    arms: list[str]
+
+    @property
+    def runs(self) -> list[tuple[int, int]]:
+        return [(int(p), r) for p in self.design["point"] for r in range(self.config.replications)]
+
+    def point_overrides(self, point: int) -> dict[str, Any]:
+        row = self.design.iloc[point]
+        return {p.field: _plain(row[p.field]) for p in self.config.parameters}
+
+    def scenario_data(self, point: int) -> dict[str, Any]:
+        data = json.loads(json.dumps(self.base))
+        for key, value in self.point_overrides(point).items():
+            apply_override(data, key.split("."), value, self.source)
+        return data
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(
+            {
+                "sweep": self.config.model_dump(mode="json"),
+                "base": self.base,
+                "arms": self.arms,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file, its base scenario and every design point, up front."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(source, None, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, None, f"not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, None, f"cannot read: {exc}") from None
+    raw.setdefault("name", path.stem)
+    try:
+        config = SweepConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError.from_validation(source, exc) from None
+
+    scen_path = (path.parent / config.scenario).resolve()
+    try:
+        base = tomllib.loads(scen_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(source, "scenario", f"file not found: {scen_path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(scen_path), None, f"not valid TOML: {exc}") from None
+    base.setdefault("name", scen_path.stem)
+    for key, value in config.set.items():
+        apply_override(base, key.split("."), value, f"{source} (set.{key})")
+    scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} (with {source})")
+    known = [a.name for a in scenario.arms]
+    arms = config.arms or known
+    for a in arms:
+        if a not in known:
+            raise ScenarioError(source, "arms", f"unknown arm {a!r}; allowed: {', '.join(known)}")
+
+    design = design_points(config)
+    sweep = Sweep(config=config, source=source, base=base, design=design, arms=list(arms))
+    # every design point must give a valid scenario: check them all before running any
+    for point in range(len(design)):
+        try:
+            Scenario.model_validate(sweep.scenario_data(point))
+        except ValidationError as exc:
+            err = ScenarioError.from_validation(source, exc)
+            values = ", ".join(f"{k}={v}" for k, v in sweep.point_overrides(point).items())
+            err.problems = [
+                (f"parameters (design point {point}: {values}) -> {f}", m) for f, m in err.problems
+            ]
+            err.args = (err._text(),)
+            raise err from None
+        except ScenarioError as exc:  # a path that cannot be set
+            raise ScenarioError(source, "parameters", str(exc)) from None
+    return sweep
+
+
+# ---------------------------------------------------------------------------------------------
+# one run (executed by workers: module-level and picklable)
+
+
+@dataclass(frozen=True)
+class Task:
+    point: int
+    replicate: int
+    seed: int
+    scenario: dict[str, Any]
+    params: dict[str, Any]
+    arms: tuple[str, ...]
+    outputs: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    point: int
+    replicate: int
+    seed: int
+    status: str  # "done" or "failed"
+    seconds: float
+    error: str | None = None
+    worker: str = ""
+
+
+def part_name(point: int, replicate: int, table: str) -> str:
+    return f"{table}-p{point:07d}-r{replicate:05d}.parquet"
+
+
+def _write_part(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd", write_statistics=False)
+    os.replace(tmp, path)
+
+
+def execute(task: Task) -> TaskResult:
+    """Run all arms for one design point and replication; write its parts. Never raises."""
+    from sim.run import run
+
+    started = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        scenario = Scenario.model_validate(task.scenario)
+        result = run(scenario, seed=task.seed, arms=list(task.arms), replicate=task.replicate)
+        folder = Path(task.folder) / PARTS
+        tag = {"point": task.point, **task.params}
+        if task.outputs == "monthly":
+            monthly = result.monthly.assign(**tag)
+            _write_part(monthly, folder / part_name(task.point, task.replicate, "monthly"))
+        summary = result.summary.assign(replicate=task.replicate, seed=task.seed, **tag)
+        # the summary part is written last: its presence marks the run as done
+        _write_part(summary, folder / part_name(task.point, task.replicate, "summary"))
+    except Exception as exc:  # a failed run is recorded, not fatal for the sweep
+        return TaskResult(
+            task.point,
+            task.replicate,
+            task.seed,
+            "failed",
+            time.perf_counter() - started,
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+            worker,
+        )
+    return TaskResult(
+        task.point, task.replicate, task.seed, "done", time.perf_counter() - started, None, worker
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# executors
+
+
+Executor = Literal["process", "dask", "dask-local", "serial"]
+
+
+def _iter_results(
+    tasks: list[Task], executor: str, workers: int, scheduler: str | None
+) -> Iterator[TaskResult]:
+    if not tasks:
+        return
+    if executor == "serial" or (executor == "process" and workers == 1):
+        for t in tasks:
+            yield execute(t)
+        return
+    if executor == "process":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(execute, t) for t in tasks]
+            for f in as_completed(futures):
+                yield f.result()
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    if executor == "dask":
+        if not scheduler:
+            raise ScenarioError(
+                "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
+            )
+        client = Client(scheduler, timeout="30s")
+        cluster = None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+        client = Client(cluster)
+    try:
+        futures = client.map(execute, tasks, pure=False)
+        for f in as_completed(futures):
+            yield f.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the coordinator
+
+
+@dataclass
+class SweepOutcome:
+    folder: Path
+    total: int
+    done: int
+    failed: list[TaskResult]
+    skipped: int
+    seconds: float
+
+
+def _read_index(folder: Path) -> list[dict[str, Any]]:
+    path = folder / INDEX
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+    return out
+
+
+def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
+    """Create or check the results folder; return the runs already done."""
+    spec = folder / SPEC
+    if folder.exists():
+        if spec.exists():
+            try:
+                old = json.loads(spec.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                raise ResultsError(f"{spec}: corrupt (not JSON); remove the folder") from None
+            if old.get("fingerprint") != sweep.fingerprint():
+                raise ResultsError(
+                    f"{folder}: holds results of a different sweep or scenario "
+                    f"({old.get('name')!r}); choose another --out or remove it"
+                )
+        elif any(folder.iterdir()):
+            raise ResultsError(
+                f"{folder}: exists and is not a sweep results folder (no {SPEC}); "
+                "choose another --out or remove it"
+            )
+    (folder / PARTS).mkdir(parents=True, exist_ok=True)
+    if not spec.exists():
+        tmp = spec.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "name": sweep.config.name,
+                    "fingerprint": sweep.fingerprint(),
+                    "sweep": sweep.config.model_dump(mode="json"),
+                    "base_scenario": sweep.base,
+                    "arms": sweep.arms,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        os.replace(tmp, spec)
+    for leftover in (folder / PARTS).glob(".*.tmp"):
+        leftover.unlink()
+    need_monthly = sweep.config.outputs == "monthly"
+    done = set()
+    for p, r in sweep.runs:
+        if (folder / PARTS / part_name(p, r, "summary")).exists() and (
+            not need_monthly or (folder / PARTS / part_name(p, r, "monthly")).exists()
+        ):
+            done.add((p, r))
+    return done
+
+
+def run_sweep(
+    sweep: Sweep,
+    folder: Path,
+    *,
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+    command: list[str] | None = None,
+) -> SweepOutcome:
+    """Run every run not yet done, record each in the index, and gather the dataset."""
+    started = time.perf_counter()
+    workers = workers or os.cpu_count() or 1
+    folder = Path(folder)
+    done = prepare_folder(sweep, folder)
+    indexed = {(e["point"], e["replicate"]) for e in _read_index(folder) if e["status"] == "done"}
+    index = (folder / INDEX).open("a", encoding="utf-8")
+
+    def record(entry: dict[str, Any]) -> None:
+        index.write(json.dumps(entry) + "\n")
+        index.flush()
+        os.fsync(index.fileno())
+
+    for p, r in sorted(done - indexed):  # done, but killed before the index heard of it
+        record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
+                "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
+    tasks = [
+        Task(
+            point=p,
+            replicate=r,
+            seed=sweep.config.seed,
+            scenario=sweep.scenario_data(p),
+            params=sweep.point_overrides(p),
+            arms=tuple(sweep.arms),
+            outputs=sweep.config.outputs,
+            folder=str(folder),
+        )
+        for p, r in sweep.runs
+        if (p, r) not in done
+    ]
+    total = len(sweep.runs)
+    n_done, failed = len(done), []
+    if progress:
+        progress(n_done, len(failed), total)
+    try:
+        for res in _iter_results(tasks, executor, workers, scheduler):
+            record(
+                {
+                    "point": res.point,
+                    "replicate": res.replicate,
+                    "seed": res.seed,
+                    "status": res.status,
+                    "seconds": round(res.seconds, 4),
+                    "error": res.error,
+                    "worker": res.worker,
+                }
+            )
+            if res.status == "done":
+                n_done += 1
+            else:
+                failed.append(res)
+            if progress:
+                progress(n_done, len(failed), total)
+    finally:
+        index.close()
+    if n_done == total:
+        gather(sweep, folder, command)
+    return SweepOutcome(folder, total, n_done, failed, len(done), time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------------
+# the dataset
+
+
+def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
+    frames = [
+        pd.read_parquet(folder / PARTS / part_name(p, r, table)) for p, r in sorted(sweep.runs)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list[str]:
+    """Write the dataset tables, design, datapackage.json, metadata and README (atomically
+    each), from the parts in (point, replicate) order."""
+    from sim.dataset import write_dataset
+
+    tables: dict[str, pd.DataFrame] = {"design": sweep.design}
+    tables["summary"] = _sorted_parts(folder, "summary", sweep)
+    if sweep.config.outputs == "monthly":
+        tables["monthly"] = _sorted_parts(folder, "monthly", sweep)
+    return write_dataset(sweep, folder, tables, command)
+
+
+def load_table(folder: Path, table: str) -> pd.DataFrame:
+    path = Path(folder) / f"{table}.parquet"
+    if not path.exists():
+        raise ResultsError(f"{path}: missing (is the sweep finished? run it again to complete it)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise ResultsError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+__all__ = [
+    "MONTHLY_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "Sweep",
+    "SweepConfig",
+    "design_points",
+    "execute",
+    "expected_size",
+    "frame",
+    "load_sweep",
+    "run_sweep",
+    "summarize",
+]
