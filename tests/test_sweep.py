@@ -230,8 +230,10 @@ def test_sensitivity_sobol(tmp_path):
     path = write_sweep(tmp_path, SOBOL)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "sim", "sweep", str(path), "--out", str(out),
-                        "--quiet", "--workers", "2"], env=env, capture_output=True, text=True)  # fmt: skip
+    args = ["sweep", str(path), "--out", str(out), "--quiet", "--workers", "2"]
+    p = subprocess.run(
+        [sys.executable, "-m", "sim", *args], env=env, capture_output=True, text=True
+    )
     assert p.returncode == 0, p.stderr
     p = subprocess.run([sys.executable, "-m", "sim", "sensitivity", str(out), "--outcome",
                         "units_per_treated", "--setting", "outpatient_therapy"],
