@@ -10,14 +10,16 @@ Public API::
 """
 
 from sim.model import HealthSystemModel
-from sim.run import RunResult, run
+from sim.run import RunResult, evaluate, make_function, run
 from sim.scenario import Scenario, load_scenario, validate_scenario
 
 __all__ = [
     "HealthSystemModel",
     "RunResult",
     "Scenario",
+    "evaluate",
     "load_scenario",
+    "make_function",
     "run",
     "validate_scenario",
 ]

@@ -24,6 +24,34 @@ from sim.settings import CareSetting
 STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
 
 
+def _month_total(model: HealthSystemModel, column: str) -> float:
+    n = len(model.settings) * len(model.payers)
+    return float(sum(r[column] for r in model.rows[-n:]))
+
+
+def _per_member(column: str):
+    def reporter(model: HealthSystemModel) -> float:
+        return _month_total(model, column) / model.population.n
+
+    return reporter
+
+
+def _units_per_treated(model: HealthSystemModel) -> float:
+    treated = _month_total(model, "patients_treated")
+    return _month_total(model, "service_units") / treated if treated else 0.0
+
+
+#: model-level reporters of the DataCollector (one value per month, all settings and payers)
+MODEL_REPORTERS = {
+    "spending_pmpm": _per_member("spending"),
+    "oop_pmpm": _per_member("oop"),
+    "provider_margin_pmpm": _per_member("provider_margin"),
+    "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
+    "units_per_treated": _units_per_treated,
+    "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
+}
+
+
 @dataclass
 class MonthCare:
     """One setting's patients with an active episode this month (arrays aligned by patient)."""
@@ -217,6 +245,8 @@ class HealthSystemModel(mesa.Model):
         self.ledger_provider = [np.zeros(len(ps)) for ps in self.providers_by_setting]
         self.rows: list[dict] = []
         self.provider_rows: list[dict] = []
+        # for mesa.batch_run and Mesa tooling: whole-population aggregates each month
+        self.datacollector = mesa.DataCollector(model_reporters=MODEL_REPORTERS)
         self.month_care: list[MonthCare] = []
         self.estimates: list[Estimates] = []
         self.month = -1
@@ -341,6 +371,8 @@ class HealthSystemModel(mesa.Model):
         self._learn(month)
         self.agents_by_type[Provider].do("step")
         self._record(month)
+        self.datacollector.collect(self)
+        self.running = self.steps < self.config.months
 
     def _care(self, setting: CareSetting, month: int) -> MonthCare:
         """Steps 2 and 3 for one setting: needs, care seeking, decisions, delivery, outcomes."""

@@ -6,14 +6,14 @@ call it in any process. It returns the tables; :func:`sim.outputs.write_results`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from sim.model import STREAMS, HealthSystemModel
-from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, frame, summarize
+from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS, frame, summarize
 from sim.scenario import Scenario
 
 #: progress callback: (months done, months in all, patient-months done)
@@ -104,3 +104,58 @@ def run(
         providers=providers,
         ledgers=ledgers,
     )
+
+
+def evaluate(
+    scenario: Scenario,
+    params: Mapping[str, Any] | None = None,
+    *,
+    arm: str | None = None,
+    seed: int | None = None,
+    replicate: int = 0,
+    setting: str = "all",
+) -> dict[str, float]:
+    """Run one arm of a scenario with some fields changed and return its summary outcomes.
+
+    ``params`` maps dotted scenario fields to values, as in ``--set``. A plain function of
+    (scenario, params, seed): call it from SALib, EMA Workbench or any optimiser.
+
+    >>> evaluate(sc, {"settings.outpatient_therapy.conversion_factor": 30.0}, arm="ffs")
+    {'spending_pmpm': ..., 'oop_pmpm': ..., ...}
+    """
+    if params:
+        from sim.scenario import apply_override, validate_scenario
+
+        data = scenario.model_dump(mode="json")
+        for key, value in params.items():
+            apply_override(data, key.split("."), value, "evaluate(params)")
+        scenario = validate_scenario(data, "evaluate(params)")
+    arm = arm or scenario.arms[0].name
+    result = run(scenario, seed=seed, arms=[arm], replicate=replicate)
+    row = result.summary[result.summary["setting"] == setting].iloc[0]
+    return {
+        k: float(row[k])
+        for k, (dtype, _, _) in SUMMARY_COLUMNS.items()
+        if dtype in ("float64", "int64") and k not in ("replicates", "member_months")
+    }
+
+
+def make_function(
+    scenario: Scenario,
+    names: Mapping[str, str],
+    *,
+    arm: str | None = None,
+    seed: int | None = None,
+    setting: str = "all",
+) -> Callable[..., dict[str, float]]:
+    """A keyword-argument function for tools that call models by parameter name (EMA
+    Workbench's ``Model(function=...)``): ``names`` maps each keyword to a dotted field."""
+
+    def model_function(**kwargs: Any) -> dict[str, float]:
+        unknown = set(kwargs) - set(names)
+        if unknown:
+            raise TypeError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+        params = {names[k]: v for k, v in kwargs.items()}
+        return evaluate(scenario, params, arm=arm, seed=seed, setting=setting)
+
+    return model_function
