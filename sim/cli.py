@@ -149,35 +149,19 @@ def _sweep(args: argparse.Namespace) -> int:
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
     out = args.out or Path("results") / sweep.config.name
-    start = time.perf_counter()
-    progress = None
-    if not args.quiet:
-        last = [-1.0]
-
-        def progress(done: int, failed: int, total: int) -> None:
-            now = time.perf_counter()
-            finished = done + failed
-            if finished < total and now - last[0] < 2.0:
-                return
-            last[0] = now
-            rate = finished / max(now - start, 1e-9) * 60
-            left = total - finished
-            eta = f", ETA {left / rate:.1f} min" if rate > 0 and left else ""
-            print(
-                f"sim sweep: {done}/{total} runs done, {failed} failed, {rate:.1f} runs/min{eta}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    outcome = run_sweep(
-        sweep,
-        out,
-        executor=args.executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        progress=progress,
-        command=command_line(),
-    )
+    progress, close = (None, lambda: None) if args.quiet else _sweep_progress(sweep)
+    try:
+        outcome = run_sweep(
+            sweep,
+            out,
+            executor=args.executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=progress,
+            command=command_line(),
+        )
+    finally:
+        close()
     print(
         f"sweep {sweep.config.name}: {outcome.done}/{outcome.total} runs done "
         f"({outcome.skipped} already done), {len(outcome.failed)} failed, "
@@ -193,6 +177,44 @@ def _sweep(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _sweep_progress(sweep):
+    """Runs done and failed, rate and ETA: a live bar on a terminal, plain lines elsewhere."""
+    start = time.perf_counter()
+
+    def stats(done: int, failed: int, total: int) -> str:
+        finished = done + failed
+        rate = finished / max(time.perf_counter() - start, 1e-9) * 60
+        left = total - finished
+        eta = f", ETA {left / rate:.1f} min" if rate > 0 and left else ""
+        return f"{done}/{total} runs done, {failed} failed, {rate:.1f} runs/min{eta}"
+
+    if not sys.stderr.isatty():
+        last = [-1.0]
+
+        def log(done: int, failed: int, total: int) -> None:
+            now = time.perf_counter()
+            if done + failed < total and now - last[0] < 5.0:
+                return
+            last[0] = now
+            print(f"sim sweep: {stats(done, failed, total)}", file=sys.stderr, flush=True)
+
+        return log, lambda: None
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn(sweep.config.name), BarColumn(), TextColumn("{task.fields[stats]}"),
+        transient=True,
+    )  # fmt: skip
+    task = bar.add_task("runs", total=len(sweep.runs), stats="")
+    bar.start()
+
+    def update(done: int, failed: int, total: int) -> None:
+        bar.update(task, completed=done + failed, stats=stats(done, failed, total))
+
+    return update, bar.stop
 
 
 def _sensitivity(args: argparse.Namespace) -> int:

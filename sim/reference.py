@@ -19,6 +19,7 @@ from pydantic_core import PydanticUndefined
 from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS
 from sim.payment import REGISTRY
 from sim.scenario import Scenario
+from sim.sweep import SweepConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -29,7 +30,7 @@ def _type_name(t: object) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Literal:
-        return " | ".join(repr(a) for a in args)
+        return " or ".join(f'"{a}"' for a in args)
     if origin in (list, dict):
         inner = ", ".join(_type_name(a) for a in args)
         return f"{origin.__name__}[{inner}]"
@@ -114,7 +115,10 @@ def scenario_reference() -> str:
         "## Built-in defaults of the named tables",
         "",
         "When a scenario omits `payers`, `settings`, `population.conditions` or "
-        "`population.regions`, these entries are used. Values that differ from the field "
+        "`population.regions`, these entries are used. An entry a scenario defines with one "
+        "of these names starts from the built-in values (so `[settings.primary_care]` with "
+        "`marginal_cost = 50` changes only the cost), and `--set` into a table the scenario "
+        "does not define keeps the table's other entries. Values that differ from the field "
         "defaults above:",
         "",
     ]
@@ -142,6 +146,16 @@ def scenario_reference() -> str:
         sub: list[str] = []
         _table(cls.Params, f"contract ({name})", set(), sub)
         lines += sub[2:]
+    lines += [
+        "",
+        "## Sweep files (`sim sweep SWEEP.toml`)",
+        "",
+        "A sweep file names a base scenario, the fields to vary and a design; see docs/sweeps.md.",
+        "",
+    ]
+    sub = []
+    _table(SweepConfig, "", set(), sub)
+    lines += [x.replace("### ``", "### (sweep, top level)") for x in sub]
     lines = [line.replace("### ``", "### (top level)") for line in lines]
     return "\n".join(lines).rstrip() + "\n"
 

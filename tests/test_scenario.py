@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sim.errors import ScenarioError
 from sim.payment import REGISTRY
 from sim.scenario import Scenario, apply_override, parse_override, validate_scenario
+from sim.sweep import SweepConfig
 
 
 def _models(root: type[BaseModel], seen: set | None = None):
@@ -26,7 +27,9 @@ def _models(root: type[BaseModel], seen: set | None = None):
 
 
 @pytest.mark.parametrize(
-    "model", [*_models(Scenario), *[c.Params for c in REGISTRY.values()]], ids=lambda m: m.__name__
+    "model",
+    [*_models(Scenario), *_models(SweepConfig), *[c.Params for c in REGISTRY.values()]],
+    ids=lambda m: m.__name__,
 )
 def test_every_field_has_description_and_unit(model):
     """Each scenario and contract field documents its meaning and unit."""
@@ -87,3 +90,30 @@ def test_override_parsing():
     assert data["arms"][0]["name"] == "y"
     with pytest.raises(ScenarioError, match="index must be"):
         apply_override(data, ["arms", "3", "name"], "y", "test")
+
+
+def test_override_into_builtin_table_keeps_the_rest():
+    """--set into a built-in named table changes one field and keeps every other default."""
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(
+        "scenarios/compare_payment_models.toml",
+        ["settings.outpatient_therapy.marginal_cost=20", "payers.commercial.deductible=900"],
+    )
+    assert set(sc.settings) == {"outpatient_therapy", "primary_care"}
+    assert sc.settings["outpatient_therapy"].marginal_cost == 20
+    assert sc.settings["outpatient_therapy"].timed_codes  # the built-in codes are kept
+    assert sc.payers["commercial"].deductible == 900 and sc.payers["commercial"].share == 0.3
+
+
+def test_entry_named_like_builtin_inherits_its_values():
+    """A [settings.primary_care] table in a file starts from the built-in primary care."""
+    sc = validate_scenario(
+        {
+            "settings": {"primary_care": {"marginal_cost": 50.0}},
+            "arms": [{"name": "ffs", "contracts": [{"model": "ffs"}]}],
+        }
+    )
+    assert list(sc.settings) == ["primary_care"]
+    pc = sc.settings["primary_care"]
+    assert pc.marginal_cost == 50.0 and pc.per_visit_codes == ["99213"]
