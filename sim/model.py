@@ -236,6 +236,17 @@ class HealthSystemModel(mesa.Model):
                 self._fixed_cost_share[s, g_big] += empty * setting.cfg.providers.fixed_cost
         self._f0_sum = pop.function_sum_by_payer()
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
+        #: how many policy switches have changed each (setting, payer) contract so far
+        self.policy_period = np.zeros((len(self.settings), n_payers), np.int64)
+        for switch in self.arm.switches:
+            for payer in self.payers:
+                for setting in self.settings:
+                    cfg = self.arm.switch_for(switch, payer.name, setting.name)
+                    if cfg is not None:
+                        contract = self.make_contract(cfg, conditions)
+                        self.schedule_contract_change(
+                            switch.month, payer.name, setting.name, contract
+                        )
         self.refresh_contract_terms()
 
         # ledgers (money conservation is tested against these) and records
@@ -300,6 +311,7 @@ class HealthSystemModel(mesa.Model):
         g = [p.name for p in self.payers].index(payer)
         s = [st.name for st in self.settings].index(setting)
         self.payers[g].contracts[s] = contract
+        self.policy_period[s, g] += 1
         self.refresh_contract_terms()
 
     def schedule_contract_change(
@@ -626,6 +638,7 @@ class HealthSystemModel(mesa.Model):
                         "setting": setting.name,
                         "payer": payer.name,
                         "payment_model": payer.contracts[s].name,
+                        "policy_period": int(self.policy_period[s, g]),
                         "members": int(nm),
                         "patients_in_episode": int(in_episode[g]),
                         "new_needs": int(mc.new_needs_by_payer[g]),

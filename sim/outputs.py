@@ -37,6 +37,7 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "setting": ("string", "name", "Care setting."),
     "payer": ("string", "name", "Payer (coverage) of the patients in the row."),
     "payment_model": ("string", "name", "Payment model of the payer's contract for the setting this month."),
+    "policy_period": ("int32", "count", "Policy switches that have changed this payer's contract for the setting so far (0 before the first; see the arm's switches)."),
     "members": ("int64", "persons", "Patients covered by the payer (every patient is a member of every setting)."),
     "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
     "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),

@@ -548,20 +548,50 @@ class ContractConfig(BaseModel):
         return REGISTRY[self.model].Params.model_validate(self.model_extra or {})
 
 
+def _matching(contracts: list[ContractConfig], payer: str, setting: str) -> ContractConfig | None:
+    found = None
+    for c in contracts:
+        if c.payer in (WILDCARD, payer) and c.setting in (WILDCARD, setting):
+            found = c
+    return found
+
+
+class SwitchConfig(Strict):
+    """A policy switch: from ``month`` on, these contracts replace the ones they match."""
+
+    month: int = F(..., "month", "First month (from 0) under the new contracts.", ge=1)
+    description: str = F("", "text", "What the switch represents (e.g. 'PDPM replaces RUG-IV').")
+    contracts: list[ContractConfig] = F(
+        ...,
+        "table",
+        "New contracts; each replaces the contract of the (payer, setting) it matches.",
+    )
+
+
 class ArmConfig(Strict):
     name: str = F(..., "name", "Arm name (a column of every output).")
     description: str = F("", "text", "What the arm represents.")
     contracts: list[ContractConfig] = F(
         ..., "table", "Payment contracts of the arm; later entries override earlier ones."
     )
+    switches: list[SwitchConfig] = F(
+        [], "table", "Policy switches of the arm, applied at their months (Mesa events)."
+    )
+
+    @model_validator(mode="after")
+    def _switch_order(self) -> ArmConfig:
+        months = [w.month for w in self.switches]
+        if months != sorted(set(months)):
+            raise ValueError("switches: months must be distinct and increasing")
+        return self
 
     def contract_for(self, payer: str, setting: str) -> ContractConfig | None:
-        """The contract in force for (payer, setting): the last entry that matches."""
-        found = None
-        for c in self.contracts:
-            if c.payer in (WILDCARD, payer) and c.setting in (WILDCARD, setting):
-                found = c
-        return found
+        """The contract in force at month 0 for (payer, setting): the last entry that matches."""
+        return _matching(self.contracts, payer, setting)
+
+    def switch_for(self, switch: SwitchConfig, payer: str, setting: str) -> ContractConfig | None:
+        """The contract a switch puts in force for (payer, setting), or None if unchanged."""
+        return _matching(switch.contracts, payer, setting)
 
 
 class OutputsConfig(Strict):
@@ -641,8 +671,17 @@ class Scenario(Strict):
         if dup:
             raise ValueError(f"arms: names must be unique (repeated: {', '.join(sorted(dup))})")
         for i, arm in enumerate(self.arms):
-            for j, c in enumerate(arm.contracts):
-                where = f"arms.{i}.contracts.{j}"
+            listed = [(f"arms.{i}.contracts.{j}", c) for j, c in enumerate(arm.contracts)]
+            for k, w in enumerate(arm.switches):
+                if w.month >= self.months:
+                    raise ValueError(
+                        f"arms.{i}.switches.{k}.month: {w.month} is not before the end "
+                        f"(months = {self.months})"
+                    )
+                listed += [
+                    (f"arms.{i}.switches.{k}.contracts.{j}", c) for j, c in enumerate(w.contracts)
+                ]
+            for where, c in listed:
                 if c.setting != WILDCARD and c.setting not in self.settings:
                     raise ValueError(
                         f"{where}.setting: unknown setting {c.setting!r}; allowed: "

@@ -161,3 +161,52 @@ def test_policy_switch_changes_behaviour_only_afterwards():
     assert {r["payment_model"] for r in late if r["setting"] == "outpatient_therapy"} == {
         "capitation"
     }
+
+
+def test_switch_in_scenario_marks_outputs_and_leaves_the_past_alone():
+    """An arm's switch at month M: identical to the unswitched arm before M, marked after."""
+    switch = {
+        "month": 3,
+        "description": "therapy moves to capitation",
+        "contracts": [{"setting": "outpatient_therapy", "model": "capitation", "pmpm": 11.0}],
+    }
+    sc = default_world(
+        months=6,
+        arms=[
+            {"name": "ffs", "contracts": [{"model": "ffs"}]},
+            {"name": "reform", "contracts": [{"model": "ffs"}], "switches": [switch]},
+        ],
+    )
+    df = run(sc).monthly
+    cols = [c for c in df.columns if c != "arm"]
+    before = [df[(df["arm"] == a) & (df["month"] < 3)][cols].reset_index(drop=True)
+              for a in ("ffs", "reform")]  # fmt: skip
+    assert before[0].equals(before[1])
+    after = df[(df["arm"] == "reform") & (df["month"] >= 3)]
+    assert (
+        not after[cols]
+        .reset_index(drop=True)
+        .equals(df[(df["arm"] == "ffs") & (df["month"] >= 3)][cols].reset_index(drop=True))
+    )
+    therapy = after[after["setting"] == "outpatient_therapy"]
+    assert set(therapy["payment_model"]) == {"capitation"} and set(therapy["policy_period"]) == {1}
+    pc = after[after["setting"] == "primary_care"]
+    assert set(pc["payment_model"]) == {"ffs"} and set(pc["policy_period"]) == {0}
+    assert set(df[df["month"] < 3]["policy_period"]) == {0}
+
+
+def test_switch_must_fall_inside_the_run():
+    """A switch at or after the last month is rejected with the field named."""
+    from sim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"arms.0.switches.0.month"):
+        default_world(
+            months=4,
+            arms=[
+                {
+                    "name": "x",
+                    "contracts": [{"model": "ffs"}],
+                    "switches": [{"month": 4, "contracts": [{"model": "ffs"}]}],
+                }
+            ],
+        )
