@@ -118,6 +118,9 @@ class Payer(mesa.Agent):
                 function_at_start=month.function_at_start[b],
                 risk=pop.risk[idx],
                 rate_multiplier=self.rate_multiplier,
+                period_units=month.period_units[b],
+                period_end=month.period_end[b],
+                episode_month=month.episode_month[b],
             )
             settlement = contract.settle(claims, m.panels[s][g])
             p = contract.params

@@ -16,7 +16,7 @@ from sim import clinical
 from sim.agents import Payer, Provider
 from sim.behaviour import Experience, optimal_offset, planned_units, variation_sign
 from sim.payment import REGISTRY, Panel, PaymentModel
-from sim.population import ADVERSE_EVENT, EPISODE, ROUNDING, Population
+from sim.population import ADVERSE_EVENT, BUNCHING, EPISODE, ROUNDING, Population
 from sim.scenario import Scenario
 from sim.settings import CareSetting
 
@@ -81,6 +81,10 @@ class MonthCare:
     ae_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
     lump_by_payer: list[np.ndarray] = field(default_factory=list)
     by_payer: list[slice] = field(default_factory=list)  # each payer's block of the arrays
+    episode_month: np.ndarray = field(default=None)  # type: ignore[assignment]
+    period_units: np.ndarray = field(default=None)  # type: ignore[assignment]
+    period_end: np.ndarray = field(default=None)  # type: ignore[assignment]
+    at_threshold: np.ndarray = field(default=None)  # type: ignore[assignment]
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -438,6 +442,40 @@ class HealthSystemModel(mesa.Model):
         # unbiased stochastic rounding
         units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
         units[~sought] = 0
+
+        # payment periods: each contract sets its period length; units accumulate per period
+        blocks = pop.payer_slices(idx)
+        period = np.ones(idx.size, np.int64)
+        thresholds = np.full((idx.size, 0), np.inf)
+        contracts = [payer.contracts[s] for payer in self.payers]
+        ep_month = np.where(new_ep, 0, pop.episode_month[s][idx]).astype(np.int64)
+        t_blocks = []
+        for g, b in enumerate(blocks):
+            period[b] = contracts[g].period_months
+            t_blocks.append(
+                contracts[g].thresholds(
+                    pop.condition[idx[b]], pop.function[idx[b]], pop.risk[idx[b]]
+                )
+            )
+        width = max((t.shape[1] for t in t_blocks), default=0)
+        if width:
+            thresholds = np.full((idx.size, width), np.inf)
+            for b, t in zip(blocks, t_blocks, strict=True):
+                thresholds[b, : t.shape[1]] = t
+        in_period = ep_month % period
+        before = np.where(in_period == 0, 0, pop.period_units[s][idx]).astype(np.int64)
+        period_end = (in_period == period - 1) | (left[idx] == 1)
+        bunch = self.config.behaviour.bunching
+        if bunch.enabled and width:
+            units = self._bunch(units, before, thresholds, period_end & sought, idx, s, bunch)
+        period_units = before + units
+        pop.period_units[s][idx] = np.minimum(period_units, np.iinfo(np.int16).max)
+        pop.episode_month[s][idx] = np.minimum(ep_month + 1, np.iinfo(np.int16).max)
+        at_threshold = np.any(
+            (period_units[:, None] >= thresholds) & (period_units[:, None] <= thresholds + 1),
+            axis=1,
+        )
+
         region = pop.region[idx]
         visits, billed, minutes, value = setting.deliver(units, region, new_ep & sought)
 
@@ -480,9 +518,32 @@ class HealthSystemModel(mesa.Model):
             adverse=adverse,
             adverse_cost=adverse * ae.cost,
             lump_by_payer=[np.zeros(0)] * n_payers,
-            by_payer=pop.payer_slices(idx),
+            by_payer=blocks,
             new_needs_by_payer=new_needs_by_payer,
+            episode_month=ep_month,
+            period_units=period_units,
+            period_end=period_end & sought,
+            at_threshold=at_threshold & period_end & sought,
         )
+
+    def _bunch(
+        self,
+        units: np.ndarray,
+        before: np.ndarray,
+        thresholds: np.ndarray,
+        eligible: np.ndarray,
+        idx: np.ndarray,
+        s: int,
+        bunch,
+    ) -> np.ndarray:
+        """Bunching: at a period's last month, add the units that lift the period's total to
+        the next payment threshold when it is at most ``window`` units away."""
+        total = (before + units)[:, None]
+        gap = np.where(thresholds > total, thresholds - total, np.inf).min(axis=1)
+        lift = eligible & (gap <= bunch.window)
+        if bunch.probability < 1.0:
+            lift &= self.population.uniforms(idx, s, BUNCHING) < bunch.probability
+        return units + np.where(lift, gap, 0).astype(np.int64)
 
     def _seek_probability(
         self, setting: CareSetting, idx: np.ndarray, need: np.ndarray, length: np.ndarray
@@ -617,6 +678,9 @@ class HealthSystemModel(mesa.Model):
             gain = by_payer(mc.gain)
             benefit = by_payer(mc.benefit)
             low = by_payer(mc.low_value)
+            periods = by_payer(mc.period_end)
+            period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
+            at_threshold = by_payer(mc.at_threshold)
             service_cost = cfg.marginal_cost * units
             # provider-side ledger: what each provider received this month
             prov_rev = np.bincount(mc.provider, mc.revenue, minlength=len(self.theta[s]))
@@ -665,6 +729,9 @@ class HealthSystemModel(mesa.Model):
                         "function_gain": float(gain[g]),
                         "patient_benefit": float(benefit[g]),
                         "low_value_units": float(low[g]),
+                        "periods_ended": int(periods[g]),
+                        "period_units": int(period_units[g]),
+                        "periods_at_threshold": int(at_threshold[g]),
                     }
                 )
             if self.config.outputs.provider_panel:

@@ -26,7 +26,7 @@ import numpy as np
 from sim.scenario import Scenario
 
 #: purposes of counter-based uniforms
-EPISODE, ADVERSE_EVENT, ROUNDING = 1, 2, 3
+EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING = 1, 2, 3, 4
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
 
@@ -70,8 +70,9 @@ class Population:
     indexing the scenario's tables), ``risk`` (risk score, mean 1), ``decline`` (function lost
     per month), ``function`` (0-100), ``deductible_remaining`` and ``oop_to_date`` (USD), and per
     care setting ``s``: ``provider[s]``, ``episode_left[s]`` (months left in the current episode,
-    0 = none), ``sought[s]`` (the patient sought care for it) and ``need[s]`` (the episode's
-    patient-optimal units per month, q_B).
+    0 = none), ``sought[s]`` (the patient sought care for it), ``need[s]`` (the episode's
+    patient-optimal units per month, q_B), ``episode_month[s]`` (months of the episode so far)
+    and ``period_units[s]`` (service units so far in the current payment period).
     """
 
     def __init__(
@@ -121,6 +122,8 @@ class Population:
         self.episode_left: list[np.ndarray] = []
         self.sought: list[np.ndarray] = []
         self.need: list[np.ndarray] = []
+        self.episode_month: list[np.ndarray] = []
+        self.period_units: list[np.ndarray] = []
         for s, name in enumerate(self.setting_names):
             by_region = providers_by_region[name]
             n_prov = sum(len(r) for r in by_region)
@@ -132,6 +135,8 @@ class Population:
             self.episode_left.append(np.zeros(n, np.int16))
             self.sought.append(np.zeros(n, np.bool_))
             self.need.append(np.zeros(n, np.float32))
+            self.episode_month.append(np.zeros(n, np.int16))
+            self.period_units.append(np.zeros(n, np.int16))
             del s
 
         need_seq, key_seq = monthly.spawn(2)
@@ -203,6 +208,8 @@ class Population:
             *self.episode_left,
             *self.sought,
             *self.need,
+            *self.episode_month,
+            *self.period_units,
         ]
         return sum(a.nbytes for a in arrays)
 

@@ -299,6 +299,13 @@ class SettingConfig(Strict):
     per_episode_codes: list[str] = F(
         [], "codes", "Untimed codes billed once per episode, at its first visit (evaluations)."
     )
+    per_visit_rate: float | None = F(
+        None,
+        "USD/visit",
+        "Fee-schedule value of one visit for a setting paid outside the physician fee schedule "
+        "(e.g. home health per-visit rates, REFERENCE.md §5); then no codes are needed.",
+        ge=0,
+    )
     conversion_factor: float = F(
         32.3465, "USD/RVU", "Medicare PFS conversion factor (2025; REFERENCE.md §3).", gt=0
     )
@@ -409,8 +416,12 @@ class SettingConfig(Strict):
                 raise ValueError(f"code {code!r} is {kind}; list it accordingly")
         if not self.timed_codes and self.units_per_visit != 1:
             raise ValueError("a setting without timed codes bills per visit: units_per_visit = 1")
-        if not (self.timed_codes or self.per_visit_codes):
-            raise ValueError("a setting needs timed_codes or per_visit_codes to bill anything")
+        coded = bool(self.timed_codes or self.per_visit_codes)
+        if coded == (self.per_visit_rate is not None):
+            raise ValueError(
+                "a setting bills either by codes (timed_codes or per_visit_codes) or by "
+                "per_visit_rate: give exactly one"
+            )
         return self
 
 
@@ -454,6 +465,20 @@ def _default_settings() -> dict[str, SettingConfig]:
 
 # ---------------------------------------------------------------------------------------------
 # Behaviour
+
+
+class BunchingConfig(Strict):
+    """Volume pushed up to a payment threshold (e.g. home-health therapy-visit thresholds, the
+    LUPA threshold): at the last month of a payment period, a provider whose patient is a few
+    units short of a threshold adds the units that reach it."""
+
+    enabled: bool = F(False, "flag", "Switch the behaviour on.")
+    window: int = F(
+        2, "units", "Largest shortfall below a threshold that providers make up.", ge=1, le=50
+    )
+    probability: float = F(
+        1.0, "probability", "Chance that an eligible period is pushed to the threshold.", ge=0, le=1
+    )
 
 
 class BehaviourConfig(Strict):
@@ -505,6 +530,9 @@ class BehaviourConfig(Strict):
         "How far a provider moves toward a better-performing peer's style.",
         ge=0,
         le=1,
+    )
+    bunching: BunchingConfig = F(
+        BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
 
 

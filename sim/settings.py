@@ -44,7 +44,7 @@ class CareSetting:
             timed_units = np.asarray(billing.units_from_minutes(minutes), np.int64)
         else:
             timed_units = np.zeros(upv + 1, np.int64)
-        per_visit = len(cfg.per_visit_codes)
+        per_visit = len(cfg.per_visit_codes) or int(cfg.per_visit_rate is not None)
         self.billed_units = timed_units + np.where(np.arange(upv + 1) > 0, per_visit, 0)
         self.minutes = minutes
         self.episode_units = len(cfg.per_episode_codes)
@@ -65,6 +65,8 @@ class CareSetting:
                         [*cfg.per_episode_codes, *cfg.per_visit_codes],
                     )
                 )
+                if cfg.per_visit_rate is not None:
+                    ordinary = first = cfg.per_visit_rate
                 self.visit_fee[r, k] = ordinary
                 self.first_visit_extra[r, k] = first - ordinary
         #: fee-schedule value of one planned unit in a full visit, per region (for decisions)

@@ -33,7 +33,7 @@ PANEL = Panel(members=np.array([10.0, 20.0]), risk_sum=np.array([8.0, 25.0]), ra
 
 def test_registry_names_every_model():
     """Scenario files name payment models by these keys."""
-    assert set(REGISTRY) == {"ffs", "capitation", "bundled", "blended"}
+    assert set(REGISTRY) == {"ffs", "capitation", "bundled", "blended", "hh_legacy", "pdgm"}
 
 
 def test_ffs_pays_the_fee_schedule():
@@ -93,3 +93,45 @@ def test_blended_pays_fixed_part_and_reduced_fee():
     np.testing.assert_allclose(s.allowed, [40.0, 20.0, 0.0])
     np.testing.assert_allclose(s.lump, [5.0 * 8.0 * 1.2, 5.0 * 25.0 * 1.2])
     assert m.marginal_revenue(30.0) == pytest.approx(12.0)
+
+
+def test_pdgm_pays_periods_by_group_with_lupa():
+    """PDGM: at a period's end, the group price (late periods 85%), or per visit below LUPA."""
+    from sim.payment.home_health import PDGM, PDGMParams
+
+    m = PDGM(
+        PDGMParams(base_rate=2000.0, lupa_thresholds={"b": 2}, default_lupa=4, per_visit=150.0),
+        ("a", "b"),
+    )
+    c = claims(
+        period_units=np.array([3, 3, 5]),
+        period_end=np.array([True, True, False]),
+        episode_month=np.array([0, 1, 0]),
+    )
+    s = m.settle(c, PANEL)
+    # patient 0: cond a, LUPA 4, 3 visits -> 3 × 150 = 450
+    # patient 1: cond b, LUPA 2, 3 visits, late period, function 55 (1.0), risk 1.0 (1.0)
+    #            -> 2000 × 1.0 × 1.0 × 1.0 × 0.85 = 1700
+    # patient 2: period not ended -> 0
+    np.testing.assert_allclose(s.allowed, [450.0, 1700.0, 0.0])
+    np.testing.assert_array_equal(m.thresholds(np.array([0, 1]), None, None), [[4.0], [2.0]])
+    assert m.marginal_revenue(160.0) == 0.0 and m.period_months == 1
+
+
+def test_home_health_legacy_episode_price():
+    """Legacy: (base + steps reached) × case-mix weight; per visit below 5 visits."""
+    from sim.payment.home_health import HomeHealthLegacy, LegacyParams
+
+    m = HomeHealthLegacy(LegacyParams(base_rate=2000.0, per_visit=150.0), ("a", "b"))
+    c = claims(
+        period_units=np.array([4, 14, 20]),
+        period_end=np.array([True, True, True]),
+        episode_month=np.array([1, 1, 1]),
+    )
+    s = m.settle(c, PANEL)
+    # 0: 4 visits < 5 -> 600; 1: (2000 + 500 + 800) × w(cond b 1, fn 55 -> 1.0, risk 1 -> 1.0)
+    # 2: (2000 + 500 + 800 + 600) × w(cond a 1, fn 90 -> 0.8, risk 2 -> 1.25 ) = 3900
+    np.testing.assert_allclose(s.allowed, [600.0, 3300.0, 3900.0])
+    assert m.period_months == 2
+    with pytest.raises(ValueError, match="one entry per threshold"):
+        LegacyParams(base_rate=1.0, thresholds=[10], steps=[1.0, 2.0])

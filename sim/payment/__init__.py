@@ -9,9 +9,10 @@ from sim.payment.blended import Blended
 from sim.payment.bundled import Bundled
 from sim.payment.capitation import Capitation
 from sim.payment.ffs import FeeForService
+from sim.payment.home_health import PDGM, HomeHealthLegacy
 
 REGISTRY: dict[str, type[PaymentModel]] = {
-    cls.name: cls for cls in (FeeForService, Capitation, Bundled, Blended)
+    cls.name: cls for cls in (FeeForService, Capitation, Bundled, Blended, HomeHealthLegacy, PDGM)
 }
 
 __all__ = ["REGISTRY", "Claims", "ContractParams", "Panel", "PaymentModel", "Settlement"]

@@ -70,6 +70,12 @@ class Claims:
     function_at_start: np.ndarray  # float: function when the episode started (0-100)
     risk: np.ndarray  # float: risk score
     rate_multiplier: float
+    #: the contract's payment period (``period_months``): service units so far in the
+    #: patient's current period (this month included), whether the period ends this month,
+    #: and the month of the episode (0 = its first)
+    period_units: np.ndarray | None = None
+    period_end: np.ndarray | None = None
+    episode_month: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,10 @@ class PaymentModel:
     #: a short statement of what the model pays for, shown in docs and reports
     summary: ClassVar[str] = ""
 
+    #: months in one payment period: claims carry the units of the patient's current period
+    #: and mark the period's last month (home health: 2 for 60-day episodes, 1 for 30 days)
+    period_months: int = 1
+
     def __init__(self, params: ContractParams, condition_names: tuple[str, ...] = ()) -> None:
         self.params = params
         self.condition_names = condition_names
@@ -127,6 +137,14 @@ class PaymentModel:
         Used by patients deciding whether to seek elective care. Default: the claim share
         of the fee schedule, ``marginal_revenue(1)·fee_value``."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
+
+    def thresholds(
+        self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray
+    ) -> np.ndarray:
+        """Service units per payment period at which payment jumps, one row per patient
+        (``inf`` pads rows). Used by the bunching behaviour and reported in the outputs.
+        Default: none."""
+        return np.empty((np.asarray(condition).size, 0))
 
     def describe(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.model_dump().items())})"
