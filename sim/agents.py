@@ -8,6 +8,7 @@ payers are few, make decisions with real structure, and are ordinary Mesa agents
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -62,18 +63,18 @@ class Provider(mesa.Agent):
             return
         s, i = self.setting, self.index
         est = m.estimates[s]
-        slope, curv = est.slope[i], est.curvature[i]
+        slope, curv = float(est.slope[i]), float(est.curvature[i])
         theta = float(m.theta_before[s][i])
-        if np.isfinite(slope):
+        if math.isfinite(slope):
             theta = adapt(theta, slope, curv, self.speed, est.max_step)
         # imitation of a better-performing peer (compared on this provider's own values)
         if est.imitate[i]:
             j = est.peer[i]
-            mine = est.profit_pp[i] + self.altruism * est.benefit_pp[i]
-            theirs = est.profit_pp[j] + self.altruism * est.benefit_pp[j]
-            if np.isfinite(theirs) and (not np.isfinite(mine) or theirs > mine):
+            mine = float(est.profit_pp[i] + self.altruism * est.benefit_pp[i])
+            theirs = float(est.profit_pp[j] + self.altruism * est.benefit_pp[j])
+            if math.isfinite(theirs) and (not math.isfinite(mine) or theirs > mine):
                 theta += behaviour.imitation_weight * (float(m.theta_before[s][j]) - theta)
-        bound = float(m.settings[s].cfg.max_units)
+        bound = est.bound
         m.theta[s][i] = min(max(theta, -bound), bound)
 
 

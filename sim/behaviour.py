@@ -25,6 +25,8 @@ this converges to θ*; after a change in the rules, volume moves over months.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: regressors of the per-provider learning regression
@@ -140,5 +142,9 @@ def adapt(
     provider just moves uphill. The move is capped at ``max_step`` and scaled by ``speed``
     (inertia).
     """
-    target = -slope / curvature_estimate if curvature_estimate < 0 else np.sign(slope) * max_step
-    return theta + speed * float(np.clip(target, -max_step, max_step))
+    # plain floats: this runs once per provider per month
+    if curvature_estimate < 0:
+        target = -slope / curvature_estimate
+    else:
+        target = math.copysign(max_step, slope) if slope else 0.0
+    return theta + speed * min(max(target, -max_step), max_step)

@@ -106,6 +106,7 @@ class Estimates:
     imitate: np.ndarray
     peer: np.ndarray
     max_step: float
+    bound: float  # the style stays within ±bound (the setting's max units)
 
 
 class HealthSystemModel(mesa.Model):
@@ -643,6 +644,7 @@ class HealthSystemModel(mesa.Model):
                     imitate=(ui < beh.imitation_probability) & (n_prov > 1),
                     peer=peer,
                     max_step=beh.max_step * cfg.optimal_units,
+                    bound=float(cfg.max_units),
                 )
             )
 
