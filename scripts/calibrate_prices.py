@@ -35,10 +35,13 @@ def main(path: str) -> None:
     weights = [[] for _ in m.settings]
     episodes = np.zeros(len(m.settings))
     bundle = Bundled(BundledParams(base_rate=1.0), tuple(sc.population.conditions))
+    # allowed amounts at rate level 1: the capitation, bundled and blended contracts apply
+    # each payer's rate level themselves
+    rate = np.array([p.rate_multiplier for p in m.payers])
     for _ in range(sc.months):
         m.step()
         for s, mc in enumerate(m.month_care):
-            allowed[s] += float(mc.revenue.sum())
+            allowed[s] += float((mc.revenue / rate[mc.payer]).sum())
             new = mc.new_episode
             episodes[s] += new.sum()
             pop = m.population

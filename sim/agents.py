@@ -136,7 +136,9 @@ class Payer(mesa.Agent):
             pop.oop_to_date[idx] += oop
             revenue = allowed + copays  # the provider receives the allowed amount plus copays
             ae_cost = month.adverse_cost[b]
-            liability = p.adverse_event_liability * ae_cost
+            # a provider answers for complications of the episodes taken to it, not of needs
+            # that never reached it
+            liability = np.where(month.sought[b], p.adverse_event_liability * ae_cost, 0.0)
             ae_payer = ae_cost - liability
             claims_paid = float(revenue.sum() - oop.sum())
             lump = float(settlement.lump.sum())

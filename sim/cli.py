@@ -72,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
         help="summary column to analyse (repeatable; default: spending, OOP, function, events)",
     )
     a.add_argument("--setting", default="all", help="setting of the summary (default: all)")
+
+    rep = sub.add_parser(
+        "report",
+        help="figures and tables for a paper from a run or sweep results folder",
+        description="Write figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and a "
+        "self-contained report.html from a results folder of `sim run` or `sim sweep`.",
+    )
+    rep.add_argument("results", type=Path, help="results folder (sim run or sim sweep)")
+    rep.add_argument("--baseline", help="arm the others are compared with (default: the first)")
+    rep.add_argument("--out", type=Path, help="report folder (default: RESULTS/report/)")
     return p
 
 
@@ -84,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "sensitivity":
             return _sensitivity(args)
+        if args.command == "report":
+            return _report(args)
     except SimError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -226,6 +238,16 @@ def _sensitivity(args: argparse.Namespace) -> int:
     method = _load_config(args.results).design.method
     for path in write(args.results, results, method):
         print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sim.report import build_report
+
+    report = build_report(args.results, baseline=args.baseline, out=args.out)
+    for path in report.files:
+        print(path)
+    print(f"report: {report.folder / 'report.html'} (index: {report.folder / 'index.md'})")
     return 0
 
 

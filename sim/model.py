@@ -138,7 +138,7 @@ class HealthSystemModel(mesa.Model):
     Parameters
     ----------
     scenario:
-        A validated :class:`~sim.config.Scenario`.
+        A validated :class:`~sim.scenario.Scenario`.
     arm:
         The arm whose contracts apply (default: the first).
     rng:
@@ -352,7 +352,7 @@ class HealthSystemModel(mesa.Model):
             liab = np.zeros(len(provs))
             for g, payer in enumerate(self.payers):
                 c = payer.contracts[s]
-                per_unit = c.marginal_revenue(1.0) * fee_unit * payer.rate_multiplier
+                per_unit = np.asarray(c.marginal_revenue(fee_unit * payer.rate_multiplier), float)
                 per_unit += c.params.copay_per_visit / setting.units_per_visit
                 m += w[:, g] * per_unit
                 liab += w[:, g] * c.params.adverse_event_liability

@@ -63,7 +63,8 @@ def _panel(ax, data: pd.DataFrame, arms: list[str], title: str, unit: str) -> No
 
 def trends_figure(monthly: pd.DataFrame, path: Path) -> None:
     """Cost and outcome trends by arm: a grid of monthly panels, mean over replicates with a
-    95% band (2.5-97.5 percentiles across replicates) when there are several."""
+    band from the 2.5th to the 97.5th percentile across replicates when there are several
+    (a spread of replicates, not a confidence interval: see ``sim report`` for CIs)."""
     arms = list(dict.fromkeys(monthly["arm"]))
     settings = list(dict.fromkeys(monthly["setting"]))
     panels = [
@@ -87,6 +88,8 @@ def trends_figure(monthly: pd.DataFrame, path: Path) -> None:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(arms), 6), fontsize=8,
                frameon=False)  # fmt: skip
+    if monthly["replicate"].nunique() > 1:
+        fig.text(0.01, 0.01, "bands: 2.5-97.5 percentiles across replicates", fontsize=7)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)

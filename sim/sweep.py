@@ -391,7 +391,7 @@ def _iter_results(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # no fixed port: 8787 may be taken
             host="127.0.0.1",
         )
         client = Client(cluster)

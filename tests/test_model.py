@@ -40,15 +40,21 @@ def test_money_is_conserved_every_month(arm):
 
 
 def test_adverse_event_costs_fall_on_the_contract_party():
-    """FFS: the payer pays for adverse events; capitation and bundles: the provider does."""
+    """FFS: the payer pays for adverse events; capitation and bundles: the provider does, for
+    the episodes taken to it (needs that never reached a provider stay with the payer)."""
     sc = default_world(months=12)
     df = run(sc).monthly
     by_arm = df.groupby("arm")[["adverse_event_cost_payer", "adverse_event_cost_provider"]].sum()
     assert by_arm.loc["ffs", "adverse_event_cost_provider"] == 0
     assert by_arm.loc["ffs", "adverse_event_cost_payer"] > 0
     for arm in ("capitation", "bundled"):
-        assert by_arm.loc[arm, "adverse_event_cost_payer"] == 0
         assert by_arm.loc[arm, "adverse_event_cost_provider"] > 0
+        m = HealthSystemModel(sc, arm)
+        for _ in range(6):
+            m.step()
+            for mc in m.month_care:
+                np.testing.assert_array_equal(mc.liability, np.where(mc.sought, mc.adverse_cost, 0))
+                np.testing.assert_array_equal(mc.ae_payer, mc.adverse_cost - mc.liability)
 
 
 def test_patients_are_conserved():

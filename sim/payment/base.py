@@ -56,9 +56,10 @@ class ContractParams(BaseModel):
 class Claims:
     """One payer's patients with an active episode in one setting this month (vectorized).
 
-    Every array has one entry per treated patient. ``fee_value`` is the fee-schedule value of
-    the month's services for that patient (RVU × CF × GPCI × payer multiplier), whatever the
-    contract pays.
+    Every array has one entry per patient with an active episode, including those who did not
+    take it to a provider (their claims are zeroed by the engine). ``fee_value`` is the
+    fee-schedule value of the month's services for that patient (RVU × CF × GPCI × payer
+    multiplier), whatever the contract pays.
     """
 
     provider: np.ndarray  # int: provider index within the setting
@@ -115,9 +116,11 @@ class PaymentModel:
         self.params = params
         self.condition_names = condition_names
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: np.ndarray) -> np.ndarray | float:
         """Revenue the provider earns from one more service unit, before cost sharing
-        (what the payer and patient pay together), given the fee-schedule value of a unit."""
+        (what the payer and patient pay together), given the fee-schedule value of a unit
+        (payer rate level included). Called with an array (one value per provider); any
+        function of the fee is allowed, not only a share of it."""
         raise NotImplementedError
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
@@ -134,8 +137,10 @@ class PaymentModel:
     ) -> np.ndarray:
         """Allowed amount (subject to cost sharing) a patient can expect for an episode whose
         services are worth ``fee_value`` on the fee schedule (payer multiplier included).
-        Used by patients deciding whether to seek elective care. Default: the claim share
-        of the fee schedule, ``marginal_revenue(1)·fee_value``."""
+        Used by patients deciding whether to seek elective care. Default: the share of the
+        fee schedule that the contract pays per unit, ``marginal_revenue(1)·fee_value``;
+        override it when payment is not proportional to the fee (episode prices, fixed
+        amounts per unit)."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
 
     def thresholds(

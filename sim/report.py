@@ -1,0 +1,1421 @@
+"""Paper-ready figures and tables from a results folder: ``sim report RESULTS``.
+
+Works on a single run (``sim run``: ``monthly.parquet``, ``metadata.json``, optionally
+``providers.parquet``) and on a sweep (``sim sweep``: ``sweep.json``, ``design.parquet``,
+``summary.parquet``, optionally ``monthly.parquet``). The report folder (default
+``RESULTS/report/``) holds ``figures/`` (PNG and PDF), ``tables/`` (CSV, Markdown, LaTeX),
+``data/`` (the per-replication values and monthly statistics behind the figures), a
+self-contained ``report.html`` and ``index.md``, the list of what was written.
+
+Statistics. Every outcome is first computed per replication: for a run, by applying
+:func:`sim.outputs.summarize` to one replicate's monthly rows (so the definitions are exactly
+those of ``summary.csv``); for a sweep, from its summary rows, which are per design point and
+replication. Tables and figures show the mean over replications with a 95% t-interval of the
+mean, mean ± t(0.975, n−1)·s/√n. Differences from the baseline arm are paired by replication:
+the arms of a replication share their random numbers, so the difference is taken within each
+replication first. With one replication no interval exists and none is drawn: the tables say
+"n/a (1 replication)". Ratios (units per treated patient, low-value share, spending per point)
+are averaged over replications, so they can differ slightly from ``summary.csv``, which pools
+the replications before dividing.
+
+The report is assembled in a temporary folder next to its destination and renamed at the end:
+an error leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from sim.errors import ResultsError
+from sim.outputs import summarize
+
+CI_LEVEL = 0.95
+CI_METHOD = "t-interval over replications, mean ± t(0.975, n−1)·s/√n"
+NA_ONE = "n/a (1 replication)"
+#: sweeps: monthly figures for at most this many design points
+MAX_POINT_FIGURES = 12
+#: rows of a table shown in report.html (the files always hold every row)
+MAX_HTML_ROWS = 300
+#: a folder holding both is a report folder that may be replaced
+REPORT_MARKERS = ("report.html", "index.md")
+
+#: columns the report reads (others may come and go)
+RUN_MONTHLY_COLUMNS = (
+    "arm", "replicate", "month", "setting", "payer", "payment_model", "members",
+    "patients_treated", "service_units", "spending", "oop", "provider_revenue", "provider_margin",
+    "adverse_events", "function_change", "function_gain", "low_value_units",
+)  # fmt: skip
+PANEL_COLUMNS = (
+    "arm", "replicate", "month", "setting", "provider", "theta", "theta_optimal",
+    "patients_treated", "service_units", "margin",
+)  # fmt: skip
+SWEEP_SUMMARY_COLUMNS = (
+    "arm", "setting", "point", "replicate", "spending_pmpm", "oop_pmpm", "units_per_treated",
+    "function_change", "adverse_events_per_1000", "provider_margin_pct", "low_value_share",
+    "spending_per_function_point",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# measures
+
+
+@dataclass(frozen=True)
+class Measure:
+    """An outcome of the tables: a summary column for one setting (or ``all``)."""
+
+    key: str
+    column: str
+    setting: str
+    label: str
+    unit: str
+    decimals: int
+
+
+def _plural(unit: str) -> str:
+    return unit if unit.endswith("s") else f"{unit}s"
+
+
+#: outcomes over all settings: (summary column, label, unit, decimals shown)
+_OVERALL = {
+    "head": [
+        ("spending_pmpm", "Payer spending", "USD per member-month", 2),
+        ("oop_pmpm", "Out-of-pocket", "USD per member-month", 2),
+    ],
+    "tail": [
+        ("function_change", "Change in function, month 0 to last", "points (0-100 scale)", 3),
+        ("adverse_events_per_1000", "Adverse events", "events per 1,000 member-months", 3),
+        ("provider_margin_pct", "Provider margin", "% of provider revenue", 1),
+        ("low_value_share", "Low-value share of volume", "fraction of service units", 3),
+        ("spending_per_function_point", "Spending per point of function gained",
+         "USD (payer + OOP) per point gained", 1),
+    ],
+}  # fmt: skip
+
+
+def table_measures(settings: list[str], units: dict[str, str]) -> list[Measure]:
+    """The outcomes of the summary and difference tables, in order: spending and OOP, units
+    per treated patient in each setting, then function, adverse events, margin, low-value
+    share and spending per point of function."""
+
+    def overall(part: str) -> list[Measure]:
+        return [Measure(c, c, "all", label, unit, dec) for c, label, unit, dec in _OVERALL[part]]
+
+    per_setting = [
+        Measure(f"units_per_treated:{s}", "units_per_treated", s,
+                f"Units per treated patient: {s}",
+                f"{_plural(units[s])} per treated patient-month", 2)
+        for s in settings
+    ]  # fmt: skip
+    return [*overall("head"), *per_setting, *overall("tail")]
+
+
+def monthly_panels(settings: list[str], units: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Monthly measures: (key, title, y label with unit)."""
+    return [
+        ("spending_pmpm", "Payer spending", "USD per member-month"),
+        ("oop_pmpm", "Out-of-pocket", "USD per member-month"),
+        *[
+            (
+                f"units_per_treated:{s}",
+                f"Units per treated patient: {s}",
+                f"{_plural(units[s])} per treated patient",
+            )
+            for s in settings
+        ],
+        ("function_change", "Mean change in function since month 0", "points (0-100 scale)"),
+        ("adverse_events_per_1000", "Adverse events", "events per 1,000 member-months"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+@dataclass
+class Results:
+    """A results folder as the report needs it; a run is a sweep with one point."""
+
+    folder: Path
+    kind: str  # "run" or "sweep"
+    name: str
+    description: str
+    arms: list[str]
+    arm_descriptions: dict[str, str]
+    settings: list[str]
+    units: dict[str, str]
+    seed: Any
+    replications: int
+    per_rep: pd.DataFrame  # summary rows: one per (point, replicate, arm, setting)
+    monthly: pd.DataFrame | None  # with a ``point`` column
+    providers: pd.DataFrame | None
+    design: pd.DataFrame  # point + one column per varied field
+    parameters: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
+    providers_note: str | None = None
+
+    @property
+    def months(self) -> int | None:
+        if self.monthly is None:
+            return None
+        return int(self.monthly["month"].max()) + 1
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: corrupt, not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: corrupt, expected a JSON object")
+    return data
+
+
+def _read_parquet(path: Path, required: tuple[str, ...] | list[str], hint: str) -> pd.DataFrame:
+    if not path.exists():
+        raise ResultsError(f"{path}: missing ({hint})")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise ResultsError(
+            f"{path}: corrupt, cannot be read as Parquet ({type(exc).__name__}: {exc})"
+        ) from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ResultsError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected the columns documented in "
+            "docs/outputs.md (was it written by another version of payment-sim?)"
+        )
+    if df.empty:
+        raise ResultsError(f"{path}: has no rows")
+    return df
+
+
+def _ordered(found: list[str], preferred: list[str]) -> list[str]:
+    return [a for a in preferred if a in found] + [a for a in found if a not in preferred]
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read a run or sweep results folder; ResultsError names what is missing or damaged."""
+    folder = Path(folder)
+    expected = (
+        "expected a results folder of `sim run` (monthly.parquet, metadata.json) or of "
+        "`sim sweep` (sweep.json, design.parquet, summary.parquet)"
+    )
+    if not folder.exists():
+        raise ResultsError(f"{folder}: no such folder; {expected}")
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: not a folder; {expected}")
+    if (folder / "sweep.json").exists():
+        return _load_sweep(folder)
+    run_files = ("monthly.parquet", "metadata.json")
+    present = [f for f in (*run_files, "summary.csv") if (folder / f).exists()]
+    if not present:
+        raise ResultsError(f"{folder}: not a results folder; {expected}")
+    missing = [f for f in run_files if f not in present]
+    if missing:
+        raise ResultsError(
+            f"{folder}: incomplete results folder: {', '.join(missing)} missing; {expected}"
+        )
+    return _load_run(folder)
+
+
+def _scenario_settings(sc: dict[str, Any], found: list[str]) -> dict[str, str]:
+    settings = sc.get("settings") if isinstance(sc.get("settings"), dict) else {}
+    units = {}
+    for s in found:
+        unit = settings.get(s, {}).get("unit") if isinstance(settings.get(s), dict) else None
+        units[s] = str(unit) if unit else "service unit"
+    return units
+
+
+def _arm_descriptions(sc: dict[str, Any]) -> dict[str, str]:
+    arms = sc.get("arms") if isinstance(sc.get("arms"), list) else []
+    return {
+        str(a.get("name")): str(a.get("description") or "") for a in arms if isinstance(a, dict)
+    }
+
+
+def _load_run(folder: Path) -> Results:
+    meta = _read_json(folder / "metadata.json")
+    sc = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
+    monthly = _read_parquet(folder / "monthly.parquet", RUN_MONTHLY_COLUMNS, "written by `sim run`")
+    arms = _ordered(
+        list(dict.fromkeys(monthly["arm"].astype(str))),
+        [str(a) for a in meta.get("arms") or []] or list(_arm_descriptions(sc)),
+    )
+    settings = list(dict.fromkeys(monthly["setting"].astype(str)))
+    reps = sorted(int(r) for r in monthly["replicate"].unique())
+    dup = monthly.duplicated(["arm", "replicate", "month", "setting", "payer"])
+    if dup.any():
+        raise ResultsError(
+            f"{folder / 'monthly.parquet'}: {int(dup.sum())} duplicated rows (arm, replicate, "
+            "month, setting, payer); the table is damaged"
+        )
+    per_rep = pd.concat(
+        [summarize(monthly[monthly["replicate"] == r]).assign(replicate=r, point=0) for r in reps],
+        ignore_index=True,
+    )
+    providers, note = None, None
+    ppath = folder / "providers.parquet"
+    if ppath.exists():
+        providers = _read_parquet(ppath, PANEL_COLUMNS, "written by `sim run`")
+    else:
+        note = (
+            "This results folder has no provider panel (providers.parquet), so the distributions "
+            "across providers are not shown. To get them, set `provider_panel = true` under "
+            "`[outputs]` in the scenario (or run with `--set outputs.provider_panel=true`) and "
+            "run `sim run` again."
+        )
+    return Results(
+        folder=folder,
+        kind="run",
+        name=str(sc.get("name") or folder.name),
+        description=str(sc.get("description") or ""),
+        arms=arms,
+        arm_descriptions=_arm_descriptions(sc),
+        settings=settings,
+        units=_scenario_settings(sc, settings),
+        seed=meta.get("seed"),
+        replications=len(reps),
+        per_rep=per_rep,
+        monthly=monthly.assign(point=0),
+        providers=providers,
+        design=pd.DataFrame({"point": [0]}),
+        parameters=[],
+        meta=meta,
+        providers_note=note,
+    )
+
+
+def _load_sweep(folder: Path) -> Results:
+    spec = _read_json(folder / "sweep.json")
+    cfg = spec.get("sweep")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("parameters"), list):
+        raise ResultsError(f"{folder / 'sweep.json'}: corrupt, no 'sweep' with 'parameters'")
+    params = [str(p.get("field")) for p in cfg["parameters"] if isinstance(p, dict)]
+    hint = "is the sweep finished? run `sim sweep` again to complete it"
+    if not (folder / "summary.parquet").exists():
+        raise ResultsError(f"{folder / 'summary.parquet'}: missing ({hint})")
+    meta = _read_json(folder / "metadata.json") if (folder / "metadata.json").exists() else {}
+    design = _read_parquet(folder / "design.parquet", ["point", *params], hint)
+    summary = _read_parquet(folder / "summary.parquet", [*SWEEP_SUMMARY_COLUMNS, *params], hint)
+    monthly = None
+    if (folder / "monthly.parquet").exists():
+        monthly = _read_parquet(folder / "monthly.parquet", [*RUN_MONTHLY_COLUMNS, "point"], hint)
+    dup = summary.duplicated(["point", "replicate", "arm", "setting"])
+    if dup.any():
+        raise ResultsError(
+            f"{folder / 'summary.parquet'}: {int(dup.sum())} duplicated rows (point, replicate, "
+            "arm, setting); the table is damaged"
+        )
+    base = meta.get("base_scenario") or spec.get("base_scenario") or {}
+    base = base if isinstance(base, dict) else {}
+    full = _validated(base)
+    arms = _ordered(
+        list(dict.fromkeys(summary["arm"].astype(str))),
+        [str(a) for a in (spec.get("arms") or meta.get("arms") or [])],
+    )
+    settings = [s for s in dict.fromkeys(summary["setting"].astype(str)) if s != "all"]
+    description = str(cfg.get("description") or "")
+    base_description = str(base.get("description") or "")
+    return Results(
+        folder=folder,
+        kind="sweep",
+        name=str(cfg.get("name") or folder.name),
+        description=description or base_description,
+        arms=arms,
+        arm_descriptions=_arm_descriptions(full),
+        settings=settings,
+        units=_scenario_settings(full, settings),
+        seed=cfg.get("seed"),
+        replications=int(summary["replicate"].nunique()),
+        per_rep=summary,
+        monthly=monthly,
+        providers=None,
+        design=design.sort_values("point").reset_index(drop=True),
+        parameters=params,
+        meta=meta,
+        sweep={
+            **cfg,
+            "base_description": base_description,
+            "base_name": str(base.get("name") or ""),
+        },
+        providers_note=(
+            "A sweep does not keep the provider panel, so the distributions across providers "
+            "are not shown. Run one design point with `sim run` and `provider_panel = true` "
+            "under `[outputs]` in the scenario to see them."
+        ),
+    )
+
+
+def _validated(base: dict[str, Any]) -> dict[str, Any]:
+    """The base scenario with its defaults filled in (for setting units and arm descriptions);
+    the raw data if it no longer validates."""
+    try:
+        from sim.scenario import validate_scenario
+
+        return validate_scenario(json.loads(json.dumps(base)), "base scenario").model_dump(
+            mode="json"
+        )
+    except Exception:  # a label source only: never fail the report on it
+        return base
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def _interval(n: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% t-interval of the mean; NaN where fewer than 2 values."""
+    n = np.asarray(n, dtype=float)
+    ok = n >= 2
+    dof = np.where(ok, n - 1, 1.0)
+    tcrit = sps.t.ppf(0.5 + CI_LEVEL / 2, dof)
+    half = np.where(ok, tcrit * np.asarray(sd, float) / np.sqrt(np.where(ok, n, 1.0)), np.nan)
+    return mean - half, mean + half
+
+
+def describe(wide: pd.DataFrame, by: list[str], keys: list[str]) -> pd.DataFrame:
+    """Mean, SD and 95% t-interval over replications of each measure, per ``by`` group.
+
+    ``wide`` has one row per (``by``, replicate) and one column per measure key."""
+    long = wide.melt(id_vars=[*by, "replicate"], value_vars=keys, var_name="measure")
+    long["value"] = long["value"].astype(float).replace([np.inf, -np.inf], np.nan)
+    g = long.groupby([*by, "measure"], sort=False)["value"]
+    out = g.agg(n="count", mean="mean", sd="std").reset_index()
+    out["n"] = out["n"].astype(np.int64)
+    out["ci_low"], out["ci_high"] = _interval(out["n"], out["mean"], out["sd"])
+    return out
+
+
+def paired(
+    wide: pd.DataFrame, arms: list[str], baseline: str, pair: list[str], keys: list[str]
+) -> pd.DataFrame:
+    """Per-replication differences arm − baseline (paired on ``pair``, which includes the
+    replicate), one row per (arm, ``pair``)."""
+    base = wide[wide["arm"] == baseline].set_index(pair)[keys]
+    frames = []
+    for arm in arms:
+        if arm == baseline:
+            continue
+        a = wide[wide["arm"] == arm].set_index(pair)[keys]
+        frames.append((a - base).reset_index().assign(arm=arm))
+    if not frames:
+        return pd.DataFrame(columns=["arm", *pair, *keys])
+    return pd.concat(frames, ignore_index=True)
+
+
+def outcomes_by_replicate(res: Results, measures: list[Measure]) -> pd.DataFrame:
+    """One row per (point, arm, replicate); a column per table measure plus, for the value
+    figures, ``low_value_share:<setting>`` and (with monthly data)
+    ``function_gain_per_treated:<setting>``."""
+    keys = ["point", "arm", "replicate"]
+    pr = res.per_rep.assign(
+        arm=res.per_rep["arm"].astype(str), setting=res.per_rep["setting"].astype(str)
+    )
+    cols = []
+    for m in measures:
+        cols.append(pr.loc[pr["setting"] == m.setting].set_index(keys)[m.column].rename(m.key))
+    for s in res.settings:
+        d = pr.loc[pr["setting"] == s].set_index(keys)
+        cols.append(d["low_value_share"].rename(f"low_value_share:{s}"))
+    if res.monthly is not None:
+        m = res.monthly.assign(
+            arm=res.monthly["arm"].astype(str), setting=res.monthly["setting"].astype(str)
+        )
+        g = m.groupby([*keys, "setting"])[["function_gain", "patients_treated"]].sum()
+        treated = g["patients_treated"].where(g["patients_treated"] > 0)
+        gain = (g["function_gain"] / treated).unstack("setting")
+        for s in res.settings:
+            if s in gain:
+                cols.append(gain[s].rename(f"function_gain_per_treated:{s}"))
+    wide = pd.concat(cols, axis=1).reset_index()
+    return _sort(wide, res.arms, ["point", "replicate"])
+
+
+def monthly_by_replicate(res: Results) -> pd.DataFrame:
+    """Monthly measures per (point, arm, replicate, month), as in ``sim.plots``."""
+    assert res.monthly is not None
+    keys = ["point", "arm", "replicate", "month"]
+    m = res.monthly.assign(
+        arm=res.monthly["arm"].astype(str), setting=res.monthly["setting"].astype(str)
+    )
+    first = m[m["setting"] == res.settings[0]]
+    members = first.groupby(keys)["members"].sum().astype(float)
+    total = m.groupby(keys)[["spending", "oop", "adverse_events"]].sum()
+    fc = (first["function_change"] * first["members"]).groupby(
+        [first[k] for k in keys]
+    ).sum() / members
+    cols = {
+        "spending_pmpm": total["spending"] / members,
+        "oop_pmpm": total["oop"] / members,
+    }
+    for s in res.settings:
+        g = m[m["setting"] == s].groupby(keys)[["service_units", "patients_treated"]].sum()
+        treated = g["patients_treated"].where(g["patients_treated"] > 0)
+        cols[f"units_per_treated:{s}"] = g["service_units"] / treated
+    cols["function_change"] = fc
+    cols["adverse_events_per_1000"] = 1000 * total["adverse_events"] / members
+    wide = pd.DataFrame(cols).reset_index()
+    return _sort(wide, res.arms, ["point", "replicate", "month"])
+
+
+def _sort(df: pd.DataFrame, arms: list[str], then: list[str]) -> pd.DataFrame:
+    rank = {a: i for i, a in enumerate(arms)}
+    cols = [c for c in ["point"] if c in df] + ["_arm", *[c for c in then if c != "point"]]
+    out = df.assign(_arm=df["arm"].map(rank)).sort_values(cols, kind="stable")
+    return out.drop(columns="_arm").reset_index(drop=True)
+
+
+def _sort_stats(df: pd.DataFrame, arms: list[str], order: list[str]) -> pd.DataFrame:
+    rank = {a: i for i, a in enumerate(arms)}
+    mrank = {k: i for i, k in enumerate(order)}
+    extra = [c for c in ("month",) if c in df]
+    out = df.assign(_a=df["arm"].map(rank), _m=df["measure"].map(mrank))
+    out = out.sort_values(["point", "_m", "_a", *extra], kind="stable")
+    return out.drop(columns=["_a", "_m"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting and table files
+
+
+def _num(x: float, decimals: int) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:,.{decimals}f}"
+
+
+def _ci_text(row: pd.Series, decimals: int, replications: int) -> str:
+    n = int(row["n"])
+    if n == 0:
+        return "n/a (no value)"
+    if n == 1:
+        return NA_ONE if replications == 1 else "n/a (1 replication with a value)"
+    text = f"[{_num(row['ci_low'], decimals)}, {_num(row['ci_high'], decimals)}]"
+    return text + (f" (n={n})" if n < replications else "")
+
+
+def _short_names(fields: list[str]) -> dict[str, str]:
+    """The shortest dotted suffix of each field that is unique among ``fields``."""
+    out = {}
+    for f in fields:
+        parts = f.split(".")
+        for k in range(1, len(parts) + 1):
+            cand = ".".join(parts[-k:])
+            if sum(1 for g in fields if g == cand or g.endswith("." + cand)) == 1:
+                out[f] = cand
+                break
+        else:
+            out[f] = f
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "parameter"
+
+
+def markdown_table(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate needed)."""
+    numeric = numeric or set()
+
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(cell(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---:" if c in numeric else "---" for c in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+#: characters pdflatex does not know without extra packages
+_LATEX_UNICODE = {
+    "−": "-",
+    "–": "--",
+    "—": "---",
+    "±": r"$\pm$",
+    "√": r"$\surd$",
+    "×": r"$\times$",
+    "θ": r"$\theta$",
+    "α": r"$\alpha$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "·": r"$\cdot$",
+}
+
+
+def latex_escape(text: Any) -> str:
+    """Text safe in a LaTeX table: special characters escaped, common symbols as math."""
+    return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch, ch) for ch in str(text))
+
+
+def latex_table(
+    df: pd.DataFrame, caption: str, label: str, align: str, *, use_pandas: bool | None = None
+) -> str:
+    """A booktabs LaTeX table: pandas ``to_latex`` when jinja2 is installed, else written here
+    (same layout)."""
+    if use_pandas is None:
+        import importlib.util
+
+        use_pandas = importlib.util.find_spec("jinja2") is not None
+    if use_pandas:
+        return (
+            df.map(latex_escape)
+            .rename(columns=latex_escape)
+            .to_latex(
+                index=False,
+                escape=False,
+                caption=latex_escape(caption),
+                label=label,
+                column_format=align,
+            )
+        )
+    lines = [
+        r"\begin{table}",
+        rf"\caption{{{latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in df.columns) + r" \\",
+        r"\midrule",
+        *(" & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class TableOut:
+    stem: str
+    title: str
+    notes: str
+    display: pd.DataFrame
+    numeric: set[str]
+    files: list[Path]
+
+
+def _write_table(
+    folder: Path,
+    stem: str,
+    title: str,
+    notes: str,
+    data: pd.DataFrame,
+    display: pd.DataFrame,
+    n_text: int,
+) -> TableOut:
+    """``stem.csv`` (tidy numbers), ``stem.md`` and ``stem.tex`` (formatted for a paper)."""
+    csv, md, tex = (folder / f"{stem}.{ext}" for ext in ("csv", "md", "tex"))
+    data.to_csv(csv, index=False, float_format="%.10g")
+    numeric = set(display.columns[n_text:])
+    md.write_text(f"**{title}**\n\n{markdown_table(display, numeric)}\n{notes}\n", encoding="utf-8")
+    align = "l" * n_text + "r" * (len(display.columns) - n_text)
+    tex.write_text(
+        latex_table(display, f"{title}. {notes}", f"tab:{stem}", align), encoding="utf-8"
+    )
+    return TableOut(stem, title, notes, display, numeric, [csv, md, tex])
+
+
+def _lead(res: Results, point: int) -> dict[str, Any]:
+    """Leading columns of a sweep table row: the point and its parameter values."""
+    if res.kind != "sweep":
+        return {}
+    row = res.design.set_index("point").loc[point]
+    short = _short_names(res.parameters)
+    return {"point": point, **{short[p]: _plain(row[p]) for p in res.parameters}}
+
+
+def _shown(lead: dict[str, Any]) -> dict[str, Any]:
+    """Leading columns for display: parameter values to 6 significant digits."""
+    return {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in lead.items()}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def summary_tables(
+    res: Results, stats: pd.DataFrame, measures: list[Measure]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tidy numbers for CSV, formatted display table) of the per-arm summary."""
+    data_rows, disp_rows = [], []
+    for point in res.design["point"]:
+        s = stats[stats["point"] == point]
+        lead = _lead(res, int(point))
+        for m in measures:
+            disp = {**_shown(lead), "Measure": m.label, "Unit": m.unit}
+            for arm in res.arms:
+                r = s[(s["arm"] == arm) & (s["measure"] == m.key)]
+                if r.empty:
+                    disp[arm] = disp[f"{arm} 95% CI"] = "n/a"
+                    continue
+                r = r.iloc[0]
+                data_rows.append(_data_row(lead, arm, m, r, res.replications))
+                disp[arm] = _num(r["mean"], m.decimals)
+                disp[f"{arm} 95% CI"] = _ci_text(r, m.decimals, res.replications)
+            disp_rows.append(disp)
+    return pd.DataFrame(data_rows), pd.DataFrame(disp_rows)
+
+
+def difference_tables(
+    res: Results, stats: pd.DataFrame, measures: list[Measure], baseline: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tidy numbers for CSV, formatted display table) of the paired differences."""
+    others = [a for a in res.arms if a != baseline]
+    data_rows, disp_rows = [], []
+    for point in res.design["point"]:
+        s = stats[stats["point"] == point]
+        lead = _lead(res, int(point))
+        for m in measures:
+            disp = {**_shown(lead), "Measure": m.label, "Unit": m.unit}
+            for arm in others:
+                col = f"{arm} vs {baseline}"
+                r = s[(s["arm"] == arm) & (s["measure"] == m.key)]
+                if r.empty:
+                    disp[col] = disp[f"{col} 95% CI"] = "n/a"
+                    continue
+                r = r.iloc[0]
+                data_rows.append(
+                    {**_data_row(lead, arm, m, r, res.replications), "baseline": baseline}
+                )
+                disp[col] = _num(r["mean"], m.decimals)
+                disp[f"{col} 95% CI"] = _ci_text(r, m.decimals, res.replications)
+            disp_rows.append(disp)
+    data = pd.DataFrame(data_rows)
+    if not data.empty:
+        cols = list(data.columns)
+        cols.insert(cols.index("arm") + 1, cols.pop(cols.index("baseline")))
+        data = data[cols]
+    return data, pd.DataFrame(disp_rows)
+
+
+def _data_row(lead: dict, arm: str, m: Measure, r: pd.Series, replications: int) -> dict:
+    n = int(r["n"])
+    return {
+        **lead,
+        "arm": arm,
+        "measure": m.key,
+        "label": m.label,
+        "setting": m.setting,
+        "unit": m.unit,
+        "n": n,
+        "mean": r["mean"],
+        "sd": r["sd"],
+        "ci_low": r["ci_low"],
+        "ci_high": r["ci_high"],
+        "ci_method": f"95% {CI_METHOD}" if n >= 2 else _ci_text(r, 0, replications),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class FigureOut:
+    stem: str
+    title: str
+    caption: str
+    files: list[Path]
+
+
+@dataclass
+class Report:
+    folder: Path
+    files: list[Path]
+
+
+def _field_unit(path: str) -> str | None:
+    """The unit of a dotted scenario field from the schema (None when it cannot be found)."""
+    try:
+        from typing import get_args, get_origin
+
+        from pydantic import BaseModel
+
+        from sim.scenario import Scenario
+
+        cls: Any = Scenario
+        parts = path.split(".")
+        unit = None
+        i = 0
+        while i < len(parts):
+            if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+                return None
+            f = cls.model_fields.get(parts[i])
+            if f is None:
+                return None
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            unit = extra.get("unit")
+            ann = f.annotation
+            i += 1
+            while get_origin(ann) in (dict, list) and i < len(parts):
+                ann = get_args(ann)[-1]
+                i += 1  # a key or an index
+            cls = ann
+        return str(unit) if unit else None
+    except Exception:  # labels only
+        return None
+
+
+def _band_caption(res: Results, what: str, *, paired: bool = False) -> str:
+    if res.replications >= 2:
+        mean = "mean paired difference" if paired else "mean"
+        return (
+            f"{what} Lines: {mean} over {res.replications} replications; shaded bands: "
+            f"95% {CI_METHOD} (each band's edges are drawn in its arm's line style)."
+        )
+    return f"{what} One replication: no band (an interval needs at least 2 replications)."
+
+
+def build_report(
+    results: str | Path, *, baseline: str | None = None, out: str | Path | None = None
+) -> Report:
+    """Read a results folder and write its report folder (atomically); return the files."""
+    res = load_results(results)
+    if baseline is None:
+        baseline = res.arms[0]
+    elif baseline not in res.arms:
+        raise ResultsError(
+            f"--baseline: unknown arm {baseline!r} in {res.folder}; allowed: {', '.join(res.arms)}"
+        )
+    out = Path(out) if out is not None else res.folder / "report"
+    _check_out(out, res.folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        rel = _write(res, baseline, tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Report(out, [out / p for p in rel])
+
+
+def _check_out(out: Path, results: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise ResultsError(f"--out: {out} exists and is not a folder")
+        is_report = all((out / f).exists() for f in REPORT_MARKERS)
+        if any(out.iterdir()) and not is_report:
+            raise ResultsError(
+                f"--out: {out} exists and is not a report folder (no report.html and index.md); "
+                "choose another --out or remove it"
+            )
+    r, o = results.resolve(), out.resolve()
+    if o == r or o in r.parents:
+        raise ResultsError(f"--out: {out} would replace the results folder {results}")
+
+
+@dataclass
+class _Build:
+    """What the report is being built from, and what it has written so far."""
+
+    res: Results
+    baseline: str
+    root: Path
+    measures: list[Measure]
+    wide: pd.DataFrame  # outcomes per (point, arm, replicate)
+    keys: list[str]  # measure columns of ``wide``
+    stats: pd.DataFrame  # their mean and CI per (point, arm)
+    diffs: pd.DataFrame  # paired differences per (point, arm, replicate)
+    dstats: pd.DataFrame  # their mean and CI per (point, arm)
+    tables: list[TableOut] = field(default_factory=list)
+    figures: list[FigureOut] = field(default_factory=list)
+    data_files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def others(self) -> list[str]:
+        return [a for a in self.res.arms if a != self.baseline]
+
+    @property
+    def ci_fig(self) -> str:
+        return f"95% {CI_METHOD}" if self.res.replications >= 2 else "no intervals (1 replication)"
+
+    def figure(self, fig: Any, stem: str, title: str, caption: str) -> None:
+        from sim import report_figures as rf
+
+        self.figures.append(
+            FigureOut(stem, title, caption, rf.save(fig, self.root / "figures", stem))
+        )
+
+    def data(self, df: pd.DataFrame, name: str) -> None:
+        path = self.root / "data" / name
+        df.to_csv(path, index=False, float_format="%.10g")
+        self.data_files.append(path)
+
+
+def _write(res: Results, baseline: str, root: Path) -> list[Path]:
+    """Write every figure, table, data file, report.html and index.md under ``root``; return
+    the paths relative to it."""
+    for d in ("figures", "tables", "data"):
+        (root / d).mkdir()
+    measures = table_measures(res.settings, res.units)
+    wide = outcomes_by_replicate(res, measures)
+    keys = [c for c in wide.columns if c not in ("point", "arm", "replicate")]
+    order = [*(m.key for m in measures), *keys]
+    diffs = paired(wide, res.arms, baseline, ["point", "replicate"], keys)
+    b = _Build(
+        res=res,
+        baseline=baseline,
+        root=root,
+        measures=measures,
+        wide=wide,
+        keys=keys,
+        stats=_sort_stats(describe(wide, ["point", "arm"], keys), res.arms, order),
+        diffs=diffs,
+        dstats=_sort_stats(describe(diffs, ["point", "arm"], keys), res.arms, order),
+    )
+    b.data(wide, "outcomes_by_replicate.csv")
+    _tables(b)
+    _monthly_figures(b)
+    _provider_figure(b)
+    _value_figures(b)
+    if res.kind == "sweep":
+        _parameter_figures(b)
+    rel = [
+        Path("index.md"),
+        Path("report.html"),
+        *(f.relative_to(root) for t in b.tables for f in t.files),
+        *(f.relative_to(root) for fg in b.figures for f in fg.files),
+        *(f.relative_to(root) for f in b.data_files),
+    ]
+    (root / "report.html").write_text(_html(b), encoding="utf-8")
+    (root / "index.md").write_text(_index(b), encoding="utf-8")
+    return rel
+
+
+def _tables(b: _Build) -> None:
+    res, reps = b.res, b.res.replications
+    n_lead = 1 + len(res.parameters) if res.kind == "sweep" else 0
+    ci_note = (
+        f"Mean over {reps} replications; 95% CI: {CI_METHOD}."
+        if reps > 1
+        else f"One replication: point estimates only; intervals are {NA_ONE}."
+    )
+    notes = (
+        f"{ci_note} Outcomes are computed per replication with the definitions of summary.csv "
+        "(ratios are averaged over replications, so they can differ slightly from summary.csv, "
+        "which pools replications). Spending is payer spending; spending per point of function "
+        "adds OOP. Settings: "
+        + ", ".join(f"{s} (unit: {res.units[s]})" for s in res.settings)
+        + "."
+    )
+    what = "design point and arm" if res.kind == "sweep" else "arm"
+    data, display = summary_tables(res, b.stats, b.measures)
+    b.tables.append(
+        _write_table(
+            b.root / "tables",
+            "summary_by_arm",
+            f"Outcomes by {what}: mean and 95% CI over replications",
+            notes,
+            data,
+            display,
+            n_lead + 2,
+        )
+    )
+    if not b.others:
+        b.notes.append("One arm only: no differences from a baseline arm.")
+        return
+    dnotes = (
+        f"Each arm minus the baseline arm ({b.baseline}), paired by replication (the arms of "
+        "a replication share their random numbers). "
+        + (
+            f"Mean of {reps} paired differences; 95% CI: {CI_METHOD}."
+            if reps > 1
+            else f"One replication: the difference of the two runs; intervals are {NA_ONE}."
+        )
+    )
+    data, display = difference_tables(res, b.dstats, b.measures, b.baseline)
+    title = f"Differences from the baseline arm ({b.baseline})"
+    if res.kind == "sweep":
+        title += " by design point"
+    b.tables.append(
+        _write_table(b.root / "tables", "differences", title, dnotes, data, display, n_lead + 2)
+    )
+
+
+def _monthly_figures(b: _Build) -> None:
+    from sim import report_figures as rf
+
+    res = b.res
+    if res.monthly is None:
+        b.notes.append(
+            'No monthly figures: the sweep kept summaries only. Set outputs = "monthly" in the '
+            "sweep file and run it again to get them."
+        )
+        return
+    panels = monthly_panels(res.settings, res.units)
+    diff_panels = [(k, t, f"difference, {u}") for k, t, u in panels]
+    mwide = monthly_by_replicate(res)
+    keys = [k for k, _, _ in panels]
+    by = ["point", "arm", "month"]
+    mstats = _sort_stats(describe(mwide, by, keys), res.arms, keys)
+    mdiff = paired(mwide, res.arms, b.baseline, ["point", "replicate", "month"], keys)
+    mdstats = _sort_stats(describe(mdiff, by, keys), res.arms, keys)
+    b.data(mstats, "monthly_trends.csv")
+    b.data(mdstats.assign(baseline=b.baseline), "monthly_differences.csv")
+    points = list(res.design["point"])[:MAX_POINT_FIGURES]
+    for point in points:
+        sfx = f"_point{int(point)}" if res.kind == "sweep" else ""
+        at = _point_text(res, int(point))
+        b.figure(
+            rf.band_lines(
+                mstats[mstats["point"] == point],
+                res.arms,
+                panels,
+                suptitle=f"Monthly trends by arm{at}",
+            ),
+            f"trends{sfx}",
+            f"Monthly trends by arm{at}",
+            _band_caption(
+                res,
+                "Monthly payer spending and out-of-pocket per member-month, "
+                "service units per treated patient in each setting, mean "
+                "change in members' function since month 0 and adverse "
+                "events per 1,000 member-months, by arm.",
+            ),
+        )
+        if b.others:
+            b.figure(
+                rf.band_lines(
+                    mdstats[mdstats["point"] == point],
+                    b.others,
+                    diff_panels,
+                    zero_line=True,
+                    suptitle=f"Difference from {b.baseline} by month{at}",
+                ),
+                f"differences{sfx}",
+                f"Monthly differences from {b.baseline}{at}",
+                _band_caption(
+                    res,
+                    f"Each arm minus the baseline arm ({b.baseline}), "
+                    "paired by replication, month by month.",
+                    paired=True,
+                ),
+            )
+
+    if len(res.design) > len(points):
+        b.notes.append(
+            f"Monthly figures are drawn for the first {len(points)} of {len(res.design)} design "
+            "points; data/monthly_trends.csv and data/monthly_differences.csv hold every point."
+        )
+
+
+def _provider_figure(b: _Build) -> None:
+    from sim import report_figures as rf
+
+    res = b.res
+    if res.providers is None:
+        return
+    p = res.providers.assign(
+        arm=res.providers["arm"].astype(str), setting=res.providers["setting"].astype(str)
+    )
+    last = p[p["month"] == p["month"].max()].copy()
+    treated = last["patients_treated"].where(last["patients_treated"] > 0)
+    last["units_per_patient"] = last["service_units"] / treated
+    last["margin_per_patient"] = last["margin"] / treated
+    n_prov = last.groupby(["arm", "setting"]).size()
+    lo, hi = int(n_prov.min()), int(n_prov.max())
+    per_box = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    b.figure(
+        rf.providers(last, res.arms, res.settings, {k: _plural(u) for k, u in res.units.items()}),
+        "providers",
+        "Distributions across providers in the last month",
+        f"Month {int(last['month'].max())} (the last), providers pooled over "
+        f"{res.replications} replication(s) ({per_box} provider-replications per box). "
+        "Boxes: median and quartiles, whiskers to 1.5 IQR, "
+        "circles beyond. Units and margin per treated patient leave out providers who "
+        "treated no one that month. Right: each provider's learned practice style θ "
+        "against the closed-form optimum θ* under the month's contracts (dashed: θ = θ*; "
+        "above it, more care per patient than the provider's optimum).",
+    )
+
+
+def _value_figures(b: _Build) -> None:
+    from sim import report_figures as rf
+
+    res = b.res
+    if res.kind == "run":
+        s0 = b.stats[b.stats["point"] == 0]
+        spp = s0[s0["measure"] == "spending_per_function_point"]
+        groups = [*res.settings, "all"]
+        low = pd.concat(
+            [
+                s0[
+                    s0["measure"] == (f"low_value_share:{g}" if g != "all" else "low_value_share")
+                ].assign(group=g)
+                for g in groups
+            ]
+        )
+        b.figure(
+            rf.value(spp, low, res.arms, groups),
+            "value",
+            "Value: spending per point of function and low-value volume",
+            "Left: payer spending plus out-of-pocket per point of function gained from "
+            "care, by arm. Right: share of service units whose marginal patient benefit is "
+            "below the setting's low-value threshold, by arm and setting. Bars: mean over "
+            f"replications; error bars: {b.ci_fig}. Hatching identifies the arm.",
+        )
+
+    qstats = _wide_stats(b.stats)
+    grid = [
+        [
+            (
+                (
+                    f"units_per_treated:{s}",
+                    s,
+                    f"{_plural(res.units[s])} per treated patient-month",
+                ),
+                ("function_change", "Change in function", "points (0-100), month 0 to last"),
+            )
+            for s in res.settings
+        ]
+    ]
+    with_gain = all(f"function_gain_per_treated:{s}" in qstats for s in res.settings)
+    if with_gain:
+        grid.append(
+            [
+                (
+                    x,
+                    (
+                        f"function_gain_per_treated:{s}",
+                        "Function gained per patient",
+                        "points per treated patient-month",
+                    ),
+                )
+                for (x, _), s in zip(grid[0], res.settings, strict=True)
+            ]
+        )
+    few = len(res.design) <= 30
+    b.figure(
+        rf.quality_quantity(qstats, res.arms, grid, errorbars=few),
+        "quality_quantity",
+        "Quality against quantity",
+        "Outcome against volume: one marker per arm"
+        + (" and design point" if res.kind == "sweep" else "")
+        + ", at its mean over replications, with "
+        + (f"{b.ci_fig} on both axes." if few else "no error bars (too many points).")
+        + " Top: mean change in members' function from month 0 to the last month"
+        + (
+            "; bottom: function gained from care per treated patient-month in the setting"
+            if with_gain
+            else ""
+        )
+        + ". x: service units per treated patient-month in the setting. More volume with "
+        "no more function gained is low-value care.",
+    )
+
+
+def _parameter_figures(b: _Build) -> None:
+    from sim import report_figures as rf
+
+    res = b.res
+    short = _short_names(res.parameters)
+    panels = [(m.key, m.label, m.unit) for m in b.measures]
+    dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
+    is_grid = str(res.sweep.get("design", {}).get("method", "grid")) == "grid"
+    for prm in res.parameters:
+        unit = _field_unit(prm)
+        xlabel = f"{short[prm]} ({unit})" if unit else short[prm]
+        if is_grid:
+            e = _effects(res, b.wide, prm, b.keys)
+            how = (
+                f"For each level of {prm}, the outcome is averaged over the other parameters' "
+                "levels within each replication; markers: mean over replications; error bars: "
+                f"{b.ci_fig}."
+            )
+        else:
+            e = _per_point(res, b.stats, prm)
+            how = (
+                f"One marker per design point and arm at its value of {prm}: mean over "
+                f"replications with {b.ci_fig}."
+            )
+        stem = f"parameter_{_slug(short[prm])}"
+        b.figure(
+            rf.parameter_effects(
+                e,
+                res.arms,
+                panels,
+                x=prm,
+                xlabel=xlabel,
+                lines=is_grid,
+                suptitle=f"Outcomes against {short[prm]}",
+            ),
+            stem,
+            f"Outcomes against {prm}",
+            f"Outcomes by arm against the varied field {prm}. {how}",
+        )
+        if b.others:
+            de = _effects(res, b.diffs, prm, b.keys) if is_grid else _per_point(res, b.dstats, prm)
+            b.figure(
+                rf.parameter_effects(
+                    de,
+                    b.others,
+                    dpanels,
+                    x=prm,
+                    xlabel=xlabel,
+                    lines=is_grid,
+                    zero_line=True,
+                    suptitle=f"Difference from {b.baseline} against {short[prm]}",
+                ),
+                f"{stem}_differences",
+                f"Differences from {b.baseline} against {prm}",
+                f"Each arm minus the baseline arm ({b.baseline}), paired by replication "
+                f"within each design point, against {prm}. {how}",
+            )
+
+
+def _point_text(res: Results, point: int) -> str:
+    if res.kind != "sweep":
+        return ""
+    lead = _lead(res, point)
+    values = ", ".join(f"{k} = {v}" for k, v in lead.items() if k != "point")
+    return f" (design point {point}: {values})"
+
+
+def _wide_stats(stats: pd.DataFrame) -> pd.DataFrame:
+    """Stats with one row per (point, arm): ``key``, ``key_lo``, ``key_hi`` columns."""
+    piv = stats.pivot_table(
+        index=["point", "arm"],
+        columns="measure",
+        values=["mean", "ci_low", "ci_high"],
+        dropna=False,
+        sort=False,
+    )
+    out = piv["mean"].copy()
+    for k in piv["mean"].columns:
+        out[f"{k}_lo"] = piv["ci_low"][k]
+        out[f"{k}_hi"] = piv["ci_high"][k]
+    out.columns.name = None
+    return out.reset_index()
+
+
+def _effects(res: Results, wide: pd.DataFrame, prm: str, keys: list[str]) -> pd.DataFrame:
+    """Main effect of one parameter of a grid: per (level, arm, replicate) the mean over the
+    design points at that level, then mean and t-interval over replications."""
+    levels = res.design.set_index("point")[prm]
+    w = wide.assign(**{prm: wide["point"].map(levels)})
+    per_rep = w.groupby([prm, "arm", "replicate"], sort=False)[keys].mean().reset_index()
+    return describe(per_rep, [prm, "arm"], keys)
+
+
+def _per_point(res: Results, stats: pd.DataFrame, prm: str) -> pd.DataFrame:
+    levels = res.design.set_index("point")[prm]
+    return stats.assign(**{prm: stats["point"].map(levels)})
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML and index
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;
+margin:2em auto;padding:0 1em;color:#111;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #bbb;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#eee}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+figure{margin:1.2em 0}img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:.9em;color:#333;margin-top:.3em}.note{background:#f4f4f4;padding:.6em .8em;
+border-left:4px solid #888}code{background:#f1f1f1;padding:0 .2em}.files{font-size:.85em}
+"""
+
+
+def _html_table(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
+    numeric = numeric or set()
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
+    rows = []
+    for row in df.itertuples(index=False):
+        cells = "".join(
+            f'<td class="n">{e(str(v))}</td>' if c in numeric else f"<td>{e(str(v))}</td>"
+            for c, v in zip(df.columns, row, strict=True)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _html(b: _Build) -> str:
+    """The self-contained report page: metadata, tables, figures (PNG embedded as base64)."""
+    e = html.escape
+    res, root, baseline = b.res, b.root, b.baseline
+    meta = res.meta
+    versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
+    command = meta.get("command")
+    facts: list[tuple[str, str]] = [
+        ("results", str(res.folder)),
+        ("kind", "sweep (sim sweep)" if res.kind == "sweep" else "single run (sim run)"),
+    ]
+    if res.kind == "sweep":
+        facts += [
+            (
+                "base scenario",
+                f"{res.sweep.get('base_name') or '?'}: "
+                f"{res.sweep.get('base_description') or '(no description)'}",
+            ),
+            (
+                "design",
+                f"{res.sweep.get('design', {}).get('method', '?')}, {len(res.design)} point(s)",
+            ),
+            ("varied fields", ", ".join(res.parameters)),
+        ]
+    facts += [
+        ("seed", str(res.seed)),
+        ("replications", str(res.replications)),
+        *([("months", str(res.months))] if res.months else []),
+        ("baseline arm", baseline),
+        ("git commit", str(meta.get("git_commit") or "unknown")),
+        ("command", " ".join(map(str, command)) if isinstance(command, list) else str(command)),
+        ("software", ", ".join(f"{k} {v}" for k, v in versions.items()) or "unknown"),
+    ]
+    allrows = res.per_rep[res.per_rep["setting"].astype(str) == "all"]
+    models = (
+        {
+            str(arm): ", ".join(dict.fromkeys(",".join(d.astype(str)).split(",")))
+            for arm, d in allrows.groupby(allrows["arm"].astype(str))["payment_models"]
+        }
+        if "payment_models" in allrows
+        else {}
+    )
+    arms = pd.DataFrame(
+        {
+            "arm": res.arms,
+            "description": [res.arm_descriptions.get(a, "") for a in res.arms],
+            "payment models": [models.get(a, "") for a in res.arms],
+        }
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Report: {e(res.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(res.name)}</h1>",
+        f'<p class="desc">{e(res.description or "(no description)")}</p>',
+        "<h2>About these results</h2>",
+        _html_table(pd.DataFrame(facts, columns=["", "value"])),
+        "<h3>Arms</h3>",
+        _html_table(arms),
+        "<h3>Statistics</h3>",
+        '<p class="note">Outcomes are computed per replication, then averaged over '
+        f"replications. 95% confidence intervals: {e(CI_METHOD)}. Differences from the baseline "
+        f"arm ({e(baseline)}) are paired by replication (the arms of a replication share their "
+        "random numbers). "
+        + (
+            f"With one replication no interval is available: {e(NA_ONE)}."
+            if res.replications == 1
+            else f"{res.replications} replications."
+        )
+        + "</p>",
+        *(f'<p class="note">{e(n)}</p>' for n in b.notes),
+        "<h2>Tables</h2>",
+    ]
+    for t in b.tables:
+        shown = t.display.head(MAX_HTML_ROWS)
+        parts += [
+            f'<h3 id="{e(t.stem)}">{e(t.title)}</h3>',
+            _html_table(shown, t.numeric),
+            *(
+                [f"<p>First {MAX_HTML_ROWS} of {len(t.display)} rows; the files hold all.</p>"]
+                if len(t.display) > len(shown)
+                else []
+            ),
+            f"<p>{e(t.notes)}</p>",
+            '<p class="files">Files: '
+            + ", ".join(f"<code>{e(str(f.relative_to(root)))}</code>" for f in t.files)
+            + "</p>",
+        ]
+    parts.append("<h2>Figures</h2>")
+    for fg in b.figures:
+        png = next(f for f in fg.files if f.suffix == ".png")
+        b64 = base64.b64encode(png.read_bytes()).decode("ascii")
+        parts += [
+            f'<figure id="{e(fg.stem)}"><h3>{e(fg.title)}</h3>',
+            f'<img alt="{e(fg.title)}" src="data:image/png;base64,{b64}">',
+            f"<figcaption>{e(fg.caption)} Files: "
+            + ", ".join(f"<code>{e(str(f.relative_to(root)))}</code>" for f in fg.files)
+            + "</figcaption></figure>",
+        ]
+    if res.providers is None and res.providers_note:
+        parts += [
+            "<h3>Distributions across providers</h3>",
+            f'<p class="note">{e(res.providers_note)}</p>',
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _index(b: _Build) -> str:
+    """index.md: every file of the report with what it holds."""
+    res, root = b.res, b.root
+    lines = [
+        f"# Report: {res.name}",
+        "",
+        f"From `{res.folder}` ({'sweep' if res.kind == 'sweep' else 'single run'}, "
+        f"{res.replications} replication(s)); baseline arm: {b.baseline}.",
+        "",
+        "- `report.html`: everything below in one self-contained page (images embedded).",
+        "",
+        "## Tables (CSV: tidy numbers; Markdown and LaTeX: formatted)",
+        "",
+    ]
+    for t in b.tables:
+        files = ", ".join(f"`{f.relative_to(root)}`" for f in t.files)
+        lines.append(f"- {t.title}: {files}")
+    lines += ["", "## Figures (PNG and PDF)", ""]
+    for fg in b.figures:
+        files = ", ".join(f"`{f.relative_to(root)}`" for f in fg.files)
+        lines.append(f"- {fg.title}: {files}")
+    lines += ["", "## Data behind the tables and figures (CSV)", ""]
+    described = {
+        "outcomes_by_replicate.csv": "every outcome per design point, arm and replication",
+        "monthly_trends.csv": "monthly measures: mean and 95% CI per arm and month",
+        "monthly_differences.csv": "monthly paired differences from the baseline arm",
+    }
+    for f in b.data_files:
+        lines.append(f"- `{f.relative_to(root)}`: {described.get(f.name, '')}")
+    extra = [*b.notes, *([res.providers_note] if res.providers is None else [])]
+    if extra:
+        lines += ["", "## Notes", "", *(f"- {n}" for n in extra if n)]
+    return "\n".join(lines) + "\n"
