@@ -18,6 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -214,6 +216,26 @@ class Written:
     files: list[str]
 
 
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """Build a folder under a temporary name beside ``out`` and put it in place only when the
+    ``with`` block succeeds (replacing an old ``out``); on any error nothing is left behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     # no pandas index; fixed compression; statistics off keeps the bytes independent of
     # writer heuristics. Same data -> same bytes.
@@ -238,9 +260,7 @@ def write_results(
             f"{out}: exists and is not a results folder (no metadata.json); "
             "choose another --out or remove it"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         files = ["monthly.parquet", "summary.csv", "metadata.json"]
         _write_parquet(monthly, tmp / "monthly.parquet")
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
@@ -269,16 +289,6 @@ def write_results(
             json.dumps(meta, indent=2, sort_keys=False, default=_json_default) + "\n",
             encoding="utf-8",
         )
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Written(out, files)
 
 

@@ -27,10 +27,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from sim.errors import ResultsError
-from sim.outputs import summarize
+from sim.outputs import staged_folder, summarize
 
 CI_LEVEL = 0.95
 CI_METHOD = "t-interval over replications, mean ± t(0.975, n−1)·s/√n"
@@ -816,20 +813,8 @@ def build_report(
         )
     out = Path(out) if out is not None else res.folder / "report"
     _check_out(out, res.folder)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         rel = _write(res, baseline, tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Report(out, [out / p for p in rel])
 
 

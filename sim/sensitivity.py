@@ -128,15 +128,18 @@ def analyse(
 
 def write(folder: str | Path, results: dict[str, pd.DataFrame], method: str) -> list[Path]:
     """Write each outcome's table (CSV) and figure (PNG) under RESULTS/sensitivity/."""
+    from sim.outputs import staged_folder
     from sim.plots import sensitivity_figure
 
     out = Path(folder) / "sensitivity"
-    out.mkdir(exist_ok=True)
-    written = []
-    for outcome, df in results.items():
-        csv = out / f"{method}_{outcome}.csv"
-        df.to_csv(csv, index=False, float_format="%.6g")
-        png = out / f"{method}_{outcome}.png"
-        sensitivity_figure(df, method, outcome, png)
-        written += [csv, png]
-    return written
+    names = []
+    with staged_folder(out) as tmp:  # all tables and figures, or none
+        if out.exists():  # keep the analyses of other outcomes or methods
+            for old in out.iterdir():
+                (tmp / old.name).write_bytes(old.read_bytes())
+        for outcome, df in results.items():
+            csv, png = f"{method}_{outcome}.csv", f"{method}_{outcome}.png"
+            df.to_csv(tmp / csv, index=False, float_format="%.6g")
+            sensitivity_figure(df, method, outcome, tmp / png)
+            names += [csv, png]
+    return [out / n for n in names]
