@@ -109,15 +109,17 @@ class Payer(mesa.Agent):
             month = m.month_care[s]
             b = month.by_payer[g]  # this payer's patients: a contiguous block
             idx = month.patients[b]
+            prov = month.provider[b]
+            # payment models see case mix as coded (upcoding, if any), not as it is
             claims = Claims(
-                provider=month.provider[b],
+                provider=prov,
                 fee_value=month.fee_value[b] * self.rate_multiplier,
                 units=month.billed[b],
                 visits=month.visits[b],
                 new_episode=month.new_episode[b],
                 condition=pop.condition[idx],
-                function_at_start=month.function_at_start[b],
-                risk=pop.risk[idx],
+                function_at_start=m.coded_function(s, prov, month.function_at_start[b]),
+                risk=pop.risk[idx] * m.coded_risk_factor(s, prov),
                 rate_multiplier=self.rate_multiplier,
                 period_units=month.period_units[b],
                 period_end=month.period_end[b],

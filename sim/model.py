@@ -179,6 +179,12 @@ class HealthSystemModel(mesa.Model):
             agents, by_region = self._make_providers(setting, region_shares, prov_rng)
             self.providers_by_setting.append(agents)
             providers_by_region[setting.name] = by_region
+        up = scenario.behaviour.upcoding
+        #: which providers code their patients as sicker than they are (upcoding)
+        self.upcodes = [
+            np.array([up.enabled and (p.for_profit or not up.for_profit_only) for p in ps])
+            for ps in self.providers_by_setting
+        ]
         self.population = Population(
             scenario,
             np.random.default_rng(streams["population"]),
@@ -218,6 +224,8 @@ class HealthSystemModel(mesa.Model):
             key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
             members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
             risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+            # risk adjustment sees coded risk scores
+            risk = risk * self.coded_risk_factor(s, np.arange(n_prov))[:, None]
             self.panels.append(
                 [
                     Panel(
@@ -306,6 +314,16 @@ class HealthSystemModel(mesa.Model):
         ]
         by_region = [np.flatnonzero(region == r) for r in range(len(region_shares))]
         return agents, by_region
+
+    def coded_risk_factor(self, s: int, provider: np.ndarray) -> np.ndarray:
+        """Coded / true risk score for patients of these providers (1 without upcoding)."""
+        inflation = self.config.behaviour.upcoding.risk_inflation
+        return 1.0 + inflation * self.upcodes[s][provider]
+
+    def coded_function(self, s: int, provider: np.ndarray, function: np.ndarray) -> np.ndarray:
+        """Functional status as coded by these providers (lower than true when upcoding)."""
+        shift = self.config.behaviour.upcoding.function_shift
+        return np.maximum(function - shift * self.upcodes[s][provider], 0.0)
 
     def make_contract(self, cfg, conditions: tuple[str, ...]) -> PaymentModel:
         cls = REGISTRY[cfg.model]

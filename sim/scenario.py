@@ -481,6 +481,25 @@ class BunchingConfig(Strict):
     )
 
 
+class UpcodingConfig(Strict):
+    """Case-mix coding inflation: providers code patients as sicker than they are. Only what
+    payment models see changes (risk scores for risk adjustment, function for case-mix
+    groups); patients' health does not."""
+
+    enabled: bool = F(False, "flag", "Switch the behaviour on.")
+    risk_inflation: float = F(
+        0.05,
+        "fraction",
+        "Coded risk score = true score × (1 + this) (assumption; cf. MA coding intensity).",
+        ge=0,
+        le=1,
+    )
+    function_shift: float = F(
+        5.0, "points (0-100)", "Coded function = true function − this (floored at 0).", ge=0
+    )
+    for_profit_only: bool = F(False, "flag", "Only for-profit providers upcode.")
+
+
 class BehaviourConfig(Strict):
     mode: Literal["learning", "optimal", "fixed"] = F(
         "learning",
@@ -534,6 +553,7 @@ class BehaviourConfig(Strict):
     bunching: BunchingConfig = F(
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
+    upcoding: UpcodingConfig = F(UpcodingConfig(), "table", "Upcoding of case mix.")
 
 
 # ---------------------------------------------------------------------------------------------

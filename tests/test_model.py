@@ -216,3 +216,21 @@ def test_switch_must_fall_inside_the_run():
                 }
             ],
         )
+
+
+def test_upcoding_changes_what_is_paid_not_who_is_sick():
+    """Upcoding off = no table; on: capitation pays exactly (1 + inflation) more at month 0,
+    bundles pay more, FFS pays the same, and patients' health is untouched at month 0."""
+    base = run(default_world(months=1)).monthly
+    off = run(default_world(months=1, behaviour={"upcoding": {"enabled": False}})).monthly
+    assert base.equals(off)
+    on = run(
+        default_world(months=1, behaviour={"upcoding": {"enabled": True, "risk_inflation": 0.05}})
+    ).monthly
+    by = {
+        name: d.groupby("arm")["payer_payments"].sum() for name, d in (("base", base), ("on", on))
+    }
+    assert by["on"]["capitation"] == pytest.approx(1.05 * by["base"]["capitation"], rel=1e-12)
+    assert by["on"]["bundled"] > by["base"]["bundled"]
+    assert by["on"]["ffs"] == by["base"]["ffs"]
+    np.testing.assert_array_equal(on["mean_function"], base["mean_function"])
