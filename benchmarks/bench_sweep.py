@@ -51,14 +51,24 @@ from typing import Any  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # after PYTHONPATH: PYTHONPATH=/other/tree benchmarks a copy
+    sys.path.append(str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sim.scenario import Scenario  # noqa: E402
-from sim.sweep import PARTS, Sweep, Task, execute, gather, load_sweep, run_sweep  # noqa: E402
+from sim.sweep import (  # noqa: E402
+    PARTS,
+    Sweep,
+    Task,
+    _write_part,
+    execute,
+    gather,
+    load_sweep,
+    part_name,
+    run_sweep,
+)
 
 #: the four arms, one contract each ("*" setting and payer wildcards)
 ARMS: list[tuple[str, str]] = [
@@ -128,6 +138,25 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def cpu() -> float:
+    """CPU seconds of this process and of its children that have been waited for (pool and
+    cluster workers are, when the pool or cluster shuts down): less sensitive than wall time to
+    other load on a shared machine."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def sim_fingerprint() -> str:
+    """Hash of the source of the ``sim`` package that pool and cluster workers will import."""
+    import sim
+
+    h = hashlib.sha256()
+    for f in sorted(Path(sim.__file__).parent.rglob("*.py")):
+        h.update(f.as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def plain_loop(sweep: Sweep) -> dict[str, Any]:
     """Every run of the sweep through ``sim.run.run`` in a plain loop in this process.
     Scenarios are validated beforehand (not timed)."""
@@ -136,17 +165,17 @@ def plain_loop(sweep: Sweep) -> dict[str, Any]:
     jobs = [(p, r, Scenario.model_validate(sweep.scenario_data(p))) for p, r in sweep.runs]
     seed, arms = sweep.config.seed, list(sweep.arms)
     gc.collect()
-    t0 = time.perf_counter()
-    results = [run(sc, seed=seed, arms=arms, replicate=r) for _, r, sc in jobs]
-    seconds = time.perf_counter() - t0
+    c0, t0 = cpu(), time.perf_counter()
+    summaries = [run(sc, seed=seed, arms=arms, replicate=r).summary for _, r, sc in jobs]
+    seconds, cpu_seconds = time.perf_counter() - t0, cpu() - c0
     # the summary table the sweep should hold, built as execute() + gather() build it
     frames = [
-        res.summary.assign(replicate=r, seed=seed, point=p, **sweep.point_overrides(p))
-        for (p, r, _), res in zip(jobs, results, strict=True)
+        s.assign(replicate=r, seed=seed, point=p, **sweep.point_overrides(p))
+        for (p, r, _), s in zip(jobs, summaries, strict=True)
     ]
     order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0], jobs[i][1]))
     summary = pd.concat([frames[i] for i in order], ignore_index=True)
-    return {"seconds": seconds, "summary": summary}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "summary": summary}
 
 
 def sweep_mode(sweep: Sweep, folder: Path, executor: str, workers: int) -> dict[str, Any]:
@@ -158,15 +187,16 @@ def sweep_mode(sweep: Sweep, folder: Path, executor: str, workers: int) -> dict[
             first.append(time.perf_counter())
 
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = cpu(), time.perf_counter()
     out = run_sweep(sweep, folder, executor=executor, workers=workers, progress=progress)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, cpu() - c0
     if out.failed or out.done != out.total:
         err = out.failed[0].error if out.failed else "not all runs done"
         raise RuntimeError(f"{executor}/{workers}: {len(out.failed)} runs failed: {err}")
     index = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "first_result": first[0] - t0 if first else None,
         "execute_seconds": sum(e["seconds"] for e in index),
         "index_entries": len(index),
@@ -174,6 +204,56 @@ def sweep_mode(sweep: Sweep, folder: Path, executor: str, workers: int) -> dict[
         "summary_sha256": sha(folder / "summary.parquet"),
         "design_sha256": sha(folder / "design.parquet"),
     }
+
+
+def pieces(sweep: Sweep, folder: Path, min_seconds: float = 0.3) -> dict[str, dict[str, float]]:
+    """The sweep machinery's per-run work, timed piece by piece (median ms per call, repeated
+    until ``min_seconds``): robust to the noise that swamps a few ms in a 0.1-0.5 s run."""
+    import pickle
+
+    from sim.run import run
+
+    folder.mkdir(parents=True)
+    p, r = sweep.runs[-1]
+    data = sweep.scenario_data(p)
+    params = sweep.point_overrides(p)
+    summary = run(
+        Scenario.model_validate(data), seed=sweep.config.seed, arms=list(sweep.arms), replicate=r
+    ).summary
+    task = Task(p, r, sweep.config.seed, data, params, tuple(sweep.arms), "summary", str(folder))
+    index = (folder / "runs.jsonl").open("a", encoding="utf-8")
+    entry = {"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
+             "seconds": 0.1234, "error": None, "worker": "host:12345"}  # fmt: skip
+
+    def record() -> None:  # as run_sweep's record()
+        index.write(json.dumps(entry) + "\n")
+        index.flush()
+        os.fsync(index.fileno())
+
+    def write() -> None:  # as execute(): tag the summary, write the part
+        tagged = summary.assign(replicate=r, seed=sweep.config.seed, point=p, **params)
+        _write_part(tagged, folder / part_name(p, r, "summary"))
+
+    work = {
+        "task data: scenario_data() (JSON copy + overrides)": lambda: sweep.scenario_data(p),
+        "execute: Scenario.model_validate()": lambda: Scenario.model_validate(data),
+        "execute: tag + write summary part (zstd Parquet, rename)": write,
+        "index: one line + flush + fsync": record,
+        "pools: pickle the Task": lambda: pickle.dumps(task),
+    }
+    out = {}
+    try:
+        for name, fn in work.items():
+            times: list[float] = []
+            while len(times) < 20 or sum(times) < min_seconds:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            out[name] = {"ms": statistics.median(times) * 1e3, "calls": len(times)}
+    finally:
+        index.close()
+    out["pools: pickle the Task"]["bytes"] = len(pickle.dumps(task))
+    return out
 
 
 def pool_mode(sweep: Sweep, folder: Path, workers: int) -> dict[str, Any]:
@@ -190,7 +270,7 @@ def pool_mode(sweep: Sweep, folder: Path, workers: int) -> dict[str, Any]:
     ]  # fmt: skip
     first: list[float] = []
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = cpu(), time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         results = []
@@ -198,12 +278,13 @@ def pool_mode(sweep: Sweep, folder: Path, workers: int) -> dict[str, Any]:
             results.append(f.result())
             if not first:
                 first.append(time.perf_counter())
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, cpu() - c0
     bad = [r for r in results if r.status != "done"]
     if bad:
         raise RuntimeError(f"pool/{workers}: {len(bad)} runs failed: {bad[0].error}")
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "first_result": first[0] - t0,
         "execute_seconds": sum(r.seconds for r in results),
         "workers_seen": len({r.worker for r in results}),
@@ -228,15 +309,16 @@ def machine() -> dict[str, Any]:
     except AttributeError:
         affinity = None
     git = {}
+    src = Path(sys.modules["sim"].__file__).parent.parent  # the tree sim is imported from
     try:
         head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "sim"],
+            ["git", "-C", str(src), "status", "--porcelain", "--", "sim"],
             capture_output=True,
             text=True,
             check=True,
@@ -265,6 +347,8 @@ def machine() -> dict[str, Any]:
         "load_average": load,
         "versions": {**versions(), "distributed": dist_version},
         "git": git,
+        "sim_path": str(Path(sys.modules["sim"].__file__).parent),
+        "sim_source": sim_fingerprint(),
     }
 
 
@@ -295,6 +379,42 @@ def pair(best: float | None, mean: float | None, fmt: str) -> str:
     if best is None:
         return ""
     return f"{best:{fmt}} / {mean:{fmt}}"
+
+
+def overhead_table(checks: list[tuple[str, dict[str, Any], int]]) -> str:
+    """Rows: the machinery's pieces (direct) and the timed differences; columns: sizes."""
+    rows: dict[str, list[str]] = {}
+
+    def add(name: str, cell: str) -> None:
+        rows.setdefault(name, []).append(cell)
+
+    for _, R, n in checks:
+        pcs, fig = R["pieces"], R["figures"]
+        for name, v in pcs.items():
+            add(name, f"{v['ms']:.2f}")
+        gather_ms = statistics.fmean(R["gather_seconds"]) / n * 1e3 if R["gather_seconds"] else 0
+        add("gather (timed alone on a finished folder) / runs", f"{gather_ms:.2f}")
+        direct = gather_ms + sum(v["ms"] for k, v in pcs.items() if not k.startswith("pools"))
+        R["machinery_ms_per_run_direct"] = direct
+        add("sum (serial sweep; pickling is for pools only)", f"{direct:.2f}")
+        add("pickled Task size, bytes", f"{pcs['pools: pickle the Task']['bytes']:,}")
+        plain, serial = fig["plain/1"], fig.get("serial/1")
+        if serial:
+            coord = (serial["mean"] - serial["execute_mean"]) / n * 1e3
+            exe = (serial["execute_mean"] - plain["mean"]) / n * 1e3
+            add("timed: serial wall − Σ execute() (from the index) / runs", f"{coord:.2f}")
+            add("timed: Σ execute() / runs − plain loop / runs", f"{exe:+.2f}")
+            add(
+                "timed: (serial sweep − plain loop) / runs, best / mean",
+                pair(serial["overhead_ms_best"], serial["overhead_ms_mean"], "+.1f"),
+            )
+        add(
+            "run() in the plain loop, best / mean",
+            pair(plain["best"] / n * 1e3, plain["mean"] / n * 1e3, ".1f"),
+        )
+    k = len(checks)
+    body = [[name, *cells] + [""] * (k - len(cells)) for name, cells in rows.items()]
+    return table(["ms per run", *(size for size, _, _ in checks)], body, "l" + "r" * k)
 
 
 # -------------------------------------------------------------------------------------------
@@ -354,12 +474,12 @@ def main(argv: list[str] | None = None) -> int:
         f"python {v['python']}, numpy {v['numpy']}, pandas {v['pandas']}, pyarrow "
         f"{v['pyarrow']}, mesa {v['mesa']}, distributed {v['distributed']}"
     )
-    if info["git"]:
-        changes = info["git"]["sim_changes"]
-        print(
-            f"code: git {info['git']['commit']}"
-            + (f" + uncommitted changes in {', '.join(changes)}" if changes else "")
-        )
+    changes = info["git"].get("sim_changes")
+    print(
+        (f"code: git {info['git']['commit']}" if info["git"] else "code: not a git checkout")
+        + (f" + uncommitted changes in {', '.join(changes)}" if changes else "")
+        + f"; sim package {info['sim_path']}, source hash {info['sim_source']}"
+    )
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
     tmp_parent = Path(a.tmp) if a.tmp else None
@@ -422,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         if "dask-local" in a.modes:
             import distributed  # noqa: F401  (the import is not part of a sweep's time)
 
+        for size, sw in sweeps.items():
+            results["sizes"][size]["pieces"] = pieces(sw, tmp / size / "pieces")
+
         plain_summary: dict[str, pd.DataFrame] = {}
         for rep in range(a.repeats):
             for size, sw in sweeps.items():
@@ -460,9 +583,12 @@ def main(argv: list[str] | None = None) -> int:
             fig: dict[str, dict[str, Any]] = {}
             for key, lst in R["times"].items():
                 secs = [x["seconds"] for x in lst]
+                cpus = [x["cpu_seconds"] for x in lst]
                 fig[key] = {
                     "best": min(secs),
                     "mean": statistics.fmean(secs),
+                    "cpu_best": min(cpus),
+                    "cpu_mean": statistics.fmean(cpus),
                     "rate_best": n_runs / min(secs) * 60,
                     "rate_mean": n_runs / statistics.fmean(secs) * 60,
                     "first_mean": (
@@ -483,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
                 if key != "plain/1" and k == 1:
                     f["overhead_ms_best"] = (f["best"] - plain["best"]) / n_runs * 1e3
                     f["overhead_ms_mean"] = (f["mean"] - plain["mean"]) / n_runs * 1e3
+                if key != "plain/1":
+                    f["cpu_overhead_ms_best"] = (f["cpu_best"] - plain["cpu_best"]) / n_runs * 1e3
+                    f["cpu_overhead_ms_mean"] = (f["cpu_mean"] - plain["cpu_mean"]) / n_runs * 1e3
                 if k > 1 and f"{mode}/1" in fig:
                     one = fig[f"{mode}/1"]
                     f["efficiency_best"] = f["rate_best"] / (k * one["rate_best"])
@@ -509,19 +638,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 label = ""
             # byte-identity of the dataset tables over every run_sweep mode and round
-            shas = {
-                x["summary_sha256"]
-                for key, lst in R["times"].items()
-                for x in lst
-                if "summary_sha256" in x
-            }
-            dshas = {
-                x["design_sha256"]
-                for key, lst in R["times"].items()
-                for x in lst
-                if "design_sha256" in x
-            }
-            n_sweeps = sum(1 for lst in R["times"].values() for x in lst if "summary_sha256" in x)
+            groups: dict[str, dict[str, list[str]]] = {"summary": {}, "design": {}}
+            for key, lst in R["times"].items():
+                for i, x in enumerate(lst):
+                    for tab, g in groups.items():
+                        if f"{tab}_sha256" in x:
+                            g.setdefault(x[f"{tab}_sha256"], []).append(f"{key} round {i + 1}")
+            n_sweeps = sum(len(v) for v in groups["summary"].values())
             same_plain = None
             ref_folder = next(
                 (
@@ -537,10 +660,10 @@ def main(argv: list[str] | None = None) -> int:
                 same_plain = list(got.columns) == list(want.columns) and got.equals(want)
             R["identical"] = {
                 "sweeps": n_sweeps,
-                "summary_sha256": sorted(shas),
-                "design_sha256": sorted(dshas),
-                "summary_identical": len(shas) == 1,
-                "design_identical": len(dshas) == 1,
+                "summary_sha256": groups["summary"],
+                "design_sha256": groups["design"],
+                "summary_identical": len(groups["summary"]) <= 1,
+                "design_identical": len(groups["design"]) <= 1,
                 "plain_loop_equal": same_plain,
             }
             checks.append((size, R, n_runs))
@@ -581,48 +704,56 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         # -- where the serial overhead goes
-        print("\nWhere the per-run overhead goes (means over rounds, ms per run):")
-        brows = []
+        print(
+            "\nWhere the per-run overhead of a serial sweep goes (ms per run; pieces timed "
+            "directly, median of repeated calls; the rest from the timed sweeps, means over "
+            "rounds):"
+        )
+        print(overhead_table(checks))
+        print(
+            "The timed differences carry the machine's noise (±10-30% here, i.e. tens of ms per "
+            "run); the direct sum is the better estimate of the serial machinery's own cost."
+        )
+
+        # -- CPU time
+        print(
+            "\nCPU seconds (this process + pool/cluster workers, summed over processes; not "
+            "affected by waiting, but on a shared VM also slowed by other load):"
+        )
+        crows = []
         for size, R, n_runs in checks:
-            fig = R["figures"]
-            if "serial/1" not in fig:
-                continue
-            plain_ms = fig["plain/1"]["mean"] / n_runs * 1e3
-            exec_ms = fig["serial/1"]["execute_mean"] / n_runs * 1e3
-            wall_ms = fig["serial/1"]["mean"] / n_runs * 1e3
-            gather_s = statistics.fmean(R["gather_seconds"])
-            brows.append(
-                [
-                    size,
-                    f"{plain_ms:.1f}",
-                    f"{exec_ms:.1f}",
-                    f"{exec_ms - plain_ms:+.1f}",
-                    f"{wall_ms - exec_ms:.1f}",
-                    f"{gather_s:.2f}",
-                    f"{gather_s / n_runs * 1e3:.1f}",
-                ]
-            )
-        if brows:
-            print(
-                table(
+            label = size
+            for key, f in R["figures"].items():
+                mode, k = key.split("/")
+                crows.append(
                     [
-                        "size",
-                        "run() in plain loop",
-                        "execute() in serial sweep",
-                        "execute() − run()",
-                        "coordinator (wall − Σ execute)",
-                        "gather s",
-                        "gather per run",
-                    ],
-                    brows,
-                    "lrrrrrr",
+                        label,
+                        mode_label(mode, int(k)),
+                        k,
+                        pair(f["cpu_best"], f["cpu_mean"], ".2f"),
+                        pair(f["cpu_best"] / n_runs * 1e3, f["cpu_mean"] / n_runs * 1e3, ".1f"),
+                        pair(f.get("cpu_overhead_ms_best"), f.get("cpu_overhead_ms_mean"), "+.1f"),
+                    ]
                 )
+                label = ""
+        print(
+            table(
+                [
+                    "size",
+                    "mode",
+                    "workers",
+                    "CPU s best/mean",
+                    "CPU ms/run best/mean",
+                    "CPU overhead ms/run vs plain",
+                ],
+                crows,
+                "llrrrr",
             )
-            print(
-                "execute() − run(): scenario validation in the task, tagging and writing the "
-                "summary part; coordinator: folder check, tasks, index (fsync per run) and "
-                "gather (timed again alone on the finished folder)."
-            )
+        )
+        print(
+            "CPU overhead includes starting the worker interpreters and their imports, and, "
+            "for dask, the scheduler and nannies (threads of this process)."
+        )
 
         print("\nDataset check (summary.parquet and design.parquet of every run_sweep, all "
               "modes and rounds):")  # fmt: skip
@@ -636,8 +767,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {size}: {ident['sweeps']} sweeps, summary.parquet identical: "
                 f"{'yes' if ident['summary_identical'] else 'no'}, design.parquet identical: "
                 f"{'yes' if ident['design_identical'] else 'no'}; summary equals the plain "
-                f"loop's run() summaries: {eq}"
+                f"loop's run() summaries (round 1): {eq}"
             )
+            for tab in ("summary", "design"):
+                if len(ident[f"{tab}_sha256"]) > 1:
+                    for h, who in ident[f"{tab}_sha256"].items():
+                        print(f"    {tab} sha256 {h[:12]}: {', '.join(who)}")
+        fp = sim_fingerprint()
+        results["sim_source_after"] = fp
+        if fp != info["sim_source"]:
+            print(
+                "WARNING: the sim package source changed during the benchmark "
+                f"({info['sim_source']} → {fp}); pool and cluster workers started after the "
+                "change ran the new code, this process the old: timings and tables of "
+                "different code were compared."
+            )
+        else:
+            print(f"sim package source unchanged during the benchmark ({fp}).")
         results["identical"] = all_ok
         print(f"identical: {'yes' if all_ok else 'no'}")
     finally:

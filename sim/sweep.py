@@ -286,11 +286,28 @@ def load_sweep(path: str | Path) -> Sweep:
 # one run (executed by workers: module-level and picklable)
 
 
+_CODE_HASH: str | None = None
+
+
+def code_hash() -> str:
+    """A hash of the simulation's source files, as imported by this process."""
+    global _CODE_HASH
+    if _CODE_HASH is None:
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.relative_to(root).as_posix().encode())
+            h.update(path.read_bytes())
+        _CODE_HASH = h.hexdigest()[:16]
+    return _CODE_HASH
+
+
 @dataclass(frozen=True)
 class Task:
     point: int
     replicate: int
     seed: int
+    code: str
     scenario: dict[str, Any]
     params: dict[str, Any]
     arms: tuple[str, ...]
@@ -326,6 +343,11 @@ def execute(task: Task) -> TaskResult:
     started = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
+        if code_hash() != task.code:
+            raise RuntimeError(
+                f"this worker runs different simulation code ({code_hash()}) from the sweep's "
+                f"({task.code}): was the source changed while the sweep ran?"
+            )
         scenario = Scenario.model_validate(task.scenario)
         result = run(scenario, seed=task.seed, arms=list(task.arms), replicate=task.replicate)
         folder = Path(task.folder) / PARTS
@@ -372,10 +394,14 @@ def _iter_results(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(execute, t) for t in tasks]
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        try:
+            futures = {pool.submit(execute, t): t for t in tasks}
             for f in as_completed(futures):
-                yield f.result()
+                yield _result(f, futures[f])
+        finally:
+            # if the coordinator stops early, queued runs are cancelled, not run to the end
+            pool.shutdown(wait=True, cancel_futures=True)
         return
     from distributed import Client, LocalCluster, as_completed
 
@@ -395,14 +421,28 @@ def _iter_results(
             host="127.0.0.1",
         )
         client = Client(cluster)
+    futures = []
     try:
         futures = client.map(execute, tasks, pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         for f in as_completed(futures):
-            yield f.result()
+            yield _result(f, by_key[f.key])
     finally:
+        client.cancel(futures)  # runs not yet finished when the coordinator stops
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _result(future, task: Task) -> TaskResult:
+    """A finished future's result; a worker that died (killed, out of memory) is a failed run."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return TaskResult(
+            task.point, task.replicate, task.seed, "failed", 0.0,
+            f"worker lost: {type(exc).__name__}: {exc}", "",
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +486,12 @@ def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
                     f"{folder}: holds results of a different sweep or scenario "
                     f"({old.get('name')!r}); choose another --out or remove it"
                 )
+            if old.get("code") not in (None, code_hash()):
+                raise ResultsError(
+                    f"{folder}: was started with other simulation code ({old.get('code')}; "
+                    f"this is {code_hash()}); finishing it would mix results of two versions. "
+                    "Choose another --out, or rerun the whole sweep"
+                )
         elif any(folder.iterdir()):
             raise ResultsError(
                 f"{folder}: exists and is not a sweep results folder (no {SPEC}); "
@@ -459,6 +505,7 @@ def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
                 {
                     "name": sweep.config.name,
                     "fingerprint": sweep.fingerprint(),
+                    "code": code_hash(),
                     "sweep": sweep.config.model_dump(mode="json"),
                     "base_scenario": sweep.base,
                     "arms": sweep.arms,
@@ -497,21 +544,18 @@ def run_sweep(
     folder = Path(folder)
     done = prepare_folder(sweep, folder)
     indexed = {(e["point"], e["replicate"]) for e in _read_index(folder) if e["status"] == "done"}
-    index = (folder / INDEX).open("a", encoding="utf-8")
 
     def record(entry: dict[str, Any]) -> None:
         index.write(json.dumps(entry) + "\n")
         index.flush()
         os.fsync(index.fileno())
 
-    for p, r in sorted(done - indexed):  # done, but killed before the index heard of it
-        record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
-                "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
     tasks = [
         Task(
             point=p,
             replicate=r,
             seed=sweep.config.seed,
+            code=code_hash(),
             scenario=sweep.scenario_data(p),
             params=sweep.point_overrides(p),
             arms=tuple(sweep.arms),
@@ -521,6 +565,10 @@ def run_sweep(
         for p, r in sweep.runs
         if (p, r) not in done
     ]
+    index = (folder / INDEX).open("a", encoding="utf-8")
+    for p, r in sorted(done - indexed):  # done, but killed before the index heard of it
+        record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
+                "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
     total = len(sweep.runs)
     n_done, failed = len(done), []
     if progress:

@@ -294,3 +294,31 @@ def test_cli_bad_sweep_and_foreign_folder(tmp_path):
     p = subprocess.run([sys.executable, "-m", "sim", "sweep", str(other), "--out", str(out)],
                        env=env, capture_output=True, text=True)  # fmt: skip
     assert p.returncode == 2 and "different sweep" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_resume_refuses_other_code(tmp_path, monkeypatch):
+    """A sweep started with other simulation code is not silently finished with this code."""
+    import sim.sweep as sweep_module
+
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweep_module, "_CODE_HASH", "0123456789abcdef")
+    prepare = sweep_module.prepare_folder(sweep, out)
+    assert prepare == set()
+    monkeypatch.setattr(sweep_module, "_CODE_HASH", None)  # back to the real source hash
+    with pytest.raises(ResultsError, match="other simulation code"):
+        run_sweep(sweep, out, executor="serial")
+
+
+def test_worker_with_other_code_fails_the_run(tmp_path, monkeypatch):
+    """A worker whose source differs from the sweep's records a failed run, not mixed data."""
+    import sim.sweep as sweep_module
+
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    task = sweep_module.Task(
+        point=0, replicate=0, seed=3, code="not-this-code", scenario=sweep.scenario_data(0),
+        params=sweep.point_overrides(0), arms=tuple(sweep.arms), outputs="summary",
+        folder=str(tmp_path),
+    )  # fmt: skip
+    res = sweep_module.execute(task)
+    assert res.status == "failed" and "different simulation code" in res.error
