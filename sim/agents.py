@@ -136,7 +136,15 @@ class Payer(mesa.Agent):
             else:
                 oop = p.coinsurance * allowed + copays
             pop.oop_to_date[idx] += oop
-            revenue = allowed + copays  # the provider receives the allowed amount plus copays
+            # pay-for-performance on outcomes: per point of function gained, minus a penalty
+            # per adverse event, for the episodes taken to the provider (not cost-shared)
+            p4p = np.where(
+                month.sought[b],
+                p.outcome_payment * month.gain[b] - p.adverse_event_penalty * month.adverse[b],
+                0.0,
+            )
+            # the provider receives the allowed amount, copays and pay-for-performance
+            revenue = allowed + copays + p4p
             ae_cost = month.adverse_cost[b]
             # a provider answers for complications of the episodes taken to it, not of needs
             # that never reached it
@@ -148,6 +156,7 @@ class Payer(mesa.Agent):
             self.paid_total += claims_paid + lump + ae_paid
             # write back into the month's per-patient arrays and the ledgers
             month.revenue[b] = revenue
+            month.p4p[b] = p4p
             month.oop[b] = oop
             month.liability[b] = liability
             month.ae_payer[b] = ae_payer

@@ -9,7 +9,9 @@ has the same offset for every patient:
 
     θ* = (m − c) / (α·d + κ·[m < c])
 
-(κ = 2 · liability share · event cost · shortfall risk). With κ = 0 this is the table of
+(κ = 2·(liability share·event cost + penalty per event)·shortfall risk + k·d/v, with k the
+pay-for-performance payment per point of function gained and v the value of a point: every
+term that makes under-treatment costlier to the provider). With κ = 0 this is the table of
 REFERENCE.md §1: FFS θ = (p − c)/(α·d), capitation θ = −c/(α·d), blended θ = (p' − c)/(α·d).
 
 Providers are not told θ*. In ``learning`` mode each provider varies its style slightly across
@@ -38,12 +40,13 @@ def optimal_offset(
     marginal_cost: float | np.ndarray,
     altruism: np.ndarray,
     curvature: float,
-    liability_curvature: np.ndarray,
+    shortfall_curvature: np.ndarray,
     bound: float,
 ) -> np.ndarray:
-    """Closed-form best style θ* (units above the patient optimum), bounded to ±bound."""
+    """Closed-form best style θ* (units above the patient optimum), bounded to ±bound.
+    ``shortfall_curvature`` (κ) bends the objective only below the patient optimum."""
     gap = np.asarray(marginal_revenue, np.float64) - marginal_cost
-    denom = altruism * curvature + np.where(gap < 0, liability_curvature, 0.0)
+    denom = altruism * curvature + np.where(gap < 0, shortfall_curvature, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = np.where(denom > 0, gap / np.where(denom > 0, denom, 1.0), np.sign(gap) * bound)
     return np.clip(theta, -bound, bound)

@@ -79,6 +79,7 @@ class MonthCare:
     oop: np.ndarray = field(default=None)  # type: ignore[assignment]
     liability: np.ndarray = field(default=None)  # type: ignore[assignment]
     ae_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    p4p: np.ndarray = field(default=None)  # type: ignore[assignment]
     lump_by_payer: list[np.ndarray] = field(default_factory=list)
     by_payer: list[slice] = field(default_factory=list)  # each payer's block of the arrays
     episode_month: np.ndarray = field(default=None)  # type: ignore[assignment]
@@ -93,6 +94,7 @@ class MonthCare:
         self.oop = np.zeros(n)
         self.liability = np.zeros(n)
         self.ae_payer = np.zeros(n)
+        self.p4p = np.zeros(n)
 
 
 @dataclass
@@ -357,7 +359,7 @@ class HealthSystemModel(mesa.Model):
         and adverse-event liability, averaged over each provider's members by payer. In
         ``optimal`` mode providers move to the closed-form best response."""
         self.marginal_revenue: list[np.ndarray] = []
-        self.liability_curvature: list[np.ndarray] = []
+        self.shortfall_curvature: list[np.ndarray] = []
         for s, setting in enumerate(self.settings):
             provs = self.providers_by_setting[s]
             region = np.array([p.region for p in provs])
@@ -368,15 +370,25 @@ class HealthSystemModel(mesa.Model):
             fee_unit = setting.fee_per_unit[region]
             m = np.zeros(len(provs))
             liab = np.zeros(len(provs))
+            penalty = np.zeros(len(provs))
+            outcome = np.zeros(len(provs))
             for g, payer in enumerate(self.payers):
                 c = payer.contracts[s]
                 per_unit = np.asarray(c.marginal_revenue(fee_unit * payer.rate_multiplier), float)
                 per_unit += c.params.copay_per_visit / setting.units_per_visit
                 m += w[:, g] * per_unit
                 liab += w[:, g] * c.params.adverse_event_liability
+                penalty += w[:, g] * c.params.adverse_event_penalty
+                outcome += w[:, g] * c.params.outcome_payment
             ae = setting.cfg.adverse_events
             self.marginal_revenue.append(m)
-            self.liability_curvature.append(2.0 * liab * ae.cost * ae.shortfall_risk)
+            cfg = setting.cfg
+            # below the optimum the objective bends more: expected adverse-event costs and
+            # penalties (2·(L·cost + penalty)·h) and the outcome payment lost (k·d/v)
+            self.shortfall_curvature.append(
+                2.0 * (liab * ae.cost + penalty) * ae.shortfall_risk
+                + outcome * cfg.benefit_curvature / cfg.value_per_function_point
+            )
         if self.config.behaviour.mode == "optimal":
             for s in range(len(self.settings)):
                 self.theta[s][:] = self.optimal_theta(s)
@@ -389,7 +401,7 @@ class HealthSystemModel(mesa.Model):
             cfg.marginal_cost,
             self.altruism[s],
             cfg.benefit_curvature,
-            self.liability_curvature[s],
+            self.shortfall_curvature[s],
             float(cfg.max_units),
         )
 
@@ -698,6 +710,7 @@ class HealthSystemModel(mesa.Model):
             gain = by_payer(mc.gain)
             benefit = by_payer(mc.benefit)
             low = by_payer(mc.low_value)
+            p4p = by_payer(mc.p4p)
             periods = by_payer(mc.period_end)
             period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
             at_threshold = by_payer(mc.at_threshold)
@@ -749,6 +762,7 @@ class HealthSystemModel(mesa.Model):
                         "function_gain": float(gain[g]),
                         "patient_benefit": float(benefit[g]),
                         "low_value_units": float(low[g]),
+                        "p4p_payments": float(p4p[g]),
                         "periods_ended": int(periods[g]),
                         "period_units": int(period_units[g]),
                         "periods_at_threshold": int(at_threshold[g]),

@@ -66,6 +66,7 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "function_gain": ("float64", "points", "Function gained from this month's care in the setting (sum over patients)."),
     "patient_benefit": ("float64", "USD", "Money-valued patient benefit B(q) of this month's care (sum)."),
     "low_value_units": ("float64", "units", "Service units whose marginal patient benefit is below the setting's low_value_threshold."),
+    "p4p_payments": ("float64", "USD", "Pay-for-performance: outcome payments minus adverse-event penalties (included in provider_revenue and payer_payments)."),
     "periods_ended": ("int64", "periods", "Payment periods of the contract (e.g. 30- or 60-day home-health periods; one month by default) that ended this month."),
     "period_units": ("int64", "units", "Service units in the periods that ended this month (visits per period = period_units / periods_ended)."),
     "periods_at_threshold": ("int64", "periods", "Periods that ended at or one unit above a payment threshold of the contract (therapy-visit thresholds, LUPA)."),

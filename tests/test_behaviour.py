@@ -132,3 +132,37 @@ def test_adapt_newton_step_and_cap():
     assert adapt(0.0, slope=100.0, curvature_estimate=-1.0, speed=1.0, max_step=3.0) == 3.0
     # non-concave estimate: move uphill by the capped step
     assert adapt(1.0, slope=-1.0, curvature_estimate=0.5, speed=0.5, max_step=2.0) == 0.0
+
+
+def test_pay_for_performance_closed_form_and_learning():
+    """Paying k per point of function gained adds k·d/v below the optimum: capitation's θ
+    becomes −c/(α·d + k·d/v), played at once in optimal mode and found by learning.
+
+    Function gain stops at the patient optimum (a kink), so the learning check uses a world
+    where every patient stays well below it (large q_B, high cost, small experiments): there
+    the closed form is the optimum of the realised objective too."""
+    k, v, c, d = 150.0, 300.0, 200.0, 40.0
+    arms = [{"name": "cap_p4p", "contracts": [
+        {"model": "capitation", "pmpm": 40.0, "outcome_payment": k}]}]  # fmt: skip
+    setting = {
+        "optimal_units": 20.0,
+        "marginal_cost": c,
+        "max_units": 40,
+        "adverse_events": {"base_rate": 0.0},
+    }
+    sc = one_setting(behaviour={"mode": "optimal"}, arms=arms, settings={"clinic": setting})
+    m = HealthSystemModel(sc, "cap_p4p")
+    m.run_for(1)
+    target = -c / (m.altruism[0] * d + k * d / v)
+    np.testing.assert_allclose(m.theta[0], target, rtol=1e-12)
+    assert np.all(target < -3.5)
+    sc = one_setting(
+        months=60,
+        population={"patients": 20_000},
+        behaviour={"experiment_step": 0.05},
+        arms=arms,
+        settings={"clinic": setting},
+    )
+    m = HealthSystemModel(sc, "cap_p4p")
+    m.run_for(60)
+    np.testing.assert_allclose(m.theta[0], target, atol=0.05)  # seeds 1-3: within 0.004

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mesa
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import default_world
 
@@ -234,3 +235,26 @@ def test_upcoding_changes_what_is_paid_not_who_is_sick():
     assert by["on"]["bundled"] > by["base"]["bundled"]
     assert by["on"]["ffs"] == by["base"]["ffs"]
     np.testing.assert_array_equal(on["mean_function"], base["mean_function"])
+
+
+def test_pay_for_performance_is_paid_and_conserved():
+    """Outcome payments minus adverse-event penalties reach providers, paid by the payer."""
+    contract = {"model": "capitation", "pmpm": 12.0, "outcome_payment": 50.0,
+                "adverse_event_penalty": 2000.0}  # fmt: skip
+    sc = default_world(months=6, arms=[{"name": "p4p", "contracts": [contract]}])
+    m = HealthSystemModel(sc, "p4p")
+    expected = 0.0
+    for _ in range(6):
+        m.step()
+        for mc in m.month_care:
+            want = np.where(mc.sought, 50.0 * mc.gain - 2000.0 * mc.adverse, 0.0)
+            np.testing.assert_allclose(mc.p4p, want)
+            expected += want.sum()
+    df = pd.DataFrame(m.rows)
+    assert df["p4p_payments"].sum() == pytest.approx(expected)
+    res = run(sc)
+    np.testing.assert_allclose(
+        res.monthly["payer_payments"] + res.monthly["oop"], res.monthly["provider_revenue"]
+    )
+    (led,) = res.ledgers
+    assert led["providers_received"] == pytest.approx(led["payer_paid"] + led["patients_paid"])

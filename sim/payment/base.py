@@ -50,6 +50,20 @@ class ContractParams(BaseModel):
         "bears the rest).",
         json_schema_extra={"unit": "fraction"},
     )
+    outcome_payment: float = Field(
+        0.0,
+        ge=0,
+        description="Pay-for-performance: paid to the provider per point of function its "
+        "patients gain from care (on top of the model's payment; not cost-shared).",
+        json_schema_extra={"unit": "USD/point"},
+    )
+    adverse_event_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Pay-for-performance: charged to the provider per adverse event (e.g. a "
+        "readmission) in an episode taken to it; refunded to the payer.",
+        json_schema_extra={"unit": "USD/event"},
+    )
 
 
 @dataclass(frozen=True, slots=True)
