@@ -150,8 +150,18 @@ class Payer(mesa.Agent):
             # that never reached it
             liability = np.where(month.sought[b], p.adverse_event_liability * ae_cost, 0.0)
             ae_payer = ae_cost - liability
+            lump_by_provider = settlement.lump
+            if p.shared_savings_rate:
+                # shared savings, settled monthly and exactly attributed: the provider gets
+                # s·benchmark per member and gives back s of the payer's spending on each patient
+                share = p.shared_savings_rate
+                revenue = revenue - share * (revenue - oop + ae_payer)
+                panel = m.panels[s][g]
+                lump_by_provider = lump_by_provider + share * p.benchmark_pmpm * (
+                    panel.risk_sum * panel.rate_multiplier
+                )
             claims_paid = float(revenue.sum() - oop.sum())
-            lump = float(settlement.lump.sum())
+            lump = float(lump_by_provider.sum())
             ae_paid = float(ae_payer.sum())
             self.paid_total += claims_paid + lump + ae_paid
             # write back into the month's per-patient arrays and the ledgers
@@ -160,6 +170,6 @@ class Payer(mesa.Agent):
             month.oop[b] = oop
             month.liability[b] = liability
             month.ae_payer[b] = ae_payer
-            month.lump_by_payer[g] = settlement.lump
+            month.lump_by_payer[g] = lump_by_provider
             m.ledger_payer[s, g] += claims_paid + lump
             m.ledger_payer_ae[s, g] += ae_paid

@@ -356,7 +356,8 @@ class HealthSystemModel(mesa.Model):
 
     def refresh_contract_terms(self) -> None:
         """Recompute what providers face under the current contracts: marginal revenue per unit
-        and adverse-event liability, averaged over each provider's members by payer. In
+        and the extra cost of under-treatment (adverse events borne, penalties, outcome
+        payments, shared savings), averaged over each provider's members by payer. In
         ``optimal`` mode providers move to the closed-form best response."""
         self.marginal_revenue: list[np.ndarray] = []
         self.shortfall_curvature: list[np.ndarray] = []
@@ -369,24 +370,34 @@ class HealthSystemModel(mesa.Model):
             w[total[:, 0] == 0] = 1.0 / len(self.payers)
             fee_unit = setting.fee_per_unit[region]
             m = np.zeros(len(provs))
-            liab = np.zeros(len(provs))
-            penalty = np.zeros(len(provs))
+            # what under-treatment costs the provider per (2·h·unit²): its share of adverse
+            # events, penalties, and the payer's costs it shares through shared savings
+            event = np.zeros(len(provs))
             outcome = np.zeros(len(provs))
+            ae = setting.cfg.adverse_events
             for g, payer in enumerate(self.payers):
                 c = payer.contracts[s]
-                per_unit = np.asarray(c.marginal_revenue(fee_unit * payer.rate_multiplier), float)
-                per_unit += c.params.copay_per_visit / setting.units_per_visit
+                prm = c.params
+                keep = 1.0 - prm.shared_savings_rate  # of each dollar the payer spends
+                mr = np.asarray(c.marginal_revenue(fee_unit * payer.rate_multiplier), float)
+                # shared savings give back s of the payer's share of each unit (the deductible
+                # is ignored here: an approximation when it is not met)
+                per_unit = mr * (1.0 - prm.shared_savings_rate * (1.0 - prm.coinsurance))
+                per_unit += prm.copay_per_visit / setting.units_per_visit
                 m += w[:, g] * per_unit
-                liab += w[:, g] * c.params.adverse_event_liability
-                penalty += w[:, g] * c.params.adverse_event_penalty
-                outcome += w[:, g] * c.params.outcome_payment
-            ae = setting.cfg.adverse_events
+                L = prm.adverse_event_liability
+                event += w[:, g] * (
+                    L * ae.cost
+                    + keep * prm.adverse_event_penalty
+                    + prm.shared_savings_rate * (1.0 - L) * ae.cost
+                )
+                outcome += w[:, g] * keep * prm.outcome_payment
             self.marginal_revenue.append(m)
+            # below the optimum the objective bends more: expected adverse-event costs borne
+            # (2·event·h) and the outcome payments lost (k·d/v)
             cfg = setting.cfg
-            # below the optimum the objective bends more: expected adverse-event costs and
-            # penalties (2·(L·cost + penalty)·h) and the outcome payment lost (k·d/v)
             self.shortfall_curvature.append(
-                2.0 * (liab * ae.cost + penalty) * ae.shortfall_risk
+                2.0 * event * ae.shortfall_risk
                 + outcome * cfg.benefit_curvature / cfg.value_per_function_point
             )
         if self.config.behaviour.mode == "optimal":

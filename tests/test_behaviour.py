@@ -166,3 +166,16 @@ def test_pay_for_performance_closed_form_and_learning():
     m = HealthSystemModel(sc, "cap_p4p")
     m.run_for(60)
     np.testing.assert_allclose(m.theta[0], target, atol=0.05)  # seeds 1-3: within 0.004
+
+
+def test_shared_savings_closed_form():
+    """Two-sided shared savings at rate s give back s of the payer's share of each unit:
+    FFS's θ becomes (p·(1 − s·(1 − coinsurance)) − c)/(α·d) (no deductible)."""
+    s_rate = 0.5
+    arms = [{"name": "ffs_ss", "contracts": [
+        {"model": "ffs", "shared_savings_rate": s_rate, "benchmark_pmpm": 30.0}]}]  # fmt: skip
+    sc = one_setting(behaviour={"mode": "optimal"}, arms=arms)
+    m = HealthSystemModel(sc, "ffs_ss")
+    m.run_for(1)
+    p_eff = FEE_99213 * (1 - s_rate * (1 - 0.2))
+    np.testing.assert_allclose(m.theta[0], (p_eff - C) / (m.altruism[0] * D), rtol=1e-12)

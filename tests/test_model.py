@@ -258,3 +258,27 @@ def test_pay_for_performance_is_paid_and_conserved():
     )
     (led,) = res.ledgers
     assert led["providers_received"] == pytest.approx(led["payer_paid"] + led["patients_paid"])
+
+
+def test_shared_savings_settle_exactly_and_conserve_money():
+    """Each month the provider gets s·(benchmark − payer spending on its patients); money is
+    conserved and spending falls by s of what the payer spent (before behaviour adapts)."""
+    base = {"model": "ffs"}
+    ss = {"model": "ffs", "shared_savings_rate": 0.4, "benchmark_pmpm": 10.0}
+    sc = default_world(
+        months=1, arms=[{"name": "ffs", "contracts": [base]}, {"name": "ss", "contracts": [ss]}]
+    )
+    res = run(sc)
+    df = res.monthly.set_index(["arm", "setting", "payer"])
+    a, b = df.loc["ffs"], df.loc["ss"]
+    m = HealthSystemModel(sc, "ss")
+    bench = sum(
+        10.0 * m.panels[s][g].risk_sum.sum() * m.payers[g].rate_multiplier
+        for s in range(len(m.settings))
+        for g in range(len(m.payers))
+    )
+    # month 0: same care in both arms, so the payer's spending is (1 − s)·spent + s·benchmark
+    np.testing.assert_allclose(b["spending"].sum(), 0.6 * a["spending"].sum() + 0.4 * bench)
+    np.testing.assert_allclose(b["payer_payments"] + b["oop"], b["provider_revenue"])
+    led = res.ledgers[1]
+    assert led["providers_received"] == pytest.approx(led["payer_paid"] + led["patients_paid"])

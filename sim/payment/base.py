@@ -57,6 +57,23 @@ class ContractParams(BaseModel):
         "patients gain from care (on top of the model's payment; not cost-shared).",
         json_schema_extra={"unit": "USD/point"},
     )
+    shared_savings_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Shared savings (two-sided, settled monthly): the provider receives this "
+        "share of the difference between the benchmark and the payer's spending on its "
+        "members in the setting (claims, pay-for-performance and the payer's adverse-event "
+        "costs), and repays the same share of any overrun.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    benchmark_pmpm: float = Field(
+        0.0,
+        ge=0,
+        description="Shared savings benchmark: spending per member-month at risk score 1, "
+        "risk-adjusted like capitation.",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
     adverse_event_penalty: float = Field(
         0.0,
         ge=0,
