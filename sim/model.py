@@ -16,7 +16,7 @@ from sim import clinical
 from sim.agents import Payer, Provider
 from sim.behaviour import Experience, optimal_offset, planned_units, variation_sign
 from sim.payment import REGISTRY, Panel, PaymentModel
-from sim.population import ADVERSE_EVENT, BUNCHING, EPISODE, ROUNDING, Population
+from sim.population import ADVERSE_EVENT, BUNCHING, EPISODE, ROUNDING, SELECTION, Population
 from sim.scenario import Scenario
 from sim.settings import CareSetting
 
@@ -87,6 +87,7 @@ class MonthCare:
     period_end: np.ndarray = field(default=None)  # type: ignore[assignment]
     at_threshold: np.ndarray = field(default=None)  # type: ignore[assignment]
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    declined_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = self.patients.size
@@ -465,10 +466,16 @@ class HealthSystemModel(mesa.Model):
                 * self._cond_intensity[pop.condition[idx_new]]
             )
             seek = ~elective | (w < self._seek_probability(setting, idx_new, need, length))
+            if self.config.behaviour.selection.enabled:
+                turned_away = seek & self._turn_away(setting, idx_new, need)
+                seek &= ~turned_away
+                declined_by_payer = np.bincount(pop.payer[idx_new[turned_away]], minlength=n_payers)
             left[idx_new] = length
             pop.need[s][idx_new] = need
             pop.sought[s][idx_new] = seek
         new_needs_by_payer = np.bincount(pop.payer[idx_new], minlength=n_payers)
+        if not (self.config.behaviour.selection.enabled and idx_new.size):
+            declined_by_payer = np.zeros(n_payers, np.int64)
 
         # -- 3. decisions and delivery for everyone with an active episode
         idx = np.flatnonzero(left > 0)
@@ -562,6 +569,7 @@ class HealthSystemModel(mesa.Model):
             lump_by_payer=[np.zeros(0)] * n_payers,
             by_payer=blocks,
             new_needs_by_payer=new_needs_by_payer,
+            declined_by_payer=declined_by_payer,
             episode_month=ep_month,
             period_units=period_units,
             period_end=period_end & sought,
@@ -586,6 +594,50 @@ class HealthSystemModel(mesa.Model):
         if bunch.probability < 1.0:
             lift &= self.population.uniforms(idx, s, BUNCHING) < bunch.probability
         return units + np.where(lift, gap, 0).astype(np.int64)
+
+    def _turn_away(self, setting: CareSetting, idx: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """Selection: which new patients their provider turns away, from the episode's expected
+        value to the provider at its current style (per month × expected months)."""
+        pop = self.population
+        cfg = setting.cfg
+        s = setting.index
+        sel = self.config.behaviour.selection
+        prov = pop.provider[s][idx].astype(np.int64)
+        q = planned_units(need, self.theta[s][prov], cfg.max_units)
+        months = cfg.episode_months
+        value = np.empty(idx.size)
+        ae = cfg.adverse_events
+        d = cfg.benefit_curvature
+        for g, b in enumerate(pop.payer_slices(idx)):
+            if b.start == b.stop:
+                continue
+            payer = self.payers[g]
+            c = payer.contracts[s]
+            ii = idx[b]
+            fee = setting.fee_per_unit[pop.region[ii]] * q[b] * months * payer.rate_multiplier
+            revenue = c.expected_allowed(
+                fee, pop.condition[ii], pop.function[ii], pop.risk[ii], payer.rate_multiplier
+            )
+            short = np.maximum(need[b] - q[b], 0.0)
+            p_ae = np.minimum(
+                ae.base_rate
+                * pop.risk[ii]
+                * (1 + ae.function_slope * (100 - pop.function[ii]) / 100)
+                + ae.shortfall_risk * short * short,
+                1.0,
+            )
+            liability = c.params.adverse_event_liability * ae.cost * p_ae * months
+            benefit = d * q[b] * (need[b] - 0.5 * q[b]) * months
+            value[b] = (
+                revenue
+                - cfg.marginal_cost * q[b] * months
+                - liability
+                + self.altruism[s][prov[b]] * benefit
+            )
+        away = value < -sel.threshold
+        if sel.probability < 1.0:
+            away &= pop.uniforms(idx, s, SELECTION) < sel.probability
+        return away
 
     def _seek_probability(
         self, setting: CareSetting, idx: np.ndarray, need: np.ndarray, length: np.ndarray
@@ -750,6 +802,7 @@ class HealthSystemModel(mesa.Model):
                         "members": int(nm),
                         "patients_in_episode": int(in_episode[g]),
                         "new_needs": int(mc.new_needs_by_payer[g]),
+                        "episodes_declined": int(mc.declined_by_payer[g]),
                         "episodes": int(episodes[g]),
                         "patients_treated": tr,
                         "visits": int(visits[g]),

@@ -43,6 +43,7 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "members": ("int64", "persons", "Patients covered by the payer (every patient is a member of every setting)."),
     "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
     "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),
+    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour; 0 when off)."),
     "episodes": ("int64", "episodes", "Episodes of care that started this month (need taken to a provider)."),
     "patients_treated": ("int64", "persons", "Members who received at least one service unit this month."),
     "visits": ("int64", "visits", "Visits (days of service)."),

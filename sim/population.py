@@ -26,7 +26,7 @@ import numpy as np
 from sim.scenario import Scenario
 
 #: purposes of counter-based uniforms
-EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING = 1, 2, 3, 4
+EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING, SELECTION = 1, 2, 3, 4, 5
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
 

@@ -500,6 +500,21 @@ class UpcodingConfig(Strict):
     for_profit_only: bool = F(False, "flag", "Only for-profit providers upcode.")
 
 
+class SelectionConfig(Strict):
+    """Selection of profitable patients: at the start of an episode a provider turns away a
+    patient whose expected episode value to it (revenue − cost − adverse-event costs borne +
+    α·benefit, at its current style) is below −threshold. Where prices follow case mix only
+    roughly (risk adjustment is imperfect), this falls on the patients who need most."""
+
+    enabled: bool = F(False, "flag", "Switch the behaviour on.")
+    threshold: float = F(
+        0.0, "USD/episode", "Expected loss a provider accepts before turning a patient away.", ge=0
+    )
+    probability: float = F(
+        1.0, "probability", "Chance that an unprofitable patient is turned away.", ge=0, le=1
+    )
+
+
 class BehaviourConfig(Strict):
     mode: Literal["learning", "optimal", "fixed"] = F(
         "learning",
@@ -554,6 +569,9 @@ class BehaviourConfig(Strict):
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
     upcoding: UpcodingConfig = F(UpcodingConfig(), "table", "Upcoding of case mix.")
+    selection: SelectionConfig = F(
+        SelectionConfig(), "table", "Selection of profitable patients at episode start."
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -282,3 +282,32 @@ def test_shared_savings_settle_exactly_and_conserve_money():
     np.testing.assert_allclose(b["payer_payments"] + b["oop"], b["provider_revenue"])
     led = res.ledgers[1]
     assert led["providers_received"] == pytest.approx(led["payer_paid"] + led["patients_paid"])
+
+
+def test_selection_turns_away_the_costliest_patients_only_when_on():
+    """Selection off = no table. On: FFS turns nobody away (each unit pays more than it
+    costs); under a bundle the patients turned away are those who need the most care."""
+    plain = run(default_world(months=3)).monthly
+    off = run(default_world(months=3, behaviour={"selection": {"enabled": False}})).monthly
+    assert plain.equals(off) and (plain["episodes_declined"] == 0).all()
+    sc = default_world(months=3, behaviour={"selection": {"enabled": True, "threshold": 0.0}})
+    on = run(sc).monthly
+    declined = on.groupby("arm")["episodes_declined"].sum()
+    assert declined["ffs"] == 0 and declined["bundled"] > 0
+    m = HealthSystemModel(sc, "bundled")
+    m.step()
+    pop = m.population
+    everyone = np.arange(pop.n)
+    checked = 0
+    for setting in m.settings:
+        cfg = setting.cfg
+        need = (
+            cfg.optimal_units
+            * pop.risk.astype(float) ** cfg.need_risk_elasticity
+            * m._cond_intensity[pop.condition]
+        )
+        away = m._turn_away(setting, everyone, need)
+        checked += int(0 < away.sum() < pop.n)
+        if 0 < away.sum() < pop.n:
+            assert need[away].mean() > need[~away].mean()
+    assert checked >= 1
