@@ -88,6 +88,7 @@ class MonthCare:
     at_threshold: np.ndarray = field(default=None)  # type: ignore[assignment]
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
     declined_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    not_authorized: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = self.patients.size
@@ -488,12 +489,20 @@ class HealthSystemModel(mesa.Model):
         sign = variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
         delta = self.config.behaviour.experiment_step * cfg.optimal_units
         q = planned_units(need, self.theta[s][prov] + delta * sign, cfg.max_units)
+        # utilization management: a contract may authorize at most a multiple of the optimum
+        blocks = pop.payer_slices(idx)
+        not_authorized = np.zeros(idx.size)
+        for g, b in enumerate(blocks):
+            cap = self.payers[g].contracts[s].params.prior_authorization
+            if cap is not None and b.start != b.stop:
+                allowed_q = np.minimum(q[b], cap * need[b])
+                not_authorized[b] = np.where(sought[b], q[b] - allowed_q, 0.0)
+                q[b] = allowed_q
         # unbiased stochastic rounding
         units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
         units[~sought] = 0
 
         # payment periods: each contract sets its period length; units accumulate per period
-        blocks = pop.payer_slices(idx)
         period = np.ones(idx.size, np.int64)
         thresholds = np.full((idx.size, 0), np.inf)
         contracts = [payer.contracts[s] for payer in self.payers]
@@ -570,6 +579,7 @@ class HealthSystemModel(mesa.Model):
             by_payer=blocks,
             new_needs_by_payer=new_needs_by_payer,
             declined_by_payer=declined_by_payer,
+            not_authorized=not_authorized,
             episode_month=ep_month,
             period_units=period_units,
             period_end=period_end & sought,
@@ -774,6 +784,7 @@ class HealthSystemModel(mesa.Model):
             benefit = by_payer(mc.benefit)
             low = by_payer(mc.low_value)
             p4p = by_payer(mc.p4p)
+            not_authorized = by_payer(mc.not_authorized)
             periods = by_payer(mc.period_end)
             period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
             at_threshold = by_payer(mc.at_threshold)
@@ -788,6 +799,9 @@ class HealthSystemModel(mesa.Model):
                 rev = float(revenue[g]) + lump
                 payer_payments = rev - float(oop[g])
                 spending = payer_payments + float(ae_payer[g])
+                # a capitated plan running this contract is paid by Medicare per member
+                plan_pmpm = payer.contracts[s].params.plan_pmpm
+                plan_revenue = plan_pmpm * float(self.panels[s][g].risk_sum.sum())
                 cost = float(service_cost[g] + liability[g] + self._fixed_cost_share[s, g])
                 self.ledger_oop[s, g] += float(oop[g])
                 nm = float(members[g])
@@ -827,6 +841,9 @@ class HealthSystemModel(mesa.Model):
                         "patient_benefit": float(benefit[g]),
                         "low_value_units": float(low[g]),
                         "p4p_payments": float(p4p[g]),
+                        "units_not_authorized": float(not_authorized[g]),
+                        "plan_revenue": plan_revenue,
+                        "plan_margin": plan_revenue - spending if plan_revenue else 0.0,
                         "periods_ended": int(periods[g]),
                         "period_units": int(period_units[g]),
                         "periods_at_threshold": int(at_threshold[g]),

@@ -178,3 +178,22 @@ def test_shipped_scenario_validates():
     sc = load_scenario(ROOT / "scenarios" / "compare_payment_models.toml")
     models = {c.model for a in sc.arms for c in a.contracts}
     assert models == {"ffs", "capitation", "bundled", "blended"}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_file_validates_and_runs_briefly(path):
+    """Every scenario and sweep file in scenarios/ loads; scenarios run a few months."""
+    from sim.run import run
+    from sim.scenario import load_scenario
+    from sim.sweep import load_sweep
+
+    if "parameters" in path.read_text():
+        assert len(load_sweep(path).runs) > 0
+        return
+    import tomllib
+
+    raw = tomllib.loads(path.read_text())
+    months = 2 + max((w["month"] for a in raw["arms"] for w in a.get("switches", [])), default=1)
+    sc = load_scenario(path, ["population.patients=2000", f"months={months}"])
+    res = run(sc)
+    assert len(res.monthly) == months * len(sc.arms) * len(sc.settings) * len(sc.payers)

@@ -311,3 +311,35 @@ def test_selection_turns_away_the_costliest_patients_only_when_on():
         if 0 < away.sum() < pop.n:
             assert need[away].mean() > need[~away].mean()
     assert checked >= 1
+
+
+def test_prior_authorization_and_capitated_plan():
+    """A plan contract caps units at its authorization and books Medicare's PMPM against what
+    it pays providers; without the terms nothing changes."""
+    plan = {"model": "ffs", "fee_multiplier": 0.95, "prior_authorization": 1.0,
+            "plan_pmpm": 30.0}  # fmt: skip
+    sc = default_world(
+        months=4,
+        behaviour={"initial_offset": 3.0},  # providers start above the optimum
+        arms=[
+            {"name": "traditional", "contracts": [{"model": "ffs"}]},
+            {"name": "plan", "contracts": [plan]},
+        ],
+    )
+    m = HealthSystemModel(sc, "plan")
+    for _ in range(4):
+        m.step()
+        for mc in m.month_care:
+            assert np.all(mc.planned <= mc.need + 1e-12)
+    df = run(sc).monthly
+    trad, pl = df[df["arm"] == "traditional"], df[df["arm"] == "plan"]
+    assert (trad["plan_revenue"] == 0).all() and (trad["units_not_authorized"] == 0).all()
+    assert pl["units_not_authorized"].sum() > 0
+    risk = {
+        (s.name, g.name): float(m.panels[i][j].risk_sum.sum())
+        for i, s in enumerate(m.settings)
+        for j, g in enumerate(m.payers)
+    }
+    for r in pl.itertuples():
+        assert r.plan_revenue == pytest.approx(30.0 * risk[(r.setting, r.payer)])
+        assert r.plan_margin == pytest.approx(r.plan_revenue - r.spending)

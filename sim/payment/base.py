@@ -74,6 +74,24 @@ class ContractParams(BaseModel):
         "risk-adjusted like capitation.",
         json_schema_extra={"unit": "USD/member-month"},
     )
+    plan_pmpm: float = Field(
+        0.0,
+        ge=0,
+        description="A capitated plan (Medicare Advantage-like) runs this contract: Medicare "
+        "pays the plan this much per member-month at risk score 1 (risk-adjusted with coded "
+        "risk scores) and the plan pays providers under the contract, keeping the difference "
+        "(plan_margin). MA benchmarks are 95-115% of FFS cost, payments ≈ 120% (REFERENCE.md "
+        "§7). 0: no plan.",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
+    prior_authorization: float | None = Field(
+        None,
+        gt=0,
+        description="Utilization management: units authorized per month, as a multiple of the "
+        "patient's optimal units (e.g. 1.0 authorizes no more than the clinical optimum); "
+        "none: no limit.",
+        json_schema_extra={"unit": "× optimal units"},
+    )
     adverse_event_penalty: float = Field(
         0.0,
         ge=0,
