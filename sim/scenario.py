@@ -748,6 +748,12 @@ class Scenario(Strict):
                     (f"arms.{i}.switches.{k}.contracts.{j}", c) for j, c in enumerate(w.contracts)
                 ]
             for where, c in listed:
+                from sim.payment import REGISTRY
+
+                try:  # a contract may check its parameters against the world (conditions)
+                    REGISTRY[c.model](c.params, tuple(self.population.conditions))
+                except ValueError as exc:
+                    raise ValueError(f"{where} ({c.model}): {exc}") from None
                 if c.setting != WILDCARD and c.setting not in self.settings:
                     raise ValueError(
                         f"{where}.setting: unknown setting {c.setting!r}; allowed: "

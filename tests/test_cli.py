@@ -128,6 +128,11 @@ BAD = {
         "", ["--set", "arms.0.contracts.0.setting=\"dentistry\""], "setting", "allowed: '*'"
     ),
     "bad override syntax": ("", ["--set", "months"], "--set", "dotted.key=value"),
+    "case-mix weight for an unknown condition": (
+        "", ["--set", 'arms.1.contracts.0={model="bundled", base_rate=500.0, '
+             'condition_weights={dental=1.2}}'],
+        "arms.1.contracts.0", "unknown condition",
+    ),
     "unknown arm": ("", ["--arms", "salary"], "--arms", "allowed: ffs, capitation"),
 }  # fmt: skip
 
