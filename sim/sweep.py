@@ -604,9 +604,16 @@ def run_sweep(
 
 
 def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
-    frames = [
-        pd.read_parquet(folder / PARTS / part_name(p, r, table)) for p, r in sorted(sweep.runs)
-    ]
+    frames = []
+    for p, r in sorted(sweep.runs):
+        path = folder / PARTS / part_name(p, r, table)
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise ResultsError(
+                f"{path}: cannot be read ({type(exc).__name__}); delete it and run the sweep "
+                "again to redo that run"
+            ) from None
     return pd.concat(frames, ignore_index=True)
 
 

@@ -322,3 +322,20 @@ def test_worker_with_other_code_fails_the_run(tmp_path, monkeypatch):
     )  # fmt: skip
     res = sweep_module.execute(task)
     assert res.status == "failed" and "different simulation code" in res.error
+
+
+def test_damaged_part_is_reported_with_its_path(tmp_path):
+    """A part damaged outside the tool gives a clear error naming it, and deleting it redoes
+    just that run."""
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, executor="serial")
+    part = sorted((out / PARTS).glob("summary-*.parquet"))[3]
+    part.write_bytes(b"not parquet")
+    from sim.sweep import gather
+
+    with pytest.raises(ResultsError, match=part.name):
+        gather(sweep, out)
+    part.unlink()
+    outcome = run_sweep(sweep, out, executor="serial")
+    assert outcome.skipped == outcome.total - 1 and not outcome.failed
