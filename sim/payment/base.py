@@ -117,7 +117,8 @@ class Claims:
     visits: np.ndarray  # int
     new_episode: np.ndarray  # bool: the episode started this month
     condition: np.ndarray  # int: condition group index
-    function_at_start: np.ndarray  # float: function when the episode started (0-100)
+    function_at_start: np.ndarray  # float: function at the start of this month (0-100); in an
+    # episode's first month, its function at admission (as coded, with upcoding)
     risk: np.ndarray  # float: risk score
     rate_multiplier: float
     #: the contract's payment period (``period_months``): service units so far in the
