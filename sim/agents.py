@@ -124,6 +124,8 @@ class Payer(mesa.Agent):
                 period_units=month.period_units[b],
                 period_end=month.period_end[b],
                 episode_month=month.episode_month[b],
+                period_value=month.period_value[b] * self.rate_multiplier,
+                month=m.month,
             )
             settlement = contract.settle(claims, m.panels[s][g])
             p = contract.params
@@ -143,8 +145,12 @@ class Payer(mesa.Agent):
                 p.outcome_payment * month.gain[b] - p.adverse_event_penalty * month.adverse[b],
                 0.0,
             )
-            # the provider receives the allowed amount, copays and pay-for-performance
-            revenue = allowed + copays + p4p
+            adjustment = np.zeros_like(allowed)
+            if settlement.adjustment is not None:
+                adjustment = np.where(month.sought[b], settlement.adjustment, 0.0)
+            # the provider receives the allowed amount, copays, pay-for-performance and any
+            # reconciliation of the contract
+            revenue = allowed + copays + p4p + adjustment
             ae_cost = month.adverse_cost[b]
             # a provider answers for complications of the episodes taken to it, not of needs
             # that never reached it
@@ -167,6 +173,7 @@ class Payer(mesa.Agent):
             # write back into the month's per-patient arrays and the ledgers
             month.revenue[b] = revenue
             month.p4p[b] = p4p
+            month.adjustment[b] = adjustment
             month.oop[b] = oop
             month.liability[b] = liability
             month.ae_payer[b] = ae_payer

@@ -84,6 +84,8 @@ class MonthCare:
     by_payer: list[slice] = field(default_factory=list)  # each payer's block of the arrays
     episode_month: np.ndarray = field(default=None)  # type: ignore[assignment]
     period_units: np.ndarray = field(default=None)  # type: ignore[assignment]
+    period_value: np.ndarray = field(default=None)  # type: ignore[assignment]
+    adjustment: np.ndarray = field(default=None)  # type: ignore[assignment]
     period_end: np.ndarray = field(default=None)  # type: ignore[assignment]
     at_threshold: np.ndarray = field(default=None)  # type: ignore[assignment]
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
@@ -97,6 +99,7 @@ class MonthCare:
         self.liability = np.zeros(n)
         self.ae_payer = np.zeros(n)
         self.p4p = np.zeros(n)
+        self.adjustment = np.zeros(n)
 
 
 @dataclass
@@ -536,6 +539,10 @@ class HealthSystemModel(mesa.Model):
 
         region = pop.region[idx]
         visits, billed, minutes, value = setting.deliver(units, region, new_ep & sought)
+        # the fee-schedule value of the period's services so far (for reconciliations)
+        before_value = np.where(in_period == 0, 0.0, pop.period_value[s][idx])
+        period_value = before_value + value
+        pop.period_value[s][idx] = period_value
 
         f_start = pop.function[idx].astype(np.float64)
         d = cfg.benefit_curvature
@@ -582,6 +589,7 @@ class HealthSystemModel(mesa.Model):
             not_authorized=not_authorized,
             episode_month=ep_month,
             period_units=period_units,
+            period_value=period_value,
             period_end=period_end & sought,
             at_threshold=at_threshold & period_end & sought,
         )
@@ -784,6 +792,7 @@ class HealthSystemModel(mesa.Model):
             benefit = by_payer(mc.benefit)
             low = by_payer(mc.low_value)
             p4p = by_payer(mc.p4p)
+            adjustment = by_payer(mc.adjustment)
             not_authorized = by_payer(mc.not_authorized)
             periods = by_payer(mc.period_end)
             period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
@@ -841,6 +850,7 @@ class HealthSystemModel(mesa.Model):
                         "patient_benefit": float(benefit[g]),
                         "low_value_units": float(low[g]),
                         "p4p_payments": float(p4p[g]),
+                        "reconciliation": float(adjustment[g]),
                         "units_not_authorized": float(not_authorized[g]),
                         "plan_revenue": plan_revenue,
                         "plan_margin": plan_revenue - spending if plan_revenue else 0.0,

@@ -68,6 +68,7 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "patient_benefit": ("float64", "USD", "Money-valued patient benefit B(q) of this month's care (sum)."),
     "low_value_units": ("float64", "units", "Service units whose marginal patient benefit is below the setting's low_value_threshold."),
     "p4p_payments": ("float64", "USD", "Pay-for-performance: outcome payments minus adverse-event penalties (included in provider_revenue and payer_payments)."),
+    "reconciliation": ("float64", "USD", "Episode reconciliation paid to providers (negative: repaid), e.g. CJR-like target prices; included in provider_revenue."),
     "units_not_authorized": ("float64", "units", "Planned units the contract's prior authorization did not allow."),
     "plan_revenue": ("float64", "USD", "For a capitated plan payer: what Medicare paid the plan for these members in this setting (0 otherwise)."),
     "plan_margin": ("float64", "USD", "plan_revenue − spending (the plan's margin on the setting; 0 for other payers)."),

@@ -72,7 +72,8 @@ class Population:
     care setting ``s``: ``provider[s]``, ``episode_left[s]`` (months left in the current episode,
     0 = none), ``sought[s]`` (the patient sought care for it), ``need[s]`` (the episode's
     patient-optimal units per month, q_B), ``episode_month[s]`` (months of the episode so far)
-    and ``period_units[s]`` (service units so far in the current payment period).
+    ``period_units[s]`` and ``period_value[s]`` (service units, and their fee-schedule value at
+    rate level 1, so far in the current payment period).
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class Population:
         self.need: list[np.ndarray] = []
         self.episode_month: list[np.ndarray] = []
         self.period_units: list[np.ndarray] = []
+        self.period_value: list[np.ndarray] = []
         for s, name in enumerate(self.setting_names):
             by_region = providers_by_region[name]
             n_prov = sum(len(r) for r in by_region)
@@ -137,6 +139,7 @@ class Population:
             self.need.append(np.zeros(n, np.float32))
             self.episode_month.append(np.zeros(n, np.int16))
             self.period_units.append(np.zeros(n, np.int16))
+            self.period_value.append(np.zeros(n, np.float32))
             del s
 
         need_seq, key_seq = monthly.spawn(2)
@@ -210,6 +213,7 @@ class Population:
             *self.need,
             *self.episode_month,
             *self.period_units,
+            *self.period_value,
         ]
         return sum(a.nbytes for a in arrays)
 

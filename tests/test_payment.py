@@ -33,7 +33,15 @@ PANEL = Panel(members=np.array([10.0, 20.0]), risk_sum=np.array([8.0, 25.0]), ra
 
 def test_registry_names_every_model():
     """Scenario files name payment models by these keys."""
-    assert set(REGISTRY) == {"ffs", "capitation", "bundled", "blended", "hh_legacy", "pdgm"}
+    assert set(REGISTRY) == {
+        "ffs",
+        "capitation",
+        "bundled",
+        "blended",
+        "hh_legacy",
+        "pdgm",
+        "episode_bundle",
+    }
 
 
 def test_ffs_pays_the_fee_schedule():

@@ -8,11 +8,13 @@ from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settle
 from sim.payment.blended import Blended
 from sim.payment.bundled import Bundled
 from sim.payment.capitation import Capitation
+from sim.payment.episode import EpisodeBundle
 from sim.payment.ffs import FeeForService
 from sim.payment.home_health import PDGM, HomeHealthLegacy
 
 REGISTRY: dict[str, type[PaymentModel]] = {
-    cls.name: cls for cls in (FeeForService, Capitation, Bundled, Blended, HomeHealthLegacy, PDGM)
+    cls.name: cls
+    for cls in (FeeForService, Capitation, Bundled, Blended, HomeHealthLegacy, PDGM, EpisodeBundle)
 }
 
 __all__ = ["REGISTRY", "Claims", "ContractParams", "Panel", "PaymentModel", "Settlement"]

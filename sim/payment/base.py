@@ -127,6 +127,10 @@ class Claims:
     period_units: np.ndarray | None = None
     period_end: np.ndarray | None = None
     episode_month: np.ndarray | None = None
+    #: fee-schedule value of the period's services so far (payer multiplier included)
+    period_value: np.ndarray | None = None
+    #: the simulation month (0-based), for rules that change over time (phase-ins)
+    month: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +148,13 @@ class Settlement:
 
     ``allowed``: per treated patient, claim amounts subject to the contract's cost sharing.
     ``lump``: per provider, payments not tied to a claim (PMPM, fixed parts).
+    ``adjustment``: per patient, amounts outside cost sharing, possibly negative (episode
+    reconciliation: savings paid, overruns repaid).
     """
 
     allowed: np.ndarray
     lump: np.ndarray
+    adjustment: np.ndarray | None = None
 
 
 class PaymentModel:

@@ -1,0 +1,98 @@
+"""Episode bundle with retrospective reconciliation (CJR-like; REFERENCE.md §6).
+
+Fee-for-service is paid during the episode as usual. When the episode's payment period ends
+(``episode_months``, 3 for a 90-day episode), its fee-schedule spending is reconciled against a
+case-mix target price (:func:`sim.rules.reconcile`): the provider keeps savings (up to a
+stop-gain) and repays overruns in the share of downside risk phased in for that year (up to a
+stop-loss).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from sim import rules
+from sim.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.payment.casemix import CaseMix, CaseMixParams
+
+
+class EpisodeParams(CaseMixParams):
+    target_price: float = Field(
+        ...,
+        ge=0,
+        description="Target spending of an episode with all case-mix weights 1 (set below "
+        "historical spending by a discount, as CJR does).",
+        json_schema_extra={"unit": "USD/episode"},
+    )
+    episode_months: int = Field(
+        3,
+        ge=1,
+        le=24,
+        description="Months of the episode that are reconciled (3 ≈ a 90-day episode).",
+        json_schema_extra={"unit": "months"},
+    )
+    downside_share_by_year: list[float] = Field(
+        [0.0, 0.5, 1.0],
+        description="Share of overruns repaid in simulation year 1, 2, ...; the last value "
+        "holds afterwards (the phase-in of downside risk).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    stop_gain: float = Field(
+        0.2, ge=0, description="Cap on savings paid, as a share of the target.",
+        json_schema_extra={"unit": "fraction"},
+    )  # fmt: skip
+    stop_loss: float = Field(
+        0.2, ge=0, description="Cap on repayments, as a share of the target.",
+        json_schema_extra={"unit": "fraction"},
+    )  # fmt: skip
+
+    @field_validator("downside_share_by_year")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0.0 <= x <= 1.0 for x in v):
+            raise ValueError("give one share in [0, 1] per year (at least one)")
+        return v
+
+
+class EpisodeBundle(PaymentModel):
+    name = "episode_bundle"
+    Params = EpisodeParams
+    summary = "pays fee-for-service, then reconciles each episode's spending against a target"
+
+    def __init__(self, params: EpisodeParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self.case_mix = CaseMix(params, condition_names)
+        self.period_months = params.episode_months
+
+    def downside_share(self, month: int) -> float:
+        shares = self.params.downside_share_by_year
+        return shares[min(month // 12, len(shares) - 1)]
+
+    def marginal_revenue(self, fee_per_unit):
+        # at full downside risk each extra dollar of spending is a dollar less of savings or a
+        # dollar more repaid; the closed form takes the final year's share (an approximation
+        # during the phase-in)
+        return np.asarray(fee_per_unit) * (1.0 - self.params.downside_share_by_year[-1])
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        return np.asarray(fee_value, np.float64)  # patients pay on the FFS claims
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        target = (
+            self.params.target_price
+            * self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
+            * claims.rate_multiplier
+        )
+        reconciliation = rules.reconcile(
+            claims.period_value,
+            target,
+            downside_share=self.downside_share(claims.month),
+            stop_gain=self.params.stop_gain,
+            stop_loss=self.params.stop_loss,
+        )
+        return Settlement(
+            allowed=claims.fee_value,
+            lump=np.zeros_like(panel.members),
+            adjustment=np.where(claims.period_end, reconciliation, 0.0),
+        )
