@@ -636,16 +636,17 @@ class HealthSystemModel(mesa.Model):
             revenue = c.expected_allowed(
                 fee, pop.condition[ii], pop.function[ii], pop.risk[ii], payer.rate_multiplier
             )
-            short = np.maximum(need[b] - q[b], 0.0)
-            p_ae = np.minimum(
-                ae.base_rate
-                * pop.risk[ii]
-                * (1 + ae.function_slope * (100 - pop.function[ii]) / 100)
-                + ae.shortfall_risk * short * short,
-                1.0,
+            p_ae = clinical.adverse_event_probability(
+                pop.risk[ii],
+                pop.function[ii],
+                q[b],
+                need[b],
+                base_rate=ae.base_rate,
+                function_slope=ae.function_slope,
+                shortfall_risk=ae.shortfall_risk,
             )
             liability = c.params.adverse_event_liability * ae.cost * p_ae * months
-            benefit = d * q[b] * (need[b] - 0.5 * q[b]) * months
+            benefit = clinical.benefit_value(q[b], need[b], d) * months
             value[b] = (
                 revenue
                 - cfg.marginal_cost * q[b] * months

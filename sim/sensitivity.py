@@ -92,36 +92,17 @@ def analyse(
                 from SALib.analyze import sobol
 
                 si = sobol.analyze(problem, y, calc_second_order=cfg.design.second_order, seed=seed)
-                for i, name in enumerate(names):
-                    records.append(
-                        {
-                            "arm": arm,
-                            "setting": setting,
-                            "outcome": outcome,
-                            "parameter": name,
-                            "S1": si["S1"][i],
-                            "S1_conf": si["S1_conf"][i],
-                            "ST": si["ST"][i],
-                            "ST_conf": si["ST_conf"][i],
-                        }
-                    )
+                keys = ("S1", "S1_conf", "ST", "ST_conf")
             else:
                 from SALib.analyze import morris
 
                 si = morris.analyze(problem, x, y, num_levels=cfg.design.morris_levels, seed=seed)
-                for i, name in enumerate(names):
-                    records.append(
-                        {
-                            "arm": arm,
-                            "setting": setting,
-                            "outcome": outcome,
-                            "parameter": name,
-                            "mu": si["mu"][i],
-                            "mu_star": si["mu_star"][i],
-                            "mu_star_conf": si["mu_star_conf"][i],
-                            "sigma": si["sigma"][i],
-                        }
-                    )
+                keys = ("mu", "mu_star", "mu_star_conf", "sigma")
+            for i, name in enumerate(names):
+                records.append(
+                    {"arm": arm, "setting": setting, "outcome": outcome, "parameter": name}
+                    | {k: si[k][i] for k in keys}
+                )
         results[outcome] = pd.DataFrame.from_records(records)
     return results
 
