@@ -63,19 +63,36 @@ class Provider(mesa.Agent):
             return
         s, i = self.setting, self.index
         est = m.estimates[s]
-        slope, curv = float(est.slope[i]), float(est.curvature[i])
-        theta = float(m.theta_before[s][i])
-        if math.isfinite(slope):
-            theta = adapt(theta, slope, curv, self.speed, est.max_step)
         # imitation of a better-performing peer (compared on this provider's own values)
+        peer = None
         if est.imitate[i]:
             j = est.peer[i]
             mine = float(est.profit_pp[i] + self.altruism * est.benefit_pp[i])
             theirs = float(est.profit_pp[j] + self.altruism * est.benefit_pp[j])
             if math.isfinite(theirs) and (not math.isfinite(mine) or theirs > mine):
-                theta += behaviour.imitation_weight * (float(m.theta_before[s][j]) - theta)
-        bound = est.bound
-        m.theta[s][i] = min(max(theta, -bound), bound)
+                peer = j
+        w = behaviour.imitation_weight
+        theta = self._move(m.theta_before[s], est.slope, est.curvature, est.max_step, peer, w)
+        m.theta[s][i] = min(max(theta, -est.bound), est.bound)
+        if est.therapy_slope is not None:
+            # the therapy style (minutes per day) learns the same way from the same patients
+            phi = self._move(
+                m.phi_before[s], est.therapy_slope, est.therapy_curvature,
+                est.therapy_max_step, peer, w,
+            )  # fmt: skip
+            m.phi[s][i] = min(max(phi, -est.therapy_bound), est.therapy_bound)
+
+    def _move(self, before, slope, curvature, max_step, peer, weight) -> float:
+        """One style's month: a damped Newton step on the perceived objective, then part of
+        the way toward a better-performing peer's style."""
+        i = self.index
+        value = float(before[i])
+        sl = float(slope[i])
+        if math.isfinite(sl):
+            value = adapt(value, sl, float(curvature[i]), self.speed, max_step)
+        if peer is not None:
+            value += weight * (float(before[peer]) - value)
+        return value
 
 
 class Payer(mesa.Agent):
@@ -126,12 +143,19 @@ class Payer(mesa.Agent):
                 episode_month=month.episode_month[b],
                 period_value=month.period_value[b] * self.rate_multiplier,
                 month=m.month,
+                therapy_individual=month.therapy_individual[b],
+                therapy_concurrent=month.therapy_concurrent[b],
+                therapy_group=month.therapy_group[b],
             )
             settlement = contract.settle(claims, m.panels[s][g])
             p = contract.params
             allowed = np.where(month.sought[b], settlement.allowed, 0.0)
             copays = p.copay_per_visit * claims.visits
-            if p.deductible_applies:
+            if settlement.patient_share is not None:
+                # the contract sets the patient's share itself (skilled nursing coinsurance)
+                share = np.where(month.sought[b], settlement.patient_share, 0.0)
+                oop = np.minimum(share, allowed) + copays
+            elif p.deductible_applies:
                 ded = pop.deductible_remaining[idx].astype(np.float64)
                 oop, ded_after = apply_cost_sharing(allowed, ded, p.coinsurance, copays)
                 pop.deductible_remaining[idx] = ded_after
@@ -172,6 +196,7 @@ class Payer(mesa.Agent):
             self.paid_total += claims_paid + lump + ae_paid
             # write back into the month's per-patient arrays and the ledgers
             month.revenue[b] = revenue
+            month.allowed[b] = allowed
             month.p4p[b] = p4p
             month.adjustment[b] = adjustment
             month.oop[b] = oop

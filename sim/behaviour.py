@@ -151,3 +151,117 @@ def adapt(
     else:
         target = math.copysign(max_step, slope) if slope else 0.0
     return theta + speed * min(max(target, -max_step), max_step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Therapy minutes per day: the second decision of settings whose unit is a day of stay
+
+
+def therapy_mix(
+    shared_share: np.ndarray | float,
+    concurrent_fraction: float,
+    shared_benefit: float,
+    minute_weights: tuple[float, float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per planned minute of a mix with ``shared_share`` concurrent or group minutes: its
+    effective (benefit) weight, its therapist time (a concurrent minute takes half a therapist
+    minute, a group minute a quarter) and its counted weight under the contract's counting
+    rule (``minute_weights`` for individual, concurrent, group)."""
+    s = np.asarray(shared_share, np.float64)
+    fc = concurrent_fraction
+    w_i, w_c, w_g = minute_weights
+    effective = (1.0 - s) + s * shared_benefit
+    staff = (1.0 - s) + s * (fc * 0.5 + (1.0 - fc) * 0.25)
+    counted = (1.0 - s) * w_i + s * (fc * w_c + (1.0 - fc) * w_g)
+    return effective, staff, counted
+
+
+#: Gauss-Hermite nodes for expectations over the lognormal spread of minutes delivered
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(24)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def therapy_day_value(
+    minutes: np.ndarray,
+    expected_revenue: np.ndarray,
+    *,
+    cost_per_minute: float,
+    staff: np.ndarray,
+    effective: np.ndarray,
+    altruism: np.ndarray,
+    curvature: float,
+    optimal_minutes: float,
+    sd: float,
+) -> np.ndarray:
+    """g(m): what one day of stay at ``minutes`` planned therapy minutes adds to a provider's
+    objective, relative to a day at the patient-optimal intensity:
+    ``E[R] − cost·staff·m + α·d·(m_B·e·m − e²·m²·E[X²]/2 − m_B²/2)`` with X the spread of
+    minutes delivered around minutes planned (mean 1, ``E[X²] = exp(sd²)``).
+    Broadcasts over providers (rows) and minutes (columns)."""
+    m = np.asarray(minutes, np.float64)
+    ex2 = math.exp(sd * sd)
+    benefit = curvature * (
+        optimal_minutes * effective * m
+        - 0.5 * effective**2 * m * m * ex2
+        - 0.5 * optimal_minutes**2
+    )
+    return expected_revenue - cost_per_minute * staff * m + altruism * benefit
+
+
+def expected_lognormal(fn, x: np.ndarray, sd: float) -> np.ndarray:
+    """E[fn(x·X)] for X lognormal with mean 1 and log-sd ``sd`` (Gauss-Hermite)."""
+    if sd == 0:
+        return fn(x)
+    out = np.zeros(np.shape(x))
+    for z, w in zip(_GH_X, _GH_W, strict=True):
+        out = out + w * fn(x * math.exp(sd * z - 0.5 * sd * sd))
+    return out
+
+
+def optimal_therapy(
+    revenue_per_day,
+    *,
+    cost_per_minute: float,
+    staff: np.ndarray,
+    effective: np.ndarray,
+    altruism: np.ndarray,
+    curvature: float,
+    optimal_minutes: float,
+    sd: float,
+    max_minutes: float,
+    step: float = 0.25,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each provider's best planned minutes per day m* and the value g(m*) of a day there.
+
+    ``revenue_per_day(minutes)`` is the minutes-dependent part of each provider's per diem
+    (payer mix, counting rules and rate levels included) at the minutes delivered, for every
+    provider (rows) and minutes (columns); its expectation over the spread of delivery is
+    taken here. Payment that steps at minutes thresholds (legacy skilled nursing) makes g
+    non-concave, so the maximum is found on a grid of ``step`` minutes; without
+    minutes-dependent payment it is the closed form
+    ``m* = (α·d·m_B·e − cost·staff) / (α·d·e²·exp(sd²))``."""
+    grid = np.arange(0.0, max_minutes + step / 2, step)[None, :]
+    n = np.asarray(altruism).shape[0]
+    col = np.ones((n, 1))
+    rev = expected_lognormal(revenue_per_day, col * grid, sd)
+    g = therapy_day_value(
+        grid,
+        rev,
+        cost_per_minute=cost_per_minute,
+        staff=np.asarray(staff, np.float64).reshape(-1, 1) * col,
+        effective=np.asarray(effective, np.float64).reshape(-1, 1) * col,
+        altruism=np.asarray(altruism, np.float64).reshape(-1, 1),
+        curvature=curvature,
+        optimal_minutes=optimal_minutes,
+        sd=sd,
+    )
+    best = np.argmax(g, axis=1)
+    rows = np.arange(n)
+    return grid[0, best], g[rows, best]
+
+
+def therapy_variation_sign(patient_index: np.ndarray, month: int) -> np.ndarray:
+    """−1, 0 or +1: the variation of its therapy intensity a provider tries on this patient.
+    Balanced, and independent of :func:`variation_sign` across patients (all nine pairs are
+    equally common), so the two experiments do not confound each other."""
+    return ((patient_index // 3 + month) % 3).astype(np.int8) - 1

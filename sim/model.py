@@ -12,11 +12,30 @@ from dataclasses import dataclass, field
 import mesa
 import numpy as np
 
-from sim import clinical
+from scipy.special import ndtri
+
+from sim import clinical, rules
 from sim.agents import Payer, Provider
-from sim.behaviour import Experience, optimal_offset, planned_units, variation_sign
+from sim.behaviour import (
+    Experience,
+    optimal_offset,
+    optimal_therapy,
+    planned_units,
+    therapy_mix,
+    therapy_variation_sign,
+    variation_sign,
+)
+from sim.pathway import Pathway
 from sim.payment import REGISTRY, Panel, PaymentModel
-from sim.population import ADVERSE_EVENT, BUNCHING, EPISODE, ROUNDING, SELECTION, Population
+from sim.population import (
+    ADVERSE_EVENT,
+    BUNCHING,
+    EPISODE,
+    ROUNDING,
+    SELECTION,
+    THERAPY,
+    Population,
+)
 from sim.scenario import Scenario
 from sim.settings import CareSetting
 
@@ -50,6 +69,20 @@ MODEL_REPORTERS = {
     "units_per_treated": _units_per_treated,
     "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
 }
+
+
+#: pathway counts recorded on the acute setting's rows (zero elsewhere)
+PATHWAY_COUNTS = {
+    k: np.zeros(1, np.int64)
+    for k in (
+        "discharges",
+        "discharges_home",
+        "discharges_institutional",
+        "readmissions",
+        "readmissions_30d",
+        "pathways_closed",
+    )
+} | {"pathway_spending": np.zeros(1)}
 
 
 @dataclass
@@ -91,9 +124,32 @@ class MonthCare:
     new_needs_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
     declined_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
     not_authorized: np.ndarray = field(default=None)  # type: ignore[assignment]
+    referred: np.ndarray = field(default=None)  # type: ignore[assignment]
+    allowed: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: settings with a therapy decision: minutes this month by mode, therapist minutes, cost
+    #: and planned minutes per day (zeros elsewhere)
+    therapy_individual: np.ndarray = field(default=None)  # type: ignore[assignment]
+    therapy_concurrent: np.ndarray = field(default=None)  # type: ignore[assignment]
+    therapy_group: np.ndarray = field(default=None)  # type: ignore[assignment]
+    therapist_minutes: np.ndarray = field(default=None)  # type: ignore[assignment]
+    therapist_demand: np.ndarray = field(default=None)  # type: ignore[assignment]
+    therapy_cost: np.ndarray = field(default=None)  # type: ignore[assignment]
+    planned_minutes: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = self.patients.size
+        self.allowed = np.zeros(n)
+        for name in (
+            "therapy_individual",
+            "therapy_concurrent",
+            "therapy_group",
+            "therapist_minutes",
+            "therapist_demand",
+            "therapy_cost",
+            "planned_minutes",
+        ):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(n))
         self.revenue = np.zeros(n)
         self.oop = np.zeros(n)
         self.liability = np.zeros(n)
@@ -114,6 +170,11 @@ class Estimates:
     peer: np.ndarray
     max_step: float
     bound: float  # the style stays within ±bound (the setting's max units)
+    #: settings with a therapy decision: the same for the therapy style (minutes per day)
+    therapy_slope: np.ndarray | None = None
+    therapy_curvature: np.ndarray | None = None
+    therapy_max_step: float = 0.0
+    therapy_bound: float = 0.0
 
 
 class HealthSystemModel(mesa.Model):
@@ -210,6 +271,26 @@ class HealthSystemModel(mesa.Model):
             Experience(len(ps), st.cfg.optimal_units, beh.memory)
             for ps, st in zip(self.providers_by_setting, self.settings, strict=True)
         ]
+        # the therapy decision (settings with [therapy]): style φ in minutes per day around
+        # the patient optimum, the share of minutes delivered concurrently or in groups, and
+        # therapist staffing (minutes a month; NaN until the first month sets it)
+        self.phi: list[np.ndarray | None] = []
+        self.phi_before: list[np.ndarray | None] = []
+        self.shared_share: list[np.ndarray | None] = []
+        self.staff: list[np.ndarray | None] = []
+        self.therapy_experience: list[Experience | None] = []
+        for ps, st in zip(self.providers_by_setting, self.settings, strict=True):
+            t = st.cfg.therapy
+            n_prov = len(ps)
+            self.phi.append(None if t is None else np.full(n_prov, t.initial_offset))
+            self.phi_before.append(None if t is None else np.zeros(n_prov))
+            self.shared_share.append(
+                None if t is None else np.full(n_prov, t.baseline_shared_share)
+            )
+            self.staff.append(None if t is None else np.full(n_prov, np.nan))
+            self.therapy_experience.append(
+                None if t is None else Experience(n_prov, t.optimal_minutes, beh.memory)
+            )
 
         # payers and their contracts for this arm
         conditions = tuple(scenario.population.conditions)
@@ -268,6 +349,8 @@ class HealthSystemModel(mesa.Model):
                             switch.month, payer.name, setting.name, contract
                         )
         self.refresh_contract_terms()
+        #: the acute care pathway linking settings (None: settings are independent)
+        self.pathway = Pathway(self, scenario.pathway) if scenario.pathway is not None else None
 
         # ledgers (money conservation is tested against these) and records
         self.ledger_payer = np.zeros((len(self.settings), n_payers))
@@ -366,6 +449,11 @@ class HealthSystemModel(mesa.Model):
         ``optimal`` mode providers move to the closed-form best response."""
         self.marginal_revenue: list[np.ndarray] = []
         self.shortfall_curvature: list[np.ndarray] = []
+        #: therapy settings: best minutes per day, the value g(m*) a day adds at them, and the
+        #: share of minutes providers aim to deliver concurrently or in groups
+        self.therapy_optimum: list[np.ndarray | None] = []
+        self.day_extra: list[np.ndarray] = []
+        self.shared_target: list[np.ndarray | None] = []
         for s, setting in enumerate(self.settings):
             provs = self.providers_by_setting[s]
             region = np.array([p.region for p in provs])
@@ -384,7 +472,10 @@ class HealthSystemModel(mesa.Model):
                 c = payer.contracts[s]
                 prm = c.params
                 keep = 1.0 - prm.shared_savings_rate  # of each dollar the payer spends
-                mr = np.asarray(c.marginal_revenue(fee_unit * payer.rate_multiplier), float)
+                mr = np.asarray(
+                    c.marginal_revenue(fee_unit * payer.rate_multiplier, payer.rate_multiplier),
+                    float,
+                )
                 # shared savings give back s of the payer's share of each unit (the deductible
                 # is ignored here: an approximation when it is not met)
                 per_unit = mr * (1.0 - prm.shared_savings_rate * (1.0 - prm.coinsurance))
@@ -405,15 +496,79 @@ class HealthSystemModel(mesa.Model):
                 2.0 * event * ae.shortfall_risk
                 + outcome * cfg.benefit_curvature / cfg.value_per_function_point
             )
+            self._therapy_terms(s, w)
         if self.config.behaviour.mode == "optimal":
             for s in range(len(self.settings)):
                 self.theta[s][:] = self.optimal_theta(s)
+                if self.phi[s] is not None:
+                    self.phi[s][:] = (
+                        self.therapy_optimum[s] - self.settings[s].cfg.therapy.optimal_minutes
+                    )
+                    self.shared_share[s][:] = self.shared_target[s]
+
+    def _therapy_terms(self, s: int, payer_weight: np.ndarray) -> None:
+        """Therapy settings: each provider's target share of shared (concurrent or group)
+        minutes, best planned minutes per day and what a day at them is worth (for the
+        closed-form length of stay). ``payer_weight[p, g]``: provider p's members by payer."""
+        t = self.settings[s].cfg.therapy
+        n_prov = payer_weight.shape[0]
+        if t is None:
+            self.therapy_optimum.append(None)
+            self.shared_target.append(None)
+            self.day_extra.append(np.zeros(n_prov))
+            return
+        contracts = [p.contracts[s] for p in self.payers]
+        # shared minutes save therapist time; where payment counts them at less than full
+        # weight, providers keep to the baseline share, otherwise they move toward the
+        # unpaid share within the contract's cap
+        by_payer = np.array(
+            [
+                t.baseline_shared_share
+                if min(c.therapy_minute_weights) < 1.0
+                else min(
+                    t.unpaid_shared_share,
+                    c.group_concurrent_cap if c.group_concurrent_cap is not None else 1.0,
+                )
+                for c in contracts
+            ]
+        )
+        target = payer_weight @ by_payer
+        self.shared_target.append(target)
+        share = target if self.config.behaviour.mode == "optimal" else self.shared_share[s]
+        effective, staff, _ = therapy_mix(share, t.concurrent_fraction, t.shared_benefit, (1, 1, 1))
+
+        def revenue(minutes: np.ndarray) -> np.ndarray:
+            out = np.zeros(minutes.shape)
+            for g, (c, payer) in enumerate(zip(contracts, self.payers, strict=True)):
+                if not payer_weight[:, g].any():
+                    continue
+                shr = np.minimum(share, c.group_concurrent_cap or 1.0)
+                _, _, counted = therapy_mix(
+                    shr, t.concurrent_fraction, t.shared_benefit, c.therapy_minute_weights
+                )
+                r = c.therapy_revenue_per_day(minutes * counted[:, None])
+                out += payer_weight[:, g][:, None] * payer.rate_multiplier * r
+            return out
+
+        m_star, g_star = optimal_therapy(
+            revenue,
+            cost_per_minute=t.cost_per_minute,
+            staff=staff,
+            effective=effective,
+            altruism=self.altruism[s],
+            curvature=t.benefit_curvature,
+            optimal_minutes=t.optimal_minutes,
+            sd=t.minutes_sd,
+            max_minutes=t.max_minutes,
+        )
+        self.therapy_optimum.append(m_star)
+        self.day_extra.append(g_star)
 
     def optimal_theta(self, s: int) -> np.ndarray:
         """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
         cfg = self.settings[s].cfg
         return optimal_offset(
-            self.marginal_revenue[s],
+            self.marginal_revenue[s] + self.day_extra[s],
             cfg.marginal_cost,
             self.altruism[s],
             cfg.benefit_curvature,
@@ -428,12 +583,23 @@ class HealthSystemModel(mesa.Model):
         self.month = month = self.steps - 1
         pop = self.population
         pop.start_month(month)
-        self.month_care = [self._care(setting, month) for setting in self.settings]
+        pathway = self.pathway
+        if pathway is not None:
+            pathway.start_month()
+        self.month_care = []
+        for setting in self.settings:
+            mc = self._care(setting, month)
+            self.month_care.append(mc)
+            if pathway is not None:
+                pathway.after_care(self, setting.index, mc)
         for payer in self.payers:
             payer.step()
+        if pathway is not None:
+            pathway.settle(self)
         self._learn(month)
         self.agents_by_type[Provider].do("step")
         self._record(month)
+        self._adjust_therapy_staff()
         self.datacollector.collect(self)
         self.running = self.steps < self.config.months
 
@@ -455,14 +621,23 @@ class HealthSystemModel(mesa.Model):
         p *= (cfg.need_probability * self._cond_need)[pop.condition]
         new = u_need < p
         new &= left == 0
+        # the pathway starts episodes whatever the need draw: readmissions, referrals
+        forced = self.pathway.forced_needs(s) if self.pathway is not None else None
+        if forced is not None:
+            forced = forced & (left == 0)
+            new |= forced
         idx_new = np.flatnonzero(new)
         p_new = np.minimum(p[idx_new], 1.0)
         del p, new
+        referred = np.zeros(idx_new.size, np.bool_)
+        if forced is not None:
+            referred = forced[idx_new]
         if idx_new.size:
-            v = u_need[idx_new] / p_new  # uniform on [0, 1) given that a need arose
-            length = clinical.episode_length(v, cfg.episode_months)
             e = pop.uniforms(idx_new, s, EPISODE)
-            elective = e < cfg.elective_share
+            # uniform on [0, 1) given that a need arose; referrals use their own draw
+            v = np.where(referred, e, u_need[idx_new] / np.where(referred, 1, p_new))
+            length = clinical.episode_length(v, cfg.episode_months)
+            elective = (e < cfg.elective_share) & ~referred
             w = np.where(elective, e / max(cfg.elective_share, 1e-300), 0.0)
             need = (
                 cfg.optimal_units
@@ -487,7 +662,10 @@ class HealthSystemModel(mesa.Model):
         sought = pop.sought[s][idx]
         need = pop.need[s][idx].astype(np.float64)
         new_ep = np.zeros(idx.size, np.bool_)
-        new_ep[np.searchsorted(idx, idx_new)] = True
+        new_pos = np.searchsorted(idx, idx_new)
+        new_ep[new_pos] = True
+        referred_ep = np.zeros(idx.size, np.bool_)
+        referred_ep[new_pos] = referred
         learning = self.config.behaviour.mode == "learning"
         sign = variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
         delta = self.config.behaviour.experiment_step * cfg.optimal_units
@@ -504,6 +682,12 @@ class HealthSystemModel(mesa.Model):
         # unbiased stochastic rounding
         units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
         units[~sought] = 0
+        # units used so far in the episode; an episode ends when its covered units run out
+        ep_before = np.where(new_ep, 0, pop.episode_units[s][idx]).astype(np.int64)
+        if cfg.max_units_per_episode is not None:
+            units = np.minimum(units, cfg.max_units_per_episode - ep_before)
+            left[idx[sought & (ep_before + units >= cfg.max_units_per_episode)]] = 1
+        pop.episode_units[s][idx] = np.minimum(ep_before + units, np.iinfo(np.int16).max)
 
         # payment periods: each contract sets its period length; units accumulate per period
         period = np.ones(idx.size, np.int64)
@@ -548,6 +732,11 @@ class HealthSystemModel(mesa.Model):
         d = cfg.benefit_curvature
         benefit = clinical.benefit_value(units, need, d)
         gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
+        therapy: dict[str, np.ndarray] = {}
+        if cfg.therapy is not None:
+            therapy = self._therapy(setting, idx, prov, units, sought, blocks, month, learning)
+            benefit += therapy["benefit"]
+            gain += therapy.pop("benefit") / cfg.value_per_function_point
         low = clinical.low_value_units(units, need, d, cfg.low_value_threshold)
         ae = cfg.adverse_events
         p_ae = clinical.adverse_event_probability(
@@ -592,7 +781,120 @@ class HealthSystemModel(mesa.Model):
             period_value=period_value,
             period_end=period_end & sought,
             at_threshold=at_threshold & period_end & sought,
+            referred=referred_ep & sought,
+            **therapy,
         )
+
+    def _therapy(
+        self,
+        setting: CareSetting,
+        idx: np.ndarray,
+        prov: np.ndarray,
+        days: np.ndarray,
+        sought: np.ndarray,
+        blocks: list[slice],
+        month: int,
+        learning: bool,
+    ) -> dict[str, np.ndarray]:
+        """Therapy of a stay-month: minutes per day planned from the provider's therapy style,
+        delivered with a spread around the plan, split into individual, concurrent and group
+        minutes (within the contract's cap), limited by the provider's therapist staff; their
+        cost, and the benefit of therapy relative to the patient-optimal intensity."""
+        pop = self.population
+        t = setting.cfg.therapy
+        s = setting.index
+        m_opt = t.optimal_minutes
+        sign = therapy_variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
+        delta = self.config.behaviour.experiment_step * m_opt
+        active = sought & (days > 0)
+        planned = np.clip(m_opt + self.phi[s][prov] + delta * sign, 0.0, t.max_minutes)
+        planned = np.where(active, planned, 0.0)
+        per_day = planned
+        if t.minutes_sd > 0 and idx.size:
+            u = np.clip(pop.uniforms(idx, s, THERAPY), 1e-12, 1.0 - 1e-12)
+            sd = t.minutes_sd
+            per_day = planned * np.exp(sd * ndtri(u) - 0.5 * sd * sd)
+        share = self.shared_share[s][prov]
+        fc = t.concurrent_fraction
+        ind, conc, grp = np.zeros(idx.size), np.zeros(idx.size), np.zeros(idx.size)
+        for g, b in enumerate(blocks):
+            cap = self.payers[g].contracts[s].group_concurrent_cap
+            sh = share[b] if cap is None else np.minimum(share[b], cap)
+            ind[b] = (1.0 - sh) * per_day[b]
+            conc[b] = sh * fc * per_day[b]
+            grp[b] = sh * (1.0 - fc) * per_day[b]
+            if cap is not None:
+                ind[b], conc[b], grp[b] = rules.cap_group_concurrent(ind[b], conc[b], grp[b], cap)
+        # therapist minutes: a concurrent minute takes half a therapist minute, group a quarter
+        staff_per_day = ind + conc / 2.0 + grp / 4.0
+        wanted = staff_per_day * days
+        n_prov = len(self.theta[s])
+        demand = np.bincount(prov, wanted, minlength=n_prov)
+        staff = self.staff[s]
+        unset = np.isnan(staff)
+        staff[unset] = demand[unset] * (1.0 + t.staffing.slack)
+        scale = np.divide(staff, demand, out=np.ones(n_prov), where=demand > staff)[prov]
+        ind, conc, grp, staff_per_day = (
+            ind * scale,
+            conc * scale,
+            grp * scale,
+            staff_per_day * scale,
+        )
+        effective = ind + t.shared_benefit * (conc + grp)
+        d_t = t.benefit_curvature
+        benefit = days * d_t * (m_opt * effective - 0.5 * effective**2 - 0.5 * m_opt**2)
+        therapist = staff_per_day * days
+        return {
+            "therapy_individual": ind * days,
+            "therapy_concurrent": conc * days,
+            "therapy_group": grp * days,
+            "therapist_minutes": therapist,
+            "therapist_demand": wanted,
+            "therapy_cost": t.cost_per_minute * therapist,
+            "planned_minutes": planned,
+            "benefit": np.where(active, benefit, 0.0),
+        }
+
+    def _adjust_therapy_staff(self) -> None:
+        """End of month, therapy settings: therapist staff move part of the way toward this
+        month's demand (less after a loss), and the share of shared minutes toward its target
+        at each provider's adaptation speed."""
+        for s, setting in enumerate(self.settings):
+            t = setting.cfg.therapy
+            if t is None:
+                continue
+            mc = self.month_care[s]
+            n_prov = len(self.theta[s])
+            # staff follow the minutes providers planned, not the minutes staff could deliver
+            demand = np.bincount(mc.provider, mc.therapist_demand, minlength=n_prov)
+            margin = self._provider_margin(s)
+            target = (
+                demand
+                * (1.0 + t.staffing.slack)
+                * np.where(margin < 0, 1.0 - t.staffing.margin_response, 1.0)
+            )
+            self.staff[s] += t.staffing.adjustment * (target - self.staff[s])
+            if self.config.behaviour.mode == "learning":
+                speed = np.array([p.speed for p in self.providers_by_setting[s]])
+                self.shared_share[s] += speed * (self.shared_target[s] - self.shared_share[s])
+
+    def _provider_revenue(self, s: int) -> np.ndarray:
+        """What each provider of setting ``s`` received this month (claims and lumps)."""
+        mc = self.month_care[s]
+        rev = np.bincount(mc.provider, mc.revenue, minlength=len(self.theta[s]))
+        for lump in mc.lump_by_payer:
+            rev = rev + lump
+        return rev
+
+    def _provider_cost(self, s: int) -> np.ndarray:
+        mc = self.month_care[s]
+        cfg = self.settings[s].cfg
+        n_prov = len(self.theta[s])
+        variable = cfg.marginal_cost * mc.units + mc.therapy_cost + mc.liability
+        return np.bincount(mc.provider, variable, minlength=n_prov) + cfg.providers.fixed_cost
+
+    def _provider_margin(self, s: int) -> np.ndarray:
+        return self._provider_revenue(s) - self._provider_cost(s)
 
     def _bunch(
         self,
@@ -712,6 +1014,7 @@ class HealthSystemModel(mesa.Model):
         (what each provider can know), plus this month's imitation draws."""
         beh = self.config.behaviour
         self.theta_before = [t.copy() for t in self.theta]
+        self.phi_before = [None if p is None else p.copy() for p in self.phi]
         self.estimates = []
         n_total = sum(len(p) for p in self.providers_by_setting)
         u_imit = self._provider_rng.random(n_total)
@@ -722,7 +1025,7 @@ class HealthSystemModel(mesa.Model):
             mc = self.month_care[s]
             n_prov = len(self.providers_by_setting[s])
             alpha = self.altruism[s][mc.provider]
-            profit = mc.revenue - cfg.marginal_cost * mc.units - mc.liability
+            profit = mc.revenue - cfg.marginal_cost * mc.units - mc.therapy_cost - mc.liability
             value = profit + alpha * mc.benefit
             own = mc.sought
             treated = np.bincount(mc.provider[own], minlength=n_prov)
@@ -740,9 +1043,22 @@ class HealthSystemModel(mesa.Model):
                     mc.new_episode[own],
                 )
                 self._seen[s] += treated
-                slope, curv = exp.slope_curvature(self.theta[s], self._seen[s] >= beh.min_patients)
+                enough = self._seen[s] >= beh.min_patients
+                slope, curv = exp.slope_curvature(self.theta[s], enough)
+                t_exp = self.therapy_experience[s]
+                if t_exp is not None:
+                    m_opt = cfg.therapy.optimal_minutes
+                    t_exp.add_month(
+                        mc.provider[own],
+                        value[own],
+                        need_z[own],
+                        mc.planned_minutes[own] - m_opt,
+                        mc.new_episode[own],
+                    )
+                    t_slope, t_curv = t_exp.slope_curvature(self.phi[s], enough)
             else:
                 slope = curv = np.full(n_prov, np.nan)
+                t_slope = t_curv = np.full(n_prov, np.nan)
             ui = u_imit[offset : offset + n_prov]
             up = u_peer[offset : offset + n_prov]
             offset += n_prov
@@ -757,6 +1073,16 @@ class HealthSystemModel(mesa.Model):
                     peer=peer,
                     max_step=beh.max_step * cfg.optimal_units,
                     bound=float(cfg.max_units),
+                    **(
+                        {}
+                        if cfg.therapy is None
+                        else {
+                            "therapy_slope": t_slope,
+                            "therapy_curvature": t_curv,
+                            "therapy_max_step": beh.max_step * cfg.therapy.optimal_minutes,
+                            "therapy_bound": float(cfg.therapy.max_minutes),
+                        }
+                    ),
                 )
             )
 
@@ -798,11 +1124,29 @@ class HealthSystemModel(mesa.Model):
             periods = by_payer(mc.period_end)
             period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
             at_threshold = by_payer(mc.at_threshold)
-            service_cost = cfg.marginal_cost * units
+            service_cost = cfg.marginal_cost * units + by_payer(mc.therapy_cost)
+            # episodes that ended this month (a stay's length when the unit is a day)
+            ended = mc.sought & (pop.episode_left[s][mc.patients] == 0)
+            episodes_ended = by_payer(ended)
+            ended_units = by_payer(np.where(ended, pop.episode_units[s][mc.patients], 0))
+            referrals = by_payer(mc.referred)
+            t_ind = by_payer(mc.therapy_individual)
+            t_conc = by_payer(mc.therapy_concurrent)
+            t_grp = by_payer(mc.therapy_group)
+            fte = np.zeros(n_payers)
+            if cfg.therapy is not None:
+                # each provider's staff, attributed to payers by their share of its minutes
+                n_prov = len(self.theta[s])
+                mins = np.bincount(mc.provider, mc.therapist_minutes, minlength=n_prov)
+                per_min = np.divide(self.staff[s], mins, out=np.zeros(n_prov), where=mins > 0)
+                fte = by_payer(mc.therapist_minutes * per_min[mc.provider])
+                fte /= cfg.therapy.staffing.minutes_per_fte
+            pw = self.pathway
+            acute = pw is not None and pw.acute == s
+            reconciled = pw.reconciled if acute else np.zeros(n_payers)
+            pw_counts = pw.counts if acute else PATHWAY_COUNTS
             # provider-side ledger: what each provider received this month
-            prov_rev = np.bincount(mc.provider, mc.revenue, minlength=len(self.theta[s]))
-            for g in range(n_payers):
-                prov_rev = prov_rev + mc.lump_by_payer[g]
+            prov_rev = self._provider_revenue(s)
             self.ledger_provider[s] += prov_rev
             for g, payer in enumerate(self.payers):
                 lump = float(mc.lump_by_payer[g].sum())
@@ -851,13 +1195,21 @@ class HealthSystemModel(mesa.Model):
                         "patient_benefit": float(benefit[g]),
                         "low_value_units": float(low[g]),
                         "p4p_payments": float(p4p[g]),
-                        "reconciliation": float(adjustment[g]),
+                        "reconciliation": float(adjustment[g] + reconciled[g]),
                         "units_not_authorized": float(not_authorized[g]),
                         "plan_revenue": plan_revenue,
                         "plan_margin": plan_revenue - spending if plan_revenue else 0.0,
                         "periods_ended": int(periods[g]),
                         "period_units": int(period_units[g]),
                         "periods_at_threshold": int(at_threshold[g]),
+                        "episodes_ended": int(episodes_ended[g]),
+                        "episode_units_ended": int(ended_units[g]),
+                        "referrals_in": int(referrals[g]),
+                        "therapy_minutes_individual": float(t_ind[g]),
+                        "therapy_minutes_concurrent": float(t_conc[g]),
+                        "therapy_minutes_group": float(t_grp[g]),
+                        "therapist_fte": float(fte[g]),
+                        **{k: (v[g] if acute else v[0]).item() for k, v in pw_counts.items()},
                     }
                 )
             if self.config.outputs.provider_panel:
@@ -869,9 +1221,8 @@ class HealthSystemModel(mesa.Model):
         n_prov = len(self.theta[s])
         units = np.bincount(mc.provider, mc.units, n_prov)
         treated = np.bincount(mc.provider[mc.units > 0], minlength=n_prov)
-        liab = np.bincount(mc.provider, mc.liability, n_prov)
         benefit = np.bincount(mc.provider, mc.benefit, n_prov)
-        cost = cfg.marginal_cost * units + liab + cfg.providers.fixed_cost
+        cost = self._provider_cost(s)
         optimal = self.optimal_theta(s)
         for p in self.providers_by_setting[s]:
             i = p.index

@@ -25,8 +25,9 @@ import numpy as np
 
 from sim.scenario import Scenario
 
-#: purposes of counter-based uniforms
-EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING, SELECTION = 1, 2, 3, 4, 5
+#: purposes of counter-based uniforms (0-7; the pathway's discharge draws use the setting slot
+#: for the destination)
+READMISSION, EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING, SELECTION, DISCHARGE, THERAPY = range(8)
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
 
@@ -73,7 +74,8 @@ class Population:
     0 = none), ``sought[s]`` (the patient sought care for it), ``need[s]`` (the episode's
     patient-optimal units per month, q_B), ``episode_month[s]`` (months of the episode so far)
     ``period_units[s]`` and ``period_value[s]`` (service units, and their fee-schedule value at
-    rate level 1, so far in the current payment period).
+    rate level 1, so far in the current payment period), ``episode_units[s]`` (service units so
+    far in the episode: a stay's length of stay when the unit is a day).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Population:
         self.episode_month: list[np.ndarray] = []
         self.period_units: list[np.ndarray] = []
         self.period_value: list[np.ndarray] = []
+        self.episode_units: list[np.ndarray] = []
         for s, name in enumerate(self.setting_names):
             by_region = providers_by_region[name]
             n_prov = sum(len(r) for r in by_region)
@@ -140,6 +143,7 @@ class Population:
             self.episode_month.append(np.zeros(n, np.int16))
             self.period_units.append(np.zeros(n, np.int16))
             self.period_value.append(np.zeros(n, np.float32))
+            self.episode_units.append(np.zeros(n, np.int16))
             del s
 
         need_seq, key_seq = monthly.spawn(2)
@@ -214,6 +218,7 @@ class Population:
             *self.episode_month,
             *self.period_units,
             *self.period_value,
+            *self.episode_units,
         ]
         return sum(a.nbytes for a in arrays)
 

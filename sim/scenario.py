@@ -279,6 +279,121 @@ class ProvidersConfig(Strict):
         return max(1, round(patients / self.members_per_provider))
 
 
+class StaffingConfig(Strict):
+    """Therapist staffing of each provider: the therapist minutes it can deliver in a month.
+    Staff follow demand with a lag, and shrink when the provider loses money."""
+
+    adjustment: float = F(
+        0.15,
+        "fraction/month",
+        "Share of the gap between staff and target closed each month (hiring and attrition "
+        "lags; assumption: about six months to adjust).",
+        gt=0,
+        le=1,
+    )
+    slack: float = F(
+        0.10,
+        "fraction",
+        "Target staff = last month's planned therapist minutes × (1 + slack) (assumption).",
+        ge=0,
+    )
+    margin_response: float = F(
+        0.10,
+        "fraction",
+        "A provider with a negative margin last month targets this much less staff (assumption).",
+        ge=0,
+        le=1,
+    )
+    minutes_per_fte: float = F(
+        7_200.0,
+        "minutes/month",
+        "Treatment minutes one full-time therapist delivers in a month (120 productive hours; "
+        "assumption). Used to report staffing in FTEs.",
+        gt=0,
+    )
+
+
+class TherapyConfig(Strict):
+    """A second decision for settings whose service unit is a day of stay (skilled nursing):
+    therapy minutes per day, delivered individually, concurrently (one therapist, two
+    patients) or in groups (REFERENCE.md §4).
+
+    Per patient-month the provider's objective adds ``days × g(m)``, with m the planned
+    minutes per day, ``g(m) = R(m) − cost_per_minute·k·m + α·(β(m) − β(m_B))``, R the per-day
+    payment that depends on counted minutes (legacy) and β the per-day benefit of therapy,
+    ``β = curvature·(m_B·x − x²/2)`` in effective minutes x (shared minutes weigh
+    ``shared_benefit``). Days at the patient-optimal intensity m_B are what the setting's
+    ``optimal_units`` describe, so therapy away from m_B only lowers benefit."""
+
+    optimal_minutes: float = F(
+        90.0,
+        "minutes/day",
+        "Patient-optimal therapy minutes per day (PT+OT+SLP; assumption).",
+        gt=0,
+    )
+    benefit_curvature: float = F(
+        0.10,
+        "USD/(minute/day)^2 per day",
+        "Curvature of the per-day benefit of therapy (assumption).",
+        gt=0,
+    )
+    cost_per_minute: float = F(
+        0.8,
+        "USD/therapist-minute",
+        "Cost of one therapist minute (≈ $48/hour with benefits; assumption).",
+        ge=0,
+    )
+    max_minutes: float = F(240.0, "minutes/day", "Most therapy minutes per day.", gt=0)
+    initial_offset: float = F(
+        0.0,
+        "minutes/day",
+        "Starting therapy style: planned minutes per day above (+) or below (−) the patient "
+        "optimum (e.g. where years under the rules in force have already taken providers).",
+    )
+    minutes_sd: float = F(
+        0.2,
+        "log-sd",
+        "Spread of minutes delivered around minutes planned, per patient-month (missed "
+        "sessions, refusals, schedules; assumption). Providers aiming at a minutes threshold "
+        "plan above it because of this.",
+        ge=0,
+        le=2,
+    )
+    shared_benefit: float = F(
+        0.6,
+        "ratio",
+        "Benefit of a concurrent or group minute relative to an individual minute (assumption).",
+        ge=0,
+        le=1,
+    )
+    concurrent_fraction: float = F(
+        0.5,
+        "fraction",
+        "Share of shared (concurrent or group) minutes delivered concurrently (assumption).",
+        ge=0,
+        le=1,
+    )
+    baseline_shared_share: float = F(
+        0.02,
+        "fraction",
+        "Share of minutes delivered concurrently or in groups where payment counts shared "
+        "minutes at less than full weight (RUG-IV: fewer than 3% of stays had any; "
+        "REFERENCE.md §4).",
+        ge=0,
+        le=1,
+    )
+    unpaid_shared_share: float = F(
+        0.25,
+        "fraction",
+        "Share of minutes providers move to concurrent and group therapy where minutes are "
+        "not a payment factor (shared minutes cost less staff time; assumption), within the "
+        "contract's cap. Providers move toward it at their adaptation speed.",
+        ge=0,
+        le=1,
+    )
+    staffing: StaffingConfig = F(StaffingConfig(), "table", "Therapist staffing.")
+
+
 class SettingConfig(Strict):
     unit: str = F("visit", "label", "What one service unit is (for labels and docs).")
     units_per_visit: int = F(
@@ -367,6 +482,19 @@ class SettingConfig(Strict):
         18.0, "USD/unit", "Provider's marginal cost of one service unit (assumption).", ge=0
     )
     max_units: int = F(60, "units/month", "Most units one patient can receive in a month.", ge=1)
+    max_units_per_episode: int | None = F(
+        None,
+        "units/episode",
+        "Most units of one episode (skilled nursing: 100 covered days per benefit period, "
+        "REFERENCE.md §4); the episode ends when they are used. None: no limit.",
+        ge=1,
+    )
+    therapy: TherapyConfig | None = F(
+        None,
+        "table",
+        "Therapy minutes per day as a second provider decision (settings whose unit is a day "
+        "of stay); none: no therapy decision.",
+    )
     low_value_threshold: float = F(
         18.0,
         "USD/unit",
@@ -575,6 +703,89 @@ class BehaviourConfig(Strict):
 
 
 # ---------------------------------------------------------------------------------------------
+# The acute care pathway
+
+
+class DestinationConfig(Strict):
+    """A post-acute setting patients can be discharged to (home is the reference, value 0)."""
+
+    value: float = F(
+        ...,
+        "USD",
+        "Clinical value to the patient of discharge here rather than home, at the reference "
+        "function and risk score 1, as the discharging physician sees it (calibrated to the "
+        "pre-reform discharge mix; assumption).",
+    )
+    function_slope: float = F(
+        0.0,
+        "ratio per 10 points",
+        "Relative rise of that value per 10 points of function below the reference.",
+        ge=0,
+    )
+    risk_elasticity: float = F(0.0, "ratio", "The value scales with risk_score ** this.", ge=0)
+    institutional: bool = F(
+        False, "flag", "Institutional post-acute care (counted in the institutional share)."
+    )
+
+
+class PathwayConfig(Strict):
+    """Acute events → a hospital stay → discharge home or to post-acute care → back to the
+    community, or readmission. The acute setting's episodes are admissions; at discharge the
+    hospital (with its physicians) picks the destination; a destination setting's episode
+    starts in the same month; an adverse event during post-acute care, or a readmission draw
+    after a home discharge, admits the patient again next month. Spending of every setting
+    over ``window_months`` from an index admission is the pathway's spending (the CJR episode:
+    the stay plus 90 days)."""
+
+    acute_setting: str = F(..., "name", "The setting whose episodes are hospital admissions.")
+    destinations: dict[str, DestinationConfig] = F(
+        ..., "table", "Post-acute settings patients can be discharged to (besides home)."
+    )
+    window_months: int = F(
+        3,
+        "months",
+        "Months of a pathway from its index admission (3 ≈ the 90-day CJR episode; "
+        "REFERENCE.md §6); readmissions inside it belong to it.",
+        ge=1,
+        le=24,
+    )
+    reference_function: float = F(
+        70.0, "points (0-100)", "Function at which destination values apply.", ge=0, le=100
+    )
+    choice_scale: float = F(
+        2_000.0,
+        "USD",
+        "Scale of what the model does not see in a discharge decision (the patient's home "
+        "support, preferences, bed availability): logit scale of the destination choice "
+        "(assumption).",
+        gt=0,
+    )
+    home_readmission_rate: float = F(
+        0.05,
+        "probability",
+        "Probability of a readmission within 30 days of a discharge home, at risk score 1 and "
+        "the reference function (assumption; readmissions after post-acute care come from the "
+        "post-acute setting's adverse events).",
+        ge=0,
+        le=1,
+    )
+    readmission_function_slope: float = F(
+        1.0,
+        "ratio",
+        "Relative rise of the home readmission risk per 100 points of function below 100.",
+        ge=0,
+    )
+    cost_memory: float = F(
+        0.2,
+        "weight",
+        "Weight of the newest month in a hospital's running estimate of pathway spending by "
+        "destination (learnt from its own patients' closed pathways).",
+        gt=0,
+        le=1,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Arms and contracts
 
 
@@ -702,6 +913,12 @@ class Scenario(Strict):
     )
     settings: dict[str, SettingConfig] = F(_default_settings(), "table", "Care settings, by name.")
     behaviour: BehaviourConfig = F(BehaviourConfig(), "table", "How providers decide and adapt.")
+    pathway: PathwayConfig | None = F(
+        None,
+        "table",
+        "The acute care pathway linking a hospital setting to post-acute settings; none: the "
+        "settings are independent.",
+    )
     arms: list[ArmConfig] = F(..., "table", "Payment designs compared under common random numbers.")
     outputs: OutputsConfig = F(OutputsConfig(), "table", "What to write.")
 
@@ -730,6 +947,8 @@ class Scenario(Strict):
                     f"settings.{name}.providers.count: needs at least one provider per region "
                     f"({n_regions} regions)"
                 )
+        if self.pathway is not None:
+            self._check_pathway(self.pathway)
         names = [a.name for a in self.arms]
         if not names:
             raise ValueError("arms: at least one arm is needed")
@@ -754,6 +973,18 @@ class Scenario(Strict):
                     REGISTRY[c.model](c.params, tuple(self.population.conditions))
                 except ValueError as exc:
                     raise ValueError(f"{where} ({c.model}): {exc}") from None
+                if getattr(c.params, "scope", None) == "pathway":
+                    acute = self.pathway.acute_setting if self.pathway else None
+                    if c.setting != acute:
+                        raise ValueError(
+                            f"{where}.scope: 'pathway' reconciles a care pathway in its acute "
+                            f"setting; "
+                            + (
+                                f"set setting = {acute!r}"
+                                if acute
+                                else "the scenario has no [pathway] table"
+                            )
+                        )
                 if c.setting != WILDCARD and c.setting not in self.settings:
                     raise ValueError(
                         f"{where}.setting: unknown setting {c.setting!r}; allowed: "
@@ -772,6 +1003,26 @@ class Scenario(Strict):
                             f"setting {setting!r}"
                         )
         return self
+
+    def _check_pathway(self, pw: PathwayConfig) -> None:
+        order = list(self.settings)
+        if pw.acute_setting not in self.settings:
+            raise ValueError(
+                f"pathway.acute_setting: unknown setting {pw.acute_setting!r}; allowed: "
+                f"{', '.join(map(repr, order))}"
+            )
+        for name in pw.destinations:
+            if name not in self.settings or name == pw.acute_setting:
+                others = [n for n in order if n != pw.acute_setting]
+                raise ValueError(
+                    f"pathway.destinations.{name}: not a post-acute setting of the scenario; "
+                    f"allowed: {', '.join(map(repr, others))}"
+                )
+            if order.index(name) < order.index(pw.acute_setting):
+                raise ValueError(
+                    f"pathway.destinations.{name}: list the setting after the acute setting "
+                    f"{pw.acute_setting!r} in [settings] (settings run in that order each month)"
+                )
 
     def arm(self, name: str) -> ArmConfig:
         for a in self.arms:

@@ -41,6 +41,8 @@ def test_registry_names_every_model():
         "hh_legacy",
         "pdgm",
         "episode_bundle",
+        "snf_legacy",
+        "snf_pdpm",
     }
 
 

@@ -11,10 +11,21 @@ from sim.payment.capitation import Capitation
 from sim.payment.episode import EpisodeBundle
 from sim.payment.ffs import FeeForService
 from sim.payment.home_health import PDGM, HomeHealthLegacy
+from sim.payment.snf import PDPM, SNFLegacy
 
 REGISTRY: dict[str, type[PaymentModel]] = {
     cls.name: cls
-    for cls in (FeeForService, Capitation, Bundled, Blended, HomeHealthLegacy, PDGM, EpisodeBundle)
+    for cls in (
+        FeeForService,
+        Capitation,
+        Bundled,
+        Blended,
+        HomeHealthLegacy,
+        PDGM,
+        EpisodeBundle,
+        SNFLegacy,
+        PDPM,
+    )
 }
 
 __all__ = ["REGISTRY", "Claims", "ContractParams", "Panel", "PaymentModel", "Settlement"]

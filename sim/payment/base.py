@@ -131,6 +131,11 @@ class Claims:
     period_value: np.ndarray | None = None
     #: the simulation month (0-based), for rules that change over time (phase-ins)
     month: int = 0
+    #: settings with a therapy decision (skilled nursing): therapy minutes delivered this month
+    #: per patient in each mode, after any cap on group plus concurrent minutes
+    therapy_individual: np.ndarray | None = None
+    therapy_concurrent: np.ndarray | None = None
+    therapy_group: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +155,15 @@ class Settlement:
     ``lump``: per provider, payments not tied to a claim (PMPM, fixed parts).
     ``adjustment``: per patient, amounts outside cost sharing, possibly negative (episode
     reconciliation: savings paid, overruns repaid).
+    ``patient_share``: per patient, what the patient owes of ``allowed`` when the contract sets
+    it itself (skilled nursing's daily coinsurance from day 21) instead of the generic
+    deductible and coinsurance; at most ``allowed``.
     """
 
     allowed: np.ndarray
     lump: np.ndarray
     adjustment: np.ndarray | None = None
+    patient_share: np.ndarray | None = None
 
 
 class PaymentModel:
@@ -173,12 +182,49 @@ class PaymentModel:
         self.params = params
         self.condition_names = condition_names
 
-    def marginal_revenue(self, fee_per_unit: np.ndarray) -> np.ndarray | float:
+    #: therapy rules (settings with a therapy decision): how payment counts minutes delivered
+    #: individually, concurrently (one therapist, two patients) and in groups, and the largest
+    #: share of a patient's minutes that may be concurrent or group (None: no limit)
+    therapy_minute_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    group_concurrent_cap: float | None = None
+
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray, rate_multiplier: float = 1.0
+    ) -> np.ndarray | float:
         """Revenue the provider earns from one more service unit, before cost sharing
         (what the payer and patient pay together), given the fee-schedule value of a unit
-        (payer rate level included). Called with an array (one value per provider); any
-        function of the fee is allowed, not only a share of it."""
+        (payer rate level included) and the payer's rate level. Called with an array (one
+        value per provider); any function of the fee is allowed, not only a share of it."""
         raise NotImplementedError
+
+    def therapy_revenue_per_day(self, counted_minutes_per_day: np.ndarray) -> np.ndarray:
+        """Settings with a therapy decision: the part of a day's payment that depends on the
+        therapy minutes counted for it (``therapy_minute_weights`` applied), at rate level 1.
+        Minutes-driven per diems (legacy skilled nursing) step up with the minutes; default:
+        minutes are not a payment factor."""
+        return np.zeros(np.asarray(counted_minutes_per_day).shape)
+
+    def pathway_cost_share(self, month: int) -> float:
+        """Acute settings of a care pathway: the share of a pathway's spending (its stay,
+        post-acute care and readmissions over the window) that falls on the admitting provider
+        at the margin. Default 0: the hospital is paid for its stay and bears nothing after
+        discharge (fee-for-service, DRG)."""
+        return 0.0
+
+    def reconcile_pathway(
+        self,
+        spending: np.ndarray,
+        condition: np.ndarray,
+        function: np.ndarray,
+        risk: np.ndarray,
+        rate_multiplier: float,
+        month: int,
+    ) -> np.ndarray | None:
+        """Acute settings of a care pathway: the payment to the admitting provider (negative:
+        repayment) when a pathway's window closes, given its spending (allowed amounts of
+        every setting over the window, payer rate level included) and the case mix at
+        admission. Default None: no reconciliation."""
+        return None
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Amounts owed for this month's claims and panel."""

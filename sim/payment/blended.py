@@ -45,7 +45,7 @@ class Blended(PaymentModel):
     Params = BlendedParams
     summary = "pays a fixed part per member per month plus a reduced fee per unit"
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return self.params.fee_fraction * fee_per_unit
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:

@@ -40,7 +40,7 @@ class Bundled(PaymentModel):
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return 0.0
 
     def price(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ class Capitation(PaymentModel):
     Params = CapitationParams
     summary = "pays a risk-adjusted amount per member per month, whatever is used"
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return 0.0
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:

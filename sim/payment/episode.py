@@ -9,6 +9,8 @@ stop-loss).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -46,6 +48,22 @@ class EpisodeParams(CaseMixParams):
         0.2, ge=0, description="Cap on repayments, as a share of the target.",
         json_schema_extra={"unit": "fraction"},
     )  # fmt: skip
+    scope: Literal["setting", "pathway"] = Field(
+        "setting",
+        description="What is reconciled: 'setting', the setting's own fee-schedule spending "
+        "over episode_months; 'pathway', in the acute setting of a care pathway, the spending "
+        "of every setting over the pathway's window (the CJR episode: the stay, post-acute "
+        "care and readmissions), reconciled when the window closes.",
+        json_schema_extra={"unit": "choice"},
+    )
+    stay_price: float = Field(
+        0.0,
+        ge=0,
+        description="Payment for the stay itself during the episode, at case-mix weight 1, "
+        "paid at admission (a DRG-like price, as CJR hospitals keep being paid); 0: the fee "
+        "schedule.",
+        json_schema_extra={"unit": "USD/stay"},
+    )
 
     @field_validator("downside_share_by_year")
     @classmethod
@@ -69,16 +87,52 @@ class EpisodeBundle(PaymentModel):
         shares = self.params.downside_share_by_year
         return shares[min(month // 12, len(shares) - 1)]
 
-    def marginal_revenue(self, fee_per_unit):
+    def marginal_revenue(self, fee_per_unit, rate_multiplier=1.0):
+        if self.params.stay_price > 0:
+            return np.zeros(np.shape(fee_per_unit))  # a price per stay: days earn nothing
+        if self.params.scope == "pathway":
+            # the stay's fee counts against the pathway target like any other spending
+            return np.asarray(fee_per_unit) * (1.0 - self.pathway_cost_share(10**9))
         # at full downside risk each extra dollar of spending is a dollar less of savings or a
         # dollar more repaid; the closed form takes the final year's share (an approximation
         # during the phase-in)
         return np.asarray(fee_per_unit) * (1.0 - self.params.downside_share_by_year[-1])
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        if self.params.stay_price > 0:
+            return self.stay_payment(condition, function, risk) * rate_multiplier
         return np.asarray(fee_value, np.float64)  # patients pay on the FFS claims
 
+    def stay_payment(self, condition, function, risk) -> np.ndarray:
+        return self.params.stay_price * self.case_mix.weight(condition, function, risk)
+
+    def pathway_cost_share(self, month: int) -> float:
+        """Inside a pathway bundle the hospital keeps each dollar saved below the target and
+        repays overruns at the year's downside share: at the margin, below the target, all of
+        the pathway's spending is its own (phase-in aside)."""
+        return 1.0 if self.params.scope == "pathway" else 0.0
+
+    def reconcile_pathway(self, spending, condition, function, risk, rate_multiplier, month):
+        if self.params.scope != "pathway":
+            return None
+        target = self.params.target_price * self.case_mix.weight(condition, function, risk)
+        return rules.reconcile(
+            spending,
+            target * rate_multiplier,
+            downside_share=self.downside_share(month),
+            stop_gain=self.params.stop_gain,
+            stop_loss=self.params.stop_loss,
+        )
+
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        if self.params.scope == "pathway":
+            # during the pathway: the stay is paid as usual; reconciliation comes at its end
+            if self.params.stay_price > 0:
+                price = self.stay_payment(claims.condition, claims.function_at_start, claims.risk)
+                allowed = np.where(claims.new_episode, price * claims.rate_multiplier, 0.0)
+            else:
+                allowed = claims.fee_value
+            return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))
         target = (
             self.params.target_price
             * self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)

@@ -27,7 +27,7 @@ class FeeForService(PaymentModel):
     Params = FFSParams
     summary = "pays the fee schedule per billed unit; patient pays deductible and coinsurance"
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return self.params.fee_multiplier * fee_per_unit
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:

@@ -92,7 +92,7 @@ class HomeHealthLegacy(PaymentModel):
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return 0.0  # between thresholds a visit earns nothing more
 
     def thresholds(self, condition, function, risk) -> np.ndarray:
@@ -172,7 +172,7 @@ class PDGM(PaymentModel):
             or [params.default_lupa]
         )
 
-    def marginal_revenue(self, fee_per_unit: float) -> float:
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         return 0.0  # above the LUPA threshold a visit earns nothing more
 
     def thresholds(self, condition, function, risk) -> np.ndarray:

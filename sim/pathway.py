@@ -1,0 +1,270 @@
+"""The acute care pathway: admission, discharge, post-acute care, readmission (MODEL.md).
+
+Community patients have acute events (the acute setting's needs) and are admitted; the acute
+setting's contract pays the stay (a DRG-like case-mix price, per diem, ...). At discharge the
+hospital and its physicians choose where the patient goes — home or one of the post-acute
+settings — and the post-acute episode starts in the same month. An adverse event during
+post-acute care (a fall, an infection, a decompensation) sends the patient back to hospital
+the next month; so may a discharge home, with the probability ``home_readmission_rate``.
+Readmissions of a month's discharges in that month (post-acute episodes start in the month of
+discharge, so this is within about 30 days) are the 30-day readmissions.
+
+**Who bears post-acute cost, and the discharge decision.** Hospital ``h`` discharging patient
+``i`` picks the destination ``d`` (home = 0) that maximises
+
+    α_h · V_d(i) − w_h,g · Ĉ_h,d + σ · ε_d
+
+``V_d(i)`` is the clinical value of the destination to the patient (``value · (1 + slope ·
+shortfall of function / 10) · risk^e``, home 0), ``α_h`` the hospital's weight on patient
+benefit, ``Ĉ_h,d`` the hospital's running estimate of the spending of a pathway that went to
+``d`` (learnt from its own patients' closed pathways), ``w_h,g`` the share of a pathway's
+spending the hospital perceives it bears under payer ``g``'s contract, and ``ε_d`` Gumbel
+noise of scale ``σ = choice_scale`` (what the model does not see): a multinomial logit. Under
+fee-for-service and DRGs the contract puts none of the post-acute spending on the hospital
+(``PaymentModel.pathway_cost_share`` = 0); under a CJR-like episode bundle it puts all of it
+there. The perceived share moves toward the contract's at the hospital's adaptation speed, so
+discharge patterns change over months after a reform.
+
+**Spending of a pathway.** From an index admission, every allowed amount and reconciliation of
+every setting for the patient, over ``window_months`` months, is the pathway's spending
+(readmissions inside the window belong to it). When the window closes, the acute contract of
+the patient's payer may reconcile it (``PaymentModel.reconcile_pathway``: CJR-like target
+price); the payment goes to the admitting hospital as a lump.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.population import DISCHARGE, READMISSION
+from sim.scenario import PathwayConfig
+
+if TYPE_CHECKING:
+    from sim.model import HealthSystemModel, MonthCare
+
+
+class Pathway:
+    """Pathway state of every patient and the hospitals' discharge policies."""
+
+    def __init__(self, model: HealthSystemModel, cfg: PathwayConfig) -> None:
+        pop = model.population
+        n = pop.n
+        names = [st.name for st in model.settings]
+        self.cfg = cfg
+        self.acute = names.index(cfg.acute_setting)
+        #: destination 0 is home; destination k ≥ 1 is setting ``dest_setting[k]``
+        self.dest_setting = [self.acute] + [names.index(d) for d in cfg.destinations]
+        dests = list(cfg.destinations.values())
+        self.value = np.array([0.0] + [d.value for d in dests])
+        self.slope = np.array([0.0] + [d.function_slope for d in dests])
+        self.elasticity = np.array([0.0] + [d.risk_elasticity for d in dests])
+        self.institutional = np.array([False] + [d.institutional for d in dests])
+        n_dest = len(self.dest_setting)
+        self.n_dest = n_dest
+        self.is_destination = np.zeros(len(names), np.bool_)
+        self.is_destination[self.dest_setting[1:]] = True
+
+        # per patient
+        self.referred = np.zeros((len(names), n), np.bool_)  # referral into a setting, now
+        self.readmit_next = np.zeros(n, np.bool_)  # admitted next month as a readmission
+        self.readmit_now = np.zeros(n, np.bool_)
+        self.window_left = np.zeros(n, np.int16)
+        self.window_spend = np.zeros(n, np.float64)
+        self.window_hospital = np.zeros(n, np.int64)
+        self.window_dest = np.zeros(n, np.int8)
+        self.window_function = np.zeros(n, np.float32)  # coded function at the index admission
+        self.discharged = np.zeros(n, np.bool_)  # discharged this month
+
+        # per hospital
+        hospitals = model.providers_by_setting[self.acute]
+        n_h = len(hospitals)
+        n_payers = len(model.payers)
+        self.altruism = model.altruism[self.acute]
+        self.speed = np.array([h.speed for h in hospitals])
+        self.weight = np.zeros((n_h, n_payers))  # perceived share of pathway spending borne
+        self.cost = np.zeros((n_h, n_dest))  # estimated pathway spending by destination
+        self.cost_seen = np.zeros((n_h, n_dest), np.bool_)
+        if model.config.behaviour.mode == "optimal":
+            self.weight[:] = self._target_weight(model)
+
+        # this month's counts, by payer (recorded on the acute setting's rows)
+        self.counts: dict[str, np.ndarray] = {}
+        self.reconciled = np.zeros(n_payers)
+
+    # -----------------------------------------------------------------------------------------
+    def start_month(self) -> None:
+        self.readmit_now, self.readmit_next = self.readmit_next, self.readmit_now
+        self.readmit_next[:] = False
+        self.referred[:] = False
+        self.discharged[:] = False
+        n_payers = self.reconciled.size
+        self.counts = {
+            "discharges": np.zeros(n_payers, np.int64),
+            "discharges_home": np.zeros(n_payers, np.int64),
+            "discharges_institutional": np.zeros(n_payers, np.int64),
+            "readmissions": np.zeros(n_payers, np.int64),
+            "readmissions_30d": np.zeros(n_payers, np.int64),
+            "pathways_closed": np.zeros(n_payers, np.int64),
+            "pathway_spending": np.zeros(n_payers),
+        }
+        self.reconciled = np.zeros(n_payers)
+
+    def forced_needs(self, s: int) -> np.ndarray | None:
+        """Patients whose episode in setting ``s`` starts this month whatever their need draw:
+        readmissions (acute setting) and referrals (post-acute settings)."""
+        if s == self.acute:
+            return self.readmit_now
+        if self.is_destination[s]:
+            return self.referred[s]
+        return None
+
+    # -----------------------------------------------------------------------------------------
+    def after_care(self, model: HealthSystemModel, s: int, mc: MonthCare) -> None:
+        """Right after setting ``s`` delivered this month's care: admissions open pathways and
+        discharges are routed (acute setting); adverse events in post-acute care send patients
+        back to hospital (destination settings)."""
+        if s == self.acute:
+            self._admit_and_discharge(model, mc)
+        elif self.is_destination[s]:
+            pop = model.population
+            back = mc.patients[mc.adverse & mc.sought]
+            self.readmit_next[back] = True
+            pop.episode_left[s][back] = 0  # the stay ends with the transfer to hospital
+            self.counts["readmissions_30d"] += np.bincount(
+                pop.payer[back[self.discharged[back]]], minlength=self.reconciled.size
+            )
+
+    def _admit_and_discharge(self, model: HealthSystemModel, mc: MonthCare) -> None:
+        pop = model.population
+        s = self.acute
+        n_payers = self.reconciled.size
+        idx = mc.patients
+        admitted = idx[mc.new_episode]
+        self.counts["readmissions"] += np.bincount(
+            pop.payer[admitted[self.readmit_now[admitted]]], minlength=n_payers
+        )
+        # an admission outside an open pathway is an index admission: it opens one
+        index = admitted[self.window_left[admitted] == 0]
+        self.window_left[index] = self.cfg.window_months
+        self.window_spend[index] = 0.0
+        prov = pop.provider[s][index].astype(np.int64)
+        self.window_hospital[index] = prov
+        f_adm = mc.function_at_start[np.searchsorted(idx, index)]
+        self.window_function[index] = model.coded_function(s, prov, f_adm)
+        self.window_dest[index] = 0
+
+        # discharges: stays that ended this month
+        out = idx[mc.sought & (pop.episode_left[s][idx] == 0)]
+        if not out.size:
+            return
+        self.discharged[out] = True
+        dest = self.choose(model, out)
+        first = self.window_left[out] == self.cfg.window_months  # the index stay's discharge
+        self.window_dest[out[first]] = dest[first]
+        for k in range(1, self.n_dest):
+            self.referred[self.dest_setting[k], out[dest == k]] = True
+        payer = pop.payer[out]
+        self.counts["discharges"] += np.bincount(payer, minlength=n_payers)
+        self.counts["discharges_home"] += np.bincount(payer[dest == 0], minlength=n_payers)
+        self.counts["discharges_institutional"] += np.bincount(
+            payer[self.institutional[dest]], minlength=n_payers
+        )
+        # readmission of those discharged home
+        home = out[dest == 0]
+        cfg = self.cfg
+        p = (
+            cfg.home_readmission_rate
+            * pop.risk[home]
+            * (1.0 + cfg.readmission_function_slope * (100.0 - pop.function[home]) / 100.0)
+        )
+        back = home[pop.uniforms(home, s, READMISSION) < np.minimum(p, 1.0)]
+        self.readmit_next[back] = True
+        self.counts["readmissions_30d"] += np.bincount(pop.payer[back], minlength=n_payers)
+
+    def clinical_value(self, risk: np.ndarray, function: np.ndarray) -> np.ndarray:
+        """V_d(i): clinical value of each destination (columns) for each patient (rows)."""
+        shortfall = np.maximum(self.cfg.reference_function - function, 0.0)[:, None] / 10.0
+        factor = np.maximum(1.0 + self.slope[None, :] * shortfall, 0.0)
+        return self.value[None, :] * factor * risk[:, None] ** self.elasticity[None, :]
+
+    def choose(self, model: HealthSystemModel, patients: np.ndarray) -> np.ndarray:
+        """Destination of each discharged patient (0 = home), by the hospital's logit rule."""
+        pop = model.population
+        h = pop.provider[self.acute][patients].astype(np.int64)
+        g = pop.payer[patients].astype(np.int64)
+        v = self.clinical_value(
+            pop.risk[patients].astype(np.float64), pop.function[patients].astype(np.float64)
+        )
+        utility = self.altruism[h][:, None] * v - self.weight[h, g][:, None] * self.cost[h]
+        for k, s_dest in enumerate(self.dest_setting):
+            u = pop.uniforms(patients, s_dest, DISCHARGE)
+            gumbel = -np.log(-np.log(np.clip(u, 1e-300, 1.0 - 1e-16)))
+            utility[:, k] += self.cfg.choice_scale * gumbel
+        return np.argmax(utility, axis=1).astype(np.int8)
+
+    # -----------------------------------------------------------------------------------------
+    def settle(self, model: HealthSystemModel) -> None:
+        """After payers settled the month: add the month's spending to open pathways, close
+        the pathways whose window ends, reconcile them under the acute contract, and let
+        hospitals learn from them."""
+        pop = model.population
+        for mc in model.month_care:
+            open_ = self.window_left[mc.patients] > 0
+            if open_.any():
+                i = mc.patients[open_]
+                self.window_spend[i] += (mc.allowed + mc.adjustment)[open_]
+        idx = np.flatnonzero(self.window_left > 0)
+        self.window_left[idx] -= 1
+        closing = idx[self.window_left[idx] == 0]
+        n_h = self.cost.shape[0]
+        acute = self.acute
+        mc_acute = model.month_care[acute]
+        for g, b in enumerate(pop.payer_slices(closing)):
+            ii = closing[b]
+            if not ii.size:
+                continue
+            payer = model.payers[g]
+            spend = self.window_spend[ii]
+            self.counts["pathways_closed"][g] += ii.size
+            self.counts["pathway_spending"][g] += float(spend.sum())
+            hosp = self.window_hospital[ii]
+            adj = payer.contracts[acute].reconcile_pathway(
+                spend,
+                pop.condition[ii],
+                self.window_function[ii],
+                pop.risk[ii] * model.coded_risk_factor(acute, hosp),
+                payer.rate_multiplier,
+                model.month,
+            )
+            if adj is not None:
+                lump = np.bincount(hosp, adj, minlength=n_h)
+                mc_acute.lump_by_payer[g] = mc_acute.lump_by_payer[g] + lump
+                total = float(adj.sum())
+                model.ledger_payer[acute, g] += total
+                payer.paid_total += total
+                self.reconciled[g] += total
+            self._learn_cost(hosp, self.window_dest[ii], spend)
+        # hospitals' perceived share of pathway spending moves toward their contracts'
+        self.weight += self.speed[:, None] * (self._target_weight(model) - self.weight)
+
+    def _target_weight(self, model: HealthSystemModel) -> np.ndarray:
+        shares = [
+            p.contracts[self.acute].pathway_cost_share(max(model.month, 0)) for p in model.payers
+        ]
+        return np.asarray(shares)[None, :]
+
+    def _learn_cost(self, hosp: np.ndarray, dest: np.ndarray, spend: np.ndarray) -> None:
+        n_h, n_d = self.cost.shape
+        key = hosp * n_d + dest.astype(np.int64)
+        count = np.bincount(key, minlength=n_h * n_d).reshape(n_h, n_d)
+        total = np.bincount(key, spend, minlength=n_h * n_d).reshape(n_h, n_d)
+        has = count > 0
+        mean = np.divide(total, count, out=np.zeros_like(total), where=has)
+        w = self.cfg.cost_memory
+        first = has & ~self.cost_seen
+        again = has & self.cost_seen
+        self.cost[first] = mean[first]
+        self.cost[again] = (1 - w) * self.cost[again] + w * mean[again]
+        self.cost_seen |= has
