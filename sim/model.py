@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import mesa
 import numpy as np
-
 from scipy.special import ndtri
 
 from sim import clinical, rules
@@ -1217,7 +1216,6 @@ class HealthSystemModel(mesa.Model):
 
     def _record_providers(self, s: int, month: int, revenue: np.ndarray) -> None:
         mc = self.month_care[s]
-        cfg = self.settings[s].cfg
         n_prov = len(self.theta[s])
         units = np.bincount(mc.provider, mc.units, n_prov)
         treated = np.bincount(mc.provider[mc.units > 0], minlength=n_prov)
