@@ -192,15 +192,25 @@ class HealthSystemModel(mesa.Model):
        patients from its practice style (``q_B + θ``, with the small variations it learns from);
        units become visits, billed units (8-minute rule) and minutes; patients gain function
        with diminishing returns, and adverse events strike with a risk that rises with
-       under-treatment.
+       under-treatment. Settings with a therapy decision (skilled nursing) also plan therapy
+       minutes per day from a second style, split them into individual, concurrent and group
+       minutes and deliver them within their therapist staff. With a care pathway, right after
+       the acute setting the hospital discharges each patient home or to a post-acute setting
+       (whose episode starts this month, as a referral), and after a post-acute setting its
+       adverse events send patients back to hospital next month (readmissions).
     4. **Payment** (``Payer.step``) — each payer settles its contracts: the payment model says
        what is owed (fees, PMPM, episode prices), the contract's cost sharing says what the
        patient pays, and adverse-event costs fall on the payer or the provider as the contract
-       says.
+       says. With a care pathway, the month's spending is added to open pathways, and those
+       whose window closes are reconciled under the acute contract and teach hospitals what a
+       discharge to each destination costs.
     5. **Adaptation** (``Provider.step``) — each provider estimates, from its patients' realised
        results, how its objective (profit + α·benefit) changes with its style, moves part of the
-       way toward the perceived best style, and sometimes imitates a better-performing peer.
-    6. **Records** — one row per (setting, payer) of the monthly table.
+       way toward the perceived best style, and sometimes imitates a better-performing peer;
+       the therapy style learns the same way.
+    6. **Records** — one row per (setting, payer) of the monthly table. Then therapist staff
+       move toward the month's planned demand (less after a loss), and the share of shared
+       therapy minutes toward what the contracts reward.
 
     Parameters
     ----------
