@@ -237,6 +237,7 @@ class HealthSystemModel(mesa.Model):
         root = np.random.SeedSequence(seed, spawn_key=(replicate,))
         streams = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(streams["mesa"]))
+        self.month = -1
         self.config = scenario
         self.arm = scenario.arm(arm) if arm is not None else scenario.arms[0]
         self.seed = seed

@@ -246,8 +246,13 @@ class Pathway:
                 payer.paid_total += total
                 self.reconciled[g] += total
             self._learn_cost(hosp, self.window_dest[ii], spend)
-        # hospitals' perceived share of pathway spending moves toward their contracts'
-        self.weight += self.speed[:, None] * (self._target_weight(model) - self.weight)
+        # hospitals' perceived share of pathway spending moves toward their contracts' (at
+        # once in optimal mode)
+        target = self._target_weight(model)
+        if model.config.behaviour.mode == "optimal":
+            self.weight[:] = target
+        elif model.config.behaviour.mode == "learning":
+            self.weight += self.speed[:, None] * (target - self.weight)
 
     def _target_weight(self, model: HealthSystemModel) -> np.ndarray:
         shares = [

@@ -231,3 +231,17 @@ def test_bad_pathway_input_is_named(override, message):
     with pytest.raises(ScenarioError) as err:
         joint(extra=[override])
     assert message in str(err.value)
+
+
+def test_optimal_mode_plays_the_closed_forms_on_the_pathway():
+    """behaviour.mode = optimal: therapy styles sit at the grid optimum, hospitals weigh the
+    pathway spending their contract puts on them (CJR-like: all of it) from the start."""
+    sc = joint(months=3, extra=["behaviour.mode=optimal"])
+    m = HealthSystemModel(sc, "cjr_bundle")
+    s = [st.name for st in m.settings].index("snf")
+    m_opt = sc.settings["snf"].therapy.optimal_minutes
+    for _ in range(3):
+        m.step()
+        np.testing.assert_allclose(m.phi[s], m.therapy_optimum[s] - m_opt)
+        np.testing.assert_array_equal(m.pathway.weight, 1.0)
+    assert HealthSystemModel(sc, "ffs").pathway.weight.max() == 0.0
