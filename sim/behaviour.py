@@ -176,6 +176,15 @@ def therapy_mix(
     return effective, staff, counted
 
 
+def capped_share(shared_share: np.ndarray | float, cap: float | None) -> np.ndarray:
+    """The share of minutes delivered concurrently or in groups under a contract's cap on
+    group plus concurrent minutes (PDPM: 25%; None: no cap). Applied to a patient's planned
+    split this is :func:`sim.rules.cap_group_concurrent` (excess shared minutes become
+    individual ones)."""
+    s = np.asarray(shared_share, np.float64)
+    return s if cap is None else np.minimum(s, cap)
+
+
 #: Gauss-Hermite nodes for expectations over the lognormal spread of minutes delivered
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(24)
 _GH_W = _GH_W / _GH_W.sum()

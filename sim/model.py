@@ -13,10 +13,11 @@ import mesa
 import numpy as np
 from scipy.special import ndtri
 
-from sim import clinical, rules
+from sim import clinical
 from sim.agents import Payer, Provider
 from sim.behaviour import (
     Experience,
+    capped_share,
     optimal_offset,
     optimal_therapy,
     planned_units,
@@ -24,7 +25,7 @@ from sim.behaviour import (
     therapy_variation_sign,
     variation_sign,
 )
-from sim.pathway import Pathway
+from sim.pathway import Pathway, zero_counts
 from sim.payment import REGISTRY, Panel, PaymentModel
 from sim.population import (
     ADVERSE_EVENT,
@@ -68,20 +69,6 @@ MODEL_REPORTERS = {
     "units_per_treated": _units_per_treated,
     "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
 }
-
-
-#: pathway counts recorded on the acute setting's rows (zero elsewhere)
-PATHWAY_COUNTS = {
-    k: np.zeros(1, np.int64)
-    for k in (
-        "discharges",
-        "discharges_home",
-        "discharges_institutional",
-        "readmissions",
-        "readmissions_30d",
-        "pathways_closed",
-    )
-} | {"pathway_spending": np.zeros(1)}
 
 
 @dataclass
@@ -271,6 +258,7 @@ class HealthSystemModel(mesa.Model):
         )
         pop = self.population
         self.altruism = [np.array([p.altruism for p in ps]) for ps in self.providers_by_setting]
+        self.speed = [np.array([p.speed for p in ps]) for ps in self.providers_by_setting]
         self.theta = [
             np.full(len(ps), scenario.behaviour.initial_offset) for ps in self.providers_by_setting
         ]
@@ -293,7 +281,7 @@ class HealthSystemModel(mesa.Model):
             t = st.cfg.therapy
             n_prov = len(ps)
             self.phi.append(None if t is None else np.full(n_prov, t.initial_offset))
-            self.phi_before.append(None if t is None else np.zeros(n_prov))
+            self.phi_before.append(None if t is None else self.phi[-1].copy())
             self.shared_share.append(
                 None if t is None else np.full(n_prov, t.baseline_shared_share)
             )
@@ -535,10 +523,7 @@ class HealthSystemModel(mesa.Model):
             [
                 t.baseline_shared_share
                 if min(c.therapy_minute_weights) < 1.0
-                else min(
-                    t.unpaid_shared_share,
-                    c.group_concurrent_cap if c.group_concurrent_cap is not None else 1.0,
-                )
+                else capped_share(t.unpaid_shared_share, c.group_concurrent_cap)
                 for c in contracts
             ]
         )
@@ -552,9 +537,11 @@ class HealthSystemModel(mesa.Model):
             for g, (c, payer) in enumerate(zip(contracts, self.payers, strict=True)):
                 if not payer_weight[:, g].any():
                     continue
-                shr = np.minimum(share, c.group_concurrent_cap or 1.0)
                 _, _, counted = therapy_mix(
-                    shr, t.concurrent_fraction, t.shared_benefit, c.therapy_minute_weights
+                    capped_share(share, c.group_concurrent_cap),
+                    t.concurrent_fraction,
+                    t.shared_benefit,
+                    c.therapy_minute_weights,
                 )
                 r = c.therapy_revenue_per_day(minutes * counted[:, None])
                 out += payer_weight[:, g][:, None] * payer.rate_multiplier * r
@@ -828,13 +815,10 @@ class HealthSystemModel(mesa.Model):
         fc = t.concurrent_fraction
         ind, conc, grp = np.zeros(idx.size), np.zeros(idx.size), np.zeros(idx.size)
         for g, b in enumerate(blocks):
-            cap = self.payers[g].contracts[s].group_concurrent_cap
-            sh = share[b] if cap is None else np.minimum(share[b], cap)
+            sh = capped_share(share[b], self.payers[g].contracts[s].group_concurrent_cap)
             ind[b] = (1.0 - sh) * per_day[b]
             conc[b] = sh * fc * per_day[b]
             grp[b] = sh * (1.0 - fc) * per_day[b]
-            if cap is not None:
-                ind[b], conc[b], grp[b] = rules.cap_group_concurrent(ind[b], conc[b], grp[b], cap)
         # therapist minutes: a concurrent minute takes half a therapist minute, group a quarter
         staff_per_day = ind + conc / 2.0 + grp / 4.0
         wanted = staff_per_day * days
@@ -885,8 +869,8 @@ class HealthSystemModel(mesa.Model):
             )
             self.staff[s] += t.staffing.adjustment * (target - self.staff[s])
             if self.config.behaviour.mode == "learning":
-                speed = np.array([p.speed for p in self.providers_by_setting[s]])
-                self.shared_share[s] += speed * (self.shared_target[s] - self.shared_share[s])
+                gap = self.shared_target[s] - self.shared_share[s]
+                self.shared_share[s] += self.speed[s] * gap
 
     def _provider_revenue(self, s: int) -> np.ndarray:
         """What each provider of setting ``s`` received this month (claims and lumps)."""
@@ -1154,7 +1138,7 @@ class HealthSystemModel(mesa.Model):
             pw = self.pathway
             acute = pw is not None and pw.acute == s
             reconciled = pw.reconciled if acute else np.zeros(n_payers)
-            pw_counts = pw.counts if acute else PATHWAY_COUNTS
+            pw_counts = pw.counts if acute else zero_counts(n_payers)
             # provider-side ledger: what each provider received this month
             prov_rev = self._provider_revenue(s)
             self.ledger_provider[s] += prov_rev
@@ -1219,7 +1203,7 @@ class HealthSystemModel(mesa.Model):
                         "therapy_minutes_concurrent": float(t_conc[g]),
                         "therapy_minutes_group": float(t_grp[g]),
                         "therapist_fte": float(fte[g]),
-                        **{k: (v[g] if acute else v[0]).item() for k, v in pw_counts.items()},
+                        **{k: v[g].item() for k, v in pw_counts.items()},
                     }
                 )
             if self.config.outputs.provider_panel:

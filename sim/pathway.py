@@ -45,6 +45,24 @@ if TYPE_CHECKING:
     from sim.model import HealthSystemModel, MonthCare
 
 
+#: counts of the month kept by the pathway (and their dtypes), recorded on the acute setting's
+#: rows of the monthly table (zero on other rows)
+COUNTS = {
+    "discharges": np.int64,
+    "discharges_home": np.int64,
+    "discharges_institutional": np.int64,
+    "readmissions": np.int64,
+    "readmissions_30d": np.int64,
+    "pathways_closed": np.int64,
+    "pathway_spending": np.float64,
+}
+
+
+def zero_counts(n_payers: int) -> dict[str, np.ndarray]:
+    """The month's counts before anything happened, one entry per payer."""
+    return {k: np.zeros(n_payers, dtype) for k, dtype in COUNTS.items()}
+
+
 class Pathway:
     """Pathway state of every patient and the hospitals' discharge policies."""
 
@@ -82,7 +100,7 @@ class Pathway:
         n_h = len(hospitals)
         n_payers = len(model.payers)
         self.altruism = model.altruism[self.acute]
-        self.speed = np.array([h.speed for h in hospitals])
+        self.speed = model.speed[self.acute]
         self.weight = np.zeros((n_h, n_payers))  # perceived share of pathway spending borne
         self.cost = np.zeros((n_h, n_dest))  # estimated pathway spending by destination
         self.cost_seen = np.zeros((n_h, n_dest), np.bool_)
@@ -100,15 +118,7 @@ class Pathway:
         self.referred[:] = False
         self.discharged[:] = False
         n_payers = self.reconciled.size
-        self.counts = {
-            "discharges": np.zeros(n_payers, np.int64),
-            "discharges_home": np.zeros(n_payers, np.int64),
-            "discharges_institutional": np.zeros(n_payers, np.int64),
-            "readmissions": np.zeros(n_payers, np.int64),
-            "readmissions_30d": np.zeros(n_payers, np.int64),
-            "pathways_closed": np.zeros(n_payers, np.int64),
-            "pathway_spending": np.zeros(n_payers),
-        }
+        self.counts = zero_counts(n_payers)
         self.reconciled = np.zeros(n_payers)
 
     def forced_needs(self, s: int) -> np.ndarray | None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim.behaviour import adapt, optimal_offset
+from sim import rules
+from sim.behaviour import adapt, capped_share, optimal_offset
 from sim.model import HealthSystemModel
 
 #: 99213 at the national GPCI and the 2025 conversion factor: 2.81 RVU × $32.3465
@@ -179,3 +180,19 @@ def test_shared_savings_closed_form():
     m.run_for(1)
     p_eff = FEE_99213 * (1 - s_rate * (1 - 0.2))
     np.testing.assert_allclose(m.theta[0], (p_eff - C) / (m.altruism[0] * D), rtol=1e-12)
+
+
+def test_capped_share_is_the_published_cap_rule():
+    """Capping the shared share at the contract's cap splits minutes exactly as
+    rules.cap_group_concurrent does (excess shared minutes become individual ones)."""
+    rng = np.random.default_rng(3)
+    share, per_day, fc = rng.random(200), 200 * rng.random(200), 0.4
+    for cap in (0.0, 0.25, 0.6):
+        s = capped_share(share, cap)
+        mine = ((1 - s) * per_day, s * fc * per_day, s * (1 - fc) * per_day)
+        published = rules.cap_group_concurrent(
+            (1 - share) * per_day, share * fc * per_day, share * (1 - fc) * per_day, cap
+        )
+        for a, b in zip(mine, published, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(capped_share(share, None), share)

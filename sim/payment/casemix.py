@@ -76,7 +76,17 @@ class CaseMix:
         self.comorbidity_cutoffs = np.asarray(params.comorbidity_cutoffs)
         self.comorbidity_weights = np.asarray(params.comorbidity_weights)
 
+    def function_weight(self, function: np.ndarray) -> np.ndarray:
+        """Weight of each patient's functional level."""
+        return self.function_weights[np.searchsorted(self.function_cutoffs, function, "right")]
+
+    def comorbidity_weight(self, risk: np.ndarray) -> np.ndarray:
+        """Weight of each patient's comorbidity level (by risk score)."""
+        return self.comorbidity_weights[np.searchsorted(self.comorbidity_cutoffs, risk, "right")]
+
     def weight(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
-        fl = np.searchsorted(self.function_cutoffs, function, side="right")
-        cl = np.searchsorted(self.comorbidity_cutoffs, risk, side="right")
-        return self.condition[condition] * self.function_weights[fl] * self.comorbidity_weights[cl]
+        return (
+            self.condition[condition]
+            * self.function_weight(function)
+            * self.comorbidity_weight(risk)
+        )

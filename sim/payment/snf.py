@@ -87,6 +87,36 @@ def _minutes(m: np.ndarray | None, n: int) -> np.ndarray:
     return np.zeros(n) if m is None else np.asarray(m, np.float64)
 
 
+class SkilledNursing(PaymentModel):
+    """What both skilled-nursing contracts share: a whole stay is one payment period, SNF
+    admissions are referrals (no elective demand), and each month's days are paid with the
+    daily coinsurance as the patient's share. Subclasses say what the month's days pay."""
+
+    Params = SNFParams
+    period_months = 240
+
+    def __init__(self, params: SNFParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self.case_mix = CaseMix(params, condition_names)
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        # SNF admissions are referrals from a hospital stay, not elective choices
+        return np.zeros(np.asarray(fee_value).shape)
+
+    def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """What this month's days of each stay pay at rate level 1 (covered days only)."""
+        raise NotImplementedError
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        first, days = _stay_days(claims)
+        allowed = self.stay_month(claims, first, days) * claims.rate_multiplier
+        return Settlement(
+            allowed=allowed,
+            lump=np.zeros_like(panel.members),
+            patient_share=_patient_share(self.params.daily_coinsurance, first, days, allowed),
+        )
+
+
 class LegacyParams(SNFParams):
     nursing_rate: float = Field(
         150.0,
@@ -119,7 +149,7 @@ class LegacyParams(SNFParams):
         return v
 
 
-class SNFLegacy(PaymentModel):
+class SNFLegacy(SkilledNursing):
     """RUG-IV-like: the per diem steps up with the therapy minutes delivered."""
 
     name = "snf_legacy"
@@ -128,14 +158,12 @@ class SNFLegacy(PaymentModel):
         "pays a per diem of nursing × case mix plus a rehabilitation add-on set by therapy "
         "minutes per week (RUG-IV-like); daily coinsurance from day 21"
     )
-    period_months = 240
     #: RUG-IV counting: concurrent minutes ÷ 2, group ÷ 4; no cap on either
     therapy_minute_weights = (1.0, 0.5, 0.25)
     group_concurrent_cap = None
 
     def __init__(self, params: LegacyParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
-        self.case_mix = CaseMix(params, condition_names)
         self.rehab = np.asarray(params.rehab_rates, np.float64)
 
     def therapy_revenue_per_day(self, counted_minutes_per_day: np.ndarray) -> np.ndarray:
@@ -148,10 +176,6 @@ class SNFLegacy(PaymentModel):
         1. The rehabilitation add-on depends on the minutes (``therapy_revenue_per_day``); the
         engine adds the value of a day's therapy to the closed form for length of stay."""
         return self.params.nursing_rate * rate_multiplier
-
-    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
-        # SNF admissions are referrals from a hospital stay, not elective choices
-        return np.zeros(np.asarray(fee_value).shape)
 
     def rehab_level(self, claims: Claims) -> np.ndarray:
         """Rehabilitation level (0 = none ... 5 = ultra high) of each patient this month, from
@@ -172,15 +196,9 @@ class SNFLegacy(PaymentModel):
         w = self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
         return self.params.nursing_rate * w + self.rehab[self.rehab_level(claims)]
 
-    def settle(self, claims: Claims, panel: Panel) -> Settlement:
-        first, days = _stay_days(claims)
-        covered = rules.stay_payment(first, days, _COVERED)  # days 1..100 only
-        allowed = self.per_diem(claims) * covered * claims.rate_multiplier
-        return Settlement(
-            allowed=allowed,
-            lump=np.zeros_like(panel.members),
-            patient_share=_patient_share(self.params.daily_coinsurance, first, days, allowed),
-        )
+    def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
+        covered = rules.stay_payment(first_day, days, _COVERED)  # days 1..100 only
+        return self.per_diem(claims) * covered
 
 
 class PDPMParams(SNFParams):
@@ -234,7 +252,7 @@ class PDPMParams(SNFParams):
     )
 
 
-class PDPM(PaymentModel):
+class PDPM(SkilledNursing):
     """PDPM-like: case-mix components with the variable per diem; minutes do not pay.
 
     Component weights from this contract's case-mix tables (condition weight c, function-level
@@ -248,13 +266,8 @@ class PDPM(PaymentModel):
         "variable per diem (PDPM-like); therapy minutes do not pay; daily coinsurance from "
         "day 21"
     )
-    period_months = 240
     therapy_minute_weights = (1.0, 1.0, 1.0)
     group_concurrent_cap = rules.PDPM_GROUP_CONCURRENT_CAP
-
-    def __init__(self, params: PDPMParams, condition_names: tuple[str, ...] = ()) -> None:
-        super().__init__(params, condition_names)
-        self.case_mix = CaseMix(params, condition_names)
 
     def weights(
         self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray
@@ -262,8 +275,8 @@ class PDPM(PaymentModel):
         """Per patient case-mix weights of the (PT and OT, SLP, nursing, NTA) components."""
         cm = self.case_mix
         c = cm.condition[np.asarray(condition)]
-        f = cm.function_weights[np.searchsorted(cm.function_cutoffs, function, side="right")]
-        k = cm.comorbidity_weights[np.searchsorted(cm.comorbidity_cutoffs, risk, side="right")]
+        f = cm.function_weight(function)
+        k = cm.comorbidity_weight(risk)
         return c * f, c, f * k, k
 
     def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0) -> float:
@@ -278,10 +291,6 @@ class PDPM(PaymentModel):
             non_case_mix=p.non_case_mix,
         )  # fmt: skip
         return float(day21) * rate_multiplier
-
-    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
-        # SNF admissions are referrals from a hospital stay, not elective choices
-        return np.zeros(np.asarray(fee_value).shape)
 
     def stay_month_payment(
         self,
@@ -305,14 +314,7 @@ class PDPM(PaymentModel):
         )
         return p.case_mix_index * case_mix + p.non_case_mix * covered
 
-    def settle(self, claims: Claims, panel: Panel) -> Settlement:
-        first, days = _stay_days(claims)
-        pay = self.stay_month_payment(
-            first, days, claims.condition, claims.function_at_start, claims.risk
-        )
-        allowed = pay * claims.rate_multiplier
-        return Settlement(
-            allowed=allowed,
-            lump=np.zeros_like(panel.members),
-            patient_share=_patient_share(self.params.daily_coinsurance, first, days, allowed),
+    def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
+        return self.stay_month_payment(
+            first_day, days, claims.condition, claims.function_at_start, claims.risk
         )
