@@ -25,6 +25,7 @@ from sim.behaviour import (
     therapy_variation_sign,
     variation_sign,
 )
+from sim.investment import Investments, churn
 from sim.pathway import Pathway, zero_counts
 from sim.payment import REGISTRY, Panel, PaymentModel
 from sim.population import (
@@ -36,8 +37,11 @@ from sim.population import (
     THERAPY,
     Population,
 )
-from sim.scenario import Scenario
+from sim.scenario import INVESTMENT_TYPES, Scenario
 from sim.settings import CareSetting
+
+#: counter-based draws of churn use the setting slots from here on (settings are at most 32)
+CHURN_SLOT = 32
 
 #: order of the spawned random streams of a run (documented in docs/architecture.md)
 STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
@@ -170,7 +174,9 @@ class HealthSystemModel(mesa.Model):
 
     1. **Calendar and health drift** — deductibles reset each January; every patient's function
        declines (aging, chronic disease); the month's uniforms are drawn (common random
-       numbers: the same draws in every arm).
+       numbers: the same draws in every arm). Where panels churn, some members move to another
+       provider; providers spend this month's investments on their members, whose effects
+       come after the investment's lag.
     2. **Needs and care seeking** (each care setting, in scenario order) — episodes of need
        start with a probability that rises with the risk score and with low function; an
        elective need is taken to the patient's provider with a probability that falls as the
@@ -184,20 +190,23 @@ class HealthSystemModel(mesa.Model):
        minutes and deliver them within their therapist staff. With a care pathway, right after
        the acute setting the hospital discharges each patient home or to a post-acute setting
        (whose episode starts this month, as a referral), and after a post-acute setting its
-       adverse events send patients back to hospital next month (readmissions).
+       adverse events send patients back to hospital next month (readmissions). Investments
+       lower the probabilities of needs, adverse events and readmissions they target (the same
+       draws against lower probabilities: the events avoided are counted).
     4. **Payment** (``Payer.step``) — each payer settles its contracts: the payment model says
        what is owed (fees, PMPM, episode prices), the contract's cost sharing says what the
        patient pays, and adverse-event costs fall on the payer or the provider as the contract
        says. With a care pathway, the month's spending is added to open pathways, and those
        whose window closes are reconciled under the acute contract and teach hospitals what a
-       discharge to each destination costs.
+       discharge to each destination costs. Payers pay their share of investment fees.
     5. **Adaptation** (``Provider.step``) — each provider estimates, from its patients' realised
        results, how its objective (profit + α·benefit) changes with its style, moves part of the
        way toward the perceived best style, and sometimes imitates a better-performing peer;
        the therapy style learns the same way.
     6. **Records** — one row per (setting, payer) of the monthly table. Then therapist staff
-       move toward the month's planned demand (less after a loss), and the share of shared
-       therapy minutes toward what the contracts reward.
+       move toward the month's planned demand (less after a loss), the share of shared
+       therapy minutes toward what the contracts reward, and investment levels toward the
+       best response to what the providers have learnt avoided events are worth to them.
 
     Parameters
     ----------
@@ -244,6 +253,7 @@ class HealthSystemModel(mesa.Model):
             agents, by_region = self._make_providers(setting, region_shares, prov_rng)
             self.providers_by_setting.append(agents)
             providers_by_region[setting.name] = by_region
+        self.providers_by_region = providers_by_region
         up = scenario.behaviour.upcoding
         #: which providers code their patients as sicker than they are (upcoding)
         self.upcodes = [
@@ -306,22 +316,8 @@ class HealthSystemModel(mesa.Model):
         self.panels: list[list[Panel]] = []
         self._fixed_cost_share = np.zeros((len(self.settings), n_payers))
         for s, setting in enumerate(self.settings):
-            n_prov = len(self.providers_by_setting[s])
-            key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
-            members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
-            risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
-            # risk adjustment sees coded risk scores
-            risk = risk * self.coded_risk_factor(s, np.arange(n_prov))[:, None]
-            self.panels.append(
-                [
-                    Panel(
-                        members=members[:, g].astype(np.float64),
-                        risk_sum=risk[:, g],
-                        rate_multiplier=self.payers[g].rate_multiplier,
-                    )
-                    for g in range(n_payers)
-                ]
-            )
+            self.panels.append(self._build_panels(s))
+            members = np.stack([pn.members for pn in self.panels[s]], axis=1)
             total = members.sum(axis=1, keepdims=True)
             share = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
             self._fixed_cost_share[s] = setting.cfg.providers.fixed_cost * share.sum(axis=0)
@@ -349,6 +345,14 @@ class HealthSystemModel(mesa.Model):
         self.refresh_contract_terms()
         #: the acute care pathway linking settings (None: settings are independent)
         self.pathway = Pathway(self, scenario.pathway) if scenario.pathway is not None else None
+        #: investments that lower future need, per setting (None: not offered, or switched off
+        #: in this arm)
+        self.investments: list[Investments | None] = [
+            Investments(self, st.index, st.cfg.investments)
+            if st.cfg.investments is not None and self.arm.investments
+            else None
+            for st in self.settings
+        ]
 
         # ledgers (money conservation is tested against these) and records
         self.ledger_payer = np.zeros((len(self.settings), n_payers))
@@ -402,6 +406,25 @@ class HealthSystemModel(mesa.Model):
         ]
         by_region = [np.flatnonzero(region == r) for r in range(len(region_shares))]
         return agents, by_region
+
+    def _build_panels(self, s: int) -> list[Panel]:
+        """Each payer's members of setting ``s`` per provider, with their (coded) risk."""
+        pop = self.population
+        n_payers = len(self.payers)
+        n_prov = len(self.providers_by_setting[s])
+        key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
+        members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+        risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+        # risk adjustment sees coded risk scores
+        risk = risk * self.coded_risk_factor(s, np.arange(n_prov))[:, None]
+        return [
+            Panel(
+                members=members[:, g].astype(np.float64),
+                risk_sum=risk[:, g],
+                rate_multiplier=self.payers[g].rate_multiplier,
+            )
+            for g in range(n_payers)
+        ]
 
     def coded_risk_factor(self, s: int, provider: np.ndarray) -> np.ndarray:
         """Coded / true risk score for patients of these providers (1 without upcoding)."""
@@ -580,6 +603,18 @@ class HealthSystemModel(mesa.Model):
         self.month = month = self.steps - 1
         pop = self.population
         pop.start_month(month)
+        for setting in self.settings:
+            rate = setting.cfg.providers.churn
+            if rate > 0:
+                s = setting.index
+
+                def uniform(idx, j, s=s):
+                    return pop.uniforms(idx, CHURN_SLOT + s, j + 1)
+
+                churn(self, s, rate, uniform)
+        for inv in self.investments:
+            if inv is not None:
+                inv.start_month(self)
         pathway = self.pathway
         if pathway is not None:
             pathway.start_month()
@@ -593,10 +628,21 @@ class HealthSystemModel(mesa.Model):
             payer.step()
         if pathway is not None:
             pathway.settle(self)
+        for inv in self.investments:
+            if inv is not None:
+                inv.book(self)
         self._learn(month)
         self.agents_by_type[Provider].do("step")
         self._record(month)
         self._adjust_therapy_staff()
+        for inv in self.investments:
+            if inv is not None:
+                discharges, readmits = (
+                    pathway.by_hospital()
+                    if pathway is not None and pathway.acute == inv.s
+                    else (0.0, 0.0)
+                )
+                inv.learn(self, self.month_care[inv.s], discharges, readmits)
         self.datacollector.collect(self)
         self.running = self.steps < self.config.months
 
@@ -616,8 +662,17 @@ class HealthSystemModel(mesa.Model):
         p += 1.0
         p *= pop.risk
         p *= (cfg.need_probability * self._cond_need)[pop.condition]
+        inv = self.investments[s]
+        need_factor = inv.factor("needs", None, month) if inv is not None else None
+        if need_factor is not None:
+            # prevention: the same draws against a lower probability (patient for patient)
+            would = (u_need < p) & (left == 0)
+            p *= need_factor
         new = u_need < p
         new &= left == 0
+        if need_factor is not None:
+            inv.count_avoided("needs", pop.payer[would & ~new], n_payers)
+            del would
         # the pathway starts episodes whatever the need draw: readmissions, referrals
         forced = self.pathway.forced_needs(s) if self.pathway is not None else None
         if forced is not None:
@@ -745,7 +800,20 @@ class HealthSystemModel(mesa.Model):
             function_slope=ae.function_slope,
             shortfall_risk=ae.shortfall_risk,
         )
-        adverse = pop.uniforms(idx, s, ADVERSE_EVENT) < p_ae
+        u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
+        ae_factor = inv.factor("adverse_events", idx, month) if inv is not None else None
+        if self.pathway is not None:
+            ae_factor = self.pathway.protection(s, idx, ae_factor)
+        if ae_factor is not None:
+            would = u_ae < p_ae
+            p_ae = p_ae * ae_factor
+        adverse = u_ae < p_ae
+        if ae_factor is not None:
+            avoided = would & ~adverse
+            if inv is not None:
+                inv.count_avoided("adverse_events", pop.payer[idx[avoided]], n_payers)
+            if self.pathway is not None:
+                self.pathway.count_avoided_readmissions(s, idx[avoided & sought])
         pop.function[idx] = np.clip(f_start + gain - ae.function_loss * adverse, 0.0, 100.0)
         left[idx] -= 1
         return MonthCare(
@@ -885,7 +953,10 @@ class HealthSystemModel(mesa.Model):
         cfg = self.settings[s].cfg
         n_prov = len(self.theta[s])
         variable = cfg.marginal_cost * mc.units + mc.therapy_cost + mc.liability
-        return np.bincount(mc.provider, variable, minlength=n_prov) + cfg.providers.fixed_cost
+        cost = np.bincount(mc.provider, variable, minlength=n_prov) + cfg.providers.fixed_cost
+        if self.investments[s] is not None:
+            cost = cost + self.investments[s].cost_by_provider()
+        return cost
 
     def _provider_margin(self, s: int) -> np.ndarray:
         return self._provider_revenue(s) - self._provider_cost(s)
@@ -1119,6 +1190,17 @@ class HealthSystemModel(mesa.Model):
             period_units = by_payer(np.where(mc.period_end, mc.period_units, 0))
             at_threshold = by_payer(mc.at_threshold)
             service_cost = cfg.marginal_cost * units + by_payer(mc.therapy_cost)
+            inv = self.investments[s]
+            invest = {
+                f"investment_{k}": inv.cost_by_payer(k) if inv is not None else np.zeros(n_payers)
+                for k in INVESTMENT_TYPES
+            }
+            invest_fees = inv.fees.sum(axis=0) if inv is not None else np.zeros(n_payers)
+            service_cost = service_cost + sum(invest.values())
+            avoided = {
+                f"{t}_avoided": inv.avoided[t] if inv is not None else np.zeros(n_payers, np.int64)
+                for t in ("needs", "adverse_events")
+            }
             # episodes that ended this month (a stay's length when the unit is a day)
             ended = mc.sought & (pop.episode_left[s][mc.patients] == 0)
             episodes_ended = by_payer(ended)
@@ -1203,6 +1285,9 @@ class HealthSystemModel(mesa.Model):
                         "therapy_minutes_concurrent": float(t_conc[g]),
                         "therapy_minutes_group": float(t_grp[g]),
                         "therapist_fte": float(fte[g]),
+                        **{k: float(v[g]) for k, v in invest.items()},
+                        "investment_fees": float(invest_fees[g]),
+                        **{k: int(v[g]) for k, v in avoided.items()},
                         **{k: v[g].item() for k, v in pw_counts.items()},
                     }
                 )

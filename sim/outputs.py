@@ -57,7 +57,7 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "oop": ("float64", "USD", "Patients' out-of-pocket payments (deductible, coinsurance, copays)."),
     "oop_pmpm": ("float64", "USD/member-month", "oop / members."),
     "provider_revenue": ("float64", "USD", "What providers received: payer_payments + oop."),
-    "provider_cost": ("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy) + adverse-event costs borne + fixed cost (allocated by members)."),
+    "provider_cost": ("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments) + adverse-event costs borne + fixed cost (allocated by members)."),
     "provider_margin": ("float64", "USD", "provider_revenue − provider_cost."),
     "adverse_events": ("int64", "events", "Adverse events (falls, complications) during episodes."),
     "adverse_event_cost_payer": ("float64", "USD", "Cost of adverse events paid by the payer."),
@@ -89,6 +89,14 @@ MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "readmissions_30d": ("int64", "stays", "Acute setting: this month's discharges readmitted within about 30 days (in the month of discharge; admitted the next month). Readmission rate = readmissions_30d / discharges."),
     "pathways_closed": ("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
     "pathway_spending": ("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
+    "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
+    "investment_preventive_visits": ("float64", "USD", "Providers' spending on preventive and primary-care visits for their panels (a provider cost; see investment_fees)."),
+    "investment_care_coordination": ("float64", "USD", "Providers' spending on care coordination of their panels."),
+    "investment_home_visits": ("float64", "USD", "Providers' spending on home visits after discharges."),
+    "investment_discharge_follow_up": ("float64", "USD", "Providers' spending on follow-up after discharges (calls, visits, medication reconciliation)."),
+    "investment_fees": ("float64", "USD", "Fees the payer paid toward those investments (their fee_share; included in payer_payments and provider_revenue)."),
+    "needs_avoided": ("int64", "episodes", "Episodes of need (in the acute setting: acute events) that preventive investments avoided this month: the same draws would have started them without the investments (first-order effect)."),
+    "adverse_events_avoided": ("int64", "events", "Adverse events that investments avoided this month (same draws; first-order effect)."),
 }  # fmt: skip
 
 PROVIDER_COLUMNS: dict[str, tuple[str, str, str]] = {

@@ -54,6 +54,7 @@ COUNTS = {
     "readmissions": np.int64,
     "readmissions_30d": np.int64,
     "pathways_closed": np.int64,
+    "readmissions_avoided": np.int64,
     "pathway_spending": np.float64,
 }
 
@@ -69,6 +70,7 @@ class Pathway:
     def __init__(self, model: HealthSystemModel, cfg: PathwayConfig) -> None:
         pop = model.population
         n = pop.n
+        self._payer = pop.payer
         names = [st.name for st in model.settings]
         self.cfg = cfg
         self.acute = names.index(cfg.acute_setting)
@@ -94,6 +96,12 @@ class Pathway:
         self.window_dest = np.zeros(n, np.int8)
         self.window_function = np.zeros(n, np.float32)  # coded function at the index admission
         self.discharged = np.zeros(n, np.bool_)  # discharged this month
+        # factor on this month's readmission risk of those discharged (investments)
+        self.protect = np.ones(n, np.float32)
+        self.protected = False
+        n_hosp = len(model.providers_by_setting[self.acute])
+        self.discharges_h = np.zeros(n_hosp)
+        self.readmits_h = np.zeros(n_hosp)
 
         # per hospital
         hospitals = model.providers_by_setting[self.acute]
@@ -117,6 +125,11 @@ class Pathway:
         self.readmit_next[:] = False
         self.referred[:] = False
         self.discharged[:] = False
+        if self.protected:
+            self.protect[:] = 1.0
+            self.protected = False
+        self.discharges_h[:] = 0.0
+        self.readmits_h[:] = 0.0
         n_payers = self.reconciled.size
         self.counts = zero_counts(n_payers)
         self.reconciled = np.zeros(n_payers)
@@ -142,8 +155,12 @@ class Pathway:
             back = mc.patients[mc.adverse & mc.sought]
             self.readmit_next[back] = True
             pop.episode_left[s][back] = 0  # the stay ends with the transfer to hospital
+            early = back[self.discharged[back]]
             self.counts["readmissions_30d"] += np.bincount(
-                pop.payer[back[self.discharged[back]]], minlength=self.reconciled.size
+                pop.payer[early], minlength=self.reconciled.size
+            )
+            self.readmits_h += np.bincount(
+                pop.provider[self.acute][early], minlength=self.readmits_h.size
             )
 
     def _admit_and_discharge(self, model: HealthSystemModel, mc: MonthCare) -> None:
@@ -176,6 +193,13 @@ class Pathway:
         for k in range(1, self.n_dest):
             self.referred[self.dest_setting[k], out[dest == k]] = True
         payer = pop.payer[out]
+        hosp = pop.provider[s][out].astype(np.int64)
+        self.discharges_h += np.bincount(hosp, minlength=self.discharges_h.size)
+        inv = model.investments[s]
+        factor = inv.discharge_factor(model, hosp, payer.astype(np.int64)) if inv else None
+        if factor is not None:
+            self.protect[out] = factor
+            self.protected = True
         self.counts["discharges"] += np.bincount(payer, minlength=n_payers)
         self.counts["discharges_home"] += np.bincount(payer[dest == 0], minlength=n_payers)
         self.counts["discharges_institutional"] += np.bincount(
@@ -189,9 +213,42 @@ class Pathway:
             * pop.risk[home]
             * (1.0 + cfg.readmission_function_slope * (100.0 - pop.function[home]) / 100.0)
         )
-        back = home[pop.uniforms(home, s, READMISSION) < np.minimum(p, 1.0)]
+        u = pop.uniforms(home, s, READMISSION)
+        p = np.minimum(p, 1.0)
+        if factor is not None:
+            f = factor[dest == 0]
+            self.count_avoided_readmissions(None, home[(u < p) & ~(u < p * f)])
+            p = p * f
+        back = home[u < p]
         self.readmit_next[back] = True
         self.counts["readmissions_30d"] += np.bincount(pop.payer[back], minlength=n_payers)
+        self.readmits_h += np.bincount(pop.provider[s][back], minlength=self.readmits_h.size)
+
+    def protection(
+        self, s: int, patients: np.ndarray, factor: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The factor on adverse-event (readmission) risk in post-acute setting ``s`` of those
+        discharged this month, combined with ``factor``."""
+        if not (self.protected and self.is_destination[s]):
+            return factor
+        mine = np.where(self.discharged[patients], self.protect[patients], 1.0)
+        return mine if factor is None else factor * mine
+
+    def count_avoided_readmissions(self, s: int | None, patients: np.ndarray) -> None:
+        """Readmissions within 30 days that investments avoided (``s``: the post-acute
+        setting where the avoided adverse event was; None: after a discharge home)."""
+        if s is not None:
+            if not self.is_destination[s]:
+                return
+            patients = patients[self.discharged[patients]]
+        pop_payer = self._payer
+        self.counts["readmissions_avoided"] += np.bincount(
+            pop_payer[patients], minlength=self.reconciled.size
+        )
+
+    def by_hospital(self) -> tuple[np.ndarray, np.ndarray]:
+        """This month's discharges and 30-day readmissions per hospital."""
+        return self.discharges_h.copy(), self.readmits_h.copy()
 
     def clinical_value(self, risk: np.ndarray, function: np.ndarray) -> np.ndarray:
         """V_d(i): clinical value of each destination (columns) for each patient (rows)."""

@@ -1,0 +1,286 @@
+"""Care that lowers future need: provider investments in prevention, care coordination, home
+visits and follow-up after discharge (MODEL.md; issue: care that lowers future need).
+
+A setting with ``[investments]`` offers investment types (:class:`sim.scenario.InvestmentType`).
+Each provider ``p`` chooses a spending level ``x_pk`` on each type ``k``: per member-month of
+its panel (member basis) or per discharge (discharge basis, the pathway's acute setting).
+Spending lowers the probability of the targeted events by ``ρ_kt · (1 − exp(−x / σ_k))``
+(``ρ_kt`` the type's largest reduction of target ``t``, ``σ_k`` its scale): diminishing
+returns. Member-basis spending acts ``lag_months`` later on the members who were in the panel
+when it was spent, whichever provider they belong to by then.
+
+**The choice.** A provider values an investment by what the avoided events are worth to it —
+their effect on its profit under its contracts — plus its altruism times what they are worth to
+patients, over the months it looks ahead (``horizon_months``), discounted by the chance that a
+member is still its own when the effect comes (``(1 − churn)^lag``). With ``A_k`` the value of
+removing all the targeted events it can reach (per member-month or per discharge), its
+objective ``A_k·(1 − exp(−x/σ_k)) − (1 − fee_share_k)·x`` has the closed-form optimum
+
+    x*_k = σ_k · ln(A_k / (σ_k · (1 − fee_share_k)))   if A_k > σ_k · (1 − fee_share_k), else 0.
+
+``A_k`` comes from the provider's own experience, with exponential forgetting
+(``behaviour.memory``): per member-month, the profit it made on its episodes and the episodes
+that started (needs), and the adverse events among its patients; per discharge, its 30-day
+readmissions, and what an admission paid and earned it. The value of an avoided event is then
+minus the profit it would have made on it (a fee-for-service margin is lost; under capitation
+the cost is saved), plus the adverse-event liability and penalties it would have borne, plus
+the share of pathway spending its contract puts on it (a CJR-like bundle), plus
+α × the patient's value. Observed rates already include the investments' effects; the
+provider divides them out to value each type given the others. It moves toward ``x*`` at its
+adaptation speed (``learning``), at once (``optimal``), or not at all (``fixed``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.scenario import INVESTMENT_TYPES, InvestmentsConfig
+
+if TYPE_CHECKING:
+    from sim.model import HealthSystemModel, MonthCare
+
+#: the events investments act on
+TARGETS = ("needs", "adverse_events", "readmissions")
+
+
+def optimal_investment(value: np.ndarray, scale: float, own_share: float) -> np.ndarray:
+    """x* maximising ``value·(1 − exp(−x/scale)) − own_share·x`` (0 when it does not pay)."""
+    v = np.asarray(value, np.float64)
+    if own_share <= 0:
+        return np.where(v > 0, np.inf, 0.0)
+    ratio = v / (scale * own_share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ratio > 1.0, scale * np.log(np.where(ratio > 1.0, ratio, 1.0)), 0.0)
+
+
+def effect(spending: np.ndarray, scale: float) -> np.ndarray:
+    """Share of the largest effect reached by ``spending``: 1 − exp(−x/σ)."""
+    return -np.expm1(-np.asarray(spending, np.float64) / scale)
+
+
+class Investments:
+    """One setting's investment option: providers' levels, their estimates, the members'
+    delayed effects and the month's accounts."""
+
+    def __init__(self, model: HealthSystemModel, s: int, cfg: InvestmentsConfig) -> None:
+        self.s = s
+        self.cfg = cfg
+        self.types = cfg.types()
+        self.names = list(self.types)
+        n_prov = len(model.providers_by_setting[s])
+        n = model.population.n
+        self.level = {k: np.zeros(n_prov) for k in self.names}
+        pc = model.settings[s].cfg.providers
+        self.max_level = {k: 50.0 * t.scale for k, t in self.types.items()}
+        self.retention = {
+            k: ((1.0 - pc.churn) ** t.lag_months if t.lag_months <= cfg.horizon_months else 0.0)
+            for k, t in self.types.items()
+        }
+        # members' effects to come: one ring of (lag + 1) months per member-basis type,
+        # holding 1 − exp(−x/σ) of the spending made on each member
+        self.pending = {
+            k: np.zeros((t.lag_months + 1, n), np.float32)
+            for k, t in self.types.items()
+            if t.basis == "member"
+        }
+        # each provider's running record (exponential forgetting) per member-month or discharge
+        names = ("members", "episodes", "episode_profit", "episode_allowed", "adverse")
+        self.record = {k: np.zeros(n_prov) for k in (*names, "discharges", "readmits")}
+        self.seen = np.zeros(n_prov, np.bool_)
+        # the month's accounts
+        self.cost = {k: np.zeros((n_prov, len(model.payers))) for k in INVESTMENT_TYPES}
+        self.fees = np.zeros((n_prov, len(model.payers)))
+        self.avoided = {t: np.zeros(len(model.payers), np.int64) for t in TARGETS}
+
+    # -----------------------------------------------------------------------------------------
+    def start_month(self, model: HealthSystemModel) -> None:
+        """Book this month's member spending (at the levels chosen last month) and schedule its
+        effects ``lag`` months ahead on the members it was spent on."""
+        pop = model.population
+        month = model.month
+        prov = pop.provider[self.s]
+        members = np.stack([pn.members for pn in model.panels[self.s]], axis=1)
+        for k in INVESTMENT_TYPES:
+            self.cost[k][:] = 0.0
+        self.fees[:] = 0.0
+        for t in TARGETS:
+            self.avoided[t][:] = 0
+        for k, ring in self.pending.items():
+            t = self.types[k]
+            ring[(month + t.lag_months) % ring.shape[0]] = effect(self.level[k], t.scale)[prov]
+            cost = self.level[k][:, None] * members
+            self.cost[k] += cost
+            self.fees += t.fee_share * cost
+
+    def factor(self, target: str, patients: np.ndarray | None, month: int) -> np.ndarray | None:
+        """This month's factor on the probability of ``target`` ("needs", "adverse_events")
+        for these patients (all when None) from the member-basis spending made on them."""
+        out = None
+        for k, ring in self.pending.items():
+            rho = getattr(self.types[k], target)
+            if not rho:
+                continue
+            reach = ring[month % ring.shape[0]]
+            if patients is not None:
+                reach = reach[patients]
+            f = 1.0 - rho * reach.astype(np.float64)
+            out = f if out is None else out * f
+        return out
+
+    def discharge_factor(
+        self, model: HealthSystemModel, hospital: np.ndarray, payer: np.ndarray
+    ) -> np.ndarray | None:
+        """Factor on the readmission risk of these discharges from the discharge-basis
+        spending of their hospitals, whose cost is booked here."""
+        out = None
+        for k, t in self.types.items():
+            if t.basis != "discharge":
+                continue
+            y = self.level[k][hospital]
+            key = hospital * len(model.payers) + payer
+            n_prov, n_pay = self.cost[k].shape
+            cost = np.bincount(key, y, minlength=n_prov * n_pay).reshape(n_prov, n_pay)
+            self.cost[k] += cost
+            self.fees += t.fee_share * cost
+            f = 1.0 - t.readmissions * effect(y, t.scale)
+            out = f if out is None else out * f
+        return out
+
+    def count_avoided(self, target: str, payer: np.ndarray, n_payers: int) -> None:
+        self.avoided[target] += np.bincount(payer, minlength=n_payers)
+
+    # -----------------------------------------------------------------------------------------
+    def learn(self, model: HealthSystemModel, mc: MonthCare, discharges, readmits) -> None:
+        """Fold the month into each provider's record and move its levels toward the
+        closed-form best given its estimates (see the module docstring)."""
+        s = self.s
+        cfg = model.settings[s].cfg
+        n_prov = self.seen.size
+        members = np.stack([pn.members for pn in model.panels[s]], axis=1).sum(axis=1)
+        own = mc.sought
+        profit = mc.revenue - cfg.marginal_cost * mc.units - mc.therapy_cost - mc.liability
+        month = {
+            "members": members,
+            "episodes": np.bincount(mc.provider[mc.new_episode], minlength=n_prov),
+            "episode_profit": np.bincount(mc.provider[own], profit[own], n_prov),
+            "episode_allowed": np.bincount(mc.provider[own], mc.allowed[own], n_prov),
+            "adverse": np.bincount(mc.provider[mc.adverse & own], minlength=n_prov),
+            "discharges": discharges,
+            "readmits": readmits,
+        }
+        w = model.config.behaviour.memory
+        first = not self.seen.any()
+        for key, value in month.items():
+            self.record[key] = value if first else (1 - w) * self.record[key] + w * value
+        self.seen[:] = True
+        target = self.best(model)
+        mode = model.config.behaviour.mode
+        for k in self.names:
+            if mode == "optimal":
+                self.level[k][:] = target[k]
+            elif mode == "learning":
+                self.level[k] += model.speed[s] * (target[k] - self.level[k])
+
+    def values(self, model: HealthSystemModel) -> dict[str, np.ndarray]:
+        """What removing each target entirely is worth to each provider (USD per member-month
+        for needs and adverse events, per discharge for readmissions), from its estimates."""
+        s = self.s
+        cfg = model.settings[s].cfg
+        r = self.record
+        alpha = model.altruism[s]
+        w_pay = self._payer_weights(model)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_member = lambda x: np.where(r["members"] > 0, x / r["members"], 0.0)  # noqa: E731
+            per_discharge = lambda x: np.where(r["discharges"] > 0, x / r["discharges"], 0.0)  # noqa: E731
+            per_episode = lambda x: np.where(r["episodes"] > 0, x / r["episodes"], 0.0)  # noqa: E731
+            ae = cfg.adverse_events
+            liability = np.zeros(alpha.size)
+            for g, payer in enumerate(model.payers):
+                prm = payer.contracts[s].params
+                liability += w_pay[:, g] * (
+                    prm.adverse_event_liability * ae.cost + prm.adverse_event_penalty
+                )
+            ae_value = liability + alpha * ae.function_loss * cfg.value_per_function_point
+            needs = -per_member(r["episode_profit"]) + alpha * self.cfg.need_value * per_member(
+                r["episodes"]
+            )
+            adverse = per_member(r["adverse"]) * ae_value
+            # a readmission: another admission, whose allowed amount counts against the
+            # pathway target where the contract says so, and whose profit is forgone
+            share = np.zeros(alpha.size)
+            if model.pathway is not None and model.pathway.acute == s:
+                share = (model.pathway.weight * w_pay).sum(axis=1)
+            readmission = (
+                share * per_episode(r["episode_allowed"])
+                - per_episode(r["episode_profit"])
+                + alpha * self.cfg.readmission_value
+            )
+            readmissions = per_discharge(r["readmits"]) * readmission
+        return {"needs": needs, "adverse_events": adverse, "readmissions": readmissions}
+
+    def best(self, model: HealthSystemModel) -> dict[str, np.ndarray]:
+        """Each type's closed-form best level given the provider's estimates and the other
+        types' current levels."""
+        values = self.values(model)
+        out = {}
+        for k, t in self.types.items():
+            a = np.zeros(self.seen.size)
+            for target in TARGETS:
+                rho = getattr(t, target)
+                if rho:
+                    # the observed value already carries this type's current effect
+                    a += rho * values[target] / (1.0 - rho * effect(self.level[k], t.scale))
+            a *= self.retention[k]
+            x = optimal_investment(a, t.scale, 1.0 - t.fee_share)
+            out[k] = np.minimum(x, self.max_level[k])
+        return out
+
+    def _payer_weights(self, model: HealthSystemModel) -> np.ndarray:
+        members = np.stack([pn.members for pn in model.panels[self.s]], axis=1)
+        total = members.sum(axis=1, keepdims=True)
+        n_pay = members.shape[1]
+        return np.divide(members, total, out=np.full(members.shape, 1.0 / n_pay), where=total > 0)
+
+    # -----------------------------------------------------------------------------------------
+    def book(self, model: HealthSystemModel) -> None:
+        """Fees the payer pays toward the month's investments: lumps to providers."""
+        mc = model.month_care[self.s]
+        for g, payer in enumerate(model.payers):
+            fee = self.fees[:, g]
+            if fee.any():
+                mc.lump_by_payer[g] = mc.lump_by_payer[g] + fee
+                total = float(fee.sum())
+                model.ledger_payer[self.s, g] += total
+                payer.paid_total += total
+
+    def cost_by_provider(self) -> np.ndarray:
+        return sum(c.sum(axis=1) for c in self.cost.values())
+
+    def cost_by_payer(self, k: str) -> np.ndarray:
+        return self.cost[k].sum(axis=0)
+
+
+def churn(model: HealthSystemModel, s: int, rate: float, uniform) -> None:
+    """Members who leave their provider this month move to another provider of their region,
+    chosen at random (counter-based draws, the same in every arm)."""
+    pop = model.population
+    everyone = np.arange(pop.n)
+    leave = everyone[uniform(everyone, 0) < rate]
+    if not leave.size:
+        return
+    pick = uniform(leave, 1)
+    by_region = model.providers_by_region[model.settings[s].name]
+    region = pop.region[leave]
+    prov = pop.provider[s]
+    for r, members in enumerate(by_region):
+        mine = region == r
+        if not mine.any() or len(members) < 2:
+            continue
+        current = prov[leave[mine]].astype(np.int64)
+        # a different provider of the region, uniformly
+        pos = np.searchsorted(members, current)
+        step = 1 + np.floor(pick[mine] * (len(members) - 1)).astype(np.int64)
+        prov[leave[mine]] = members[(pos + step) % len(members)]
+    model.panels[s] = model._build_panels(s)
