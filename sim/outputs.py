@@ -136,6 +136,8 @@ SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "provider_margin_pmpm": ("float64", "USD/member-month", "Provider margin per member per month."),
     "provider_margin_pct": ("float64", "percent", "Provider margin as a percentage of provider revenue."),
     "spending_per_function_point": ("float64", "USD/point", "Payer spending + OOP per point of function gained from care."),
+    "investment_pmpm": ("float64", "USD/member-month", "Providers' spending on investments that lower future need (all types), per member-month."),
+    "spending_change_from_investment_pmpm": ("float64", "USD/member-month", "spending_pmpm minus that of the arm with the same contracts and investments switched off (the net effect of the investments on payer spending, same patients); NaN without such an arm."),
 }  # fmt: skip
 
 
@@ -145,9 +147,15 @@ def frame(rows: list[dict[str, Any]], columns: dict[str, tuple[str, str, str]]) 
     return df.astype({k: v[0] for k, v in columns.items()})
 
 
-def summarize(monthly: pd.DataFrame) -> pd.DataFrame:
-    """Per-arm summary, per setting and for all settings, averaged over replicates."""
+def summarize(monthly: pd.DataFrame, counterfactuals: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-arm summary, per setting and for all settings, averaged over replicates.
+
+    ``counterfactuals`` maps an arm to the arm with the same contracts and investments
+    switched off (``Scenario.investment_counterfactuals``), for the net effect of investing."""
     records = []
+    invest_cols = [
+        c for c in monthly.columns if c.startswith("investment_") and c != "investment_fees"
+    ]
     last = monthly["month"].max()
     for arm, df_arm in monthly.groupby("arm", sort=False):
         reps = df_arm["replicate"].nunique()
@@ -191,9 +199,20 @@ def summarize(monthly: pd.DataFrame) -> pd.DataFrame:
                     "spending_per_function_point": (
                         (tot["spending"] + tot["oop"]) / gain if gain > 0 else np.nan
                     ),
+                    "investment_pmpm": tot[invest_cols].sum() / mm,
+                    "spending_change_from_investment_pmpm": np.nan,
                 }
             )
-    return frame(records, SUMMARY_COLUMNS)
+    out = frame(records, SUMMARY_COLUMNS)
+    key = out.set_index(["arm", "setting"])["spending_pmpm"]
+    for arm, base in (counterfactuals or {}).items():
+        mine = out["arm"] == arm
+        if mine.any() and (base, "all") in key.index:
+            out.loc[mine, "spending_change_from_investment_pmpm"] = (
+                out.loc[mine, "spending_pmpm"].to_numpy()
+                - key.loc[[(base, st) for st in out.loc[mine, "setting"]]].to_numpy()
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

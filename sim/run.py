@@ -100,7 +100,7 @@ def run(
         seed=seed,
         arms=arm_names,
         monthly=monthly,
-        summary=summarize(monthly),
+        summary=summarize(monthly, scenario.investment_counterfactuals()),
         providers=providers,
         ledgers=ledgers,
     )

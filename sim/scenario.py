@@ -1180,6 +1180,22 @@ class Scenario(Strict):
                     f"{pw.acute_setting!r} in [settings] (settings run in that order each month)"
                 )
 
+    def investment_counterfactuals(self) -> dict[str, str]:
+        """Arms with the investment option, each mapped to the arm with the same contracts and
+        switches and the option switched off (when the scenario has one)."""
+
+        def design(a: ArmConfig) -> Any:
+            return a.model_dump(include={"contracts", "switches"})
+
+        off = {id(a): a for a in self.arms if not a.investments}
+        out = {}
+        for a in self.arms:
+            if a.investments:
+                match = [b for b in off.values() if design(b) == design(a)]
+                if match:
+                    out[a.name] = match[0].name
+        return out
+
     def arm(self, name: str) -> ArmConfig:
         for a in self.arms:
             if a.name == name:

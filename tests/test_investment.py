@@ -204,3 +204,37 @@ def test_bad_investment_input_is_named(key, value, message):
     with pytest.raises(ScenarioError) as err:
         world(**{key: value})
     assert message in str(err.value)
+
+
+def test_fee_for_service_invests_as_far_as_altruism_or_a_fee_carries_it():
+    """Paid per stay, a readmission is a margin earned: only altruism (here a high value of
+    avoided readmissions to patients) makes hospitals follow patients up, the more altruistic
+    the more, and a fee paying part of the cost makes them do more."""
+    levels = {}
+    for fee in (0.0, 0.6):
+        sc = world(
+            months=24,
+            settings__hospital__investments__readmission_value=50_000.0,
+            settings__hospital__investments__discharge_follow_up__fee_share=fee,
+        )
+        m = HealthSystemModel(sc, "ffs")
+        for _ in range(24):
+            m.step()
+        levels[fee] = m.investments[0].level["discharge_follow_up"]
+    alpha = m.altruism[0]
+    assert levels[0.0].max() > 0
+    assert np.corrcoef(alpha, levels[0.0])[0, 1] > 0.5
+    assert levels[0.6].mean() > levels[0.0].mean()
+    assert m.investments[0].level["preventive_visits"].max() == 0.0
+
+
+def test_summary_gives_the_net_effect_on_spending():
+    """summary.csv: each arm's spending minus its twin without investments, same patients."""
+    res = run(world(months=12))
+    s = res.summary[res.summary["setting"] == "all"].set_index("arm")
+    for arm in ("ffs", "capitation", "bundle"):
+        assert s.loc[arm, "spending_change_from_investment_pmpm"] == pytest.approx(
+            s.loc[arm, "spending_pmpm"] - s.loc[f"{arm}_no_invest", "spending_pmpm"]
+        )
+        assert np.isnan(s.loc[f"{arm}_no_invest", "spending_change_from_investment_pmpm"])
+    assert s.loc["capitation", "investment_pmpm"] > 0 == s.loc["ffs", "investment_pmpm"]
