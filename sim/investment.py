@@ -43,6 +43,22 @@ if TYPE_CHECKING:
 
 #: the events investments act on
 TARGETS = ("needs", "adverse_events", "readmissions")
+#: what a provider keeps a record of, each month: its members, the episodes that started, the
+#: profit and allowed amounts of its episodes, adverse events, discharges and readmissions
+RECORD = (
+    "members",
+    "episodes",
+    "episode_profit",
+    "episode_allowed",
+    "adverse",
+    "discharges",
+    "readmits",
+)
+
+
+def _ratio(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """x / d, 0 where d is 0."""
+    return np.divide(x, d, out=np.zeros(np.shape(x)), where=d > 0)
 
 
 def optimal_investment(value: np.ndarray, scale: float, own_share: float) -> np.ndarray:
@@ -73,6 +89,7 @@ class Investments:
         n = model.population.n
         self.level = {k: np.zeros(n_prov) for k in self.names}
         pc = model.settings[s].cfg.providers
+        # past 50·σ the effect is complete (e^-50); the cap keeps x* finite when a fee pays it all
         self.max_level = {k: 50.0 * t.scale for k, t in self.types.items()}
         self.retention = {
             k: ((1.0 - pc.churn) ** t.lag_months if t.lag_months <= cfg.horizon_months else 0.0)
@@ -85,10 +102,9 @@ class Investments:
             for k, t in self.types.items()
             if t.basis == "member"
         }
-        # each provider's running record (exponential forgetting) per member-month or discharge
-        names = ("members", "episodes", "episode_profit", "episode_allowed", "adverse")
-        self.record = {k: np.zeros(n_prov) for k in (*names, "discharges", "readmits")}
-        self.seen = np.zeros(n_prov, np.bool_)
+        # each provider's running record of its month (exponential forgetting)
+        self.record = {k: np.zeros(n_prov) for k in RECORD}
+        self.seen = False
         # the month's accounts
         self.cost = {k: np.zeros((n_prov, len(model.payers))) for k in INVESTMENT_TYPES}
         self.fees = np.zeros((n_prov, len(model.payers)))
@@ -157,7 +173,7 @@ class Investments:
         closed-form best given its estimates (see the module docstring)."""
         s = self.s
         cfg = model.settings[s].cfg
-        n_prov = self.seen.size
+        n_prov = len(model.theta[s])
         members = np.stack([pn.members for pn in model.panels[s]], axis=1).sum(axis=1)
         own = mc.sought
         profit = mc.revenue - cfg.marginal_cost * mc.units - mc.therapy_cost - mc.liability
@@ -171,10 +187,9 @@ class Investments:
             "readmits": readmits,
         }
         w = model.config.behaviour.memory
-        first = not self.seen.any()
         for key, value in month.items():
-            self.record[key] = value if first else (1 - w) * self.record[key] + w * value
-        self.seen[:] = True
+            self.record[key] = value if not self.seen else (1 - w) * self.record[key] + w * value
+        self.seen = True
         target = self.best(model)
         mode = model.config.behaviour.mode
         for k in self.names:
@@ -191,33 +206,28 @@ class Investments:
         r = self.record
         alpha = model.altruism[s]
         w_pay = self._payer_weights(model)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_member = lambda x: np.where(r["members"] > 0, x / r["members"], 0.0)  # noqa: E731
-            per_discharge = lambda x: np.where(r["discharges"] > 0, x / r["discharges"], 0.0)  # noqa: E731
-            per_episode = lambda x: np.where(r["episodes"] > 0, x / r["episodes"], 0.0)  # noqa: E731
-            ae = cfg.adverse_events
-            liability = np.zeros(alpha.size)
-            for g, payer in enumerate(model.payers):
-                prm = payer.contracts[s].params
-                liability += w_pay[:, g] * (
-                    prm.adverse_event_liability * ae.cost + prm.adverse_event_penalty
-                )
-            ae_value = liability + alpha * ae.function_loss * cfg.value_per_function_point
-            needs = -per_member(r["episode_profit"]) + alpha * self.cfg.need_value * per_member(
-                r["episodes"]
+        ae = cfg.adverse_events
+        liability = np.zeros(alpha.size)
+        for g, payer in enumerate(model.payers):
+            prm = payer.contracts[s].params
+            liability += w_pay[:, g] * (
+                prm.adverse_event_liability * ae.cost + prm.adverse_event_penalty
             )
-            adverse = per_member(r["adverse"]) * ae_value
-            # a readmission: another admission, whose allowed amount counts against the
-            # pathway target where the contract says so, and whose profit is forgone
-            share = np.zeros(alpha.size)
-            if model.pathway is not None and model.pathway.acute == s:
-                share = (model.pathway.weight * w_pay).sum(axis=1)
-            readmission = (
-                share * per_episode(r["episode_allowed"])
-                - per_episode(r["episode_profit"])
-                + alpha * self.cfg.readmission_value
-            )
-            readmissions = per_discharge(r["readmits"]) * readmission
+        ae_value = liability + alpha * ae.function_loss * cfg.value_per_function_point
+        members, episodes = r["members"], r["episodes"]
+        needs = _ratio(alpha * self.cfg.need_value * episodes - r["episode_profit"], members)
+        adverse = _ratio(r["adverse"], members) * ae_value
+        # a readmission: another admission, whose allowed amount counts against the pathway
+        # target where the contract says so, and whose profit is forgone
+        share = np.zeros(alpha.size)
+        if model.pathway is not None and model.pathway.acute == s:
+            share = (model.pathway.weight * w_pay).sum(axis=1)
+        readmission = (
+            share * _ratio(r["episode_allowed"], episodes)
+            - _ratio(r["episode_profit"], episodes)
+            + alpha * self.cfg.readmission_value
+        )
+        readmissions = _ratio(r["readmits"], r["discharges"]) * readmission
         return {"needs": needs, "adverse_events": adverse, "readmissions": readmissions}
 
     def best(self, model: HealthSystemModel) -> dict[str, np.ndarray]:
@@ -226,7 +236,7 @@ class Investments:
         values = self.values(model)
         out = {}
         for k, t in self.types.items():
-            a = np.zeros(self.seen.size)
+            a = np.zeros(model.altruism[self.s].size)
             for target in TARGETS:
                 rho = getattr(t, target)
                 if rho:
