@@ -84,13 +84,14 @@ def run(
             tag = {"arm": arm, "replicate": rep, "seed": seed}
             rows.extend({**tag, **r} for r in model.rows)
             prov_rows.extend({**tag, **r} for r in model.provider_rows)
+            book = model.world.ledgers
             ledgers.append(
                 {
                     **tag,
-                    "payer_paid": float(model.ledger_payer.sum()),
-                    "payer_paid_adverse_events": float(model.ledger_payer_ae.sum()),
-                    "patients_paid": float(model.ledger_oop.sum()),
-                    "providers_received": float(sum(x.sum() for x in model.ledger_provider)),
+                    "payer_paid": float(book.payer.sum()),
+                    "payer_paid_adverse_events": float(book.payer_adverse_events.sum()),
+                    "patients_paid": float(book.oop.sum()),
+                    "providers_received": float(sum(x.sum() for x in book.provider)),
                 }
             )
     monthly = frame(rows, MONTHLY_COLUMNS)

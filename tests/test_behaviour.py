@@ -29,7 +29,7 @@ def test_optimal_mode_plays_closed_form(arm):
     m = HealthSystemModel(sc, arm)
     m.run_for(3)
     mc = m.month_care[0]
-    alpha = m.altruism[0][mc.provider]
+    alpha = m.world.providers[0].altruism[mc.provider]
     expected = np.clip(mc.need + _oracle_offset(arm, alpha), 0.0, 12.0)
     treated = mc.sought
     assert treated.sum() > 1000
@@ -45,13 +45,15 @@ def test_optimal_mode_with_liability_closed_form():
     )
     m = HealthSystemModel(sc, "capitation")
     m.run_for(1)
-    alpha = m.altruism[0]
+    alpha = m.world.providers[0].altruism
     kappa = 2 * 1.0 * cost * h
-    np.testing.assert_allclose(m.theta[0], -C / (alpha * D + kappa), rtol=1e-12)
+    np.testing.assert_allclose(m.world.providers[0].theta, -C / (alpha * D + kappa), rtol=1e-12)
     # under FFS the payer bears adverse events: no liability term
     m = HealthSystemModel(sc, "ffs")
     m.run_for(1)
-    np.testing.assert_allclose(m.theta[0], (FEE_99213 - C) / (alpha * D), rtol=1e-12)
+    np.testing.assert_allclose(
+        m.world.providers[0].theta, (FEE_99213 - C) / (alpha * D), rtol=1e-12
+    )
 
 
 def test_delivered_units_are_unbiased_rounding_of_plan():
@@ -79,10 +81,10 @@ def test_learning_converges_to_closed_form(arm):
     )
     m = HealthSystemModel(sc, arm)
     m.run_for(60)
-    target = _oracle_offset(arm, m.altruism[0])
+    target = _oracle_offset(arm, m.world.providers[0].altruism)
     assert np.all(np.abs(target) > 0.4)  # styles start at 0: far from the optimum
     # seeds 1-5 end within 0.008 visits of the optimum; 0.05 leaves room for noise
-    np.testing.assert_allclose(m.theta[0], target, atol=0.05)
+    np.testing.assert_allclose(m.world.providers[0].theta, target, atol=0.05)
 
 
 def test_learning_converges_with_liability():
@@ -99,9 +101,9 @@ def test_learning_converges_with_liability():
     )
     m = HealthSystemModel(sc, "capitation")
     m.run_for(120)
-    target = -C / (m.altruism[0] * D + 2 * cost * h)
+    target = -C / (m.world.providers[0].altruism * D + 2 * cost * h)
     # seeds 1-5 end within 0.06-0.18 visits (noise, not bias: the sign varies by provider)
-    np.testing.assert_allclose(m.theta[0], target, atol=0.25)
+    np.testing.assert_allclose(m.world.providers[0].theta, target, atol=0.25)
 
 
 def test_ordering_capitation_below_optimum_below_ffs():
@@ -114,7 +116,7 @@ def test_ordering_capitation_below_optimum_below_ffs():
         mc = m.month_care[0]
         mean_units[arm] = mc.units[mc.sought].mean()
         mean_need[arm] = mc.need[mc.sought].mean()
-        assert np.all(m.altruism[0] < 1)
+        assert np.all(m.world.providers[0].altruism < 1)
     assert mean_units["capitation"] < mean_need["capitation"]
     assert mean_need["ffs"] < mean_units["ffs"]
 
@@ -154,8 +156,8 @@ def test_pay_for_performance_closed_form_and_learning():
     sc = one_setting(behaviour={"mode": "optimal"}, arms=arms, settings={"clinic": setting})
     m = HealthSystemModel(sc, "cap_p4p")
     m.run_for(1)
-    target = -c / (m.altruism[0] * d + k * d / v)
-    np.testing.assert_allclose(m.theta[0], target, rtol=1e-12)
+    target = -c / (m.world.providers[0].altruism * d + k * d / v)
+    np.testing.assert_allclose(m.world.providers[0].theta, target, rtol=1e-12)
     assert np.all(target < -3.5)
     sc = one_setting(
         months=60,
@@ -166,7 +168,9 @@ def test_pay_for_performance_closed_form_and_learning():
     )
     m = HealthSystemModel(sc, "cap_p4p")
     m.run_for(60)
-    np.testing.assert_allclose(m.theta[0], target, atol=0.05)  # seeds 1-3: within 0.004
+    np.testing.assert_allclose(
+        m.world.providers[0].theta, target, atol=0.05
+    )  # seeds 1-3: within 0.004
 
 
 def test_shared_savings_closed_form():
@@ -179,7 +183,9 @@ def test_shared_savings_closed_form():
     m = HealthSystemModel(sc, "ffs_ss")
     m.run_for(1)
     p_eff = FEE_99213 * (1 - s_rate * (1 - 0.2))
-    np.testing.assert_allclose(m.theta[0], (p_eff - C) / (m.altruism[0] * D), rtol=1e-12)
+    np.testing.assert_allclose(
+        m.world.providers[0].theta, (p_eff - C) / (m.world.providers[0].altruism * D), rtol=1e-12
+    )
 
 
 def test_capped_share_is_the_published_cap_rule():

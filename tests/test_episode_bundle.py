@@ -51,13 +51,13 @@ def test_reconciliation_at_each_episode_period_end():
         share = 0.0 if month < 12 else 1.0
         want = rules.reconcile(mc.period_value, target, downside_share=share)
         want = np.where(mc.period_end, want, 0.0)
-        np.testing.assert_allclose(mc.adjustment, want, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(mc.paid.adjustment, want, rtol=1e-9, atol=1e-9)
         if month < 12:
-            negative_in_year_one += int((mc.adjustment < 0).sum())
+            negative_in_year_one += int((mc.paid.adjustment < 0).sum())
         else:
-            negative_in_year_two += int((mc.adjustment < 0).sum())
+            negative_in_year_two += int((mc.paid.adjustment < 0).sum())
         # FFS claims are paid as usual
-        np.testing.assert_allclose(mc.revenue - mc.adjustment, mc.fee_value, rtol=1e-12)
+        np.testing.assert_allclose(mc.paid.revenue - mc.paid.adjustment, mc.fee_value, rtol=1e-12)
     assert negative_in_year_one == 0 and negative_in_year_two > 0
 
 

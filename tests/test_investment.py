@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sim.errors import ScenarioError
-from sim.investment import optimal_investment
+from sim.features.investments import Investments, optimal_investment
 from sim.model import HealthSystemModel
 from sim.run import run
 from sim.scenario import apply_override, validate_scenario
@@ -83,13 +83,13 @@ def test_zero_effect_is_never_chosen_without_altruism():
         m = HealthSystemModel(sc, arm)
         for _ in range(10):
             m.step()
-            inv = m.investments[0]
+            inv = m.feature(Investments, 0)
             assert all((lvl == 0).all() for lvl in inv.level.values())
     sc = world(months=10, **selfish)
     m = HealthSystemModel(sc, "ffs")
     for _ in range(10):
         m.step()
-    assert all((lvl == 0).all() for lvl in m.investments[0].level.values())
+    assert all((lvl == 0).all() for lvl in m.feature(Investments, 0).level.values())
 
 
 def test_closed_form_maximises_the_objective():
@@ -110,24 +110,24 @@ def test_learnt_levels_reach_the_closed_form_under_fixed_conditions():
         months=60, patients=400_000, settings__hospital__providers__members_per_provider=100_000
     )
     m = HealthSystemModel(sc, "capitation")
-    admissions = np.zeros(len(m.theta[0]))
-    member_months = np.zeros(len(m.theta[0]))
+    admissions = np.zeros(m.world.providers[0].n)
+    member_months = np.zeros(m.world.providers[0].n)
     targets = []
     for month in range(60):
         m.step()
         if month >= 48:
-            targets.append(m.investments[0].best(m))
+            targets.append(m.feature(Investments, 0).best(m.world))
         if month >= 36:
             mc = m.month_care[0]
             admissions += np.bincount(mc.provider[mc.new_episode], minlength=admissions.size)
-            member_months += sum(pn.members for pn in m.panels[0])
-    inv = m.investments[0]
+            member_months += sum(pn.members for pn in m.world.providers[0].panels)
+    inv = m.feature(Investments, 0)
     for k in inv.names:
         # the best response moves a little with the month's events; compare with its mean
         best = np.mean([t[k] for t in targets], axis=0)
         np.testing.assert_allclose(inv.level[k], best, rtol=0.05)
         assert (best > 0).all()
-    rate = inv.record["episodes"] / inv.record["members"]
+    rate = inv.history["episodes"] / inv.history["members"]
     np.testing.assert_allclose(rate, admissions / member_months, rtol=0.1)
 
 
@@ -141,20 +141,20 @@ def test_churn_moves_members_and_weakens_prevention():
         m.step()
     after = m.population.provider[0]
     assert (before != after).mean() > 0.3
-    members = sum(pn.members.sum() for pn in m.panels[0])
+    members = sum(pn.members.sum() for pn in m.world.providers[0].panels)
     assert members == m.population.n
-    regions = m.providers_by_region["hospital"]
-    region_of = np.empty(len(m.theta[0]), int)
+    regions = m.world.providers[0].by_region
+    region_of = np.empty(m.world.providers[0].n, int)
     for r, provs in enumerate(regions):
         region_of[provs] = r
     np.testing.assert_array_equal(region_of[after], m.population.region)
     m0 = HealthSystemModel(world(months=18, patients=60_000), "capitation")
     for _ in range(18):
         m0.step()
-    lvl = m.investments[0].level["preventive_visits"].mean()
-    assert lvl < m0.investments[0].level["preventive_visits"].mean()
+    lvl = m.feature(Investments, 0).level["preventive_visits"].mean()
+    assert lvl < m0.feature(Investments, 0).level["preventive_visits"].mean()
     # follow-up after discharge acts at once: churn does not discount it
-    assert m.investments[0].retention["home_visits"] == 1.0
+    assert m.feature(Investments, 0).retention["home_visits"] == 1.0
 
 
 def test_investments_are_provider_costs_and_fees_are_conserved():
@@ -220,12 +220,12 @@ def test_fee_for_service_invests_as_far_as_altruism_or_a_fee_carries_it():
         m = HealthSystemModel(sc, "ffs")
         for _ in range(24):
             m.step()
-        levels[fee] = m.investments[0].level["discharge_follow_up"]
-    alpha = m.altruism[0]
+        levels[fee] = m.feature(Investments, 0).level["discharge_follow_up"]
+    alpha = m.world.providers[0].altruism
     assert levels[0.0].max() > 0
     assert np.corrcoef(alpha, levels[0.0])[0, 1] > 0.5
     assert levels[0.6].mean() > levels[0.0].mean()
-    assert m.investments[0].level["preventive_visits"].max() == 0.0
+    assert m.feature(Investments, 0).level["preventive_visits"].max() == 0.0
 
 
 def test_summary_gives_the_net_effect_on_spending():

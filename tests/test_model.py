@@ -10,7 +10,9 @@ import pytest
 from conftest import default_world
 
 from sim.agents import Payer, Provider
+from sim.features.selection import turn_away
 from sim.model import HealthSystemModel
+from sim.month.needs import patient_need
 from sim.run import run
 
 
@@ -54,8 +56,10 @@ def test_adverse_event_costs_fall_on_the_contract_party():
         for _ in range(6):
             m.step()
             for mc in m.month_care:
-                np.testing.assert_array_equal(mc.liability, np.where(mc.sought, mc.adverse_cost, 0))
-                np.testing.assert_array_equal(mc.ae_payer, mc.adverse_cost - mc.liability)
+                np.testing.assert_array_equal(
+                    mc.paid.liability, np.where(mc.sought, mc.adverse_cost, 0)
+                )
+                np.testing.assert_array_equal(mc.paid.ae_payer, mc.adverse_cost - mc.paid.liability)
 
 
 def test_patients_are_conserved():
@@ -101,7 +105,9 @@ def test_arms_share_the_patient_stream():
         np.testing.assert_array_equal(m.population.function, first.function)
         np.testing.assert_array_equal(m.population.payer, first.payer)
         np.testing.assert_array_equal(m.population.provider[0], first.provider[0])
-        np.testing.assert_array_equal(m.altruism[0], models[0].altruism[0])
+        np.testing.assert_array_equal(
+            m.world.providers[0].altruism, models[0].world.providers[0].altruism
+        )
     for month in range(3):
         for m in models:
             m.step()
@@ -248,7 +254,7 @@ def test_pay_for_performance_is_paid_and_conserved():
         m.step()
         for mc in m.month_care:
             want = np.where(mc.sought, 50.0 * mc.gain - 2000.0 * mc.adverse, 0.0)
-            np.testing.assert_allclose(mc.p4p, want)
+            np.testing.assert_allclose(mc.paid.p4p, want)
             expected += want.sum()
     df = pd.DataFrame(m.rows)
     assert df["p4p_payments"].sum() == pytest.approx(expected)
@@ -273,7 +279,7 @@ def test_shared_savings_settle_exactly_and_conserve_money():
     a, b = df.loc["ffs"], df.loc["ss"]
     m = HealthSystemModel(sc, "ss")
     bench = sum(
-        10.0 * m.panels[s][g].risk_sum.sum() * m.payers[g].rate_multiplier
+        10.0 * m.world.providers[s].panels[g].risk_sum.sum() * m.payers[g].rate_multiplier
         for s in range(len(m.settings))
         for g in range(len(m.payers))
     )
@@ -300,13 +306,8 @@ def test_selection_turns_away_the_costliest_patients_only_when_on():
     everyone = np.arange(pop.n)
     checked = 0
     for setting in m.settings:
-        cfg = setting.cfg
-        need = (
-            cfg.optimal_units
-            * pop.risk.astype(float) ** cfg.need_risk_elasticity
-            * m._cond_intensity[pop.condition]
-        )
-        away = m._turn_away(setting, everyone, need)
+        need = patient_need(m.world, setting, everyone)
+        away = turn_away(m.world, setting.index, everyone, need, sc.behaviour.selection)
         checked += int(0 < away.sum() < pop.n)
         if 0 < away.sum() < pop.n:
             assert need[away].mean() > need[~away].mean()
@@ -336,7 +337,7 @@ def test_prior_authorization_and_capitated_plan():
     assert (trad["plan_revenue"] == 0).all() and (trad["units_not_authorized"] == 0).all()
     assert pl["units_not_authorized"].sum() > 0
     risk = {
-        (s.name, g.name): float(m.panels[i][j].risk_sum.sum())
+        (s.name, g.name): float(m.world.providers[i].panels[j].risk_sum.sum())
         for i, s in enumerate(m.settings)
         for j, g in enumerate(m.payers)
     }

@@ -11,6 +11,8 @@ import pytest
 from sim import rules
 from sim.behaviour import optimal_therapy
 from sim.errors import ScenarioError
+from sim.features.pathway import Pathway
+from sim.features.therapy import Therapy
 from sim.model import HealthSystemModel
 from sim.payment.episode import EpisodeBundle, EpisodeParams
 from sim.run import run
@@ -79,15 +81,15 @@ def test_pathway_spending_is_the_sum_of_its_settings():
     m2 = HealthSystemModel(sc, "ffs")
     for _ in range(3):
         m2.step()
-    before = m2.pathway.window_spend.copy()
-    left_before = m2.pathway.window_left.copy()
+    before = m2.feature(Pathway).window_spend.copy()
+    left_before = m2.feature(Pathway).window_left.copy()
     m2.step()
     added = np.zeros(m2.population.n)
     for mc in m2.month_care:
-        np.add.at(added, mc.patients, mc.allowed + mc.adjustment)
+        np.add.at(added, mc.patients, mc.paid.allowed + mc.paid.adjustment)
     # patients whose window was open before the month (and not reopened by a new index stay)
-    still = (left_before > 1) & (m2.pathway.window_left == left_before - 1)
-    np.testing.assert_allclose(m2.pathway.window_spend[still], (before + added)[still])
+    still = (left_before > 1) & (m2.feature(Pathway).window_left == left_before - 1)
+    np.testing.assert_allclose(m2.feature(Pathway).window_spend[still], (before + added)[still])
     assert still.sum() > 20
 
 
@@ -242,6 +244,7 @@ def test_optimal_mode_plays_the_closed_forms_on_the_pathway():
     m_opt = sc.settings["snf"].therapy.optimal_minutes
     for _ in range(3):
         m.step()
-        np.testing.assert_allclose(m.phi[s], m.therapy_optimum[s] - m_opt)
-        np.testing.assert_array_equal(m.pathway.weight, 1.0)
-    assert HealthSystemModel(sc, "ffs").pathway.weight.max() == 0.0
+        therapy = m.feature(Therapy, s)
+        np.testing.assert_allclose(therapy.phi.value, therapy.optimum - m_opt)
+        np.testing.assert_array_equal(m.feature(Pathway).weight, 1.0)
+    assert HealthSystemModel(sc, "ffs").feature(Pathway).weight.max() == 0.0

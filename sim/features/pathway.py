@@ -34,15 +34,18 @@ price); the payment goes to the admitting hospital as a lump.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.features.base import Feature
 from sim.population import DISCHARGE, READMISSION
-from sim.scenario import PathwayConfig
+from sim.world import Transfer
 
 if TYPE_CHECKING:
-    from sim.model import HealthSystemModel, MonthCare
+    from sim.month.care import SettingMonth
+    from sim.scenario import PathwayConfig
+    from sim.world import World
 
 
 #: counts of the month kept by the pathway (and their dtypes), recorded on the acute setting's
@@ -64,14 +67,31 @@ def zero_counts(n_payers: int) -> dict[str, np.ndarray]:
     return {k: np.zeros(n_payers, dtype) for k, dtype in COUNTS.items()}
 
 
-class Pathway:
+class Pathway(Feature):
     """Pathway state of every patient and the hospitals' discharge policies."""
 
-    def __init__(self, model: HealthSystemModel, cfg: PathwayConfig) -> None:
-        pop = model.population
+    name = "pathway"
+    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
+    "discharges": ("int64", "stays", "Acute setting of a pathway: stays that ended in a discharge this month (0 on other rows)."),
+    "discharges_home": ("int64", "stays", "Acute setting: discharges home without post-acute care."),
+    "discharges_institutional": ("int64", "stays", "Acute setting: discharges to institutional post-acute care (destinations marked institutional, e.g. skilled nursing)."),
+    "readmissions": ("int64", "stays", "Acute setting: admissions this month that are readmissions (after an adverse event in post-acute care or a readmission draw after a discharge home)."),
+    "readmissions_30d": ("int64", "stays", "Acute setting: this month's discharges readmitted within about 30 days (in the month of discharge; admitted the next month). Readmission rate = readmissions_30d / discharges."),
+    "pathways_closed": ("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
+    "pathway_spending": ("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
+    "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
+    }  # fmt: skip
+
+    @classmethod
+    def from_world(cls, world: World) -> list[Feature]:
+        cfg = world.config.pathway
+        return [] if cfg is None else [cls(world, cfg)]
+
+    def __init__(self, world: World, cfg: PathwayConfig) -> None:
+        pop = world.population
         n = pop.n
         self._payer = pop.payer
-        names = [st.name for st in model.settings]
+        names = [st.name for st in world.settings]
         self.cfg = cfg
         self.acute = names.index(cfg.acute_setting)
         #: destination 0 is home; destination k ≥ 1 is setting ``dest_setting[k]``
@@ -99,28 +119,34 @@ class Pathway:
         # factor on this month's readmission risk of those discharged (investments)
         self.protect = np.ones(n, np.float32)
         self.protected = False
-        n_hosp = len(model.providers_by_setting[self.acute])
-        self.discharges_h = np.zeros(n_hosp)
-        self.readmits_h = np.zeros(n_hosp)
+        hospitals = world.providers[self.acute]
+        n_h = hospitals.n
+        self.discharges_h = np.zeros(n_h)
+        self.readmits_h = np.zeros(n_h)
 
         # per hospital
-        hospitals = model.providers_by_setting[self.acute]
-        n_h = len(hospitals)
-        n_payers = len(model.payers)
-        self.altruism = model.altruism[self.acute]
-        self.speed = model.speed[self.acute]
+        n_payers = world.n_payers
+        self.altruism = hospitals.altruism
+        self.speed = hospitals.speed
         self.weight = np.zeros((n_h, n_payers))  # perceived share of pathway spending borne
         self.cost = np.zeros((n_h, n_dest))  # estimated pathway spending by destination
         self.cost_seen = np.zeros((n_h, n_dest), np.bool_)
-        if model.config.behaviour.mode == "optimal":
-            self.weight[:] = self._target_weight(model)
+        if world.optimal:
+            self.weight[:] = self._target_weight(world)
+        #: investments of the acute setting that protect discharges (follow-up, home visits)
+        self.follow_up = None
 
         # this month's counts, by payer (recorded on the acute setting's rows)
+        self.n_payers = n_payers
         self.counts: dict[str, np.ndarray] = {}
-        self.reconciled = np.zeros(n_payers)
+
+    def connect(self, features: list[Feature]) -> None:
+        for f in features:
+            if getattr(f, "protects_discharges", False) and self.acute in f.settings:
+                self.follow_up = f
 
     # -----------------------------------------------------------------------------------------
-    def start_month(self) -> None:
+    def start_month(self, world: World) -> None:
         self.readmit_now, self.readmit_next = self.readmit_next, self.readmit_now
         self.readmit_next[:] = False
         self.referred[:] = False
@@ -130,11 +156,9 @@ class Pathway:
             self.protected = False
         self.discharges_h[:] = 0.0
         self.readmits_h[:] = 0.0
-        n_payers = self.reconciled.size
-        self.counts = zero_counts(n_payers)
-        self.reconciled = np.zeros(n_payers)
+        self.counts = zero_counts(self.n_payers)
 
-    def forced_needs(self, s: int) -> np.ndarray | None:
+    def forced_needs(self, world: World, s: int) -> np.ndarray | None:
         """Patients whose episode in setting ``s`` starts this month whatever their need draw:
         readmissions (acute setting) and referrals (post-acute settings)."""
         if s == self.acute:
@@ -144,29 +168,29 @@ class Pathway:
         return None
 
     # -----------------------------------------------------------------------------------------
-    def after_care(self, model: HealthSystemModel, s: int, mc: MonthCare) -> None:
+    def after_care(self, world: World, s: int, mc: SettingMonth) -> None:
         """Right after setting ``s`` delivered this month's care: admissions open pathways and
         discharges are routed (acute setting); adverse events in post-acute care send patients
         back to hospital (destination settings)."""
         if s == self.acute:
-            self._admit_and_discharge(model, mc)
+            self._admit_and_discharge(world, mc)
         elif self.is_destination[s]:
-            pop = model.population
+            pop = world.population
             back = mc.patients[mc.adverse & mc.sought]
             self.readmit_next[back] = True
             pop.episode_left[s][back] = 0  # the stay ends with the transfer to hospital
             early = back[self.discharged[back]]
             self.counts["readmissions_30d"] += np.bincount(
-                pop.payer[early], minlength=self.reconciled.size
+                pop.payer[early], minlength=self.n_payers
             )
             self.readmits_h += np.bincount(
                 pop.provider[self.acute][early], minlength=self.readmits_h.size
             )
 
-    def _admit_and_discharge(self, model: HealthSystemModel, mc: MonthCare) -> None:
-        pop = model.population
+    def _admit_and_discharge(self, world: World, mc: SettingMonth) -> None:
+        pop = world.population
         s = self.acute
-        n_payers = self.reconciled.size
+        n_payers = self.n_payers
         idx = mc.patients
         admitted = idx[mc.new_episode]
         self.counts["readmissions"] += np.bincount(
@@ -179,7 +203,7 @@ class Pathway:
         prov = pop.provider[s][index].astype(np.int64)
         self.window_hospital[index] = prov
         f_adm = mc.function_at_start[np.searchsorted(idx, index)]
-        self.window_function[index] = model.coded_function(s, prov, f_adm)
+        self.window_function[index] = world.coding.function(s, prov, f_adm)
         self.window_dest[index] = 0
 
         # discharges: stays that ended this month
@@ -187,7 +211,7 @@ class Pathway:
         if not out.size:
             return
         self.discharged[out] = True
-        dest = self.choose(model, out)
+        dest = self.choose(world, out)
         first = self.window_left[out] == self.cfg.window_months  # the index stay's discharge
         self.window_dest[out[first]] = dest[first]
         for k in range(1, self.n_dest):
@@ -195,8 +219,8 @@ class Pathway:
         payer = pop.payer[out]
         hosp = pop.provider[s][out].astype(np.int64)
         self.discharges_h += np.bincount(hosp, minlength=self.discharges_h.size)
-        inv = model.investments[s]
-        factor = inv.discharge_factor(model, hosp, payer.astype(np.int64)) if inv else None
+        inv = self.follow_up
+        factor = inv.discharge_factor(world, hosp, payer.astype(np.int64)) if inv else None
         if factor is not None:
             self.protect[out] = factor
             self.protected = True
@@ -224,15 +248,20 @@ class Pathway:
         self.counts["readmissions_30d"] += np.bincount(pop.payer[back], minlength=n_payers)
         self.readmits_h += np.bincount(pop.provider[s][back], minlength=self.readmits_h.size)
 
-    def protection(
-        self, s: int, patients: np.ndarray, factor: np.ndarray | None
+    def risk_factor(
+        self, world: World, s: int, event: str, patients: np.ndarray | None
     ) -> np.ndarray | None:
         """The factor on adverse-event (readmission) risk in post-acute setting ``s`` of those
-        discharged this month, combined with ``factor``."""
-        if not (self.protected and self.is_destination[s]):
-            return factor
-        mine = np.where(self.discharged[patients], self.protect[patients], 1.0)
-        return mine if factor is None else factor * mine
+        discharged this month (follow-up after discharge)."""
+        if event != "adverse_events" or not (self.protected and self.is_destination[s]):
+            return None
+        return np.where(self.discharged[patients], self.protect[patients], 1.0)
+
+    def events_avoided(
+        self, world: World, s: int, event: str, avoided: np.ndarray, sought: np.ndarray | None
+    ) -> None:
+        if event == "adverse_events":
+            self.count_avoided_readmissions(s, avoided[sought])
 
     def count_avoided_readmissions(self, s: int | None, patients: np.ndarray) -> None:
         """Readmissions within 30 days that investments avoided (``s``: the post-acute
@@ -243,7 +272,7 @@ class Pathway:
             patients = patients[self.discharged[patients]]
         pop_payer = self._payer
         self.counts["readmissions_avoided"] += np.bincount(
-            pop_payer[patients], minlength=self.reconciled.size
+            pop_payer[patients], minlength=self.n_payers
         )
 
     def by_hospital(self) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +285,9 @@ class Pathway:
         factor = np.maximum(1.0 + self.slope[None, :] * shortfall, 0.0)
         return self.value[None, :] * factor * risk[:, None] ** self.elasticity[None, :]
 
-    def choose(self, model: HealthSystemModel, patients: np.ndarray) -> np.ndarray:
+    def choose(self, world: World, patients: np.ndarray) -> np.ndarray:
         """Destination of each discharged patient (0 = home), by the hospital's logit rule."""
-        pop = model.population
+        pop = world.population
         h = pop.provider[self.acute][patients].astype(np.int64)
         g = pop.payer[patients].astype(np.int64)
         v = self.clinical_value(
@@ -272,27 +301,27 @@ class Pathway:
         return np.argmax(utility, axis=1).astype(np.int8)
 
     # -----------------------------------------------------------------------------------------
-    def settle(self, model: HealthSystemModel) -> None:
+    def after_payment(self, world: World) -> list[Transfer]:
         """After payers settled the month: add the month's spending to open pathways, close
-        the pathways whose window ends, reconcile them under the acute contract, and let
-        hospitals learn from them."""
-        pop = model.population
-        for mc in model.month_care:
+        the pathways whose window ends, reconcile them under the acute contract (payments to
+        the admitting hospitals), and let hospitals learn from them."""
+        pop = world.population
+        transfers = []
+        for mc in world.month:
             open_ = self.window_left[mc.patients] > 0
             if open_.any():
                 i = mc.patients[open_]
-                self.window_spend[i] += (mc.allowed + mc.adjustment)[open_]
+                self.window_spend[i] += (mc.paid.allowed + mc.paid.adjustment)[open_]
         idx = np.flatnonzero(self.window_left > 0)
         self.window_left[idx] -= 1
         closing = idx[self.window_left[idx] == 0]
         n_h = self.cost.shape[0]
         acute = self.acute
-        mc_acute = model.month_care[acute]
         for g, b in enumerate(pop.payer_slices(closing)):
             ii = closing[b]
             if not ii.size:
                 continue
-            payer = model.payers[g]
+            payer = world.payers[g]
             spend = self.window_spend[ii]
             self.counts["pathways_closed"][g] += ii.size
             self.counts["pathway_spending"][g] += float(spend.sum())
@@ -301,29 +330,31 @@ class Pathway:
                 spend,
                 pop.condition[ii],
                 self.window_function[ii],
-                pop.risk[ii] * model.coded_risk_factor(acute, hosp),
+                pop.risk[ii] * world.coding.risk_factor(acute, hosp),
                 payer.rate_multiplier,
-                model.month,
+                world.month_number,
             )
             if adj is not None:
                 lump = np.bincount(hosp, adj, minlength=n_h)
-                mc_acute.lump_by_payer[g] = mc_acute.lump_by_payer[g] + lump
-                total = float(adj.sum())
-                model.ledger_payer[acute, g] += total
-                payer.paid_total += total
-                self.reconciled[g] += total
+                transfers.append(Transfer("reconciliation", acute, g, lump, float(adj.sum())))
             self._learn_cost(hosp, self.window_dest[ii], spend)
         # hospitals' perceived share of pathway spending moves toward their contracts' (at
         # once in optimal mode)
-        target = self._target_weight(model)
-        if model.config.behaviour.mode == "optimal":
+        target = self._target_weight(world)
+        if world.optimal:
             self.weight[:] = target
-        elif model.config.behaviour.mode == "learning":
+        elif world.learning:
             self.weight += self.speed[:, None] * (target - self.weight)
+        return transfers
 
-    def _target_weight(self, model: HealthSystemModel) -> np.ndarray:
+    def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
+        """The month's counts, on the acute setting's rows."""
+        return self.counts if s == self.acute else {}
+
+    def _target_weight(self, world: World) -> np.ndarray:
         shares = [
-            p.contracts[self.acute].pathway_cost_share(max(model.month, 0)) for p in model.payers
+            p.contracts[self.acute].pathway_cost_share(max(world.month_number, 0))
+            for p in world.payers
         ]
         return np.asarray(shares)[None, :]
 

@@ -32,14 +32,19 @@ adaptation speed (``learning``), at once (``optimal``), or not at all (``fixed``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from sim.scenario import INVESTMENT_TYPES, InvestmentsConfig
+from sim.features.base import Feature
+from sim.month.accounts import patient_profit
+from sim.scenario import INVESTMENT_TYPES
+from sim.world import Transfer
 
 if TYPE_CHECKING:
-    from sim.model import HealthSystemModel, MonthCare
+    from sim.month.care import SettingMonth
+    from sim.scenario import InvestmentsConfig
+    from sim.world import World
 
 #: the events investments act on
 TARGETS = ("needs", "adverse_events", "readmissions")
@@ -76,19 +81,44 @@ def effect(spending: np.ndarray, scale: float) -> np.ndarray:
     return -np.expm1(-np.asarray(spending, np.float64) / scale)
 
 
-class Investments:
+class Investments(Feature):
     """One setting's investment option: providers' levels, their estimates, the members'
     delayed effects and the month's accounts."""
 
-    def __init__(self, model: HealthSystemModel, s: int, cfg: InvestmentsConfig) -> None:
+    name = "investments"
+    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
+    "investment_preventive_visits": ("float64", "USD", "Providers' spending on preventive and primary-care visits for their panels (a provider cost; see investment_fees)."),
+    "investment_care_coordination": ("float64", "USD", "Providers' spending on care coordination of their panels."),
+    "investment_home_visits": ("float64", "USD", "Providers' spending on home visits after discharges."),
+    "investment_discharge_follow_up": ("float64", "USD", "Providers' spending on follow-up after discharges (calls, visits, medication reconciliation)."),
+    "investment_fees": ("float64", "USD", "Fees the payer paid toward those investments (their fee_share; included in payer_payments and provider_revenue)."),
+    "needs_avoided": ("int64", "episodes", "Episodes of need (in the acute setting: acute events) that preventive investments avoided this month: the same draws would have started them without the investments (first-order effect)."),
+    "adverse_events_avoided": ("int64", "events", "Adverse events that investments avoided this month (same draws; first-order effect)."),
+    }  # fmt: skip
+    #: the pathway asks this feature for the protection of its discharges
+    protects_discharges = True
+
+    @classmethod
+    def from_world(cls, world: World) -> list[Feature]:
+        """One per setting with ``[investments]``, unless the arm switches them off."""
+        if not world.arm.investments:
+            return []
+        return [
+            cls(world, st.index, st.cfg.investments)
+            for st in world.settings
+            if st.cfg.investments is not None
+        ]
+
+    def __init__(self, world: World, s: int, cfg: InvestmentsConfig) -> None:
         self.s = s
+        self.settings = (s,)
         self.cfg = cfg
         self.types = cfg.types()
         self.names = list(self.types)
-        n_prov = len(model.providers_by_setting[s])
-        n = model.population.n
+        n_prov = world.providers[s].n
+        n = world.population.n
         self.level = {k: np.zeros(n_prov) for k in self.names}
-        pc = model.settings[s].cfg.providers
+        pc = world.settings[s].cfg.providers
         # past 50·σ the effect is complete (e^-50); the cap keeps x* finite when a fee pays it all
         self.max_level = {k: 50.0 * t.scale for k, t in self.types.items()}
         self.retention = {
@@ -103,21 +133,28 @@ class Investments:
             if t.basis == "member"
         }
         # each provider's running record of its month (exponential forgetting)
-        self.record = {k: np.zeros(n_prov) for k in RECORD}
+        self.history = {k: np.zeros(n_prov) for k in RECORD}
         self.seen = False
         # the month's accounts
-        self.cost = {k: np.zeros((n_prov, len(model.payers))) for k in INVESTMENT_TYPES}
-        self.fees = np.zeros((n_prov, len(model.payers)))
-        self.avoided = {t: np.zeros(len(model.payers), np.int64) for t in TARGETS}
+        self.cost = {k: np.zeros((n_prov, world.n_payers)) for k in INVESTMENT_TYPES}
+        self.fees = np.zeros((n_prov, world.n_payers))
+        self.avoided = {t: np.zeros(world.n_payers, np.int64) for t in TARGETS}
+        #: the pathway, when this is its acute setting (discharges and readmissions)
+        self.pathway = None
+
+    def connect(self, features: list[Feature]) -> None:
+        for f in features:
+            if getattr(f, "acute", None) == self.s and hasattr(f, "by_hospital"):
+                self.pathway = f
 
     # -----------------------------------------------------------------------------------------
-    def start_month(self, model: HealthSystemModel) -> None:
+    def start_month(self, world: World) -> None:
         """Book this month's member spending (at the levels chosen last month) and schedule its
         effects ``lag`` months ahead on the members it was spent on."""
-        pop = model.population
-        month = model.month
+        pop = world.population
+        month = world.month_number
         prov = pop.provider[self.s]
-        members = np.stack([pn.members for pn in model.panels[self.s]], axis=1)
+        members = np.stack([pn.members for pn in world.providers[self.s].panels], axis=1)
         for k in INVESTMENT_TYPES:
             self.cost[k][:] = 0.0
         self.fees[:] = 0.0
@@ -129,6 +166,18 @@ class Investments:
             cost = self.level[k][:, None] * members
             self.cost[k] += cost
             self.fees += t.fee_share * cost
+
+    def risk_factor(
+        self, world: World, s: int, event: str, patients: np.ndarray | None
+    ) -> np.ndarray | None:
+        if event not in ("needs", "adverse_events"):
+            return None
+        return self.factor(event, patients, world.month_number)
+
+    def events_avoided(
+        self, world: World, s: int, event: str, avoided: np.ndarray, sought: np.ndarray | None
+    ) -> None:
+        self.count_avoided(event, world.population.payer[avoided], world.n_payers)
 
     def factor(self, target: str, patients: np.ndarray | None, month: int) -> np.ndarray | None:
         """This month's factor on the probability of ``target`` ("needs", "adverse_events")
@@ -146,7 +195,7 @@ class Investments:
         return out
 
     def discharge_factor(
-        self, model: HealthSystemModel, hospital: np.ndarray, payer: np.ndarray
+        self, world: World, hospital: np.ndarray, payer: np.ndarray
     ) -> np.ndarray | None:
         """Factor on the readmission risk of these discharges from the discharge-basis
         spending of their hospitals, whose cost is booked here."""
@@ -155,7 +204,7 @@ class Investments:
             if t.basis != "discharge":
                 continue
             y = self.level[k][hospital]
-            key = hospital * len(model.payers) + payer
+            key = hospital * world.n_payers + payer
             n_prov, n_pay = self.cost[k].shape
             cost = np.bincount(key, y, minlength=n_prov * n_pay).reshape(n_prov, n_pay)
             self.cost[k] += cost
@@ -168,47 +217,51 @@ class Investments:
         self.avoided[target] += np.bincount(payer, minlength=n_payers)
 
     # -----------------------------------------------------------------------------------------
-    def learn(self, model: HealthSystemModel, mc: MonthCare, discharges, readmits) -> None:
+    def after_records(self, world: World) -> None:
+        discharges, readmits = (
+            self.pathway.by_hospital() if self.pathway is not None else (0.0, 0.0)
+        )
+        self.learn(world, world.month[self.s], discharges, readmits)
+
+    def learn(self, world: World, mc: SettingMonth, discharges, readmits) -> None:
         """Fold the month into each provider's record and move its levels toward the
         closed-form best given its estimates (see the module docstring)."""
         s = self.s
-        cfg = model.settings[s].cfg
-        n_prov = len(model.theta[s])
-        members = np.stack([pn.members for pn in model.panels[s]], axis=1).sum(axis=1)
+        n_prov = world.providers[s].n
+        members = np.stack([pn.members for pn in world.providers[s].panels], axis=1).sum(axis=1)
         own = mc.sought
-        profit = mc.revenue - cfg.marginal_cost * mc.units - mc.therapy_cost - mc.liability
+        profit = patient_profit(world, s)
         month = {
             "members": members,
             "episodes": np.bincount(mc.provider[mc.new_episode], minlength=n_prov),
             "episode_profit": np.bincount(mc.provider[own], profit[own], n_prov),
-            "episode_allowed": np.bincount(mc.provider[own], mc.allowed[own], n_prov),
+            "episode_allowed": np.bincount(mc.provider[own], mc.paid.allowed[own], n_prov),
             "adverse": np.bincount(mc.provider[mc.adverse & own], minlength=n_prov),
             "discharges": discharges,
             "readmits": readmits,
         }
-        w = model.config.behaviour.memory
+        w = world.behaviour.memory
         for key, value in month.items():
-            self.record[key] = value if not self.seen else (1 - w) * self.record[key] + w * value
+            self.history[key] = value if not self.seen else (1 - w) * self.history[key] + w * value
         self.seen = True
-        target = self.best(model)
-        mode = model.config.behaviour.mode
+        target = self.best(world)
         for k in self.names:
-            if mode == "optimal":
+            if world.optimal:
                 self.level[k][:] = target[k]
-            elif mode == "learning":
-                self.level[k] += model.speed[s] * (target[k] - self.level[k])
+            elif world.learning:
+                self.level[k] += world.providers[s].speed * (target[k] - self.level[k])
 
-    def values(self, model: HealthSystemModel) -> dict[str, np.ndarray]:
+    def values(self, world: World) -> dict[str, np.ndarray]:
         """What removing each target entirely is worth to each provider (USD per member-month
         for needs and adverse events, per discharge for readmissions), from its estimates."""
         s = self.s
-        cfg = model.settings[s].cfg
-        r = self.record
-        alpha = model.altruism[s]
-        w_pay = self._payer_weights(model)
+        cfg = world.settings[s].cfg
+        r = self.history
+        alpha = world.providers[s].altruism
+        w_pay = self._payer_weights(world)
         ae = cfg.adverse_events
         liability = np.zeros(alpha.size)
-        for g, payer in enumerate(model.payers):
+        for g, payer in enumerate(world.payers):
             prm = payer.contracts[s].params
             liability += w_pay[:, g] * (
                 prm.adverse_event_liability * ae.cost + prm.adverse_event_penalty
@@ -220,8 +273,8 @@ class Investments:
         # a readmission: another admission, whose allowed amount counts against the pathway
         # target where the contract says so, and whose profit is forgone
         share = np.zeros(alpha.size)
-        if model.pathway is not None and model.pathway.acute == s:
-            share = (model.pathway.weight * w_pay).sum(axis=1)
+        if self.pathway is not None:
+            share = (self.pathway.weight * w_pay).sum(axis=1)
         readmission = (
             share * _ratio(r["episode_allowed"], episodes)
             - _ratio(r["episode_profit"], episodes)
@@ -230,13 +283,13 @@ class Investments:
         readmissions = _ratio(r["readmits"], r["discharges"]) * readmission
         return {"needs": needs, "adverse_events": adverse, "readmissions": readmissions}
 
-    def best(self, model: HealthSystemModel) -> dict[str, np.ndarray]:
+    def best(self, world: World) -> dict[str, np.ndarray]:
         """Each type's closed-form best level given the provider's estimates and the other
         types' current levels."""
-        values = self.values(model)
+        values = self.values(world)
         out = {}
         for k, t in self.types.items():
-            a = np.zeros(model.altruism[self.s].size)
+            a = np.zeros(world.providers[self.s].n)
             for target in TARGETS:
                 rho = getattr(t, target)
                 if rho:
@@ -247,50 +300,37 @@ class Investments:
             out[k] = np.minimum(x, self.max_level[k])
         return out
 
-    def _payer_weights(self, model: HealthSystemModel) -> np.ndarray:
-        members = np.stack([pn.members for pn in model.panels[self.s]], axis=1)
+    def _payer_weights(self, world: World) -> np.ndarray:
+        members = np.stack([pn.members for pn in world.providers[self.s].panels], axis=1)
         total = members.sum(axis=1, keepdims=True)
         n_pay = members.shape[1]
         return np.divide(members, total, out=np.full(members.shape, 1.0 / n_pay), where=total > 0)
 
     # -----------------------------------------------------------------------------------------
-    def book(self, model: HealthSystemModel) -> None:
+    def after_payment(self, world: World) -> list[Transfer]:
         """Fees the payer pays toward the month's investments: lumps to providers."""
-        mc = model.month_care[self.s]
-        for g, payer in enumerate(model.payers):
-            fee = self.fees[:, g]
-            if fee.any():
-                mc.lump_by_payer[g] = mc.lump_by_payer[g] + fee
-                total = float(fee.sum())
-                model.ledger_payer[self.s, g] += total
-                payer.paid_total += total
+        return [
+            Transfer("investment_fees", self.s, g, fee, float(fee.sum()))
+            for g in range(world.n_payers)
+            if (fee := self.fees[:, g]).any()
+        ]
+
+    def provider_cost(self, world: World, s: int) -> np.ndarray:
+        return self.cost_by_provider()
+
+    def cost_by_payer(self, world: World, s: int) -> np.ndarray:
+        return sum(self.cost_of(k) for k in INVESTMENT_TYPES)
+
+    def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
+        return {
+            **{f"investment_{k}": self.cost_of(k) for k in INVESTMENT_TYPES},
+            "investment_fees": self.fees.sum(axis=0),
+            **{f"{t}_avoided": self.avoided[t] for t in ("needs", "adverse_events")},
+        }
 
     def cost_by_provider(self) -> np.ndarray:
         return sum(c.sum(axis=1) for c in self.cost.values())
 
-    def cost_by_payer(self, k: str) -> np.ndarray:
+    def cost_of(self, k: str) -> np.ndarray:
+        """This month's spending on investment type ``k``, by payer."""
         return self.cost[k].sum(axis=0)
-
-
-def churn(model: HealthSystemModel, s: int, rate: float, uniform) -> None:
-    """Members who leave their provider this month move to another provider of their region,
-    chosen at random (counter-based draws, the same in every arm)."""
-    pop = model.population
-    everyone = np.arange(pop.n)
-    leave = everyone[uniform(everyone, 0) < rate]
-    if not leave.size:
-        return
-    pick = uniform(leave, 1)
-    by_region = model.providers_by_region[model.settings[s].name]
-    region = pop.region[leave]
-    prov = pop.provider[s]
-    for r, members in enumerate(by_region):
-        mine = region == r
-        if not mine.any() or len(members) < 2:
-            continue
-        current = prov[leave[mine]].astype(np.int64)
-        # a different provider of the region, uniformly
-        pos = np.searchsorted(members, current)
-        step = 1 + np.floor(pick[mine] * (len(members) - 1)).astype(np.int64)
-        prov[leave[mine]] = members[(pos + step) % len(members)]
-    model.panels[s] = model._build_panels(s)

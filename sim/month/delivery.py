@@ -1,0 +1,245 @@
+"""Stage 3, per setting: providers decide, care is delivered, outcomes happen.
+
+For everyone with an active episode: planned units ``clip(q_B + θ_provider ± δ, 0, max)``
+(``δ``: the provider's experiment on this patient, in ``learning`` mode), limited by the
+contract's prior authorization, rounded stochastically to whole units; an episode ends early
+when its covered units run out. Units accumulate over the contract's payment period; features
+may change the units at a period's end (bunching). ``CareSetting.deliver`` turns units into
+visits, billed units, minutes and fee-schedule value. Patients gain function with diminishing
+returns; features may deliver a second decision with the units (a stay's therapy minutes).
+Adverse events strike with a risk that rises with under-treatment (times any feature's
+factor: investments, follow-up after discharge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim import clinical
+from sim.behaviour import planned_units, variation_sign
+from sim.month.care import SettingMonth
+from sim.payment import terms
+from sim.population import ADVERSE_EVENT, ROUNDING
+
+if TYPE_CHECKING:
+    from sim.month.needs import NewEpisodes
+    from sim.settings import CareSetting
+    from sim.world import World
+
+_INT16_MAX = np.iinfo(np.int16).max
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a feature's ``deliver`` hook sees: the month's service units of each patient with
+    an active episode in one setting."""
+
+    patients: np.ndarray
+    provider: np.ndarray
+    units: np.ndarray
+    sought: np.ndarray
+    by_payer: list[slice]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What a feature delivered with the units, per patient: its columns, its money-valued
+    patient benefit (added to the units' benefit and, per point, to the function gain) and its
+    cost to the provider."""
+
+    columns: dict[str, np.ndarray]
+    benefit: np.ndarray
+    cost: np.ndarray
+
+
+@dataclass
+class _Period:
+    """Where each patient is in the contract's payment period."""
+
+    ep_month: np.ndarray
+    in_period: np.ndarray
+    before: np.ndarray
+    end: np.ndarray
+    thresholds: np.ndarray
+    width: int
+
+
+def _payment_period(
+    world: World, s: int, idx: np.ndarray, new_ep: np.ndarray, blocks: list[slice]
+) -> _Period:
+    """Each contract sets its period length and its payment thresholds per patient."""
+    pop = world.population
+    period = np.ones(idx.size, np.int64)
+    thresholds = np.full((idx.size, 0), np.inf)
+    contracts = world.contracts(s)
+    ep_month = np.where(new_ep, 0, pop.episode_month[s][idx]).astype(np.int64)
+    t_blocks = []
+    for g, b in enumerate(blocks):
+        period[b] = contracts[g].period_months
+        t_blocks.append(
+            contracts[g].thresholds(pop.condition[idx[b]], pop.function[idx[b]], pop.risk[idx[b]])
+        )
+    width = max((t.shape[1] for t in t_blocks), default=0)
+    if width:
+        thresholds = np.full((idx.size, width), np.inf)
+        for b, t in zip(blocks, t_blocks, strict=True):
+            thresholds[b, : t.shape[1]] = t
+    in_period = ep_month % period
+    before = np.where(in_period == 0, 0, pop.period_units[s][idx]).astype(np.int64)
+    end = (in_period == period - 1) | (pop.episode_left[s][idx] == 1)
+    return _Period(ep_month, in_period, before, end, thresholds, width)
+
+
+def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMonth:
+    """This month's care in ``setting`` for everyone with an active episode."""
+    hooks = world.hooks
+    pop = world.population
+    cfg = setting.cfg
+    s = setting.index
+    month = world.month_number
+    left = pop.episode_left[s]
+    idx = np.flatnonzero(left > 0)
+    prov = pop.provider[s][idx].astype(np.int64)
+    sought = pop.sought[s][idx]
+    need = pop.need[s][idx].astype(np.float64)
+    new_ep = np.zeros(idx.size, np.bool_)
+    new_pos = np.searchsorted(idx, new.patients)
+    new_ep[new_pos] = True
+    referred = np.zeros(idx.size, np.bool_)
+    referred[new_pos] = new.referred
+    blocks = pop.payer_slices(idx)
+
+    # -- decisions: planned units, authorized units, whole units
+    sign = variation_sign(idx, month) if world.learning else np.zeros(idx.size, np.int8)
+    delta = world.behaviour.experiment_step * cfg.optimal_units
+    theta = world.providers[s].theta
+    q = planned_units(need, theta[prov] + delta * sign, cfg.max_units)
+    not_authorized = np.zeros(idx.size)
+    for g, b in enumerate(blocks):
+        prm = world.contract(s, g).params
+        if prm.prior_authorization is not None and b.start != b.stop:
+            q[b], not_authorized[b] = terms.authorize(prm, q[b], need[b], sought[b])
+    # unbiased stochastic rounding
+    units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
+    units[~sought] = 0
+    # units used so far in the episode; an episode ends when its covered units run out
+    ep_before = np.where(new_ep, 0, pop.episode_units[s][idx]).astype(np.int64)
+    if cfg.max_units_per_episode is not None:
+        units = np.minimum(units, cfg.max_units_per_episode - ep_before)
+        left[idx[sought & (ep_before + units >= cfg.max_units_per_episode)]] = 1
+    pop.episode_units[s][idx] = np.minimum(ep_before + units, _INT16_MAX)
+
+    # -- payment periods: units accumulate per period
+    per = _payment_period(world, s, idx, new_ep, blocks)
+    if per.width:
+        for f in hooks("adjust_units", s):
+            units = f.adjust_units(
+                world, s, units, per.before, per.thresholds, per.end & sought, idx
+            )
+    period_units = per.before + units
+    pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
+    pop.episode_month[s][idx] = np.minimum(per.ep_month + 1, _INT16_MAX)
+    at_threshold = np.any(
+        (period_units[:, None] >= per.thresholds) & (period_units[:, None] <= per.thresholds + 1),
+        axis=1,
+    )
+
+    # -- delivery
+    visits, billed, minutes, value = setting.deliver(units, pop.region[idx], new_ep & sought)
+    # the fee-schedule value of the period's services so far (for reconciliations)
+    before_value = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx])
+    period_value = before_value + value
+    pop.period_value[s][idx] = period_value
+
+    f_start = pop.function[idx].astype(np.float64)
+    d = cfg.benefit_curvature
+    benefit = clinical.benefit_value(units, need, d)
+    gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
+    columns: dict[str, np.ndarray] = {}
+    extra_cost = None
+    delivered = Delivery(patients=idx, provider=prov, units=units, sought=sought, by_payer=blocks)
+    for f in hooks("deliver", s):
+        extra = f.deliver(world, s, delivered)
+        columns.update(extra.columns)
+        benefit += extra.benefit
+        gain += extra.benefit / cfg.value_per_function_point
+        extra_cost = extra.cost if extra_cost is None else extra_cost + extra.cost
+    low = clinical.low_value_units(units, need, d, cfg.low_value_threshold)
+
+    # -- outcomes
+    adverse = _adverse_events(world, setting, idx, f_start, units, need, sought)
+    ae = cfg.adverse_events
+    pop.function[idx] = np.clip(f_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+    left[idx] -= 1
+    return SettingMonth(
+        patients=idx,
+        payer=pop.payer[idx],
+        provider=prov,
+        by_payer=blocks,
+        sought=sought,
+        new_episode=new_ep & sought,
+        referred=referred & sought,
+        need=need,
+        sign=sign,
+        planned=np.where(sought, q, 0.0),
+        units=units,
+        visits=visits,
+        billed=billed,
+        minutes=minutes,
+        fee_value=value,
+        function_at_start=f_start,
+        benefit=benefit,
+        gain=gain,
+        low_value=low,
+        adverse=adverse,
+        adverse_cost=adverse * ae.cost,
+        not_authorized=not_authorized,
+        episode_month=per.ep_month,
+        period_units=period_units,
+        period_value=period_value,
+        period_end=per.end & sought,
+        at_threshold=at_threshold & per.end & sought,
+        new_needs_by_payer=new.by_payer,
+        declined_by_payer=new.declined_by_payer,
+        extra_cost=np.zeros(idx.size) if extra_cost is None else extra_cost,
+        columns=columns,
+    )
+
+
+def _adverse_events(
+    world: World,
+    setting: CareSetting,
+    idx: np.ndarray,
+    f_start: np.ndarray,
+    units: np.ndarray,
+    need: np.ndarray,
+    sought: np.ndarray,
+) -> np.ndarray:
+    """Adverse events this month: a risk that rises with comorbidity, low function and
+    under-treatment, times the features' factors (the avoided events are reported to them)."""
+    hooks = world.hooks
+    pop = world.population
+    s = setting.index
+    ae = setting.cfg.adverse_events
+    p_ae = clinical.adverse_event_probability(
+        pop.risk[idx],
+        f_start,
+        units,
+        need,
+        base_rate=ae.base_rate,
+        function_slope=ae.function_slope,
+        shortfall_risk=ae.shortfall_risk,
+    )
+    u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
+    factor = hooks.factor(world, s, "adverse_events", idx)
+    if factor is None:
+        return u_ae < p_ae
+    would = u_ae < p_ae
+    adverse = u_ae < p_ae * factor
+    avoided = would & ~adverse
+    for f in hooks("events_avoided", s):
+        f.events_avoided(world, s, "adverse_events", idx[avoided], sought[avoided])
+    return adverse

@@ -1,0 +1,79 @@
+"""What the current contracts make worth to each provider at the margin, and its best style.
+
+Recomputed when contracts change (at the start of a run and at each policy switch). For each
+setting and provider, averaged over its members' payers: the revenue of one more service unit
+(the payment model's ``marginal_revenue`` around which every contract term adds its margin,
+:func:`sim.payment.terms.margins`), and the extra cost of under-treatment (adverse-event costs
+borne, penalties, outcome payments lost, shared savings). Features with a second decision add
+what a day is worth at its best level (therapy). The closed-form best style θ*
+(:func:`sim.behaviour.optimal_offset`, REFERENCE.md §1) follows; in ``optimal`` mode providers
+play it at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.behaviour import optimal_offset
+from sim.payment import terms
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+
+def refresh(world: World) -> None:
+    """Recompute every setting's margins under the current contracts (and play the optimum in
+    ``optimal`` mode)."""
+    for s, setting in enumerate(world.settings):
+        providers = world.providers[s]
+        w = providers.payer_weight()
+        fee_unit = setting.fee_per_unit[providers.region]
+        ae = setting.cfg.adverse_events
+        contracts = [
+            (
+                payer.contracts[s].params,
+                np.asarray(
+                    payer.contracts[s].marginal_revenue(
+                        fee_unit * payer.rate_multiplier, payer.rate_multiplier
+                    ),
+                    float,
+                ),
+            )
+            for payer in world.payers
+        ]
+        mg = terms.margins(contracts, w, setting.units_per_visit, ae.cost)
+        providers.marginal_revenue = mg.per_unit
+        # below the optimum the objective bends more: expected adverse-event costs borne
+        # (2·event·h) and the outcome payments lost (k·d/v)
+        cfg = setting.cfg
+        providers.shortfall_curvature = (
+            2.0 * mg.per_event * ae.shortfall_risk
+            + mg.per_point * cfg.benefit_curvature / cfg.value_per_function_point
+        )
+        day_extra = np.zeros(providers.n)
+        for f in world.hooks("incentives", s):
+            extra = f.incentives(world, s, w)
+            if extra is not None:
+                day_extra = extra
+        providers.day_extra = day_extra
+    if world.optimal:
+        for s in range(len(world.settings)):
+            world.providers[s].theta[:] = optimal_theta(world, s)
+            for f in world.hooks("play_optimum", s):
+                f.play_optimum(world, s)
+
+
+def optimal_theta(world: World, s: int) -> np.ndarray:
+    """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+    cfg = world.settings[s].cfg
+    providers = world.providers[s]
+    return optimal_offset(
+        providers.marginal_revenue + providers.day_extra,
+        cfg.marginal_cost,
+        providers.altruism,
+        cfg.benefit_curvature,
+        providers.shortfall_curvature,
+        float(cfg.max_units),
+    )

@@ -1,0 +1,158 @@
+"""Stage 2, per setting: needs arise and patients decide whether to seek care.
+
+Patients without an episode start one with probability
+``need_probability · risk · condition multiplier · (1 + slope · function shortfall / 100)``
+(times any feature's factor: prevention). Features may start episodes whatever the draw (the
+pathway's readmissions and referrals). The episode's length is geometric; its patient-optimal
+units per month, the *need* q_B, scale with risk and condition. An elective need is taken to
+the patient's provider with probability ``(1 + expected OOP / reference)^elasticity``, the
+expected out-of-pocket cost coming from the payer's contract (payment model and cost-sharing
+terms). Features may turn new patients away (selection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim import clinical
+from sim.payment import terms
+from sim.population import EPISODE
+
+if TYPE_CHECKING:
+    from sim.settings import CareSetting
+    from sim.world import World
+
+
+@dataclass
+class NewEpisodes:
+    """The episodes of need that started this month in one setting."""
+
+    patients: np.ndarray  # ascending
+    referred: np.ndarray  # started by a feature, whatever the need draw
+    by_payer: np.ndarray  # counts
+    declined_by_payer: np.ndarray  # turned away by their provider
+
+
+def need_probability(world: World, setting: CareSetting) -> np.ndarray:
+    """Every patient's probability of a new need this month (float32, may exceed 1)."""
+    pop = world.population
+    cfg = setting.cfg
+    p = cfg.need_reference_function - pop.function
+    np.maximum(p, 0.0, out=p)
+    p *= cfg.need_function_slope / 100.0
+    p += 1.0
+    p *= pop.risk
+    p *= (cfg.need_probability * world.condition_need)[pop.condition]
+    return p
+
+
+def patient_need(world: World, setting: CareSetting, patients: np.ndarray) -> np.ndarray:
+    """The patient-optimal units per month of new episodes (q_B, float64)."""
+    pop = world.population
+    cfg = setting.cfg
+    return (
+        cfg.optimal_units
+        * pop.risk[patients].astype(np.float64) ** cfg.need_risk_elasticity
+        * world.condition_intensity[pop.condition[patients]]
+    )
+
+
+def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
+    """Start this month's episodes of need in ``setting`` (episode state of the population)."""
+    hooks = world.hooks
+    pop = world.population
+    cfg = setting.cfg
+    s = setting.index
+    n_payers = world.n_payers
+    u_need = pop.need_draws(s)
+    left = pop.episode_left[s]
+
+    p = need_probability(world, setting)
+    factor = hooks.factor(world, s, "needs", None)
+    if factor is not None:
+        # prevention: the same draws against a lower probability (patient for patient)
+        would = (u_need < p) & (left == 0)
+        p *= factor
+    new = u_need < p
+    new &= left == 0
+    if factor is not None:
+        avoided = np.flatnonzero(would & ~new)
+        for f in hooks("events_avoided", s):
+            f.events_avoided(world, s, "needs", avoided, None)
+        del would
+    forced = None
+    for f in hooks("forced_needs", s):
+        x = f.forced_needs(world, s)
+        if x is not None:
+            forced = x if forced is None else forced | x
+    if forced is not None:
+        forced = forced & (left == 0)
+        new |= forced
+    idx_new = np.flatnonzero(new)
+    p_new = np.minimum(p[idx_new], 1.0)
+    del p, new
+    referred = np.zeros(idx_new.size, np.bool_)
+    if forced is not None:
+        referred = forced[idx_new]
+    declined_by_payer = np.zeros(n_payers, np.int64)
+    if idx_new.size:
+        e = pop.uniforms(idx_new, s, EPISODE)
+        # uniform on [0, 1) given that a need arose; referrals use their own draw
+        v = np.where(referred, e, u_need[idx_new] / np.where(referred, 1, p_new))
+        length = clinical.episode_length(v, cfg.episode_months)
+        elective = (e < cfg.elective_share) & ~referred
+        w = np.where(elective, e / max(cfg.elective_share, 1e-300), 0.0)
+        need = patient_need(world, setting, idx_new)
+        seek = ~elective | (w < seek_probability(world, setting, idx_new, need, length))
+        screens = hooks("screen", s)
+        if screens:
+            turned_away = np.zeros(idx_new.size, np.bool_)
+            for f in screens:
+                away = f.screen(world, s, idx_new, need)
+                if away is not None:
+                    turned_away |= away
+            turned_away &= seek
+            seek &= ~turned_away
+            declined_by_payer = np.bincount(pop.payer[idx_new[turned_away]], minlength=n_payers)
+        left[idx_new] = length
+        pop.need[s][idx_new] = need
+        pop.sought[s][idx_new] = seek
+    return NewEpisodes(
+        patients=idx_new,
+        referred=referred,
+        by_payer=np.bincount(pop.payer[idx_new], minlength=n_payers),
+        declined_by_payer=declined_by_payer,
+    )
+
+
+def seek_probability(
+    world: World, setting: CareSetting, idx: np.ndarray, need: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """Probability that a patient takes an elective need to a provider, from the expected
+    out-of-pocket cost of an episode of patient-optimal care under the payer's contract."""
+    pop = world.population
+    cfg = setting.cfg
+    payer = pop.payer[idx]
+    oop = np.zeros(idx.size)
+    units = need * length
+    fee = setting.fee_per_unit[pop.region[idx]] * units
+    for g, pay in enumerate(world.payers):
+        mask = payer == g
+        if not mask.any():
+            continue
+        c = pay.contracts[setting.index]
+        allowed = c.expected_allowed(
+            fee[mask] * pay.rate_multiplier,
+            pop.condition[idx[mask]],
+            pop.function[idx[mask]],
+            pop.risk[idx[mask]],
+            pay.rate_multiplier,
+        )
+        visits = np.ceil(units[mask] / setting.units_per_visit)
+        oop[mask] = terms.expected_oop(
+            c.params, allowed, pop.deductible_remaining[idx[mask]], visits
+        )
+    return clinical.seek_probability(oop, cfg.oop_elasticity, cfg.oop_reference)

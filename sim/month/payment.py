@@ -1,0 +1,120 @@
+"""Stage 4: payers settle the month.
+
+For each payer and setting, the contract's payment model says what is owed for the month's
+claims and panel (``settle(claims, panel)``: ``allowed`` per claim, ``lump`` per provider),
+seeing case mix as coded. Then the contract's terms (:mod:`sim.payment.terms`) apply in this
+order: the patient's cost sharing comes out of the allowed amount (a copay is collected on top
+of it), pay-for-performance and any reconciliation of the contract are added, the provider's
+share of adverse-event costs is split off, and shared savings settle against the benchmark.
+Finally features pay what is not tied to a claim (:meth:`Feature.after_payment`: pathway
+reconciliations, investment fees), booked by :meth:`World.book`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.month.care import Payments
+from sim.payment import Claims, terms
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+
+def settle(world: World) -> None:
+    """Every payer's contracts, in payer then setting order, then the features' transfers."""
+    for care in world.month:
+        care.paid = Payments.empty(care.size, world.n_payers)
+    for payer in world.payers:
+        payer.step()
+    for f in world.hooks("after_payment"):
+        for transfer in f.after_payment(world):
+            world.book(transfer)
+
+
+def claims_of(world: World, s: int, g: int) -> Claims:
+    """Payer ``g``'s claims in setting ``s`` this month, with case mix as coded."""
+    pop = world.population
+    care = world.month[s]
+    b = care.by_payer[g]  # this payer's patients: a contiguous block
+    idx = care.patients[b]
+    prov = care.provider[b]
+    rate = world.payers[g].rate_multiplier
+    coding = world.coding
+    return Claims(
+        provider=prov,
+        fee_value=care.fee_value[b] * rate,
+        units=care.billed[b],
+        visits=care.visits[b],
+        new_episode=care.new_episode[b],
+        condition=pop.condition[idx],
+        function_at_start=coding.function(s, prov, care.function_at_start[b]),
+        risk=pop.risk[idx] * coding.risk_factor(s, prov),
+        rate_multiplier=rate,
+        period_units=care.period_units[b],
+        period_end=care.period_end[b],
+        episode_month=care.episode_month[b],
+        period_value=care.period_value[b] * rate,
+        month=world.month_number,
+        therapy_individual=care.column("therapy_individual")[b],
+        therapy_concurrent=care.column("therapy_concurrent")[b],
+        therapy_group=care.column("therapy_group")[b],
+    )
+
+
+def settle_payer(world: World, g: int) -> None:
+    """Payer ``g``'s month in every setting, in setting order."""
+    pop = world.population
+    payer = world.payers[g]
+    for s, contract in enumerate(payer.contracts):
+        care = world.month[s]
+        b = care.by_payer[g]
+        idx = care.patients[b]
+        sought = care.sought[b]
+        claims = claims_of(world, s, g)
+        settlement = contract.settle(claims, world.providers[s].panels[g])
+        prm = contract.params
+        allowed = np.where(sought, settlement.allowed, 0.0)
+        oop, copays, deductible_left = terms.patient_cost_sharing(
+            prm,
+            allowed,
+            claims.visits,
+            pop.deductible_remaining[idx],
+            settlement.patient_share,
+            sought,
+        )
+        if deductible_left is not None:
+            pop.deductible_remaining[idx] = deductible_left
+        pop.oop_to_date[idx] += oop
+        p4p = terms.pay_for_performance(prm, care.gain[b], care.adverse[b], sought)
+        adjustment = np.zeros_like(allowed)
+        if settlement.adjustment is not None:
+            adjustment = np.where(sought, settlement.adjustment, 0.0)
+        # the provider receives the allowed amount, copays, pay-for-performance and any
+        # reconciliation of the contract
+        revenue = allowed + copays + p4p + adjustment
+        ae_cost = care.adverse_cost[b]
+        liability = terms.liability(prm, ae_cost, sought)
+        ae_payer = ae_cost - liability
+        panel = world.providers[s].panels[g]
+        revenue, lump_by_provider = terms.shared_savings(
+            prm, revenue, oop, ae_payer, settlement.lump, panel.risk_sum, panel.rate_multiplier
+        )
+        claims_paid = float(revenue.sum() - oop.sum())
+        lump = float(lump_by_provider.sum())
+        ae_paid = float(ae_payer.sum())
+        payer.paid_total += claims_paid + lump + ae_paid
+        # the month's per-patient amounts and the ledgers
+        paid = care.paid
+        paid.revenue[b] = revenue
+        paid.allowed[b] = allowed
+        paid.p4p[b] = p4p
+        paid.adjustment[b] = adjustment
+        paid.oop[b] = oop
+        paid.liability[b] = liability
+        paid.ae_payer[b] = ae_payer
+        paid.lump_by_payer[g] = lump_by_provider
+        world.ledgers.payer[s, g] += claims_paid + lump
+        world.ledgers.payer_adverse_events[s, g] += ae_paid

@@ -1,0 +1,262 @@
+"""Stage 6: the month's records.
+
+One row per (setting, payer) of the monthly table, and with ``outputs.provider_panel`` one row
+per provider of the provider panel. The core columns are declared here (:data:`COLUMNS`,
+:data:`PROVIDER_COLUMNS`); features declare and compute their own (``Feature.COLUMNS`` and
+``Feature.record``), zero where a feature is absent. :mod:`sim.outputs` assembles the data
+dictionary from these declarations.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.month.accounts import provider_cost, provider_revenue
+from sim.month.incentives import optimal_theta
+from sim.payment import terms
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+#: the monthly table's core columns: column -> (dtype, unit, meaning)
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    "arm": ("string", "name", "Arm (payment design) of the scenario."),
+    "replicate": ("int32", "index", "Replication number; its streams are SeedSequence(seed, spawn_key=(replicate,))."),
+    "seed": ("int64", "integer", "Root seed of the run."),
+    "month": ("int32", "month", "Month of the simulation, from 0."),
+    "setting": ("string", "name", "Care setting."),
+    "payer": ("string", "name", "Payer (coverage) of the patients in the row."),
+    "payment_model": ("string", "name", "Payment model of the payer's contract for the setting this month."),
+    "policy_period": ("int32", "count", "Policy switches that have changed this payer's contract for the setting so far (0 before the first; see the arm's switches)."),
+    "members": ("int64", "persons", "Patients covered by the payer (every patient is a member of every setting)."),
+    "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
+    "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),
+    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour; 0 when off)."),
+    "episodes": ("int64", "episodes", "Episodes of care that started this month (need taken to a provider)."),
+    "patients_treated": ("int64", "persons", "Members who received at least one service unit this month."),
+    "visits": ("int64", "visits", "Visits (days of service)."),
+    "units": ("int64", "billed units", "Billed units: timed units under the 8-minute rule plus untimed codes (evaluations, visit codes)."),
+    "service_units": ("int64", "units", "Service units delivered (the provider's decision variable: 15-minute units, or visits)."),
+    "minutes": ("int64", "minutes", "Direct service minutes delivered."),
+    "units_per_treated": ("float64", "units/person-month", "service_units / patients_treated (0 if none treated)."),
+    "payer_payments": ("float64", "USD", "What payers paid providers (claims net of cost sharing, PMPM, episode prices)."),
+    "spending": ("float64", "USD", "Payer spending: payer_payments plus the payer's share of adverse-event costs."),
+    "spending_pmpm": ("float64", "USD/member-month", "spending / members."),
+    "oop": ("float64", "USD", "Patients' out-of-pocket payments (deductible, coinsurance, copays)."),
+    "oop_pmpm": ("float64", "USD/member-month", "oop / members."),
+    "provider_revenue": ("float64", "USD", "What providers received: payer_payments + oop."),
+    "provider_cost": ("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments) + adverse-event costs borne + fixed cost (allocated by members)."),
+    "provider_margin": ("float64", "USD", "provider_revenue − provider_cost."),
+    "adverse_events": ("int64", "events", "Adverse events (falls, complications) during episodes."),
+    "adverse_event_cost_payer": ("float64", "USD", "Cost of adverse events paid by the payer."),
+    "adverse_event_cost_provider": ("float64", "USD", "Cost of adverse events borne by providers."),
+    "mean_function": ("float64", "points (0-100)", "Mean functional status of members at month end."),
+    "function_change": ("float64", "points", "Mean change in members' functional status since month 0."),
+    "function_gain": ("float64", "points", "Function gained from this month's care in the setting (sum over patients)."),
+    "patient_benefit": ("float64", "USD", "Money-valued patient benefit B(q) of this month's care (sum)."),
+    "low_value_units": ("float64", "units", "Service units whose marginal patient benefit is below the setting's low_value_threshold."),
+    "p4p_payments": ("float64", "USD", "Pay-for-performance: outcome payments minus adverse-event penalties (included in provider_revenue and payer_payments)."),
+    "reconciliation": ("float64", "USD", "Episode reconciliation paid to providers (negative: repaid), e.g. CJR-like target prices (a pathway's, on the acute setting's rows, in the month its window closes); included in provider_revenue."),
+    "units_not_authorized": ("float64", "units", "Planned units the contract's prior authorization did not allow."),
+    "plan_revenue": ("float64", "USD", "For a capitated plan payer: what Medicare paid the plan for these members in this setting (0 otherwise)."),
+    "plan_margin": ("float64", "USD", "plan_revenue − spending (the plan's margin on the setting; 0 for other payers)."),
+    "periods_ended": ("int64", "periods", "Payment periods of the contract (e.g. 30- or 60-day home-health periods; one month by default) that ended this month."),
+    "period_units": ("int64", "units", "Service units in the periods that ended this month (visits per period = period_units / periods_ended)."),
+    "periods_at_threshold": ("int64", "periods", "Periods that ended at or one unit above a payment threshold of the contract (therapy-visit thresholds, LUPA)."),
+    "episodes_ended": ("int64", "episodes", "Episodes of care (stays) that ended this month: their time ran out, their covered units were used, or a readmission cut them short."),
+    "episode_units_ended": ("int64", "units", "Service units over the whole of the episodes that ended this month (length of stay = episode_units_ended / episodes_ended where the unit is a day)."),
+    "referrals_in": ("int64", "episodes", "Episodes started by a discharge from the pathway's acute setting (post-acute settings; destination share = referrals_in / discharges of the acute setting)."),
+}  # fmt: skip
+
+#: the provider panel's columns
+PROVIDER_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "arm": ("string", "name", "Arm."),
+    "replicate": ("int32", "index", "Replication number."),
+    "seed": ("int64", "integer", "Root seed of the run."),
+    "month": ("int32", "month", "Month, from 0."),
+    "setting": ("string", "name", "Care setting."),
+    "provider": ("int32", "index", "Provider number within the setting."),
+    "region": ("string", "name", "Region of the provider."),
+    "for_profit": ("bool", "flag", "For-profit ownership."),
+    "altruism": ("float64", "weight", "Weight α on patient benefit."),
+    "speed": ("float64", "fraction/month", "Adaptation speed."),
+    "theta": ("float64", "units/month", "Practice style after this month's adaptation: units above (+) or below (−) each patient's optimum."),
+    "theta_optimal": ("float64", "units/month", "Closed-form best style under the month's contracts (REFERENCE.md §1)."),
+    "patients_treated": ("int64", "persons", "Patients treated this month."),
+    "service_units": ("int64", "units", "Service units delivered."),
+    "revenue": ("float64", "USD", "Revenue received (claims, cost sharing, PMPM)."),
+    "cost": ("float64", "USD", "Service cost + adverse-event costs borne + fixed cost."),
+    "margin": ("float64", "USD", "revenue − cost."),
+    "patient_benefit": ("float64", "USD", "Money-valued benefit delivered to its patients."),
+}  # fmt: skip
+
+
+def _zero(dtype: str) -> int | float:
+    return 0 if dtype.startswith("int") else 0.0
+
+
+def record(
+    world: World,
+    feature_columns: dict[str, tuple[str, str, str]],
+    f0_sum: np.ndarray,
+    rows: list[dict[str, Any]],
+    provider_rows: list[dict[str, Any]] | None,
+) -> None:
+    """Append this month's rows (``f0_sum``: each payer's sum of function at the start)."""
+    pop = world.population
+    month = world.month_number
+    f_sum = pop.function_sum_by_payer()
+    members = world.payer_members
+    zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
+    for s, setting in enumerate(world.settings):
+        care = world.month[s]
+        paid = care.paid
+        cfg = setting.cfg
+        blocks = care.by_payer
+
+        def by_payer(w: np.ndarray, blocks=blocks) -> np.ndarray:
+            """Sum of ``w`` over each payer's block (counts when ``w`` is boolean)."""
+            return np.array([w[b].sum(dtype=np.float64) for b in blocks])
+
+        in_episode = np.array([b.stop - b.start for b in blocks])
+        treated = by_payer(care.units > 0)
+        episodes = by_payer(care.new_episode)
+        units = by_payer(care.units)
+        billed = by_payer(care.billed)
+        visits = by_payer(care.visits)
+        minutes = by_payer(care.minutes)
+        revenue = by_payer(paid.revenue)
+        oop = by_payer(paid.oop)
+        liability = by_payer(paid.liability)
+        ae_payer = by_payer(paid.ae_payer)
+        ae_n = by_payer(care.adverse)
+        gain = by_payer(care.gain)
+        benefit = by_payer(care.benefit)
+        low = by_payer(care.low_value)
+        p4p = by_payer(paid.p4p)
+        adjustment = by_payer(paid.adjustment)
+        not_authorized = by_payer(care.not_authorized)
+        periods = by_payer(care.period_end)
+        period_units = by_payer(np.where(care.period_end, care.period_units, 0))
+        at_threshold = by_payer(care.at_threshold)
+        service_cost = cfg.marginal_cost * units + by_payer(care.extra_cost)
+        for f in world.hooks("cost_by_payer", s):
+            extra = f.cost_by_payer(world, s)
+            if extra is not None:
+                service_cost = service_cost + extra
+        # episodes that ended this month (a stay's length when the unit is a day)
+        ended = care.sought & (pop.episode_left[s][care.patients] == 0)
+        episodes_ended = by_payer(ended)
+        ended_units = by_payer(np.where(ended, pop.episode_units[s][care.patients], 0))
+        referrals = by_payer(care.referred)
+        reconciled = world.transferred["reconciliation"][s]
+        extra_columns: dict[str, np.ndarray] = {}
+        for f in world.hooks("record", s):
+            extra_columns.update(f.record(world, s, care, by_payer))
+        # provider-side ledger: what each provider received this month
+        prov_rev = provider_revenue(world, s)
+        world.ledgers.provider[s] += prov_rev
+        fixed_cost = world.providers[s].fixed_cost_by_payer
+        for g, payer in enumerate(world.payers):
+            lump = float(paid.lump_by_payer[g].sum())
+            rev = float(revenue[g]) + lump
+            payer_payments = rev - float(oop[g])
+            spending = payer_payments + float(ae_payer[g])
+            contract = payer.contracts[s]
+            # a capitated plan running this contract is paid by Medicare per member
+            plan_revenue = terms.plan_revenue(
+                contract.params, float(world.providers[s].panels[g].risk_sum.sum())
+            )
+            cost = float(service_cost[g] + liability[g] + fixed_cost[g])
+            world.ledgers.oop[s, g] += float(oop[g])
+            nm = float(members[g])
+            tr = int(treated[g])
+            row = {
+                "month": month,
+                "setting": setting.name,
+                "payer": payer.name,
+                "payment_model": contract.name,
+                "policy_period": int(world.policy_period[s, g]),
+                "members": int(nm),
+                "patients_in_episode": int(in_episode[g]),
+                "new_needs": int(care.new_needs_by_payer[g]),
+                "episodes_declined": int(care.declined_by_payer[g]),
+                "episodes": int(episodes[g]),
+                "patients_treated": tr,
+                "visits": int(visits[g]),
+                "units": int(billed[g]),
+                "service_units": int(units[g]),
+                "minutes": int(minutes[g]),
+                "units_per_treated": float(units[g] / tr) if tr else 0.0,
+                "payer_payments": payer_payments,
+                "spending": spending,
+                "spending_pmpm": spending / nm if nm else 0.0,
+                "oop": float(oop[g]),
+                "oop_pmpm": float(oop[g]) / nm if nm else 0.0,
+                "provider_revenue": rev,
+                "provider_cost": cost,
+                "provider_margin": rev - cost,
+                "adverse_events": int(ae_n[g]),
+                "adverse_event_cost_payer": float(ae_payer[g]),
+                "adverse_event_cost_provider": float(liability[g]),
+                "mean_function": float(f_sum[g] / nm) if nm else 0.0,
+                "function_change": float((f_sum[g] - f0_sum[g]) / nm) if nm else 0.0,
+                "function_gain": float(gain[g]),
+                "patient_benefit": float(benefit[g]),
+                "low_value_units": float(low[g]),
+                "p4p_payments": float(p4p[g]),
+                "reconciliation": float(adjustment[g] + reconciled[g]),
+                "units_not_authorized": float(not_authorized[g]),
+                "plan_revenue": plan_revenue,
+                "plan_margin": plan_revenue - spending if plan_revenue else 0.0,
+                "periods_ended": int(periods[g]),
+                "period_units": int(period_units[g]),
+                "periods_at_threshold": int(at_threshold[g]),
+                "episodes_ended": int(episodes_ended[g]),
+                "episode_units_ended": int(ended_units[g]),
+                "referrals_in": int(referrals[g]),
+                **zeros,
+            }
+            for k, v in extra_columns.items():
+                row[k] = v[g].item()
+            rows.append(row)
+        if provider_rows is not None:
+            _record_providers(world, s, prov_rev, provider_rows)
+
+
+def _record_providers(
+    world: World, s: int, revenue: np.ndarray, provider_rows: list[dict[str, Any]]
+) -> None:
+    care = world.month[s]
+    providers = world.providers[s]
+    n_prov = providers.n
+    units = np.bincount(care.provider, care.units, n_prov)
+    treated = np.bincount(care.provider[care.units > 0], minlength=n_prov)
+    benefit = np.bincount(care.provider, care.benefit, n_prov)
+    cost = provider_cost(world, s)
+    optimal = optimal_theta(world, s)
+    theta = providers.theta
+    region_names = world.population.region_names
+    for p in providers.agents:
+        i = p.index
+        provider_rows.append(
+            {
+                "month": world.month_number,
+                "setting": world.settings[s].name,
+                "provider": i,
+                "region": region_names[p.region],
+                "for_profit": p.for_profit,
+                "altruism": p.altruism,
+                "speed": p.speed,
+                "theta": float(theta[i]),
+                "theta_optimal": float(optimal[i]),
+                "patients_treated": int(treated[i]),
+                "service_units": int(units[i]),
+                "revenue": float(revenue[i]),
+                "cost": float(cost[i]),
+                "margin": float(revenue[i] - cost[i]),
+                "patient_benefit": float(benefit[i]),
+            }
+        )

@@ -1,0 +1,229 @@
+"""The state a month acts on: patients, providers and payers, contracts, ledgers.
+
+The stages of a month (:mod:`sim.month`) and the optional features (:mod:`sim.features`)
+receive a :class:`World` and act on it; none of them reaches into the Mesa model. The world
+holds:
+
+- ``population``: the patients, as columns (:class:`sim.population.Population`);
+- ``settings``: the care settings at run time (:class:`sim.settings.CareSetting`);
+- ``providers[s]``: per setting, the providers' characteristics and learnt styles
+  (:class:`Providers`), and their panels of members by payer;
+- ``payers``: the payers (Mesa agents) with their contracts by setting;
+- ``ledgers``: money moved so far between payers, patients and providers (:class:`Ledgers`);
+- ``month``: this month's care per setting (:class:`sim.month.care.SettingMonth`), once the
+  delivery stage has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.behaviour import Experience
+from sim.payment import Panel, PaymentModel
+
+if TYPE_CHECKING:
+    from sim.features.base import Hooks
+    from sim.month.care import SettingMonth
+    from sim.population import Population
+    from sim.scenario import ArmConfig, Scenario
+    from sim.settings import CareSetting
+
+
+@dataclass
+class Style:
+    """A learnt decision of a setting's providers: one value per provider, an offset from the
+    patient optimum (``theta``: units per month; a therapy setting's ``phi``: minutes per day).
+
+    ``scale`` is the patient-optimal level the offset is measured from (it scales the learning
+    regression and the largest monthly step), ``bound`` keeps the style within ±bound;
+    ``offset(care)`` is what the style set for each patient of the month's care, as an offset
+    from that patient's optimum (what the provider learns from).
+    """
+
+    name: str
+    value: np.ndarray
+    scale: float
+    bound: float
+    experience: Experience
+    offset: Callable[[SettingMonth], np.ndarray]
+    #: the value before this month's adaptation (what providers imitate)
+    before: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: this month's perceived slope and curvature of the objective (NaN: not enough seen)
+    slope: np.ndarray = field(default=None)  # type: ignore[assignment]
+    curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.before = self.value.copy()
+
+
+@dataclass
+class Providers:
+    """One setting's providers: who they are, what they learnt, whom they serve."""
+
+    agents: list  # list[sim.agents.Provider]
+    region: np.ndarray
+    altruism: np.ndarray
+    speed: np.ndarray
+    for_profit: np.ndarray
+    #: provider numbers of each region
+    by_region: list[np.ndarray]
+    #: the learnt decisions: ``styles[0]`` is θ, features may add more (therapy's φ)
+    styles: list[Style]
+    #: patients each provider has treated so far (learning needs ``min_patients``)
+    seen: np.ndarray
+    #: each payer's members on each provider's panel, with their coded risk
+    panels: list[Panel] = field(default_factory=list)
+    #: fixed cost of the setting's providers charged to each payer (by members)
+    fixed_cost_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: what the current contracts make worth at the margin (:mod:`sim.month.incentives`)
+    marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
+    shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: value a day of stay adds at the best planned intensity of a second decision (therapy
+    #: settings; zeros elsewhere), for the closed-form length of stay
+    day_extra: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: this month's estimates for imitation: profit and benefit per patient treated, who
+    #: imitates and whom
+    profit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
+    benefit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
+    imitate: np.ndarray = field(default=None)  # type: ignore[assignment]
+    peer: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    @property
+    def n(self) -> int:
+        return len(self.agents)
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.styles[0].value
+
+    def style(self, name: str) -> Style | None:
+        for st in self.styles:
+            if st.name == name:
+                return st
+        return None
+
+    def payer_weight(self) -> np.ndarray:
+        """``w[p, g]``: provider p's share of members covered by payer g (an equal split for a
+        provider without members)."""
+        members = np.stack([pn.members for pn in self.panels], 1)
+        total = members.sum(axis=1, keepdims=True)
+        w = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
+        w[total[:, 0] == 0] = 1.0 / len(self.panels)
+        return w
+
+
+#: kinds of transfers (payments not tied to a claim), tallied per month by setting and payer
+TRANSFER_KINDS = ("reconciliation", "investment_fees")
+
+
+@dataclass
+class Transfer:
+    """A payment not tied to a claim, from payer ``payer`` to the providers of setting
+    ``setting`` (``by_provider``), booked as ``total`` (features return these; the engine books
+    them). ``kind`` is one of :data:`TRANSFER_KINDS`."""
+
+    kind: str
+    setting: int
+    payer: int
+    by_provider: np.ndarray
+    total: float
+
+
+class Ledgers:
+    """Money moved so far, by setting and payer (money conservation is tested on these)."""
+
+    def __init__(self, n_settings: int, n_payers: int, n_providers: list[int]) -> None:
+        self.payer = np.zeros((n_settings, n_payers))
+        self.payer_adverse_events = np.zeros((n_settings, n_payers))
+        self.oop = np.zeros((n_settings, n_payers))
+        self.provider = [np.zeros(n) for n in n_providers]
+
+
+class World:
+    """Everything a month acts on (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Scenario,
+        arm: ArmConfig,
+        settings: list[CareSetting],
+        population: Population,
+        providers: list[Providers],
+        payers: list,  # list[sim.agents.Payer]
+    ) -> None:
+        self.config = config
+        self.arm = arm
+        self.settings = settings
+        self.population = population
+        self.providers = providers
+        self.payers = payers
+        self.behaviour = config.behaviour
+        self.learning = config.behaviour.mode == "learning"
+        self.optimal = config.behaviour.mode == "optimal"
+        self.ledgers = Ledgers(len(settings), len(payers), [p.n for p in providers])
+        self.month_number = -1
+        #: this month's care, per setting (filled by the delivery stage)
+        self.month: list[SettingMonth] = []
+        self.transferred: dict[str, np.ndarray] = {}
+        self.payer_members = np.bincount(population.payer, minlength=len(payers)).astype(np.float64)
+        #: how many policy switches have changed each (setting, payer) contract so far
+        self.policy_period = np.zeros((len(settings), len(payers)), np.int64)
+        #: coded case mix (upcoding); set by the model (:mod:`sim.features.upcoding`)
+        self.coding: Any = None
+        #: the features' hooks (:class:`sim.features.base.Hooks`); set by the model
+        self.hooks: Hooks = None  # type: ignore[assignment]
+        conditions = config.population.conditions.values()
+        #: per condition group: need multiplier (float32) and intensity multiplier
+        self.condition_need = np.array([c.need_multiplier for c in conditions], np.float32)
+        self.condition_intensity = np.array([c.intensity_multiplier for c in conditions])
+
+    @property
+    def n_payers(self) -> int:
+        return len(self.payers)
+
+    def contract(self, s: int, g: int) -> PaymentModel:
+        return self.payers[g].contracts[s]
+
+    def contracts(self, s: int) -> list[PaymentModel]:
+        return [p.contracts[s] for p in self.payers]
+
+    def build_panels(self, s: int) -> list[Panel]:
+        """Each payer's members of setting ``s`` per provider, with their (coded) risk."""
+        pop = self.population
+        n_payers = self.n_payers
+        n_prov = self.providers[s].n
+        key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
+        members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+        risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+        # risk adjustment sees coded risk scores
+        risk = risk * self.coding.risk_factor(s, np.arange(n_prov))[:, None]
+        return [
+            Panel(
+                members=members[:, g].astype(np.float64),
+                risk_sum=risk[:, g],
+                rate_multiplier=self.payers[g].rate_multiplier,
+            )
+            for g in range(n_payers)
+        ]
+
+    def rebuild_panels(self, s: int) -> None:
+        """After members moved between providers of setting ``s`` (churn)."""
+        self.providers[s].panels = self.build_panels(s)
+
+    def start_accounts(self) -> None:
+        """A new month's tallies of transfers."""
+        shape = (len(self.settings), self.n_payers)
+        self.transferred = {k: np.zeros(shape) for k in TRANSFER_KINDS}
+
+    def book(self, transfer: Transfer) -> None:
+        """Book a payment not tied to a claim: into this month's lumps and the ledgers."""
+        s, g = transfer.setting, transfer.payer
+        self.transferred[transfer.kind][s, g] += transfer.total
+        care = self.month[s]
+        care.paid.lump_by_payer[g] = care.paid.lump_by_payer[g] + transfer.by_provider
+        self.ledgers.payer[s, g] += transfer.total
+        self.payers[g].paid_total += transfer.total
