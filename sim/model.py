@@ -62,7 +62,7 @@ _FEATURE_COLUMNS = columns()
 
 def _theta_offset(care: SettingMonth) -> np.ndarray:
     """θ's offset for each patient: units planned minus the patient optimum."""
-    return care.planned - care.need
+    return care.planned_units - care.optimal_units
 
 
 class HealthSystemModel(mesa.Model):

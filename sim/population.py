@@ -71,7 +71,7 @@ class Population:
     indexing the scenario's tables), ``risk`` (risk score, mean 1), ``decline`` (function lost
     per month), ``function`` (0-100), ``deductible_remaining`` and ``oop_to_date`` (USD), and per
     care setting ``s``: ``provider[s]``, ``episode_left[s]`` (months left in the current episode,
-    0 = none), ``sought[s]`` (the patient sought care for it), ``need[s]`` (the episode's
+    0 = none), ``sought[s]`` (the patient sought care for it), ``optimal_units[s]`` (the episode's
     patient-optimal units per month, q_B), ``episode_month[s]`` (months of the episode so far)
     ``period_units[s]`` and ``period_value[s]`` (service units, and their fee-schedule value at
     rate level 1, so far in the current payment period), ``episode_units[s]`` (service units so
@@ -124,7 +124,7 @@ class Population:
         self.provider: list[np.ndarray] = []
         self.episode_left: list[np.ndarray] = []
         self.sought: list[np.ndarray] = []
-        self.need: list[np.ndarray] = []
+        self.optimal_units: list[np.ndarray] = []
         self.episode_month: list[np.ndarray] = []
         self.period_units: list[np.ndarray] = []
         self.period_value: list[np.ndarray] = []
@@ -139,7 +139,7 @@ class Population:
             self.provider.append(prov)
             self.episode_left.append(np.zeros(n, np.int16))
             self.sought.append(np.zeros(n, np.bool_))
-            self.need.append(np.zeros(n, np.float32))
+            self.optimal_units.append(np.zeros(n, np.float32))
             self.episode_month.append(np.zeros(n, np.int16))
             self.period_units.append(np.zeros(n, np.int16))
             self.period_value.append(np.zeros(n, np.float32))
@@ -214,7 +214,7 @@ class Population:
             *self.provider,
             *self.episode_left,
             *self.sought,
-            *self.need,
+            *self.optimal_units,
             *self.episode_month,
             *self.period_units,
             *self.period_value,
@@ -240,7 +240,7 @@ class Population:
                     "provider": int(self.provider[s][i]),
                     "months_left": int(self.episode_left[s][i]),
                     "sought_care": bool(self.sought[s][i]),
-                    "optimal_units": float(self.need[s][i]),
+                    "optimal_units": float(self.optimal_units[s][i]),
                 }
                 for s, name in enumerate(self.setting_names)
             },

@@ -30,10 +30,10 @@ def test_optimal_mode_plays_closed_form(arm):
     m.run_for(3)
     mc = m.month_care[0]
     alpha = m.world.providers[0].altruism[mc.provider]
-    expected = np.clip(mc.need + _oracle_offset(arm, alpha), 0.0, 12.0)
+    expected = np.clip(mc.optimal_units + _oracle_offset(arm, alpha), 0.0, 12.0)
     treated = mc.sought
     assert treated.sum() > 1000
-    np.testing.assert_allclose(mc.planned[treated], expected[treated], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mc.planned_units[treated], expected[treated], rtol=1e-12, atol=1e-12)
 
 
 def test_optimal_mode_with_liability_closed_form():
@@ -62,7 +62,7 @@ def test_delivered_units_are_unbiased_rounding_of_plan():
     m = HealthSystemModel(sc, "ffs")
     m.run_for(2)
     mc = m.month_care[0]
-    diff = mc.units - mc.planned
+    diff = mc.service_units - mc.planned_units
     assert np.all((diff > -1) & (diff < 1))
     se = diff.std() / np.sqrt(diff.size)
     assert abs(diff.mean()) < 4 * se
@@ -114,8 +114,8 @@ def test_ordering_capitation_below_optimum_below_ffs():
         m = HealthSystemModel(sc, arm)
         m.run_for(36)
         mc = m.month_care[0]
-        mean_units[arm] = mc.units[mc.sought].mean()
-        mean_need[arm] = mc.need[mc.sought].mean()
+        mean_units[arm] = mc.service_units[mc.sought].mean()
+        mean_need[arm] = mc.optimal_units[mc.sought].mean()
         assert np.all(m.world.providers[0].altruism < 1)
     assert mean_units["capitation"] < mean_need["capitation"]
     assert mean_need["ffs"] < mean_units["ffs"]

@@ -51,7 +51,7 @@ def test_period_units_accumulate_over_the_contracts_period(model, period):
         m.step()
         mc = m.month_care[0]
         for i, ep_month, units, total, end, sought, left in zip(
-            mc.patients, mc.episode_month, mc.units, mc.period_units, mc.period_end,
+            mc.patients, mc.episode_month, mc.service_units, mc.period_units, mc.period_end,
             mc.sought, m.population.episode_left[0][mc.patients], strict=True,
         ):  # fmt: skip
             i = int(i)

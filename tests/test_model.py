@@ -331,7 +331,7 @@ def test_prior_authorization_and_capitated_plan():
     for _ in range(4):
         m.step()
         for mc in m.month_care:
-            assert np.all(mc.planned <= mc.need + 1e-12)
+            assert np.all(mc.planned_units <= mc.optimal_units + 1e-12)
     df = run(sc).monthly
     trad, pl = df[df["arm"] == "traditional"], df[df["arm"] == "plan"]
     assert (trad["plan_revenue"] == 0).all() and (trad["units_not_authorized"] == 0).all()

@@ -100,7 +100,7 @@ class Therapy(Feature):
         patient-optimal intensity."""
         pop = world.population
         t = self.cfg
-        idx, prov, days = delivery.patients, delivery.provider, delivery.units
+        idx, prov, days = delivery.patients, delivery.provider, delivery.service_units
         m_opt = t.optimal_minutes
         month = world.month_number
         learning = world.learning

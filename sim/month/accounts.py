@@ -30,7 +30,7 @@ def provider_cost(world: World, s: int) -> np.ndarray:
     care = world.month[s]
     cfg = world.settings[s].cfg
     n_prov = world.providers[s].n
-    variable = cfg.marginal_cost * care.units + care.extra_cost + care.paid.liability
+    variable = cfg.marginal_cost * care.service_units + care.extra_cost + care.paid.liability
     cost = np.bincount(care.provider, variable, minlength=n_prov) + cfg.providers.fixed_cost
     for f in world.hooks("provider_cost", s):
         extra = f.provider_cost(world, s)
@@ -48,6 +48,5 @@ def patient_profit(world: World, s: int) -> np.ndarray:
     cost of the units − per-patient feature costs − adverse-event costs borne."""
     care = world.month[s]
     cfg = world.settings[s].cfg
-    return (
-        care.paid.revenue - cfg.marginal_cost * care.units - care.extra_cost - care.paid.liability
-    )
+    revenue, liability = care.paid.revenue, care.paid.liability
+    return revenue - cfg.marginal_cost * care.service_units - care.extra_cost - liability

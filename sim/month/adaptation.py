@@ -49,7 +49,7 @@ def estimate(world: World, rng: np.random.Generator) -> None:
                 np.bincount(care.provider[own], care.benefit[own], n_prov) / treated
             )
         if world.learning:
-            need_z = (care.need - cfg.optimal_units) / cfg.optimal_units
+            need_z = (care.optimal_units - cfg.optimal_units) / cfg.optimal_units
             providers.seen += treated
             enough = providers.seen >= beh.min_patients
             for style in providers.styles:

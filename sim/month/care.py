@@ -52,12 +52,12 @@ class SettingMonth:
     sought: np.ndarray  # the episode was taken to a provider
     new_episode: np.ndarray  # an episode of care started this month
     referred: np.ndarray  # started by a discharge from the pathway's acute setting
-    need: np.ndarray  # the patient-optimal service units this month, q_B
+    optimal_units: np.ndarray  # the patient-optimal service units this month, q_B ("need")
     sign: np.ndarray  # the provider's experiment on this patient (−1, 0, +1)
-    planned: np.ndarray  # service units planned (before rounding)
-    units: np.ndarray  # service units delivered
+    planned_units: np.ndarray  # service units planned (before rounding; 0 if not sought)
+    service_units: np.ndarray  # service units delivered (the provider's decision variable)
     visits: np.ndarray
-    billed: np.ndarray  # billed units (8-minute rule, untimed codes)
+    billed_units: np.ndarray  # billed units (8-minute rule, untimed codes)
     minutes: np.ndarray
     fee_value: np.ndarray  # fee-schedule value of the services (rate level 1)
     function_at_start: np.ndarray

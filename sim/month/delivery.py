@@ -39,7 +39,7 @@ class Delivery:
 
     patients: np.ndarray
     provider: np.ndarray
-    units: np.ndarray
+    service_units: np.ndarray
     sought: np.ndarray
     by_payer: list[slice]
 
@@ -59,9 +59,9 @@ class Delivered:
 class _Period:
     """Where each patient is in the contract's payment period."""
 
-    ep_month: np.ndarray
+    episode_month: np.ndarray
     in_period: np.ndarray
-    before: np.ndarray
+    units_before: np.ndarray
     end: np.ndarray
     thresholds: np.ndarray
     width: int
@@ -93,111 +93,141 @@ def _payment_period(
     return _Period(ep_month, in_period, before, end, thresholds, width)
 
 
+@dataclass
+class _Active:
+    """The patients with an active episode in a setting this month."""
+
+    patients: np.ndarray
+    provider: np.ndarray
+    sought: np.ndarray
+    need: np.ndarray  # q_B: the patient-optimal service units this month
+    new_episode: np.ndarray
+    referred: np.ndarray
+    by_payer: list[slice]
+
+
+def _active(world: World, s: int, new: NewEpisodes) -> _Active:
+    pop = world.population
+    idx = np.flatnonzero(pop.episode_left[s] > 0)
+    new_ep = np.zeros(idx.size, np.bool_)
+    new_pos = np.searchsorted(idx, new.patients)
+    new_ep[new_pos] = True
+    referred = np.zeros(idx.size, np.bool_)
+    referred[new_pos] = new.referred
+    return _Active(
+        patients=idx,
+        provider=pop.provider[s][idx].astype(np.int64),
+        sought=pop.sought[s][idx],
+        need=pop.optimal_units[s][idx].astype(np.float64),
+        new_episode=new_ep,
+        referred=referred,
+        by_payer=pop.payer_slices(idx),
+    )
+
+
+def _decide_units(
+    world: World, setting: CareSetting, act: _Active
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Planned units from the provider's style (and its experiment on the patient), limited by
+    the contract's prior authorization, rounded to whole service units; an episode ends when
+    its covered units run out. Returns (sign, planned, service units, units not authorized)."""
+    pop = world.population
+    cfg = setting.cfg
+    s = setting.index
+    idx, sought, need = act.patients, act.sought, act.need
+    left = pop.episode_left[s]
+    if world.learning:
+        sign = variation_sign(idx, world.month_number)
+    else:
+        sign = np.zeros(idx.size, np.int8)
+    delta = world.behaviour.experiment_step * cfg.optimal_units
+    theta = world.providers[s].theta
+    planned = planned_units(need, theta[act.provider] + delta * sign, cfg.max_units)
+    not_authorized = np.zeros(idx.size)
+    for g, b in enumerate(act.by_payer):
+        prm = world.contract(s, g).params
+        if prm.prior_authorization is not None and b.start != b.stop:
+            planned[b], not_authorized[b] = terms.authorize(prm, planned[b], need[b], sought[b])
+    # unbiased stochastic rounding
+    units = np.floor(planned + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
+    units[~sought] = 0
+    # units used so far in the episode; an episode ends when its covered units run out
+    used = np.where(act.new_episode, 0, pop.episode_units[s][idx]).astype(np.int64)
+    cap = cfg.max_units_per_episode
+    if cap is not None:
+        units = np.minimum(units, cap - used)
+        left[idx[sought & (used + units >= cap)]] = 1
+    pop.episode_units[s][idx] = np.minimum(used + units, _INT16_MAX)
+    return sign, planned, units, not_authorized
+
+
 def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMonth:
     """This month's care in ``setting`` for everyone with an active episode."""
     hooks = world.hooks
     pop = world.population
     cfg = setting.cfg
     s = setting.index
-    month = world.month_number
-    left = pop.episode_left[s]
-    idx = np.flatnonzero(left > 0)
-    prov = pop.provider[s][idx].astype(np.int64)
-    sought = pop.sought[s][idx]
-    need = pop.need[s][idx].astype(np.float64)
-    new_ep = np.zeros(idx.size, np.bool_)
-    new_pos = np.searchsorted(idx, new.patients)
-    new_ep[new_pos] = True
-    referred = np.zeros(idx.size, np.bool_)
-    referred[new_pos] = new.referred
-    blocks = pop.payer_slices(idx)
+    act = _active(world, s, new)
+    idx, sought, need = act.patients, act.sought, act.need
+    sign, planned, units, not_authorized = _decide_units(world, setting, act)
 
-    # -- decisions: planned units, authorized units, whole units
-    sign = variation_sign(idx, month) if world.learning else np.zeros(idx.size, np.int8)
-    delta = world.behaviour.experiment_step * cfg.optimal_units
-    theta = world.providers[s].theta
-    q = planned_units(need, theta[prov] + delta * sign, cfg.max_units)
-    not_authorized = np.zeros(idx.size)
-    for g, b in enumerate(blocks):
-        prm = world.contract(s, g).params
-        if prm.prior_authorization is not None and b.start != b.stop:
-            q[b], not_authorized[b] = terms.authorize(prm, q[b], need[b], sought[b])
-    # unbiased stochastic rounding
-    units = np.floor(q + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
-    units[~sought] = 0
-    # units used so far in the episode; an episode ends when its covered units run out
-    ep_before = np.where(new_ep, 0, pop.episode_units[s][idx]).astype(np.int64)
-    if cfg.max_units_per_episode is not None:
-        units = np.minimum(units, cfg.max_units_per_episode - ep_before)
-        left[idx[sought & (ep_before + units >= cfg.max_units_per_episode)]] = 1
-    pop.episode_units[s][idx] = np.minimum(ep_before + units, _INT16_MAX)
-
-    # -- payment periods: units accumulate per period
-    per = _payment_period(world, s, idx, new_ep, blocks)
+    # payment periods: units accumulate per period; features may act at a period's end
+    per = _payment_period(world, s, idx, act.new_episode, act.by_payer)
     if per.width:
         for f in hooks("adjust_units", s):
             units = f.adjust_units(
-                world, s, units, per.before, per.thresholds, per.end & sought, idx
+                world, s, units, per.units_before, per.thresholds, per.end & sought, idx
             )
-    period_units = per.before + units
+    period_units = per.units_before + units
     pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
-    pop.episode_month[s][idx] = np.minimum(per.ep_month + 1, _INT16_MAX)
+    pop.episode_month[s][idx] = np.minimum(per.episode_month + 1, _INT16_MAX)
     at_threshold = np.any(
         (period_units[:, None] >= per.thresholds) & (period_units[:, None] <= per.thresholds + 1),
         axis=1,
     )
 
-    # -- delivery
-    visits, billed, minutes, value = setting.deliver(units, pop.region[idx], new_ep & sought)
+    # delivery: visits, billed units, minutes, fee-schedule value; benefit and function gain
+    starting = act.new_episode & sought
+    visits, billed, minutes, value = setting.deliver(units, pop.region[idx], starting)
     # the fee-schedule value of the period's services so far (for reconciliations)
-    before_value = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx])
-    period_value = before_value + value
+    value_before = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx])
+    period_value = value_before + value
     pop.period_value[s][idx] = period_value
-
-    f_start = pop.function[idx].astype(np.float64)
+    function_at_start = pop.function[idx].astype(np.float64)
     d = cfg.benefit_curvature
     benefit = clinical.benefit_value(units, need, d)
     gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
-    columns: dict[str, np.ndarray] = {}
-    extra_cost = None
-    delivered = Delivery(patients=idx, provider=prov, units=units, sought=sought, by_payer=blocks)
-    for f in hooks("deliver", s):
-        extra = f.deliver(world, s, delivered)
-        columns.update(extra.columns)
-        benefit += extra.benefit
-        gain += extra.benefit / cfg.value_per_function_point
-        extra_cost = extra.cost if extra_cost is None else extra_cost + extra.cost
-    low = clinical.low_value_units(units, need, d, cfg.low_value_threshold)
+    columns, extra_cost = _deliver_features(world, setting, act, units, benefit, gain)
 
-    # -- outcomes
-    adverse = _adverse_events(world, setting, idx, f_start, units, need, sought)
+    # outcomes
+    adverse = _adverse_events(world, setting, idx, function_at_start, units, need, sought)
     ae = cfg.adverse_events
-    pop.function[idx] = np.clip(f_start + gain - ae.function_loss * adverse, 0.0, 100.0)
-    left[idx] -= 1
+    pop.function[idx] = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+    pop.episode_left[s][idx] -= 1
     return SettingMonth(
         patients=idx,
         payer=pop.payer[idx],
-        provider=prov,
-        by_payer=blocks,
+        provider=act.provider,
+        by_payer=act.by_payer,
         sought=sought,
-        new_episode=new_ep & sought,
-        referred=referred & sought,
-        need=need,
+        new_episode=starting,
+        referred=act.referred & sought,
+        optimal_units=need,
         sign=sign,
-        planned=np.where(sought, q, 0.0),
-        units=units,
+        planned_units=np.where(sought, planned, 0.0),
+        service_units=units,
         visits=visits,
-        billed=billed,
+        billed_units=billed,
         minutes=minutes,
         fee_value=value,
-        function_at_start=f_start,
+        function_at_start=function_at_start,
         benefit=benefit,
         gain=gain,
-        low_value=low,
+        low_value=clinical.low_value_units(units, need, d, cfg.low_value_threshold),
         adverse=adverse,
         adverse_cost=adverse * ae.cost,
         not_authorized=not_authorized,
-        episode_month=per.ep_month,
+        episode_month=per.episode_month,
         period_units=period_units,
         period_value=period_value,
         period_end=per.end & sought,
@@ -207,6 +237,35 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         extra_cost=np.zeros(idx.size) if extra_cost is None else extra_cost,
         columns=columns,
     )
+
+
+def _deliver_features(
+    world: World,
+    setting: CareSetting,
+    act: _Active,
+    units: np.ndarray,
+    benefit: np.ndarray,
+    gain: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The features' decisions delivered with the units: their columns and cost; their benefit
+    is added to ``benefit`` and, per point, to ``gain`` (in place)."""
+    s = setting.index
+    columns: dict[str, np.ndarray] = {}
+    extra_cost = None
+    delivered = Delivery(
+        patients=act.patients,
+        provider=act.provider,
+        service_units=units,
+        sought=act.sought,
+        by_payer=act.by_payer,
+    )
+    for f in world.hooks("deliver", s):
+        extra = f.deliver(world, s, delivered)
+        columns.update(extra.columns)
+        benefit += extra.benefit
+        gain += extra.benefit / setting.cfg.value_per_function_point
+        extra_cost = extra.cost if extra_cost is None else extra_cost + extra.cost
+    return columns, extra_cost
 
 
 def _adverse_events(

@@ -118,7 +118,7 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
             seek &= ~turned_away
             declined_by_payer = np.bincount(pop.payer[idx_new[turned_away]], minlength=n_payers)
         left[idx_new] = length
-        pop.need[s][idx_new] = need
+        pop.optimal_units[s][idx_new] = need
         pop.sought[s][idx_new] = seek
     return NewEpisodes(
         patients=idx_new,

@@ -46,7 +46,7 @@ def claims_of(world: World, s: int, g: int) -> Claims:
     return Claims(
         provider=prov,
         fee_value=care.fee_value[b] * rate,
-        units=care.billed[b],
+        units=care.billed_units[b],
         visits=care.visits[b],
         new_episode=care.new_episode[b],
         condition=pop.condition[idx],

@@ -105,125 +105,147 @@ def record(
     provider_rows: list[dict[str, Any]] | None,
 ) -> None:
     """Append this month's rows (``f0_sum``: each payer's sum of function at the start)."""
-    pop = world.population
-    month = world.month_number
-    f_sum = pop.function_sum_by_payer()
-    members = world.payer_members
+    f_sum = world.population.function_sum_by_payer()
     zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
-    for s, setting in enumerate(world.settings):
-        care = world.month[s]
-        paid = care.paid
-        cfg = setting.cfg
-        blocks = care.by_payer
-
-        def by_payer(w: np.ndarray, blocks=blocks) -> np.ndarray:
-            """Sum of ``w`` over each payer's block (counts when ``w`` is boolean)."""
-            return np.array([w[b].sum(dtype=np.float64) for b in blocks])
-
-        in_episode = np.array([b.stop - b.start for b in blocks])
-        treated = by_payer(care.units > 0)
-        episodes = by_payer(care.new_episode)
-        units = by_payer(care.units)
-        billed = by_payer(care.billed)
-        visits = by_payer(care.visits)
-        minutes = by_payer(care.minutes)
-        revenue = by_payer(paid.revenue)
-        oop = by_payer(paid.oop)
-        liability = by_payer(paid.liability)
-        ae_payer = by_payer(paid.ae_payer)
-        ae_n = by_payer(care.adverse)
-        gain = by_payer(care.gain)
-        benefit = by_payer(care.benefit)
-        low = by_payer(care.low_value)
-        p4p = by_payer(paid.p4p)
-        adjustment = by_payer(paid.adjustment)
-        not_authorized = by_payer(care.not_authorized)
-        periods = by_payer(care.period_end)
-        period_units = by_payer(np.where(care.period_end, care.period_units, 0))
-        at_threshold = by_payer(care.at_threshold)
-        service_cost = cfg.marginal_cost * units + by_payer(care.extra_cost)
-        for f in world.hooks("cost_by_payer", s):
-            extra = f.cost_by_payer(world, s)
-            if extra is not None:
-                service_cost = service_cost + extra
-        # episodes that ended this month (a stay's length when the unit is a day)
-        ended = care.sought & (pop.episode_left[s][care.patients] == 0)
-        episodes_ended = by_payer(ended)
-        ended_units = by_payer(np.where(ended, pop.episode_units[s][care.patients], 0))
-        referrals = by_payer(care.referred)
-        reconciled = world.transferred["reconciliation"][s]
-        extra_columns: dict[str, np.ndarray] = {}
-        for f in world.hooks("record", s):
-            extra_columns.update(f.record(world, s, care, by_payer))
+    for s in range(len(world.settings)):
         # provider-side ledger: what each provider received this month
-        prov_rev = provider_revenue(world, s)
-        world.ledgers.provider[s] += prov_rev
-        fixed_cost = world.providers[s].fixed_cost_by_payer
-        for g, payer in enumerate(world.payers):
-            lump = float(paid.lump_by_payer[g].sum())
-            rev = float(revenue[g]) + lump
-            payer_payments = rev - float(oop[g])
-            spending = payer_payments + float(ae_payer[g])
-            contract = payer.contracts[s]
-            # a capitated plan running this contract is paid by Medicare per member
-            plan_revenue = terms.plan_revenue(
-                contract.params, float(world.providers[s].panels[g].risk_sum.sum())
-            )
-            cost = float(service_cost[g] + liability[g] + fixed_cost[g])
-            world.ledgers.oop[s, g] += float(oop[g])
-            nm = float(members[g])
-            tr = int(treated[g])
-            row = {
-                "month": month,
-                "setting": setting.name,
-                "payer": payer.name,
-                "payment_model": contract.name,
-                "policy_period": int(world.policy_period[s, g]),
-                "members": int(nm),
-                "patients_in_episode": int(in_episode[g]),
-                "new_needs": int(care.new_needs_by_payer[g]),
-                "episodes_declined": int(care.declined_by_payer[g]),
-                "episodes": int(episodes[g]),
-                "patients_treated": tr,
-                "visits": int(visits[g]),
-                "units": int(billed[g]),
-                "service_units": int(units[g]),
-                "minutes": int(minutes[g]),
-                "units_per_treated": float(units[g] / tr) if tr else 0.0,
-                "payer_payments": payer_payments,
-                "spending": spending,
-                "spending_pmpm": spending / nm if nm else 0.0,
-                "oop": float(oop[g]),
-                "oop_pmpm": float(oop[g]) / nm if nm else 0.0,
-                "provider_revenue": rev,
-                "provider_cost": cost,
-                "provider_margin": rev - cost,
-                "adverse_events": int(ae_n[g]),
-                "adverse_event_cost_payer": float(ae_payer[g]),
-                "adverse_event_cost_provider": float(liability[g]),
-                "mean_function": float(f_sum[g] / nm) if nm else 0.0,
-                "function_change": float((f_sum[g] - f0_sum[g]) / nm) if nm else 0.0,
-                "function_gain": float(gain[g]),
-                "patient_benefit": float(benefit[g]),
-                "low_value_units": float(low[g]),
-                "p4p_payments": float(p4p[g]),
-                "reconciliation": float(adjustment[g] + reconciled[g]),
-                "units_not_authorized": float(not_authorized[g]),
-                "plan_revenue": plan_revenue,
-                "plan_margin": plan_revenue - spending if plan_revenue else 0.0,
-                "periods_ended": int(periods[g]),
-                "period_units": int(period_units[g]),
-                "periods_at_threshold": int(at_threshold[g]),
-                "episodes_ended": int(episodes_ended[g]),
-                "episode_units_ended": int(ended_units[g]),
-                "referrals_in": int(referrals[g]),
-                **zeros,
-            }
-            for k, v in extra_columns.items():
+        revenue = provider_revenue(world, s)
+        world.ledgers.provider[s] += revenue
+        totals, extra = _totals(world, s)
+        for g in range(world.n_payers):
+            row = _row(world, s, g, totals, f_sum, f0_sum)
+            row.update(zeros)
+            for k, v in extra.items():
                 row[k] = v[g].item()
             rows.append(row)
         if provider_rows is not None:
-            _record_providers(world, s, prov_rev, provider_rows)
+            _record_providers(world, s, revenue, provider_rows)
+
+
+def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The month's sums by payer in setting ``s``: the core ones, and the features' columns."""
+    pop = world.population
+    care = world.month[s]
+    paid = care.paid
+    blocks = care.by_payer
+
+    def by_payer(w: np.ndarray) -> np.ndarray:
+        """Sum of ``w`` over each payer's block (counts when ``w`` is boolean)."""
+        return np.array([w[b].sum(dtype=np.float64) for b in blocks])
+
+    units = by_payer(care.service_units)
+    service_cost = world.settings[s].cfg.marginal_cost * units + by_payer(care.extra_cost)
+    for f in world.hooks("cost_by_payer", s):
+        extra = f.cost_by_payer(world, s)
+        if extra is not None:
+            service_cost = service_cost + extra
+    # episodes that ended this month (a stay's length when the unit is a day)
+    ended = care.sought & (pop.episode_left[s][care.patients] == 0)
+    totals = {
+        "in_episode": np.array([b.stop - b.start for b in blocks]),
+        "treated": by_payer(care.service_units > 0),
+        "episodes": by_payer(care.new_episode),
+        "units": units,
+        "billed": by_payer(care.billed_units),
+        "visits": by_payer(care.visits),
+        "minutes": by_payer(care.minutes),
+        "revenue": by_payer(paid.revenue),
+        "oop": by_payer(paid.oop),
+        "liability": by_payer(paid.liability),
+        "ae_payer": by_payer(paid.ae_payer),
+        "adverse": by_payer(care.adverse),
+        "gain": by_payer(care.gain),
+        "benefit": by_payer(care.benefit),
+        "low": by_payer(care.low_value),
+        "p4p": by_payer(paid.p4p),
+        "adjustment": by_payer(paid.adjustment),
+        "not_authorized": by_payer(care.not_authorized),
+        "periods": by_payer(care.period_end),
+        "period_units": by_payer(np.where(care.period_end, care.period_units, 0)),
+        "at_threshold": by_payer(care.at_threshold),
+        "service_cost": service_cost,
+        "episodes_ended": by_payer(ended),
+        "ended_units": by_payer(np.where(ended, pop.episode_units[s][care.patients], 0)),
+        "referrals": by_payer(care.referred),
+    }
+    extra_columns: dict[str, np.ndarray] = {}
+    for f in world.hooks("record", s):
+        extra_columns.update(f.record(world, s, care, by_payer))
+    return totals, extra_columns
+
+
+def _row(
+    world: World,
+    s: int,
+    g: int,
+    t: dict[str, np.ndarray],
+    f_sum: np.ndarray,
+    f0_sum: np.ndarray,
+) -> dict[str, Any]:
+    """One (setting, payer) row of the monthly table from the month's sums ``t``."""
+    care = world.month[s]
+    payer = world.payers[g]
+    contract = payer.contracts[s]
+    lump = float(care.paid.lump_by_payer[g].sum())
+    rev = float(t["revenue"][g]) + lump
+    oop = float(t["oop"][g])
+    payer_payments = rev - oop
+    spending = payer_payments + float(t["ae_payer"][g])
+    # a capitated plan running this contract is paid by Medicare per member
+    plan_revenue = terms.plan_revenue(
+        contract.params, float(world.providers[s].panels[g].risk_sum.sum())
+    )
+    fixed_cost = world.providers[s].fixed_cost_by_payer[g]
+    cost = float(t["service_cost"][g] + t["liability"][g] + fixed_cost)
+    world.ledgers.oop[s, g] += oop
+    nm = float(world.payer_members[g])
+    tr = int(t["treated"][g])
+    reconciled = world.transferred["reconciliation"][s, g]
+    return {
+        "month": world.month_number,
+        "setting": world.settings[s].name,
+        "payer": payer.name,
+        "payment_model": contract.name,
+        "policy_period": int(world.policy_period[s, g]),
+        "members": int(nm),
+        "patients_in_episode": int(t["in_episode"][g]),
+        "new_needs": int(care.new_needs_by_payer[g]),
+        "episodes_declined": int(care.declined_by_payer[g]),
+        "episodes": int(t["episodes"][g]),
+        "patients_treated": tr,
+        "visits": int(t["visits"][g]),
+        "units": int(t["billed"][g]),
+        "service_units": int(t["units"][g]),
+        "minutes": int(t["minutes"][g]),
+        "units_per_treated": float(t["units"][g] / tr) if tr else 0.0,
+        "payer_payments": payer_payments,
+        "spending": spending,
+        "spending_pmpm": spending / nm if nm else 0.0,
+        "oop": oop,
+        "oop_pmpm": oop / nm if nm else 0.0,
+        "provider_revenue": rev,
+        "provider_cost": cost,
+        "provider_margin": rev - cost,
+        "adverse_events": int(t["adverse"][g]),
+        "adverse_event_cost_payer": float(t["ae_payer"][g]),
+        "adverse_event_cost_provider": float(t["liability"][g]),
+        "mean_function": float(f_sum[g] / nm) if nm else 0.0,
+        "function_change": float((f_sum[g] - f0_sum[g]) / nm) if nm else 0.0,
+        "function_gain": float(t["gain"][g]),
+        "patient_benefit": float(t["benefit"][g]),
+        "low_value_units": float(t["low"][g]),
+        "p4p_payments": float(t["p4p"][g]),
+        "reconciliation": float(t["adjustment"][g] + reconciled),
+        "units_not_authorized": float(t["not_authorized"][g]),
+        "plan_revenue": plan_revenue,
+        "plan_margin": plan_revenue - spending if plan_revenue else 0.0,
+        "periods_ended": int(t["periods"][g]),
+        "period_units": int(t["period_units"][g]),
+        "periods_at_threshold": int(t["at_threshold"][g]),
+        "episodes_ended": int(t["episodes_ended"][g]),
+        "episode_units_ended": int(t["ended_units"][g]),
+        "referrals_in": int(t["referrals"][g]),
+    }
 
 
 def _record_providers(
@@ -232,8 +254,8 @@ def _record_providers(
     care = world.month[s]
     providers = world.providers[s]
     n_prov = providers.n
-    units = np.bincount(care.provider, care.units, n_prov)
-    treated = np.bincount(care.provider[care.units > 0], minlength=n_prov)
+    units = np.bincount(care.provider, care.service_units, n_prov)
+    treated = np.bincount(care.provider[care.service_units > 0], minlength=n_prov)
     benefit = np.bincount(care.provider, care.benefit, n_prov)
     cost = provider_cost(world, s)
     optimal = optimal_theta(world, s)
