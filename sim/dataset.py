@@ -88,15 +88,15 @@ def schema_fields(df: pd.DataFrame, sweep: Sweep) -> list[dict[str, Any]]:
     return out
 
 
-def code_hash() -> str:
-    from sim.sweep import code_hash as _hash
-
-    return _hash()
-
-
 def write_dataset(
-    sweep: Sweep, folder: Path, tables: dict[str, pd.DataFrame], command: list[str] | None
+    sweep: Sweep,
+    folder: Path,
+    tables: dict[str, pd.DataFrame],
+    command: list[str] | None,
+    code: str,
 ) -> list[str]:
+    """Write the dataset of a finished sweep (``code``: the hash of the simulation code that
+    ran it)."""
     folder = Path(folder)
     files = []
     resources = []
@@ -143,7 +143,7 @@ def write_dataset(
         f"SeedSequence({cfg.seed}, spawn_key=(2**32,))",
         "versions": versions(),
         "git_commit": git_commit(),
-        "code_hash": code_hash(),
+        "code_hash": code,
         "command": command,
     }
     _atomic_write(folder / "metadata.json", json.dumps(meta, indent=2, default=str) + "\n")

@@ -626,7 +626,7 @@ def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list
     tables["summary"] = _sorted_parts(folder, "summary", sweep)
     if sweep.config.outputs == "monthly":
         tables["monthly"] = _sorted_parts(folder, "monthly", sweep)
-    return write_dataset(sweep, folder, tables, command)
+    return write_dataset(sweep, folder, tables, command, code_hash())
 
 
 def load_table(folder: Path, table: str) -> pd.DataFrame:

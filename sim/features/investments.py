@@ -38,6 +38,7 @@ import numpy as np
 
 from sim.features.base import Feature
 from sim.month.accounts import patient_profit
+from sim.payment import terms
 from sim.scenario import INVESTMENT_TYPES
 from sim.world import Transfer
 
@@ -263,9 +264,7 @@ class Investments(Feature):
         liability = np.zeros(alpha.size)
         for g, payer in enumerate(world.payers):
             prm = payer.contracts[s].params
-            liability += w_pay[:, g] * (
-                prm.adverse_event_liability * ae.cost + prm.adverse_event_penalty
-            )
+            liability += w_pay[:, g] * (terms.event_charge(prm, ae.cost))
         ae_value = liability + alpha * ae.function_loss * cfg.value_per_function_point
         members, episodes = r["members"], r["episodes"]
         needs = _ratio(alpha * self.cfg.need_value * episodes - r["episode_profit"], members)

@@ -16,6 +16,7 @@ import numpy as np
 from sim import clinical
 from sim.behaviour import planned_units
 from sim.features.base import Feature
+from sim.payment import terms
 from sim.population import SELECTION
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def episode_value(world: World, s: int, idx: np.ndarray, need: np.ndarray) -> np
             function_slope=ae.function_slope,
             shortfall_risk=ae.shortfall_risk,
         )
-        liability = c.params.adverse_event_liability * ae.cost * p_ae * months
+        liability = terms.event_cost_borne(c.params, ae.cost) * p_ae * months
         benefit = clinical.benefit_value(q[b], need[b], d) * months
         value[b] = (
             revenue

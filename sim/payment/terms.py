@@ -103,6 +103,17 @@ def pay_for_performance(
     return np.where(sought, prm.outcome_payment * gain - prm.adverse_event_penalty * adverse, 0.0)
 
 
+def event_cost_borne(prm: ContractParams, event_cost: float) -> float:
+    """What the provider bears of one adverse event's cost (its liability share)."""
+    return prm.adverse_event_liability * event_cost
+
+
+def event_charge(prm: ContractParams, event_cost: float) -> float:
+    """What one adverse event costs the provider in settlement: its share of the event's cost
+    plus the pay-for-performance penalty."""
+    return event_cost_borne(prm, event_cost) + prm.adverse_event_penalty
+
+
 def liability(prm: ContractParams, adverse_cost: np.ndarray, sought: np.ndarray) -> np.ndarray:
     """Settlement: the part of adverse-event costs the provider bears; it answers for
     complications of the episodes taken to it, not of needs that never reached it."""
