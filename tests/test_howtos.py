@@ -1,0 +1,108 @@
+"""The how-tos do what they say: followed step by step in a copy of the project, the suite
+stays green.
+
+``docs/howto/add-a-payment-model.md`` says a payment model is one module plus one line in the
+registry, then ``python -m sim.reference``; ``docs/howto/add-a-care-setting.md`` says a care
+setting (a day-of-stay one included) is a scenario table. This test does exactly that in a copy
+of the project and runs the payment, scenario, docs, architecture and reference-output tests
+there, in a fresh interpreter that imports the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOWTO = ROOT / "docs" / "howto"
+
+
+def _block_after(text: str, marker: str, lang: str) -> str:
+    """The first ```lang block after ``marker`` in a Markdown text."""
+    start = text.index(marker)
+    m = re.compile(rf"^```{lang}\n(.*?)^```", re.M | re.S).search(text, start)
+    assert m, f"no ```{lang} block after {marker!r}"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    """A copy of the project's sources, docs, scenarios and tests."""
+    dest = tmp_path_factory.mktemp("howto") / "project"
+    dest.mkdir()
+    for name in ("sim", "tests", "docs", "scenarios", "scripts"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copytree(ROOT / ".ci", dest / ".ci")
+    return dest
+
+
+def _python(copy: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(copy), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_following_the_how_tos_keeps_the_suite_green(copy):
+    """Add the how-to's global-budget model (one module, one registry line, regenerated docs)
+    and its day-of-stay setting (a scenario table); the relevant tests then pass."""
+    doc = (HOWTO / "add-a-payment-model.md").read_text(encoding="utf-8")
+    # step 1: the module, as the how-to gives it
+    module = _block_after(doc, "Save this as `sim/payment/global_budget.py`", "python")
+    (copy / "sim" / "payment" / "global_budget.py").write_text(module, encoding="utf-8")
+    # step 2: one line in the registry (and its import), as the how-to's diff shows
+    diff = _block_after(doc, "Register it in `sim/payment/__init__.py`", "diff")
+    assert "+from sim.payment.global_budget import GlobalBudget" in diff
+    init = copy / "sim" / "payment" / "__init__.py"
+    text = init.read_text(encoding="utf-8")
+    text = text.replace(
+        "from sim.payment.ffs import FeeForService\n",
+        "from sim.payment.ffs import FeeForService\n"
+        "from sim.payment.global_budget import GlobalBudget\n",
+    )
+    text = text.replace("        PDPM,\n    )", "        PDPM,\n        GlobalBudget,\n    )")
+    assert "GlobalBudget,\n    )" in text, "the registry's shape changed: update this test"
+    init.write_text(text, encoding="utf-8")
+    # step 3: regenerate the docs
+    done = _python(copy, "-m", "sim.reference")
+    assert done.returncode == 0, done.stderr
+    reference = (copy / "docs" / "scenario-reference.md").read_text(encoding="utf-8")
+    assert "global_budget" in reference and "fee_fraction" in reference
+    # the care-setting how-to: a day-of-stay setting is a scenario table
+    care = (HOWTO / "add-a-care-setting.md").read_text(encoding="utf-8")
+    irf = _block_after(care, "## Example: a day-of-stay setting", "toml")
+    first, _, body = irf.partition("\n")
+    # the how-to's reader works in a folder of their own (not the package's shipped scenarios)
+    path = copy / "work" / first.removeprefix("# file: ").strip()
+    path.parent.mkdir(parents=True)
+    path.write_text(body, encoding="utf-8")
+    check = (
+        "from sim import load_scenario\n"
+        "from sim.payment import REGISTRY\n"
+        "import sim\n"
+        f"assert sim.__file__.startswith({str(copy)!r}), sim.__file__\n"
+        "assert 'global_budget' in REGISTRY\n"
+        f"sc = load_scenario({str(path)!r}, ['population.patients=3000', 'months=3'])\n"
+        "assert sc.settings['irf'].unit == 'day of stay'\n"
+    )
+    done = _python(copy, "-c", check)
+    assert done.returncode == 0, done.stderr
+    # the relevant tests, green in the changed copy
+    tests = [
+        "tests/test_payment.py",
+        "tests/test_scenario.py",
+        "tests/test_docs.py",
+        "tests/test_architecture.py",
+        "tests/test_reference_outputs.py",
+    ]
+    done = _python(copy, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", *tests)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
