@@ -344,8 +344,9 @@ def table(header: list[str], rows: list[list[str]], align: str) -> str:
 
 
 def profile(n: int, model: str, months: int) -> None:
-    """Phase timings (ms/month) of the vectorized step, then cProfile of one month."""
-    from sim.agents import Payer
+    """Stage timings (ms/month) of the vectorized step, then cProfile of one month."""
+    from sim import model as model_module
+    from sim.month import adaptation, calendar, delivery, needs, payment, records
 
     m = build("vectorized", n, model, "learning")
     m.run_for(1)
@@ -361,22 +362,32 @@ def profile(n: int, model: str, months: int) -> None:
 
         return wrapper
 
-    m.population.start_month = timed("Population.start_month", m.population.start_month)
-    care = m._care
-    m._care = lambda setting, month: timed(f"_care[{setting.name}]", care)(setting, month)
-    for p in m.agents_by_type[Payer]:
-        p.step = timed("Payer.step (all payers)", p.step)
-    m._learn = timed("_learn", m._learn)
-    m._record = timed("_record", m._record)
-    t0 = time.perf_counter()
-    m.run_for(months)
-    total = time.perf_counter() - t0
+    # the model calls each stage through its module: wrap them there for this run
+    stages = [
+        (calendar, "start_month", "1 calendar"),
+        (needs, "new_episodes", "2 needs (all settings)"),
+        (delivery, "deliver", "3 delivery (all settings)"),
+        (payment, "settle", "4 payment"),
+        (adaptation, "estimate", "5 adaptation: estimates"),
+        (records, "record", "6 records"),
+    ]
+    originals = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in stages]
+    for mod, attr, label in stages:
+        setattr(mod, attr, timed(label, getattr(mod, attr)))
+    assert model_module.needs is needs
+    try:
+        t0 = time.perf_counter()
+        m.run_for(months)
+        total = time.perf_counter() - t0
+    finally:
+        for mod, attr, fn in originals:
+            setattr(mod, attr, fn)
     print(f"\nPhases of the monthly step, {model}, N = {n:,}, mean over {months} months:")
     rows = [[k, f"{v / months * 1e3:9.2f}", f"{v / total:6.1%}"] for k, v in phases.items()]
     rest = total - sum(phases.values())
     rows.append(
         [
-            "other (Provider.step, Mesa, bookkeeping)",
+            "other (Provider.step, features' after_care/after_records, Mesa)",
             f"{rest / months * 1e3:9.2f}",
             f"{rest / total:6.1%}",
         ]
