@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, git_commit, versions
+from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, provenance, versions
 
 if TYPE_CHECKING:
     from sim.sweep import Sweep
@@ -142,7 +142,7 @@ def write_dataset(
         f"SeedSequence({cfg.seed}, spawn_key=(r,)); sampled designs: "
         f"SeedSequence({cfg.seed}, spawn_key=(2**32,))",
         "versions": versions(),
-        "git_commit": git_commit(),
+        **provenance(),
         "code_hash": code_hash(),
         "command": command,
     }

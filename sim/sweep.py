@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError, model_validator
 
+from sim._optional import require
 from sim.errors import ResultsError, ScenarioError
 from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
 from sim.scenario import F, Scenario, Strict, apply_override, validate_scenario
@@ -151,12 +152,10 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
             )
             x = qmc.scale(u, [b[0] for b in bounds], [b[1] for b in bounds])
         elif d.method == "sobol":
-            from SALib.sample import sobol
-
+            sobol = require("SALib.sample.sobol", "sensitivity", "a sobol design")
             x = sobol.sample(problem, d.samples, calc_second_order=d.second_order, seed=design_seed)
         else:
-            from SALib.sample import morris
-
+            morris = require("SALib.sample.morris", "sensitivity", "a morris design")
             x = morris.sample(problem, d.samples, num_levels=d.morris_levels, seed=design_seed)
         df = pd.DataFrame(x, columns=names)
         for p in params:
@@ -403,6 +402,7 @@ def _iter_results(
             # if the coordinator stops early, queued runs are cancelled, not run to the end
             pool.shutdown(wait=True, cancel_futures=True)
         return
+    require("distributed", "cluster", f"--executor {executor}")
     from distributed import Client, LocalCluster, as_completed
 
     if executor == "dask":
