@@ -37,6 +37,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@$(PY) $(PIP) install --upgrade pip
 	@echo "make: installing payment-sim[test] (every extra + test tools; constrained by requirements.lock) into $(VENV)"
 	@$(PY) $(PIP) install -c requirements.lock -e '.[test]'
+	@# the explorer page's front-end files, from the npm registry (no CDN is reachable here)
+	@$(PY) scripts/solara_assets.py
 	@touch $@
 
 # The explorer's browser test drives the system's Chromium (Debian packages chromium and

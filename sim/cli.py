@@ -130,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
     ex.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    ex.add_argument(
+        "--patients",
+        type=int,
+        help="starting population (default: 10,000, small enough to rerun in seconds)",
+    )
+    ex.add_argument("--months", type=int, help="starting months (default: the scenario's)")
+    ex.add_argument("--replications", type=int, help="starting replications (default: 3)")
     return p
 
 
@@ -330,7 +337,18 @@ def _scenarios(args: argparse.Namespace) -> int:
 def _explore(args: argparse.Namespace) -> int:
     from sim.explore import serve
 
-    return serve(args.scenario, host=args.host, port=args.port)
+    for name in ("patients", "months", "replications", "port"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "port" else 1):
+            raise ScenarioError(f"--{name}", None, f"must be at least 1 (got {value})")
+    return serve(
+        args.scenario,
+        host=args.host,
+        port=args.port,
+        patients=args.patients,
+        months=args.months,
+        replications=args.replications,
+    )
 
 
 def _progress_bar(scenario, arms):
