@@ -50,11 +50,17 @@ error = solara.reactive("")
 def compute_run(s: c.Settings):
     """Run (or fetch from the cache) the settings' scenario, reporting progress."""
 
+    shown = [-1]
+
     def progress(fraction: float) -> None:
         if not compute_run.is_current():
             raise c.Superseded
-        compute_run.progress = 100.0 * fraction
+        pct = int(100 * fraction)
+        if pct != shown[0]:  # a page update per percent, not per simulated month
+            shown[0] = pct
+            compute_run.progress = float(pct)
 
+    compute_run.progress = 0.0
     try:
         return s, c.run_settings(s, progress)
     except c.Superseded:
@@ -89,7 +95,7 @@ def _slider(label, field, value, lo, hi, step, *, disabled=False, to=None) -> No
         _set(**{field: to(v) if to else v})
 
     widget = solara.SliderInt if integer else solara.SliderFloat
-    shown = f"{value:,}" if integer else f"{value:.2f}"
+    shown = "" if disabled else f"{value:,}" if integer else f"{value:.2f}"
     widget(f"{label} {shown}", value=value, min=lo, max=hi, step=step, on_value=on_value,
            thumb_label=False, disabled=disabled)  # fmt: skip
 
@@ -129,7 +135,7 @@ def Controls(base, knobs: c.Knobs) -> None:
                 disabled=not knobs.bundles)  # fmt: skip
         _slider("cost sharing ×", "cost_sharing", s.cost_sharing, 0.0, 3.0, 0.1)
         first = knobs.switch_month
-        _slider("switch month", "switch_month",
+        _slider("switch month" if first else "switch month (none here)", "switch_month",
                 s.switch_month if s.switch_month is not None else (first or 1),
                 1, max(2, months - 1), 1, disabled=first is None,
                 to=lambda v: None if v == first else v)  # fmt: skip
@@ -225,22 +231,34 @@ def Results(s: c.Settings) -> None:
     """The right column: status, the arms side by side, trends, providers, save and export."""
     done = compute_run.value if compute_run.finished else None
     shown = done if done is not None and done[0] == s else None
+    latest = shown or (compute_run.latest if compute_run.latest else None)
     if compute_run.pending or shown is None:
         pct = compute_run.progress or 0.0
         solara.ProgressLinear(pct if compute_run.pending else True)
-        solara.HTML(tag="div", unsafe_innerHTML=f'<span id="status">running {pct:.0f}%</span>')
+        note = " (showing the previous settings' results)" if latest else ""
+        solara.HTML(tag="div", unsafe_innerHTML=f'<span id="status">running {pct:.0f}%</span>'
+                    f"<small>{note}</small>")  # fmt: skip
     if compute_run.error:
         solara.Error(f"the run failed: {compute_run.exception}")
-    latest = shown or (compute_run.latest if compute_run.latest else None)
     if latest is None:
         return
     s_done, result = latest
     if shown is not None:
         solara.HTML(tag="div", unsafe_innerHTML='<span id="status">ready</span>')
-    cmd = " ".join(shlex.quote(x) for x in c.command(s_done))
-    solara.HTML(tag="div", unsafe_innerHTML=_summary_html(result, s_done))
-    solara.FigureMatplotlib(trends_figure(result), format="png", dpi=80)
-    solara.FigureMatplotlib(providers_figure(result), format="png", dpi=80)
+    with solara.Column(style={"opacity": "1" if shown is not None else "0.45"}):
+        ResultsBody(s_done, result)
+
+
+@solara.component
+def ResultsBody(s_done: c.Settings, result) -> None:
+    """Outcomes table, figures, save and export of one finished run (built once per run)."""
+    cmd = solara.use_memo(lambda: " ".join(shlex.quote(x) for x in c.command(s_done)), [s_done])
+    table = solara.use_memo(lambda: _summary_html(result, s_done), [s_done])
+    trends = solara.use_memo(lambda: trends_figure(result), [s_done])
+    providers = solara.use_memo(lambda: providers_figure(result), [s_done])
+    solara.HTML(tag="div", unsafe_innerHTML=table)
+    solara.FigureMatplotlib(trends, format="png", dpi=80, dependencies=[s_done])
+    solara.FigureMatplotlib(providers, format="png", dpi=80, dependencies=[s_done])
     with solara.Row():
         name = result.scenario.name
         solara.FileDownload(
