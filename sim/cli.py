@@ -185,6 +185,12 @@ def _run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ScenarioError("--out", None, f"{out} exists and is not a folder")
 
+    if args.datapackage:  # check the extra and the flags before a long run, not after
+        from sim._optional import require
+        from sim.datapackage import license_descriptor
+
+        require("frictionless", "datapackage", "--datapackage")
+        license_descriptor(args.data_license)
     progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
     started = time.perf_counter()
     try:
