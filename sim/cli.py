@@ -141,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":

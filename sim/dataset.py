@@ -89,6 +89,7 @@ def schema_fields(df: pd.DataFrame, sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def code_hash() -> str:
+    """The hash of the simulation's source files (see sim.sweep.code_hash)."""
     from sim.sweep import code_hash as _hash
 
     return _hash()
@@ -97,6 +98,8 @@ def code_hash() -> str:
 def write_dataset(
     sweep: Sweep, folder: Path, tables: dict[str, pd.DataFrame], command: list[str] | None
 ) -> list[str]:
+    """Write a sweep's tables as Parquet with ``datapackage.json``, ``metadata.json`` and a
+    README; return the file names."""
     folder = Path(folder)
     files = []
     resources = []
@@ -154,6 +157,7 @@ def write_dataset(
 
 
 def dataset_readme(sweep: Sweep, tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> str:
+    """The dataset's README.md: how it was made, the varied parameters, the files."""
     cfg = sweep.config
     lines = [
         f"# {cfg.name}",

@@ -71,6 +71,8 @@ class ParameterConfig(Strict):
 
 
 class DesignConfig(Strict):
+    """How design points are chosen: a grid of levels, or a Latin-hypercube, Sobol or Morris
+    sample."""
     method: Literal["grid", "lhs", "sobol", "morris"] = F(
         "grid",
         "choice",
@@ -90,6 +92,8 @@ class DesignConfig(Strict):
 
 
 class SweepConfig(Strict):
+    """A sweep file: base scenario, fixed overrides, varied parameters, design, replications
+    and seed."""
     name: str = F("sweep", "name", "Sweep name; default results folder results/<name>/.")
     description: str = F("", "text", "What the sweep asks.")
     scenario: str = F(..., "path", "Base scenario file, relative to the sweep file.")
@@ -193,19 +197,23 @@ class Sweep:
 
     @property
     def runs(self) -> list[tuple[int, int]]:
+        """Every (design point, replicate) of the sweep, in order."""
         return [(int(p), r) for p in self.design["point"] for r in range(self.config.replications)]
 
     def point_overrides(self, point: int) -> dict[str, Any]:
+        """The varied fields and their values at one design point."""
         row = self.design.iloc[point]
         return {p.field: _plain(row[p.field]) for p in self.config.parameters}
 
     def scenario_data(self, point: int) -> dict[str, Any]:
+        """The base scenario (as data) with the design point's values applied."""
         data = json.loads(json.dumps(self.base))
         for key, value in self.point_overrides(point).items():
             apply_override(data, key.split("."), value, self.source)
         return data
 
     def fingerprint(self) -> str:
+        """A hash of the sweep, its base scenario and design: a results folder belongs to one."""
         blob = json.dumps(
             {
                 "sweep": self.config.model_dump(mode="json"),
@@ -303,6 +311,7 @@ def code_hash() -> str:
 
 @dataclass(frozen=True)
 class Task:
+    """One run of a sweep as sent to a worker: design point, replicate, scenario, code hash."""
     point: int
     replicate: int
     seed: int
@@ -316,6 +325,7 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskResult:
+    """What a worker reports for one run: done or failed, time taken, error text."""
     point: int
     replicate: int
     seed: int
@@ -326,6 +336,7 @@ class TaskResult:
 
 
 def part_name(point: int, replicate: int, table: str) -> str:
+    """File name of one run's part of a table (under parts/)."""
     return f"{table}-p{point:07d}-r{replicate:05d}.parquet"
 
 
@@ -451,6 +462,7 @@ def _result(future, task: Task) -> TaskResult:
 
 @dataclass
 class SweepOutcome:
+    """How a sweep went: runs in all, done, failed and skipped, and the time taken."""
     folder: Path
     total: int
     done: int
@@ -630,6 +642,7 @@ def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list
 
 
 def load_table(folder: Path, table: str) -> pd.DataFrame:
+    """A gathered table of a finished sweep (design, summary, monthly), or a ResultsError."""
     path = Path(folder) / f"{table}.parquet"
     if not path.exists():
         raise ResultsError(f"{path}: missing (is the sweep finished? run it again to complete it)")
