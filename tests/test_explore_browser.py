@@ -96,8 +96,8 @@ def _expected(fee_level: float) -> dict[tuple[str, str], str]:
 
 
 def test_moving_the_fee_slider_reruns_and_shows_what_sim_run_gives(server, tmp_path):
-    """Fee level 1.00 → 1.20: the page reruns, its figure changes, and its table equals a
-    `sim.run.run` of the scenario with the same overrides."""
+    """Fee level 1.00 → 1.20: the page reruns, its figure changes, its table equals a
+    `sim.run.run` of the scenario with the same overrides, and the saved scenario has the fee."""
     shots = Path(os.environ.get("PAYMENT_SIM_SCREENSHOTS", tmp_path))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
@@ -128,5 +128,14 @@ def test_moving_the_fee_slider_reruns_and_shows_what_sim_run_gives(server, tmp_p
             assert after == expected
             assert after[("ffs", "spending_pmpm")] != before[("ffs", "spending_pmpm")]
             page.screenshot(path=str(shots / "explorer-fee-1.2.png"), full_page=True)
+
+            with page.expect_download(timeout=30_000) as saved:
+                page.get_by_role("button", name="save settings as scenario").click()
+            path = tmp_path / "saved.toml"
+            saved.value.save_as(path)
+            assert load_scenario(path).settings["outpatient_therapy"].conversion_factor == (
+                pytest.approx(load_scenario(SCENARIO).settings["outpatient_therapy"]
+                              .conversion_factor * 1.2)
+            )  # fmt: skip
         finally:
             browser.close()
