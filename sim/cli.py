@@ -77,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     w.add_argument("--quiet", action="store_true", help="no progress")
+    w.add_argument(
+        "--license",
+        dest="data_license",
+        default="CC-BY-4.0",
+        metavar="SPDX",
+        help="licence of the dataset's data package, an SPDX identifier (default: CC-BY-4.0)",
+    )
+    w.add_argument(
+        "--data-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="version of the dataset's data package (default: 1.0.0)",
+    )
 
     a = sub.add_parser(
         "sensitivity",
@@ -234,6 +247,9 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
+    from sim.datapackage import license_descriptor
+
+    license_descriptor(args.data_license)  # an empty licence is an error before the runs
     out = args.out or Path("results") / sweep.config.name
     progress, close = (None, lambda: None) if args.quiet else _sweep_progress(sweep)
     try:
@@ -245,6 +261,8 @@ def _sweep(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=progress,
             command=command_line(),
+            data_license=args.data_license,
+            data_version=args.data_version,
         )
     finally:
         close()

@@ -96,10 +96,18 @@ def code_hash() -> str:
 
 
 def write_dataset(
-    sweep: Sweep, folder: Path, tables: dict[str, pd.DataFrame], command: list[str] | None
+    sweep: Sweep,
+    folder: Path,
+    tables: dict[str, pd.DataFrame],
+    command: list[str] | None,
+    *,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
 ) -> list[str]:
-    """Write a sweep's tables as Parquet with ``datapackage.json``, ``metadata.json`` and a
+    """Write a sweep's tables as Parquet with ``datapackage.json`` (licence and version of the
+    data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
     README; return the file names."""
+    from sim.datapackage import license_descriptor
     folder = Path(folder)
     files = []
     resources = []
@@ -127,9 +135,9 @@ def write_dataset(
         "name": cfg.name.lower().replace("_", "-"),
         "title": f"payment-sim sweep: {cfg.name}",
         "description": cfg.description or f"Sweep {cfg.name} of scenario {cfg.scenario}.",
-        "version": "1.0.0",
+        "version": data_version,
         "created_with": f"payment-sim {versions().get('payment-sim')}",
-        "licenses": [{"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0"}],
+        "licenses": [license_descriptor(data_license)],
         "resources": resources,
     }
     _atomic_write(folder / "datapackage.json", json.dumps(package, indent=2) + "\n")

@@ -549,8 +549,11 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     command: list[str] | None = None,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
 ) -> SweepOutcome:
-    """Run every run not yet done, record each in the index, and gather the dataset."""
+    """Run every run not yet done, record each in the index, and gather the dataset (its data
+    package under ``data_license``, an SPDX identifier, and version ``data_version``)."""
     started = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     folder = Path(folder)
@@ -607,7 +610,7 @@ def run_sweep(
     finally:
         index.close()
     if n_done == total:
-        gather(sweep, folder, command)
+        gather(sweep, folder, command, data_license=data_license, data_version=data_version)
     return SweepOutcome(folder, total, n_done, failed, len(done), time.perf_counter() - started)
 
 
@@ -629,7 +632,14 @@ def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list[str]:
+def gather(
+    sweep: Sweep,
+    folder: Path,
+    command: list[str] | None = None,
+    *,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
+) -> list[str]:
     """Write the dataset tables, design, datapackage.json, metadata and README (atomically
     each), from the parts in (point, replicate) order."""
     from sim.dataset import write_dataset
@@ -638,7 +648,9 @@ def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list
     tables["summary"] = _sorted_parts(folder, "summary", sweep)
     if sweep.config.outputs == "monthly":
         tables["monthly"] = _sorted_parts(folder, "monthly", sweep)
-    return write_dataset(sweep, folder, tables, command)
+    return write_dataset(
+        sweep, folder, tables, command, data_license=data_license, data_version=data_version
+    )
 
 
 def load_table(folder: Path, table: str) -> pd.DataFrame:
