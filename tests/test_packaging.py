@@ -152,3 +152,24 @@ def test_help_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_extra_names_the_extra_to_install(monkeypatch, capsys):
+    """A feature whose optional package is missing exits 2 naming the extra, not a traceback."""
+    from sim._optional import MissingExtraError, require
+    from sim.cli import main
+
+    with pytest.raises(MissingExtraError, match=r"pip install 'payment-sim\[explore\]'"):
+        require("no_such_module_for_payment_sim", "explore", "sim explore")
+    import sim._optional as optional
+
+    real_import = optional.import_module
+
+    def no_solara(name: str):
+        if name.split(".")[0] == "solara":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name)
+
+    monkeypatch.setattr(optional, "import_module", no_solara)
+    assert main(["explore", "compare_payment_models"]) == 2
+    assert "payment-sim[explore]" in capsys.readouterr().err
