@@ -13,12 +13,13 @@ STAMP       := $(VENV)/.installed
 SCENARIO    ?= scenarios/compare_payment_models.toml
 ARGS        ?=
 PYTEST_ARGS ?=
+CHROMIUM    := /usr/bin/chromium
 # Quiet pip, but warnings/errors still go to stderr (QUIET_PIP=-qq hides warnings too).
 QUIET_PIP   ?= --quiet
 PIP         := -m pip --disable-pip-version-check $(QUIET_PIP)
 PYCHECK     := import sys; assert sys.version_info >= (3, 12)
 
-.PHONY: all setup run test bench lock clean
+.PHONY: all setup run test bench bench-startup explore lock clean
 .DEFAULT_GOAL := setup
 
 all: test
@@ -34,11 +35,24 @@ $(STAMP): pyproject.toml requirements.lock
 	    "$$py" -m venv $(VENV); \
 	fi
 	@$(PY) $(PIP) install --upgrade pip
-	@echo "make: installing payment-sim[test] (constrained by requirements.lock) into $(VENV)"
+	@echo "make: installing payment-sim[test] (every extra + test tools; constrained by requirements.lock) into $(VENV)"
 	@$(PY) $(PIP) install -c requirements.lock -e '.[test]'
+	@# the explorer page's front-end files, from the npm registry (no CDN is reachable here)
+	@$(PY) scripts/solara_assets.py
 	@touch $@
 
-setup: $(STAMP)
+# The explorer's browser test drives the system's Chromium (Debian packages chromium and
+# chromium-driver); nothing downloads a browser. Installed when missing and we are root (CI).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing chromium and chromium-driver (Debian packages) for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+	    echo "make: $(CHROMIUM) is missing and cannot be installed here (not root or no apt-get);" \
+	         "the browser test will be skipped (install Debian's chromium to run it)"; \
+	fi
+
+setup: $(STAMP) $(CHROMIUM)
 
 run: setup
 	$(VENV)/bin/sim run $(SCENARIO) $(ARGS)
@@ -50,6 +64,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_step.py
 
+bench-startup: setup
+	$(PY) benchmarks/bench_startup.py
+
+explore: setup
+	$(VENV)/bin/sim explore $(ARGS)
+
 # Regenerate requirements.lock: resolve pyproject.toml (+ [test]) from scratch in a
 # throw-away venv, using a placeholder `sim` package so the real code is not needed.
 lock:
@@ -57,7 +77,7 @@ lock:
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	mkdir "$$tmp/proj" "$$tmp/proj/sim"; \
 	cp pyproject.toml "$$tmp/proj/"; \
-	touch "$$tmp/proj/sim/__init__.py" "$$tmp/proj/README.md"; \
+	echo "__version__ = \"0.0.0\"" > "$$tmp/proj/sim/__init__.py"; touch "$$tmp/proj/README.md"; \
 	echo "make: resolving with $$py ($$("$$py" -V 2>&1)) in $$tmp"; \
 	"$$py" -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" $(PIP) install --upgrade pip; \

@@ -7,11 +7,21 @@ Public API::
     scenario = load_scenario("scenarios/compare_payment_models.toml")
     result = run(scenario)            # every arm, common random numbers
     result.monthly, result.summary    # tidy pandas tables
+
+The names are imported on first use, so ``import sim`` (and ``sim --help``) stays fast.
 """
 
-from sim.model import HealthSystemModel
-from sim.run import RunResult, evaluate, make_function, run
-from sim.scenario import Scenario, load_scenario, validate_scenario
+from __future__ import annotations
+
+import sys
+import types
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.model import HealthSystemModel
+    from sim.run import RunResult, evaluate, make_function, run
+    from sim.scenario import Scenario, load_scenario, validate_scenario
 
 __all__ = [
     "HealthSystemModel",
@@ -23,4 +33,42 @@ __all__ = [
     "run",
     "validate_scenario",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_HOMES = {
+    "HealthSystemModel": "sim.model",
+    "RunResult": "sim.run",
+    "evaluate": "sim.run",
+    "make_function": "sim.run",
+    "run": "sim.run",
+    "Scenario": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "validate_scenario": "sim.scenario",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+class _Package(types.ModuleType):
+    """Keeps ``sim.run`` the function, as it always was: importing the submodule ``sim.run``
+    would otherwise rebind the package attribute to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOMES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

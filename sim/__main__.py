@@ -1,3 +1,5 @@
+"""``python -m sim``: the command line (see sim.cli)."""
+
 import sys
 
 from sim.cli import main

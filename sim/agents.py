@@ -52,9 +52,11 @@ class Provider(mesa.Agent):
 
     @property
     def theta(self) -> float:
+        """This provider's practice style θ (units above or below each patient's optimum)."""
         return float(self.model.world.providers[self.setting].theta[self.index])
 
     def step(self) -> None:
+        """Adapt every style from this month's estimates (``learning`` mode only)."""
         world = self.model.world
         if world.learning:
             adaptation.move(world, self.setting, self.index, self.altruism, self.speed)

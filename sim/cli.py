@@ -40,6 +40,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--arms", help="comma-separated arms to run (default: all)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    r.add_argument(
+        "--datapackage",
+        action="store_true",
+        help="also write a Frictionless data package (datapackage.json) describing the tables "
+        "(needs the datapackage extra: pip install 'payment-sim[datapackage]')",
+    )
+    r.add_argument(
+        "--license",
+        dest="data_license",
+        default="CC-BY-4.0",
+        metavar="SPDX",
+        help="licence of the data package, an SPDX identifier (default: CC-BY-4.0)",
+    )
+    r.add_argument(
+        "--data-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="version of the data package (default: 1.0.0)",
+    )
 
     w = sub.add_parser(
         "sweep",
@@ -58,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     w.add_argument("--quiet", action="store_true", help="no progress")
+    w.add_argument(
+        "--license",
+        dest="data_license",
+        default="CC-BY-4.0",
+        metavar="SPDX",
+        help="licence of the dataset's data package, an SPDX identifier (default: CC-BY-4.0)",
+    )
+    w.add_argument(
+        "--data-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="version of the dataset's data package (default: 1.0.0)",
+    )
 
     a = sub.add_parser(
         "sensitivity",
@@ -82,10 +114,47 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, help="results folder (sim run or sim sweep)")
     rep.add_argument("--baseline", help="arm the others are compared with (default: the first)")
     rep.add_argument("--out", type=Path, help="report folder (default: RESULTS/report/)")
+
+    sc = sub.add_parser(
+        "scenarios",
+        help="list the scenarios shipped with the package, or copy one here",
+        description="List the shipped scenario and sweep files (`sim scenarios`), or copy one "
+        "into a folder to edit and run (`sim scenarios copy NAME`).",
+    )
+    sc_sub = sc.add_subparsers(dest="scenarios_command", metavar="ACTION")
+    sc_sub.add_parser("list", help="list the shipped scenarios (the default)")
+    cp = sc_sub.add_parser("copy", help="copy a shipped scenario into a folder")
+    cp.add_argument("name", help="name of a shipped scenario (see `sim scenarios`)")
+    cp.add_argument("--to", type=Path, default=Path("."), help="folder (default: here)")
+    cp.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    ex = sub.add_parser(
+        "explore",
+        help="an interactive explorer in the browser (needs the explore extra)",
+        description="Serve the interactive explorer (Solara): choose a scenario, move payment "
+        "and behaviour parameters, compare the arms with bands over replications, save the "
+        "settings as a scenario and export the results. Needs: pip install "
+        "'payment-sim[explore]'.",
+    )
+    ex.add_argument(
+        "scenario",
+        nargs="?",
+        help="shipped scenario name or scenario file (default: compare_payment_models)",
+    )
+    ex.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
+    ex.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    ex.add_argument(
+        "--patients",
+        type=int,
+        help="starting population (default: 10,000, small enough to rerun in seconds)",
+    )
+    ex.add_argument("--months", type=int, help="starting months (default: the scenario's)")
+    ex.add_argument("--replications", type=int, help="starting replications (default: 3)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -96,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sensitivity(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "scenarios":
+            return _scenarios(args)
+        if args.command == "explore":
+            return _explore(args)
     except SimError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -126,6 +199,12 @@ def _run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ScenarioError("--out", None, f"{out} exists and is not a folder")
 
+    if args.datapackage:  # check the extra and the flags before a long run, not after
+        from sim._optional import require
+        from sim.datapackage import license_descriptor
+
+        require("frictionless", "datapackage", "--datapackage")
+        license_descriptor(args.data_license)
     progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
     started = time.perf_counter()
     try:
@@ -143,6 +222,14 @@ def _run(args: argparse.Namespace) -> int:
         meta=meta,
         figure=scenario.outputs.figure,
     )
+    if args.datapackage:
+        from sim.datapackage import write_run_datapackage
+
+        written.files.append(
+            write_run_datapackage(
+                written.path, license=args.data_license, version=args.data_version
+            ).name
+        )
     if not args.quiet:
         _print_summary(result, elapsed)
     print(f"results: {written.path}/ ({', '.join(written.files)})")
@@ -160,6 +247,9 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
+    from sim.datapackage import license_descriptor
+
+    license_descriptor(args.data_license)  # an empty licence is an error before the runs
     out = args.out or Path("results") / sweep.config.name
     progress, close = (None, lambda: None) if args.quiet else _sweep_progress(sweep)
     try:
@@ -171,6 +261,8 @@ def _sweep(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=progress,
             command=command_line(),
+            data_license=args.data_license,
+            data_version=args.data_version,
         )
     finally:
         close()
@@ -249,6 +341,39 @@ def _report(args: argparse.Namespace) -> int:
         print(path)
     print(f"report: {report.folder / 'report.html'} (index: {report.folder / 'index.md'})")
     return 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from sim.catalog import copy_scenario, list_scenarios
+
+    if args.scenarios_command == "copy":
+        for path in copy_scenario(args.name, args.to, overwrite=args.force):
+            print(path)
+        return 0
+    shipped = list_scenarios()
+    width = max(len(s.name) for s in shipped)
+    for s in shipped:
+        kind = " (sweep)" if s.kind == "sweep" else ""
+        print(f"{s.name:<{width}}  {s.description}{kind}")
+    print("\ncopy one here with: sim scenarios copy NAME")
+    return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from sim.explore import serve
+
+    for name in ("patients", "months", "replications", "port"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "port" else 1):
+            raise ScenarioError(f"--{name}", None, f"must be at least 1 (got {value})")
+    return serve(
+        args.scenario,
+        host=args.host,
+        port=args.port,
+        patients=args.patients,
+        months=args.months,
+        replications=args.replications,
+    )
 
 
 def _progress_bar(scenario, arms):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, git_commit, versions
+from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, provenance, versions
 
 if TYPE_CHECKING:
     from sim.sweep import Sweep
@@ -94,9 +94,14 @@ def write_dataset(
     tables: dict[str, pd.DataFrame],
     command: list[str] | None,
     code: str,
+    *,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
 ) -> list[str]:
-    """Write the dataset of a finished sweep (``code``: the hash of the simulation code that
-    ran it)."""
+    """Write a sweep's tables as Parquet with ``datapackage.json`` (licence and version of the
+    data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
+    README; return the file names. ``code``: the hash of the simulation code that ran it."""
+    from sim.datapackage import license_descriptor
     folder = Path(folder)
     files = []
     resources = []
@@ -124,9 +129,9 @@ def write_dataset(
         "name": cfg.name.lower().replace("_", "-"),
         "title": f"payment-sim sweep: {cfg.name}",
         "description": cfg.description or f"Sweep {cfg.name} of scenario {cfg.scenario}.",
-        "version": "1.0.0",
+        "version": data_version,
         "created_with": f"payment-sim {versions().get('payment-sim')}",
-        "licenses": [{"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0"}],
+        "licenses": [license_descriptor(data_license)],
         "resources": resources,
     }
     _atomic_write(folder / "datapackage.json", json.dumps(package, indent=2) + "\n")
@@ -142,7 +147,7 @@ def write_dataset(
         f"SeedSequence({cfg.seed}, spawn_key=(r,)); sampled designs: "
         f"SeedSequence({cfg.seed}, spawn_key=(2**32,))",
         "versions": versions(),
-        "git_commit": git_commit(),
+        **provenance(),
         "code_hash": code,
         "command": command,
     }
@@ -154,6 +159,7 @@ def write_dataset(
 
 
 def dataset_readme(sweep: Sweep, tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> str:
+    """The dataset's README.md: how it was made, the varied parameters, the files."""
     cfg = sweep.config
     lines = [
         f"# {cfg.name}",

@@ -29,6 +29,7 @@ class ScenarioError(SimError):
 
     @classmethod
     def from_validation(cls, source: str, exc: Any) -> ScenarioError:
+        """One error listing every problem of a pydantic ValidationError, in the user's terms."""
         err = cls(source, None, "")
         err.problems = []
         for e in exc.errors():

@@ -283,6 +283,7 @@ class HealthSystemModel(mesa.Model):
             providers.fixed_cost_by_payer = fixed
 
     def make_contract(self, cfg, conditions: tuple[str, ...]) -> PaymentModel:
+        """The payment model a contract of the scenario names, with its parameters."""
         cls = REGISTRY[cfg.model]
         return cls(cfg.params, conditions)
 
@@ -323,14 +324,17 @@ class HealthSystemModel(mesa.Model):
 
     @property
     def population(self) -> Population:
+        """The patients (columnar state)."""
         return self.world.population
 
     @property
     def settings(self) -> list[CareSetting]:
+        """The care settings at run time."""
         return self.world.settings
 
     @property
     def payers(self) -> list[Payer]:
+        """The payers (Mesa agents), in scenario order."""
         return self.world.payers
 
     @property

@@ -137,10 +137,33 @@ def summarize(monthly: pd.DataFrame, counterfactuals: dict[str, str] | None = No
 # provenance
 
 
+def package_version() -> str:
+    """The installed version of payment-sim (from its distribution metadata)."""
+    try:
+        return importlib_metadata.version("payment-sim")
+    except importlib_metadata.PackageNotFoundError:
+        from sim import __version__
+
+        return __version__
+
+
 def git_commit() -> str | None:
-    """The git commit of the source tree the package runs from, with '-dirty' if modified."""
+    """The git commit of the source tree the package runs from, with '-dirty' if modified.
+
+    ``None`` when the package does not run from a git checkout of its own (an installed wheel,
+    even one installed into a virtual environment inside some repository): then the package
+    version (:func:`package_version`) is what identifies the code."""
     root = Path(__file__).resolve().parent.parent
     try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if Path(top).resolve() != root:
+            return None
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -156,7 +179,14 @@ def git_commit() -> str | None:
     return sha + ("-dirty" if dirty else "")
 
 
+def provenance() -> dict[str, Any]:
+    """What identifies the code that made an output: the package version and, when running
+    from a git checkout, the commit (``None`` otherwise, e.g. from an installed wheel)."""
+    return {"version": package_version(), "git_commit": git_commit()}
+
+
 def versions() -> dict[str, str]:
+    """Versions of Python, payment-sim and the libraries that shape its results."""
     out = {"python": platform.python_version()}
     for dist in ("payment-sim", "mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic",
                  "matplotlib"):  # fmt: skip
@@ -168,6 +198,7 @@ def versions() -> dict[str, str]:
 
 
 def column_dictionary(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, str]]:
+    """The data dictionary of a table as a list of {name, type, unit, description}."""
     return [{"name": k, "type": t, "unit": u, "description": d} for k, (t, u, d) in columns.items()]
 
 
@@ -177,6 +208,8 @@ def column_dictionary(columns: dict[str, tuple[str, str, str]]) -> list[dict[str
 
 @dataclass
 class Written:
+    """A written results folder and the files in it."""
+
     path: Path
     files: list[str]
 

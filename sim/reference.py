@@ -98,6 +98,7 @@ def _diff(value: BaseModel, base: BaseModel, prefix: str = "") -> list[str]:
 
 
 def scenario_reference() -> str:
+    """docs/scenario-reference.md: every scenario and sweep field, its default, unit, meaning."""
     lines = [
         "# Scenario field reference",
         "",
@@ -161,6 +162,7 @@ def scenario_reference() -> str:
 
 
 def outputs_reference() -> str:
+    """docs/outputs.md: every output column with type, unit and meaning."""
     lines = [
         "# Output data dictionary",
         "",
@@ -198,6 +200,7 @@ GENERATED = {
 
 
 def main() -> int:
+    """Regenerate the generated docs (python -m sim.reference)."""
     DOCS.mkdir(exist_ok=True)
     for name, make in GENERATED.items():
         (DOCS / name).write_text(make(), encoding="utf-8")

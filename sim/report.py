@@ -167,6 +167,7 @@ class Results:
 
     @property
     def months(self) -> int | None:
+        """Months of the run (None when the monthly table was not kept)."""
         if self.monthly is None:
             return None
         return int(self.monthly["month"].max()) + 1
@@ -616,6 +617,7 @@ def latex_table(
 
 @dataclass
 class TableOut:
+    """A table of the report: file stem, title, notes and the frame shown."""
     stem: str
     title: str
     notes: str
@@ -746,6 +748,7 @@ def _data_row(lead: dict, arm: str, m: Measure, r: pd.Series, replications: int)
 
 @dataclass
 class FigureOut:
+    """A figure of the report: file stem, title, caption and the files written."""
     stem: str
     title: str
     caption: str
@@ -754,6 +757,7 @@ class FigureOut:
 
 @dataclass
 class Report:
+    """A written report: its folder and files."""
     folder: Path
     files: list[Path]
 

@@ -22,6 +22,9 @@ Progress = Callable[[int, int, int], None]
 
 @dataclass
 class RunResult:
+    """The tables of a run (monthly, summary, provider panel or None) with its scenario, seed,
+    arms and the money ledgers of each arm and replicate; :meth:`metadata` for provenance."""
+
     scenario: Scenario
     seed: int
     arms: list[str]
@@ -31,7 +34,9 @@ class RunResult:
     ledgers: list[dict[str, Any]] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
-        from sim.outputs import git_commit, versions
+        """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
+        replicates, arms, random streams, package version, library versions, git commit."""
+        from sim.outputs import provenance, versions
 
         return {
             "scenario": self.scenario.model_dump(mode="json"),
@@ -45,7 +50,7 @@ class RunResult:
                 "streams": list(STREAMS),
             },
             "versions": versions(),
-            "git_commit": git_commit(),
+            **provenance(),
         }
 
 

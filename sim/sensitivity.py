@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim._optional import require
 from sim.errors import ResultsError, ScenarioError
 from sim.outputs import SUMMARY_COLUMNS
 from sim.sweep import SPEC, SweepConfig, load_table
@@ -89,13 +90,11 @@ def analyse(
                     )
                 continue
             if method == "sobol":
-                from SALib.analyze import sobol
-
+                sobol = require("SALib.analyze.sobol", "sensitivity", "sim sensitivity")
                 si = sobol.analyze(problem, y, calc_second_order=cfg.design.second_order, seed=seed)
                 keys = ("S1", "S1_conf", "ST", "ST_conf")
             else:
-                from SALib.analyze import morris
-
+                morris = require("SALib.analyze.morris", "sensitivity", "sim sensitivity")
                 si = morris.analyze(problem, x, y, num_levels=cfg.design.morris_levels, seed=seed)
                 keys = ("mu", "mu_star", "mu_star_conf", "sigma")
             for i, name in enumerate(names):

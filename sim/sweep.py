@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError, model_validator
 
+from sim._optional import require
 from sim.errors import ResultsError, ScenarioError
 from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
 from sim.scenario import F, Scenario, Strict, apply_override, validate_scenario
@@ -70,6 +71,8 @@ class ParameterConfig(Strict):
 
 
 class DesignConfig(Strict):
+    """How design points are chosen: a grid of levels, or a Latin-hypercube, Sobol or Morris
+    sample."""
     method: Literal["grid", "lhs", "sobol", "morris"] = F(
         "grid",
         "choice",
@@ -89,6 +92,8 @@ class DesignConfig(Strict):
 
 
 class SweepConfig(Strict):
+    """A sweep file: base scenario, fixed overrides, varied parameters, design, replications
+    and seed."""
     name: str = F("sweep", "name", "Sweep name; default results folder results/<name>/.")
     description: str = F("", "text", "What the sweep asks.")
     scenario: str = F(..., "path", "Base scenario file, relative to the sweep file.")
@@ -151,12 +156,10 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
             )
             x = qmc.scale(u, [b[0] for b in bounds], [b[1] for b in bounds])
         elif d.method == "sobol":
-            from SALib.sample import sobol
-
+            sobol = require("SALib.sample.sobol", "sensitivity", "a sobol design")
             x = sobol.sample(problem, d.samples, calc_second_order=d.second_order, seed=design_seed)
         else:
-            from SALib.sample import morris
-
+            morris = require("SALib.sample.morris", "sensitivity", "a morris design")
             x = morris.sample(problem, d.samples, num_levels=d.morris_levels, seed=design_seed)
         df = pd.DataFrame(x, columns=names)
         for p in params:
@@ -194,19 +197,23 @@ class Sweep:
 
     @property
     def runs(self) -> list[tuple[int, int]]:
+        """Every (design point, replicate) of the sweep, in order."""
         return [(int(p), r) for p in self.design["point"] for r in range(self.config.replications)]
 
     def point_overrides(self, point: int) -> dict[str, Any]:
+        """The varied fields and their values at one design point."""
         row = self.design.iloc[point]
         return {p.field: _plain(row[p.field]) for p in self.config.parameters}
 
     def scenario_data(self, point: int) -> dict[str, Any]:
+        """The base scenario (as data) with the design point's values applied."""
         data = json.loads(json.dumps(self.base))
         for key, value in self.point_overrides(point).items():
             apply_override(data, key.split("."), value, self.source)
         return data
 
     def fingerprint(self) -> str:
+        """A hash of the sweep, its base scenario and design: a results folder belongs to one."""
         blob = json.dumps(
             {
                 "sweep": self.config.model_dump(mode="json"),
@@ -304,6 +311,7 @@ def code_hash() -> str:
 
 @dataclass(frozen=True)
 class Task:
+    """One run of a sweep as sent to a worker: design point, replicate, scenario, code hash."""
     point: int
     replicate: int
     seed: int
@@ -317,6 +325,7 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskResult:
+    """What a worker reports for one run: done or failed, time taken, error text."""
     point: int
     replicate: int
     seed: int
@@ -327,6 +336,7 @@ class TaskResult:
 
 
 def part_name(point: int, replicate: int, table: str) -> str:
+    """File name of one run's part of a table (under parts/)."""
     return f"{table}-p{point:07d}-r{replicate:05d}.parquet"
 
 
@@ -403,6 +413,7 @@ def _iter_results(
             # if the coordinator stops early, queued runs are cancelled, not run to the end
             pool.shutdown(wait=True, cancel_futures=True)
         return
+    require("distributed", "cluster", f"--executor {executor}")
     from distributed import Client, LocalCluster, as_completed
 
     if executor == "dask":
@@ -451,6 +462,7 @@ def _result(future, task: Task) -> TaskResult:
 
 @dataclass
 class SweepOutcome:
+    """How a sweep went: runs in all, done, failed and skipped, and the time taken."""
     folder: Path
     total: int
     done: int
@@ -537,8 +549,11 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     command: list[str] | None = None,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
 ) -> SweepOutcome:
-    """Run every run not yet done, record each in the index, and gather the dataset."""
+    """Run every run not yet done, record each in the index, and gather the dataset (its data
+    package under ``data_license``, an SPDX identifier, and version ``data_version``)."""
     started = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     folder = Path(folder)
@@ -595,7 +610,7 @@ def run_sweep(
     finally:
         index.close()
     if n_done == total:
-        gather(sweep, folder, command)
+        gather(sweep, folder, command, data_license=data_license, data_version=data_version)
     return SweepOutcome(folder, total, n_done, failed, len(done), time.perf_counter() - started)
 
 
@@ -617,7 +632,14 @@ def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list[str]:
+def gather(
+    sweep: Sweep,
+    folder: Path,
+    command: list[str] | None = None,
+    *,
+    data_license: str = "CC-BY-4.0",
+    data_version: str = "1.0.0",
+) -> list[str]:
     """Write the dataset tables, design, datapackage.json, metadata and README (atomically
     each), from the parts in (point, replicate) order."""
     from sim.dataset import write_dataset
@@ -626,10 +648,19 @@ def gather(sweep: Sweep, folder: Path, command: list[str] | None = None) -> list
     tables["summary"] = _sorted_parts(folder, "summary", sweep)
     if sweep.config.outputs == "monthly":
         tables["monthly"] = _sorted_parts(folder, "monthly", sweep)
-    return write_dataset(sweep, folder, tables, command, code_hash())
+    return write_dataset(
+        sweep,
+        folder,
+        tables,
+        command,
+        code_hash(),
+        data_license=data_license,
+        data_version=data_version,
+    )
 
 
 def load_table(folder: Path, table: str) -> pd.DataFrame:
+    """A gathered table of a finished sweep (design, summary, monthly), or a ResultsError."""
     path = Path(folder) / f"{table}.parquet"
     if not path.exists():
         raise ResultsError(f"{path}: missing (is the sweep finished? run it again to complete it)")

@@ -94,13 +94,16 @@ class Providers:
 
     @property
     def n(self) -> int:
+        """Number of providers."""
         return len(self.agents)
 
     @property
     def theta(self) -> np.ndarray:
+        """The practice style θ: units above (+) or below (−) each patient's optimum."""
         return self.styles[0].value
 
     def style(self, name: str) -> Style | None:
+        """The style called ``name`` (None if the setting has none)."""
         for st in self.styles:
             if st.name == name:
                 return st
@@ -183,12 +186,15 @@ class World:
 
     @property
     def n_payers(self) -> int:
+        """Number of payers."""
         return len(self.payers)
 
     def contract(self, s: int, g: int) -> PaymentModel:
+        """Payer ``g``'s contract in setting ``s``."""
         return self.payers[g].contracts[s]
 
     def contracts(self, s: int) -> list[PaymentModel]:
+        """Every payer's contract in setting ``s``, in payer order."""
         return [p.contracts[s] for p in self.payers]
 
     def build_panels(self, s: int) -> list[Panel]:

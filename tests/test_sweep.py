@@ -13,12 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import sim
 from sim.errors import ResultsError, ScenarioError
 from sim.sweep import (
     INDEX,
     PARTS,
     design_points,
     expected_size,
+    gather,
     load_sweep,
     run_sweep,
 )
@@ -223,6 +225,19 @@ def test_dataset_is_described(tmp_path):
     assert meta["sweep"]["seed"] == 3 and "versions" in meta and "git_commit" in meta
     assert "base_scenario" in meta
     assert "# sw" in (out / "README.md").read_text()
+
+
+def test_dataset_licence_and_version_are_the_users(tmp_path):
+    """The dataset's licence and version are the user's (default CC-BY-4.0 and 1.0.0)."""
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    run_sweep(sweep, tmp_path / "a", executor="serial")
+    pkg = json.loads((tmp_path / "a" / "datapackage.json").read_text())
+    assert (pkg["licenses"][0]["name"], pkg["version"]) == ("CC-BY-4.0", "1.0.0")
+    gather(sweep, tmp_path / "a", data_license="ODbL-1.0", data_version="2.0.1")
+    pkg = json.loads((tmp_path / "a" / "datapackage.json").read_text())
+    assert (pkg["licenses"][0]["name"], pkg["version"]) == ("ODbL-1.0", "2.0.1")
+    meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    assert meta["version"] == sim.__version__
 
 
 def test_sensitivity_sobol(tmp_path):

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 
 
 class Bunching(Feature):
+    """Providers top up a payment period to a threshold within reach."""
+
     name = "bunching"
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
+        """On with ``behaviour.bunching.enabled``."""
         cfg = world.behaviour.bunching
         return [cls(cfg)] if cfg.enabled else []
 

@@ -27,6 +27,7 @@ class Churn(Feature):
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
+        """One per setting with ``providers.churn > 0``."""
         return [
             cls(st.index, st.cfg.providers.churn)
             for st in world.settings
@@ -39,6 +40,7 @@ class Churn(Feature):
         self.rate = rate
 
     def start_month(self, world: World) -> None:
+        """This month's movers, with the setting's counter-based draws."""
         pop = world.population
         s = self.s
 

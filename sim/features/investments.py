@@ -144,6 +144,7 @@ class Investments(Feature):
         self.pathway = None
 
     def connect(self, features: list[Feature]) -> None:
+        """Find the pathway whose acute setting this is, if any."""
         for f in features:
             if getattr(f, "acute", None) == self.s and hasattr(f, "by_hospital"):
                 self.pathway = f
@@ -171,6 +172,7 @@ class Investments(Feature):
     def risk_factor(
         self, world: World, s: int, event: str, patients: np.ndarray | None
     ) -> np.ndarray | None:
+        """The factor of the member-basis spending made on these patients (:meth:`factor`)."""
         if event not in ("needs", "adverse_events"):
             return None
         return self.factor(event, patients, world.month_number)
@@ -178,6 +180,7 @@ class Investments(Feature):
     def events_avoided(
         self, world: World, s: int, event: str, avoided: np.ndarray, sought: np.ndarray | None
     ) -> None:
+        """Count the events avoided by payer."""
         self.count_avoided(event, world.population.payer[avoided], world.n_payers)
 
     def factor(self, target: str, patients: np.ndarray | None, month: int) -> np.ndarray | None:
@@ -215,10 +218,12 @@ class Investments(Feature):
         return out
 
     def count_avoided(self, target: str, payer: np.ndarray, n_payers: int) -> None:
+        """Add events of ``target`` avoided (one entry per event, its payer)."""
         self.avoided[target] += np.bincount(payer, minlength=n_payers)
 
     # -----------------------------------------------------------------------------------------
     def after_records(self, world: World) -> None:
+        """Learn from the month (with the pathway's discharges and readmissions)."""
         discharges, readmits = (
             self.pathway.by_hospital() if self.pathway is not None else (0.0, 0.0)
         )
@@ -315,12 +320,15 @@ class Investments(Feature):
         ]
 
     def provider_cost(self, world: World, s: int) -> np.ndarray:
+        """This month's investment spending per provider."""
         return self.cost_by_provider()
 
     def cost_by_payer(self, world: World, s: int) -> np.ndarray:
+        """This month's investment spending (all types) by payer."""
         return sum(self.cost_of(k) for k in INVESTMENT_TYPES)
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
+        """Spending by type, fees and events avoided, by payer."""
         return {
             **{f"investment_{k}": self.cost_of(k) for k in INVESTMENT_TYPES},
             "investment_fees": self.fees.sum(axis=0),
@@ -328,6 +336,7 @@ class Investments(Feature):
         }
 
     def cost_by_provider(self) -> np.ndarray:
+        """This month's investment spending (all types) per provider."""
         return sum(c.sum(axis=1) for c in self.cost.values())
 
     def cost_of(self, k: str) -> np.ndarray:

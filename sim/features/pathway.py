@@ -84,6 +84,7 @@ class Pathway(Feature):
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
+        """On when the scenario has a ``[pathway]``."""
         cfg = world.config.pathway
         return [] if cfg is None else [cls(world, cfg)]
 
@@ -141,12 +142,14 @@ class Pathway(Feature):
         self.counts: dict[str, np.ndarray] = {}
 
     def connect(self, features: list[Feature]) -> None:
+        """Find the acute setting's investments that protect discharges, if any."""
         for f in features:
             if getattr(f, "protects_discharges", False) and self.acute in f.settings:
                 self.follow_up = f
 
     # -----------------------------------------------------------------------------------------
     def start_month(self, world: World) -> None:
+        """This month's readmissions are last month's; referrals and counts start afresh."""
         self.readmit_now, self.readmit_next = self.readmit_next, self.readmit_now
         self.readmit_next[:] = False
         self.referred[:] = False
@@ -260,6 +263,8 @@ class Pathway(Feature):
     def events_avoided(
         self, world: World, s: int, event: str, avoided: np.ndarray, sought: np.ndarray | None
     ) -> None:
+        """Adverse events avoided in post-acute care among this month's discharges are
+        readmissions avoided."""
         if event == "adverse_events":
             self.count_avoided_readmissions(s, avoided[sought])
 

@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 
 
 class Selection(Feature):
+    """Providers turn away new patients whose episode is worth too little to them."""
+
     name = "selection"
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
+        """On with ``behaviour.selection.enabled``."""
         cfg = world.behaviour.selection
         return [cls(cfg)] if cfg.enabled else []
 
@@ -36,6 +39,7 @@ class Selection(Feature):
         self.cfg = cfg
 
     def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """The new patients turned away (:func:`turn_away`)."""
         return turn_away(world, s, patients, need, self.cfg)
 
 

@@ -60,6 +60,7 @@ class Therapy(Feature):
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
+        """One per setting with a ``therapy`` table."""
         return [
             cls(world, st.index, st.cfg.therapy)
             for st in world.settings
@@ -156,6 +157,7 @@ class Therapy(Feature):
         )
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
+        """Therapy minutes by mode, and therapist staff attributed to payers."""
         # each provider's staff, attributed to payers by their share of its minutes
         n_prov = self.staff.size
         therapist = care.column("therapist_minutes")
@@ -242,5 +244,6 @@ class Therapy(Feature):
         return g_star
 
     def play_optimum(self, world: World, s: int) -> None:
+        """φ at the best planned minutes, the shared-minute share at its target."""
         self.phi.value[:] = self.optimum - self.cfg.optimal_minutes
         self.shared_share[:] = self.shared_target

@@ -40,6 +40,7 @@ def provider_cost(world: World, s: int) -> np.ndarray:
 
 
 def provider_margin(world: World, s: int) -> np.ndarray:
+    """Revenue − cost of each provider of setting ``s`` this month."""
     return provider_revenue(world, s) - provider_cost(world, s)
 
 

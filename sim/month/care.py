@@ -29,6 +29,7 @@ class Payments:
 
     @classmethod
     def empty(cls, n: int, n_payers: int) -> Payments:
+        """Nothing paid yet, for ``n`` patients."""
         return cls(
             allowed=np.zeros(n),
             revenue=np.zeros(n),
@@ -83,6 +84,7 @@ class SettingMonth:
 
     @property
     def size(self) -> int:
+        """Patients with an active episode."""
         return self.patients.size
 
     def column(self, name: str) -> np.ndarray:

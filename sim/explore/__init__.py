@@ -1,0 +1,58 @@
+"""``sim explore``: the model in the browser (a Solara app; needs the ``explore`` extra).
+
+- :mod:`sim.explore.compute`: settings → scenario overrides → cached run → tidy tables; plain
+  Python, no user interface, tested on its own.
+- :mod:`sim.explore.app`: the Solara page (controls, figures, save and export).
+- :func:`serve`: start the page's server (what ``sim explore`` calls).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from sim._optional import require
+
+#: environment variables through which `sim explore` hands its options to the page
+ENV_SCENARIO = "PAYMENT_SIM_EXPLORE_SCENARIO"
+ENV_PATIENTS = "PAYMENT_SIM_EXPLORE_PATIENTS"
+ENV_MONTHS = "PAYMENT_SIM_EXPLORE_MONTHS"
+ENV_REPLICATIONS = "PAYMENT_SIM_EXPLORE_REPLICATIONS"
+
+#: what the server must not do on a machine without a network: Solara's telemetry
+QUIET_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+
+
+def serve(
+    scenario: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    patients: int | None = None,
+    months: int | None = None,
+    replications: int | None = None,
+) -> int:
+    """Replace this process with the explorer's Solara server on ``host:port``.
+
+    ``scenario`` is a shipped scenario's name or a scenario file (checked here, so a typo is
+    an error before the server starts); the others set the page's starting population, months
+    and replications (defaults: :data:`sim.explore.compute.INTERACTIVE_PATIENTS`, the
+    scenario's months, :data:`~sim.explore.compute.INTERACTIVE_REPLICATIONS`)."""
+    require("solara", "explore", "sim explore")
+    from sim.explore.compute import resolve
+
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    if scenario:
+        env[ENV_SCENARIO] = str(resolve(scenario))
+    for name, value in ((ENV_PATIENTS, patients), (ENV_MONTHS, months),
+                        (ENV_REPLICATIONS, replications)):  # fmt: skip
+        if value is not None:
+            env[name] = str(value)
+    app = Path(__file__).with_name("app.py")
+    args = [sys.executable, "-m", "solara", "run", str(app), "--host", host, "--port", str(port),
+            "--production", "--no-open", "--log-level", "warning"]  # fmt: skip
+    print(f"sim explore: serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    os.execve(sys.executable, args, env)
+    return 0  # not reached
