@@ -151,6 +151,13 @@ class PopulationConfig(Strict):
 
 class PayerConfig(Strict):
     share: float = F(1.0, "fraction", "Share of patients covered by this payer.", gt=0, le=1)
+    public: bool = F(
+        True,
+        "flag",
+        "A public payer (Medicare): its spending, including what it pays capitated plans, is "
+        "the public payer's perspective (public_payer_spending); false for a commercial "
+        "insurer.",
+    )
     rate_multiplier: float = F(
         1.0,
         "ratio",
@@ -693,7 +700,11 @@ def _default_payers() -> dict[str, PayerConfig]:
     return {
         "medicare_ffs": PayerConfig(share=0.7, other_care_per_month=150.0),
         "commercial": PayerConfig(
-            share=0.3, rate_multiplier=1.4, deductible=1_500.0, other_care_per_month=200.0
+            share=0.3,
+            public=False,
+            rate_multiplier=1.4,
+            deductible=1_500.0,
+            other_care_per_month=200.0,
         ),
     }
 

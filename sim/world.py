@@ -173,6 +173,8 @@ class World:
         self.month: list[SettingMonth] = []
         self.transferred: dict[str, np.ndarray] = {}
         self.payer_members = np.bincount(population.payer, minlength=len(payers)).astype(np.float64)
+        #: which payers are public (Medicare), for the public payer's perspective
+        self.payer_public = [p.public for p in config.payers.values()]
         #: how many policy switches have changed each (setting, payer) contract so far
         self.policy_period = np.zeros((len(settings), len(payers)), np.int64)
         #: coded case mix (upcoding); set by the model (:mod:`sim.features.upcoding`)

@@ -43,7 +43,7 @@ def refresh(world: World) -> None:
             )
             for payer in world.payers
         ]
-        mg = terms.margins(contracts, w, setting.units_per_visit, ae.cost)
+        mg = terms.margins(contracts, w, ae.cost)
         providers.marginal_revenue = mg.per_unit
         # below the optimum the objective bends more: expected adverse-event costs borne
         # (2·event·h) and the outcome payments lost (k·d/v)

@@ -3,8 +3,8 @@
 For each payer and setting, the contract's payment model says what is owed for the month's
 claims and panel (``settle(claims, panel)``: ``allowed`` per claim, ``lump`` per provider),
 seeing case mix as coded. Then the contract's terms (:mod:`sim.payment.terms`) apply in this
-order: the patient's cost sharing comes out of the allowed amount (a copay is collected on top
-of it), pay-for-performance and any reconciliation of the contract are added, the provider's
+order: the patient's cost sharing (deductible, coinsurance, copays) comes out of the allowed
+amount, pay-for-performance and any reconciliation of the contract are added, the provider's
 share of adverse-event costs is split off, and shared savings settle against the benchmark.
 Finally features pay what is not tied to a claim (:meth:`Feature.after_payment`: pathway
 reconciliations, investment fees), booked by :meth:`World.book`.
@@ -77,7 +77,7 @@ def settle_payer(world: World, g: int) -> None:
         settlement = contract.settle(claims, world.providers[s].panels[g])
         prm = contract.params
         allowed = np.where(sought, settlement.allowed, 0.0)
-        oop, copays, deductible_left = terms.patient_cost_sharing(
+        oop, deductible_left = terms.patient_cost_sharing(
             prm,
             allowed,
             claims.visits,
@@ -92,9 +92,9 @@ def settle_payer(world: World, g: int) -> None:
         adjustment = np.zeros_like(allowed)
         if settlement.adjustment is not None:
             adjustment = np.where(sought, settlement.adjustment, 0.0)
-        # the provider receives the allowed amount, copays, pay-for-performance and any
-        # reconciliation of the contract
-        revenue = allowed + copays + p4p + adjustment
+        # the provider receives the allowed amount (the patient's share comes out of it),
+        # pay-for-performance and any reconciliation of the contract
+        revenue = allowed + p4p + adjustment
         ae_cost = care.adverse_cost[b]
         liability = terms.liability(prm, ae_cost, sought)
         ae_payer = ae_cost - liability

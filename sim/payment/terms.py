@@ -16,7 +16,7 @@ With ``m`` the payment model's marginal revenue per unit, ``s`` the shared-savin
 the liability share, ``C`` an adverse event's cost, ``k`` the outcome payment per point and
 ``P`` the penalty per event, a provider facing one payer's contract sees
 
-    per unit:         m·(1 − s·(1 − coinsurance)) + copay / units_per_visit
+    per unit:         m·(1 − s·(1 − coinsurance))
     per event borne:  L·C + (1 − s)·P + s·(1 − L)·C
     per point gained: (1 − s)·k
 
@@ -60,20 +60,21 @@ def patient_cost_sharing(
     deductible_left: np.ndarray,
     contract_share: np.ndarray | None,
     sought: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Settlement: what patients pay (their share of ``allowed`` plus copays), the copays, and
-    the deductible left afterwards (None when the deductible does not apply). A contract may
-    set the patient's share of ``allowed`` itself (``contract_share``: skilled nursing's daily
-    coinsurance)."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Settlement: what patients pay of ``allowed`` — the deductible, coinsurance and copays,
+    all out of the allowed amount (the provider's total: a patient never pays more than it) —
+    and the deductible left afterwards (None when the deductible does not apply). A contract
+    may set the patient's share of ``allowed`` itself (``contract_share``: skilled nursing's
+    daily coinsurance)."""
     copays = prm.copay_per_visit * visits
     if contract_share is not None:
         share = np.where(sought, contract_share, 0.0)
-        return np.minimum(share, allowed) + copays, copays, None
+        return np.minimum(share + copays, allowed), None
     if prm.deductible_applies:
         ded = deductible_left.astype(np.float64)
         oop, ded_after = apply_cost_sharing(allowed, ded, prm.coinsurance, copays)
-        return oop, copays, ded_after
-    return prm.coinsurance * allowed + copays, copays, None
+        return np.minimum(oop, allowed), ded_after
+    return np.minimum(prm.coinsurance * allowed + copays, allowed), None
 
 
 def expected_oop(
@@ -83,12 +84,13 @@ def expected_oop(
     visits: np.ndarray,
 ) -> np.ndarray:
     """What a patient expects to pay for an episode whose allowed amount is ``allowed``: the
-    part of the deductible it uses, coinsurance on the rest, and copays (for care seeking)."""
+    part of the deductible it uses, coinsurance on the rest, and copays, at most the allowed
+    amount (for care seeking)."""
     ded = deductible_left if prm.deductible_applies else 0.0
     ded_part = np.minimum(allowed, ded)
     oop = ded_part + prm.coinsurance * (allowed - ded_part)
     oop += prm.copay_per_visit * visits
-    return oop
+    return np.minimum(oop, allowed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +174,6 @@ class Margins:
 def margins(
     contracts: list[tuple[ContractParams, np.ndarray]],
     payer_weight: np.ndarray,
-    units_per_visit: int,
     event_cost: float,
 ) -> Margins:
     """The margins of every term of each payer's contract around its payment model's marginal
@@ -188,9 +189,9 @@ def margins(
         keep = 1.0 - s  # of each dollar the payer spends
         # shared savings give back s of the payer's share of each unit (the deductible is
         # ignored here: an approximation when it is not met)
-        unit = mr * (1.0 - s * (1.0 - prm.coinsurance))
-        unit += prm.copay_per_visit / units_per_visit
-        per_unit += w * unit
+        # (copays come out of the allowed amount: they move money from payer to patient, not
+        # to the provider)
+        per_unit += w * (mr * (1.0 - s * (1.0 - prm.coinsurance)))
         L = prm.adverse_event_liability
         per_event += w * (
             L * event_cost + keep * prm.adverse_event_penalty + s * (1.0 - L) * event_cost
