@@ -102,6 +102,7 @@ def write_dataset(
     data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
     README; return the file names. ``code``: the hash of the simulation code that ran it."""
     from sim.datapackage import license_descriptor
+
     folder = Path(folder)
     files = []
     resources = []

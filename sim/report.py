@@ -618,6 +618,7 @@ def latex_table(
 @dataclass
 class TableOut:
     """A table of the report: file stem, title, notes and the frame shown."""
+
     stem: str
     title: str
     notes: str
@@ -749,6 +750,7 @@ def _data_row(lead: dict, arm: str, m: Measure, r: pd.Series, replications: int)
 @dataclass
 class FigureOut:
     """A figure of the report: file stem, title, caption and the files written."""
+
     stem: str
     title: str
     caption: str
@@ -758,6 +760,7 @@ class FigureOut:
 @dataclass
 class Report:
     """A written report: its folder and files."""
+
     folder: Path
     files: list[Path]
 

@@ -73,6 +73,7 @@ class ParameterConfig(Strict):
 class DesignConfig(Strict):
     """How design points are chosen: a grid of levels, or a Latin-hypercube, Sobol or Morris
     sample."""
+
     method: Literal["grid", "lhs", "sobol", "morris"] = F(
         "grid",
         "choice",
@@ -94,6 +95,7 @@ class DesignConfig(Strict):
 class SweepConfig(Strict):
     """A sweep file: base scenario, fixed overrides, varied parameters, design, replications
     and seed."""
+
     name: str = F("sweep", "name", "Sweep name; default results folder results/<name>/.")
     description: str = F("", "text", "What the sweep asks.")
     scenario: str = F(..., "path", "Base scenario file, relative to the sweep file.")
@@ -312,6 +314,7 @@ def code_hash() -> str:
 @dataclass(frozen=True)
 class Task:
     """One run of a sweep as sent to a worker: design point, replicate, scenario, code hash."""
+
     point: int
     replicate: int
     seed: int
@@ -326,6 +329,7 @@ class Task:
 @dataclass(frozen=True)
 class TaskResult:
     """What a worker reports for one run: done or failed, time taken, error text."""
+
     point: int
     replicate: int
     seed: int
@@ -463,6 +467,7 @@ def _result(future, task: Task) -> TaskResult:
 @dataclass
 class SweepOutcome:
     """How a sweep went: runs in all, done, failed and skipped, and the time taken."""
+
     folder: Path
     total: int
     done: int

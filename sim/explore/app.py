@@ -107,9 +107,7 @@ def Controls(base, knobs: c.Knobs) -> None:
     shipped = c.shipped_scenarios()
     current = s.scenario if s.scenario in shipped else None
     with solara.Card("Scenario"):
-        solara.Select(
-            "shipped scenario", values=shipped, value=current, on_value=_choose_scenario
-        )
+        solara.Select("shipped scenario", values=shipped, value=current, on_value=_choose_scenario)
         solara.InputText(
             "or a scenario file (path, Enter to load)",
             value=file_text,

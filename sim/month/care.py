@@ -63,7 +63,8 @@ class SettingMonth:
     fee_value: np.ndarray  # fee-schedule value of the services (rate level 1)
     function_at_start: np.ndarray
     benefit: np.ndarray  # money-valued patient benefit B(q)
-    gain: np.ndarray  # function points gained from care
+    gain: np.ndarray  # function points care adds, before the 0-100 limits and adverse events
+    function_change: np.ndarray  # what the patient's function did this month (after both)
     low_value: np.ndarray  # units below the low-value threshold
     adverse: np.ndarray  # an adverse event happened
     adverse_cost: np.ndarray

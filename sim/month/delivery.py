@@ -202,7 +202,8 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     # outcomes
     adverse = _adverse_events(world, setting, idx, function_at_start, units, need, sought)
     ae = cfg.adverse_events
-    pop.function[idx] = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+    function_after = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+    pop.function[idx] = function_after
     pop.episode_left[s][idx] -= 1
     return SettingMonth(
         patients=idx,
@@ -221,6 +222,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         minutes=minutes,
         fee_value=value,
         function_at_start=function_at_start,
+        function_change=pop.function[idx] - function_at_start,
         benefit=benefit,
         gain=gain,
         low_value=clinical.low_value_units(units, need, d, cfg.low_value_threshold),
