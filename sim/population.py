@@ -60,7 +60,7 @@ class PatientView:
     risk_score: float
     function: float
     deductible_remaining: float
-    oop_to_date: float
+    oop_year_to_date: float
     episodes: dict[str, dict[str, float | int | bool]]
 
 
@@ -69,13 +69,14 @@ class Population:
 
     Attributes (arrays of length ``n``): ``payer``, ``region``, ``condition`` (small ints
     indexing the scenario's tables), ``risk`` (risk score, mean 1), ``decline`` (function lost
-    per month), ``function`` (0-100), ``deductible_remaining`` and ``oop_to_date`` (USD), and per
-    care setting ``s``: ``provider[s]``, ``episode_left[s]`` (months left in the current episode,
-    0 = none), ``sought[s]`` (the patient sought care for it), ``optimal_units[s]`` (the episode's
-    patient-optimal units per month, q_B), ``episode_month[s]`` (months of the episode so far)
-    ``period_units[s]`` and ``period_value[s]`` (service units, and their fee-schedule value at
-    rate level 1, so far in the current payment period), ``episode_units[s]`` (service units so
-    far in the episode: a stay's length of stay when the unit is a day).
+    per month), ``function`` (0-100), ``deductible_remaining`` and ``oop_year_to_date`` (USD,
+    within the calendar year), and per care setting ``s``: ``provider[s]``,
+    ``episode_left[s]`` (months left in the current episode, 0 = none), ``sought[s]`` (the
+    patient sought care for it), ``optimal_units[s]`` (the episode's patient-optimal units per
+    month, q_B), ``episode_month[s]`` (months of the episode so far), ``period_units[s]`` and
+    ``period_value[s]`` (service units, and their fee-schedule value at rate level 1, so far in
+    the current payment period), ``episode_units[s]`` (service units so far in the episode: a
+    stay's length of stay when the unit is a day).
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class Population:
         self.other_care = np.array(
             [p.other_care_per_month for p in scenario.payers.values()], np.float32
         )
-        self.oop_to_date = np.zeros(n, np.float32)
+        self.oop_year_to_date = np.zeros(n, np.float32)
 
         self.provider: list[np.ndarray] = []
         self.episode_left: list[np.ndarray] = []
@@ -151,15 +152,18 @@ class Population:
         self._key = int(key_seq.generate_state(1, np.uint64)[0])
         self._draws = np.empty((len(self.setting_names), n), np.float32)
         self.month = -1
+        #: calendar month (0 = January) of simulation month 0
+        self.calendar_offset = scenario.start.month - 1
 
     # -----------------------------------------------------------------------------------------
     def start_month(self, month: int) -> None:
-        """Advance the calendar: reset deductibles each January, apply chronic decline and draw
-        this month's uniforms (the same number every month, whatever happens)."""
+        """Advance the calendar: reset deductibles and year-to-date out-of-pocket each calendar
+        January (and at the start), apply chronic decline and draw this month's uniforms (the
+        same number every month, whatever happens)."""
         self.month = month
-        if month % 12 == 0:
+        if month == 0 or (self.calendar_offset + month) % 12 == 0:
             np.take(self.deductible, self.payer, out=self.deductible_remaining)
-            self.oop_to_date.fill(0.0)
+            self.oop_year_to_date.fill(0.0)
         if self.other_care.any():
             # care outside the modelled settings draws the deductible down first
             self.deductible_remaining -= self.other_care[self.payer]
@@ -209,7 +213,7 @@ class Population:
             self.function,
             self.decline,
             self.deductible_remaining,
-            self.oop_to_date,
+            self.oop_year_to_date,
             self._draws,
             *self.provider,
             *self.episode_left,
@@ -234,7 +238,7 @@ class Population:
             risk_score=float(self.risk[i]),
             function=float(self.function[i]),
             deductible_remaining=float(self.deductible_remaining[i]),
-            oop_to_date=float(self.oop_to_date[i]),
+            oop_year_to_date=float(self.oop_year_to_date[i]),
             episodes={
                 name: {
                     "provider": int(self.provider[s][i]),

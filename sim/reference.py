@@ -49,6 +49,8 @@ def _default(f) -> str:
         return "`" + "`, `".join(d) + "` (see defaults)"
     if d is None:
         return "derived"
+    if hasattr(d, "isoformat"):
+        return f"`{d.isoformat()}`"
     return f"`{json.dumps(d, ensure_ascii=False)}`"
 
 

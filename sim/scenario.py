@@ -12,6 +12,7 @@ Defaults cite their source (``../shared/REFERENCE.md`` section) or say "assumpti
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import tomllib
@@ -983,7 +984,19 @@ def _matching(contracts: list[ContractConfig], payer: str, setting: str) -> Cont
 class SwitchConfig(Strict):
     """A policy switch: from ``month`` on, these contracts replace the ones they match."""
 
-    month: int = F(..., "month", "First month (from 0) under the new contracts.", ge=1)
+    month: int = F(
+        ...,
+        "month",
+        "First month (from 0) under the new contracts; derived from `date` when that is given.",
+        ge=1,
+    )
+    date: dt.date | None = F(
+        None,
+        "date",
+        "Calendar date the new contracts take effect (e.g. 2019-10-01), instead of `month`: "
+        "the switch comes at the start of that calendar month, counted from the scenario's "
+        "`start`.",
+    )
     description: str = F("", "text", "What the switch represents (e.g. 'PDPM replaces RUG-IV').")
     contracts: list[ContractConfig] = F(
         ...,
@@ -1050,11 +1063,61 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _month_of(start: Any, date: Any) -> int | None:
+    """Months from ``start`` to ``date`` (calendar months), or None when either is unreadable
+    (validation then reports the field)."""
+    try:
+        s = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+        d = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date))
+    except ValueError:
+        return None
+    return (d.year - s.year) * 12 + (d.month - s.month)
+
+
+def _add_months(start: Any, months: int) -> dt.date:
+    s = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+    k = s.year * 12 + s.month - 1 + months
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+def _switch_months(data: Any) -> Any:
+    """Switches given as dates get their month, counted from the scenario's start. Where a
+    month is given too (``--set arms.0.switches.0.month=30``, a sweep over switch months), the
+    month wins and the date moves with it."""
+    if not isinstance(data, dict) or not isinstance(data.get("arms"), list):
+        return data
+    start = data.get("start", dt.date(2025, 1, 1))
+    arms = []
+    for arm in data["arms"]:
+        if isinstance(arm, dict) and isinstance(arm.get("switches"), list):
+            switches = []
+            for sw in arm["switches"]:
+                if isinstance(sw, dict) and sw.get("date") is not None:
+                    month = _month_of(start, sw["date"])
+                    given = sw.get("month")
+                    if isinstance(given, int) and not isinstance(given, bool) and given != month:
+                        if month is not None:  # start and date readable: move the date
+                            sw = {**sw, "date": _add_months(start, given)}
+                    elif month is not None:
+                        sw = {**sw, "month": month}
+                switches.append(sw)
+            arm = {**arm, "switches": switches}
+        arms.append(arm)
+    return {**data, "arms": arms}
+
+
 class Scenario(Strict):
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
     months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
     seed: int = F(20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0)
+    start: dt.date = F(
+        dt.date(2025, 1, 1),
+        "date",
+        "Calendar month of month 0 (any day of it; e.g. 2017-10-01): the outputs carry calendar "
+        "dates, deductibles and year-to-date out-of-pocket reset each calendar January, and "
+        "policy switches may be given as dates.",
+    )
     replications: int = F(
         1, "runs", "Independent replications (child seeds of the root seed).", ge=1, le=10_000
     )
@@ -1080,7 +1143,12 @@ class Scenario(Strict):
     @classmethod
     def _builtins(cls, data: Any) -> Any:
         data = _inherit(data, "settings", _default_settings())
+        data = _switch_months(data)
         return _inherit(data, "payers", _default_payers())
+
+    def date_of(self, month: int) -> dt.date:
+        """The calendar month (its first day) of simulation month ``month``."""
+        return _add_months(self.start, month)
 
     @field_validator("name")
     @classmethod

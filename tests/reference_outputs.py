@@ -47,6 +47,7 @@ def _small(name: str, **changes: Any) -> dict[str, Any]:
     data["outputs"] = {**data.get("outputs", {}), "provider_panel": True, "figure": False}
     for arm in data.get("arms", []):
         for sw in arm.get("switches", []):
+            sw.pop("date", None)
             sw["month"] = SWITCH_MONTH
     for key, value in changes.items():
         node = data

@@ -195,10 +195,8 @@ def test_every_shipped_file_validates_and_runs_briefly(path):
     if "parameters" in path.read_text():
         assert len(load_sweep(path).runs) > 0
         return
-    import tomllib
-
-    raw = tomllib.loads(path.read_text())
-    months = 2 + max((w["month"] for a in raw["arms"] for w in a.get("switches", [])), default=1)
+    full = load_scenario(path)
+    months = 2 + max((w.month for a in full.arms for w in a.switches), default=1)
     sc = load_scenario(path, ["population.patients=2000", f"months={months}"])
     res = run(sc)
     assert len(res.monthly) == months * len(sc.arms) * len(sc.settings) * len(sc.payers)

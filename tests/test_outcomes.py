@@ -35,6 +35,7 @@ def _case(name: str) -> dict:
     data["months"] = 18
     for arm in data.get("arms", []):
         for sw in arm.get("switches", []):
+            sw.pop("date", None)
             sw["month"] = 9
     return data
 

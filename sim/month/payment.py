@@ -87,7 +87,7 @@ def settle_payer(world: World, g: int) -> None:
         )
         if deductible_left is not None:
             pop.deductible_remaining[idx] = deductible_left
-        pop.oop_to_date[idx] += oop
+        pop.oop_year_to_date[idx] += oop
         p4p = terms.pay_for_performance(prm, care.gain[b], care.adverse[b], sought)
         adjustment = np.zeros_like(allowed)
         if settlement.adjustment is not None:

@@ -26,6 +26,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "replicate": ("int32", "index", "Replication number; its streams are SeedSequence(seed, spawn_key=(replicate,))."),
     "seed": ("int64", "integer", "Root seed of the run."),
     "month": ("int32", "month", "Month of the simulation, from 0."),
+    "date": ("string", "date", "Calendar month of the row (its first day, ISO 8601), from the scenario's start."),
     "setting": ("string", "name", "Care setting."),
     "payer": ("string", "name", "Payer (coverage) of the patients in the row."),
     "payment_model": ("string", "name", "Payment model of the payer's contract for the setting this month."),
@@ -111,6 +112,7 @@ def record(
     """Append this month's rows (``f0_sum``: each payer's sum of function at the start)."""
     f_sum = world.population.function_sum_by_payer()
     zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
+    date = world.config.date_of(world.month_number).isoformat()
     for s in range(len(world.settings)):
         # provider-side ledger: what each provider received this month
         revenue = provider_revenue(world, s)
@@ -118,6 +120,7 @@ def record(
         totals, extra = _totals(world, s)
         for g in range(world.n_payers):
             row = _row(world, s, g, totals, f_sum, f0_sum)
+            row["date"] = date
             row.update(zeros)
             for k, v in extra.items():
                 row[k] = v[g].item()
