@@ -150,6 +150,23 @@ class PopulationConfig(Strict):
 # Payers
 
 
+class BenefitDesign(Strict):
+    """The patients' cost sharing a payer's coverage sets, whatever pays the provider."""
+
+    coinsurance: float = F(
+        0.2,
+        "fraction",
+        "Patient share of the fee-schedule value of services after the deductible (Part B: "
+        "20%; REFERENCE.md §3).",
+        ge=0,
+        le=1,
+    )
+    deductible_applies: bool = F(
+        True, "flag", "Whether the fee-schedule value counts toward the payer's deductible."
+    )
+    copay_per_visit: float = F(0.0, "USD/visit", "Patient payment per visit.", ge=0)
+
+
 class PayerConfig(Strict):
     share: float = F(1.0, "fraction", "Share of patients covered by this payer.", gt=0, le=1)
     public: bool = F(
@@ -170,6 +187,13 @@ class PayerConfig(Strict):
         "USD/year",
         "Annual deductible (Medicare Part B 2025: $257; REFERENCE.md §3).",
         ge=0,
+    )
+    benefit_design: BenefitDesign = F(
+        BenefitDesign(),
+        "table",
+        "The coverage's cost sharing for arms with benefit_design = \"payer\": applied to the "
+        "fee-schedule value of the services, the same whatever the payment model, so arms "
+        "differ only in how providers are paid (default: Part B's deductible and 20%).",
     )
     other_care_per_month: float = F(
         0.0,
@@ -1013,6 +1037,14 @@ class ArmConfig(Strict):
     )
     switches: list[SwitchConfig] = F(
         [], "table", "Policy switches of the arm, applied at their months (Mesa events)."
+    )
+    benefit_design: Literal["contract", "payer"] = F(
+        "contract",
+        "choice",
+        "Whose cost sharing patients face: each contract's own (its coinsurance, deductible "
+        "and copays on what the contract allows: the payment model's usual benefit design), or "
+        "the payer's benefit design (payers.<name>.benefit_design) on the fee-schedule value "
+        "of the services, the same in every arm — so arms compare payment models alone.",
     )
     investments: bool = F(
         True,

@@ -173,6 +173,10 @@ class World:
         self.month: list[SettingMonth] = []
         self.transferred: dict[str, np.ndarray] = {}
         self.payer_members = np.bincount(population.payer, minlength=len(payers)).astype(np.float64)
+        #: whose cost sharing patients face: the payers' benefit designs (the same in every arm)
+        #: or each contract's own
+        self.payer_design = arm.benefit_design == "payer"
+        self.benefit_design = [p.benefit_design for p in config.payers.values()]
         #: which payers are public (Medicare), for the public payer's perspective
         self.payer_public = [p.public for p in config.payers.values()]
         #: how many policy switches have changed each (setting, payer) contract so far

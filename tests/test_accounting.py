@@ -85,3 +85,31 @@ def test_each_perspective_in_its_own_column():
     mixed = run(default_world(months=2)).monthly
     commercial = mixed[mixed["payer"] == "commercial"]
     assert (commercial["public_payer_spending"] == 0).all() and commercial["spending"].gt(0).any()
+
+
+def test_a_common_benefit_design_separates_payment_from_cost_sharing():
+    """With benefit_design = "payer" patients face their payer's cost sharing on the
+    fee-schedule value of their care whatever pays the provider: in the first month every arm
+    sees the same patients seek the same care, and capitated members pay coinsurance too;
+    with each contract's own design capitated members pay nothing and seek more."""
+    arms = [
+        {"name": arm, "contracts": [contract], "benefit_design": design}
+        for arm, contract in CONTRACTS.items()
+        for design in ("payer", "contract")
+    ]
+    for a in arms:
+        a["name"] = f"{a['name']}_{a['benefit_design']}"
+    sc = default_world(months=1, arms=arms)
+    sought = {}
+    oop = {}
+    for a in arms:
+        m = HealthSystemModel(sc, a["name"])
+        m.step()
+        sought[a["name"]] = [care.sought.copy() for care in m.month_care]
+        oop[a["name"]] = sum(float(care.paid.oop.sum()) for care in m.month_care)
+    for arm in CONTRACTS:
+        for s, x in enumerate(sought[f"{arm}_payer"]):
+            np.testing.assert_array_equal(x, sought["ffs_payer"][s])
+    assert oop["capitation_payer"] > 0 and oop["capitation_contract"] == 0
+    more = sum(int(x.sum()) for x in sought["capitation_contract"])
+    assert more > sum(int(x.sum()) for x in sought["capitation_payer"])

@@ -43,7 +43,13 @@ def refresh(world: World) -> None:
             )
             for payer in world.payers
         ]
-        mg = terms.margins(contracts, w, ae.cost)
+        shares = None
+        if world.payer_design:
+            shares = [
+                design.coinsurance * fee_unit * payer.rate_multiplier
+                for design, payer in zip(world.benefit_design, world.payers, strict=True)
+            ]
+        mg = terms.margins(contracts, w, ae.cost, shares)
         providers.marginal_revenue = mg.per_unit
         # below the optimum the objective bends more: expected adverse-event costs borne
         # (2·event·h) and the outcome payments lost (k·d/v)

@@ -144,15 +144,19 @@ def seek_probability(
         if not mask.any():
             continue
         c = pay.contracts[setting.index]
-        allowed = c.expected_allowed(
-            fee[mask] * pay.rate_multiplier,
-            pop.condition[idx[mask]],
-            pop.function[idx[mask]],
-            pop.risk[idx[mask]],
-            pay.rate_multiplier,
-        )
+        if world.payer_design:
+            # the payer's benefit design: cost sharing on the fee-schedule value of the care
+            allowed = fee[mask] * pay.rate_multiplier
+            prm = world.benefit_design[g]
+        else:
+            allowed = c.expected_allowed(
+                fee[mask] * pay.rate_multiplier,
+                pop.condition[idx[mask]],
+                pop.function[idx[mask]],
+                pop.risk[idx[mask]],
+                pay.rate_multiplier,
+            )
+            prm = c.params
         visits = np.ceil(units[mask] / setting.units_per_visit)
-        oop[mask] = terms.expected_oop(
-            c.params, allowed, pop.deductible_remaining[idx[mask]], visits
-        )
+        oop[mask] = terms.expected_oop(prm, allowed, pop.deductible_remaining[idx[mask]], visits)
     return clinical.seek_probability(oop, cfg.oop_elasticity, cfg.oop_reference)

@@ -77,14 +77,22 @@ def settle_payer(world: World, g: int) -> None:
         settlement = contract.settle(claims, world.providers[s].panels[g])
         prm = contract.params
         allowed = np.where(sought, settlement.allowed, 0.0)
-        oop, deductible_left = terms.patient_cost_sharing(
-            prm,
-            allowed,
-            claims.visits,
-            pop.deductible_remaining[idx],
-            settlement.patient_share,
-            sought,
-        )
+        if world.payer_design:
+            # the payer's benefit design, on the fee-schedule value of the services
+            design = world.benefit_design[g]
+            value = np.where(sought, claims.fee_value, 0.0)
+            oop, deductible_left = terms.patient_cost_sharing(
+                design, value, claims.visits, pop.deductible_remaining[idx], None, sought
+            )
+        else:
+            oop, deductible_left = terms.patient_cost_sharing(
+                prm,
+                allowed,
+                claims.visits,
+                pop.deductible_remaining[idx],
+                settlement.patient_share,
+                sought,
+            )
         if deductible_left is not None:
             pop.deductible_remaining[idx] = deductible_left
         pop.oop_year_to_date[idx] += oop

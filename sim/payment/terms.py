@@ -26,11 +26,15 @@ the liability share, ``C`` an adverse event's cost, ``k`` the outcome payment pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.billing import apply_cost_sharing
 from sim.payment.base import ContractParams
+
+if TYPE_CHECKING:
+    from sim.scenario import BenefitDesign
 
 # ---------------------------------------------------------------------------------------------
 # prior authorization (utilization management)
@@ -54,7 +58,7 @@ def authorize(
 
 
 def patient_cost_sharing(
-    prm: ContractParams,
+    prm: ContractParams | BenefitDesign,
     allowed: np.ndarray,
     visits: np.ndarray,
     deductible_left: np.ndarray,
@@ -65,7 +69,10 @@ def patient_cost_sharing(
     all out of the allowed amount (the provider's total: a patient never pays more than it) —
     and the deductible left afterwards (None when the deductible does not apply). A contract
     may set the patient's share of ``allowed`` itself (``contract_share``: skilled nursing's
-    daily coinsurance)."""
+    daily coinsurance). Under a payer's benefit design (``prm`` a
+    :class:`~sim.scenario.BenefitDesign`), ``allowed`` is the fee-schedule value of the
+    services: patients pay the same whatever the contract pays the provider, and the payer pays
+    the provider the rest of what the contract owes."""
     copays = prm.copay_per_visit * visits
     if contract_share is not None:
         share = np.where(sought, contract_share, 0.0)
@@ -78,7 +85,7 @@ def patient_cost_sharing(
 
 
 def expected_oop(
-    prm: ContractParams,
+    prm: ContractParams | BenefitDesign,
     allowed: np.ndarray,
     deductible_left: np.ndarray | float,
     visits: np.ndarray,
@@ -175,10 +182,13 @@ def margins(
     contracts: list[tuple[ContractParams, np.ndarray]],
     payer_weight: np.ndarray,
     event_cost: float,
+    patient_share: list[np.ndarray] | None = None,
 ) -> Margins:
     """The margins of every term of each payer's contract around its payment model's marginal
     revenue per unit (``contracts``: (params, marginal revenue per provider) by payer),
-    weighted by each provider's members by payer (``payer_weight[p, g]``)."""
+    weighted by each provider's members by payer (``payer_weight[p, g]``). ``patient_share``:
+    under a payer's benefit design, what patients pay per unit (coinsurance × the fee per
+    unit), by payer; otherwise the contract's coinsurance of its marginal revenue."""
     n_prov = payer_weight.shape[0]
     per_unit = np.zeros(n_prov)
     per_event = np.zeros(n_prov)
@@ -188,10 +198,12 @@ def margins(
         s = prm.shared_savings_rate
         keep = 1.0 - s  # of each dollar the payer spends
         # shared savings give back s of the payer's share of each unit (the deductible is
-        # ignored here: an approximation when it is not met)
-        # (copays come out of the allowed amount: they move money from payer to patient, not
-        # to the provider)
-        per_unit += w * (mr * (1.0 - s * (1.0 - prm.coinsurance)))
+        # ignored here: an approximation when it is not met); copays come out of the allowed
+        # amount: they move money from payer to patient, not to the provider
+        if patient_share is None:
+            per_unit += w * (mr * (1.0 - s * (1.0 - prm.coinsurance)))
+        else:
+            per_unit += w * (mr - s * (mr - patient_share[g]))
         L = prm.adverse_event_liability
         per_event += w * (
             L * event_cost + keep * prm.adverse_event_penalty + s * (1.0 - L) * event_cost
