@@ -191,7 +191,7 @@ class PayerConfig(Strict):
     benefit_design: BenefitDesign = F(
         BenefitDesign(),
         "table",
-        "The coverage's cost sharing for arms with benefit_design = \"payer\": applied to the "
+        'The coverage\'s cost sharing for arms with benefit_design = "payer": applied to the '
         "fee-schedule value of the services, the same whatever the payment model, so arms "
         "differ only in how providers are paid (default: Part B's deductible and 20%).",
     )
@@ -770,7 +770,9 @@ def _default_settings() -> dict[str, SettingConfig]:
 class BunchingConfig(Strict):
     """Volume pushed up to a payment threshold (e.g. home-health therapy-visit thresholds, the
     LUPA threshold): at the last month of a payment period, a provider whose patient is a few
-    units short of a threshold adds the units that reach it."""
+    units short of a threshold adds the units that reach it when the extra payment outweighs
+    what they cost it (their marginal cost less its altruism times their benefit to the
+    patient, which is negative past the patient optimum)."""
 
     enabled: bool = F(False, "flag", "Switch the behaviour on.")
     window: int = F(

@@ -100,3 +100,36 @@ def test_reform_scenario_switches_to_pdgm():
     assert before[0].equals(before[1])
     after = df[(df["arm"] == "reform") & (df["month"] >= 30)]
     assert set(after["payment_model"]) == {"pdgm"} and set(after["policy_period"]) == {1}
+
+
+def test_bunching_adds_visits_only_when_the_extra_payment_outweighs_their_cost():
+    """Providers top a period up to a threshold when the step in payment outweighs what the
+    visits cost them (marginal cost less altruism times their benefit): a large step is always
+    chased (no period is left just below the threshold), a step of about the cost of the
+    missing visits only by some (providers differ in altruism; periods just below dip but do
+    not vanish), a step below one visit's cost hardly at all."""
+
+    def shares(step):
+        contract = {
+            "model": "hh_legacy",
+            "base_rate": 2000.0,
+            "thresholds": [10],
+            "steps": [step],
+            "lupa_visits": 0,
+        }
+        bunching = {"bunching": {"enabled": True, "window": 2}}
+        out = []
+        for over in ({}, {"behaviour": bunching}):
+            d = run(hh_world(contract, months=12, **over)).monthly
+            n = d["periods_ended"].sum()
+            out.append(
+                (d["periods_below_threshold"].sum() / n, d["periods_at_threshold"].sum() / n)
+            )
+        return out
+
+    (big_off, _), (big_on, _) = shares(5000.0)
+    assert big_off > 0.05 and big_on == 0
+    (mid_off, _), (mid_on, mid_at) = shares(230.0)  # ≈ the cost of two visits
+    assert 0 < mid_on < mid_off / 2
+    _, (small_on, small_at) = shares(60.0)  # below one visit's $110
+    assert small_on > mid_on and small_at < mid_at

@@ -111,8 +111,10 @@ class Feature:
         thresholds: np.ndarray,
         eligible: np.ndarray,
         patients: np.ndarray,
+        episode_month: np.ndarray,
     ) -> np.ndarray:
-        """Units this month given the period's units so far and its payment thresholds."""
+        """Units this month given the period's units so far and its payment thresholds
+        (``episode_month``: each patient's month of the episode, 0 = its first)."""
         return units
 
     def deliver(self, world: World, s: int, care: SettingMonth) -> None:

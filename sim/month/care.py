@@ -74,6 +74,7 @@ class SettingMonth:
     period_value: np.ndarray  # their fee-schedule value
     period_end: np.ndarray  # the payment period ends this month
     at_threshold: np.ndarray  # ...at or one unit above a payment threshold
+    below_threshold: np.ndarray  # ...one or two units below a payment threshold
     new_needs_by_payer: np.ndarray
     declined_by_payer: np.ndarray
     #: per patient: the cost of what features delivered with the units (therapy minutes)

@@ -176,13 +176,24 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     if per.width:
         for f in hooks("adjust_units", s):
             units = f.adjust_units(
-                world, s, units, per.units_before, per.thresholds, per.end & sought, idx
+                world,
+                s,
+                units,
+                per.units_before,
+                per.thresholds,
+                per.end & sought,
+                idx,
+                per.episode_month,
             )
     period_units = per.units_before + units
     pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
     pop.episode_month[s][idx] = np.minimum(per.episode_month + 1, _INT16_MAX)
     at_threshold = np.any(
         (period_units[:, None] >= per.thresholds) & (period_units[:, None] <= per.thresholds + 1),
+        axis=1,
+    )
+    below_threshold = np.any(
+        (period_units[:, None] >= per.thresholds - 2) & (period_units[:, None] < per.thresholds),
         axis=1,
     )
 
@@ -234,6 +245,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         period_value=period_value,
         period_end=per.end & sought,
         at_threshold=at_threshold & per.end & sought,
+        below_threshold=below_threshold & per.end & sought,
         new_needs_by_payer=new.by_payer,
         declined_by_payer=new.declined_by_payer,
         extra_cost=np.zeros(idx.size) if extra_cost is None else extra_cost,

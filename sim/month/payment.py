@@ -64,6 +64,41 @@ def claims_of(world: World, s: int, g: int) -> Claims:
     )
 
 
+def hypothetical_claims(
+    world: World,
+    s: int,
+    g: int,
+    patients: np.ndarray,
+    period_units: np.ndarray,
+    episode_month: np.ndarray,
+) -> Claims:
+    """Claims of payer ``g``'s ``patients`` (ascending) in setting ``s`` at their payment
+    period's end with ``period_units`` service units, case mix as coded: what a provider asks
+    of a contract when it weighs changing a period's volume (bunching)."""
+    pop = world.population
+    prov = pop.provider[s][patients].astype(np.int64)
+    n = patients.size
+    coding = world.coding
+    rate = world.payers[g].rate_multiplier
+    function = pop.function[patients].astype(np.float64)
+    return Claims(
+        provider=prov,
+        fee_value=np.zeros(n),
+        units=period_units,
+        visits=period_units,
+        new_episode=np.zeros(n, np.bool_),
+        condition=pop.condition[patients],
+        function_at_start=coding.function(s, prov, function),
+        risk=pop.risk[patients] * coding.risk_factor(s, prov),
+        rate_multiplier=rate,
+        period_units=period_units,
+        period_end=np.ones(n, np.bool_),
+        episode_month=episode_month,
+        period_value=np.zeros(n),
+        month=world.month_number,
+    )
+
+
 def settle_payer(world: World, g: int) -> None:
     """Payer ``g``'s month in every setting, in setting order."""
     pop = world.population
