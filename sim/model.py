@@ -161,6 +161,8 @@ class HealthSystemModel(mesa.Model):
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
+        #: announcement month -> the months of the switches announced then
+        self._announcements: dict[int, list[int]] = {}
         for switch in self.arm.switches:
             for payer in payers:
                 for setting in settings:
@@ -170,6 +172,10 @@ class HealthSystemModel(mesa.Model):
                         self.schedule_contract_change(
                             switch.month, payer.name, setting.name, contract
                         )
+            if scenario.behaviour.foresight > 0 and self.world.learning:
+                # from the announcement, providers know where the announced rules put them
+                self._announcements.setdefault(switch.announcement, []).append(switch.month)
+                self.schedule_event(self._announce_due, at=switch.announcement + 0.5)
         #: the optional features this run has (:mod:`sim.features`), and their hooks
         self.features: list[Feature] = build(world)
         world.hooks = self.hooks = Hooks(self.features, len(settings))
@@ -251,6 +257,7 @@ class HealthSystemModel(mesa.Model):
             bound=float(cfg.max_units),
             experience=Experience(n, cfg.optimal_units, beh.memory),
             offset=_theta_offset,
+            closed_form=lambda s=setting.index: incentives.optimal_theta(self.world, s),
         )
         return Providers(
             agents=agents,
@@ -309,6 +316,28 @@ class HealthSystemModel(mesa.Model):
         self._pending_contracts.setdefault(month, []).append((payer, setting, contract))
         # step k (month k - 1) runs at time k: the change lands between months
         self.schedule_event(self._apply_contract_changes, at=month + 0.5)
+
+    def _announce_due(self) -> None:
+        for month in self._announcements.pop(self.steps, []):
+            self._announce(month)
+
+    def _announce(self, month: int) -> None:
+        """A switch of month ``month`` is announced: each style's closed-form best under the
+        announced contracts becomes where foresight pulls it."""
+        world = self.world
+        names = {p.name: g for g, p in enumerate(world.payers)}
+        settings = {st.name: st.index for st in world.settings}
+        saved = [list(p.contracts) for p in world.payers]
+        for payer, setting, contract in self._pending_contracts.get(month, []):
+            world.payers[names[payer]].contracts[settings[setting]] = contract
+        incentives.refresh(world)
+        for providers in world.providers:
+            for style in providers.styles:
+                if style.closed_form is not None:
+                    style.target = np.array(style.closed_form(), dtype=np.float64)
+        for payer, contracts in zip(world.payers, saved, strict=True):
+            payer.contracts[:] = contracts
+        incentives.refresh(world)
 
     def _apply_contract_changes(self) -> None:
         for payer, setting, contract in self._pending_contracts.pop(self.steps, []):

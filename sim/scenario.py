@@ -867,6 +867,17 @@ class BehaviourConfig(Strict):
         ge=0,
         le=1,
     )
+    foresight: float = F(
+        0.0,
+        "fraction",
+        "From a policy switch's announcement (arms.<i>.switches.<k>.announced) on, each month a "
+        "provider also moves every style this fraction of its adaptation speed toward its "
+        "closed-form best under the announced rules (what a final rule lets it compute ahead), "
+        "while learning from experience corrects what it cannot compute; 0: trial and error "
+        "only (assumption: providers differ through their speed).",
+        ge=0,
+        le=1,
+    )
     bunching: BunchingConfig = F(
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
@@ -1023,12 +1034,33 @@ class SwitchConfig(Strict):
         "the switch comes at the start of that calendar month, counted from the scenario's "
         "`start`.",
     )
+    announced: int | None = F(
+        None,
+        "month",
+        "Month (from 0) the switch is announced, as a final rule is published months before "
+        "it takes effect; from then on providers with behaviour.foresight > 0 move toward their "
+        "best under the announced rules. Default: the switch month.",
+        ge=0,
+    )
     description: str = F("", "text", "What the switch represents (e.g. 'PDPM replaces RUG-IV').")
     contracts: list[ContractConfig] = F(
         ...,
         "table",
         "New contracts; each replaces the contract of the (payer, setting) it matches.",
     )
+
+    @model_validator(mode="after")
+    def _announced_before(self) -> SwitchConfig:
+        if self.announced is not None and self.announced > self.month:
+            raise ValueError(
+                f"announced: month {self.announced} comes after the switch (month {self.month})"
+            )
+        return self
+
+    @property
+    def announcement(self) -> int:
+        """The month the switch is announced (its own month unless said earlier)."""
+        return self.month if self.announced is None else self.announced
 
 
 class ArmConfig(Strict):

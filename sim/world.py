@@ -50,6 +50,10 @@ class Style:
     bound: float
     experience: Experience
     offset: Callable[[SettingMonth], np.ndarray]
+    #: the style's closed-form best under the contracts in force (for foresight)
+    closed_form: Callable[[], np.ndarray] | None = None
+    #: where foresight pulls the style: the closed form under announced rules (None: nowhere)
+    target: np.ndarray | None = None
     #: the value before this month's adaptation (what providers imitate)
     before: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: this month's perceived slope and curvature of the objective (NaN: not enough seen)

@@ -81,6 +81,7 @@ class Therapy(Feature):
             experience=Experience(n_prov, cfg.optimal_minutes, world.behaviour.memory),
             offset=self._offset,
         )
+        self.phi.closed_form = lambda: self.optimum - cfg.optimal_minutes
         providers.styles.append(self.phi)
         #: share of minutes delivered concurrently or in groups, and its target
         self.shared_share = np.full(n_prov, cfg.baseline_shared_share)

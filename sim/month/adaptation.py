@@ -96,4 +96,7 @@ def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
             value = adapt(value, slope, float(style.curvature[i]), speed, max_step)
         if peer is not None:
             value += weight * (float(style.before[peer]) - value)
+        if style.target is not None:
+            # foresight: toward the best under the announced rules
+            value += beh.foresight * speed * (float(style.target[i]) - value)
         style.value[i] = min(max(value, -style.bound), style.bound)

@@ -1,0 +1,56 @@
+"""Rule changes are announced ahead: with foresight, providers move toward their best under
+the announced rules from the announcement on, and learning corrects the rest."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import one_setting
+
+from sim.model import HealthSystemModel
+
+SWITCH = 8
+
+
+def world(foresight: float, announced: int | None):
+    switch = {"month": SWITCH, "contracts": [{"model": "capitation", "pmpm": 40.0}]}
+    if announced is not None:
+        switch["announced"] = announced
+    return one_setting(
+        months=20,
+        behaviour={"foresight": foresight, "imitation_probability": 0.0},
+        arms=[{"name": "reform", "contracts": [{"model": "ffs"}], "switches": [switch]}],
+    )
+
+
+def styles(sc, months: int) -> list[np.ndarray]:
+    m = HealthSystemModel(sc, "reform")
+    out = []
+    for _ in range(months):
+        m.step()
+        out.append(m.world.providers[0].theta.copy())
+    return out, m
+
+
+def test_without_foresight_an_announcement_changes_nothing():
+    """foresight = 0: the announcement month does not matter, byte for byte."""
+    a, _ = styles(world(0.0, None), 14)
+    b, _ = styles(world(0.0, 2), 14)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_foresight_moves_styles_from_the_announcement_toward_the_announced_optimum():
+    """Before the announcement nothing differs; from it, styles move toward the capitation
+    optimum (below the patient optimum) while FFS is still in force; after the switch they
+    are closer to the closed form than trial and error alone has them."""
+    plain, _ = styles(world(0.0, None), 14)
+    ahead, m = styles(world(0.6, 3), 14)
+    for month in range(3):  # announced for month 3: it acts from month 3's adaptation on
+        np.testing.assert_array_equal(plain[month], ahead[month])
+    assert (ahead[6] < plain[6]).all()
+    target = m.optimal_theta(0)  # capitation is in force at the end
+    assert target.max() < 0
+    after = SWITCH + 2
+    gap_plain = np.abs(plain[after] - target).mean()
+    gap_ahead = np.abs(ahead[after] - target).mean()
+    assert gap_ahead < gap_plain
