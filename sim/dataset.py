@@ -1,7 +1,10 @@
 """A sweep's results as a citable dataset: Parquet tables, a Frictionless ``datapackage.json``
 describing every table and column (type, unit, meaning), metadata and a generated README.
 
-Every file is written under a temporary name and renamed into place.
+Every file is written under a temporary name and renamed into place, and the dataset as a whole
+is all or nothing to its readers: ``metadata.json``, the marker of a complete dataset, is
+removed first and written last, so a gathering stopped half-way leaves a folder that every
+reader (:mod:`sim.folders`) reports as incomplete, and the next ``sim sweep`` gathers again.
 """
 
 from __future__ import annotations
@@ -97,7 +100,10 @@ def code_hash() -> str:
 def write_dataset(
     sweep: Sweep, folder: Path, tables: dict[str, pd.DataFrame], command: list[str] | None
 ) -> list[str]:
+    from sim.folders import DATASET_MARKER
+
     folder = Path(folder)
+    (folder / DATASET_MARKER).unlink(missing_ok=True)  # incomplete until it is written again
     files = []
     resources = []
     for name, df in tables.items():
@@ -146,10 +152,13 @@ def write_dataset(
         "code_hash": code_hash(),
         "command": command,
     }
-    _atomic_write(folder / "metadata.json", json.dumps(meta, indent=2, default=str) + "\n")
-    files.append("metadata.json")
     _atomic_write(folder / "README.md", dataset_readme(sweep, tables, meta))
     files.append("README.md")
+    for old in folder.glob(".*.tmp"):  # left by an earlier gathering that was stopped
+        old.unlink(missing_ok=True)
+    # last: its presence tells readers that every other file of the dataset is in place
+    _atomic_write(folder / DATASET_MARKER, json.dumps(meta, indent=2, default=str) + "\n")
+    files.insert(-1, DATASET_MARKER)
     return files
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,9 +29,24 @@ from pydantic import (
 )
 
 from sim.errors import ScenarioError
+from sim.limits import MAX_SEED, gb, parse_toml, patient_bytes, read_input
 
 WILDCARD = "*"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: names that become folder names or output labels (scenario, sweep and arm names)
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+MAX_PATIENTS = 100_000_000
+
+
+def check_label(v: str, what: str = "name") -> str:
+    """A scenario, sweep or arm name: it becomes a folder name or an output label, so it is
+    one word of letters, digits, '_', '-', '+' or '.', starting with a letter or digit."""
+    if not _LABEL.fullmatch(v):
+        raise ValueError(
+            f"{what}: use 1-100 letters, digits, '_', '-', '+' or '.', starting with a letter "
+            "or digit (no spaces, commas, slashes or line breaks)"
+        )
+    return v
 
 
 def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
@@ -40,9 +56,14 @@ def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable once loaded."""
+    """Base: unknown keys are errors, values are immutable once loaded, and values are taken
+    as they are written: no coercion between booleans, numbers and strings (``true`` is not 1,
+    ``"yes"`` is not true; a whole number is accepted where a decimal belongs), and numbers
+    are finite (no ``inf`` or ``nan``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
 
 
 def _check_names(table: dict[str, Any], what: str) -> None:
@@ -93,7 +114,9 @@ def _default_conditions() -> dict[str, ConditionConfig]:
 
 
 class PopulationConfig(Strict):
-    patients: int = F(100_000, "persons", "Number of patients simulated.", ge=1, le=100_000_000)
+    patients: int = F(
+        100_000, "persons", f"Number of patients simulated (at most {MAX_PATIENTS:,}).", ge=1
+    )
     risk_sigma: float = F(
         0.5,
         "log-sd",
@@ -136,6 +159,16 @@ class PopulationConfig(Strict):
     def _builtins(cls, data: Any) -> Any:
         data = _inherit(data, "conditions", _default_conditions())
         return _inherit(data, "regions", {"national": RegionConfig()})
+
+    @field_validator("patients")
+    @classmethod
+    def _scale(cls, v: int) -> int:
+        if v > MAX_PATIENTS:
+            raise ValueError(
+                f"at most {MAX_PATIENTS:,} patients (this many would need about "
+                f"{gb(patient_bytes(v, 2))} of memory or more)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _shares(self) -> PopulationConfig:
@@ -931,7 +964,7 @@ class ContractConfig(BaseModel):
     ``setting`` and ``payer`` may be ``"*"`` (all). Later entries override earlier ones.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     model: str = F(..., "name", "Payment model (see sim.payment: ffs, capitation, bundled, ...).")
     setting: str = F(WILDCARD, "name", "Care setting the contract covers, or '*' for all.")
@@ -946,8 +979,12 @@ class ContractConfig(BaseModel):
                 f"unknown payment model {self.model!r}; allowed: {', '.join(sorted(REGISTRY))}"
             )
         # validate the model-specific parameters now, so errors surface at load time
+        for where, value in _non_finite(self.model_extra or {}):
+            raise ValueError(
+                f"{self.model} contract: {where}: must be a finite number (got {value!r})"
+            )
         try:
-            REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+            REGISTRY[self.model].Params.model_validate(self.model_extra or {}, strict=True)
         except ValidationError as exc:
             raise ValueError(
                 f"{self.model} contract: " + "; ".join(_describe(e) for e in exc.errors())
@@ -959,6 +996,18 @@ class ContractConfig(BaseModel):
         from sim.payment import REGISTRY
 
         return REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+
+
+def _non_finite(data: Any, where: str = "") -> Iterator[tuple[str, float]]:
+    """(dotted path, value) of every infinite or NaN number in plain data."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield where, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from _non_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _non_finite(v, f"{where}.{i}" if where else str(i))
 
 
 def _matching(contracts: list[ContractConfig], payer: str, setting: str) -> ContractConfig | None:
@@ -984,6 +1033,11 @@ class SwitchConfig(Strict):
 class ArmConfig(Strict):
     name: str = F(..., "name", "Arm name (a column of every output).")
     description: str = F("", "text", "What the arm represents.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_label(v, "arm name")
     contracts: list[ContractConfig] = F(
         ..., "table", "Payment contracts of the arm; later entries override earlier ones."
     )
@@ -1043,7 +1097,9 @@ class Scenario(Strict):
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
     months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
-    seed: int = F(20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0)
+    seed: int = F(
+        20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0, le=MAX_SEED
+    )
     replications: int = F(
         1, "runs", "Independent replications (child seeds of the root seed).", ge=1, le=10_000
     )
@@ -1074,9 +1130,7 @@ class Scenario(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
-            raise ValueError("use letters, digits, '_', '-' or '.' only")
-        return v
+        return check_label(v, "scenario name")
 
     @model_validator(mode="after")
     def _cross(self) -> Scenario:
@@ -1220,6 +1274,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ScenarioError("--set", text[:60], "value nested too deeply") from None
     return key.split("."), value
 
 
@@ -1279,16 +1335,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(source, None, "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, None, f"cannot read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, None, f"not valid TOML: {exc}") from None
+    data = parse_toml(read_input(path), source)
     data.setdefault("name", path.stem)
     for item in overrides or []:
         keys, value = parse_override(item)
@@ -1301,3 +1348,5 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scena
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError.from_validation(source, exc) from None
+    except RecursionError:
+        raise ScenarioError(source, None, "values nested too deeply") from None
