@@ -64,6 +64,7 @@ seed = 9
 patients = 400
 [outputs]
 figure = false
+provider_panel = true
 [[arms]]
 name = "ffs"
 contracts = [{ model = "ffs" }]

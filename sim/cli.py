@@ -125,7 +125,7 @@ def _arms(text: str | None, known: list[str], source: str) -> list[str] | None:
             raise ScenarioError(source, "--arms", f"unknown arm {a!r}; {allowed}")
     dup = sorted({a for a in arms if arms.count(a) > 1})
     if dup:
-        raise ScenarioError(source, "--arms", f"arm(s) named twice: {', '.join(dup)}")
+        raise ScenarioError(source, "--arms", f"arm(s) named twice: {', '.join(dup)}; {allowed}")
     return arms
 
 

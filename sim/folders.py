@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 SPEC = "sweep.json"
 #: the files of a gathered sweep dataset; ``metadata.json`` is written last
-DATASET_FILES = ("design.parquet", "summary.parquet", "datapackage.json", "README.md")
+DATASET_FILES = ("summary.parquet", "design.parquet", "datapackage.json", "README.md")
 DATASET_MARKER = "metadata.json"
 #: the type of every documented column, from the data dictionary
 COLUMN_TYPES: dict[str, str] = {
@@ -130,8 +130,8 @@ def load_sweep_spec(folder: Path) -> SweepSpec:
 
 def _type_ok(series: pd.Series, dtype: str) -> bool:
     if dtype == "string":
-        return bool(
-            pd.api.types.is_string_dtype(series) and series.map(lambda x: isinstance(x, str)).all()
+        return bool(pd.api.types.is_string_dtype(series)) and all(
+            isinstance(x, str) for x in series
         )
     if dtype in ("int32", "int64"):
         return bool(

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import annotated_types as at
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -64,6 +65,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
     )
+
+    @model_validator(mode="after")
+    def _magnitudes(self) -> Strict:
+        for name, info in type(self).model_fields.items():
+            if any(isinstance(m, at.Le | at.Lt) for m in info.metadata):
+                continue  # the field states its own maximum
+            for where, v in _numbers(getattr(self, name), name):
+                if abs(v) > MAX_MAGNITUDE:
+                    raise ValueError(_too_large(where, v))
+        return self
+
+
+#: largest magnitude of a number without a stated maximum: no price, rate, count or slope of a
+#: scenario needs more, and larger ones overflow the model's arithmetic
+MAX_MAGNITUDE = 1e9
+
+
+def _too_large(where: str, v: float) -> str:
+    return f"{where}: must be between -1e9 and 1e9 (got {v:.6g})"
+
+
+def _numbers(value: Any, where: str) -> Iterator[tuple[str, float]]:
+    """(path, number) of the numbers in a plain value (not in nested models)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _numbers(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _numbers(v, f"{where}.{i}")
 
 
 def _check_names(table: dict[str, Any], what: str) -> None:
@@ -273,6 +307,7 @@ class ProvidersConfig(Strict):
         "persons/provider",
         "Panel size used to set the number of providers when count is not given (assumption).",
         ge=1,
+        le=MAX_PATIENTS,
     )
     altruism: DistributionConfig = F(
         DistributionConfig(a=2.0, b=2.0, low=0.1, high=0.9),
@@ -371,6 +406,7 @@ class TherapyConfig(Strict):
         "minutes/day",
         "Patient-optimal therapy minutes per day (PT+OT+SLP; assumption).",
         gt=0,
+        le=1440,
     )
     benefit_curvature: float = F(
         0.10,
@@ -384,7 +420,7 @@ class TherapyConfig(Strict):
         "Cost of one therapist minute (≈ $48/hour with benefits; assumption).",
         ge=0,
     )
-    max_minutes: float = F(240.0, "minutes/day", "Most therapy minutes per day.", gt=0)
+    max_minutes: float = F(240.0, "minutes/day", "Most therapy minutes per day.", gt=0, le=1440)
     initial_offset: float = F(
         0.0,
         "minutes/day",
@@ -563,7 +599,7 @@ class SettingConfig(Strict):
         1, "units/visit", "Most service units delivered in one visit (one day).", ge=1, le=32
     )
     minutes_per_unit: float = F(
-        15.0, "minutes/unit", "Direct time delivered per planned service unit.", gt=0
+        15.0, "minutes/unit", "Direct time delivered per planned service unit.", gt=0, le=1440
     )
     timed_codes: dict[str, float] = F(
         {},
@@ -611,7 +647,7 @@ class SettingConfig(Strict):
         70.0, "points (0-100)", "Function at which need_probability applies.", ge=0, le=100
     )
     episode_months: float = F(
-        2.0, "months", "Mean episode length (geometric, at least one month).", ge=1
+        2.0, "months", "Mean episode length (geometric, at least one month).", ge=1, le=1200
     )
     elective_share: float = F(
         0.7,
@@ -625,6 +661,7 @@ class SettingConfig(Strict):
         "units/month",
         "Patient-optimal quantity q_B = b/d per episode-month at risk score 1 (assumption).",
         gt=0,
+        le=10_000,
     )
     need_risk_elasticity: float = F(
         0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0
@@ -644,13 +681,16 @@ class SettingConfig(Strict):
     marginal_cost: float = F(
         18.0, "USD/unit", "Provider's marginal cost of one service unit (assumption).", ge=0
     )
-    max_units: int = F(60, "units/month", "Most units one patient can receive in a month.", ge=1)
+    max_units: int = F(
+        60, "units/month", "Most units one patient can receive in a month.", ge=1, le=10_000
+    )
     max_units_per_episode: int | None = F(
         None,
         "units/episode",
         "Most units of one episode (skilled nursing: 100 covered days per benefit period, "
         "REFERENCE.md §4); the episode ends when they are used. None: no limit.",
         ge=1,
+        le=100_000,
     )
     therapy: TherapyConfig | None = F(
         None,
@@ -702,15 +742,20 @@ class SettingConfig(Strict):
     def _billing(self) -> SettingConfig:
         from sim.billing import DEFAULT_CODES
 
-        for code in [*self.timed_codes, *self.per_visit_codes, *self.per_episode_codes]:
+        listed = [
+            (where, code)
+            for where in ("timed_codes", "per_visit_codes", "per_episode_codes")
+            for code in getattr(self, where)
+        ]
+        for where, code in listed:
             if code not in DEFAULT_CODES:
                 raise ValueError(
-                    f"unknown code {code!r}; known: {', '.join(sorted(DEFAULT_CODES))}"
+                    f"{where}: unknown code {code!r}; known: {', '.join(sorted(DEFAULT_CODES))}"
                 )
             timed = DEFAULT_CODES[code].timed
             if (code in self.timed_codes) != timed:
                 kind = "timed" if timed else "untimed"
-                raise ValueError(f"code {code!r} is {kind}; list it accordingly")
+                raise ValueError(f"{where}: code {code!r} is {kind}; list it accordingly")
         if not self.timed_codes and self.units_per_visit != 1:
             raise ValueError("a setting without timed codes bills per visit: units_per_visit = 1")
         coded = bool(self.timed_codes or self.per_visit_codes)
@@ -883,7 +928,9 @@ class DestinationConfig(Strict):
         "USD",
         "Clinical value to the patient of discharge here rather than home, at the reference "
         "function and risk score 1, as the discharging physician sees it (calibrated to the "
-        "pre-reform discharge mix; assumption).",
+        "pre-reform discharge mix; assumption). Any negative value is allowed (a destination "
+        "can be far worse than home).",
+        le=MAX_MAGNITUDE,
     )
     function_slope: float = F(
         0.0,
@@ -983,6 +1030,10 @@ class ContractConfig(BaseModel):
             raise ValueError(
                 f"{self.model} contract: {where}: must be a finite number (got {value!r})"
             )
+        for key, given in (self.model_extra or {}).items():
+            for where, value in _numbers(given, key):
+                if abs(value) > MAX_MAGNITUDE:
+                    raise ValueError(f"{self.model} contract: {_too_large(where, value)}")
         try:
             REGISTRY[self.model].Params.model_validate(self.model_extra or {}, strict=True)
         except ValidationError as exc:
@@ -1038,6 +1089,7 @@ class ArmConfig(Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_label(v, "arm name")
+
     contracts: list[ContractConfig] = F(
         ..., "table", "Payment contracts of the arm; later entries override earlier ones."
     )

@@ -276,10 +276,16 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
         apply_override(base, key.split("."), value, f"{source} (set.{key})")
     scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} (with {source})")
     known = [a.name for a in scenario.arms]
-    arms = config.arms or known
+    arms = known if config.arms is None else config.arms
+    allowed = f"allowed: {', '.join(known)} (each once)"
+    if not arms:
+        raise ScenarioError(source, "arms", f"an empty list runs nothing; {allowed}")
     for a in arms:
         if a not in known:
-            raise ScenarioError(source, "arms", f"unknown arm {a!r}; allowed: {', '.join(known)}")
+            raise ScenarioError(source, "arms", f"unknown arm {a!r}; {allowed}")
+    dup = sorted({a for a in arms if arms.count(a) > 1})
+    if dup:
+        raise ScenarioError(source, "arms", f"arm(s) named twice: {', '.join(dup)}; {allowed}")
 
     _check_runs(config, scenario, len(arms), source, yes, workers)
     design = design_points(config)

@@ -155,9 +155,9 @@ def in_bounds(leaf: Leaf, rnd: random.Random) -> str | None:
 def mutation_values(leaf: Leaf, rnd: random.Random) -> list[str]:
     """The TOML values tried on a leaf: every bad kind, and a few values within its bounds."""
     values = list(BAD_VALUES)
-    for x, open_ in ((leaf.lo, leaf.lo_open), (leaf.hi, leaf.hi_open)):
-        if x is not None and math.isfinite(x):
-            values.append(toml_value(float(x)) if open_ else toml_value(x - 1 if x > 0 else -1))
+    for x, open_, step in ((leaf.lo, leaf.lo_open, -1), (leaf.hi, leaf.hi_open, 1)):
+        if x is not None and math.isfinite(x):  # just outside the bound
+            values.append(toml_value(x if open_ else x + step))
     for _ in range(2):
         v = in_bounds(leaf, rnd)
         if v is not None:
