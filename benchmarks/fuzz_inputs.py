@@ -149,7 +149,7 @@ def run_case(case: Case, timeout: int) -> tuple[str, str]:
             left += [str(p) for p in parent.glob(f".{case.out.name}.tmp-*")]
     if left:
         return "half-written", f"{case.argv}: left {left}: {text.strip()[:200]}"
-    if case.name and case.name not in text:
+    if case.name and case.name.rstrip("s") not in text:  # "thresholds": "one per threshold"
         return "refused-unnamed", f"{case.argv}: {text.strip()[:300]}"
     return "refused", ""
 

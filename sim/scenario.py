@@ -1343,7 +1343,12 @@ def _builtin_tables() -> dict[tuple[str, ...], dict[str, BaseModel]]:
 def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
     """Set ``data[path] = value``. Overriding inside a built-in named table the data does not
     define (``settings``, ``payers``, ``population.conditions``, ``population.regions``) first
-    copies the built-in table in, so its other entries and fields keep their defaults."""
+    copies the built-in table in, so its other entries and fields keep their defaults.
+
+    A numpy scalar (from a design or an optimiser) is set as the Python number it holds, so the
+    strict schema sees an ``int`` or ``float``."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
     for prefix, table in _builtin_tables().items():
         if len(path) > len(prefix) and tuple(path[: len(prefix)]) == prefix:
             node = data

@@ -174,6 +174,20 @@ def test_therapy_max_minutes_infinite_is_refused():
         load_scenario(path, [f"settings.{name}.therapy.max_minutes=inf"])
 
 
+def test_numpy_scalars_are_set_as_python_numbers():
+    """Values from numpy (designs, optimisers) pass the strict schema as the numbers they hold."""
+    import numpy as np
+
+    from sim.run import evaluate
+
+    sc = load_scenario(SCENARIOS / "compare_payment_models.toml", small_overrides(
+        SCENARIOS / "compare_payment_models.toml"))  # fmt: skip
+    out = evaluate(
+        sc, {"months": np.int64(2), "settings.primary_care.marginal_cost": np.float32(50)}
+    )
+    assert out["spending_pmpm"] > 0
+
+
 def test_whole_numbers_are_accepted_for_decimals():
     """Strictness keeps ints for floats (months = 48, base_rate = 2300) as before."""
     sc = load_scenario(
@@ -541,7 +555,9 @@ LEAVES = {p: scenario_leaves(p) for p in PROPERTY_SCENARIOS}
 
 
 def _named(leaf: Leaf) -> str:
-    return [p for p in leaf.path.split(".") if not p.isdigit()][-1]
+    """The word a refusal must contain: the field's name (its stem: "thresholds" may be
+    named as "one entry per threshold")."""
+    return [p for p in leaf.path.split(".") if not p.isdigit()][-1].rstrip("s")
 
 
 @st.composite
