@@ -43,9 +43,10 @@ BYTES_PER_PATIENT = 70
 BYTES_PER_PATIENT_SETTING = 50
 BYTES_PER_OUTPUT_ROW = 2_000
 FIXED_BYTES = 300 * 2**20
-#: patient-months simulated per second by one worker (conservative), and the cost of a run
-PATIENT_MONTHS_PER_SECOND = 2e6
-SECONDS_PER_RUN = 0.5
+#: patient-months simulated per second by one worker (about a third of what the README's
+#: benchmark measures, to be safe on slower machines), and the fixed cost of a sweep's run
+PATIENT_MONTHS_PER_SECOND = 5e6
+SECONDS_PER_RUN = 0.1
 #: seconds to wait for a Dask scheduler to accept a connection
 SCHEDULER_TIMEOUT = 5.0
 _SYSTEM_TREES = ("/proc", "/sys", "/dev")
@@ -285,4 +286,22 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
     except OSError as exc:
         raise ScenarioError(
             "--scheduler", None, f"{address}: cannot connect ({_os_reason(exc)})"
+        ) from None
+    # the port answers: does Dask? (its handshake, with the same short timeout)
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await connect(f"tcp://{rest}", timeout=timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), timeout + 1))
+    except Exception as exc:  # distributed raises OSError, TimeoutError, and worse for a stranger
+        raise ScenarioError(
+            "--scheduler",
+            None,
+            f"{address}: the port answers but no Dask scheduler does within {timeout:.0f} s "
+            f"({type(exc).__name__})",
         ) from None

@@ -176,6 +176,7 @@ class PopulationConfig(Strict):
         "ratio",
         "Decline scales with risk_score ** this (sicker patients decline faster; assumption).",
         ge=0,
+        le=10,
     )
     conditions: dict[str, ConditionConfig] = F(
         _default_conditions(),
@@ -664,7 +665,7 @@ class SettingConfig(Strict):
         le=10_000,
     )
     need_risk_elasticity: float = F(
-        0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0
+        0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0, le=10
     )
     benefit_curvature: float = F(
         3.0,
@@ -715,6 +716,7 @@ class SettingConfig(Strict):
         "elasticity",
         "Elasticity of elective care seeking to expected out-of-pocket cost (RAND HIE, "
         "Manning et al. 1987; REFERENCE.md §2).",
+        ge=-10,
         le=0,
     )
     oop_reference: float = F(
@@ -938,7 +940,9 @@ class DestinationConfig(Strict):
         "Relative rise of that value per 10 points of function below the reference.",
         ge=0,
     )
-    risk_elasticity: float = F(0.0, "ratio", "The value scales with risk_score ** this.", ge=0)
+    risk_elasticity: float = F(
+        0.0, "ratio", "The value scales with risk_score ** this.", ge=0, le=10
+    )
     institutional: bool = F(
         False, "flag", "Institutional post-acute care (counted in the institutional share)."
     )
@@ -1385,6 +1389,10 @@ def _describe(err: Any) -> str:
     msg = err.get("msg", "invalid")
     if err.get("type") == "extra_forbidden":
         msg = "unknown field"
+    elif "input" in err and err.get("type") != "missing":
+        shown = repr(err["input"])
+        if len(shown) <= 60 and not isinstance(err["input"], dict | list):
+            msg += f" (got {shown})"
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -388,6 +388,41 @@ def test_scheduler_address_checked_before_any_folder(address, small, tmp_path, c
     assert not out.exists()
 
 
+def test_scheduler_port_that_is_not_dask(small, tmp_path, capsys):
+    """A port that accepts connections but speaks something else (a proxy, another service):
+    refused within seconds, naming the address, no folder made."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"\xff" * 64)  # not a Dask handshake
+                time.sleep(0.5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    path = tmp_path / "sw.toml"
+    path.write_text(toml_doc(SWEEP))
+    out = tmp_path / "o"
+    started = time.perf_counter()
+    try:
+        rc, err = cli("sweep", str(path), "--out", str(out), "--executor", "dask",
+                      "--scheduler", f"tcp://127.0.0.1:{port}", capsys=capsys)  # fmt: skip
+    finally:
+        server.close()
+    refused(rc, err, "--scheduler", f"127.0.0.1:{port}", "no Dask scheduler")
+    assert time.perf_counter() - started < 10
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # damaged folders, nothing half-written
 
