@@ -350,6 +350,17 @@ class ProvidersConfig(Strict):
         ge=0,
     )
 
+    @model_validator(mode="after")
+    def _ranges(self) -> ProvidersConfig:
+        for name, lo, hi in (("altruism", 0.0, 10.0), ("adaptation_speed", 0.0, 1.0)):
+            d = getattr(self, name)
+            if not (lo <= d.low and d.high <= hi):
+                raise ValueError(
+                    f"{name}: low and high must lie within [{lo:g}, {hi:g}] "
+                    f"(got {d.low:g} to {d.high:g})"
+                )
+        return self
+
     def resolved_count(self, patients: int) -> int:
         if self.count is not None:
             return self.count
