@@ -274,7 +274,8 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
     base.setdefault("name", scen_path.stem)
     for key, value in config.set.items():
         apply_override(base, key.split("."), value, f"{source} (set.{key})")
-    scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} (with {source})")
+    given = f"with the [set] overrides of {source}" if config.set else f"with {source}"
+    scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} ({given})")
     known = [a.name for a in scenario.arms]
     arms = known if config.arms is None else config.arms
     allowed = f"allowed: {', '.join(known)} (each once)"

@@ -605,7 +605,10 @@ def scenario_mutation(draw):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples every run; benchmarks/fuzz_inputs.py explores more
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(scenario_mutation())
 def test_any_scenario_mutation_runs_or_is_refused_naming_the_field(tmp_path, capsys, mutation):
@@ -650,7 +653,10 @@ def _set(data: dict, path: str, value) -> None:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same examples every run; benchmarks/fuzz_inputs.py explores more
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(sweep_mutation())
 def test_any_sweep_mutation_runs_or_is_refused_naming_the_field(tmp_path, capsys, mutation):
