@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from sim.errors import ScenarioError, SimError
+from sim.limits import RUNS_WITHOUT_YES
 
 EXIT_INPUT = 2
 
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a scenario field, e.g. --set population.patients=1000000 (repeatable)",
     )
-    r.add_argument("--arms", help="comma-separated arms to run (default: all)")
+    r.add_argument("--arms", help="comma-separated arms to run, each once (default: all)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
         "--datapackage",
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         default="1.0.0",
         metavar="VERSION",
         help="version of the dataset's data package (default: 1.0.0)",
+    )
+    w.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"run a sweep of more than {RUNS_WITHOUT_YES:,} runs (it is refused otherwise, "
+        "with the count and an estimate of its time)",
     )
 
     a = sub.add_parser(
@@ -178,26 +185,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _arms(text: str | None, known: list[str], source: str) -> list[str] | None:
+    """The arms named by ``--arms``: each a known arm, each once; None: all."""
+    if text is None:
+        return None
+    arms = [a.strip() for a in text.split(",")]
+    allowed = f"allowed: {', '.join(known)} (comma-separated, each once)"
+    if not any(arms) or not all(arms):
+        raise ScenarioError(source, "--arms", f"empty arm name in {text!r}; {allowed}")
+    for a in arms:
+        if a not in known:
+            raise ScenarioError(source, "--arms", f"unknown arm {a!r}; {allowed}")
+    dup = sorted({a for a in arms if arms.count(a) > 1})
+    if dup:
+        raise ScenarioError(source, "--arms", f"arm(s) named twice: {', '.join(dup)}; {allowed}")
+    return arms
+
+
 def _run(args: argparse.Namespace) -> int:
+    from sim.limits import check_out, check_run_memory, check_seed
     from sim.outputs import command_line, write_results
     from sim.run import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    if args.seed is not None and args.seed < 0:
-        raise ScenarioError("--seed", "seed", f"must be >= 0 (got {args.seed})")
-    arms = None
-    if args.arms:
-        arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-        known = [a.name for a in scenario.arms]
-        for a in arms:
-            if a not in known:
-                raise ScenarioError(
-                    str(args.scenario), "--arms", f"unknown arm {a!r}; allowed: {', '.join(known)}"
-                )
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
+    arms = _arms(args.arms, [a.name for a in scenario.arms], str(args.scenario))
     out = args.out or Path("results") / scenario.name
-    if out.exists() and not out.is_dir():
-        raise ScenarioError("--out", None, f"{out} exists and is not a folder")
+    check_out(out)
+    check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
 
     if args.datapackage:  # check the extra and the flags before a long run, not after
         from sim._optional import require
@@ -237,12 +254,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from sim.limits import check_out
     from sim.outputs import command_line
-    from sim.sweep import load_sweep, run_sweep
+    from sim.sweep import check_sweep_memory, load_sweep, run_sweep
 
-    sweep = load_sweep(args.sweep)
-    if args.workers is not None and args.workers < 1:
-        raise ScenarioError("--workers", None, f"must be at least 1 (got {args.workers})")
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
     if args.executor == "dask" and not args.scheduler:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
@@ -250,7 +267,12 @@ def _sweep(args: argparse.Namespace) -> int:
     from sim.datapackage import license_descriptor
 
     license_descriptor(args.data_license)  # an empty licence is an error before the runs
+    if args.scheduler and args.executor != "dask":
+        raise ScenarioError("--scheduler", None, "is used with --executor dask only")
+    sweep = load_sweep(args.sweep, yes=args.yes, workers=args.workers)
     out = args.out or Path("results") / sweep.config.name
+    check_out(out)
+    check_sweep_memory(sweep, args.executor, args.workers)
     progress, close = (None, lambda: None) if args.quiet else _sweep_progress(sweep)
     try:
         outcome = run_sweep(
@@ -322,20 +344,22 @@ def _sweep_progress(sweep):
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    from sim.sensitivity import _load_config, analyse, write
+    from sim.folders import load_sweep_spec
+    from sim.sensitivity import analyse, write
 
-    if not args.results.is_dir():
-        raise ScenarioError(str(args.results), None, "not a folder")
     results = analyse(args.results, args.outcomes, setting=args.setting)
-    method = _load_config(args.results).design.method
+    method = load_sweep_spec(args.results).config.design.method
     for path in write(args.results, results, method):
         print(path)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    from sim.limits import check_out
     from sim.report import build_report
 
+    if args.out is not None:
+        check_out(args.out)
     report = build_report(args.results, baseline=args.baseline, out=args.out)
     for path in report.files:
         print(path)

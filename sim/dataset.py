@@ -1,7 +1,10 @@
 """A sweep's results as a citable dataset: Parquet tables, a Frictionless ``datapackage.json``
 describing every table and column (type, unit, meaning), metadata and a generated README.
 
-Every file is written under a temporary name and renamed into place.
+Every file is written under a temporary name and renamed into place, and the dataset as a whole
+is all or nothing to its readers: ``metadata.json``, the marker of a complete dataset, is
+removed first and written last, so a gathering stopped half-way leaves a folder that every
+reader (:mod:`sim.folders`) reports as incomplete, and the next ``sim sweep`` gathers again.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ TABLE_DOCS = {
     "monthly": "Per run and arm: the monthly table (one row per month, setting and payer).",
 }
 
+
+#: the file written last when a sweep's dataset is gathered: its presence marks the dataset
+#: complete (:mod:`sim.folders` checks it)
+DATASET_MARKER = "metadata.json"
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
@@ -104,6 +111,7 @@ def write_dataset(
     from sim.datapackage import license_descriptor
 
     folder = Path(folder)
+    (folder / DATASET_MARKER).unlink(missing_ok=True)  # incomplete until it is written again
     files = []
     resources = []
     for name, df in tables.items():
@@ -152,10 +160,13 @@ def write_dataset(
         "code_hash": code,
         "command": command,
     }
-    _atomic_write(folder / "metadata.json", json.dumps(meta, indent=2, default=str) + "\n")
-    files.append("metadata.json")
     _atomic_write(folder / "README.md", dataset_readme(sweep, tables, meta))
     files.append("README.md")
+    for old in folder.glob(".*.tmp"):  # left by an earlier gathering that was stopped
+        old.unlink(missing_ok=True)
+    # last: its presence tells readers that every other file of the dataset is in place
+    _atomic_write(folder / DATASET_MARKER, json.dumps(meta, indent=2, default=str) + "\n")
+    files.insert(-1, DATASET_MARKER)
     return files
 
 

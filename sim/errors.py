@@ -22,7 +22,8 @@ class ScenarioError(SimError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        lines = [f"{self.source}: invalid scenario"]
+        what = "invalid option" if self.source.startswith("--") else "invalid scenario"
+        lines = [f"{self.source}: {what}"]
         for field, message in self.problems:
             lines.append(f"  {field}: {message}" if field else f"  {message}")
         return "\n".join(lines)

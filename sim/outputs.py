@@ -223,9 +223,20 @@ class Written:
 @contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
     """Build a folder under a temporary name beside ``out`` and put it in place only when the
-    ``with`` block succeeds (replacing an old ``out``); on any error nothing is left behind."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    ``with`` block succeeds (replacing an old ``out``); on any error nothing is left behind.
+
+    Temporary folders left beside ``out`` by an earlier process that was killed
+    (``.<out>.tmp-*``) are removed first."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in out.parent.glob(f".{glob_escape(out.name)}.tmp-*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        from sim.limits import describe_os_error
+
+        raise ResultsError(f"cannot write {describe_os_error(exc, out)}") from None
     try:
         yield tmp
         if out.exists():
@@ -238,6 +249,11 @@ def staged_folder(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob wildcards taken literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from sim.errors import ResultsError
+from sim.folders import load_sweep_spec, read_table, run_metadata, sweep_tables
 from sim.outputs import staged_folder, summarize
 
 CI_LEVEL = 0.95
@@ -173,36 +174,10 @@ class Results:
         return int(self.monthly["month"].max()) + 1
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path}: corrupt, not readable JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: corrupt, expected a JSON object")
-    return data
-
-
-def _read_parquet(path: Path, required: tuple[str, ...] | list[str], hint: str) -> pd.DataFrame:
-    if not path.exists():
-        raise ResultsError(f"{path}: missing ({hint})")
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for damaged files
-        raise ResultsError(
-            f"{path}: corrupt, cannot be read as Parquet ({type(exc).__name__}: {exc})"
-        ) from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ResultsError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected the columns documented in "
-            "docs/outputs.md (was it written by another version of payment-sim?)"
-        )
-    if df.empty:
-        raise ResultsError(f"{path}: has no rows")
-    return df
+def _read_parquet(
+    path: Path, required: tuple[str, ...] | list[str], hint: str, key: list[str] | None = None
+) -> pd.DataFrame:
+    return read_table(path, required, key=key, hint=hint)
 
 
 def _ordered(found: list[str], preferred: list[str]) -> list[str]:
@@ -251,21 +226,20 @@ def _arm_descriptions(sc: dict[str, Any]) -> dict[str, str]:
 
 
 def _load_run(folder: Path) -> Results:
-    meta = _read_json(folder / "metadata.json")
+    meta = run_metadata(folder)
     sc = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
-    monthly = _read_parquet(folder / "monthly.parquet", RUN_MONTHLY_COLUMNS, "written by `sim run`")
+    monthly = _read_parquet(
+        folder / "monthly.parquet",
+        RUN_MONTHLY_COLUMNS,
+        "written by `sim run`",
+        key=["arm", "replicate", "month", "setting", "payer"],
+    )
     arms = _ordered(
         list(dict.fromkeys(monthly["arm"].astype(str))),
         [str(a) for a in meta.get("arms") or []] or list(_arm_descriptions(sc)),
     )
     settings = list(dict.fromkeys(monthly["setting"].astype(str)))
     reps = sorted(int(r) for r in monthly["replicate"].unique())
-    dup = monthly.duplicated(["arm", "replicate", "month", "setting", "payer"])
-    if dup.any():
-        raise ResultsError(
-            f"{folder / 'monthly.parquet'}: {int(dup.sum())} duplicated rows (arm, replicate, "
-            "month, setting, payer); the table is damaged"
-        )
     per_rep = pd.concat(
         [summarize(monthly[monthly["replicate"] == r]).assign(replicate=r, point=0) for r in reps],
         ignore_index=True,
@@ -273,7 +247,12 @@ def _load_run(folder: Path) -> Results:
     providers, note = None, None
     ppath = folder / "providers.parquet"
     if ppath.exists():
-        providers = _read_parquet(ppath, PANEL_COLUMNS, "written by `sim run`")
+        providers = _read_parquet(
+            ppath,
+            PANEL_COLUMNS,
+            "written by `sim run`",
+            key=["arm", "replicate", "month", "setting", "provider"],
+        )
     else:
         note = (
             "This results folder has no provider panel (providers.parquet), so the distributions "
@@ -303,33 +282,19 @@ def _load_run(folder: Path) -> Results:
 
 
 def _load_sweep(folder: Path) -> Results:
-    spec = _read_json(folder / "sweep.json")
-    cfg = spec.get("sweep")
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("parameters"), list):
-        raise ResultsError(f"{folder / 'sweep.json'}: corrupt, no 'sweep' with 'parameters'")
-    params = [str(p.get("field")) for p in cfg["parameters"] if isinstance(p, dict)]
-    hint = "is the sweep finished? run `sim sweep` again to complete it"
-    if not (folder / "summary.parquet").exists():
-        raise ResultsError(f"{folder / 'summary.parquet'}: missing ({hint})")
-    meta = _read_json(folder / "metadata.json") if (folder / "metadata.json").exists() else {}
-    design = _read_parquet(folder / "design.parquet", ["point", *params], hint)
-    summary = _read_parquet(folder / "summary.parquet", [*SWEEP_SUMMARY_COLUMNS, *params], hint)
-    monthly = None
-    if (folder / "monthly.parquet").exists():
-        monthly = _read_parquet(folder / "monthly.parquet", [*RUN_MONTHLY_COLUMNS, "point"], hint)
-    dup = summary.duplicated(["point", "replicate", "arm", "setting"])
-    if dup.any():
-        raise ResultsError(
-            f"{folder / 'summary.parquet'}: {int(dup.sum())} duplicated rows (point, replicate, "
-            "arm, setting); the table is damaged"
-        )
-    base = meta.get("base_scenario") or spec.get("base_scenario") or {}
-    base = base if isinstance(base, dict) else {}
-    full = _validated(base)
-    arms = _ordered(
-        list(dict.fromkeys(summary["arm"].astype(str))),
-        [str(a) for a in (spec.get("arms") or meta.get("arms") or [])],
+    sweep_spec = load_sweep_spec(folder)
+    cfg = sweep_spec.config.model_dump(mode="json")
+    params = [p.field for p in sweep_spec.config.parameters]
+    design, summary, monthly = sweep_tables(
+        folder,
+        sweep_spec,
+        [*SWEEP_SUMMARY_COLUMNS, *params],
+        monthly_columns=RUN_MONTHLY_COLUMNS,
     )
+    meta = run_metadata(folder)
+    base = sweep_spec.base
+    full = _validated(base)
+    arms = _ordered(list(dict.fromkeys(summary["arm"].astype(str))), sweep_spec.arms)
     settings = [s for s in dict.fromkeys(summary["setting"].astype(str)) if s != "all"]
     description = str(cfg.get("description") or "")
     base_description = str(base.get("description") or "")

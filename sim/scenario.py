@@ -16,9 +16,11 @@ import datetime as dt
 import math
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import annotated_types as at
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,9 +31,24 @@ from pydantic import (
 )
 
 from sim.errors import ScenarioError
+from sim.limits import MAX_SEED, gb, parse_toml, patient_bytes, read_input
 
 WILDCARD = "*"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: names that become folder names or output labels (scenario, sweep and arm names)
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+MAX_PATIENTS = 100_000_000
+
+
+def check_label(v: str, what: str = "name") -> str:
+    """A scenario, sweep or arm name: it becomes a folder name or an output label, so it is
+    one word of letters, digits, '_', '-', '+' or '.', starting with a letter or digit."""
+    if not _LABEL.fullmatch(v):
+        raise ValueError(
+            f"{what}: use 1-100 letters, digits, '_', '-', '+' or '.', starting with a letter "
+            "or digit (no spaces, commas, slashes or line breaks)"
+        )
+    return v
 
 
 def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
@@ -40,10 +57,59 @@ def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
     return Field(default, description=description, json_schema_extra=extra, **kw)
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable once loaded."""
+def _iso_date(v: Any) -> Any:
+    """A date written as TOML's date, or as an ISO 8601 string (``"2017-10-01"``, as JSON
+    writes dates); anything else is left for strict validation to refuse."""
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a date (use YYYY-MM-DD, e.g. 2017-10-01)") from None
+    return v
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable once loaded, and values are taken
+    as they are written: no coercion between booleans, numbers and strings (``true`` is not 1,
+    ``"yes"`` is not true; a whole number is accepted where a decimal belongs), and numbers
+    are finite (no ``inf`` or ``nan``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
+
+    @model_validator(mode="after")
+    def _magnitudes(self) -> Strict:
+        for name, info in type(self).model_fields.items():
+            if any(isinstance(m, at.Le | at.Lt) for m in info.metadata):
+                continue  # the field states its own maximum
+            for where, v in _numbers(getattr(self, name), name):
+                if abs(v) > MAX_MAGNITUDE:
+                    raise ValueError(_too_large(where, v))
+        return self
+
+
+#: largest magnitude of a number without a stated maximum: no price, rate, count or slope of a
+#: scenario needs more, and larger ones overflow the model's arithmetic
+MAX_MAGNITUDE = 1e9
+
+
+def _too_large(where: str, v: float) -> str:
+    return f"{where}: must be between -1e9 and 1e9 (got {v:.6g})"
+
+
+def _numbers(value: Any, where: str) -> Iterator[tuple[str, float]]:
+    """(path, number) of the numbers in a plain value (not in nested models)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _numbers(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _numbers(v, f"{where}.{i}")
 
 
 def _check_names(table: dict[str, Any], what: str) -> None:
@@ -94,7 +160,9 @@ def _default_conditions() -> dict[str, ConditionConfig]:
 
 
 class PopulationConfig(Strict):
-    patients: int = F(100_000, "persons", "Number of patients simulated.", ge=1, le=100_000_000)
+    patients: int = F(
+        100_000, "persons", f"Number of patients simulated (at most {MAX_PATIENTS:,}).", ge=1
+    )
     risk_sigma: float = F(
         0.5,
         "log-sd",
@@ -120,6 +188,7 @@ class PopulationConfig(Strict):
         "ratio",
         "Decline scales with risk_score ** this (sicker patients decline faster; assumption).",
         ge=0,
+        le=10,
     )
     conditions: dict[str, ConditionConfig] = F(
         _default_conditions(),
@@ -137,6 +206,16 @@ class PopulationConfig(Strict):
     def _builtins(cls, data: Any) -> Any:
         data = _inherit(data, "conditions", _default_conditions())
         return _inherit(data, "regions", {"national": RegionConfig()})
+
+    @field_validator("patients")
+    @classmethod
+    def _scale(cls, v: int) -> int:
+        if v > MAX_PATIENTS:
+            raise ValueError(
+                f"at most {MAX_PATIENTS:,} patients (this many would need about "
+                f"{gb(patient_bytes(v, 2))} of memory or more)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _shares(self) -> PopulationConfig:
@@ -272,6 +351,7 @@ class ProvidersConfig(Strict):
         "persons/provider",
         "Panel size used to set the number of providers when count is not given (assumption).",
         ge=1,
+        le=MAX_PATIENTS,
     )
     altruism: DistributionConfig = F(
         DistributionConfig(a=2.0, b=2.0, low=0.1, high=0.9),
@@ -312,6 +392,17 @@ class ProvidersConfig(Strict):
         "about 5% under fee-for-service at the patient optimum (assumption).",
         ge=0,
     )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ProvidersConfig:
+        for name, lo, hi in (("altruism", 0.0, 10.0), ("adaptation_speed", 0.0, 1.0)):
+            d = getattr(self, name)
+            if not (lo <= d.low and d.high <= hi):
+                raise ValueError(
+                    f"{name}: low and high must lie within [{lo:g}, {hi:g}] "
+                    f"(got {d.low:g} to {d.high:g})"
+                )
+        return self
 
     def resolved_count(self, patients: int) -> int:
         if self.count is not None:
@@ -370,6 +461,7 @@ class TherapyConfig(Strict):
         "minutes/day",
         "Patient-optimal therapy minutes per day (PT+OT+SLP; assumption).",
         gt=0,
+        le=1440,
     )
     benefit_curvature: float = F(
         0.10,
@@ -383,7 +475,7 @@ class TherapyConfig(Strict):
         "Cost of one therapist minute (≈ $48/hour with benefits; assumption).",
         ge=0,
     )
-    max_minutes: float = F(240.0, "minutes/day", "Most therapy minutes per day.", gt=0)
+    max_minutes: float = F(240.0, "minutes/day", "Most therapy minutes per day.", gt=0, le=1440)
     initial_offset: float = F(
         0.0,
         "minutes/day",
@@ -562,7 +654,7 @@ class SettingConfig(Strict):
         1, "units/visit", "Most service units delivered in one visit (one day).", ge=1, le=32
     )
     minutes_per_unit: float = F(
-        15.0, "minutes/unit", "Direct time delivered per planned service unit.", gt=0
+        15.0, "minutes/unit", "Direct time delivered per planned service unit.", gt=0, le=1440
     )
     timed_codes: dict[str, float] = F(
         {},
@@ -610,7 +702,7 @@ class SettingConfig(Strict):
         70.0, "points (0-100)", "Function at which need_probability applies.", ge=0, le=100
     )
     episode_months: float = F(
-        2.0, "months", "Mean episode length (geometric, at least one month).", ge=1
+        2.0, "months", "Mean episode length (geometric, at least one month).", ge=1, le=1200
     )
     elective_share: float = F(
         0.7,
@@ -624,9 +716,10 @@ class SettingConfig(Strict):
         "units/month",
         "Patient-optimal quantity q_B = b/d per episode-month at risk score 1 (assumption).",
         gt=0,
+        le=10_000,
     )
     need_risk_elasticity: float = F(
-        0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0
+        0.5, "ratio", "Patient-optimal quantity scales with risk_score ** this.", ge=0, le=10
     )
     benefit_curvature: float = F(
         3.0,
@@ -643,13 +736,16 @@ class SettingConfig(Strict):
     marginal_cost: float = F(
         18.0, "USD/unit", "Provider's marginal cost of one service unit (assumption).", ge=0
     )
-    max_units: int = F(60, "units/month", "Most units one patient can receive in a month.", ge=1)
+    max_units: int = F(
+        60, "units/month", "Most units one patient can receive in a month.", ge=1, le=10_000
+    )
     max_units_per_episode: int | None = F(
         None,
         "units/episode",
         "Most units of one episode (skilled nursing: 100 covered days per benefit period, "
         "REFERENCE.md §4); the episode ends when they are used. None: no limit.",
         ge=1,
+        le=100_000,
     )
     therapy: TherapyConfig | None = F(
         None,
@@ -674,6 +770,7 @@ class SettingConfig(Strict):
         "elasticity",
         "Elasticity of elective care seeking to expected out-of-pocket cost (RAND HIE, "
         "Manning et al. 1987; REFERENCE.md §2).",
+        ge=-10,
         le=0,
     )
     oop_reference: float = F(
@@ -701,15 +798,20 @@ class SettingConfig(Strict):
     def _billing(self) -> SettingConfig:
         from sim.billing import DEFAULT_CODES
 
-        for code in [*self.timed_codes, *self.per_visit_codes, *self.per_episode_codes]:
+        listed = [
+            (where, code)
+            for where in ("timed_codes", "per_visit_codes", "per_episode_codes")
+            for code in getattr(self, where)
+        ]
+        for where, code in listed:
             if code not in DEFAULT_CODES:
                 raise ValueError(
-                    f"unknown code {code!r}; known: {', '.join(sorted(DEFAULT_CODES))}"
+                    f"{where}: unknown code {code!r}; known: {', '.join(sorted(DEFAULT_CODES))}"
                 )
             timed = DEFAULT_CODES[code].timed
             if (code in self.timed_codes) != timed:
                 kind = "timed" if timed else "untimed"
-                raise ValueError(f"code {code!r} is {kind}; list it accordingly")
+                raise ValueError(f"{where}: code {code!r} is {kind}; list it accordingly")
         if not self.timed_codes and self.units_per_visit != 1:
             raise ValueError("a setting without timed codes bills per visit: units_per_visit = 1")
         coded = bool(self.timed_codes or self.per_visit_codes)
@@ -899,7 +1001,9 @@ class DestinationConfig(Strict):
         "USD",
         "Clinical value to the patient of discharge here rather than home, at the reference "
         "function and risk score 1, as the discharging physician sees it (calibrated to the "
-        "pre-reform discharge mix; assumption).",
+        "pre-reform discharge mix; assumption). Any negative value is allowed (a destination "
+        "can be far worse than home).",
+        le=MAX_MAGNITUDE,
     )
     function_slope: float = F(
         0.0,
@@ -907,7 +1011,9 @@ class DestinationConfig(Strict):
         "Relative rise of that value per 10 points of function below the reference.",
         ge=0,
     )
-    risk_elasticity: float = F(0.0, "ratio", "The value scales with risk_score ** this.", ge=0)
+    risk_elasticity: float = F(
+        0.0, "ratio", "The value scales with risk_score ** this.", ge=0, le=10
+    )
     institutional: bool = F(
         False, "flag", "Institutional post-acute care (counted in the institutional share)."
     )
@@ -980,7 +1086,7 @@ class ContractConfig(BaseModel):
     ``setting`` and ``payer`` may be ``"*"`` (all). Later entries override earlier ones.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     model: str = F(..., "name", "Payment model (see sim.payment: ffs, capitation, bundled, ...).")
     setting: str = F(WILDCARD, "name", "Care setting the contract covers, or '*' for all.")
@@ -995,8 +1101,16 @@ class ContractConfig(BaseModel):
                 f"unknown payment model {self.model!r}; allowed: {', '.join(sorted(REGISTRY))}"
             )
         # validate the model-specific parameters now, so errors surface at load time
+        for where, value in _non_finite(self.model_extra or {}):
+            raise ValueError(
+                f"{self.model} contract: {where}: must be a finite number (got {value!r})"
+            )
+        for key, given in (self.model_extra or {}).items():
+            for where, value in _numbers(given, key):
+                if abs(value) > MAX_MAGNITUDE:
+                    raise ValueError(f"{self.model} contract: {_too_large(where, value)}")
         try:
-            REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+            REGISTRY[self.model].Params.model_validate(self.model_extra or {}, strict=True)
         except ValidationError as exc:
             raise ValueError(
                 f"{self.model} contract: " + "; ".join(_describe(e) for e in exc.errors())
@@ -1008,6 +1122,18 @@ class ContractConfig(BaseModel):
         from sim.payment import REGISTRY
 
         return REGISTRY[self.model].Params.model_validate(self.model_extra or {})
+
+
+def _non_finite(data: Any, where: str = "") -> Iterator[tuple[str, float]]:
+    """(dotted path, value) of every infinite or NaN number in plain data."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield where, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from _non_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _non_finite(v, f"{where}.{i}" if where else str(i))
 
 
 def _matching(contracts: list[ContractConfig], payer: str, setting: str) -> ContractConfig | None:
@@ -1049,6 +1175,8 @@ class SwitchConfig(Strict):
         "New contracts; each replaces the contract of the (payer, setting) it matches.",
     )
 
+    _date = field_validator("date", mode="before")(_iso_date)
+
     @model_validator(mode="after")
     def _announced_before(self) -> SwitchConfig:
         if self.announced is not None and self.announced > self.month:
@@ -1066,6 +1194,12 @@ class SwitchConfig(Strict):
 class ArmConfig(Strict):
     name: str = F(..., "name", "Arm name (a column of every output).")
     description: str = F("", "text", "What the arm represents.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_label(v, "arm name")
+
     contracts: list[ContractConfig] = F(
         ..., "table", "Payment contracts of the arm; later entries override earlier ones."
     )
@@ -1176,7 +1310,9 @@ class Scenario(Strict):
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
     months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
-    seed: int = F(20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0)
+    seed: int = F(
+        20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0, le=MAX_SEED
+    )
     start: dt.date = F(
         dt.date(2025, 1, 1),
         "date",
@@ -1212,6 +1348,8 @@ class Scenario(Strict):
         data = _switch_months(data)
         return _inherit(data, "payers", _default_payers())
 
+    _start = field_validator("start", mode="before")(_iso_date)
+
     def date_of(self, month: int) -> dt.date:
         """The calendar month (its first day) of simulation month ``month``."""
         return _add_months(self.start, month)
@@ -1219,9 +1357,7 @@ class Scenario(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
-            raise ValueError("use letters, digits, '_', '-' or '.' only")
-        return v
+        return check_label(v, "scenario name")
 
     @model_validator(mode="after")
     def _cross(self) -> Scenario:
@@ -1365,6 +1501,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ScenarioError("--set", text[:60], "value nested too deeply") from None
     return key.split("."), value
 
 
@@ -1380,7 +1518,12 @@ def _builtin_tables() -> dict[tuple[str, ...], dict[str, BaseModel]]:
 def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
     """Set ``data[path] = value``. Overriding inside a built-in named table the data does not
     define (``settings``, ``payers``, ``population.conditions``, ``population.regions``) first
-    copies the built-in table in, so its other entries and fields keep their defaults."""
+    copies the built-in table in, so its other entries and fields keep their defaults.
+
+    A numpy scalar (from a design or an optimiser) is set as the Python number it holds, so the
+    strict schema sees an ``int`` or ``float``."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
     for prefix, table in _builtin_tables().items():
         if len(path) > len(prefix) and tuple(path[: len(prefix)]) == prefix:
             node = data
@@ -1417,6 +1560,10 @@ def _describe(err: Any) -> str:
     msg = err.get("msg", "invalid")
     if err.get("type") == "extra_forbidden":
         msg = "unknown field"
+    elif "input" in err and err.get("type") != "missing":
+        shown = repr(err["input"])
+        if len(shown) <= 60 and not isinstance(err["input"], dict | list):
+            msg += f" (got {shown})"
     return f"{loc}: {msg}" if loc else msg
 
 
@@ -1424,16 +1571,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(source, None, "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, None, f"cannot read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, None, f"not valid TOML: {exc}") from None
+    data = parse_toml(read_input(path), source)
     data.setdefault("name", path.stem)
     for item in overrides or []:
         keys, value = parse_override(item)
@@ -1446,3 +1584,5 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scena
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError.from_validation(source, exc) from None
+    except RecursionError:
+        raise ScenarioError(source, None, "values nested too deeply") from None

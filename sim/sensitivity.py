@@ -13,7 +13,6 @@ Tables go to ``RESULTS/sensitivity/<method>_<outcome>.csv``, figures beside them
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,20 @@ import pandas as pd
 
 from sim._optional import require
 from sim.errors import ResultsError, ScenarioError
+from sim.folders import load_sweep_spec, sweep_tables
 from sim.outputs import SUMMARY_COLUMNS
-from sim.sweep import SPEC, SweepConfig, load_table
+from sim.sweep import SweepConfig
 
 DEFAULT_OUTCOMES = ("spending_pmpm", "oop_pmpm", "function_change", "adverse_events_per_1000")
+#: the indices each method gives, per parameter
+KEYS = {
+    "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
+    "morris": ("mu", "mu_star", "mu_star_conf", "sigma"),
+}
 
 
 def _load_config(folder: Path) -> SweepConfig:
-    spec = folder / SPEC
-    if not spec.exists():
-        raise ResultsError(f"{folder}: not a sweep results folder (no {SPEC})")
-    try:
-        return SweepConfig.model_validate(json.loads(spec.read_text(encoding="utf-8"))["sweep"])
-    except (json.JSONDecodeError, KeyError, ValueError) as exc:
-        raise ResultsError(f"{spec}: corrupt ({type(exc).__name__})") from None
+    return load_sweep_spec(folder).config
 
 
 def analyse(
@@ -46,7 +45,8 @@ def analyse(
 ) -> dict[str, pd.DataFrame]:
     """Sensitivity indices per outcome (one DataFrame each, one row per arm and parameter)."""
     folder = Path(folder)
-    cfg = _load_config(folder)
+    spec = load_sweep_spec(folder)
+    cfg = spec.config
     method = cfg.design.method
     if method not in ("sobol", "morris"):
         raise ResultsError(
@@ -58,8 +58,12 @@ def analyse(
     for o in outcomes:
         if o not in numeric:
             raise ScenarioError("--outcome", o, f"unknown outcome; allowed: {', '.join(numeric)}")
-    design = load_table(folder, "design")
-    summary = load_table(folder, "summary")
+    design, summary, _ = sweep_tables(folder, spec, outcomes, numeric_parameters=True)
+    if set(design["point"]) != set(range(len(design))):
+        raise ResultsError(
+            f"{folder / 'design.parquet'}: points should be 0..{len(design) - 1}; the table is "
+            "damaged"
+        )
     if setting not in set(summary["setting"]):
         allowed = ", ".join(dict.fromkeys(summary["setting"]))
         raise ScenarioError("--setting", setting, f"unknown setting; allowed: {allowed}")
@@ -87,16 +91,17 @@ def analyse(
                 for name in names:
                     records.append(
                         {"arm": arm, "setting": setting, "outcome": outcome, "parameter": name}
+                        | dict.fromkeys(KEYS[method], np.nan)
                     )
                 continue
             if method == "sobol":
                 sobol = require("SALib.analyze.sobol", "sensitivity", "sim sensitivity")
                 si = sobol.analyze(problem, y, calc_second_order=cfg.design.second_order, seed=seed)
-                keys = ("S1", "S1_conf", "ST", "ST_conf")
+                keys = KEYS[method]
             else:
                 morris = require("SALib.analyze.morris", "sensitivity", "sim sensitivity")
                 si = morris.analyze(problem, x, y, num_levels=cfg.design.morris_levels, seed=seed)
-                keys = ("mu", "mu_star", "mu_star_conf", "sigma")
+                keys = KEYS[method]
             for i, name in enumerate(names):
                 records.append(
                     {"arm": arm, "setting": setting, "outcome": outcome, "parameter": name}

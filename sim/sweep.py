@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import socket
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,12 +32,25 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from sim._optional import require
 from sim.errors import ResultsError, ScenarioError
+from sim.limits import (
+    MAX_RUNS,
+    MAX_SEED,
+    RUNS_WITHOUT_YES,
+    check_memory,
+    check_scheduler,
+    duration,
+    gb,
+    parse_toml,
+    read_input,
+    run_bytes,
+    run_seconds,
+)
 from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
-from sim.scenario import F, Scenario, Strict, apply_override, validate_scenario
+from sim.scenario import F, Scenario, Strict, apply_override, check_label, validate_scenario
 
 PARTS = "parts"
 INDEX = "runs.jsonl"
@@ -103,13 +116,25 @@ class SweepConfig(Strict):
     parameters: list[ParameterConfig] = F(..., "table", "Parameters to vary.")
     design: DesignConfig = F(DesignConfig(), "table", "How design points are chosen.")
     replications: int = F(1, "runs", "Replications per design point.", ge=1, le=100_000)
-    seed: int = F(1, "integer", "Root seed of the sweep (SeedSequence).", ge=0)
+    seed: int = F(1, "integer", "Root seed of the sweep (SeedSequence).", ge=0, le=MAX_SEED)
     arms: list[str] | None = F(None, "names", "Arms to run (default: all the scenario's arms).")
     outputs: Literal["summary", "monthly"] = F(
         "summary",
         "choice",
         "summary: per-run summaries only (large sweeps); monthly: also the full monthly tables.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_label(v, "sweep name")
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the base scenario's file name is empty")
+        return v
 
     @model_validator(mode="after")
     def _design(self) -> SweepConfig:
@@ -175,7 +200,7 @@ def expected_size(sweep: SweepConfig) -> int:
     """Number of design points the method gives (Sobol: N·(2D+2), Morris: N·(D+1))."""
     d, k = sweep.design, len(sweep.parameters)
     if d.method == "grid":
-        return int(np.prod([len(p.levels) for p in sweep.parameters]))
+        return math.prod(len(p.levels or []) for p in sweep.parameters)
     if d.method == "lhs":
         return d.samples
     if d.method == "sobol":
@@ -237,41 +262,42 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file, its base scenario and every design point, up front."""
+def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None) -> Sweep:
+    """Read and validate a sweep file, its base scenario and every design point, up front.
+
+    The runs are counted before the design is built: more than :data:`~sim.limits.MAX_RUNS`
+    are refused, and more than :data:`~sim.limits.RUNS_WITHOUT_YES` unless ``yes``."""
     path = Path(path)
     source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(source, None, "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, None, f"not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, None, f"cannot read: {exc}") from None
+    raw = parse_toml(read_input(path), source)
     raw.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError.from_validation(source, exc) from None
+    except RecursionError:
+        raise ScenarioError(source, None, "values nested too deeply") from None
 
     scen_path = (path.parent / config.scenario).resolve()
-    try:
-        base = tomllib.loads(scen_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(source, "scenario", f"file not found: {scen_path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(scen_path), None, f"not valid TOML: {exc}") from None
+    base = parse_toml(read_input(scen_path, source, "scenario"), str(scen_path))
     base.setdefault("name", scen_path.stem)
     for key, value in config.set.items():
         apply_override(base, key.split("."), value, f"{source} (set.{key})")
-    scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} (with {source})")
+    given = f"with the [set] overrides of {source}" if config.set else f"with {source}"
+    scenario = validate_scenario(json.loads(json.dumps(base)), f"{scen_path} ({given})")
     known = [a.name for a in scenario.arms]
-    arms = config.arms or known
+    arms = known if config.arms is None else config.arms
+    allowed = f"allowed: {', '.join(known)} (each once)"
+    if not arms:
+        raise ScenarioError(source, "arms", f"an empty list runs nothing; {allowed}")
     for a in arms:
         if a not in known:
-            raise ScenarioError(source, "arms", f"unknown arm {a!r}; allowed: {', '.join(known)}")
+            raise ScenarioError(source, "arms", f"unknown arm {a!r}; {allowed}")
+    dup = sorted({a for a in arms if arms.count(a) > 1})
+    if dup:
+        raise ScenarioError(source, "arms", f"arm(s) named twice: {', '.join(dup)}; {allowed}")
 
+    _check_runs(config, scenario, len(arms), source, yes, workers)
     design = design_points(config)
     sweep = Sweep(config=config, source=source, base=base, design=design, arms=list(arms))
     # every design point must give a valid scenario: check them all before running any
@@ -289,6 +315,47 @@ def load_sweep(path: str | Path) -> Sweep:
         except ScenarioError as exc:  # a path that cannot be set
             raise ScenarioError(source, "parameters", str(exc)) from None
     return sweep
+
+
+def _check_runs(
+    config: SweepConfig, scenario: Scenario, arms: int, source: str, yes: bool, workers: int | None
+) -> None:
+    """Count the runs first; refuse above the limits, with the count and an estimated time."""
+    points = expected_size(config)
+    runs = points * config.replications
+    workers = workers or os.cpu_count() or 1
+    pm = scenario.population.patients * scenario.months * arms
+    eta = duration(run_seconds(pm, runs, workers))
+    what = (
+        f"{points:,} design points × {config.replications:,} replications = {runs:,} runs "
+        f"(about {eta} on {workers} workers)"
+    )
+    if runs > MAX_RUNS:
+        raise ScenarioError(
+            source, "design", f"{what}; a sweep may have at most {MAX_RUNS:,} runs"
+        )
+    if runs > RUNS_WITHOUT_YES and not yes:
+        raise ScenarioError(
+            source,
+            "design",
+            f"{what}; more than {RUNS_WITHOUT_YES:,} runs need --yes to confirm",
+        )
+
+
+def check_sweep_memory(sweep: Sweep, executor: str, workers: int | None) -> None:
+    """Refuse a sweep whose runs, as many at once as there are workers, do not fit in memory."""
+    scenario = validate_scenario(sweep.scenario_data(0), sweep.source)
+    per_run = run_bytes(scenario, len(sweep.arms), 1)
+    at_once = 1
+    if executor in ("process", "dask-local"):
+        at_once = min(workers or os.cpu_count() or 1, len(sweep.runs))
+    check_memory(
+        per_run * at_once,
+        sweep.source,
+        f"{at_once} run(s) at once of {scenario.population.patients:,} patients "
+        f"({gb(per_run)} each)",
+        "Use fewer --workers or fewer patients.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,11 +560,15 @@ def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
     """Create or check the results folder; return the runs already done."""
     spec = folder / SPEC
     if folder.exists():
+        if not folder.is_dir():
+            raise ResultsError(f"{folder}: exists and is not a folder; choose another --out")
         if spec.exists():
+            from sim.limits import read_json_object
+
             try:
-                old = json.loads(spec.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                raise ResultsError(f"{spec}: corrupt (not JSON); remove the folder") from None
+                old = read_json_object(spec)
+            except ResultsError as exc:
+                raise ResultsError(f"{exc}; remove the folder or choose another --out") from None
             if old.get("fingerprint") != sweep.fingerprint():
                 raise ResultsError(
                     f"{folder}: holds results of a different sweep or scenario "
@@ -562,6 +633,12 @@ def run_sweep(
     started = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     folder = Path(folder)
+    if executor == "dask":
+        if not scheduler:
+            raise ScenarioError(
+                "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
+            )
+        check_scheduler(scheduler)  # before any folder is made
     done = prepare_folder(sweep, folder)
     indexed = {(e["point"], e["replicate"]) for e in _read_index(folder) if e["status"] == "done"}
 
