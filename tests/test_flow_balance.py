@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,29 +15,19 @@ PATHWAY_SCENARIOS = [
     for p in sorted((ROOT / "scenarios").glob("*.toml"))
     if "[pathway]" in p.read_text(encoding="utf-8")
 ]
-#: a known engine bug (#17, "Counts that add up"): a discharge to home health of a patient whose
-#: home-health episode is still open is neither a discharge home nor a referral
-#: (sim/pathway.py, left to the engine redesign); strict, so the fix is noticed
-KNOWN_GAP = {"snf_payment_reform.toml"}
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(
-            p,
-            id=p.name,
-            marks=[pytest.mark.xfail(strict=True, reason="engine: #17 pathway counts")]
-            if p.name in KNOWN_GAP
-            else [],
-        )
+        pytest.param(p, id=p.name)
         for p in PATHWAY_SCENARIOS
     ],
 )
 def test_every_discharge_goes_home_or_is_a_referral(path):
     """Acute discharges = discharges home + referrals into the destinations, per month and payer."""
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    last = max((w["month"] for a in raw["arms"] for w in a.get("switches", [])), default=0)
+    full = load_scenario(path)  # dated switches have their month once loaded
+    last = max((w.month for a in full.arms for w in a.switches), default=0)
     sc = load_scenario(path, ["population.patients=20000", f"months={last + 3}"])
     m = run(sc).monthly
     keys = ["arm", "replicate", "month", "payer"]

@@ -19,7 +19,9 @@ shortfall of function / 10) · risk^e``, home 0), ``α_h`` the hospital's weight
 benefit, ``Ĉ_h,d`` the hospital's running estimate of the spending of a pathway that went to
 ``d`` (learnt from its own patients' closed pathways), ``w_h,g`` the share of a pathway's
 spending the hospital perceives it bears under payer ``g``'s contract, and ``ε_d`` Gumbel
-noise of scale ``σ = choice_scale`` (what the model does not see): a multinomial logit. Under
+noise of scale ``σ = choice_scale`` (what the model does not see): a multinomial logit. A
+patient already in an episode of a post-acute setting (home health continuing through a
+readmission) goes home to it: that setting is not among its choices. Under
 fee-for-service and DRGs the contract puts none of the post-acute spending on the hospital
 (``PaymentModel.pathway_cost_share`` = 0); under a CJR-like episode bundle it puts all of it
 there. The perceived share moves toward the contract's at the hospital's adaptation speed, so
@@ -303,6 +305,10 @@ class Pathway(Feature):
             u = pop.uniforms(patients, s_dest, DISCHARGE)
             gumbel = -np.log(-np.log(np.clip(u, 1e-300, 1.0 - 1e-16)))
             utility[:, k] += self.cfg.choice_scale * gumbel
+            if k:
+                # a patient already in an episode of the destination continues it at home:
+                # the hospital cannot start another there
+                utility[pop.episode_left[s_dest][patients] > 0, k] = -np.inf
         return np.argmax(utility, axis=1).astype(np.int8)
 
     # -----------------------------------------------------------------------------------------
