@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override a scenario field, e.g. --set population.patients=1000000 (repeatable)",
     )
     r.add_argument("--arms", help="comma-separated arms to run (default: all)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes for the arms and replicates (default: all cores; a run too "
+        "small to gain runs in this process); the tables are the same whatever the number",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
         "--datapackage",
@@ -195,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise ScenarioError(
                     str(args.scenario), "--arms", f"unknown arm {a!r}; allowed: {', '.join(known)}"
                 )
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError("--workers", None, f"must be at least 1 (got {args.workers})")
     out = args.out or Path("results") / scenario.name
     if out.exists() and not out.is_dir():
         raise ScenarioError("--out", None, f"{out} exists and is not a folder")
@@ -208,7 +216,9 @@ def _run(args: argparse.Namespace) -> int:
     progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
     started = time.perf_counter()
     try:
-        result = run(scenario, seed=args.seed, arms=arms, progress=progress)
+        result = run(
+            scenario, seed=args.seed, arms=arms, progress=progress, workers=args.workers
+        )
     finally:
         close()
     elapsed = time.perf_counter() - started

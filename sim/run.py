@@ -54,6 +54,22 @@ class RunResult:
         }
 
 
+#: below this many patient-months in all, ``workers=None`` runs in this process: starting a
+#: worker (a fresh interpreter importing the model, about 1-2 s) would cost more than it saves
+PARALLEL_MIN_PATIENT_MONTHS = 20_000_000
+
+
+def default_workers(scenario: Scenario, tasks: int) -> int:
+    """Workers a run uses when not told: every core, at most one per task, and 1 (this
+    process) for runs too small to gain from worker processes."""
+    from sim.parallel import cores
+
+    work = scenario.population.patients * scenario.months * tasks
+    if tasks < 2 or work < PARALLEL_MIN_PATIENT_MONTHS:
+        return 1
+    return min(cores(), tasks)
+
+
 def run(
     scenario: Scenario,
     *,
@@ -61,46 +77,53 @@ def run(
     arms: Sequence[str] | None = None,
     progress: Progress | None = None,
     replicate: int | None = None,
+    workers: int | None = 1,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
     ``replicate`` runs that one replication only (a sweep's run), with the same streams it has
-    in a full run."""
+    in a full run. ``workers`` > 1 runs the (replicate, arm) pairs in that many worker
+    processes (:mod:`sim.parallel`); ``None`` picks :func:`default_workers`. The tables are
+    the same, byte for byte, whatever the number of workers: each pair is a pure function of
+    (scenario, seed, arm, replicate) and the pairs are assembled in the serial order."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
         scenario.arm(a)  # KeyError for unknown arms is the caller's to report
     months = scenario.months
     replicates = range(scenario.replications) if replicate is None else [replicate]
-    total = months * len(arm_names) * len(replicates)
-    done = 0
-    rows: list[dict[str, Any]] = []
-    prov_rows: list[dict[str, Any]] = []
-    ledgers = []
+    pairs = [(rep, arm) for rep in replicates for arm in arm_names]
+    total = months * len(pairs)
     n = scenario.population.patients
-    for rep in replicates:
-        for arm in arm_names:
-            model = HealthSystemModel(scenario, arm, rng=seed, replicate=rep)
-            for _ in range(months):
-                model.step()
-                done += 1
-                if progress is not None:
-                    progress(done, total, done * n)
-            tag = {"arm": arm, "replicate": rep, "seed": seed}
-            rows.extend({**tag, **r} for r in model.rows)
-            prov_rows.extend({**tag, **r} for r in model.provider_rows)
-            book = model.world.ledgers
-            ledgers.append(
-                {
-                    **tag,
-                    "payer_paid": float(book.payer.sum()),
-                    "payer_paid_adverse_events": float(book.payer_adverse_events.sum()),
-                    "patients_paid": float(book.oop.sum()),
-                    "providers_received": float(sum(x.sum() for x in book.provider)),
-                }
-            )
-    monthly = frame(rows, MONTHLY_COLUMNS)
-    providers = frame(prov_rows, PROVIDER_COLUMNS) if scenario.outputs.provider_panel else None
+    if workers is None:
+        workers = default_workers(scenario, len(pairs))
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1 (got {workers})")
+    workers = min(workers, len(pairs))
+    done = 0
+
+    def advance(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress is not None:
+            progress(done, total, done * n)
+
+    if workers == 1:
+        parts = []
+        for rep, arm in pairs:
+            parts.append(run_pair(scenario, seed, arm, rep, progress=advance))
+    else:
+        from sim.parallel import map_tasks
+
+        data = scenario.model_dump(mode="json")
+        tasks = [(data, seed, arm, rep) for rep, arm in pairs]
+        parts = map_tasks(run_pair, tasks, workers, on_progress=advance)
+        if done < total:  # reports still in flight when the last result came back
+            advance(total - done)
+    monthly = pd.concat([p.monthly for p in parts], ignore_index=True)
+    providers = None
+    if scenario.outputs.provider_panel:
+        providers = pd.concat([p.providers for p in parts], ignore_index=True)
     return RunResult(
         scenario=scenario,
         seed=seed,
@@ -108,8 +131,77 @@ def run(
         monthly=monthly,
         summary=summarize(monthly, scenario.investment_counterfactuals()),
         providers=providers,
-        ledgers=ledgers,
+        ledgers=[p.ledger for p in parts],
     )
+
+
+@dataclass
+class PairResult:
+    """The tables of one (replicate, arm) of a run, tagged with arm, replicate and seed."""
+
+    monthly: pd.DataFrame
+    providers: pd.DataFrame | None
+    ledger: dict[str, Any]
+
+
+#: the last scenario a worker validated (its JSON form and the Scenario), reused by the next
+#: task of the same run
+_VALIDATED: tuple[str, Scenario] | None = None
+
+
+def _scenario_of(scenario: Scenario | Mapping[str, Any]) -> Scenario:
+    global _VALIDATED
+    if isinstance(scenario, Scenario):
+        return scenario
+    import json
+
+    from sim.scenario import validate_scenario
+
+    key = json.dumps(scenario, sort_keys=True)
+    if _VALIDATED is None or _VALIDATED[0] != key:
+        _VALIDATED = (key, validate_scenario(dict(scenario), "run"))
+    return _VALIDATED[1]
+
+
+def run_pair(
+    scenario: Scenario | Mapping[str, Any],
+    seed: int,
+    arm: str,
+    replicate: int,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> PairResult:
+    """One (replicate, arm) of a run: build the model, run every month, return its tables.
+
+    ``scenario`` may be a scenario's JSON data (``model_dump(mode="json")``), as a worker
+    process receives it. ``progress(1)`` after each month. The model is dropped before this
+    returns, so a run holds one model at a time (per worker)."""
+    import gc
+
+    sc = _scenario_of(scenario)
+    model = HealthSystemModel(sc, arm, rng=seed, replicate=replicate)
+    for _ in range(sc.months):
+        model.step()
+        if progress is not None:
+            progress(1)
+    tag = {"arm": arm, "replicate": replicate, "seed": seed}
+    monthly = frame([{**tag, **r} for r in model.rows], MONTHLY_COLUMNS)
+    providers = None
+    if sc.outputs.provider_panel:
+        providers = frame([{**tag, **r} for r in model.provider_rows], PROVIDER_COLUMNS)
+    book = model.world.ledgers
+    ledger = {
+        **tag,
+        "payer_paid": float(book.payer.sum()),
+        "payer_paid_adverse_events": float(book.payer_adverse_events.sum()),
+        "patients_paid": float(book.oop.sum()),
+        "providers_received": float(sum(x.sum() for x in book.provider)),
+    }
+    # Mesa's agents and the model refer to each other: collect the cycle now, not after the
+    # next model has been built
+    del model, book
+    gc.collect()
+    return PairResult(monthly, providers, ledger)
 
 
 def evaluate(
