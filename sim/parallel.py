@@ -1,11 +1,12 @@
 """Running independent tasks in worker processes, with one stream of progress.
 
-:func:`map_tasks` calls a module-level function on each task in a spawn process pool (the same
-on Linux, macOS and Windows, and safe with threads in the parent) and returns the results in
-task order, so whatever the workers' finishing order the caller assembles the same tables as a
-serial loop. A task function takes ``progress=`` (a callable of one int: months just done);
-in a worker it reports through a queue that the parent drains while it waits, so the
-parent's own progress callback is called from the parent's main thread only.
+:func:`map_tasks` calls a module-level function on each task, in this process and in a spawn
+process pool (the same on Linux, macOS and Windows, and safe with threads in the parent), and
+returns the results in task order, so whatever the workers' finishing order the caller
+assembles the same tables as a serial loop. A task function takes ``progress=`` (a callable of
+one int: months just done); in a worker it reports through a queue that this process drains
+between its own months and while it waits, so the caller's progress callback is called from
+the caller's thread only.
 
 This module imports nothing of the model: :mod:`sim.run` hands it the function to call.
 """
@@ -54,16 +55,28 @@ def map_tasks(
     workers: int,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[Any]:
-    """``[fn(*t, progress=...) for t in tasks]`` in ``workers`` spawn processes, in task order.
+    """``[fn(*t, progress=...) for t in tasks]`` on ``workers`` processes, in task order.
 
-    ``fn`` must be importable by name (a module-level function). ``on_progress(k)`` is called
-    in this thread each time a worker reports ``k`` months done. The first task that raises
-    cancels those not started and re-raises here."""
+    This process is one of the workers: it runs tasks itself while ``workers - 1`` spawn
+    processes start (a fresh interpreter importing the model takes a second or two, during
+    which no core is idle) and take the others, one at a time, as they come free. ``fn`` must
+    be importable by name (a module-level function). ``on_progress(k)`` is called in this
+    thread each time a task reports ``k`` months done, wherever it runs. The first task that
+    raises cancels those not started and re-raises here."""
+    if workers <= 1 or len(tasks) <= 1:
+        report = on_progress or (lambda k: None)
+        return [fn(*t, progress=report) for t in tasks]
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
     results: list[Any] = [None] * len(tasks)
+    pending: dict[Future[Any], int] = {}
+    todo = list(range(len(tasks)))  # not started yet, in task order
+    todo.reverse()
+    pool = ProcessPoolExecutor(
+        max_workers=workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(q,)
+    )
 
-    def drain(timeout: float | None) -> None:
+    def drain(timeout: float | None = None) -> None:
         try:
             item = q.get(timeout=timeout) if timeout else q.get_nowait()
             while True:
@@ -73,25 +86,36 @@ def map_tasks(
         except queue_module.Empty:
             pass
 
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q,)
-    ) as pool:
-        pending: dict[Future[Any], int] = {
-            pool.submit(_call, fn, tuple(t)): i for i, t in enumerate(tasks)
-        }
-        try:
-            while pending:
-                done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                drain(None)
-                for f in done:
-                    results[pending.pop(f)] = f.result()
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-        finally:
-            # months reported after the last result (queue feeder threads flush late)
-            drain(0.05 if on_progress is not None else None)
+    def poll() -> None:
+        """Months reported, results collected, free workers given the next task."""
+        drain()
+        for f in [f for f in pending if f.done()]:
+            results[pending.pop(f)] = f.result()
+        while todo and len(pending) < workers - 1:
+            i = todo.pop()
+            pending[pool.submit(_call, fn, tuple(tasks[i]))] = i
+
+    def local(k: int) -> None:
+        if on_progress is not None:
+            on_progress(k)
+        poll()
+
+    try:
+        poll()
+        while todo or pending:
+            if todo:
+                i = todo.pop()
+                results[i] = fn(*tasks[i], progress=local)
+                poll()
+            else:
+                wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                poll()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    # months reported after the last result (the queue's feeder threads flush late)
+    drain(0.05 if on_progress is not None else None)
     q.close()
     q.join_thread()
     return results
