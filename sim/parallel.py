@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue as queue_module
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -44,9 +46,24 @@ def _report(months: int) -> None:
     _QUEUE.put(months)
 
 
+class WorkerError(RuntimeError):
+    """A task's exception that could not be sent back from its worker as itself (its class
+    does not pickle): its type, message and traceback as text."""
+
+
 def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """The worker's entry point: ``fn(*args, progress=...)`` reporting to the parent."""
-    return fn(*args, progress=_report)
+    """The worker's entry point: ``fn(*args, progress=...)`` reporting to the parent. An
+    exception that would not survive the trip back (and would break the pool) is re-raised
+    as a :class:`WorkerError` with its text."""
+    try:
+        return fn(*args, progress=_report)
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            text = traceback.format_exc()
+            raise WorkerError(f"{type(exc).__name__}: {exc}\n{text}") from None
+        raise
 
 
 def map_tasks(

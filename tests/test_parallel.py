@@ -155,3 +155,21 @@ def test_map_tasks_returns_results_in_task_order_and_raises_a_tasks_error():
     assert parallel.map_tasks(_fails, [(0,), (1,), (3,)], 2) == [0, 10, 30]
     with pytest.raises(RuntimeError, match="task 2 failed"):
         parallel.map_tasks(_fails, [(0,), (2,), (3,)], 2)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} {b}")
+
+
+def _raises_unpicklable(x: int, *, progress) -> int:
+    if x == 0:  # the first task goes to the worker process
+        raise _Unpicklable("bad", "field")
+    return x
+
+
+def test_an_exception_that_does_not_pickle_comes_back_as_a_worker_error():
+    """A worker's exception whose class cannot be rebuilt arrives as WorkerError with its
+    type and message, not as a broken pool."""
+    with pytest.raises(parallel.WorkerError, match="_Unpicklable: bad field"):
+        parallel.map_tasks(_raises_unpicklable, [(0,), (1,), (2,)], 2)
