@@ -185,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.outputs import command_line, write_results
-    from sim.run import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
@@ -213,14 +211,21 @@ def _run(args: argparse.Namespace) -> int:
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
-    progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
-    started = time.perf_counter()
+    pool = _start_workers(scenario, arms, args.workers)
     try:
-        result = run(
-            scenario, seed=args.seed, arms=arms, progress=progress, workers=args.workers
-        )
+        # the model's imports here overlap with the workers' own
+        from sim.outputs import command_line, write_results
+        from sim.run import run
+
+        progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
+        started = time.perf_counter()
+        try:
+            result = run(scenario, seed=args.seed, arms=arms, progress=progress, pool=pool)
+        finally:
+            close()
     finally:
-        close()
+        if pool is not None:
+            pool.close()
     elapsed = time.perf_counter() - started
     meta = result.metadata()
     meta["command"] = command_line()
@@ -244,6 +249,20 @@ def _run(args: argparse.Namespace) -> int:
         _print_summary(result, elapsed)
     print(f"results: {written.path}/ ({', '.join(written.files)})")
     return 0
+
+
+def _start_workers(scenario, arms, workers: int | None):
+    """Worker processes for the run's (replicate, arm) pairs, started before the model is
+    imported here (None: the run stays in this process)."""
+    from sim import parallel
+
+    tasks = (len(arms) if arms else len(scenario.arms)) * scenario.replications
+    if workers is None:
+        workers = parallel.default_workers(scenario.population.patients * scenario.months, tasks)
+    workers = min(workers, tasks)
+    if workers <= 1:
+        return None
+    return parallel.Workers(workers - 1, warm=("sim.run",))
 
 
 def _sweep(args: argparse.Namespace) -> int:

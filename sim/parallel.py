@@ -37,6 +37,19 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: below this many patient-months in all, a run stays in one process: starting a worker (a
+#: fresh interpreter importing the model, about 1-2 s) would cost more than it saves
+PARALLEL_MIN_PATIENT_MONTHS = 20_000_000
+
+
+def default_workers(patient_months_per_task: int, tasks: int) -> int:
+    """Workers for ``tasks`` equal tasks when not told: every core, at most one per task, and
+    1 (this process) for work too small to gain from worker processes."""
+    if tasks < 2 or patient_months_per_task * tasks < PARALLEL_MIN_PATIENT_MONTHS:
+        return 1
+    return min(cores(), tasks)
+
+
 def _init_worker(q: Any) -> None:
     global _QUEUE
     _QUEUE = q
@@ -66,58 +79,88 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         raise
 
 
-def map_tasks(
-    fn: Callable[..., Any],
-    tasks: Sequence[tuple[Any, ...]],
-    workers: int,
-    on_progress: Callable[[int], None] | None = None,
-) -> list[Any]:
-    """``[fn(*t, progress=...) for t in tasks]`` on ``workers`` processes, in task order.
+def _warm(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` in a worker, so that its first task finds them loaded."""
+    import importlib
 
-    This process is one of the workers: it runs tasks itself while ``workers - 1`` spawn
-    processes start (a fresh interpreter importing the model takes a second or two, during
-    which no core is idle) and take the others, one at a time, as they come free. ``fn`` must
-    be importable by name (a module-level function). ``on_progress(k)`` is called in this
-    thread each time a task reports ``k`` months done, wherever it runs. The first task that
-    raises cancels those not started and re-raises here."""
-    if workers <= 1 or len(tasks) <= 1:
-        report = on_progress or (lambda k: None)
-        return [fn(*t, progress=report) for t in tasks]
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    results: list[Any] = [None] * len(tasks)
-    pending: dict[Future[Any], int] = {}
-    todo = list(range(len(tasks)))  # not started yet, in task order
-    todo.reverse()
-    pool = ProcessPoolExecutor(
-        max_workers=workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(q,)
-    )
+    for m in modules:
+        importlib.import_module(m)
 
-    def drain(timeout: float | None = None) -> None:
+
+class Workers:
+    """``n`` spawn worker processes, started at once, to run :meth:`map` with.
+
+    ``warm`` names modules each worker imports as soon as it starts: started before the
+    caller's own heavy imports, the workers' start-up (a fresh interpreter importing the model,
+    a second or two) overlaps with the caller's instead of following it. Use as a context
+    manager, or call :meth:`close`."""
+
+    def __init__(self, n: int, warm: Sequence[str] = ()) -> None:
+        self.n = n
+        self._closed = False
+        ctx = multiprocessing.get_context("spawn")
+        self._queue = ctx.Queue()
+        self._pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,)
+        )
+        # one warm-up task per worker: the pool starts a process per task it cannot place
+        self._warming = [self._pool.submit(_warm, tuple(warm)) for _ in range(n)]
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(cancel=exc[0] is not None)
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers (after their running tasks; ``cancel``: drop those not started)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        self._queue.close()
+        self._queue.join_thread()
+
+    def _drain(self, on_progress: Callable[[int], None] | None, timeout: float | None) -> None:
         try:
-            item = q.get(timeout=timeout) if timeout else q.get_nowait()
+            item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
             while True:
                 if on_progress is not None:
                     on_progress(item)
-                item = q.get_nowait()
+                item = self._queue.get_nowait()
         except queue_module.Empty:
             pass
 
-    def poll() -> None:
-        """Months reported, results collected, free workers given the next task."""
-        drain()
-        for f in [f for f in pending if f.done()]:
-            results[pending.pop(f)] = f.result()
-        while todo and len(pending) < workers - 1:
-            i = todo.pop()
-            pending[pool.submit(_call, fn, tuple(tasks[i]))] = i
+    def map(
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[Any]:
+        """``[fn(*t, progress=...) for t in tasks]``, in task order, on the workers and this
+        process: this process runs tasks itself and each worker takes the next one when it
+        comes free (see :func:`map_tasks`)."""
+        for f in self._warming:
+            if f.done():
+                f.result()  # a module that failed to import fails here, not in a task
+        results: list[Any] = [None] * len(tasks)
+        pending: dict[Future[Any], int] = {}
+        todo = list(reversed(range(len(tasks))))  # not started yet, next last
 
-    def local(k: int) -> None:
-        if on_progress is not None:
-            on_progress(k)
-        poll()
+        def poll() -> None:
+            """Months reported, results collected, free workers given the next task."""
+            self._drain(on_progress, None)
+            for f in [f for f in pending if f.done()]:
+                results[pending.pop(f)] = f.result()
+            while todo and len(pending) < self.n:
+                i = todo.pop()
+                pending[self._pool.submit(_call, fn, tuple(tasks[i]))] = i
 
-    try:
+        def local(k: int) -> None:
+            if on_progress is not None:
+                on_progress(k)
+            poll()
+
         poll()
         while todo or pending:
             if todo:
@@ -127,12 +170,34 @@ def map_tasks(
             else:
                 wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 poll()
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    # months reported after the last result (the queue's feeder threads flush late)
-    drain(0.05 if on_progress is not None else None)
-    q.close()
-    q.join_thread()
-    return results
+        # months reported after the last result (the queue's feeder threads flush late)
+        self._drain(on_progress, 0.05 if on_progress is not None else None)
+        return results
+
+
+def map_tasks(
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple[Any, ...]],
+    workers: int,
+    on_progress: Callable[[int], None] | None = None,
+    pool: Workers | None = None,
+) -> list[Any]:
+    """``[fn(*t, progress=...) for t in tasks]`` on ``workers`` processes, in task order.
+
+    This process is one of the workers: it runs tasks itself while ``workers - 1`` spawn
+    processes start (or ``pool``'s, started earlier) and take the others, one at a time, as
+    they come free. ``fn`` must be importable by name (a module-level function).
+    ``on_progress(k)`` is called in this thread each time a task reports ``k`` months done,
+    wherever it runs. The first task that raises cancels those not started and re-raises
+    here."""
+    if pool is None and (workers <= 1 or len(tasks) <= 1):
+        report = on_progress or (lambda k: None)
+        return [fn(*t, progress=report) for t in tasks]
+    if pool is not None:
+        try:
+            return pool.map(fn, tasks, on_progress)
+        except BaseException:
+            pool.close(cancel=True)
+            raise
+    with Workers(workers - 1) as w:
+        return w.map(fn, tasks, on_progress)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ import pandas as pd
 from sim.model import STREAMS, HealthSystemModel
 from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS, summarize
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.parallel import Workers
 
 #: progress callback: (months done, months in all, patient-months done)
 Progress = Callable[[int, int, int], None]
@@ -55,20 +58,13 @@ class RunResult:
         }
 
 
-#: below this many patient-months in all, ``workers=None`` runs in this process: starting a
-#: worker (a fresh interpreter importing the model, about 1-2 s) would cost more than it saves
-PARALLEL_MIN_PATIENT_MONTHS = 20_000_000
-
-
 def default_workers(scenario: Scenario, tasks: int) -> int:
-    """Workers a run uses when not told: every core, at most one per task, and 1 (this
-    process) for runs too small to gain from worker processes."""
-    from sim.parallel import cores
+    """Workers a run of ``tasks`` (replicate, arm) pairs uses when not told: every core, at
+    most one per task, and 1 (this process) for runs too small to gain from worker processes
+    (:data:`sim.parallel.PARALLEL_MIN_PATIENT_MONTHS`)."""
+    from sim import parallel
 
-    work = scenario.population.patients * scenario.months * tasks
-    if tasks < 2 or work < PARALLEL_MIN_PATIENT_MONTHS:
-        return 1
-    return min(cores(), tasks)
+    return parallel.default_workers(scenario.population.patients * scenario.months, tasks)
 
 
 def run(
@@ -79,6 +75,7 @@ def run(
     progress: Progress | None = None,
     replicate: int | None = None,
     workers: int | None = 1,
+    pool: Workers | None = None,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
@@ -86,7 +83,9 @@ def run(
     in a full run. ``workers`` > 1 runs the (replicate, arm) pairs in that many worker
     processes (:mod:`sim.parallel`); ``None`` picks :func:`default_workers`. The tables are
     the same, byte for byte, whatever the number of workers: each pair is a pure function of
-    (scenario, seed, arm, replicate) and the pairs are assembled in the serial order."""
+    (scenario, seed, arm, replicate) and the pairs are assembled in the serial order. ``pool``:
+    worker processes started earlier (:class:`sim.parallel.Workers`, as ``sim run`` does
+    before its imports), used instead of starting ``workers - 1`` new ones."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
@@ -96,7 +95,9 @@ def run(
     pairs = [(rep, arm) for rep in replicates for arm in arm_names]
     total = months * len(pairs)
     n = scenario.population.patients
-    if workers is None:
+    if pool is not None:
+        workers = pool.n + 1
+    elif workers is None:
         workers = default_workers(scenario, len(pairs))
     if workers < 1:
         raise ValueError(f"workers must be at least 1 (got {workers})")
@@ -109,7 +110,7 @@ def run(
         if progress is not None:
             progress(done, total, done * n)
 
-    if workers == 1:
+    if workers == 1 and pool is None:
         parts = []
         for rep, arm in pairs:
             parts.append(run_pair(scenario, seed, arm, rep, progress=advance))
@@ -118,7 +119,7 @@ def run(
 
         data = scenario.model_dump(mode="json")
         tasks = [(data, seed, arm, rep) for rep, arm in pairs]
-        parts = map_tasks(run_pair, tasks, workers, on_progress=advance)
+        parts = map_tasks(run_pair, tasks, workers, on_progress=advance, pool=pool)
         if done < total:  # reports still in flight when the last result came back
             advance(total - done)
     monthly = pd.concat([p.monthly for p in parts], ignore_index=True)

@@ -97,7 +97,7 @@ def test_default_workers_stay_in_process_for_small_runs(path, monkeypatch):
     """Not told, a small run uses this process; a large one every core, at most one a task."""
     sc = load_scenario(path)
     assert default_workers(sc, 6) == 1
-    monkeypatch.setattr(run_module, "PARALLEL_MIN_PATIENT_MONTHS", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_PATIENT_MONTHS", 1)
     monkeypatch.setattr(parallel, "cores", lambda: 8)
     assert default_workers(sc, 6) == 6
     assert default_workers(sc, 1) == 1
