@@ -10,7 +10,9 @@
    (default 5M) × 2 months with one arm (``--arms ffs``) and with the four arms: the child's
    own ``ru_maxrss`` from ``os.wait4`` (this benchmark process imports nothing heavy, so the
    child's figure is its own). A run that holds one model at a time peaks at about the same
-   memory whatever the number of arms (ratio ≈ 1).
+   memory whatever the number of arms (ratio ≈ 1). Then the four arms with ``--workers 2``:
+   the peak (``VmHWM``, polled) of the parent and of each process it starts (the worker, and
+   multiprocessing's resource tracker).
 
     PYTHONPATH=. python benchmarks/bench_parallel.py
     PYTHONPATH=. python benchmarks/bench_parallel.py --patients 200000 --rounds 1 --no-memory
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import resource
@@ -78,6 +81,48 @@ def peak_rss(args: list[str]) -> tuple[float, int]:
     if p.returncode != 0:
         raise SystemExit(f"sim run {' '.join(args)} failed with status {p.returncode}")
     return seconds, usage.ru_maxrss * 1024  # KiB on Linux
+
+
+def _hwm_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def process_peaks(args: list[str], every: float = 0.1) -> tuple[float, dict[str, int]]:
+    """Run ``python -m sim run ARGS`` and poll the peak resident memory (``VmHWM``, bytes) of
+    it and of each worker process it starts until they exit (Linux only)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sim", "run", *args], env=_env(), cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    peaks: dict[int, int] = {}
+    while p.poll() is None:
+        for pid in [p.pid, *_children(p.pid)]:
+            kib = _hwm_kib(pid)
+            if kib is not None:
+                peaks[pid] = max(peaks.get(pid, 0), kib)
+        time.sleep(every)
+    if p.returncode != 0:
+        raise SystemExit(f"sim run {' '.join(args)} failed with status {p.returncode}")
+    named = {"parent": peaks.pop(p.pid, 0) * 1024}
+    # the resource tracker is a child too: tiny; report the largest other child as the worker
+    for k, (_, v) in enumerate(sorted(peaks.items(), key=lambda kv: -kv[1])):
+        named[f"child {k + 1}"] = v * 1024
+    return time.perf_counter() - t0, named
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -147,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                 s, rss = peak_rss([*base, *extra, "--out", str(out)])
                 peaks[label] = rss
                 print(f"  {label}: peak RSS {rss / 2**30:.2f} GiB ({s:.1f} s)", flush=True)
+            if Path("/proc/self/status").exists():
+                s, named = process_peaks([*base[:-1], "2", "--out", str(tmp / "mem_w2")])
+                cells = ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in named.items())
+                print(f"  4 arms, --workers 2: peak per process (VmHWM): {cells} ({s:.1f} s)")
             ratio = peaks["4 arms"] / peaks["1 arm"]
             print(
                 f"\npeak memory at {a.memory_patients:,} patients × 2 months, --workers 1: "
