@@ -16,7 +16,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import queue as queue_module
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -99,7 +98,9 @@ class Workers:
         self.n = n
         self._closed = False
         ctx = multiprocessing.get_context("spawn")
-        self._queue = ctx.Queue()
+        # a SimpleQueue writes to its pipe in put() itself (no feeder thread), so a task's
+        # months are all in the pipe before its result is sent
+        self._queue = ctx.SimpleQueue()
         self._pool = ProcessPoolExecutor(
             max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,)
         )
@@ -119,17 +120,12 @@ class Workers:
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         self._queue.close()
-        self._queue.join_thread()
 
-    def _drain(self, on_progress: Callable[[int], None] | None, timeout: float | None) -> None:
-        try:
-            item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
-            while True:
-                if on_progress is not None:
-                    on_progress(item)
-                item = self._queue.get_nowait()
-        except queue_module.Empty:
-            pass
+    def _drain(self, on_progress: Callable[[int], None] | None) -> None:
+        while not self._queue.empty():
+            item = self._queue.get()
+            if on_progress is not None:
+                on_progress(item)
 
     def map(
         self,
@@ -149,7 +145,7 @@ class Workers:
 
         def poll() -> None:
             """Months reported, results collected, free workers given the next task."""
-            self._drain(on_progress, None)
+            self._drain(on_progress)
             for f in [f for f in pending if f.done()]:
                 results[pending.pop(f)] = f.result()
             while todo and len(pending) < self.n:
@@ -170,8 +166,7 @@ class Workers:
             else:
                 wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 poll()
-        # months reported after the last result (the queue's feeder threads flush late)
-        self._drain(on_progress, 0.05 if on_progress is not None else None)
+        self._drain(on_progress)
         return results
 
 

@@ -120,8 +120,6 @@ def run(
         data = scenario.model_dump(mode="json")
         tasks = [(data, seed, arm, rep) for rep, arm in pairs]
         parts = map_tasks(run_pair, tasks, workers, on_progress=advance, pool=pool)
-        if done < total:  # reports still in flight when the last result came back
-            advance(total - done)
     monthly = pd.concat([p.monthly for p in parts], ignore_index=True)
     providers = None
     if scenario.outputs.provider_panel:
