@@ -125,6 +125,19 @@ def process_peaks(args: list[str], every: float = 0.1) -> tuple[float, dict[str,
     return time.perf_counter() - t0, named
 
 
+_BUSY = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}:\n    pass\n"
+
+
+def free_cores(seconds: float = 1.0) -> float:
+    """Cores two CPU-bound processes get right now: 2 × ``seconds`` of CPU over the wall
+    time they take (2.0 on an idle 2-core machine; less when other jobs share it)."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY.format(s=seconds)]) for _ in range(2)]
+    for p in procs:
+        p.wait()
+    return 2 * seconds / (time.perf_counter() - t0)
+
+
 def digest(folder: Path) -> dict[str, str]:
     return {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest()[:16]
@@ -160,12 +173,14 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.rmtree(out, ignore_errors=True)
                     cmd = [str(MAIN), *sets, "--quiet", "--workers", str(w), "--out", str(out)]
                     load = os.getloadavg()[0]
+                    cores = free_cores()
                     s, cpu = sim_run(cmd)
                     times[w].append(s)
                     digests[w] = digest(out)
                     print(
                         f"  round {r + 1}: --workers {w}: {s:.1f} s wall, {cpu:.1f} s CPU "
-                        f"(load average before: {load:.2f})",
+                        f"(before: load average {load:.2f}, two busy processes got {cores:.2f} "
+                        "cores)",
                         flush=True,
                     )
             same = digests[1] == digests[a.workers]
