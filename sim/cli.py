@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override a scenario field, e.g. --set population.patients=1000000 (repeatable)",
     )
     r.add_argument("--arms", help="comma-separated arms to run, each once (default: all)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes for the arms and replicates (default: all cores; a run too "
+        "small to gain runs in this process); the tables are the same whatever the number",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
         "--datapackage",
@@ -204,14 +210,14 @@ def _arms(text: str | None, known: list[str], source: str) -> list[str] | None:
 
 def _run(args: argparse.Namespace) -> int:
     from sim.limits import check_out, check_run_memory, check_seed
-    from sim.outputs import command_line, write_results
-    from sim.run import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     if args.seed is not None:
         check_seed(args.seed, "--seed")
     arms = _arms(args.arms, [a.name for a in scenario.arms], str(args.scenario))
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
     out = args.out or Path("results") / scenario.name
     check_out(out)
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
@@ -222,12 +228,21 @@ def _run(args: argparse.Namespace) -> int:
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
-    progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
-    started = time.perf_counter()
+    pool = _start_workers(scenario, arms, args.workers)
     try:
-        result = run(scenario, seed=args.seed, arms=arms, progress=progress)
+        # the model's imports here overlap with the workers' own
+        from sim.outputs import command_line, write_results
+        from sim.run import run
+
+        progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
+        started = time.perf_counter()
+        try:
+            result = run(scenario, seed=args.seed, arms=arms, progress=progress, pool=pool)
+        finally:
+            close()
     finally:
-        close()
+        if pool is not None:
+            pool.close()
     elapsed = time.perf_counter() - started
     meta = result.metadata()
     meta["command"] = command_line()
@@ -251,6 +266,20 @@ def _run(args: argparse.Namespace) -> int:
         _print_summary(result, elapsed)
     print(f"results: {written.path}/ ({', '.join(written.files)})")
     return 0
+
+
+def _start_workers(scenario, arms, workers: int | None):
+    """Worker processes for the run's (replicate, arm) pairs, started before the model is
+    imported here (None: the run stays in this process)."""
+    from sim import parallel
+
+    tasks = (len(arms) if arms else len(scenario.arms)) * scenario.replications
+    if workers is None:
+        workers = parallel.default_workers(scenario.population.patients * scenario.months, tasks)
+    workers = min(workers, tasks)
+    if workers <= 1:
+        return None
+    return parallel.Workers(workers - 1, warm=("sim.run",))
 
 
 def _sweep(args: argparse.Namespace) -> int:

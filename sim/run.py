@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sim.model import STREAMS, HealthSystemModel
-from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS, frame, summarize
+from sim.outputs import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS, summarize
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.parallel import Workers
 
 #: progress callback: (months done, months in all, patient-months done)
 Progress = Callable[[int, int, int], None]
@@ -54,6 +58,15 @@ class RunResult:
         }
 
 
+def default_workers(scenario: Scenario, tasks: int) -> int:
+    """Workers a run of ``tasks`` (replicate, arm) pairs uses when not told: every core, at
+    most one per task, and 1 (this process) for runs too small to gain from worker processes
+    (:data:`sim.parallel.PARALLEL_MIN_PATIENT_MONTHS`)."""
+    from sim import parallel
+
+    return parallel.default_workers(scenario.population.patients * scenario.months, tasks)
+
+
 def run(
     scenario: Scenario,
     *,
@@ -61,46 +74,56 @@ def run(
     arms: Sequence[str] | None = None,
     progress: Progress | None = None,
     replicate: int | None = None,
+    workers: int | None = 1,
+    pool: Workers | None = None,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
     ``replicate`` runs that one replication only (a sweep's run), with the same streams it has
-    in a full run."""
+    in a full run. ``workers`` > 1 runs the (replicate, arm) pairs in that many worker
+    processes (:mod:`sim.parallel`); ``None`` picks :func:`default_workers`. The tables are
+    the same, byte for byte, whatever the number of workers: each pair is a pure function of
+    (scenario, seed, arm, replicate) and the pairs are assembled in the serial order. ``pool``:
+    worker processes started earlier (:class:`sim.parallel.Workers`, as ``sim run`` does
+    before its imports), used instead of starting ``workers - 1`` new ones."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
         scenario.arm(a)  # KeyError for unknown arms is the caller's to report
     months = scenario.months
     replicates = range(scenario.replications) if replicate is None else [replicate]
-    total = months * len(arm_names) * len(replicates)
-    done = 0
-    rows: list[dict[str, Any]] = []
-    prov_rows: list[dict[str, Any]] = []
-    ledgers = []
+    pairs = [(rep, arm) for rep in replicates for arm in arm_names]
+    total = months * len(pairs)
     n = scenario.population.patients
-    for rep in replicates:
-        for arm in arm_names:
-            model = HealthSystemModel(scenario, arm, rng=seed, replicate=rep)
-            for _ in range(months):
-                model.step()
-                done += 1
-                if progress is not None:
-                    progress(done, total, done * n)
-            tag = {"arm": arm, "replicate": rep, "seed": seed}
-            rows.extend({**tag, **r} for r in model.rows)
-            prov_rows.extend({**tag, **r} for r in model.provider_rows)
-            book = model.world.ledgers
-            ledgers.append(
-                {
-                    **tag,
-                    "payer_paid": float(book.payer.sum()),
-                    "payer_paid_adverse_events": float(book.payer_adverse_events.sum()),
-                    "patients_paid": float(book.oop.sum()),
-                    "providers_received": float(sum(x.sum() for x in book.provider)),
-                }
-            )
-    monthly = frame(rows, MONTHLY_COLUMNS)
-    providers = frame(prov_rows, PROVIDER_COLUMNS) if scenario.outputs.provider_panel else None
+    if pool is not None:
+        workers = pool.n + 1
+    elif workers is None:
+        workers = default_workers(scenario, len(pairs))
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1 (got {workers})")
+    workers = min(workers, len(pairs))
+    done = 0
+
+    def advance(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress is not None:
+            progress(done, total, done * n)
+
+    if workers == 1 and pool is None:
+        parts = []
+        for rep, arm in pairs:
+            parts.append(run_pair(scenario, seed, arm, rep, progress=advance))
+    else:
+        from sim.parallel import map_tasks
+
+        data = scenario.model_dump(mode="json")
+        tasks = [(data, seed, arm, rep) for rep, arm in pairs]
+        parts = map_tasks(run_pair, tasks, workers, on_progress=advance, pool=pool)
+    monthly = pd.concat([p.monthly for p in parts], ignore_index=True)
+    providers = None
+    if scenario.outputs.provider_panel:
+        providers = pd.concat([p.providers for p in parts], ignore_index=True)
     return RunResult(
         scenario=scenario,
         seed=seed,
@@ -108,8 +131,99 @@ def run(
         monthly=monthly,
         summary=summarize(monthly, scenario.investment_counterfactuals()),
         providers=providers,
-        ledgers=ledgers,
+        ledgers=[p.ledger for p in parts],
     )
+
+
+@dataclass
+class PairResult:
+    """The tables of one (replicate, arm) of a run, tagged with arm, replicate and seed."""
+
+    monthly: pd.DataFrame
+    providers: pd.DataFrame | None
+    ledger: dict[str, Any]
+
+
+#: a finished model holding at least this many bytes of patient arrays is collected at once
+#: (Mesa's model and agents refer to each other, so only the cycle collector frees them); a
+#: full collection costs tens of milliseconds, more than a small model is worth holding
+COLLECT_MIN_BYTES = 16 * 2**20
+
+#: the last scenario a worker validated (its JSON form and the Scenario), reused by the next
+#: task of the same run
+_VALIDATED: tuple[str, Scenario] | None = None
+
+
+def _scenario_of(scenario: Scenario | Mapping[str, Any]) -> Scenario:
+    global _VALIDATED
+    if isinstance(scenario, Scenario):
+        return scenario
+    import json
+
+    from sim.scenario import validate_scenario
+
+    key = json.dumps(scenario, sort_keys=True)
+    if _VALIDATED is None or _VALIDATED[0] != key:
+        _VALIDATED = (key, validate_scenario(dict(scenario), "run"))
+    return _VALIDATED[1]
+
+
+def _frame(
+    rows: list[dict[str, Any]], tag: dict[str, Any], columns: dict[str, tuple[str, str, str]]
+) -> pd.DataFrame:
+    """``outputs.frame`` of ``{**tag, **row}`` for each row, built column by column in its
+    dtype (the same table; several times faster than a frame of dicts cast column by column,
+    which matters when a sweep runs thousands of small runs)."""
+    n = len(rows)
+    data: dict[str, Any] = {}
+    for k, (dtype, _, _) in columns.items():
+        values = [tag[k]] * n if k in tag else [r[k] for r in rows]
+        data[k] = pd.array(values, dtype=dtype) if dtype == "string" else np.array(values, dtype)
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def run_pair(
+    scenario: Scenario | Mapping[str, Any],
+    seed: int,
+    arm: str,
+    replicate: int,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> PairResult:
+    """One (replicate, arm) of a run: build the model, run every month, return its tables.
+
+    ``scenario`` may be a scenario's JSON data (``model_dump(mode="json")``), as a worker
+    process receives it. ``progress(1)`` after each month. The model is dropped before this
+    returns (collected at once when it is large: :data:`COLLECT_MIN_BYTES`), so a run holds
+    one large model at a time (per worker)."""
+    import gc
+
+    sc = _scenario_of(scenario)
+    model = HealthSystemModel(sc, arm, rng=seed, replicate=replicate)
+    for _ in range(sc.months):
+        model.step()
+        if progress is not None:
+            progress(1)
+    tag = {"arm": arm, "replicate": replicate, "seed": seed}
+    monthly = _frame(model.rows, tag, MONTHLY_COLUMNS)
+    providers = None
+    if sc.outputs.provider_panel:
+        providers = _frame(model.provider_rows, tag, PROVIDER_COLUMNS)
+    book = model.world.ledgers
+    ledger = {
+        **tag,
+        "payer_paid": float(book.payer.sum()),
+        "payer_paid_adverse_events": float(book.payer_adverse_events.sum()),
+        "patients_paid": float(book.oop.sum()),
+        "providers_received": float(sum(x.sum() for x in book.provider)),
+    }
+    # Mesa's agents and the model refer to each other: collect a large model's cycle now, not
+    # after the next model has been built
+    large = model.world.population.nbytes >= COLLECT_MIN_BYTES
+    del model, book
+    if large:
+        gc.collect()
+    return PairResult(monthly, providers, ledger)
 
 
 def evaluate(
