@@ -41,6 +41,7 @@ TABLE_DOCS = {
 #: complete (:mod:`sim.folders` checks it)
 DATASET_MARKER = "metadata.json"
 
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -200,6 +200,7 @@ class Population:
         return np.array([f[b[g] : b[g + 1]].sum(dtype=np.float64) for g in range(len(b) - 1)])
 
     def members_by(self, key: np.ndarray, size: int) -> np.ndarray:
+        """Members per key (a bincount as float64), for panels."""
         return np.bincount(key, minlength=size).astype(np.float64)
 
     @property

@@ -133,6 +133,8 @@ def _check_shares(shares: dict[str, float], what: str) -> None:
 
 
 class RegionConfig(Strict):
+    """A region: its share of patients and its geographic practice cost indices."""
+
     share: float = F(1.0, "fraction", "Share of patients living in the region.", gt=0, le=1)
     gpci_work: float = F(1.0, "index", "Geographic practice cost index, work (Medicare PFS).", gt=0)
     gpci_pe: float = F(1.0, "index", "Geographic practice cost index, practice expense.", gt=0)
@@ -140,6 +142,8 @@ class RegionConfig(Strict):
 
 
 class ConditionConfig(Strict):
+    """A condition group: its share of patients and how it scales need and intensity."""
+
     share: float = F(1.0, "fraction", "Share of patients in the condition group.", gt=0, le=1)
     need_multiplier: float = F(
         1.0, "ratio", "Multiplies the probability that a need for care arises.", ge=0
@@ -160,6 +164,8 @@ def _default_conditions() -> dict[str, ConditionConfig]:
 
 
 class PopulationConfig(Strict):
+    """The patients: how many, and the distributions of their characteristics."""
+
     patients: int = F(
         100_000, "persons", f"Number of patients simulated (at most {MAX_PATIENTS:,}).", ge=1
     )
@@ -247,6 +253,8 @@ class BenefitDesign(Strict):
 
 
 class PayerConfig(Strict):
+    """A payer: its share of patients, rate level, deductible and benefit design."""
+
     share: float = F(1.0, "fraction", "Share of patients covered by this payer.", gt=0, le=1)
     public: bool = F(
         True,
@@ -288,6 +296,9 @@ class PayerConfig(Strict):
 
 
 class AdverseEventConfig(Strict):
+    """Adverse events of a setting: base rate, how they rise with low function and
+    under-treatment, their cost and the function they take."""
+
     base_rate: float = F(
         0.004,
         "probability/month",
@@ -335,10 +346,14 @@ class DistributionConfig(Strict):
 
     @property
     def mean(self) -> float:
+        """The distribution's mean."""
         return self.low + (self.high - self.low) * self.a / (self.a + self.b)
 
 
 class ProvidersConfig(Strict):
+    """A setting's providers: how many, their altruism and adaptation speed, ownership and
+    fixed cost."""
+
     count: int | None = F(
         None,
         "providers",
@@ -405,6 +420,7 @@ class ProvidersConfig(Strict):
         return self
 
     def resolved_count(self, patients: int) -> int:
+        """The number of providers for a population of ``patients``."""
         if self.count is not None:
             return self.count
         return max(1, round(patients / self.members_per_provider))
@@ -649,6 +665,9 @@ INVESTMENT_TYPES = ("preventive_visits", "care_coordination", "home_visits", "di
 
 
 class SettingConfig(Strict):
+    """A care setting: billing, need, benefit, cost, providers and optional therapy and
+    investments."""
+
     unit: str = F("visit", "label", "What one service unit is (for labels and docs).")
     units_per_visit: int = F(
         1, "units/visit", "Most service units delivered in one visit (one day).", ge=1, le=32
@@ -920,6 +939,8 @@ class SelectionConfig(Strict):
 
 
 class BehaviourConfig(Strict):
+    """How providers decide and adapt (Ellis & McGuire's objective, learnt from experience)."""
+
     mode: Literal["learning", "optimal", "fixed"] = F(
         "learning",
         "choice",
@@ -1119,6 +1140,7 @@ class ContractConfig(BaseModel):
 
     @property
     def params(self) -> BaseModel:
+        """The contract's parameters, validated by its payment model's Params."""
         from sim.payment import REGISTRY
 
         return REGISTRY[self.model].Params.model_validate(self.model_extra or {})
@@ -1192,6 +1214,9 @@ class SwitchConfig(Strict):
 
 
 class ArmConfig(Strict):
+    """An arm: a payment design (contracts by payer and setting), its policy switches and
+    options."""
+
     name: str = F(..., "name", "Arm name (a column of every output).")
     description: str = F("", "text", "What the arm represents.")
 
@@ -1239,6 +1264,8 @@ class ArmConfig(Strict):
 
 
 class OutputsConfig(Strict):
+    """What a run writes besides the monthly table and summary."""
+
     provider_panel: bool = F(False, "flag", "Also write a per-provider monthly panel.")
     figure: bool = F(True, "flag", "Write the PNG figure of cost and outcome trends.")
 
@@ -1307,6 +1334,10 @@ def _switch_months(data: Any) -> Any:
 
 
 class Scenario(Strict):
+    """A scenario: the world (population, payers, settings, behaviour, pathway) and the arms
+    compared on it under common random numbers. Built and validated once, up front
+    (``load_scenario``, ``validate_scenario``)."""
+
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
     months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
@@ -1478,6 +1509,7 @@ class Scenario(Strict):
         return out
 
     def arm(self, name: str) -> ArmConfig:
+        """The arm called ``name`` (KeyError if none)."""
         for a in self.arms:
             if a.name == name:
                 return a
@@ -1580,6 +1612,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
 
 
 def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a dict (from TOML, JSON or code); errors raise
+    :class:`~sim.errors.ScenarioError` naming ``source`` and the field."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -331,9 +331,7 @@ def _check_runs(
         f"(about {eta} on {workers} workers)"
     )
     if runs > MAX_RUNS:
-        raise ScenarioError(
-            source, "design", f"{what}; a sweep may have at most {MAX_RUNS:,} runs"
-        )
+        raise ScenarioError(source, "design", f"{what}; a sweep may have at most {MAX_RUNS:,} runs")
     if runs > RUNS_WITHOUT_YES and not yes:
         raise ScenarioError(
             source,

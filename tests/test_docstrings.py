@@ -11,36 +11,7 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 
 #: modules being rewritten elsewhere (the month pipeline): their docstrings are added there;
 #: each entry names what was missing when this test was written (no new gaps are allowed)
-PENDING: dict[str, set[str]] = {
-    "population.py": {"Population.members_by"},
-    "payment/base.py": {"PaymentModel.describe"},
-    "payment/blended.py": {"BlendedParams", "Blended", "Blended.marginal_revenue",
-                           "Blended.settle"},
-    "payment/bundled.py": {"BundledParams", "Bundled", "Bundled.marginal_revenue",
-                           "Bundled.expected_allowed", "Bundled.settle"},
-    "payment/capitation.py": {"CapitationParams", "Capitation", "Capitation.marginal_revenue",
-                              "Capitation.settle"},
-    "payment/casemix.py": {"CaseMixParams", "CaseMix.weight"},
-    "payment/episode.py": {"EpisodeParams", "EpisodeBundle", "EpisodeBundle.downside_share",
-                           "EpisodeBundle.marginal_revenue", "EpisodeBundle.expected_allowed",
-                           "EpisodeBundle.stay_payment", "EpisodeBundle.reconcile_pathway",
-                           "EpisodeBundle.settle"},
-    "payment/ffs.py": {"FFSParams", "FeeForService", "FeeForService.marginal_revenue",
-                       "FeeForService.settle"},
-    "payment/home_health.py": {"HomeHealthParams", "LegacyParams", "HomeHealthLegacy",
-                               "HomeHealthLegacy.marginal_revenue", "HomeHealthLegacy.thresholds",
-                               "HomeHealthLegacy.expected_allowed", "HomeHealthLegacy.settle",
-                               "PDGMParams", "PDGM", "PDGM.marginal_revenue", "PDGM.thresholds",
-                               "PDGM.period_price", "PDGM.expected_allowed", "PDGM.settle"},
-    "payment/snf.py": {"SkilledNursing.expected_allowed", "SkilledNursing.settle",
-                       "LegacyParams", "SNFLegacy.stay_month", "PDPMParams",
-                       "PDPM.stay_month"},
-    "scenario.py": {"RegionConfig", "ConditionConfig", "PopulationConfig", "PayerConfig",
-                    "AdverseEventConfig", "DistributionConfig.mean", "ProvidersConfig",
-                    "ProvidersConfig.resolved_count", "SettingConfig", "BehaviourConfig",
-                    "ContractConfig.params", "ArmConfig", "OutputsConfig", "Scenario",
-                    "Scenario.arm", "validate_scenario"},
-}  # fmt: skip
+PENDING: dict[str, set[str]] = {}
 
 
 def undocumented(path: Path) -> set[str]:

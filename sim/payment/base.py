@@ -255,4 +255,5 @@ class PaymentModel:
         return np.empty((np.asarray(condition).size, 0))
 
     def describe(self) -> str:
+        """The model and its parameters in one line, for logs and reports."""
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.model_dump().items())})"

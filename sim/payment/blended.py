@@ -13,6 +13,8 @@ from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settle
 
 
 class BlendedParams(ContractParams):
+    """Parameters of a blended contract: a PMPM part and a share of the fee schedule."""
+
     pmpm: float = Field(
         ...,
         ge=0,
@@ -41,14 +43,20 @@ class BlendedParams(ContractParams):
 
 
 class Blended(PaymentModel):
+    """Blended payment: part fixed per member (risk-adjusted PMPM), part a share of the fee
+    schedule per unit (REFERENCE.md §1)."""
+
     name = "blended"
     Params = BlendedParams
     summary = "pays a fixed part per member per month plus a reduced fee per unit"
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """One more unit earns the fee share of the fee schedule."""
         return self.params.fee_fraction * fee_per_unit
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The fee share of each claim's fee-schedule value; the PMPM part per provider as a
+        lump."""
         base = panel.risk_sum if self.params.risk_adjusted else panel.members
         return Settlement(
             allowed=claims.fee_value * self.params.fee_fraction,

@@ -16,6 +16,8 @@ from sim.payment.casemix import CaseMix, CaseMixParams
 
 
 class BundledParams(CaseMixParams):
+    """Parameters of a bundled contract: the episode base rate and case-mix weights."""
+
     base_rate: float = Field(
         ...,
         ge=0,
@@ -32,6 +34,9 @@ class BundledParams(CaseMixParams):
 
 
 class Bundled(PaymentModel):
+    """One case-mix-adjusted price per episode, paid in its first month; units earn nothing
+    more."""
+
     name = "bundled"
     Params = BundledParams
     summary = "pays one case-mix-adjusted price per episode, at its start"
@@ -41,6 +46,7 @@ class Bundled(PaymentModel):
         self.case_mix = CaseMix(params, condition_names)
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """Zero: the episode price does not move with units."""
         return 0.0
 
     def price(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
@@ -48,9 +54,11 @@ class Bundled(PaymentModel):
         return self.params.base_rate * self.case_mix.weight(condition, function, risk)
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """The episode's case-mix price (what a patient's cost sharing applies to)."""
         return self.price(condition, function, risk) * rate_multiplier
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The case-mix price for each episode that starts this month."""
         price = self.price(claims.condition, claims.function_at_start, claims.risk)
         allowed = np.where(claims.new_episode, price * claims.rate_multiplier, 0.0)
         return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))

@@ -13,6 +13,8 @@ from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settle
 
 
 class CapitationParams(ContractParams):
+    """Parameters of a capitation contract: the PMPM at risk score 1."""
+
     pmpm: float = Field(
         ...,
         ge=0,
@@ -46,14 +48,18 @@ class CapitationParams(ContractParams):
 
 
 class Capitation(PaymentModel):
+    """A risk-adjusted payment per member per month, whatever is used."""
+
     name = "capitation"
     Params = CapitationParams
     summary = "pays a risk-adjusted amount per member per month, whatever is used"
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """Zero: the PMPM does not move with units."""
         return 0.0
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """No claim amounts; PMPM × members' risk (coded) × rate level per provider as a lump."""
         base = panel.risk_sum if self.params.risk_adjusted else panel.members
         return Settlement(
             allowed=claims.fee_value * 0.0,

@@ -10,6 +10,8 @@ from sim.payment.base import ContractParams
 
 
 class CaseMixParams(ContractParams):
+    """Case-mix weights by condition group, functional level and comorbidity (risk) level."""
+
     condition_weights: dict[str, float] = Field(
         {},
         description="Case-mix weight per condition group (missing groups weigh 1).",
@@ -85,6 +87,7 @@ class CaseMix:
         return self.comorbidity_weights[np.searchsorted(self.comorbidity_cutoffs, risk, "right")]
 
     def weight(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """Each patient's case-mix weight from its condition, (coded) function and risk."""
         return (
             self.condition[condition]
             * self.function_weight(function)

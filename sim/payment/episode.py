@@ -20,6 +20,9 @@ from sim.payment.casemix import CaseMix, CaseMixParams
 
 
 class EpisodeParams(CaseMixParams):
+    """Parameters of a CJR-like episode bundle: the stay's price, the target price, the window
+    and the phase-in of downside risk."""
+
     target_price: float = Field(
         ...,
         ge=0,
@@ -74,6 +77,10 @@ class EpisodeParams(CaseMixParams):
 
 
 class EpisodeBundle(PaymentModel):
+    """FFS (or a stay price) during the episode, then reconciliation of the episode's spending
+    against a case-mix target: savings paid, overruns repaid once downside risk is phased in
+    (REFERENCE.md §6)."""
+
     name = "episode_bundle"
     Params = EpisodeParams
     summary = "pays fee-for-service, then reconciles each episode's spending against a target"
@@ -84,10 +91,13 @@ class EpisodeBundle(PaymentModel):
         self.period_months = params.episode_months
 
     def downside_share(self, month: int) -> float:
+        """The share of an overrun the provider repays in this month (the phase-in)."""
         shares = self.params.downside_share_by_year
         return shares[min(month // 12, len(shares) - 1)]
 
     def marginal_revenue(self, fee_per_unit, rate_multiplier=1.0):
+        """What one more unit earns at the margin: nothing with a price per stay; otherwise its
+        fee less what the reconciliation takes back (at the final year's downside share)."""
         if self.params.stay_price > 0:
             return np.zeros(np.shape(fee_per_unit))  # a price per stay: days earn nothing
         if self.params.scope == "pathway":
@@ -99,11 +109,13 @@ class EpisodeBundle(PaymentModel):
         return np.asarray(fee_per_unit) * (1.0 - self.params.downside_share_by_year[-1])
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """What a patient's cost sharing applies to: the stay's price, or the fee schedule."""
         if self.params.stay_price > 0:
             return self.stay_payment(condition, function, risk) * rate_multiplier
         return np.asarray(fee_value, np.float64)  # patients pay on the FFS claims
 
     def stay_payment(self, condition, function, risk) -> np.ndarray:
+        """The stay's price per admission: ``stay_price`` × the case-mix weight."""
         return self.params.stay_price * self.case_mix.weight(condition, function, risk)
 
     def pathway_cost_share(self, month: int) -> float:
@@ -113,6 +125,7 @@ class EpisodeBundle(PaymentModel):
         return 1.0 if self.params.scope == "pathway" else 0.0
 
     def reconcile_pathway(self, spending, condition, function, risk, rate_multiplier, month):
+        """The reconciliation of closed pathways against the case-mix target (pathway scope)."""
         if self.params.scope != "pathway":
             return None
         target = self.params.target_price * self.case_mix.weight(condition, function, risk)
@@ -125,6 +138,8 @@ class EpisodeBundle(PaymentModel):
         )
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The month's claims; at a period's end (setting scope) its reconciliation as an
+        adjustment."""
         if self.params.scope == "pathway":
             # during the pathway: the stay is paid as usual; reconciliation comes at its end
             if self.params.stay_price > 0:

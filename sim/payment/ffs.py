@@ -14,6 +14,8 @@ from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settle
 
 
 class FFSParams(ContractParams):
+    """Parameters of fee-for-service: the fee level relative to the fee schedule."""
+
     fee_multiplier: float = Field(
         1.0,
         gt=0,
@@ -23,14 +25,18 @@ class FFSParams(ContractParams):
 
 
 class FeeForService(PaymentModel):
+    """Fee-for-service: each claim's fee-schedule value (RVU × CF × GPCI), times the fee level."""
+
     name = "ffs"
     Params = FFSParams
     summary = "pays the fee schedule per billed unit; patient pays deductible and coinsurance"
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """One more unit earns the fee schedule's value of a unit, times the fee level."""
         return self.params.fee_multiplier * fee_per_unit
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """Each claim's fee-schedule value times the fee level; no lumps."""
         return Settlement(
             allowed=claims.fee_value * self.params.fee_multiplier,
             lump=np.zeros_like(panel.members),

@@ -25,6 +25,8 @@ from sim.payment.casemix import CaseMix, CaseMixParams
 
 
 class HomeHealthParams(CaseMixParams):
+    """Parameters every home-health model shares: per-visit rates and case-mix weights."""
+
     per_visit: float = Field(
         160.14,
         ge=0,
@@ -47,6 +49,9 @@ class HomeHealthParams(CaseMixParams):
 
 
 class LegacyParams(HomeHealthParams):
+    """Parameters of the legacy 60-day episode: the base rate, therapy-visit thresholds and
+    their steps, and the LUPA."""
+
     base_rate: float = Field(
         ...,
         ge=0,
@@ -83,6 +88,9 @@ class LegacyParams(HomeHealthParams):
 
 
 class HomeHealthLegacy(PaymentModel):
+    """Legacy home health: a 60-day episode whose price steps up at therapy-visit thresholds,
+    per visit below the LUPA (REFERENCE.md §5)."""
+
     name = "hh_legacy"
     Params = LegacyParams
     summary = "pays 60-day episodes whose price steps up at therapy-visit thresholds"
@@ -93,9 +101,11 @@ class HomeHealthLegacy(PaymentModel):
         self.case_mix = CaseMix(params, condition_names)
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """Zero between thresholds."""
         return 0.0  # between thresholds a visit earns nothing more
 
     def thresholds(self, condition, function, risk) -> np.ndarray:
+        """The LUPA and the therapy-visit thresholds, for every patient."""
         t = [self.params.lupa_visits, *self.params.thresholds]
         return np.tile(np.asarray(t, float), (np.asarray(condition).size, 1))
 
@@ -108,9 +118,11 @@ class HomeHealthLegacy(PaymentModel):
         return rules.lupa_payment(visits, p.lupa_visits, full, p.per_visit)
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """Zero: Medicare home health has no patient cost sharing."""
         return np.zeros(np.asarray(fee_value).shape)  # no patient cost sharing
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The episode's price at its last month, from the period's visits."""
         price = self.episode_price(
             claims.period_units, claims.condition, claims.function_at_start, claims.risk
         )
@@ -119,6 +131,9 @@ class HomeHealthLegacy(PaymentModel):
 
 
 class PDGMParams(HomeHealthParams):
+    """Parameters of PDGM: the 30-day period's base rate, the timing weight and the LUPA
+    thresholds by group."""
+
     base_rate: float = Field(
         ...,
         ge=0,
@@ -156,6 +171,9 @@ class PDGMParams(HomeHealthParams):
 
 
 class PDGM(PaymentModel):
+    """PDGM-like home health: 30-day periods priced by case-mix group, per visit below the
+    group's LUPA threshold (REFERENCE.md §5)."""
+
     name = "pdgm"
     Params = PDGMParams
     summary = "pays 30-day periods by case-mix group; below the LUPA threshold, per visit"
@@ -173,20 +191,25 @@ class PDGM(PaymentModel):
         )
 
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """Zero above the LUPA threshold."""
         return 0.0  # above the LUPA threshold a visit earns nothing more
 
     def thresholds(self, condition, function, risk) -> np.ndarray:
+        """Each patient's LUPA threshold (its condition group's)."""
         return self.lupa[np.asarray(condition)][:, None].astype(float)
 
     def period_price(self, condition, function, risk, episode_month) -> np.ndarray:
+        """The period's price: base rate × case-mix weight × timing (early or late period)."""
         p = self.params
         timing = np.where(np.asarray(episode_month) == 0, 1.0, p.late_period_weight)
         return p.base_rate * self.case_mix.weight(condition, function, risk) * timing
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """Zero: Medicare home health has no patient cost sharing."""
         return np.zeros(np.asarray(fee_value).shape)  # no patient cost sharing
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """Each period's price at its end, or its visits at per-visit rates below the LUPA."""
         price = self.period_price(
             claims.condition, claims.function_at_start, claims.risk, claims.episode_month
         )

@@ -101,6 +101,7 @@ class SkilledNursing(PaymentModel):
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
         # SNF admissions are referrals from a hospital stay, not elective choices
+        """Zero: what patients pay is the daily coinsurance, set in settle."""
         return np.zeros(np.asarray(fee_value).shape)
 
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -108,6 +109,8 @@ class SkilledNursing(PaymentModel):
         raise NotImplementedError
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The month's days of covered stay at the model's per diem; the daily coinsurance from
+        day 21 as the patient's share."""
         first, days = _stay_days(claims)
         allowed = self.stay_month(claims, first, days) * claims.rate_multiplier
         return Settlement(
@@ -118,6 +121,9 @@ class SkilledNursing(PaymentModel):
 
 
 class LegacyParams(SNFParams):
+    """Parameters of the RUG-IV-like per diem: the rehabilitation levels' add-ons by therapy
+    minutes per week."""
+
     nursing_rate: float = Field(
         150.0,
         ge=0,
@@ -197,11 +203,15 @@ class SNFLegacy(SkilledNursing):
         return self.params.nursing_rate * w + self.rehab[self.rehab_level(claims)]
 
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The month's days at the per diem of the rehabilitation level its minutes reach."""
         covered = rules.stay_payment(first_day, days, _COVERED)  # days 1..100 only
         return self.per_diem(claims) * covered
 
 
 class PDPMParams(SNFParams):
+    """Parameters of the PDPM-like per diem: component rates, the case-mix index and the
+    variable per diem."""
+
     pt: float = Field(
         62.04,
         ge=0,
@@ -315,6 +325,7 @@ class PDPM(SkilledNursing):
         return p.case_mix_index * case_mix + p.non_case_mix * covered
 
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The month's days at the PDPM per diem, with the variable per diem by day of stay."""
         return self.stay_month_payment(
             first_day, days, claims.condition, claims.function_at_start, claims.risk
         )
