@@ -11,7 +11,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 #: line styles and markers so arms stay distinguishable in greyscale
-_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
+_STYLES = [
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "D"),
+    ((0, (5, 1)), "v"),
+    ((0, (1, 1)), "x"),
+    ((0, (3, 1, 1, 1, 1, 1)), "P"),
+    ((0, (8, 2)), "*"),
+    ((0, (2, 2)), "<"),
+    ((0, (4, 1, 1, 1)), ">"),
+]
 
 
 def _per_member(monthly: pd.DataFrame, column: str, setting: str | None = None) -> pd.DataFrame:
