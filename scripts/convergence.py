@@ -1,0 +1,50 @@
+"""How fast learnt practice styles reach the closed-form optimum under fixed rules.
+
+    python scripts/convergence.py [--patients 100000] [--months 120]
+
+Runs the main comparison's FFS, capitation (common cost sharing) and blended arms with the
+provider panel and prints, per arm and setting, the mean style θ at months 12, 24, 60 and the
+last, the closed-form θ*, the median relative gap |θ − θ*| / max(|θ*|, 0.05) at month 60 and at
+the end, and the first month from which that gap stays below 10%. The closed form is what
+learning must converge to when conditions stay fixed (MODEL.md); this measures how long it
+takes, so analysis windows can start after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sim.run import run
+from sim.scenario import load_scenario
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--patients", type=int, default=100_000)
+    ap.add_argument("--months", type=int, default=120)
+    a = ap.parse_args()
+    sc = load_scenario(
+        "scenarios/compare_payment_models.toml",
+        [f"population.patients={a.patients}", f"months={a.months}", "outputs.provider_panel=true"],
+    )
+    result = run(sc, arms=["ffs", "capitation_common_cost_sharing", "blended"])
+    p = result.providers.copy()
+    p["rel"] = (p["theta"] - p["theta_optimal"]).abs() / p["theta_optimal"].abs().clip(lower=0.05)
+    g = p.groupby(["arm", "setting", "month"]).agg(
+        theta=("theta", "mean"), optimum=("theta_optimal", "mean"), rel=("rel", "median")
+    )
+    last = a.months - 1
+    marks = [m for m in (12, 24, 60, last) if m <= last]
+    for (arm, setting), d in g.groupby(level=[0, 1]):
+        d = d.droplevel([0, 1])
+        steady = next((m for m in d.index if (d["rel"].loc[m:] < 0.10).all()), None)
+        print(
+            f"{arm:32s} {setting:20s} θ* {d['optimum'].iloc[-1]:6.2f}  θ at "
+            + ", ".join(f"{m}: {d['theta'].loc[m]:.2f}" for m in marks)
+            + f"  median gap at 60: {d['rel'].loc[min(60, last)]:.2f}, at {last}: "
+            f"{d['rel'].loc[last]:.2f}; within 10% from month {steady}"
+        )
+
+
+if __name__ == "__main__":
+    main()
