@@ -21,6 +21,11 @@ class ScenarioError(SimError):
         self.problems: list[tuple[str | None, str]] = [(field, message)]
         super().__init__(self._text())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Errors cross process boundaries (a sweep's or a run's worker processes): rebuild
+        from the source and every problem, not from the formatted message."""
+        return (_rebuild_scenario_error, (self.source, list(self.problems)))
+
     def _text(self) -> str:
         what = "invalid option" if self.source.startswith("--") else "invalid scenario"
         lines = [f"{self.source}: {what}"]
@@ -49,6 +54,13 @@ class ScenarioError(SimError):
             err.problems.append((loc or None, msg))
         err.args = (err._text(),)
         return err
+
+
+def _rebuild_scenario_error(source: str, problems: list[tuple[str | None, str]]) -> ScenarioError:
+    err = ScenarioError(source, None, "")
+    err.problems = list(problems)
+    err.args = (err._text(),)
+    return err
 
 
 class ResultsError(SimError):

@@ -117,3 +117,19 @@ def test_entry_named_like_builtin_inherits_its_values():
     assert list(sc.settings) == ["primary_care"]
     pc = sc.settings["primary_care"]
     assert pc.marginal_cost == 50.0 and pc.per_visit_codes == ["99213"]
+
+
+def test_errors_survive_pickling():
+    """A scenario error raised in a worker process reaches the parent intact (pickled)."""
+    import pickle
+
+    from sim.errors import ResultsError, ScenarioError
+
+    err = ScenarioError("a.toml", "months", "must be at least 1")
+    err.problems.append(("seed", "must be >= 0"))
+    err.args = (err._text(),)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, ScenarioError) and back.problems == err.problems
+    assert str(back) == str(err) and "seed: must be >= 0" in str(back)
+    results = pickle.loads(pickle.dumps(ResultsError("x: corrupt")))
+    assert str(results) == "x: corrupt"
