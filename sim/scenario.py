@@ -925,9 +925,12 @@ class UpcodingConfig(Strict):
 
 class SelectionConfig(Strict):
     """Selection of profitable patients: at the start of an episode a provider turns away a
-    patient whose expected episode value to it (revenue − cost − adverse-event costs borne +
-    α·benefit, at its current style) is below −threshold. Where prices follow case mix only
-    roughly (risk adjustment is imperfect), this falls on the patients who need most."""
+    patient whose episode is worth less than −threshold to it: what episodes of patients of
+    the same payer and risk quartile earned it (revenue, reconciliations and their share of
+    per-member payments, less variable and adverse-event costs; learnt from its own ended
+    episodes) plus α times the patient's benefit at its current style. Where prices follow
+    case mix only roughly (risk adjustment is imperfect), this falls on the patients whose care
+    costs more than it pays."""
 
     enabled: bool = F(False, "flag", "Switch the behaviour on.")
     threshold: float = F(

@@ -189,6 +189,10 @@ class World:
         self.coding: Any = None
         #: the features' hooks (:class:`sim.features.base.Hooks`); set by the model
         self.hooks: Hooks = None  # type: ignore[assignment]
+        #: each patient's risk-score quartile (0-3), for outputs by risk group and for
+        #: providers who value patients by what patients like them earned them
+        edges = np.quantile(population.risk, [0.25, 0.5, 0.75])
+        self.risk_group = np.searchsorted(edges, population.risk, side="right").astype(np.int8)
         conditions = config.population.conditions.values()
         #: per condition group: need multiplier (float32) and intensity multiplier
         self.condition_need = np.array([c.need_multiplier for c in conditions], np.float32)

@@ -14,6 +14,7 @@ from sim.features.selection import turn_away
 from sim.model import HealthSystemModel
 from sim.month.needs import patient_need
 from sim.run import run
+from sim.scenario import load_scenario
 
 
 @pytest.mark.parametrize("arm", ["ffs", "capitation", "bundled", "blended"])
@@ -344,3 +345,26 @@ def test_prior_authorization_and_capitated_plan():
     for r in pl.itertuples():
         assert r.plan_revenue == pytest.approx(30.0 * risk[(r.setting, r.payer)])
         assert r.plan_margin == pytest.approx(r.plan_revenue - r.spending)
+
+
+def test_selection_values_patients_by_what_they_earn_the_provider():
+    """Providers value a new patient by what episodes of patients like it earned them (their
+    revenue, not the price the patient sees): home-health agencies, whose patients pay
+    nothing but whose episodes pay well, take their referrals; fee-for-service providers paid
+    above cost take everyone; every decline is counted in its risk quartile."""
+    sc = load_scenario(
+        "scenarios/home_health_reform.toml",
+        ["population.patients=20000", "months=40", "behaviour.selection.enabled=true"],
+    )
+    m = run(sc).monthly
+    assert m["new_needs"].sum() > 1000
+    assert m["episodes_declined"].sum() / m["new_needs"].sum() < 0.02
+    sc = default_world(months=12, behaviour={"selection": {"enabled": True}})
+    m = run(sc).monthly
+    ffs = m[m["arm"] == "ffs"]
+    assert ffs["episodes_declined"].sum() == 0
+    q = [f"episodes_declined_risk_q{k}" for k in range(1, 5)]
+    n = [f"new_needs_risk_q{k}" for k in range(1, 5)]
+    assert (m[q].sum(axis=1) == m["episodes_declined"]).all()
+    assert (m[n].sum(axis=1) == m["new_needs"]).all()
+    assert m["episodes_declined"].sum() > 0  # some contract makes some patients unprofitable

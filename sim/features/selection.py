@@ -1,10 +1,14 @@
 """Selection of patients (``behaviour.selection``): providers turn away unprofitable ones.
 
-A new patient whose episode's expected value to the provider, at its current style, is below
-``−threshold`` is turned away (with probability ``probability``): the revenue its contract
-pays for the episode, minus the marginal cost of the planned units and the expected
-adverse-event liability, plus altruism times the patient's benefit, per month × the expected
-months of the episode.
+A provider values a new patient as a provider would: by what episodes of patients like this one
+(the same payer and risk-score quartile) have earned it, learnt from its own ended episodes —
+its revenue for them (claims, reconciliations of the contract, and the patient's share of
+per-member payments such as a PMPM, by coded risk) less its variable costs and the
+adverse-event costs it bore — plus its altruism times the benefit the episode would give the
+patient at its current style. Where that is below ``−threshold`` it turns the patient away (with
+probability ``probability``). Until it has seen an episode of such a patient it takes them.
+Where prices follow case mix only roughly (risk adjustment is imperfect), this falls on the
+patients whose care costs more than it pays.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import numpy as np
 from sim import clinical
 from sim.behaviour import planned_units
 from sim.features.base import Feature
-from sim.payment import terms
+from sim.month.accounts import patient_profit
 from sim.population import SELECTION
 
 if TYPE_CHECKING:
     from sim.scenario import SelectionConfig
     from sim.world import World
+
+#: risk groups: quartiles of the risk score (World.risk_group)
+GROUPS = 4
 
 
 class Selection(Feature):
@@ -33,63 +40,98 @@ class Selection(Feature):
     def from_world(cls, world: World) -> list[Feature]:
         """On with ``behaviour.selection.enabled``."""
         cfg = world.behaviour.selection
-        return [cls(cfg)] if cfg.enabled else []
+        return [cls(world, cfg)] if cfg.enabled else []
 
-    def __init__(self, cfg: SelectionConfig) -> None:
+    def __init__(self, world: World, cfg: SelectionConfig) -> None:
         self.cfg = cfg
+        n = world.population.n
+        shape = [(p.n, world.n_payers, GROUPS) for p in world.providers]
+        #: per setting: each patient's value to its provider over the current episode so far
+        self.episode_value = [np.zeros(n) for _ in world.settings]
+        #: per setting, provider, payer and risk group: mean value of an ended episode
+        self.mean = [np.zeros(x) for x in shape]
+        self.seen = [np.zeros(x, np.bool_) for x in shape]
 
     def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
-        """The new patients turned away (:func:`turn_away`)."""
-        return turn_away(world, s, patients, need, self.cfg)
+        """The new patients turned away (see the module docstring)."""
+        pop = world.population
+        prov = pop.provider[s][patients].astype(np.int64)
+        cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
+        value = self.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
+        away = self.seen[s][cell] & (value < -self.cfg.threshold)
+        if self.cfg.probability < 1.0:
+            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
+        return away
+
+    def after_records(self, world: World) -> None:
+        """Add the month to each episode's value; fold the episodes that ended into the
+        provider's record (exponential forgetting at ``behaviour.memory``)."""
+        pop = world.population
+        w = world.behaviour.memory
+        for s, care in enumerate(world.month):
+            own = care.sought
+            idx = care.patients[own]
+            acc = self.episode_value[s]
+            acc[idx] += (patient_profit(world, s) + _lump_share(world, s))[own]
+            ended = idx[pop.episode_left[s][idx] == 0]
+            if not ended.size:
+                continue
+            n_prov = world.providers[s].n
+            key = (
+                pop.provider[s][ended].astype(np.int64) * world.n_payers
+                + pop.payer[ended].astype(np.int64)
+            ) * GROUPS + world.risk_group[ended]
+            size = n_prov * world.n_payers * GROUPS
+            count = np.bincount(key, minlength=size).reshape(self.mean[s].shape)
+            total = np.bincount(key, acc[ended], minlength=size).reshape(self.mean[s].shape)
+            has = count > 0
+            batch = np.divide(total, count, out=np.zeros(total.shape), where=has)
+            first = has & ~self.seen[s]
+            again = has & self.seen[s]
+            self.mean[s][first] = batch[first]
+            self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
+            self.seen[s] |= has
+            acc[ended] = 0.0
 
 
-def episode_value(world: World, s: int, idx: np.ndarray, need: np.ndarray) -> np.ndarray:
-    """Each new patient's expected episode value to its provider at its current style."""
+def _lump_share(world: World, s: int) -> np.ndarray:
+    """Each patient's share of the month's per-member payments to its provider (PMPM-like
+    lumps), by coded risk among the provider's members of the same payer."""
+    care = world.month[s]
+    out = np.zeros(care.size)
     pop = world.population
-    setting = world.settings[s]
-    cfg = setting.cfg
-    providers = world.providers[s]
-    prov = pop.provider[s][idx].astype(np.int64)
-    q = planned_units(need, providers.theta[prov], cfg.max_units)
-    months = cfg.episode_months
-    value = np.empty(idx.size)
-    ae = cfg.adverse_events
-    d = cfg.benefit_curvature
-    for g, b in enumerate(pop.payer_slices(idx)):
+    for g, b in enumerate(care.by_payer):
         if b.start == b.stop:
             continue
-        payer = world.payers[g]
-        c = payer.contracts[s]
-        ii = idx[b]
-        fee = setting.fee_per_unit[pop.region[ii]] * q[b] * months * payer.rate_multiplier
-        revenue = c.expected_allowed(
-            fee, pop.condition[ii], pop.function[ii], pop.risk[ii], payer.rate_multiplier
+        lump = care.paid.lump_by_payer[g]
+        if not np.any(lump):
+            continue
+        panel = world.providers[s].panels[g]
+        prov = care.provider[b]
+        risk = pop.risk[care.patients[b]] * world.coding.risk_factor(s, prov)
+        per_risk = np.divide(
+            lump, panel.risk_sum, out=np.zeros(lump.shape), where=panel.risk_sum > 0
         )
-        p_ae = clinical.adverse_event_probability(
-            pop.risk[ii],
-            pop.function[ii],
-            q[b],
-            need[b],
-            base_rate=ae.base_rate,
-            function_slope=ae.function_slope,
-            shortfall_risk=ae.shortfall_risk,
-        )
-        liability = terms.event_cost_borne(c.params, ae.cost) * p_ae * months
-        benefit = clinical.benefit_value(q[b], need[b], d) * months
-        value[b] = (
-            revenue
-            - cfg.marginal_cost * q[b] * months
-            - liability
-            + providers.altruism[prov[b]] * benefit
-        )
-    return value
+        out[b] = per_risk[prov] * risk
+    return out
+
+
+def expected_benefit(
+    world: World, s: int, idx: np.ndarray, need: np.ndarray, prov: np.ndarray
+) -> np.ndarray:
+    """Altruism × the patient's benefit over the episode at the provider's current style."""
+    cfg = world.settings[s].cfg
+    providers = world.providers[s]
+    q = planned_units(need, providers.theta[prov], cfg.max_units)
+    benefit = clinical.benefit_value(q, need, cfg.benefit_curvature) * cfg.episode_months
+    return providers.altruism[prov] * benefit
 
 
 def turn_away(
     world: World, s: int, idx: np.ndarray, need: np.ndarray, cfg: SelectionConfig
 ) -> np.ndarray:
-    """Which new patients (ascending) their provider turns away."""
-    away = episode_value(world, s, idx, need) < -cfg.threshold
-    if cfg.probability < 1.0:
-        away &= world.population.uniforms(idx, s, SELECTION) < cfg.probability
-    return away
+    """Which new patients (ascending) the run's selection feature turns away."""
+    for f in world.hooks("screen", s):
+        if isinstance(f, Selection):
+            return f.screen(world, s, idx, need)
+    return np.zeros(idx.size, np.bool_)

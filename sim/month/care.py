@@ -77,6 +77,8 @@ class SettingMonth:
     below_threshold: np.ndarray  # ...one or two units below a payment threshold
     new_needs_by_payer: np.ndarray
     declined_by_payer: np.ndarray
+    new_needs_by_group: np.ndarray  # by payer and risk quartile
+    declined_by_group: np.ndarray
     #: per patient: the cost of what features delivered with the units (therapy minutes)
     extra_cost: np.ndarray
     #: per-patient columns set by features (read with :meth:`column`)

@@ -248,6 +248,8 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         below_threshold=below_threshold & per.end & sought,
         new_needs_by_payer=new.by_payer,
         declined_by_payer=new.declined_by_payer,
+        new_needs_by_group=new.by_group,
+        declined_by_group=new.declined_by_group,
         extra_cost=np.zeros(idx.size) if extra_cost is None else extra_cost,
         columns=columns,
     )

@@ -34,6 +34,8 @@ class NewEpisodes:
     referred: np.ndarray  # started by a feature, whatever the need draw
     by_payer: np.ndarray  # counts
     declined_by_payer: np.ndarray  # turned away by their provider
+    by_group: np.ndarray  # counts by payer and risk quartile (n_payers × 4)
+    declined_by_group: np.ndarray  # turned away, by payer and risk quartile
 
 
 def need_probability(world: World, setting: CareSetting) -> np.ndarray:
@@ -98,6 +100,7 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
     if forced is not None:
         referred = forced[idx_new]
     declined_by_payer = np.zeros(n_payers, np.int64)
+    declined_by_group = np.zeros((n_payers, 4), np.int64)
     if idx_new.size:
         e = pop.uniforms(idx_new, s, EPISODE)
         # uniform on [0, 1) given that a need arose; referrals use their own draw
@@ -116,7 +119,9 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
                     turned_away |= away
             turned_away &= seek
             seek &= ~turned_away
-            declined_by_payer = np.bincount(pop.payer[idx_new[turned_away]], minlength=n_payers)
+            away = idx_new[turned_away]
+            declined_by_payer = np.bincount(pop.payer[away], minlength=n_payers)
+            declined_by_group = _by_group(world, away)
         left[idx_new] = length
         pop.optimal_units[s][idx_new] = need
         pop.sought[s][idx_new] = seek
@@ -125,7 +130,15 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
         referred=referred,
         by_payer=np.bincount(pop.payer[idx_new], minlength=n_payers),
         declined_by_payer=declined_by_payer,
+        by_group=_by_group(world, idx_new),
+        declined_by_group=declined_by_group,
     )
+
+
+def _by_group(world: World, patients: np.ndarray) -> np.ndarray:
+    """Counts of ``patients`` by payer and risk quartile (n_payers × 4)."""
+    key = world.population.payer[patients].astype(np.int64) * 4 + world.risk_group[patients]
+    return np.bincount(key, minlength=world.n_payers * 4).reshape(world.n_payers, 4)
 
 
 def seek_probability(

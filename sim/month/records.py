@@ -35,6 +35,14 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
     "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),
     "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour; 0 when off)."),
+    "new_needs_risk_q1": ("int64", "episodes", "New episodes of need of members in risk-score quartile 1 (1 = lowest risk; quartiles of the whole population at the start)."),
+    "new_needs_risk_q2": ("int64", "episodes", "New episodes of need of members in risk-score quartile 2 (1 = lowest risk; quartiles of the whole population at the start)."),
+    "new_needs_risk_q3": ("int64", "episodes", "New episodes of need of members in risk-score quartile 3 (1 = lowest risk; quartiles of the whole population at the start)."),
+    "new_needs_risk_q4": ("int64", "episodes", "New episodes of need of members in risk-score quartile 4 (1 = lowest risk; quartiles of the whole population at the start)."),
+    "episodes_declined_risk_q1": ("int64", "episodes", "New episodes of members in risk-score quartile 1 that their provider turned away (selection)."),
+    "episodes_declined_risk_q2": ("int64", "episodes", "New episodes of members in risk-score quartile 2 that their provider turned away (selection)."),
+    "episodes_declined_risk_q3": ("int64", "episodes", "New episodes of members in risk-score quartile 3 that their provider turned away (selection)."),
+    "episodes_declined_risk_q4": ("int64", "episodes", "New episodes of members in risk-score quartile 4 that their provider turned away (selection)."),
     "episodes": ("int64", "episodes", "Episodes of care that started this month (need taken to a provider)."),
     "patients_treated": ("int64", "persons", "Members who received at least one service unit this month."),
     "visits": ("int64", "visits", "Visits (days of service)."),
@@ -222,6 +230,11 @@ def _row(
         "patients_in_episode": int(t["in_episode"][g]),
         "new_needs": int(care.new_needs_by_payer[g]),
         "episodes_declined": int(care.declined_by_payer[g]),
+        **{f"new_needs_risk_q{k + 1}": int(care.new_needs_by_group[g, k]) for k in range(4)},
+        **{
+            f"episodes_declined_risk_q{k + 1}": int(care.declined_by_group[g, k])
+            for k in range(4)
+        },
         "episodes": int(t["episodes"][g]),
         "patients_treated": tr,
         "visits": int(t["visits"][g]),
