@@ -166,7 +166,11 @@ class Population:
             self.oop_year_to_date.fill(0.0)
         if self.other_care.any():
             # care outside the modelled settings draws the deductible down first
-            self.deductible_remaining -= self.other_care[self.payer]
+            # payers are contiguous blocks: one subtraction per block, no gather
+            for g, (a, b) in enumerate(
+                zip(self.payer_start[:-1], self.payer_start[1:], strict=True)
+            ):
+                self.deductible_remaining[a:b] -= self.other_care[g]
             np.maximum(self.deductible_remaining, 0.0, out=self.deductible_remaining)
         np.subtract(self.function, self.decline, out=self.function)
         np.maximum(self.function, 0.0, out=self.function)

@@ -197,6 +197,16 @@ class World:
         #: per condition group: need multiplier (float32) and intensity multiplier
         self.condition_need = np.array([c.need_multiplier for c in conditions], np.float32)
         self.condition_intensity = np.array([c.intensity_multiplier for c in conditions])
+        self._need_factor: dict[int, np.ndarray] = {}
+
+    def need_factor(self, s: int, need_probability: float) -> np.ndarray:
+        """Each patient's ``need_probability`` × its condition's need multiplier (float32) in
+        setting ``s``: it never changes during a run, so it is gathered once."""
+        cached = self._need_factor.get(s)
+        if cached is None:
+            per_condition = need_probability * self.condition_need
+            cached = self._need_factor[s] = per_condition[self.population.condition]
+        return cached
 
     @property
     def n_payers(self) -> int:

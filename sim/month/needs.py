@@ -47,7 +47,7 @@ def need_probability(world: World, setting: CareSetting) -> np.ndarray:
     p *= cfg.need_function_slope / 100.0
     p += 1.0
     p *= pop.risk
-    p *= (cfg.need_probability * world.condition_need)[pop.condition]
+    p *= world.need_factor(setting.index, cfg.need_probability)
     return p
 
 

@@ -231,10 +231,7 @@ def _row(
         "new_needs": int(care.new_needs_by_payer[g]),
         "episodes_declined": int(care.declined_by_payer[g]),
         **{f"new_needs_risk_q{k + 1}": int(care.new_needs_by_group[g, k]) for k in range(4)},
-        **{
-            f"episodes_declined_risk_q{k + 1}": int(care.declined_by_group[g, k])
-            for k in range(4)
-        },
+        **{f"episodes_declined_risk_q{k + 1}": int(care.declined_by_group[g, k]) for k in range(4)},
         "episodes": int(t["episodes"][g]),
         "patients_treated": tr,
         "visits": int(t["visits"][g]),
