@@ -106,13 +106,6 @@ class Providers:
         """The practice style θ: units above (+) or below (−) each patient's optimum."""
         return self.styles[0].value
 
-    def style(self, name: str) -> Style | None:
-        """The style called ``name`` (None if the setting has none)."""
-        for st in self.styles:
-            if st.name == name:
-                return st
-        return None
-
     def payer_weight(self) -> np.ndarray:
         """``w[p, g]``: provider p's share of members covered by payer g (an equal split for a
         provider without members)."""

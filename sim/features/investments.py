@@ -264,7 +264,7 @@ class Investments(Feature):
         cfg = world.settings[s].cfg
         r = self.history
         alpha = world.providers[s].altruism
-        w_pay = self._payer_weights(world)
+        w_pay = world.providers[s].payer_weight()
         ae = cfg.adverse_events
         liability = np.zeros(alpha.size)
         for g, payer in enumerate(world.payers):
@@ -303,12 +303,6 @@ class Investments(Feature):
             x = optimal_investment(a, t.scale, 1.0 - t.fee_share)
             out[k] = np.minimum(x, self.max_level[k])
         return out
-
-    def _payer_weights(self, world: World) -> np.ndarray:
-        members = np.stack([pn.members for pn in world.providers[self.s].panels], axis=1)
-        total = members.sum(axis=1, keepdims=True)
-        n_pay = members.shape[1]
-        return np.divide(members, total, out=np.full(members.shape, 1.0 / n_pay), where=total > 0)
 
     # -----------------------------------------------------------------------------------------
     def after_payment(self, world: World) -> list[Transfer]:

@@ -36,17 +36,6 @@ if TYPE_CHECKING:
     from sim.scenario import TherapyConfig
     from sim.world import World
 
-#: per-patient columns this feature adds to a setting's month (minutes over the month)
-MINUTE_COLUMNS = (
-    "therapy_individual",
-    "therapy_concurrent",
-    "therapy_group",
-    "therapist_minutes",
-    "therapist_demand",
-    "planned_minutes",
-)
-
-
 class Therapy(Feature):
     """The therapy decision of one setting."""
 

@@ -148,28 +148,28 @@ def seek_probability(
     out-of-pocket cost of an episode of patient-optimal care under the payer's contract."""
     pop = world.population
     cfg = setting.cfg
-    payer = pop.payer[idx]
     oop = np.zeros(idx.size)
     units = need * length
     fee = setting.fee_per_unit[pop.region[idx]] * units
-    for g, pay in enumerate(world.payers):
-        mask = payer == g
-        if not mask.any():
+    # idx is ascending and payers are contiguous blocks: each payer's patients are a slice
+    for g, (pay, b) in enumerate(zip(world.payers, pop.payer_slices(idx), strict=True)):
+        if b.start == b.stop:
             continue
+        ii = idx[b]
         c = pay.contracts[setting.index]
         if world.payer_design:
             # the payer's benefit design: cost sharing on the fee-schedule value of the care
-            allowed = fee[mask] * pay.rate_multiplier
+            allowed = fee[b] * pay.rate_multiplier
             prm = world.benefit_design[g]
         else:
             allowed = c.expected_allowed(
-                fee[mask] * pay.rate_multiplier,
-                pop.condition[idx[mask]],
-                pop.function[idx[mask]],
-                pop.risk[idx[mask]],
+                fee[b] * pay.rate_multiplier,
+                pop.condition[ii],
+                pop.function[ii],
+                pop.risk[ii],
                 pay.rate_multiplier,
             )
             prm = c.params
-        visits = np.ceil(units[mask] / setting.units_per_visit)
-        oop[mask] = terms.expected_oop(prm, allowed, pop.deductible_remaining[idx[mask]], visits)
+        visits = np.ceil(units[b] / setting.units_per_visit)
+        oop[b] = terms.expected_oop(prm, allowed, pop.deductible_remaining[ii], visits)
     return clinical.seek_probability(oop, cfg.oop_elasticity, cfg.oop_reference)
