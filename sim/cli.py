@@ -253,6 +253,8 @@ def _run(args: argparse.Namespace) -> int:
         providers=result.providers,
         meta=meta,
         figure=scenario.outputs.figure,
+        subgroups=result.subgroups,
+        scenario=scenario,
     )
     if args.datapackage:
         from sim.datapackage import write_run_datapackage

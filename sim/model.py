@@ -16,6 +16,7 @@ from sim.agents import Payer, Provider
 from sim.behaviour import Experience
 from sim.features import Feature, Hooks, build, columns
 from sim.features.upcoding import Coding
+from sim.subgroups import Subgroups
 from sim.month import adaptation, calendar, delivery, incentives, needs, payment, records
 from sim.month.care import SettingMonth
 from sim.payment import REGISTRY, PaymentModel
@@ -183,6 +184,8 @@ class HealthSystemModel(mesa.Model):
 
         self.rows: list[dict[str, Any]] = []
         self.provider_rows: list[dict[str, Any]] = []
+        #: subgroup rows (sim/subgroups.py), when the scenario has an [analysis] table
+        self.subgroups = Subgroups(world, scenario.analysis) if scenario.analysis else None
         # for mesa.batch_run and Mesa tooling: whole-population aggregates each month
         self.datacollector = mesa.DataCollector(model_reporters=MODEL_REPORTERS)
 
@@ -205,7 +208,9 @@ class HealthSystemModel(mesa.Model):
         adaptation.estimate(world, self._provider_rng)
         self.agents_by_type[Provider].do("step")
         provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
-        records.record(world, _FEATURE_COLUMNS, self._f0_sum, self.rows, provider_rows)
+        records.record(
+            world, _FEATURE_COLUMNS, self._f0_sum, self.rows, provider_rows, self.subgroups
+        )
         for f in self.hooks("after_records"):
             f.after_records(world)
         self.datacollector.collect(self)

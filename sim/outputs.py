@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from sim.errors import ResultsError
 from sim.features import columns as feature_columns
 from sim.month.records import COLUMNS as CORE_COLUMNS
 from sim.month.records import PROVIDER_COLUMNS
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 #: monthly table: column -> (dtype, unit, meaning); declared where they are computed: the
 #: records stage's core columns, then every feature's (:mod:`sim.features`)
@@ -137,6 +140,58 @@ def summarize(monthly: pd.DataFrame, counterfactuals: dict[str, str] | None = No
                 - key.loc[[(base, st) for st in out.loc[mine, "setting"]]].to_numpy()
             )
     return out
+
+
+#: summary_subgroups.csv: one row per arm, subgroup dimension and group
+SUBGROUP_SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "arm": ("string", "name", "Arm."),
+    "subgroup": ("string", "name", "Subgroup dimension (see subgroups.parquet)."),
+    "group": ("string", "label", "The group within the dimension."),
+    "replicates": ("int64", "runs", "Replications averaged."),
+    "members": ("int64", "persons", "Members of the group (fixed from month 0)."),
+    "spending_pmpm": ("float64", "USD/member-month", "Payer spending on the group per member-month (payments not tied to a claim allocated by risk score: see subgroups.parquet)."),
+    "oop_pmpm": ("float64", "USD/member-month", "The group's out-of-pocket cost per member-month."),
+    "oop_per_member_year": ("float64", "USD/member-year", "oop_pmpm × 12."),
+    "patients_treated_per_1000": ("float64", "persons/1000 member-months", "Treated members per 1,000 member-months."),
+    "units_per_member_month": ("float64", "units/member-month", "Service units per member-month, all settings."),
+    "adverse_events_per_1000": ("float64", "events/1000 member-months", "Adverse events per 1,000 member-months."),
+    "function_change": ("float64", "points", "Mean change in the group's function from month 0 to the last month."),
+    "mean_function_end": ("float64", "points (0-100)", "Mean function of the group in the last month."),
+    "qalys_per_member": ("float64", "QALYs", "Undiscounted QALYs per member over the run (economics.csv has the discounted ones for everyone)."),
+}  # fmt: skip
+
+
+def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
+    """Per arm, subgroup and group, over the run, averaged over replicates."""
+    last = subgroups["month"].max()
+    records = []
+    keys = ["arm", "subgroup", "group"]
+    for (arm, sub, grp), d in subgroups.groupby(keys, sort=False):
+        reps = d["replicate"].nunique()
+        tot = d[["members", "spending", "oop", "patients_treated", "service_units",
+                 "adverse_events", "qalys"]].sum() / reps  # fmt: skip
+        mm = tot["members"]
+        end = d[d["month"] == last]
+        members = int(end["members"].iloc[0])
+        records.append(
+            {
+                "arm": arm,
+                "subgroup": sub,
+                "group": grp,
+                "replicates": reps,
+                "members": members,
+                "spending_pmpm": tot["spending"] / mm,
+                "oop_pmpm": tot["oop"] / mm,
+                "oop_per_member_year": 12 * tot["oop"] / mm,
+                "patients_treated_per_1000": 1000 * tot["patients_treated"] / mm,
+                "units_per_member_month": tot["service_units"] / mm,
+                "adverse_events_per_1000": 1000 * tot["adverse_events"] / mm,
+                "function_change": float(end["function_change"].mean()),
+                "mean_function_end": float(end["mean_function"].mean()),
+                "qalys_per_member": tot["qalys"] / members,
+            }
+        )
+    return frame(records, SUBGROUP_SUMMARY_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +325,15 @@ def write_results(
     providers: pd.DataFrame | None,
     meta: dict[str, Any],
     figure: bool,
+    subgroups: pd.DataFrame | None = None,
+    scenario: Scenario | None = None,
 ) -> Written:
-    """Write a results folder atomically (assembled in a temporary sibling, then renamed)."""
+    """Write a results folder atomically (assembled in a temporary sibling, then renamed).
+
+    With ``subgroups`` (the run's subgroup rows: the scenario has an ``[analysis]`` table) the
+    folder also holds ``subgroups.parquet``, ``summary_subgroups.csv`` and the health-economic
+    tables ``economics.csv``, ``economics_replicates.csv`` and ``ceac.csv``
+    (:mod:`sim.economics`)."""
     out = Path(out)
     if out.exists() and not (
         out.is_dir() and (not any(out.iterdir()) or (out / "metadata.json").exists())
@@ -287,10 +349,35 @@ def write_results(
         if providers is not None:
             _write_parquet(providers, tmp / "providers.parquet")
             files.append("providers.parquet")
+        extra_columns: dict[str, Any] = {}
+        if subgroups is not None and scenario is not None and scenario.analysis is not None:
+            from sim import economics
+            from sim.subgroups import SUBGROUP_COLUMNS
+
+            _write_parquet(subgroups, tmp / "subgroups.parquet")
+            sub_summary = summarize_subgroups(subgroups)
+            sub_summary.to_csv(tmp / "summary_subgroups.csv", index=False, float_format="%.6g")
+            eco = economics.analyse(monthly, subgroups, scenario.analysis, scenario.baseline)
+            eco["table"].to_csv(tmp / "economics.csv", index=False, float_format="%.6g")
+            eco["increments"].to_csv(
+                tmp / "economics_replicates.csv", index=False, float_format="%.6g"
+            )
+            eco["ceac"].to_csv(tmp / "ceac.csv", index=False, float_format="%.6g")
+            files += ["subgroups.parquet", "summary_subgroups.csv", "economics.csv",
+                      "economics_replicates.csv", "ceac.csv"]  # fmt: skip
+            eco_cols = {**economics.ECONOMICS_COLUMNS,
+                        **economics.wtp_columns(scenario.analysis.wtp)}  # fmt: skip
+            extra_columns = {
+                "subgroups.parquet": column_dictionary(SUBGROUP_COLUMNS),
+                "summary_subgroups.csv": column_dictionary(SUBGROUP_SUMMARY_COLUMNS),
+                "economics.csv": column_dictionary(eco_cols),
+                "economics_replicates.csv": column_dictionary(economics.INCREMENT_COLUMNS),
+                "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
+            }
         if figure:
             from sim.plots import trends_figure
 
-            trends_figure(monthly, tmp / "trends.png")
+            trends_figure(monthly, tmp / "trends.png", scenario=scenario)
             files.append("trends.png")
         meta = {
             **meta,
@@ -303,6 +390,7 @@ def write_results(
                     if providers is not None
                     else {}
                 ),
+                **extra_columns,
             },
         }
         (tmp / "metadata.json").write_text(

@@ -72,7 +72,7 @@ def _panel(ax, data: pd.DataFrame, arms: list[str], title: str, unit: str) -> No
     ax.grid(True, color="0.9", linewidth=0.6)
 
 
-def trends_figure(monthly: pd.DataFrame, path: Path) -> None:
+def trends_figure(monthly: pd.DataFrame, path: Path, scenario=None) -> None:
     """Cost and outcome trends by arm: a grid of monthly panels, mean over replicates with a
     band from the 2.5th to the 97.5th percentile across replicates when there are several
     (a spread of replicates, not a confidence interval: see ``sim report`` for CIs)."""

@@ -36,6 +36,8 @@ class RunResult:
     summary: pd.DataFrame
     providers: pd.DataFrame | None
     ledgers: list[dict[str, Any]] = field(default_factory=list)
+    #: monthly rows by subgroup (sim/subgroups.py) when the scenario has an [analysis] table
+    subgroups: pd.DataFrame | None = None
 
     def metadata(self) -> dict[str, Any]:
         """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
@@ -124,6 +126,9 @@ def run(
     providers = None
     if scenario.outputs.provider_panel:
         providers = pd.concat([p.providers for p in parts], ignore_index=True)
+    subgroups = None
+    if scenario.analysis is not None:
+        subgroups = pd.concat([p.subgroups for p in parts], ignore_index=True)
     return RunResult(
         scenario=scenario,
         seed=seed,
@@ -132,6 +137,7 @@ def run(
         summary=summarize(monthly, scenario.investment_counterfactuals()),
         providers=providers,
         ledgers=[p.ledger for p in parts],
+        subgroups=subgroups,
     )
 
 
@@ -142,6 +148,7 @@ class PairResult:
     monthly: pd.DataFrame
     providers: pd.DataFrame | None
     ledger: dict[str, Any]
+    subgroups: pd.DataFrame | None = None
 
 
 #: a finished model holding at least this many bytes of patient arrays is collected at once
@@ -209,6 +216,11 @@ def run_pair(
     providers = None
     if sc.outputs.provider_panel:
         providers = _frame(model.provider_rows, tag, PROVIDER_COLUMNS)
+    subgroups = None
+    if model.subgroups is not None:
+        from sim.subgroups import SUBGROUP_COLUMNS
+
+        subgroups = _frame(model.subgroups.rows, tag, SUBGROUP_COLUMNS)
     book = model.world.ledgers
     ledger = {
         **tag,
@@ -223,7 +235,7 @@ def run_pair(
     del model, book
     if large:
         gc.collect()
-    return PairResult(monthly, providers, ledger)
+    return PairResult(monthly, providers, ledger, subgroups)
 
 
 def evaluate(

@@ -18,6 +18,7 @@ from sim.month.incentives import optimal_theta
 from sim.payment import terms
 
 if TYPE_CHECKING:
+    from sim.subgroups import Subgroups
     from sim.world import World
 
 #: the monthly table's core columns: column -> (dtype, unit, meaning)
@@ -117,8 +118,10 @@ def record(
     f0_sum: np.ndarray,
     rows: list[dict[str, Any]],
     provider_rows: list[dict[str, Any]] | None,
+    subgroups: Subgroups | None = None,
 ) -> None:
-    """Append this month's rows (``f0_sum``: each payer's sum of function at the start)."""
+    """Append this month's rows (``f0_sum``: each payer's sum of function at the start), and
+    the subgroup rows when the scenario asks for them (``[analysis]``)."""
     f_sum = world.population.function_sum_by_payer()
     zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
     date = world.config.date_of(world.month_number).isoformat()
@@ -136,6 +139,8 @@ def record(
             rows.append(row)
         if provider_rows is not None:
             _record_providers(world, s, revenue, provider_rows)
+    if subgroups is not None:
+        subgroups.record(world, date)
 
 
 def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

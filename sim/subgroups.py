@@ -1,0 +1,179 @@
+"""Subgroup tables: the month's outcomes by risk-score quantile, condition group, payer,
+region, starting function band, or a combination (``[analysis] subgroups``).
+
+Groups are fixed at month 0 (the risk score does not change; the function band is the band of
+the patient's function at month 0), so a group's members neither appear nor vanish and the
+groups of a dimension partition the population. Every month the records stage calls
+:meth:`Subgroups.record`, which sums per-patient arrays over each group with one
+``np.bincount`` per column: no per-patient Python loop.
+
+Spending is attributed to patients: claims as paid, adverse-event costs the payer bore, and
+payments not tied to a claim (capitation, the fixed part of a blended payment,
+reconciliations) spread over the provider's members of that payer in proportion to their risk
+score, as a risk-adjusted PMPM is. So the groups' spending adds up to the monthly table's
+``spending`` to rounding (a test checks this), whatever the payment model.
+
+A dimension ``all`` (one group) is always recorded: the whole population's utility, from which
+:mod:`sim.economics` computes QALYs per member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.scenario import AnalysisConfig
+    from sim.world import World
+
+#: the subgroup table's columns: (dtype, unit, meaning)
+SUBGROUP_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "arm": ("string", "name", "Arm."),
+    "replicate": ("int32", "index", "Replication number."),
+    "seed": ("int64", "integer", "Root seed of the run."),
+    "month": ("int32", "month", "Month, from 0."),
+    "date": ("string", "YYYY-MM-DD", "Calendar month (its first day) of the month."),
+    "subgroup": ("string", "name", "Subgroup dimension: risk_quantile, condition, payer, region, function_band, a combination joined by '*', or 'all' (everyone)."),
+    "group": ("string", "label", "The group within the dimension (e.g. 'Q4' for the highest risk quantile, 'F<40' for function below 40 at month 0; combinations joined by ' & ')."),
+    "members": ("int64", "persons", "Members of the group (fixed from month 0)."),
+    "patients_treated": ("int64", "persons", "Members who received service units in any setting this month."),
+    "service_units": ("int64", "units", "Service units, all settings."),
+    "spending": ("float64", "USD", "Payer spending on the group's care, all settings: claims paid, adverse-event costs the payer bore, and payments not tied to a claim (capitation, blended fixed parts, reconciliations) allocated to the provider's members of the payer in proportion to their risk score."),
+    "oop": ("float64", "USD", "The group's out-of-pocket cost sharing, all settings."),
+    "adverse_events": ("int64", "events", "Adverse events, all settings."),
+    "mean_function": ("float64", "points (0-100)", "Mean functional status of the group's members at month end."),
+    "function_change": ("float64", "points", "Mean change in the group's function since month 0."),
+    "mean_utility": ("float64", "utility (0-1)", "Mean utility weight of the group's members at month end (analysis.utility_function/utility_values)."),
+    "qalys": ("float64", "QALYs", "Quality-adjusted life-years the group lived this month, undiscounted: sum of utility / 12."),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One subgroup dimension: every patient's group code and the groups' labels."""
+
+    name: str
+    code: np.ndarray  # int64, one per patient
+    labels: list[str]
+
+
+def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.ndarray, list]]:
+    pop = world.population
+    k = cfg.risk_quantiles
+    edges = np.quantile(pop.risk, np.arange(1, k) / k)
+    risk = np.searchsorted(edges, pop.risk, side="right")
+    bands = np.asarray(cfg.function_bands)
+    fband = np.searchsorted(bands, pop.function, side="right")
+    fmt = [f"{b:g}" for b in bands]
+    band_labels = [f"F<{fmt[0]}", *[f"F{a}-{b}" for a, b in zip(fmt, fmt[1:], strict=False)]]
+    band_labels.append(f"F>={fmt[-1]}")
+    return {
+        "risk_quantile": (risk, [f"Q{i + 1}" for i in range(k)]),
+        "condition": (pop.condition.astype(np.int64), list(pop.condition_names)),
+        "payer": (pop.payer.astype(np.int64), list(pop.payer_names)),
+        "region": (pop.region.astype(np.int64), list(pop.region_names)),
+        "function_band": (fband, band_labels),
+    }
+
+
+def dimensions(world: World, cfg: AnalysisConfig) -> list[Dimension]:
+    """The dimensions the analysis asks for, plus ``all``, from the population at month 0."""
+    base = _base_dimensions(world, cfg)
+    n = world.population.n
+    out = [Dimension("all", np.zeros(n, np.int64), ["all"])]
+    for name in cfg.subgroups:
+        code = np.zeros(n, np.int64)
+        labels = [""]
+        for part in name.split("*"):
+            c, lab = base[part]
+            code = code * len(lab) + c.astype(np.int64)
+            labels = [f"{a} & {b}" if a else b for a in labels for b in lab]
+        out.append(Dimension(name, code, labels))
+    return out
+
+
+class Subgroups:
+    """Records the subgroup rows of a run, month by month."""
+
+    def __init__(self, world: World, cfg: AnalysisConfig) -> None:
+        pop = world.population
+        self.dims = dimensions(world, cfg)
+        self.f0 = pop.function.astype(np.float64)
+        self.u_x = np.asarray(cfg.utility_function, float)
+        self.u_y = np.asarray(cfg.utility_values, float)
+        self.members = [np.bincount(d.code, minlength=len(d.labels)) for d in self.dims]
+        self.rows: list[dict[str, Any]] = []
+
+    def utility(self, function: np.ndarray) -> np.ndarray:
+        """Utility weight of each function value (linear between the mapping's points)."""
+        return np.interp(function, self.u_x, self.u_y)
+
+    def _per_patient(self, world: World) -> dict[str, np.ndarray]:
+        pop = world.population
+        n = pop.n
+        spend = np.zeros(n)
+        oop = np.zeros(n)
+        units = np.zeros(n)
+        adverse = np.zeros(n)
+        risk = pop.risk.astype(np.float64)
+        for s, care in enumerate(world.month):
+            p, paid = care.patients, care.paid
+            # a patient has at most one entry per setting: plain fancy-index additions
+            spend[p] += paid.revenue - paid.oop + paid.ae_payer
+            oop[p] += paid.oop
+            units[p] += care.service_units
+            adverse[p] += care.adverse
+            for g, lump in enumerate(paid.lump_by_payer):
+                if lump.size == 0 or not lump.any():
+                    continue
+                b = slice(int(pop.payer_start[g]), int(pop.payer_start[g + 1]))
+                prov = pop.provider[s][b].astype(np.int64)
+                r = risk[b]
+                rsum = np.bincount(prov, r, minlength=lump.size)
+                share = np.divide(r, rsum[prov], out=np.zeros_like(r), where=rsum[prov] > 0)
+                spend[b] += lump[prov] * share
+                orphan = float(lump[rsum == 0].sum())  # paid to providers without members
+                if orphan and r.sum() > 0:
+                    spend[b] += orphan * r / r.sum()
+        f = pop.function.astype(np.float64)
+        return {
+            "spending": spend,
+            "oop": oop,
+            "service_units": units,
+            "adverse_events": adverse,
+            "patients_treated": (units > 0).astype(np.float64),
+            "function": f,
+            "change": f - self.f0,
+            "utility": self.utility(f),
+        }
+
+    def record(self, world: World, date: str) -> None:
+        """Append this month's rows (one per dimension and group)."""
+        x = self._per_patient(world)
+        for d, members in zip(self.dims, self.members, strict=True):
+            k = len(d.labels)
+            sums = {c: np.bincount(d.code, v, minlength=k) for c, v in x.items()}
+            for j, label in enumerate(d.labels):
+                m = int(members[j])
+                if m == 0:
+                    continue
+                self.rows.append(
+                    {
+                        "month": world.month_number,
+                        "date": date,
+                        "subgroup": d.name,
+                        "group": label,
+                        "members": m,
+                        "patients_treated": round(sums["patients_treated"][j]),
+                        "service_units": round(sums["service_units"][j]),
+                        "spending": float(sums["spending"][j]),
+                        "oop": float(sums["oop"][j]),
+                        "adverse_events": round(sums["adverse_events"][j]),
+                        "mean_function": float(sums["function"][j] / m),
+                        "function_change": float(sums["change"][j] / m),
+                        "mean_utility": float(sums["utility"][j] / m),
+                        "qalys": float(sums["utility"][j] / 12.0),
+                    }
+                )
