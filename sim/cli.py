@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         help="summary column to analyse (repeatable; default: spending, OOP, function, events)",
     )
     a.add_argument("--setting", default="all", help="setting of the summary (default: all)")
+    a.add_argument("--quiet", action="store_true", help="no progress")
 
     rep = sub.add_parser(
         "report",
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, help="results folder (sim run or sim sweep)")
     rep.add_argument("--baseline", help="arm the others are compared with (default: the first)")
     rep.add_argument("--out", type=Path, help="report folder (default: RESULTS/report/)")
+    rep.add_argument("--quiet", action="store_true", help="no progress")
 
     sc = sub.add_parser(
         "scenarios",
@@ -378,11 +380,27 @@ def _sensitivity(args: argparse.Namespace) -> int:
     from sim.folders import load_sweep_spec
     from sim.sensitivity import analyse, write
 
-    results = analyse(args.results, args.outcomes, setting=args.setting)
+    from sim.sensitivity import warnings_of
+
+    progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
+    results = analyse(args.results, args.outcomes, setting=args.setting, progress=progress)
     method = load_sweep_spec(args.results).config.design.method
     for path in write(args.results, results, method):
         print(path)
+    for line in warnings_of(results):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def _step_progress(what: str, unit: str):
+    """Progress of a command made of steps: a line per step on stderr (never on stdout,
+    which lists the files written)."""
+
+    def step(done: int, total: int, label: str = "") -> None:
+        tail = f": {label}" if label else ""
+        print(f"sim {what}: {done}/{total} {unit}{tail}", file=sys.stderr, flush=True)
+
+    return step
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -391,7 +409,8 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_out(args.out)
-    report = build_report(args.results, baseline=args.baseline, out=args.out)
+    progress = None if args.quiet else _step_progress("report", "steps")
+    report = build_report(args.results, baseline=args.baseline, out=args.out, progress=progress)
     for path in report.files:
         print(path)
     print(f"report: {report.folder / 'report.html'} (index: {report.folder / 'index.md'})")

@@ -17,16 +17,20 @@ depend on the executor or on the number of workers.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import itertools
 import json
 import math
+import operator
 import os
+import re
 import socket
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,18 +66,60 @@ SPEC = "sweep.json"
 
 
 class ParameterConfig(Strict):
-    """One scenario field to vary: ``levels`` for a grid, ``low``/``high`` for sampled designs."""
+    """One factor to vary: ``levels`` for a grid, ``low``/``high`` for sampled designs. A factor
+    sets one scenario field (``field``), or several together (``name`` and ``fields``: the
+    altruism of every setting moves as one factor)."""
 
     field: str = F(
-        ..., "dotted path", "Scenario field to vary, e.g. settings.primary_care.marginal_cost."
+        None,
+        "dotted path",
+        "Scenario field to vary, e.g. settings.primary_care.marginal_cost (or give name and "
+        "fields).",
+    )
+    name: str | None = F(
+        None,
+        "identifier",
+        "The factor's name (a column of the design and of the sweep's tables; the name "
+        "expressions in [derived] use). Default: the field.",
+    )
+    fields: list[str] = F(
+        [],
+        "dotted paths",
+        "Linked factor: every field this factor sets to its value; '*' in a path stands for "
+        "every entry of that table (settings.*.providers.altruism.high: the altruism of every "
+        "setting). Needs name.",
     )
     levels: list[Any] | None = F(None, "as field", "Values of the field (grid design).")
     low: float | None = F(None, "as field", "Lower bound (lhs, sobol, morris).")
     high: float | None = F(None, "as field", "Upper bound (lhs, sobol, morris).")
     integer: bool = F(False, "flag", "Round sampled values to whole numbers.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _key(cls, data: Any) -> Any:
+        """A linked factor is known by its name: ``field`` holds it (the design's column)."""
+        if isinstance(data, dict) and data.get("fields") and data.get("field") is None:
+            if isinstance(data.get("name"), str):
+                data = {**data, "field": data["name"]}
+        return data
+
     @model_validator(mode="after")
     def _range(self) -> ParameterConfig:
+        if self.field is None:
+            raise ValueError("give field (one scenario field) or name and fields (a linked factor)")
+        if self.name is not None and not IDENTIFIER.fullmatch(self.name):
+            raise ValueError(
+                f"name {self.name!r}: use letters, digits and _ , starting with a letter"
+            )
+        if self.fields and self.name is None:
+            raise ValueError("a linked factor (fields) needs a name")
+        if self.fields and self.field != self.name:
+            raise ValueError("give either field, or name and fields, not both")
+        if self.name is not None and not self.fields and self.field != self.name:
+            raise ValueError(
+                "name without fields: a one-field factor is named by its field; use fields = "
+                f"[{self.field!r}] to name it {self.name!r}"
+            )
         if self.levels is not None and not self.levels:
             raise ValueError("levels must not be empty")
         if (self.low is None) != (self.high is None):
@@ -123,6 +169,14 @@ class SweepConfig(Strict):
         "choice",
         "summary: per-run summaries only (large sweeps); monthly: also the full monthly tables.",
     )
+    derived: dict[str, str] = F(
+        {},
+        "table",
+        "Fields computed from the factors at every design point: dotted path ('*' allowed, "
+        "as in fields) = an arithmetic expression of factor names (+ - * / ** %, parentheses, "
+        "numbers, min, max, abs, sqrt, exp, log), e.g. \"settings.*.providers.altruism.low\" = "
+        "\"altruism - 0.2\". Evaluated safely (no Python code runs).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -143,6 +197,12 @@ class SweepConfig(Strict):
         fields = [p.field for p in self.parameters]
         if len(set(fields)) != len(fields):
             raise ValueError("parameters: each field may be varied once")
+        names = {p.field for p in self.parameters if IDENTIFIER.fullmatch(p.field)}
+        for target, text in self.derived.items():
+            try:
+                expression_names(text, names)
+            except ValueError as exc:
+                raise ValueError(f"derived.{target}: {exc}") from None
         for i, p in enumerate(self.parameters):
             if self.design.method == "grid" and p.levels is None:
                 raise ValueError(f"parameters.{i} ({p.field}): a grid design needs levels")
@@ -151,6 +211,128 @@ class SweepConfig(Strict):
                     f"parameters.{i} ({p.field}): a {self.design.method} design needs low and high"
                 )
         return self
+
+
+# ---------------------------------------------------------------------------------------------
+# expressions of factors (derived fields): arithmetic only, evaluated on the syntax tree
+
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod,
+}  # fmt: skip
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "min": min, "max": max, "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log,
+}  # fmt: skip
+MAX_EXPRESSION = 500
+
+
+def _parse(text: str) -> ast.Expression:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("an expression is needed (e.g. \"altruism - 0.2\")")
+    if len(text) > MAX_EXPRESSION:
+        raise ValueError(f"at most {MAX_EXPRESSION} characters")
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{text!r} is not an arithmetic expression ({exc.msg})") from None
+
+
+def _check(node: ast.AST, names: set[str], used: set[str]) -> None:
+    if isinstance(node, ast.Expression):
+        _check(node.body, names, used)
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        pass
+    elif isinstance(node, ast.Name):
+        if node.id not in names:
+            allowed = ", ".join(sorted(names)) or "none (name the factors)"
+            raise ValueError(f"unknown factor {node.id!r}; factors: {allowed}")
+        used.add(node.id)
+    elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        _check(node.left, names, used)
+        _check(node.right, names, used)
+    elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        _check(node.operand, names, used)
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+        and node.args
+    ):
+        for a in node.args:
+            _check(a, names, used)
+    else:
+        raise ValueError(
+            f"{ast.unparse(node)!r} is not allowed: use numbers, factor names, + - * / ** %, "
+            f"parentheses and {', '.join(_FUNCTIONS)}"
+        )
+
+
+def expression_names(text: str, names: set[str]) -> set[str]:
+    """The factor names an expression uses; ValueError if it is not plain arithmetic of
+    ``names``."""
+    used: set[str] = set()
+    _check(_parse(text), names, used)
+    return used
+
+
+def evaluate_expression(text: str, values: dict[str, float]) -> float:
+    """The value of an arithmetic expression of factor values (no Python code is run: the
+    syntax tree is walked, and only numbers, names, arithmetic and a few functions exist)."""
+    tree = _parse(text)
+    _check(tree, set(values), set())
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return float(node.value)  # floats overflow with an error; ints would grow
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        if isinstance(node, ast.BinOp):
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 100:
+                raise ValueError(f"{ast.unparse(node)!r}: exponent above 100")
+            return _BINARY[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp):
+            return _UNARY[type(node.op)](ev(node.operand))
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        return _FUNCTIONS[node.func.id](*[ev(a) for a in node.args])
+
+    try:
+        out = float(ev(tree))
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise ValueError(f"{text!r} at {values}: {exc}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{text!r} at {values}: not a finite number")
+    return out
+
+
+def expand_path(path: str, data: dict[str, Any]) -> list[str]:
+    """Dotted paths with every '*' replaced by each key of the table at that point of
+    ``data`` (a scenario's data, defaults included)."""
+    parts = path.split(".")
+    out: list[str] = []
+
+    def walk(i: int, node: Any, prefix: list[str]) -> None:
+        if i == len(parts):
+            out.append(".".join(prefix))
+            return
+        key = parts[i]
+        if key == "*":
+            if not isinstance(node, dict) or not node:
+                where = ".".join(prefix) or "the scenario"
+                raise ValueError(f"{path}: '*' needs a table at {where}")
+            for k in node:
+                walk(i + 1, node[k], [*prefix, k])
+        else:
+            child = node.get(key) if isinstance(node, dict) else None
+            walk(i + 1, child, [*prefix, key])
+
+    walk(0, data, [])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +403,9 @@ class Sweep:
     base: dict[str, Any]  # the base scenario (with the sweep's fixed overrides) as raw data
     design: pd.DataFrame
     arms: list[str]
+    #: per factor, the scenario fields it sets ('*' expanded); per derived entry, its fields
+    targets: dict[str, list[str]] = dataclass_field(default_factory=dict)
+    derived_targets: dict[str, list[str]] = dataclass_field(default_factory=dict)
 
     @property
     def runs(self) -> list[tuple[int, int]]:
@@ -232,10 +417,29 @@ class Sweep:
         row = self.design.iloc[point]
         return {p.field: _plain(row[p.field]) for p in self.config.parameters}
 
+    def point_fields(self, point: int) -> dict[str, Any]:
+        """Every scenario field the design point sets: each factor's fields (a linked
+        factor's several) and the derived fields computed from the factors."""
+        factors = self.point_overrides(point)
+        out: dict[str, Any] = {}
+        for key, value in factors.items():
+            for f in self.targets.get(key, [key]):
+                out[f] = value
+        numbers = {k: float(v) for k, v in factors.items() if IDENTIFIER.fullmatch(k)
+                   and isinstance(v, int | float) and not isinstance(v, bool)}  # fmt: skip
+        for target, text in self.config.derived.items():
+            try:
+                value = evaluate_expression(text, numbers)
+            except ValueError as exc:
+                raise ScenarioError(self.source, f"derived.{target}", str(exc)) from None
+            for f in self.derived_targets.get(target, [target]):
+                out[f] = value
+        return out
+
     def scenario_data(self, point: int) -> dict[str, Any]:
         """The base scenario (as data) with the design point's values applied."""
         data = json.loads(json.dumps(self.base))
-        for key, value in self.point_overrides(point).items():
+        for key, value in self.point_fields(point).items():
             apply_override(data, key.split("."), value, self.source)
         return data
 
@@ -299,7 +503,23 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
 
     _check_runs(config, scenario, len(arms), source, yes, workers)
     design = design_points(config)
-    sweep = Sweep(config=config, source=source, base=base, design=design, arms=list(arms))
+    full = scenario.model_dump(mode="json")  # defaults included: what '*' expands over
+
+    def expanded(path: str, where: str) -> list[str]:
+        try:
+            return expand_path(path, full)
+        except ValueError as exc:
+            raise ScenarioError(source, where, str(exc)) from None
+
+    targets = {
+        p.field: [f for j, t in enumerate(p.fields)
+                  for f in expanded(t, f"parameters.{i}.fields.{j}")]  # fmt: skip
+        for i, p in enumerate(config.parameters)
+        if p.fields
+    }
+    derived_targets = {t: expanded(t, f"derived.{t}") for t in config.derived}
+    sweep = Sweep(config=config, source=source, base=base, design=design, arms=list(arms),
+                  targets=targets, derived_targets=derived_targets)  # fmt: skip
     # every design point must give a valid scenario: check them all before running any
     for point in range(len(design)):
         try:
