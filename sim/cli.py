@@ -378,9 +378,7 @@ def _sweep_progress(sweep):
 
 def _sensitivity(args: argparse.Namespace) -> int:
     from sim.folders import load_sweep_spec
-    from sim.sensitivity import analyse, write
-
-    from sim.sensitivity import warnings_of
+    from sim.sensitivity import analyse, warnings_of, write
 
     progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
     results = analyse(args.results, args.outcomes, setting=args.setting, progress=progress)

@@ -45,22 +45,77 @@ PERSPECTIVE_COLUMNS = {
 #: economics.csv: one row per arm
 ECONOMICS_COLUMNS: dict[str, tuple[str, str, str]] = {
     "arm": ("string", "name", "Arm."),
-    "baseline": ("string", "name", "The baseline (counterfactual) arm the increments are taken against."),
-    "perspective": ("string", "name", "Cost perspective of cost_per_member, the increments, ICER and NMB."),
+    "baseline": (
+        "string",
+        "name",
+        "The baseline (counterfactual) arm the increments are taken against.",
+    ),
+    "perspective": (
+        "string",
+        "name",
+        "Cost perspective of cost_per_member, the increments, ICER and NMB.",
+    ),
     "replicates": ("int64", "runs", "Replications (probabilistic-sensitivity draws) averaged."),
     "discount_rate": ("float64", "fraction/year", "Annual discount rate of costs and QALYs."),
-    "qalys_per_member": ("float64", "QALYs", "Discounted QALYs per member over the run (mean over replications)."),
-    "cost_per_member": ("float64", "USD", "Discounted cost per member over the run, in the perspective (mean over replications)."),
-    **{f"cost_per_member_{p}": ("float64", "USD", f"Discounted cost per member over the run, {p.replace('_', ' ')} perspective.") for p in PERSPECTIVE_COLUMNS},
-    "incremental_cost": ("float64", "USD/member", "Mean over replications of the paired cost difference from the baseline."),
-    "incremental_cost_ci_low": ("float64", "USD/member", "95% t-interval of incremental_cost, low end (NaN with 1 replication)."),
-    "incremental_cost_ci_high": ("float64", "USD/member", "95% t-interval of incremental_cost, high end."),
-    "incremental_qalys": ("float64", "QALYs/member", "Mean over replications of the paired QALY difference from the baseline."),
-    "incremental_qalys_ci_low": ("float64", "QALYs/member", "95% t-interval of incremental_qalys, low end."),
-    "incremental_qalys_ci_high": ("float64", "QALYs/member", "95% t-interval of incremental_qalys, high end."),
-    "icer": ("float64", "USD/QALY", "Incremental cost-effectiveness ratio: incremental_cost / incremental_qalys (NaN for the baseline, when ΔQALYs = 0, or when one arm dominates: see icer_note)."),
-    "icer_note": ("string", "text", "'dominant' (cheaper and better than the baseline), 'dominated' (dearer and worse), 'cheaper, worse' or 'dearer, better' (the ICER applies), or 'baseline'."),
-}  # fmt: skip
+    "qalys_per_member": (
+        "float64",
+        "QALYs",
+        "Discounted QALYs per member over the run (mean over replications).",
+    ),
+    "cost_per_member": (
+        "float64",
+        "USD",
+        "Discounted cost per member over the run, in the perspective (mean over replications).",
+    ),
+    **{
+        f"cost_per_member_{p}": (
+            "float64",
+            "USD",
+            f"Discounted cost per member over the run, {p.replace('_', ' ')} perspective.",
+        )
+        for p in PERSPECTIVE_COLUMNS
+    },
+    "incremental_cost": (
+        "float64",
+        "USD/member",
+        "Mean over replications of the paired cost difference from the baseline.",
+    ),
+    "incremental_cost_ci_low": (
+        "float64",
+        "USD/member",
+        "95% t-interval of incremental_cost, low end (NaN with 1 replication).",
+    ),
+    "incremental_cost_ci_high": (
+        "float64",
+        "USD/member",
+        "95% t-interval of incremental_cost, high end.",
+    ),
+    "incremental_qalys": (
+        "float64",
+        "QALYs/member",
+        "Mean over replications of the paired QALY difference from the baseline.",
+    ),
+    "incremental_qalys_ci_low": (
+        "float64",
+        "QALYs/member",
+        "95% t-interval of incremental_qalys, low end.",
+    ),
+    "incremental_qalys_ci_high": (
+        "float64",
+        "QALYs/member",
+        "95% t-interval of incremental_qalys, high end.",
+    ),
+    "icer": (
+        "float64",
+        "USD/QALY",
+        "Incremental cost-effectiveness ratio: incremental_cost / incremental_qalys (NaN for the baseline, when ΔQALYs = 0, or when one arm dominates: see icer_note).",
+    ),
+    "icer_note": (
+        "string",
+        "text",
+        "'dominant' (cheaper and better than the baseline), 'dominated' (dearer and worse), 'cheaper, worse' or 'dearer, better' (the ICER applies), or 'baseline'.",
+    ),
+}
 
 
 #: economics_replicates.csv: one row per arm and draw (replicate; and point in a sweep)
@@ -70,16 +125,28 @@ INCREMENT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "cost": ("float64", "USD/member", "Discounted cost per member in the analysis's perspective."),
     "qalys": ("float64", "QALYs/member", "Discounted QALYs per member."),
     "d_cost": ("float64", "USD/member", "cost minus the baseline arm's in the same replication."),
-    "d_qalys": ("float64", "QALYs/member", "qalys minus the baseline arm's in the same replication."),
-    "nmb_<wtp>": ("float64", "USD/member", "Net monetary benefit against the baseline at <wtp> USD/QALY: wtp·d_qalys − d_cost (one column per threshold)."),
-}  # fmt: skip
+    "d_qalys": (
+        "float64",
+        "QALYs/member",
+        "qalys minus the baseline arm's in the same replication.",
+    ),
+    "nmb_<wtp>": (
+        "float64",
+        "USD/member",
+        "Net monetary benefit against the baseline at <wtp> USD/QALY: wtp·d_qalys − d_cost (one column per threshold).",
+    ),
+}
 
 #: ceac.csv: the acceptability curve
 CEAC_COLUMNS: dict[str, tuple[str, str, str]] = {
     "wtp": ("float64", "USD/QALY", "Willingness to pay per QALY (λ)."),
     "arm": ("string", "name", "Arm."),
-    "probability": ("float64", "fraction", "Share of replications in which the arm has the highest net monetary benefit at λ."),
-}  # fmt: skip
+    "probability": (
+        "float64",
+        "fraction",
+        "Share of replications in which the arm has the highest net monetary benefit at λ.",
+    ),
+}
 
 
 def wtp_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
@@ -112,8 +179,9 @@ def per_replicate(
     first = monthly["setting"].iloc[0]
     mk = [*keys, "month"]
     members = monthly[monthly["setting"] == first].groupby(mk, sort=False)["members"].sum()
-    w = pd.Series(discount(members.index.get_level_values("month"), cfg.discount_rate),
-                  index=members.index)  # fmt: skip
+    w = pd.Series(
+        discount(members.index.get_level_values("month"), cfg.discount_rate), index=members.index
+    )
     out = {}
     sums = monthly.groupby(mk, sort=False)[
         sorted({c for cols in PERSPECTIVE_COLUMNS.values() for c, _ in cols})
@@ -141,8 +209,9 @@ def _ci(x: np.ndarray) -> tuple[float, float, float]:
     return m, m - h, m + h
 
 
-def increments(per_rep: pd.DataFrame, cfg: AnalysisConfig, baseline: str,
-               draw: list[str]) -> pd.DataFrame:  # fmt: skip
+def increments(
+    per_rep: pd.DataFrame, cfg: AnalysisConfig, baseline: str, draw: list[str]
+) -> pd.DataFrame:
     """Paired differences from the baseline per draw (``draw``: the replicate, and the point
     of a sweep): ``d_cost``, ``d_qalys`` and ``nmb_<λ>`` for each threshold."""
     cost = f"cost_per_member_{cfg.perspective}"
@@ -170,8 +239,10 @@ def ceac(inc: pd.DataFrame, draw: list[str], wtp: np.ndarray) -> pd.DataFrame:
         nmb = lam * q - c
         best = nmb >= nmb.max(axis=1, keepdims=True) - 1e-9 * (1 + np.abs(nmb).max())
         share = (best / best.sum(axis=1, keepdims=True)).mean(axis=0)
-        rows += [{"wtp": float(lam), "arm": a, "probability": float(share[i])}
-                 for i, a in enumerate(arms)]  # fmt: skip
+        rows += [
+            {"wtp": float(lam), "arm": a, "probability": float(share[i])}
+            for i, a in enumerate(arms)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -189,8 +260,9 @@ def _note(dc: float, dq: float) -> str:
     return "equal QALYs"
 
 
-def table(per_rep: pd.DataFrame, inc: pd.DataFrame, cfg: AnalysisConfig, baseline: str,
-          draw: list[str]) -> pd.DataFrame:  # fmt: skip
+def table(
+    per_rep: pd.DataFrame, inc: pd.DataFrame, cfg: AnalysisConfig, baseline: str, draw: list[str]
+) -> pd.DataFrame:
     """economics.csv: one row per arm (columns :data:`ECONOMICS_COLUMNS` + NMB columns)."""
     probs = ceac(inc, draw, np.asarray(cfg.wtp, float)).set_index(["wtp", "arm"])["probability"]
     rows = []
@@ -200,8 +272,11 @@ def table(per_rep: pd.DataFrame, inc: pd.DataFrame, cfg: AnalysisConfig, baselin
         dq = _ci(i["d_qalys"].to_numpy(float))
         is_base = arm == baseline
         icer = np.nan
-        if not is_base and dq[0] != 0 and _note(dc[0], dq[0]) in ("cheaper, worse",
-                                                                  "dearer, better"):  # fmt: skip
+        if (
+            not is_base
+            and dq[0] != 0
+            and _note(dc[0], dq[0]) in ("cheaper, worse", "dearer, better")
+        ):
             icer = dc[0] / dq[0]
         row = {
             "arm": arm,
@@ -211,8 +286,10 @@ def table(per_rep: pd.DataFrame, inc: pd.DataFrame, cfg: AnalysisConfig, baselin
             "discount_rate": cfg.discount_rate,
             "qalys_per_member": float(d["qalys_per_member"].mean()),
             "cost_per_member": float(d[f"cost_per_member_{cfg.perspective}"].mean()),
-            **{f"cost_per_member_{p}": float(d[f"cost_per_member_{p}"].mean())
-               for p in PERSPECTIVE_COLUMNS},  # fmt: skip
+            **{
+                f"cost_per_member_{p}": float(d[f"cost_per_member_{p}"].mean())
+                for p in PERSPECTIVE_COLUMNS
+            },
             "incremental_cost": dc[0],
             "incremental_cost_ci_low": dc[1],
             "incremental_cost_ci_high": dc[2],
@@ -225,15 +302,20 @@ def table(per_rep: pd.DataFrame, inc: pd.DataFrame, cfg: AnalysisConfig, baselin
         for w in cfg.wtp:
             k = f"nmb_{w:.0f}"
             m, lo, hi = _ci(i[k].to_numpy(float))
-            row |= {k: m, f"{k}_ci_low": lo, f"{k}_ci_high": hi,
-                    f"prob_cost_effective_{w:.0f}": float(probs[(float(w), arm)])}  # fmt: skip
+            row |= {
+                k: m,
+                f"{k}_ci_low": lo,
+                f"{k}_ci_high": hi,
+                f"prob_cost_effective_{w:.0f}": float(probs[(float(w), arm)]),
+            }
         rows.append(row)
     cols = {**ECONOMICS_COLUMNS, **wtp_columns(cfg.wtp)}
     return pd.DataFrame(rows, columns=list(cols)).astype({k: v[0] for k, v in cols.items()})
 
 
-def analyse(monthly: pd.DataFrame, subgroups: pd.DataFrame, cfg: AnalysisConfig,
-            baseline: str) -> dict[str, pd.DataFrame]:  # fmt: skip
+def analyse(
+    monthly: pd.DataFrame, subgroups: pd.DataFrame, cfg: AnalysisConfig, baseline: str
+) -> dict[str, pd.DataFrame]:
     """Everything above for a run's tables: ``per_replicate``, ``increments``, ``table``,
     ``ceac`` (on a grid of λ from 0 to twice the largest threshold)."""
     keys = ["point", "arm", "replicate"] if "point" in monthly else ["arm", "replicate"]

@@ -16,13 +16,13 @@ from sim.agents import Payer, Provider
 from sim.behaviour import Experience
 from sim.features import Feature, Hooks, build, columns
 from sim.features.upcoding import Coding
-from sim.subgroups import Subgroups
 from sim.month import adaptation, calendar, delivery, incentives, needs, payment, records
 from sim.month.care import SettingMonth
 from sim.payment import REGISTRY, PaymentModel
 from sim.population import Population
 from sim.scenario import Scenario
 from sim.settings import CareSetting
+from sim.subgroups import Subgroups
 from sim.world import Providers, Style, World
 
 #: order of the spawned random streams of a run (documented in docs/architecture.md)

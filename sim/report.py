@@ -25,7 +25,7 @@ an error leaves nothing half-written.
 from __future__ import annotations
 
 import base64
-import html
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -165,6 +165,11 @@ class Results:
     meta: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, Any] = field(default_factory=dict)
     providers_note: str | None = None
+    #: the scenario with its defaults (a sweep's: its base scenario)
+    scenario: dict[str, Any] = field(default_factory=dict)
+    #: subgroups.parquet and the health-economic tables, when the run wrote them
+    subgroups: pd.DataFrame | None = None
+    economics: dict[str, pd.DataFrame] | None = None
 
     @property
     def months(self) -> int | None:
@@ -278,6 +283,9 @@ def _load_run(folder: Path) -> Results:
         parameters=[],
         meta=meta,
         providers_note=note,
+        scenario=sc,
+        subgroups=_read_subgroups(folder),
+        economics=_read_economics(folder),
     )
 
 
@@ -325,7 +333,35 @@ def _load_sweep(folder: Path) -> Results:
             "are not shown. Run one design point with `sim run` and `provider_panel = true` "
             "under `[outputs]` in the scenario to see them."
         ),
+        scenario=full,
     )
+
+
+def _read_subgroups(folder: Path) -> pd.DataFrame | None:
+    path = folder / "subgroups.parquet"
+    if not path.exists():
+        return None
+    from sim.subgroups import SUBGROUP_COLUMNS
+
+    return _read_parquet(
+        path,
+        list(SUBGROUP_COLUMNS),
+        "written by `sim run` with [analysis] subgroups",
+        key=["arm", "replicate", "month", "subgroup", "group"],
+    )
+
+
+def _read_economics(folder: Path) -> dict[str, pd.DataFrame] | None:
+    names = {"table": "economics.csv", "increments": "economics_replicates.csv", "ceac": "ceac.csv"}
+    if not all((folder / n).exists() for n in names.values()):
+        return None
+    out = {}
+    for k, n in names.items():
+        try:
+            out[k] = pd.read_csv(folder / n, keep_default_na=True)
+        except Exception as exc:  # pandas raises several types for damaged files
+            raise ResultsError(f"{folder / n}: cannot be read as CSV ({exc})") from None
+    return out
 
 
 def _validated(base: dict[str, Any]) -> dict[str, Any]:
@@ -416,11 +452,18 @@ def outcomes_by_replicate(res: Results, measures: list[Measure]) -> pd.DataFrame
 def monthly_by_replicate(res: Results) -> pd.DataFrame:
     """Monthly measures per (point, arm, replicate, month), as in ``sim.plots``."""
     assert res.monthly is not None
+    return monthly_wide(res.monthly, res.arms, res.settings)
+
+
+def monthly_wide(monthly: pd.DataFrame, arms: list[str], settings: list[str]) -> pd.DataFrame:
+    """The monthly panels' measures per (point, arm, replicate, month) of a monthly table
+    (a ``point`` column is added when missing): what ``sim run``'s trends figure and
+    ``sim report``'s monthly figures draw."""
     keys = ["point", "arm", "replicate", "month"]
-    m = res.monthly.assign(
-        arm=res.monthly["arm"].astype(str), setting=res.monthly["setting"].astype(str)
-    )
-    first = m[m["setting"] == res.settings[0]]
+    m = monthly.assign(arm=monthly["arm"].astype(str), setting=monthly["setting"].astype(str))
+    if "point" not in m:
+        m = m.assign(point=0)
+    first = m[m["setting"] == settings[0]]
     members = first.groupby(keys)["members"].sum().astype(float)
     total = m.groupby(keys)[["spending", "oop", "adverse_events"]].sum()
     fc = (first["function_change"] * first["members"]).groupby(
@@ -430,14 +473,14 @@ def monthly_by_replicate(res: Results) -> pd.DataFrame:
         "spending_pmpm": total["spending"] / members,
         "oop_pmpm": total["oop"] / members,
     }
-    for s in res.settings:
+    for s in settings:
         g = m[m["setting"] == s].groupby(keys)[["service_units", "patients_treated"]].sum()
         treated = g["patients_treated"].where(g["patients_treated"] > 0)
         cols[f"units_per_treated:{s}"] = g["service_units"] / treated
     cols["function_change"] = fc
     cols["adverse_events_per_1000"] = 1000 * total["adverse_events"] / members
     wide = pd.DataFrame(cols).reset_index()
-    return _sort(wide, res.arms, ["point", "replicate", "month"])
+    return _sort(wide, arms, ["point", "replicate", "month"])
 
 
 def _sort(df: pd.DataFrame, arms: list[str], then: list[str]) -> pd.DataFrame:
@@ -543,11 +586,52 @@ def latex_escape(text: Any) -> str:
     return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch, ch) for ch in str(text))
 
 
+#: a LaTeX table with more columns than this is scaled to the text width
+LATEX_FIT_COLUMNS = 6
+
+
+def latex_fit(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns a printed table keeps: each ``X 95% CI`` column joins its ``X`` column as
+    ``mean [low, high]`` (half the columns, the same numbers)."""
+    out = {}
+    cols = list(df.columns)
+    for c in cols:
+        name = str(c)
+        if name.endswith(" 95% CI") and name[: -len(" 95% CI")] in out:
+            base = name[: -len(" 95% CI")]
+            out[base] = [
+                m if ci.startswith("n/a") else f"{m} {ci}"
+                for m, ci in zip(out[base], df[c].astype(str), strict=True)
+            ]
+        else:
+            out[name] = list(df[c].astype(str))
+    return pd.DataFrame(out)
+
+
+def _fit_width(tex: str, columns: int) -> str:
+    """Scale a wide tabular to the text width (graphicx's resizebox) and set it small."""
+    if columns <= LATEX_FIT_COLUMNS:
+        return tex
+    tex = tex.replace(
+        "\\begin{tabular}", "\\small\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}", 1
+    )
+    return tex.replace("\\end{tabular}", "\\end{tabular}%\n}", 1)
+
+
 def latex_table(
     df: pd.DataFrame, caption: str, label: str, align: str, *, use_pandas: bool | None = None
 ) -> str:
     """A booktabs LaTeX table: pandas ``to_latex`` when jinja2 is installed, else written here
-    (same layout)."""
+    (same layout). Tables of more than :data:`LATEX_FIT_COLUMNS` columns are scaled to the
+    text width (``\\resizebox``; needs ``\\usepackage{booktabs,graphicx}``)."""
+    return _fit_width(
+        _latex_table(df, caption, label, align, use_pandas=use_pandas), len(df.columns)
+    )
+
+
+def _latex_table(
+    df: pd.DataFrame, caption: str, label: str, align: str, *, use_pandas: bool | None = None
+) -> str:
     if use_pandas is None:
         import importlib.util
 
@@ -606,9 +690,10 @@ def _write_table(
     data.to_csv(csv, index=False, float_format="%.10g")
     numeric = set(display.columns[n_text:])
     md.write_text(f"**{title}**\n\n{markdown_table(display, numeric)}\n{notes}\n", encoding="utf-8")
-    align = "l" * n_text + "r" * (len(display.columns) - n_text)
+    printed = latex_fit(display)
+    align = "l" * n_text + "r" * (len(printed.columns) - n_text)
     tex.write_text(
-        latex_table(display, f"{title}. {notes}", f"tab:{stem}", align), encoding="utf-8"
+        latex_table(printed, f"{title}. {notes}", f"tab:{stem}", align), encoding="utf-8"
     )
     return TableOut(stem, title, notes, display, numeric, [csv, md, tex])
 
@@ -772,13 +857,37 @@ def _band_caption(res: Results, what: str, *, paired: bool = False) -> str:
     return f"{what} One replication: no band (an interval needs at least 2 replications)."
 
 
+#: progress callback of ``build_report``: (step done, steps, what comes next)
+ReportProgress = Any
+
+
+def scenario_baseline(scenario: dict[str, Any], arms: list[str]) -> str:
+    """The scenario's baseline arm (``analysis.baseline``), else the first arm."""
+    analysis = scenario.get("analysis") if isinstance(scenario, dict) else None
+    base = analysis.get("baseline") if isinstance(analysis, dict) else None
+    return str(base) if base in arms else arms[0]
+
+
+def key_measures(scenario: dict[str, Any]) -> list[str]:
+    """The scenario's key measures (``analysis.key_measures``)."""
+    analysis = scenario.get("analysis") if isinstance(scenario, dict) else None
+    return list(analysis.get("key_measures") or []) if isinstance(analysis, dict) else []
+
+
 def build_report(
-    results: str | Path, *, baseline: str | None = None, out: str | Path | None = None
+    results: str | Path,
+    *,
+    baseline: str | None = None,
+    out: str | Path | None = None,
+    progress: ReportProgress | None = None,
 ) -> Report:
-    """Read a results folder and write its report folder (atomically); return the files."""
+    """Read a results folder and write its report folder (atomically); return the files.
+
+    ``baseline``: default the scenario's ``analysis.baseline``, else the first arm.
+    ``progress(done, total, label)`` after each step."""
     res = load_results(results)
     if baseline is None:
-        baseline = res.arms[0]
+        baseline = scenario_baseline(res.scenario, res.arms)
     elif baseline not in res.arms:
         raise ResultsError(
             f"--baseline: unknown arm {baseline!r} in {res.folder}; allowed: {', '.join(res.arms)}"
@@ -786,7 +895,7 @@ def build_report(
     out = Path(out) if out is not None else res.folder / "report"
     _check_out(out, res.folder)
     with staged_folder(out) as tmp:
-        rel = _write(res, baseline, tmp)
+        rel = _write(res, baseline, tmp, progress)
     return Report(out, [out / p for p in rel])
 
 
@@ -822,6 +931,24 @@ class _Build:
     figures: list[FigureOut] = field(default_factory=list)
     data_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the report's sections, in order: (id, title, intro, figure stems, table stems)
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    styles: dict[str, dict] = field(default_factory=dict)
+
+    def section(self, sid: str, title: str, intro: str = "") -> None:
+        """Start a section: figures and tables added next belong to it."""
+        self.sections.append(
+            {"id": sid, "title": title, "intro": intro, "figures": [], "tables": []}
+        )
+
+    @property
+    def events(self) -> list[tuple[Any, str]]:
+        """The policy switches to mark on time series (calendar dates)."""
+        return switch_events(self.res.scenario, self.res.arms)
+
+    @property
+    def start(self) -> Any:
+        return scenario_start(self.res.scenario)
 
     @property
     def others(self) -> list[str]:
@@ -837,6 +964,13 @@ class _Build:
         self.figures.append(
             FigureOut(stem, title, caption, rf.save(fig, self.root / "figures", stem))
         )
+        if self.sections:
+            self.sections[-1]["figures"].append(stem)
+
+    def table(self, t: TableOut) -> None:
+        self.tables.append(t)
+        if self.sections:
+            self.sections[-1]["tables"].append(t.stem)
 
     def data(self, df: pd.DataFrame, name: str) -> None:
         path = self.root / "data" / name
@@ -844,9 +978,13 @@ class _Build:
         self.data_files.append(path)
 
 
-def _write(res: Results, baseline: str, root: Path) -> list[Path]:
+def _write(
+    res: Results, baseline: str, root: Path, progress: ReportProgress | None = None
+) -> list[Path]:
     """Write every figure, table, data file, report.html and index.md under ``root``; return
     the paths relative to it."""
+    from sim import report_figures as rf
+
     for d in ("figures", "tables", "data"):
         (root / d).mkdir()
     measures = table_measures(res.settings, res.units)
@@ -864,14 +1002,26 @@ def _write(res: Results, baseline: str, root: Path) -> list[Path]:
         stats=_sort_stats(describe(wide, ["point", "arm"], keys), res.arms, order),
         diffs=diffs,
         dstats=_sort_stats(describe(diffs, ["point", "arm"], keys), res.arms, order),
+        styles=rf.arm_styles(res.arms),
     )
     b.data(wide, "outcomes_by_replicate.csv")
-    _tables(b)
-    _monthly_figures(b)
-    _provider_figure(b)
-    _value_figures(b)
-    if res.kind == "sweep":
-        _parameter_figures(b)
+    steps: list[tuple[str, Any]] = [
+        ("key measures", _key_measures),
+        ("monthly figures", _monthly_figures),
+        ("subgroups", _subgroups),
+        ("health economics", _economics),
+        ("parameters", _parameter_figures if res.kind == "sweep" else None),
+        ("sensitivity", _sensitivity if res.kind == "sweep" else None),
+        ("providers and value", _provider_and_value),
+        ("tables", _tables),
+    ]
+    steps = [(label, f) for label, f in steps if f is not None]
+    for i, (label, f) in enumerate(steps):
+        if progress is not None:
+            progress(i, len(steps) + 1, label)
+        f(b)
+    if progress is not None:
+        progress(len(steps), len(steps) + 1, "report.html")
     rel = [
         Path("index.md"),
         Path("report.html"),
@@ -881,11 +1031,14 @@ def _write(res: Results, baseline: str, root: Path) -> list[Path]:
     ]
     (root / "report.html").write_text(_html(b), encoding="utf-8")
     (root / "index.md").write_text(_index(b), encoding="utf-8")
+    if progress is not None:
+        progress(len(steps) + 1, len(steps) + 1, "done")
     return rel
 
 
 def _tables(b: _Build) -> None:
     res, reps = b.res, b.res.replications
+    b.section("tables", "All outcomes by arm")
     n_lead = 1 + len(res.parameters) if res.kind == "sweep" else 0
     ci_note = (
         f"Mean over {reps} replications; 95% CI: {CI_METHOD}."
@@ -902,7 +1055,7 @@ def _tables(b: _Build) -> None:
     )
     what = "design point and arm" if res.kind == "sweep" else "arm"
     data, display = summary_tables(res, b.stats, b.measures)
-    b.tables.append(
+    b.table(
         _write_table(
             b.root / "tables",
             "summary_by_arm",
@@ -929,7 +1082,7 @@ def _tables(b: _Build) -> None:
     title = f"Differences from the baseline arm ({b.baseline})"
     if res.kind == "sweep":
         title += " by design point"
-    b.tables.append(
+    b.table(
         _write_table(b.root / "tables", "differences", title, dnotes, data, display, n_lead + 2)
     )
 
@@ -944,6 +1097,7 @@ def _monthly_figures(b: _Build) -> None:
             "sweep file and run it again to get them."
         )
         return
+    b.section("trends", "Monthly trends")
     panels = monthly_panels(res.settings, res.units)
     diff_panels = [(k, t, f"difference, {u}") for k, t, u in panels]
     mwide = monthly_by_replicate(res)
@@ -952,6 +1106,8 @@ def _monthly_figures(b: _Build) -> None:
     mstats = _sort_stats(describe(mwide, by, keys), res.arms, keys)
     mdiff = paired(mwide, res.arms, b.baseline, ["point", "replicate", "month"], keys)
     mdstats = _sort_stats(describe(mdiff, by, keys), res.arms, keys)
+    mstats["date"] = rf.as_dates(mstats["month"], b.start)
+    mdstats["date"] = rf.as_dates(mdstats["month"], b.start)
     b.data(mstats, "monthly_trends.csv")
     b.data(mdstats.assign(baseline=b.baseline), "monthly_differences.csv")
     points = list(res.design["point"])[:MAX_POINT_FIGURES]
@@ -963,7 +1119,12 @@ def _monthly_figures(b: _Build) -> None:
                 mstats[mstats["point"] == point],
                 res.arms,
                 panels,
+                x="date",
+                xlabel="calendar month",
                 suptitle=f"Monthly trends by arm{at}",
+                styles=b.styles,
+                events=b.events,
+                replications=res.replications,
             ),
             f"trends{sfx}",
             f"Monthly trends by arm{at}",
@@ -981,8 +1142,13 @@ def _monthly_figures(b: _Build) -> None:
                     mdstats[mdstats["point"] == point],
                     b.others,
                     diff_panels,
+                    x="date",
+                    xlabel="calendar month",
                     zero_line=True,
-                    suptitle=f"Difference from {b.baseline} by month{at}",
+                    suptitle=f"Difference from {rf.label_of(b.baseline)} by month{at}",
+                    styles=b.styles,
+                    events=b.events,
+                    replications=res.replications,
                 ),
                 f"differences{sfx}",
                 f"Monthly differences from {b.baseline}{at}",
@@ -1018,7 +1184,9 @@ def _provider_figure(b: _Build) -> None:
     lo, hi = int(n_prov.min()), int(n_prov.max())
     per_box = f"{lo}" if lo == hi else f"{lo} to {hi}"
     b.figure(
-        rf.providers(last, res.arms, res.settings, {k: _plural(u) for k, u in res.units.items()}),
+        rf.providers(
+            last, res.arms, res.settings, {k: _plural(u) for k, u in res.units.items()}, b.styles
+        ),
         "providers",
         "Distributions across providers in the last month",
         f"Month {int(last['month'].max())} (the last), providers pooled over "
@@ -1048,7 +1216,7 @@ def _value_figures(b: _Build) -> None:
             ]
         )
         b.figure(
-            rf.value(spp, low, res.arms, groups),
+            rf.value(spp, low, res.arms, groups, b.styles),
             "value",
             "Value: spending per point of function and low-value volume",
             "Left: payer spending plus out-of-pocket per point of function gained from "
@@ -1088,7 +1256,7 @@ def _value_figures(b: _Build) -> None:
         )
     few = len(res.design) <= 30
     b.figure(
-        rf.quality_quantity(qstats, res.arms, grid, errorbars=few),
+        rf.quality_quantity(qstats, res.arms, grid, errorbars=few, styles=b.styles),
         "quality_quantity",
         "Quality against quantity",
         "Outcome against volume: one marker per arm"
@@ -1110,6 +1278,12 @@ def _parameter_figures(b: _Build) -> None:
     from sim import report_figures as rf
 
     res = b.res
+    b.section(
+        "parameters",
+        "Outcomes against the varied parameters",
+        "Each panel: an outcome against one factor of the sweep (a linked factor moves every "
+        "field it names together).",
+    )
     short = _short_names(res.parameters)
     panels = [(m.key, m.label, m.unit) for m in b.measures]
     dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
@@ -1140,6 +1314,8 @@ def _parameter_figures(b: _Build) -> None:
                 xlabel=xlabel,
                 lines=is_grid,
                 suptitle=f"Outcomes against {short[prm]}",
+                styles=b.styles,
+                replications=res.replications,
             ),
             stem,
             f"Outcomes against {prm}",
@@ -1156,7 +1332,9 @@ def _parameter_figures(b: _Build) -> None:
                     xlabel=xlabel,
                     lines=is_grid,
                     zero_line=True,
-                    suptitle=f"Difference from {b.baseline} against {short[prm]}",
+                    suptitle=f"Difference from {rf.label_of(b.baseline)} against {short[prm]}",
+                    styles=b.styles,
+                    replications=res.replications,
                 ),
                 f"{stem}_differences",
                 f"Differences from {b.baseline} against {prm}",
@@ -1205,6 +1383,539 @@ def _per_point(res: Results, stats: pd.DataFrame, prm: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
+# calendar, switches, key measures, subgroups, health economics, sensitivity
+
+
+def scenario_start(scenario: dict[str, Any]) -> dt.date:
+    """The calendar month of month 0 (``start``; 2025-01-01 when the scenario has none)."""
+    start = scenario.get("start") if isinstance(scenario, dict) else None
+    try:
+        return start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+    except ValueError:
+        return dt.date(2025, 1, 1)
+
+
+def switch_events(scenario: dict[str, Any], arms: list[str]) -> list[tuple[Any, str]]:
+    """Policy switches of the arms shown, one per month: (date as datetime64, label naming the
+    arms that switch and the month)."""
+    start = scenario_start(scenario)
+    by_month: dict[int, list[str]] = {}
+    for arm in scenario.get("arms") or [] if isinstance(scenario, dict) else []:
+        if not isinstance(arm, dict) or arm.get("name") not in arms:
+            continue
+        for sw in arm.get("switches") or []:
+            if isinstance(sw, dict) and isinstance(sw.get("month"), int):
+                by_month.setdefault(sw["month"], []).append(str(arm["name"]))
+    out = []
+    for month, names in sorted(by_month.items()):
+        k = start.year * 12 + start.month - 1 + month
+        day = dt.date(k // 12, k % 12 + 1, 1)
+        who = (
+            "" if len(names) == len(arms) else f" ({', '.join(n.replace('_', ' ') for n in names)})"
+        )
+        out.append((np.datetime64(day, "D"), f"switch {day:%b %Y}{who}"))
+    return out
+
+
+def _key_measures(b: _Build) -> None:
+    """The scenario's key measures first: monthly by arm and against the baseline (figures),
+    and over the run (a table), with paired differences."""
+    from sim import measures as ms
+    from sim import report_figures as rf
+
+    res = b.res
+    names = key_measures(res.scenario)
+    if not names:
+        return
+    b.section(
+        "key",
+        "Key measures",
+        "The measures the scenario declares as its key ones (`[analysis] key_measures`), "
+        f"against the baseline arm **{b.baseline}** (the counterfactual).",
+    )
+    if res.monthly is None:
+        b.notes.append("Key measures need the monthly tables (a sweep with outputs = monthly).")
+        return
+    m = res.monthly.assign(
+        arm=res.monthly["arm"].astype(str), setting=res.monthly["setting"].astype(str)
+    )
+    monthly_parts, run_parts, shown = [], [], []
+    for name in names:
+        try:
+            per_month, per_run = [], []
+            for point, d in m.groupby("point", sort=False):
+                per_month.append(ms.compute(d, name).assign(point=point))
+                per_run.append(ms.compute(d, name, by_month=False).assign(point=point))
+        except KeyError as exc:
+            b.notes.append(f"Key measure {name}: this run has no column {exc.args[0]}.")
+            continue
+        monthly_parts.append(pd.concat(per_month).rename(columns={"value": name}))
+        run_parts.append(pd.concat(per_run).rename(columns={"value": name}))
+        shown.append(name)
+    if not shown:
+        return
+    keys_m, keys_r = ["point", "arm", "replicate", "month"], ["point", "arm", "replicate"]
+    mw = monthly_parts[0]
+    for part in monthly_parts[1:]:
+        mw = mw.merge(part, on=keys_m, how="outer")
+    rw = run_parts[0]
+    for part in run_parts[1:]:
+        rw = rw.merge(part, on=keys_r, how="outer")
+    mw, rw = (
+        _sort(mw, res.arms, ["point", "replicate", "month"]),
+        _sort(rw, res.arms, ["point", "replicate"]),
+    )
+    panels = [(n, *ms.label(n)) for n in shown]
+    mstats = describe(mw, ["point", "arm", "month"], shown)
+    mstats["date"] = rf.as_dates(mstats["month"], b.start)
+    mdiff = paired(mw, res.arms, b.baseline, ["point", "replicate", "month"], shown)
+    mdstats = describe(mdiff, ["point", "arm", "month"], shown)
+    mdstats["date"] = rf.as_dates(mdstats["month"], b.start)
+    b.data(mstats, "key_measures_monthly.csv")
+    b.data(mdstats.assign(baseline=b.baseline), "key_measures_monthly_differences.csv")
+    point = res.design["point"].iloc[0]
+    at = _point_text(res, int(point))
+    band = _band_caption(res, "")
+    b.figure(
+        rf.band_lines(
+            mstats[mstats["point"] == point],
+            res.arms,
+            panels,
+            x="date",
+            xlabel="calendar month",
+            suptitle=f"Key measures by arm{at}",
+            styles=b.styles,
+            events=b.events,
+            replications=res.replications,
+            ncols=min(3, len(panels)),
+        ),
+        "key_measures",
+        f"Key measures by arm{at}",
+        "Each key measure by calendar month and arm; dashed vertical lines: policy switches."
+        + band,
+    )
+    if b.others:
+        dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
+        b.figure(
+            rf.band_lines(
+                mdstats[mdstats["point"] == point],
+                b.others,
+                dpanels,
+                x="date",
+                xlabel="calendar month",
+                zero_line=True,
+                suptitle=f"Key measures: difference from {rf.label_of(b.baseline)}{at}",
+                styles=b.styles,
+                events=b.events,
+                replications=res.replications,
+                ncols=min(3, len(dpanels)),
+            ),
+            "key_measures_differences",
+            f"Key measures: difference from {b.baseline}{at}",
+            f"Each arm minus the baseline arm ({b.baseline}), paired by replication, month by "
+            "month." + _band_caption(res, "", paired=True),
+        )
+    # over the run: one row per measure (and point), arms as columns, then differences
+    rstats = describe(rw, ["point", "arm"], shown)
+    rdiff = paired(rw, res.arms, b.baseline, ["point", "replicate"], shown)
+    rdstats = describe(rdiff, ["point", "arm"], shown)
+    rows, data = [], []
+    for pt in res.design["point"]:
+        lead = _shown(_lead(res, int(pt)))
+        for name in shown:
+            title, unit = ms.label(name)
+            dec = ms.MEASURES[ms.parse(name)[0]].decimals
+            row = {**lead, "Measure": title, "Unit": unit}
+            for arm in res.arms:
+                r = rstats[
+                    (rstats["point"] == pt) & (rstats["arm"] == arm) & (rstats["measure"] == name)
+                ]
+                if r.empty:
+                    row[arm] = "n/a"
+                    continue
+                r = r.iloc[0]
+                row[arm] = _with_ci(r, dec, res.replications)
+                data.append(
+                    {
+                        **_lead(res, int(pt)),
+                        "arm": arm,
+                        "measure": name,
+                        "kind": "level",
+                        **r[["n", "mean", "sd", "ci_low", "ci_high"]],
+                    }
+                )
+            for arm in b.others:
+                r = rdstats[
+                    (rdstats["point"] == pt)
+                    & (rdstats["arm"] == arm)
+                    & (rdstats["measure"] == name)
+                ]
+                col = f"{arm} − {b.baseline}"
+                if r.empty:
+                    row[col] = "n/a"
+                    continue
+                r = r.iloc[0]
+                row[col] = _with_ci(r, dec, res.replications, signed=True)
+                data.append(
+                    {
+                        **_lead(res, int(pt)),
+                        "arm": arm,
+                        "measure": name,
+                        "kind": f"difference from {b.baseline}",
+                        **r[["n", "mean", "sd", "ci_low", "ci_high"]],
+                    }
+                )
+            rows.append(row)
+    n_lead = 1 + len(res.parameters) if res.kind == "sweep" else 0
+    over = (
+        "over the run (flows: pooled over every month; levels such as function change: "
+        "the last month)"
+    )
+    b.table(
+        _write_table(
+            b.root / "tables",
+            "key_measures",
+            "Key measures by arm and against the baseline",
+            f"Each key measure {over}, computed per replication; cells: mean "
+            f"[95% CI] over {res.replications} replication(s)"
+            + (f" ({NA_ONE} for intervals)" if res.replications == 1 else f", {CI_METHOD}")
+            + f". Differences: arm − {b.baseline}, paired by replication.",
+            pd.DataFrame(data),
+            pd.DataFrame(rows),
+            n_lead + 2,
+        )
+    )
+
+
+def _with_ci(r: pd.Series, decimals: int, replications: int, *, signed: bool = False) -> str:
+    mean = r["mean"]
+    text = f"{mean:+,.{decimals}f}" if signed and np.isfinite(mean) else _num(mean, decimals)
+    if int(r["n"]) >= 2 and np.isfinite(r["ci_low"]):
+        return f"{text} [{_num(r['ci_low'], decimals)}, {_num(r['ci_high'], decimals)}]"
+    return text
+
+
+#: the subgroup outcomes over the run: (key, label, unit, decimals)
+SUBGROUP_MEASURES = [
+    ("oop_per_member_year", "Out-of-pocket cost", "USD per member-year", 2),
+    ("function_change", "Change in function, month 0 to last", "points (0-100 scale)", 3),
+    ("spending_pmpm", "Payer spending", "USD per member-month", 2),
+    ("qalys_per_member", "QALYs per member (undiscounted)", "QALYs over the run", 4),
+    ("adverse_events_per_1000", "Adverse events", "per 1,000 member-months", 3),
+]
+#: subgroup figures for dimensions of at most this many groups
+MAX_GROUPS_FIGURE = 12
+
+
+def subgroups_by_replicate(sub: pd.DataFrame) -> pd.DataFrame:
+    """The subgroup outcomes over the run per (arm, subgroup, group, replicate)."""
+    d = sub.assign(
+        arm=sub["arm"].astype(str),
+        subgroup=sub["subgroup"].astype(str),
+        group=sub["group"].astype(str),
+    )
+    keys = ["arm", "subgroup", "group", "replicate"]
+    g = d.groupby(keys, sort=False)
+    tot = g[["members", "spending", "oop", "adverse_events", "qalys"]].sum()
+    last = d[d["month"] == d["month"].max()].set_index(keys)
+    out = pd.DataFrame(
+        {
+            "oop_per_member_year": 12 * tot["oop"] / tot["members"],
+            "spending_pmpm": tot["spending"] / tot["members"],
+            "adverse_events_per_1000": 1000 * tot["adverse_events"] / tot["members"],
+            "qalys_per_member": tot["qalys"] / last["members"].reindex(tot.index),
+            "function_change": last["function_change"].reindex(tot.index),
+        }
+    )
+    return out.reset_index()
+
+
+def _subgroups(b: _Build) -> None:
+    """Tables (and figures for small dimensions) of the outcomes by subgroup and arm."""
+    from sim import report_figures as rf
+
+    res = b.res
+    if res.subgroups is None:
+        return
+    wide = subgroups_by_replicate(res.subgroups)
+    dims = [d for d in dict.fromkeys(wide["subgroup"]) if d != "all"]
+    if not dims:
+        return
+    b.section(
+        "subgroups",
+        "Subgroups",
+        "Outcomes by subgroup (`[analysis] subgroups`); groups are fixed at month 0. Payments "
+        "not tied to a claim (capitation) are attributed to members by risk score.",
+    )
+    keys = [k for k, *_ in SUBGROUP_MEASURES]
+    stats = describe(wide, ["subgroup", "group", "arm"], keys)
+    b.data(wide, "subgroups_by_replicate.csv")
+    for dim in dims:
+        st = stats[stats["subgroup"] == dim]
+        groups = list(dict.fromkeys(wide.loc[wide["subgroup"] == dim, "group"]))
+        title = f"By {dim.replace('*', ' × ').replace('_', ' ')}"
+        if len(groups) <= MAX_GROUPS_FIGURE:
+            panels = [(k, label, unit) for k, label, unit, _ in SUBGROUP_MEASURES[:2]]
+            b.figure(
+                rf.group_bars(
+                    st,
+                    res.arms,
+                    groups,
+                    panels,
+                    xlabel=dim.replace("_", " "),
+                    suptitle=f"Out-of-pocket cost and function {title.lower()}",
+                    styles=b.styles,
+                    replications=res.replications,
+                ),
+                f"subgroups_{_slug(dim)}",
+                f"Out-of-pocket cost and function {title.lower()}",
+                "Bars: mean over replications of each group's out-of-pocket cost per "
+                "member-year and its mean change in function from month 0 to the last month, "
+                f"by arm; error bars: {b.ci_fig}.",
+            )
+        rows, data = [], []
+        for grp in groups:
+            for k, label, unit, dec in SUBGROUP_MEASURES:
+                row = {"Group": grp, "Measure": label, "Unit": unit}
+                for arm in res.arms:
+                    r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == k)]
+                    row[arm] = "n/a" if r.empty else _with_ci(r.iloc[0], dec, res.replications)
+                    if not r.empty:
+                        data.append(
+                            {
+                                "subgroup": dim,
+                                "group": grp,
+                                "arm": arm,
+                                "measure": k,
+                                **r.iloc[0][["n", "mean", "sd", "ci_low", "ci_high"]],
+                            }
+                        )
+                rows.append(row)
+        b.table(
+            _write_table(
+                b.root / "tables",
+                f"subgroups_{_slug(dim)}",
+                f"Outcomes {title.lower()} and arm",
+                f"Cells: mean [95% CI] over {res.replications} replication(s) of each group's "
+                "outcome over the run (out-of-pocket per member-year, function change from month "
+                "0 to the last month, payer spending per member-month, undiscounted QALYs per "
+                "member, adverse events per 1,000 member-months).",
+                pd.DataFrame(data),
+                pd.DataFrame(rows),
+                3,
+            )
+        )
+
+
+def _economics(b: _Build) -> None:
+    """QALYs, costs, ICER and NMB against the baseline; the CE plane and the CEAC."""
+    from sim import report_figures as rf
+
+    res = b.res
+    eco = res.economics
+    if eco is None:
+        return
+    t = eco["table"]
+    base = str(t["baseline"].iloc[0])
+    perspective = str(t["perspective"].iloc[0]).replace("_", " ")
+    rate = float(t["discount_rate"].iloc[0])
+    wtp = sorted(
+        {float(c.split("_")[1]) for c in t.columns if c.startswith("nmb_") and c.count("_") == 1}
+    )
+    b.section(
+        "economics",
+        "Health-economic outcomes",
+        f"QALYs per member (function mapped to utility), costs in the **{perspective}** "
+        f"perspective, both discounted at {100 * rate:g}% a year, against the baseline arm "
+        f"**{base}**; the model has no mortality, so QALYs differ only through function. "
+        "Definitions: `sim/economics.py`.",
+    )
+    inc = eco["increments"]
+    draws = int(inc["replicate"].nunique()) if "replicate" in inc else 0
+    others = [a for a in res.arms if a != base and a in set(inc["arm"])]
+    if others:
+        b.figure(
+            rf.ce_plane(
+                inc,
+                others,
+                wtp,
+                styles=b.styles,
+                baseline=base,
+                cost_label=f"incremental cost per member, USD ({perspective})",
+            ),
+            "ce_plane",
+            f"Cost-effectiveness plane against {base}",
+            f"Small markers: one per replication ({draws} draws of the probabilistic "
+            "sensitivity analysis); large markers: the means. Lines through the origin: equal "
+            "net monetary benefit at each willingness-to-pay threshold (below a line, the arm "
+            "is cost-effective at that threshold).",
+        )
+    b.figure(
+        rf.ceac_curve(
+            eco["ceac"],
+            [a for a in res.arms if a in set(eco["ceac"]["arm"])],
+            wtp,
+            styles=b.styles,
+            draws=draws,
+        ),
+        "ceac",
+        "Cost-effectiveness acceptability curve",
+        "For each willingness to pay per QALY, the share of replications in which each arm "
+        "has the highest net monetary benefit (dotted: the scenario's thresholds)."
+        + (" One replication: each probability is 0 or 1." if draws == 1 else ""),
+    )
+    rows = []
+    for _, r in t.iterrows():
+        row = {
+            "Arm": r["arm"],
+            "QALYs/member": f"{r['qalys_per_member']:.4f}",
+            "Cost/member (USD)": f"{r['cost_per_member']:,.2f}",
+            "ΔCost (USD)": _ci3(r, "incremental_cost", 2),
+            "ΔQALYs": _ci3(r, "incremental_qalys", 5),
+            "ICER (USD/QALY)": (f"{r['icer']:,.0f}" if np.isfinite(r["icer"]) else "—")
+            + (
+                f" ({r['icer_note']})" if isinstance(r["icer_note"], str) and r["icer_note"] else ""
+            ),
+        }
+        for w in wtp:
+            row[f"NMB at ${w / 1000:,.0f}k"] = _ci3(r, f"nmb_{w:.0f}", 2)
+        rows.append(row)
+    b.table(
+        _write_table(
+            b.root / "tables",
+            "economics",
+            f"QALYs, costs, ICER and net monetary benefit against {base}",
+            f"Per member over the run, discounted at {100 * rate:g}%/year; costs: {perspective} "
+            "perspective. Δ: arm − baseline, paired by replication; cells: mean [95% CI]. "
+            "ICER = mean ΔCost / mean ΔQALYs (shown where neither arm dominates); NMB = "
+            "λ·ΔQALYs − ΔCost at willingness to pay λ per QALY.",
+            t,
+            pd.DataFrame(rows),
+            1,
+        )
+    )
+
+
+def _ci3(r: pd.Series, k: str, dec: int) -> str:
+    m, lo, hi = r[k], r.get(f"{k}_ci_low"), r.get(f"{k}_ci_high")
+    text = f"{m:+,.{dec}f}" if np.isfinite(m) else "n/a"
+    if lo is not None and np.isfinite(lo) and np.isfinite(hi) and r["arm"] != r["baseline"]:
+        text += f" [{lo:,.{dec}f}, {hi:,.{dec}f}]"
+    return text
+
+
+def _sensitivity(b: _Build) -> None:
+    """The sensitivity analysis of a sweep (``sim sensitivity``), when it has been run."""
+    folder = b.res.folder / "sensitivity"
+    if not folder.is_dir():
+        b.notes.append(
+            "No sensitivity analysis yet: run `sim sensitivity RESULTS` (sobol or morris "
+            "designs) and then `sim report` again to include it."
+        )
+        return
+    tables = sorted(folder.glob("*.csv"))
+    if not tables:
+        return
+    warn = folder / "warnings.txt"
+    intro = "Indices from `sim sensitivity` (SALib), with the seed's share of the variance."
+    if warn.exists():
+        lines = [x for x in warn.read_text(encoding="utf-8").splitlines() if x]
+        intro += "\n\n**Warnings:**\n\n" + "\n".join(f"- {x}" for x in lines)
+    b.section("sensitivity", "Sensitivity analysis", intro)
+    for csv in tables:
+        df = pd.read_csv(csv)
+        png = csv.with_suffix(".png")
+        if png.exists():
+            dest = b.root / "figures" / f"sensitivity_{png.name}"
+            dest.write_bytes(png.read_bytes())
+            b.figures.append(
+                FigureOut(dest.stem, f"Sensitivity: {csv.stem}", f"From {csv.name}.", [dest])
+            )
+            b.sections[-1]["figures"].append(dest.stem)
+        cols = [
+            c
+            for c in (
+                "arm",
+                "parameter",
+                "S1",
+                "S1_conf",
+                "ST",
+                "ST_conf",
+                "mu_star",
+                "mu_star_conf",
+                "seed_share",
+                "seed_share_of_means",
+            )
+            if c in df
+        ]
+        display = df[cols].copy()
+        for c in cols[2:]:
+            display[c] = display[c].map(lambda v: "n/a" if not np.isfinite(v) else f"{v:.3f}")
+        b.table(
+            _write_table(
+                b.root / "tables",
+                f"sensitivity_{_slug(csv.stem)}",
+                f"Sensitivity indices: {csv.stem}",
+                "seed_share: the seed's share of the variance of single runs; "
+                "seed_share_of_means: of the replicate means the indices use.",
+                df,
+                display,
+                2,
+            )
+        )
+
+
+def _provider_and_value(b: _Build) -> None:
+    b.section("value", "Value and providers")
+    _provider_figure(b)
+    _value_figures(b)
+
+
+def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: Path) -> None:
+    """``sim run``'s trends.png: the report's monthly figure (same code, same style), drawn
+    from a run's monthly table (PNG only, 300 dpi)."""
+    from sim import report_figures as rf
+
+    sc = scenario or {}
+    arms = list(dict.fromkeys(monthly["arm"].astype(str)))
+    settings = list(dict.fromkeys(monthly["setting"].astype(str)))
+    units = _scenario_settings(sc, settings)
+    panels = monthly_panels(settings, units)
+    keys = [k for k, _, _ in panels]
+    wide = monthly_wide(monthly, arms, settings)
+    stats = describe(wide, ["point", "arm", "month"], keys)
+    stats["date"] = rf.as_dates(stats["month"], scenario_start(sc))
+    reps = int(monthly["replicate"].nunique())
+    order = [str(a.get("name")) for a in sc.get("arms") or [] if isinstance(a, dict)]
+    styles = rf.arm_styles(_ordered(arms, order))
+    fig = rf.band_lines(
+        stats,
+        arms,
+        panels,
+        x="date",
+        xlabel="calendar month",
+        suptitle=f"{sc.get('name') or 'run'}: monthly trends by arm",
+        styles=styles,
+        events=switch_events(sc, arms),
+        replications=reps,
+    )
+    if reps > 1:
+        fig.text(
+            0.005,
+            0.995,
+            f"bands: 95% CI of the mean over {reps} replications",
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="0.3",
+        )
+    fig.savefig(path, dpi=rf.DPI, metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
 # HTML and index
 
 
@@ -1217,27 +1928,50 @@ th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure{margin:1.2em 0}img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#333;margin-top:.3em}.note{background:#f4f4f4;padding:.6em .8em;
-border-left:4px solid #888}code{background:#f1f1f1;padding:0 .2em}.files{font-size:.85em}
+border-left:4px solid #888;margin:.6em 0}code{background:#f1f1f1;padding:0 .2em}
+.files{font-size:.85em}.toc{font-size:.9em;margin:.8em 0}.toc a{margin:0 .2em}
 """
 
 
-def _html_table(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
-    numeric = numeric or set()
-    e = html.escape
-    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-    rows = []
-    for row in df.itertuples(index=False):
-        cells = "".join(
-            f'<td class="n">{e(str(v))}</td>' if c in numeric else f"<td>{e(str(v))}</td>"
-            for c, v in zip(df.columns, row, strict=True)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def render_markdown(text: str, *, inline: bool = False) -> str:
+    """Markdown as safe HTML (CommonMark by markdown-it-py, a dependency of rich; raw HTML in
+    the text is escaped, not passed through)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    return md.renderInline(text) if inline else md.render(text)
+
+
+def _table_html(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
+    return _render(
+        "table.html.j2",
+        columns=[str(c) for c in df.columns],
+        rows=[[str(v) for v in row] for row in df.itertuples(index=False)],
+        numeric=set(map(str, numeric or set())),
+    )
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).resolve().parent / "templates")),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def _render(which: str, **context: Any) -> str:
+    return _environment().get_template(which).render(**context)
 
 
 def _html(b: _Build) -> str:
-    """The self-contained report page: metadata, tables, figures (PNG embedded as base64)."""
-    e = html.escape
+    """The self-contained report page (``sim/templates/report.html.j2``): what the results
+    are, then each section's figures (PNG embedded as base64) before its tables; notes and
+    captions rendered from Markdown."""
+    from markupsafe import Markup
+
     res, root, baseline = b.res, b.root, b.baseline
     meta = res.meta
     versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
@@ -1257,12 +1991,13 @@ def _html(b: _Build) -> str:
                 "design",
                 f"{res.sweep.get('design', {}).get('method', '?')}, {len(res.design)} point(s)",
             ),
-            ("varied fields", ", ".join(res.parameters)),
+            ("varied factors", ", ".join(res.parameters)),
         ]
     facts += [
         ("seed", str(res.seed)),
         ("replications", str(res.replications)),
         *([("months", str(res.months))] if res.months else []),
+        ("start", str(b.start)),
         ("baseline arm", baseline),
         ("git commit", str(meta.get("git_commit") or "unknown")),
         ("command", " ".join(map(str, command)) if isinstance(command, list) else str(command)),
@@ -1284,63 +2019,73 @@ def _html(b: _Build) -> str:
             "payment models": [models.get(a, "") for a in res.arms],
         }
     )
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Report: {e(res.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(res.name)}</h1>",
-        f'<p class="desc">{e(res.description or "(no description)")}</p>',
-        "<h2>About these results</h2>",
-        _html_table(pd.DataFrame(facts, columns=["", "value"])),
-        "<h3>Arms</h3>",
-        _html_table(arms),
-        "<h3>Statistics</h3>",
-        '<p class="note">Outcomes are computed per replication, then averaged over '
-        f"replications. 95% confidence intervals: {e(CI_METHOD)}. Differences from the baseline "
-        f"arm ({e(baseline)}) are paired by replication (the arms of a replication share their "
+    statistics = (
+        "Outcomes are computed per replication, then averaged over replications. 95% "
+        f"confidence intervals: {CI_METHOD}. Differences from the baseline arm "
+        f"(**{baseline}**) are paired by replication (the arms of a replication share their "
         "random numbers). "
         + (
-            f"With one replication no interval is available: {e(NA_ONE)}."
+            f"With one replication no interval is available: {NA_ONE}."
             if res.replications == 1
             else f"{res.replications} replications."
         )
-        + "</p>",
-        *(f'<p class="note">{e(n)}</p>' for n in b.notes),
-        "<h2>Tables</h2>",
-    ]
-    for t in b.tables:
-        shown = t.display.head(MAX_HTML_ROWS)
-        parts += [
-            f'<h3 id="{e(t.stem)}">{e(t.title)}</h3>',
-            _html_table(shown, t.numeric),
-            *(
-                [f"<p>First {MAX_HTML_ROWS} of {len(t.display)} rows; the files hold all.</p>"]
-                if len(t.display) > len(shown)
-                else []
-            ),
-            f"<p>{e(t.notes)}</p>",
-            '<p class="files">Files: '
-            + ", ".join(f"<code>{e(str(f.relative_to(root)))}</code>" for f in t.files)
-            + "</p>",
-        ]
-    parts.append("<h2>Figures</h2>")
-    for fg in b.figures:
+    )
+    figures = {fg.stem: fg for fg in b.figures}
+    tables = {t.stem: t for t in b.tables}
+
+    def md(text: str, inline: bool = False) -> Any:
+        return Markup(render_markdown(text, inline=inline))
+
+    def figure(fg: FigureOut) -> dict[str, Any]:
         png = next(f for f in fg.files if f.suffix == ".png")
-        b64 = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts += [
-            f'<figure id="{e(fg.stem)}"><h3>{e(fg.title)}</h3>',
-            f'<img alt="{e(fg.title)}" src="data:image/png;base64,{b64}">',
-            f"<figcaption>{e(fg.caption)} Files: "
-            + ", ".join(f"<code>{e(str(f.relative_to(root)))}</code>" for f in fg.files)
-            + "</figcaption></figure>",
-        ]
+        return {
+            "stem": fg.stem,
+            "title": fg.title,
+            "caption": md(fg.caption, inline=True),
+            "png": base64.b64encode(png.read_bytes()).decode("ascii"),
+            "files": [str(f.relative_to(root)) for f in fg.files],
+        }
+
+    def table(t: TableOut) -> dict[str, Any]:
+        shown = t.display.head(MAX_HTML_ROWS)
+        return {
+            "stem": t.stem,
+            "title": t.title,
+            "html": Markup(_table_html(shown, t.numeric)),
+            "truncated": len(t.display) > len(shown),
+            "shown": len(shown),
+            "rows": len(t.display),
+            "notes": md(t.notes),
+            "files": [str(f.relative_to(root)) for f in t.files],
+        }
+
+    sections = []
+    for sec in b.sections:
+        if not sec["figures"] and not sec["tables"] and not sec["intro"]:
+            continue
+        sections.append(
+            {
+                "id": sec["id"],
+                "title": sec["title"],
+                "intro": md(sec["intro"]) if sec["intro"] else "",
+                "figures": [figure(figures[f]) for f in sec["figures"]],
+                "tables": [table(tables[t]) for t in sec["tables"]],
+            }
+        )
+    notes = [*b.notes]
     if res.providers is None and res.providers_note:
-        parts += [
-            "<h3>Distributions across providers</h3>",
-            f'<p class="note">{e(res.providers_note)}</p>',
-        ]
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        notes.append(res.providers_note)
+    return _render(
+        "report.html.j2",
+        name=res.name,
+        description=res.description,
+        css=Markup(_CSS),
+        facts=facts,
+        arms_table=Markup(_table_html(arms)),
+        statistics_note=md(statistics),
+        notes=[md(n) for n in notes],
+        sections=sections,
+    )
 
 
 def _index(b: _Build) -> str:
@@ -1360,7 +2105,7 @@ def _index(b: _Build) -> str:
     for t in b.tables:
         files = ", ".join(f"`{f.relative_to(root)}`" for f in t.files)
         lines.append(f"- {t.title}: {files}")
-    lines += ["", "## Figures (PNG and PDF)", ""]
+    lines += ["", "## Figures (PNG at 300 dpi, PDF and SVG)", ""]
     for fg in b.figures:
         files = ", ".join(f"`{f.relative_to(root)}`" for f in fg.files)
         lines.append(f"- {fg.title}: {files}")
@@ -1369,6 +2114,9 @@ def _index(b: _Build) -> str:
         "outcomes_by_replicate.csv": "every outcome per design point, arm and replication",
         "monthly_trends.csv": "monthly measures: mean and 95% CI per arm and month",
         "monthly_differences.csv": "monthly paired differences from the baseline arm",
+        "key_measures_monthly.csv": "key measures: mean and 95% CI per arm and month",
+        "key_measures_monthly_differences.csv": "key measures: paired differences by month",
+        "subgroups_by_replicate.csv": "subgroup outcomes per arm, group and replication",
     }
     for f in b.data_files:
         lines.append(f"- `{f.relative_to(root)}`: {described.get(f.name, '')}")

@@ -13,6 +13,7 @@ Defaults cite their source (``../shared/REFERENCE.md`` section) or say "assumpti
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
 import tomllib
@@ -1307,8 +1308,11 @@ class AnalysisConfig(Strict):
         "(function band: function at month 0), so patients neither enter nor leave a group.",
     )
     risk_quantiles: int = F(
-        4, "groups", "Groups of the risk_quantile subgroup (4: quartiles of the risk score).",
-        ge=2, le=10,
+        4,
+        "groups",
+        "Groups of the risk_quantile subgroup (4: quartiles of the risk score).",
+        ge=2,
+        le=10,
     )
     function_bands: list[float] = F(
         [40.0, 60.0, 80.0],
@@ -1373,7 +1377,7 @@ class AnalysisConfig(Strict):
     @field_validator("function_bands")
     @classmethod
     def _bands(cls, v: list[float]) -> list[float]:
-        if not v or any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if not v or any(b <= a for a, b in itertools.pairwise(v)):
             raise ValueError("give at least one edge, strictly increasing")
         if v[0] <= 0 or v[-1] >= 100:
             raise ValueError("edges must lie strictly between 0 and 100")
@@ -1393,7 +1397,7 @@ class AnalysisConfig(Strict):
             raise ValueError(
                 "utility_function and utility_values: the same number of points, at least 2"
             )
-        if x[0] != 0 or x[-1] != 100 or any(b <= a for a, b in zip(x, x[1:], strict=False)):
+        if x[0] != 0 or x[-1] != 100 or any(b <= a for a, b in itertools.pairwise(x)):
             raise ValueError("utility_function: strictly increasing from 0 to 100")
         if any(not -0.6 <= w <= 1 for w in u):
             raise ValueError("utility_values: each between -0.6 (worse than death) and 1")

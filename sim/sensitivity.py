@@ -27,10 +27,9 @@ warnings to ``RESULTS/sensitivity/warnings.txt`` (and the terminal).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,9 +77,7 @@ def _pow2(x: float) -> int:
     return 1 << max(0, math.ceil(math.log2(max(x, 1.0))))
 
 
-def sobol_warnings(
-    df: pd.DataFrame, samples: int, replications: int, outcome: str
-) -> list[str]:
+def sobol_warnings(df: pd.DataFrame, samples: int, replications: int, outcome: str) -> list[str]:
     """What is wrong with the Sobol indices of one outcome's table (one line per arm)."""
     out = []
     for arm, d in df.groupby("arm", sort=False):

@@ -19,6 +19,7 @@ A dimension ``all`` (one group) is always recorded: the whole population's utili
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,19 +36,47 @@ SUBGROUP_COLUMNS: dict[str, tuple[str, str, str]] = {
     "seed": ("int64", "integer", "Root seed of the run."),
     "month": ("int32", "month", "Month, from 0."),
     "date": ("string", "YYYY-MM-DD", "Calendar month (its first day) of the month."),
-    "subgroup": ("string", "name", "Subgroup dimension: risk_quantile, condition, payer, region, function_band, a combination joined by '*', or 'all' (everyone)."),
-    "group": ("string", "label", "The group within the dimension (e.g. 'Q4' for the highest risk quantile, 'F<40' for function below 40 at month 0; combinations joined by ' & ')."),
+    "subgroup": (
+        "string",
+        "name",
+        "Subgroup dimension: risk_quantile, condition, payer, region, function_band, a combination joined by '*', or 'all' (everyone).",
+    ),
+    "group": (
+        "string",
+        "label",
+        "The group within the dimension (e.g. 'Q4' for the highest risk quantile, 'F<40' for function below 40 at month 0; combinations joined by ' & ').",
+    ),
     "members": ("int64", "persons", "Members of the group (fixed from month 0)."),
-    "patients_treated": ("int64", "persons", "Members who received service units in any setting this month."),
+    "patients_treated": (
+        "int64",
+        "persons",
+        "Members who received service units in any setting this month.",
+    ),
     "service_units": ("int64", "units", "Service units, all settings."),
-    "spending": ("float64", "USD", "Payer spending on the group's care, all settings: claims paid, adverse-event costs the payer bore, and payments not tied to a claim (capitation, blended fixed parts, reconciliations) allocated to the provider's members of the payer in proportion to their risk score."),
+    "spending": (
+        "float64",
+        "USD",
+        "Payer spending on the group's care, all settings: claims paid, adverse-event costs the payer bore, and payments not tied to a claim (capitation, blended fixed parts, reconciliations) allocated to the provider's members of the payer in proportion to their risk score.",
+    ),
     "oop": ("float64", "USD", "The group's out-of-pocket cost sharing, all settings."),
     "adverse_events": ("int64", "events", "Adverse events, all settings."),
-    "mean_function": ("float64", "points (0-100)", "Mean functional status of the group's members at month end."),
+    "mean_function": (
+        "float64",
+        "points (0-100)",
+        "Mean functional status of the group's members at month end.",
+    ),
     "function_change": ("float64", "points", "Mean change in the group's function since month 0."),
-    "mean_utility": ("float64", "utility (0-1)", "Mean utility weight of the group's members at month end (analysis.utility_function/utility_values)."),
-    "qalys": ("float64", "QALYs", "Quality-adjusted life-years the group lived this month, undiscounted: sum of utility / 12."),
-}  # fmt: skip
+    "mean_utility": (
+        "float64",
+        "utility (0-1)",
+        "Mean utility weight of the group's members at month end (analysis.utility_function/utility_values).",
+    ),
+    "qalys": (
+        "float64",
+        "QALYs",
+        "Quality-adjusted life-years the group lived this month, undiscounted: sum of utility / 12.",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +96,7 @@ def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.nd
     bands = np.asarray(cfg.function_bands)
     fband = np.searchsorted(bands, pop.function, side="right")
     fmt = [f"{b:g}" for b in bands]
-    band_labels = [f"F<{fmt[0]}", *[f"F{a}-{b}" for a, b in zip(fmt, fmt[1:], strict=False)]]
+    band_labels = [f"F<{fmt[0]}", *[f"F{a}-{b}" for a, b in itertools.pairwise(fmt)]]
     band_labels.append(f"F>={fmt[-1]}")
     return {
         "risk_quantile": (risk, [f"Q{i + 1}" for i in range(k)]),

@@ -98,9 +98,13 @@ class ParameterConfig(Strict):
     @classmethod
     def _key(cls, data: Any) -> Any:
         """A linked factor is known by its name: ``field`` holds it (the design's column)."""
-        if isinstance(data, dict) and data.get("fields") and data.get("field") is None:
-            if isinstance(data.get("name"), str):
-                data = {**data, "field": data["name"]}
+        if (
+            isinstance(data, dict)
+            and data.get("fields")
+            and data.get("field") is None
+            and isinstance(data.get("name"), str)
+        ):
+            data = {**data, "field": data["name"]}
         return data
 
     @model_validator(mode="after")
@@ -174,8 +178,8 @@ class SweepConfig(Strict):
         "table",
         "Fields computed from the factors at every design point: dotted path ('*' allowed, "
         "as in fields) = an arithmetic expression of factor names (+ - * / ** %, parentheses, "
-        "numbers, min, max, abs, sqrt, exp, log), e.g. \"settings.*.providers.altruism.low\" = "
-        "\"altruism - 0.2\". Evaluated safely (no Python code runs).",
+        'numbers, min, max, abs, sqrt, exp, log), e.g. "settings.*.providers.altruism.low" = '
+        '"altruism - 0.2". Evaluated safely (no Python code runs).',
     )
 
     @field_validator("name")
@@ -230,7 +234,7 @@ MAX_EXPRESSION = 500
 
 def _parse(text: str) -> ast.Expression:
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("an expression is needed (e.g. \"altruism - 0.2\")")
+        raise ValueError('an expression is needed (e.g. "altruism - 0.2")')
     if len(text) > MAX_EXPRESSION:
         raise ValueError(f"at most {MAX_EXPRESSION} characters")
     try:
@@ -512,8 +516,9 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
             raise ScenarioError(source, where, str(exc)) from None
 
     targets = {
-        p.field: [f for j, t in enumerate(p.fields)
-                  for f in expanded(t, f"parameters.{i}.fields.{j}")]  # fmt: skip
+        p.field: [
+            f for j, t in enumerate(p.fields) for f in expanded(t, f"parameters.{i}.fields.{j}")
+        ]
         for i, p in enumerate(config.parameters)
         if p.fields
     }
