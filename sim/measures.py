@@ -55,8 +55,8 @@ MEASURES: dict[str, MeasureSpec] = {
     "therapy_minutes_concurrent_per_day": MeasureSpec("Concurrent therapy minutes per day", "minutes per day of stay", _TM[1:2], ("service_units",), per_setting=True, decimals=1),
     "therapy_minutes_group_per_day": MeasureSpec("Group therapy minutes per day", "minutes per day of stay", _TM[2:], ("service_units",), per_setting=True, decimals=1),
     "length_of_stay": MeasureSpec("Length of stay", "units per ended episode", ("episode_units_ended",), ("episodes_ended",), per_setting=True, decimals=1),
-    "discharge_share": MeasureSpec("Share of acute discharges referred here", "fraction of discharges", ("referrals_in",), ("discharges",), per_setting=True, den_all_settings=True, decimals=3),
-    "discharge_home_share": MeasureSpec("Share of acute discharges home", "fraction of discharges", ("discharges_home",), ("discharges",), decimals=3),
+    "discharge_share": MeasureSpec("Acute discharges to", "share of acute discharges", ("referrals_in",), ("discharges",), per_setting=True, den_all_settings=True, decimals=3),
+    "discharge_home_share": MeasureSpec("Acute discharges home", "share of acute discharges", ("discharges_home",), ("discharges",), decimals=3),
     "readmission_rate": MeasureSpec("30-day readmission rate", "fraction of discharges", ("readmissions_30d",), ("discharges",), decimals=3),
 }  # fmt: skip
 
@@ -86,7 +86,9 @@ def label(name: str) -> tuple[str, str]:
     """(readable title, unit) of a measure name."""
     base, setting = parse(name)
     spec = MEASURES[base]
-    title = spec.label if setting is None else f"{spec.label}: {setting.replace('_', ' ')}"
+    where = "" if setting is None else setting.replace("_", " ")
+    sep = " " if spec.label.endswith(" to") else ": "
+    title = spec.label if setting is None else f"{spec.label}{sep}{where}"
     return title, spec.unit
 
 

@@ -1305,6 +1305,7 @@ def _parameter_figures(b: _Build) -> None:
                 f"replications with {b.ci_fig}."
             )
         stem = f"parameter_{_slug(short[prm])}"
+        how += _factor_text(res, prm)
         b.figure(
             rf.parameter_effects(
                 e,
@@ -1341,6 +1342,18 @@ def _parameter_figures(b: _Build) -> None:
                 f"Each arm minus the baseline arm ({b.baseline}), paired by replication "
                 f"within each design point, against {prm}. {how}",
             )
+
+
+def _factor_text(res: Results, prm: str) -> str:
+    """What a linked factor sets, and the fields derived from the factors (sweep file)."""
+    text = ""
+    for p in res.sweep.get("parameters") or []:
+        if isinstance(p, dict) and p.get("field") == prm and p.get("fields"):
+            text += f" The factor {prm} sets {', '.join(p['fields'])}."
+    derived = res.sweep.get("derived") or {}
+    if derived:
+        text += " Derived: " + "; ".join(f"{k} = {v}" for k, v in derived.items()) + "."
+    return text
 
 
 def _point_text(res: Results, point: int) -> str:
@@ -1662,7 +1675,7 @@ def _subgroups(b: _Build) -> None:
                     res.arms,
                     groups,
                     panels,
-                    xlabel=dim.replace("_", " "),
+                    xlabel=_dimension_label(dim),
                     suptitle=f"Out-of-pocket cost and function {title.lower()}",
                     styles=b.styles,
                     replications=res.replications,
@@ -1705,6 +1718,16 @@ def _subgroups(b: _Build) -> None:
                 3,
             )
         )
+
+
+def _dimension_label(dim: str) -> str:
+    """An axis label for a subgroup dimension."""
+    parts = {
+        "risk_quantile": "risk-score quantile (Q1 lowest risk)",
+        "function_band": "function at month 0",
+        "condition": "condition group",
+    }
+    return " × ".join(parts.get(p, p.replace("_", " ")) for p in dim.split("*"))
 
 
 def _economics(b: _Build) -> None:

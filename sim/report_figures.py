@@ -134,9 +134,11 @@ def _axes(n: int, ncols: int = 3, height: float = 2.9, width: float = 3.6):
 
 
 def _finish(ax, title: str, xlabel: str, ylabel: str) -> None:
-    ax.set_title(title, fontsize=9, loc="left")
+    import textwrap
+
+    ax.set_title(textwrap.fill(title.replace("_", " "), 44), fontsize=9, loc="left")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(textwrap.fill(ylabel, 36))
 
 
 def _honest(ax) -> None:
@@ -157,7 +159,8 @@ def _legend(
     kind: str = "line",
     extra: Sequence = (),
 ) -> None:
-    """One legend for the figure, below the panels, in the arms' order."""
+    """One legend for the figure, below the panels, in the arms' order; as many columns as
+    the figure's width holds (about 2.7 inches each)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -174,11 +177,18 @@ def _legend(
                     alpha=0.85,
                 )
             )
+        elif kind == "marker":
+            line = _line(st)
+            line["linestyle"] = "none"
+            line["markersize"] = 7
+            handles.append(Line2D([], [], label=label_of(a), **line))
         else:
             handles.append(Line2D([], [], label=label_of(a), **_line(st)))
     handles += list(extra)
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=max(1, min(len(handles), 4)))
+        width = fig.get_size_inches()[0]
+        ncol = max(1, min(len(handles), int(width // 2.7)))
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol)
 
 
 def _err(d: pd.DataFrame) -> np.ndarray | None:
@@ -259,8 +269,10 @@ def band_lines(
                 ax.plot(xs, d["mean"].to_numpy(float), label=label_of(arm), markevery=every, **st)
                 lo, hi = d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
                 if np.isfinite(lo).any():
-                    ax.fill_between(xs, lo, hi, color=st["color"], alpha=0.15, linewidth=0)
-                    for edge in (lo, hi):
+                    # many arms: lighter bands, so that overlaps stay readable
+                    alpha = 0.15 if len(arms) <= 4 else 0.07
+                    ax.fill_between(xs, lo, hi, color=st["color"], alpha=alpha, linewidth=0)
+                    for edge in (lo, hi) if len(arms) <= 4 else ():
                         ax.plot(
                             xs,
                             edge,
@@ -492,7 +504,7 @@ def ce_plane(
                 ha="right" if xy[0] > 0.5 else "left",
                 va="top" if xy[1] > 0.5 else "bottom",
             )
-        _legend(fig, arms, styles, extra=extra)
+        _legend(fig, arms, styles, kind="marker", extra=extra)
     return fig
 
 
