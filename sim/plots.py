@@ -12,10 +12,10 @@ import pandas as pd
 
 def trends_figure(monthly: pd.DataFrame, path: Path, scenario=None) -> None:
     """Cost and outcome trends by arm (``sim run``'s trends.png): the monthly figure of
-    ``sim report`` — the same code (:func:`sim.report.trends_figure`) and style — with 95%
+    ``sim report`` — the same code (:func:`sim.trends.trends_figure`) and style — with 95%
     CIs of the mean over replications, calendar dates and the policy switches marked.
     ``scenario``: the run's Scenario (for dates, switches, units and arm order)."""
-    from sim.report import trends_figure as figure
+    from sim.trends import trends_figure as figure
 
     data = scenario.model_dump(mode="json") if scenario is not None else None
     figure(monthly, data, path)

@@ -180,13 +180,33 @@ def outputs_reference() -> str:
         "`outputs.provider_panel = true`;",
         "- `metadata.json`: the scenario as loaded, the seed, random-stream layout, package and "
         "dependency versions, the git commit, the command line and this dictionary;",
-        "- `trends.png`: monthly cost and outcome trends by arm.",
+        "- `trends.png`: monthly cost and outcome trends by arm;",
+        "- with an `[analysis]` table in the scenario: `subgroups.parquet` (one row per arm, "
+        "replicate, month, subgroup dimension and group; dimension `all` is everyone), "
+        "`summary_subgroups.csv` (one row per arm, dimension and group), and the "
+        "health-economic tables `economics.csv` (one row per arm), `economics_replicates.csv` "
+        "(one row per arm and replication: the probabilistic-sensitivity draws) and `ceac.csv` "
+        "(the acceptability curve). These add to the tables above and change none of them.",
         "",
     ]
+    from sim import economics
+    from sim.outputs import SUBGROUP_SUMMARY_COLUMNS
+    from sim.subgroups import SUBGROUP_COLUMNS
+
+    nmb = economics.wtp_columns([50_000.0])
+    nmb_doc = {
+        k.replace("50000", "<wtp>"): (t, u, d.replace("$50,000", "<wtp> USD"))
+        for k, (t, u, d) in nmb.items()
+    }
     for title, cols in (
         ("monthly.parquet", MONTHLY_COLUMNS),
         ("summary.csv", SUMMARY_COLUMNS),
         ("providers.parquet", PROVIDER_COLUMNS),
+        ("subgroups.parquet", SUBGROUP_COLUMNS),
+        ("summary_subgroups.csv", SUBGROUP_SUMMARY_COLUMNS),
+        ("economics.csv", {**economics.ECONOMICS_COLUMNS, **nmb_doc}),
+        ("economics_replicates.csv", economics.INCREMENT_COLUMNS),
+        ("ceac.csv", economics.CEAC_COLUMNS),
     ):
         lines += [f"## `{title}`", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
         for name, (dtype, unit, desc) in cols.items():
