@@ -149,6 +149,19 @@ CEAC_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def increment_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
+    """economics_replicates.csv's columns with one NMB column per threshold."""
+    out = {k: v for k, v in INCREMENT_COLUMNS.items() if k != "nmb_<wtp>"}
+    t, u, d = INCREMENT_COLUMNS["nmb_<wtp>"]
+    for w in wtp:
+        out[f"nmb_{w:.0f}"] = (
+            t,
+            u,
+            d.replace("<wtp>", f"{w:,.0f}").replace(" (one column per threshold)", ""),
+        )
+    return out
+
+
 def wtp_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
     """The NMB columns of economics.csv, one mean and interval per threshold."""
     out: dict[str, tuple[str, str, str]] = {}
@@ -215,8 +228,8 @@ def increments(
     """Paired differences from the baseline per draw (``draw``: the replicate, and the point
     of a sweep): ``d_cost``, ``d_qalys`` and ``nmb_<λ>`` for each threshold."""
     cost = f"cost_per_member_{cfg.perspective}"
-    base = per_rep[per_rep["arm"] == baseline].set_index(draw)[[cost, "qalys_per_member"]]
-    rows = per_rep.join(base, on=draw, rsuffix="_base")
+    base = per_rep.loc[per_rep["arm"] == baseline, [*draw, cost, "qalys_per_member"]]
+    rows = per_rep.merge(base, on=draw, how="left", suffixes=("", "_base"), sort=False)
     out = rows[["arm", *draw]].copy()
     out["cost"] = rows[cost]
     out["qalys"] = rows["qalys_per_member"]

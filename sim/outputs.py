@@ -371,7 +371,9 @@ def write_results(
                 "subgroups.parquet": column_dictionary(SUBGROUP_COLUMNS),
                 "summary_subgroups.csv": column_dictionary(SUBGROUP_SUMMARY_COLUMNS),
                 "economics.csv": column_dictionary(eco_cols),
-                "economics_replicates.csv": column_dictionary(economics.INCREMENT_COLUMNS),
+                "economics_replicates.csv": column_dictionary(
+                    economics.increment_columns(scenario.analysis.wtp)
+                ),
                 "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
             }
         if figure:

@@ -70,7 +70,7 @@ class ParameterConfig(Strict):
     sets one scenario field (``field``), or several together (``name`` and ``fields``: the
     altruism of every setting moves as one factor)."""
 
-    field: str = F(
+    field: str | None = F(
         None,
         "dotted path",
         "Scenario field to vary, e.g. settings.primary_care.marginal_cost (or give name and "
@@ -109,6 +109,8 @@ class ParameterConfig(Strict):
 
     @model_validator(mode="after")
     def _range(self) -> ParameterConfig:
+        if self.fields and self.name is None:
+            raise ValueError("a linked factor (fields) needs a name")
         if self.field is None:
             raise ValueError("give field (one scenario field) or name and fields (a linked factor)")
         if self.name is not None and not IDENTIFIER.fullmatch(self.name):

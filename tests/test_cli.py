@@ -197,6 +197,12 @@ def test_every_shipped_file_validates_and_runs_briefly(path):
         return
     full = load_scenario(path)
     months = 2 + max((w.month for a in full.arms for w in a.switches), default=1)
-    sc = load_scenario(path, ["population.patients=2000", f"months={months}"])
+    # at most 2 replications: brief, and still more than one where the file asks for several
+    reps = min(full.replications, 2)
+    sc = load_scenario(
+        path, ["population.patients=2000", f"months={months}", f"replications={reps}"]
+    )
     res = run(sc)
-    assert len(res.monthly) == months * len(sc.arms) * len(sc.settings) * len(sc.payers)
+    assert len(res.monthly) == (
+        months * len(sc.arms) * len(sc.settings) * len(sc.payers) * sc.replications
+    )

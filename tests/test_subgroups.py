@@ -99,7 +99,7 @@ def test_function_bands_follow_the_edges():
     sub = run(sc, arms=["ffs"]).subgroups
     first = sub[(sub["subgroup"] == "function_band") & (sub["month"] == 0)]
     assert set(first["group"]) == {"F<50", "F50-70", "F>=70"}
-    mean = first.set_index("group")["mean_function"]
+    mean = first.groupby("group")["mean_function"].mean()
     assert mean["F<50"] < mean["F50-70"] < mean["F>=70"]
 
 
