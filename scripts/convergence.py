@@ -25,7 +25,12 @@ def main() -> None:
     a = ap.parse_args()
     sc = load_scenario(
         "scenarios/compare_payment_models.toml",
-        [f"population.patients={a.patients}", f"months={a.months}", "outputs.provider_panel=true"],
+        [
+            f"population.patients={a.patients}",
+            f"months={a.months}",
+            "outputs.provider_panel=true",
+            "replications=1",
+        ],
     )
     result = run(sc, arms=["ffs", "capitation_common_cost_sharing", "blended"])
     p = result.providers.copy()

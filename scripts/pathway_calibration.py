@@ -32,7 +32,8 @@ def window(df, a, b):
 
 
 def main(name: str) -> None:
-    sc = load_scenario(f"scenarios/{name}.toml")
+    # one replication: the fixed costs below are per provider-month of one run
+    sc = load_scenario(f"scenarios/{name}.toml", ["replications=1"])
     result = run(sc)
     m = result.monthly
     arm, a, b = BASE[name]
