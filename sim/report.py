@@ -1549,7 +1549,8 @@ def _subgroups(b: _Build) -> None:
     for dim in dims:
         st = stats[stats["subgroup"] == dim]
         groups = list(dict.fromkeys(wide.loc[wide["subgroup"] == dim, "group"]))
-        title = f"By {dim.replace('*', ' × ').replace('_', ' ')}"
+        k = int((res.scenario.get("analysis") or {}).get("risk_quantiles") or 4)
+        title = f"By {_dimension_label(dim, k, short=True)}"
         if len(groups) <= MAX_GROUPS_FIGURE:
             panels = [(k, label, unit) for k, label, unit, _ in SUBGROUP_MEASURES[:2]]
             b.figure(
@@ -1558,7 +1559,7 @@ def _subgroups(b: _Build) -> None:
                     res.arms,
                     groups,
                     panels,
-                    xlabel=_dimension_label(dim),
+                    xlabel=_dimension_label(dim, k),
                     suptitle=f"Out-of-pocket cost and function {title.lower()}",
                     styles=b.styles,
                     replications=res.replications,
@@ -1603,10 +1604,11 @@ def _subgroups(b: _Build) -> None:
         )
 
 
-def _dimension_label(dim: str) -> str:
-    """An axis label for a subgroup dimension."""
+def _dimension_label(dim: str, quantiles: int = 4, *, short: bool = False) -> str:
+    """A readable name of a subgroup dimension (an axis label, or a title with ``short``)."""
+    q = {4: "quartile", 5: "quintile", 10: "decile"}.get(quantiles, "quantile")
     parts = {
-        "risk_quantile": "risk-score quantile (Q1 lowest risk)",
+        "risk_quantile": f"risk-score {q}" + ("" if short else " (Q1 lowest risk)"),
         "function_band": "function at month 0",
         "condition": "condition group",
     }

@@ -201,17 +201,15 @@ def _err(d: pd.DataFrame) -> np.ndarray | None:
 
 
 def _one_replication(fig: Figure, replications: int | None) -> None:
-    if replications == 1:
-        fig.text(
-            0.995,
-            0.995,
-            "1 replication: no confidence band",
-            ha="right",
-            va="top",
-            fontsize=8,
-            style="italic",
-            color="0.3",
-        )
+    """Say on the figure how many replications its intervals come from (none with one)."""
+    if replications is None:
+        return
+    text = (
+        "1 replication: no confidence band"
+        if replications == 1
+        else f"95% CI over {replications} replications"
+    )
+    fig.text(0.995, 0.995, text, ha="right", va="top", fontsize=8, style="italic", color="0.3")
 
 
 def _events(ax, events: Sequence[Event], first: bool) -> None:
@@ -370,6 +368,12 @@ def _bars(
             label=label_of(arm),
             error_kw={"elinewidth": 0.8, "ecolor": "0.1"},
         )
+        # a bar of exactly zero is invisible: say it is there
+        for x, v in zip(
+            xs + (i - (len(arms) - 1) / 2) * width, d["mean"].to_numpy(float), strict=True
+        ):
+            if v == 0:
+                ax.text(x, 0, "0", ha="center", va="bottom", fontsize=6, color=st["color"])
     ax.set_xticks(xs, [label_of(g) for g in groups], fontsize=7)
     ax.axhline(0.0, color="0.3", linewidth=0.6)
     ax.grid(False, axis="x")

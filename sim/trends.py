@@ -172,16 +172,6 @@ def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: 
         events=switch_events(sc, arms),
         replications=reps,
     )
-    if reps > 1:
-        fig.text(
-            0.005,
-            0.995,
-            f"bands: 95% CI of the mean over {reps} replications",
-            ha="left",
-            va="top",
-            fontsize=7,
-            color="0.3",
-        )
     fig.savefig(path, dpi=rf.DPI, metadata={"Software": None})
     import matplotlib.pyplot as plt
 

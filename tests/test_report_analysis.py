@@ -139,6 +139,7 @@ def test_one_replication_is_said_on_the_figure():
     assert any("1 replication" in t.get_text() for t in fig.texts)
     fig2 = rf.band_lines(stats, ["a"], [("m", "M", "u")], replications=3)
     assert not any("1 replication" in t.get_text() for t in fig2.texts)
+    assert any("95% CI over 3 replications" in t.get_text() for t in fig2.texts)
 
 
 def test_an_arm_looks_the_same_in_every_figure():
