@@ -18,6 +18,10 @@ CI_LEVEL = 0.95
 
 
 def _plural(unit: str) -> str:
+    """The plural of a unit's name: "visit" → "visits", "day of stay" → "days of stay"."""
+    head, sep, tail = unit.partition(" of ")
+    if sep:
+        return f"{_plural(head)}{sep}{tail}"
     return unit if unit.endswith("s") else f"{unit}s"
 
 
