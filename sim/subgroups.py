@@ -4,8 +4,9 @@ region, starting function band, or a combination (``[analysis] subgroups``).
 Groups are fixed at month 0 (the risk score does not change; the function band is the band of
 the patient's function at month 0), so a group's members neither appear nor vanish and the
 groups of a dimension partition the population. Every month the records stage calls
-:meth:`Subgroups.record`, which sums per-patient arrays over each group with one
-``np.bincount`` per column: no per-patient Python loop.
+:meth:`Subgroups.record`, which sums per-patient arrays into the finest cells the
+dimensions share (one ``np.bincount`` per column) and each dimension's groups as sums of
+cells: no per-patient Python loop.
 
 Spending is attributed to patients: claims as paid, adverse-event costs the payer bore, and
 payments not tied to a claim (capitation, the fixed part of a blended payment,
@@ -20,6 +21,7 @@ A dimension ``all`` (one group) is always recorded: the whole population's utili
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +135,22 @@ class Subgroups:
         self.u_x = np.asarray(cfg.utility_function, float)
         self.u_y = np.asarray(cfg.utility_values, float)
         self.members = [np.bincount(d.code, minlength=len(d.labels)) for d in self.dims]
+        # the finest partition the dimensions share: each month sums the patients into these
+        # cells once (one pass over the population per column), and each dimension's groups
+        # are sums of cells
+        sizes = [len(d.labels) for d in self.dims]
+        if math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
+            strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
+            combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
+            cells, inverse = np.unique(combined, return_inverse=True)
+            self.cell_group = [(cells // st) % k for st, k in zip(strides, sizes, strict=True)]
+        else:  # too many combinations for one integer: unique columns of the codes
+            table, inverse = np.unique(
+                np.stack([d.code for d in self.dims]), axis=1, return_inverse=True
+            )
+            self.cell_group = list(table)
+        self.cell = inverse.reshape(-1)
+        self.n_cells = self.cell_group[0].size
         self.rows: list[dict[str, Any]] = []
 
     def utility(self, function: np.ndarray) -> np.ndarray:
@@ -181,9 +199,10 @@ class Subgroups:
     def record(self, world: World, date: str) -> None:
         """Append this month's rows (one per dimension and group)."""
         x = self._per_patient(world)
-        for d, members in zip(self.dims, self.members, strict=True):
+        cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
+        for d, members, group in zip(self.dims, self.members, self.cell_group, strict=True):
             k = len(d.labels)
-            sums = {c: np.bincount(d.code, v, minlength=k) for c, v in x.items()}
+            sums = {c: np.bincount(group, v, minlength=k) for c, v in cells.items()}
             for j, label in enumerate(d.labels):
                 m = int(members[j])
                 if m == 0:
