@@ -10,12 +10,12 @@ over replications at every design point, and computes, per arm:
 
 The model is stochastic: at a design point, replications (seeds) give different outcomes.
 Every table therefore also says how much of the outcome's variance is the seed's
-(``seed_share``: the mean over design points of the variance between replications, over the
-variance of single runs across the whole design; the ANOVA share of the seed, which the
-indices of the replicate means do not include) and how much seed noise is left in the means
-the indices are computed from (``seed_share_of_means``: the same within-point variance / r
-over the variance of the means). With one replication neither can be estimated (NaN, and a
-warning). Sobol indices are checked: an index outside [0, 1] beyond its confidence interval,
+(``seed_share``: a one-way random-effects ANOVA over design points, σ²_seed / (σ²_seed +
+σ²_design), with σ²_seed the mean variance between replications at a point and σ²_design the
+variance of the point means less σ²_seed / r; the indices of the replicate means leave it out)
+and how much seed noise is left in the means the indices are computed from
+(``seed_share_of_means``: σ²_seed / r over the variance of the means, at most 1). With one
+replication neither can be estimated (NaN, and a warning). Sobol indices are checked: an index outside [0, 1] beyond its confidence interval,
 or S1 above ST beyond both intervals, means the sample is too small (or the seed noise too
 large) for the indices to be read; the warning gives the base sample N to use instead, the N
 that brings the widest interval to ±0.05 (intervals shrink as 1/√N), rounded up to a power of
@@ -59,17 +59,21 @@ TARGET_SEED_SHARE = 0.05
 
 
 def seed_variance(y: np.ndarray) -> tuple[float, float]:
-    """(seed_share, seed_share_of_means) of runs ``y`` (points × replications): the mean
-    within-point variance over the variance of single runs, and that variance / r over the
-    variance of the point means. NaN with one replication."""
+    """(seed_share, seed_share_of_means) of runs ``y`` (points × replications).
+
+    One-way random-effects ANOVA: the seed's variance σ²_w is the mean within-point variance
+    (unbiased), the design's variance σ²_x = var(point means) − σ²_w / r (at least 0), and
+    seed_share = σ²_w / (σ²_w + σ²_x), in [0, 1]. seed_share_of_means = (σ²_w / r) /
+    var(point means), at most 1: the part of the means' variation (what the indices see) that
+    is seed noise. NaN with one replication or one point."""
     points, r = y.shape
     if r < 2 or points < 2:
         return np.nan, np.nan
     within = float(y.var(axis=1, ddof=1).mean())
-    total = float(y.var(ddof=1))
     means = float(y.mean(axis=1).var(ddof=1))
-    share = within / total if total > 0 else np.nan
-    of_means = (within / r) / means if means > 0 else np.nan
+    design = max(0.0, means - within / r)
+    share = within / (within + design) if within + design > 0 else np.nan
+    of_means = min(1.0, (within / r) / means) if means > 0 else np.nan
     return share, of_means
 
 
