@@ -15,9 +15,9 @@ Every table therefore also says how much of the outcome's variance is the seed's
 variance of the point means less σ²_seed / r; the indices of the replicate means leave it out)
 and how much seed noise is left in the means the indices are computed from
 (``seed_share_of_means``: σ²_seed / r over the variance of the means, at most 1). With one
-replication neither can be estimated (NaN, and a warning). Sobol indices are checked: an index outside [0, 1] beyond its confidence interval,
-or S1 above ST beyond both intervals, means the sample is too small (or the seed noise too
-large) for the indices to be read; the warning gives the base sample N to use instead, the N
+replication neither can be estimated (NaN, and a warning). Sobol indices are checked: an
+index outside [0, 1] beyond its confidence interval, or S1 above ST beyond both intervals,
+means the sample is too small (or the seed noise too large) for the indices to be read; the warning gives the base sample N to use instead, the N
 that brings the widest interval to ±0.05 (intervals shrink as 1/√N), rounded up to a power of
 2, and the replications that bring the seed's share of the means below 5%.
 
