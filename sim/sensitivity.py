@@ -8,18 +8,18 @@ over replications at every design point, and computes, per arm:
 - Morris (``design.method = "morris"``): μ*, its confidence interval, μ and σ
   (``SALib.analyze.morris``).
 
-The model is stochastic: at a design point, replications (seeds) give different outcomes.
-Every table therefore also says how much of the outcome's variance is the seed's
-(``seed_share``: a one-way random-effects ANOVA over design points, σ²_seed / (σ²_seed +
-σ²_design), with σ²_seed the mean variance between replications at a point and σ²_design the
-variance of the point means less σ²_seed / r; the indices of the replicate means leave it out)
-and how much seed noise is left in the means the indices are computed from
-(``seed_share_of_means``: σ²_seed / r over the variance of the means, at most 1). With one
-replication neither can be estimated (NaN, and a warning). Sobol indices are checked: an
-index outside [0, 1] beyond its confidence interval, or S1 above ST beyond both intervals,
-means the sample is too small (or the seed noise too large) for the indices to be read; the warning gives the base sample N to use instead, the N
-that brings the widest interval to ±0.05 (intervals shrink as 1/√N), rounded up to a power of
-2, and the replications that bring the seed's share of the means below 5%.
+The model is stochastic: at a design point, replications (seeds) give different outcomes. Every
+table therefore also says how much of the outcome's variance is the seed's (``seed_share``: a
+one-way random-effects ANOVA over design points, σ²_seed / (σ²_seed + σ²_design), with σ²_seed
+the mean variance between replications at a point and σ²_design the variance of the point means
+less σ²_seed / r; the indices of the replicate means leave it out) and how much seed noise is
+left in the means the indices are computed from (``seed_share_of_means``: σ²_seed / r over the
+variance of the means, at most 1). With one replication neither can be estimated (NaN, and a
+warning). Sobol indices are checked: an index outside [0, 1] beyond its confidence interval, or
+S1 above ST beyond both intervals, means the sample is too small (or the seed noise too large)
+for the indices to be read; the warning gives the base sample N to use instead, the N that
+brings the widest interval to ±0.05 (intervals shrink as 1/√N), rounded up to a power of 2, and
+the replications that bring the seed's share of the means below 5%.
 
 Tables go to ``RESULTS/sensitivity/<method>_<outcome>.csv``, figures beside them, and the
 warnings to ``RESULTS/sensitivity/warnings.txt`` (and the terminal).
