@@ -60,6 +60,18 @@ def sensitivity_figure(df: pd.DataFrame, method: str, outcome: str, path: Path) 
                 ax.barh(y, d["mu_star"], 0.6, xerr=d["mu_star_conf"], color="#0072B2", label="μ*")
                 ax.set_xlabel(f"Morris μ* ({outcome.replace('_', ' ')})")
             ax.set_yticks(y, [p.split(".")[-1].replace("_", " ") for p in d["parameter"]])
+            index = d["S1"] if method == "sobol" else d["mu_star"]
+            if not np.isfinite(index.to_numpy(float)).any():
+                ax.text(
+                    0.5,
+                    0.5,
+                    "indices undefined:\nthe outcome does not vary\nacross design points",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="0.3",
+                )
             ax.set_title(rf.label_of(arm), loc="left")
             if "seed_share" in d and np.isfinite(d["seed_share"].iloc[0]):
                 ax.text(
