@@ -1316,7 +1316,7 @@ def _per_point(res: Results, stats: pd.DataFrame, prm: str) -> pd.DataFrame:
 def _key_measures(b: _Build) -> None:
     """The scenario's key measures first: monthly by arm and against the baseline (figures),
     and over the run (a table), with paired differences."""
-    from sim import measures as ms
+    from sim import key_measures as ms
     from sim import report_figures as rf
 
     res = b.res

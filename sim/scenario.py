@@ -1298,7 +1298,7 @@ class AnalysisConfig(Strict):
         "names",
         "Measures `sim report` leads with, as `measure` or `measure:setting` (e.g. "
         "`therapy_minutes_per_day:snf`, `length_of_stay:snf`, `discharge_share:snf`); the "
-        "catalogue is `sim.measures.MEASURES` (docs/tutorial.md lists it).",
+        "catalogue is `sim.key_measures.MEASURES` (docs/tutorial.md lists it).",
     )
     subgroups: list[str] = F(
         [],
@@ -1615,7 +1615,7 @@ class Scenario(Strict):
         return self
 
     def _check_analysis(self, an: AnalysisConfig, arms: list[str]) -> None:
-        from sim import measures
+        from sim import key_measures as measures
 
         if an.baseline is not None and an.baseline not in arms:
             raise ValueError(
