@@ -201,11 +201,15 @@ def therapy_day_value(
     curvature: float,
     optimal_minutes: float,
     sd: float,
+    shortfall_cost: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """g(m): what one day of stay at ``minutes`` planned therapy minutes adds to a provider's
     objective, relative to a day at the patient-optimal intensity:
-    ``E[R] − cost·staff·m + α·d·(m_B·e·m − e²·m²·E[X²]/2 − m_B²/2)`` with X the spread of
-    minutes delivered around minutes planned (mean 1, ``E[X²] = exp(sd²)``).
+    ``E[R] − cost·staff·m + α·d·(m_B·e·m − e²·m²·E[X²]/2 − m_B²/2) − c·E[short(e·m·X)²]``
+    with X the spread of minutes delivered around minutes planned (mean 1,
+    ``E[X²] = exp(sd²)``), ``short(x) = max(0, m_B − x)/m_B`` the therapy shortfall and ``c``
+    what the provider bears of a day's added adverse-event risk per unit of squared shortfall
+    (``shortfall_cost``: the event cost it bears × the therapy's ``shortfall_risk``).
     Broadcasts over providers (rows) and minutes (columns)."""
     m = np.asarray(minutes, np.float64)
     ex2 = math.exp(sd * sd)
@@ -214,7 +218,15 @@ def therapy_day_value(
         - 0.5 * effective**2 * m * m * ex2
         - 0.5 * optimal_minutes**2
     )
-    return expected_revenue - cost_per_minute * staff * m + altruism * benefit
+    g = expected_revenue - cost_per_minute * staff * m + altruism * benefit
+    if np.any(shortfall_cost):
+        short = expected_lognormal(
+            lambda x: np.maximum(1.0 - effective * x / optimal_minutes, 0.0) ** 2,
+            m * np.ones(np.shape(effective)),
+            sd,
+        )
+        g = g - shortfall_cost * short
+    return g
 
 
 def expected_lognormal(fn, x: np.ndarray, sd: float) -> np.ndarray:
@@ -239,6 +251,7 @@ def optimal_therapy(
     sd: float,
     max_minutes: float,
     step: float = 0.25,
+    shortfall_cost: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each provider's best planned minutes per day m* and the value g(m*) of a day there.
 
@@ -247,8 +260,8 @@ def optimal_therapy(
     provider (rows) and minutes (columns); its expectation over the spread of delivery is
     taken here. Payment that steps at minutes thresholds (legacy skilled nursing) makes g
     non-concave, so the maximum is found on a grid of ``step`` minutes; without
-    minutes-dependent payment it is the closed form
-    ``m* = (α·d·m_B·e − cost·staff) / (α·d·e²·exp(sd²))``."""
+    minutes-dependent payment and without adverse-event costs borne (``shortfall_cost``,
+    per provider) it is the closed form ``m* = (α·d·m_B·e − cost·staff) / (α·d·e²·exp(sd²))``."""
     grid = np.arange(0.0, max_minutes + step / 2, step)[None, :]
     n = np.asarray(altruism).shape[0]
     col = np.ones((n, 1))
@@ -263,6 +276,7 @@ def optimal_therapy(
         curvature=curvature,
         optimal_minutes=optimal_minutes,
         sd=sd,
+        shortfall_cost=np.asarray(shortfall_cost, np.float64).reshape(-1, 1) * col,
     )
     best = np.argmax(g, axis=1)
     rows = np.arange(n)

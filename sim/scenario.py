@@ -539,6 +539,18 @@ class TherapyConfig(Strict):
         ge=0,
         le=1,
     )
+    shortfall_risk: float = F(
+        0.002,
+        "probability/day",
+        "Adverse-event probability a day of stay adds per unit of squared therapy shortfall "
+        "((m_B − x)/m_B)² in effective minutes x below the patient-optimal intensity: a day "
+        "with no therapy adds 0.2 percentage points to the month's risk, a day at half the "
+        "optimum 0.05 (assumption: the direction follows studies that associate more SNF "
+        "therapy with fewer readmissions, the size is not from them). Adverse events in "
+        "post-acute care are what readmits pathway patients.",
+        ge=0,
+        le=0.04,
+    )
     staffing: StaffingConfig = F(StaffingConfig(), "table", "Therapist staffing.")
 
 

@@ -86,6 +86,8 @@ class Providers:
     #: what the current contracts make worth at the margin (:mod:`sim.month.incentives`)
     marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
     shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: what the provider bears of one adverse event (liability, penalties, shared savings)
+    event_margin: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: value a day of stay adds at the best planned intensity of a second decision (therapy
     #: settings; zeros elsewhere), for the closed-form length of stay
     day_extra: np.ndarray = field(default=None)  # type: ignore[assignment]

@@ -131,6 +131,14 @@ class Therapy(Feature):
         effective = ind + t.shared_benefit * (conc + grp)
         d_t = t.benefit_curvature
         benefit = days * d_t * (m_opt * effective - 0.5 * effective**2 - 0.5 * m_opt**2)
+        # function: diminishing returns up to the patient-optimal intensity, no gain past it
+        # (as the days' function gain stops at q_B); the money value keeps the quadratic form
+        capped = np.minimum(effective, m_opt)
+        gain = days * d_t * (m_opt * capped - 0.5 * capped**2 - 0.5 * m_opt**2)
+        gain /= world.settings[s].cfg.value_per_function_point
+        # each day short of the optimal intensity adds adverse-event (and so readmission) risk
+        shortfall = np.maximum(1.0 - effective / m_opt, 0.0)
+        risk = t.shortfall_risk * days * shortfall * shortfall
         therapist = staff_per_day * days
         columns = {
             "therapy_individual": ind * days,
@@ -144,6 +152,8 @@ class Therapy(Feature):
             columns=columns,
             benefit=np.where(active, benefit, 0.0),
             cost=t.cost_per_minute * therapist,
+            gain=np.where(active, gain, 0.0),
+            adverse_risk=np.where(active, risk, 0.0) if t.shortfall_risk else None,
         )
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
@@ -229,6 +239,7 @@ class Therapy(Feature):
             optimal_minutes=t.optimal_minutes,
             sd=t.minutes_sd,
             max_minutes=t.max_minutes,
+            shortfall_cost=world.providers[s].event_margin * t.shortfall_risk,
         )
         self.optimum = m_star
         return g_star

@@ -47,12 +47,15 @@ class Delivery:
 @dataclass(frozen=True)
 class Delivered:
     """What a feature delivered with the units, per patient: its columns, its money-valued
-    patient benefit (added to the units' benefit and, per point, to the function gain) and its
-    cost to the provider."""
+    patient benefit (added to the units' benefit), the function points it adds (``gain``;
+    default: the benefit per point), its cost to the provider, and the adverse-event
+    probability it adds this month (``adverse_risk``; default none)."""
 
     columns: dict[str, np.ndarray]
     benefit: np.ndarray
     cost: np.ndarray
+    gain: np.ndarray | None = None
+    adverse_risk: np.ndarray | None = None
 
 
 @dataclass
@@ -208,10 +211,12 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     d = cfg.benefit_curvature
     benefit = clinical.benefit_value(units, need, d)
     gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
-    columns, extra_cost = _deliver_features(world, setting, act, units, benefit, gain)
+    columns, extra_cost, extra_risk = _deliver_features(world, setting, act, units, benefit, gain)
 
     # outcomes
-    adverse = _adverse_events(world, setting, idx, function_at_start, units, need, sought)
+    adverse = _adverse_events(
+        world, setting, idx, function_at_start, units, need, sought, extra_risk
+    )
     ae = cfg.adverse_events
     function_after = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
     pop.function[idx] = function_after
@@ -262,12 +267,14 @@ def _deliver_features(
     units: np.ndarray,
     benefit: np.ndarray,
     gain: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """The features' decisions delivered with the units: their columns and cost; their benefit
-    is added to ``benefit`` and, per point, to ``gain`` (in place)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """The features' decisions delivered with the units: their columns, cost and added
+    adverse-event risk; their benefit is added to ``benefit`` and their function points to
+    ``gain`` (in place)."""
     s = setting.index
     columns: dict[str, np.ndarray] = {}
     extra_cost = None
+    extra_risk = None
     delivered = Delivery(
         patients=act.patients,
         provider=act.provider,
@@ -279,9 +286,16 @@ def _deliver_features(
         extra = f.deliver(world, s, delivered)
         columns.update(extra.columns)
         benefit += extra.benefit
-        gain += extra.benefit / setting.cfg.value_per_function_point
+        gain += (
+            extra.benefit / setting.cfg.value_per_function_point
+            if extra.gain is None
+            else extra.gain
+        )
         extra_cost = extra.cost if extra_cost is None else extra_cost + extra.cost
-    return columns, extra_cost
+        if extra.adverse_risk is not None:
+            r = extra.adverse_risk
+            extra_risk = r if extra_risk is None else extra_risk + r
+    return columns, extra_cost, extra_risk
 
 
 def _adverse_events(
@@ -292,9 +306,11 @@ def _adverse_events(
     units: np.ndarray,
     need: np.ndarray,
     sought: np.ndarray,
+    extra_risk: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adverse events this month: a risk that rises with comorbidity, low function and
-    under-treatment, times the features' factors (the avoided events are reported to them)."""
+    under-treatment (plus what the features' second decisions add, ``extra_risk``), times the
+    features' factors (the avoided events are reported to them)."""
     hooks = world.hooks
     pop = world.population
     s = setting.index
@@ -308,6 +324,8 @@ def _adverse_events(
         function_slope=ae.function_slope,
         shortfall_risk=ae.shortfall_risk,
     )
+    if extra_risk is not None:
+        p_ae = np.minimum(p_ae + extra_risk, 1.0)
     u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
     factor = hooks.factor(world, s, "adverse_events", idx)
     if factor is None:

@@ -51,6 +51,7 @@ def refresh(world: World) -> None:
             ]
         mg = terms.margins(contracts, w, ae.cost, shares)
         providers.marginal_revenue = mg.per_unit
+        providers.event_margin = mg.per_event
         # below the optimum the objective bends more: expected adverse-event costs borne
         # (2·event·h) and the outcome payments lost (k·d/v)
         cfg = setting.cfg
