@@ -991,6 +991,17 @@ class BehaviourConfig(Strict):
     min_patients: int = F(
         12, "patients", "A provider updates its style only with at least this many treated.", ge=5
     )
+    event_costs: Literal["expected", "realised"] = F(
+        "expected",
+        "choice",
+        "What a provider's record of experience charges a patient for adverse events: "
+        "expected (the event's probability under the care given × what an event costs the "
+        "provider: providers know the clinical risk of under- and over-treatment and learn what "
+        "contracts pay by experience) or realised (the events that happened: rare, costly events "
+        "make the learnt slope so noisy that styles under contracts bearing event costs scatter "
+        "around θ* for decades; docs/ODD.md, 'How long learning takes'). The accounts always "
+        "charge the realised events.",
+    )
     imitation_probability: float = F(
         0.05,
         "probability/month",
@@ -1283,6 +1294,15 @@ class OutputsConfig(Strict):
 
     provider_panel: bool = F(False, "flag", "Also write a per-provider monthly panel.")
     figure: bool = F(True, "flag", "Write the PNG figure of cost and outcome trends.")
+    summary_months: int = F(
+        0,
+        "months",
+        "The summary table averages the last this many months (0: the whole run; a run no "
+        "longer than this is summarised whole). Keep them after learning has reached steady "
+        "state (docs/ODD.md, 'How long learning takes'; `python scripts/convergence.py`); the "
+        "monthly table keeps every month.",
+        ge=0,
+    )
 
 
 def _inherit(data: Any, table: str, builtin: dict[str, BaseModel]) -> Any:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.behaviour import adapt
 from sim.month.accounts import patient_profit
+from sim.payment import terms
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -41,6 +42,8 @@ def estimate(world: World, rng: np.random.Generator) -> None:
         alpha = providers.altruism[care.provider]
         profit = patient_profit(world, s)
         value = profit + alpha * care.benefit
+        if world.learning and beh.event_costs == "expected":
+            value = value + _expected_event_correction(world, s)
         own = care.sought
         treated = np.bincount(care.provider[own], minlength=n_prov)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -71,6 +74,22 @@ def estimate(world: World, rng: np.random.Generator) -> None:
         providers.peer = (
             np.arange(n_prov) + 1 + np.floor(up * max(n_prov - 1, 1)).astype(int)
         ) % n_prov
+
+
+def _expected_event_correction(world: World, s: int) -> np.ndarray:
+    """Per patient: what the realised adverse event charged the provider less what it expected
+    to be charged ((event − probability) × what an event costs it under its payer's contract),
+    so the record of experience learns from the expected cost of events (episodes taken to the
+    provider only; only they are charged)."""
+    care = world.month[s]
+    event_cost = world.settings[s].cfg.adverse_events.cost
+    out = np.zeros(care.size)
+    for g, b in enumerate(care.by_payer):
+        charge = terms.event_margin(world.contract(s, g).params, event_cost)
+        if charge:
+            surprise = care.adverse[b] - care.adverse_probability[b]
+            out[b] = np.where(care.sought[b], surprise * charge, 0.0)
+    return out
 
 
 def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:

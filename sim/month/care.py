@@ -67,6 +67,7 @@ class SettingMonth:
     function_change: np.ndarray  # what the patient's function did this month (after both)
     low_value: np.ndarray  # units below the low-value threshold
     adverse: np.ndarray  # an adverse event happened
+    adverse_probability: np.ndarray  # its probability this month (what care made it)
     adverse_cost: np.ndarray
     not_authorized: np.ndarray  # planned units prior authorization refused
     episode_month: np.ndarray  # month of the episode (0: its first)

@@ -214,7 +214,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     columns, extra_cost, extra_risk = _deliver_features(world, setting, act, units, benefit, gain)
 
     # outcomes
-    adverse = _adverse_events(
+    adverse, p_adverse = _adverse_events(
         world, setting, idx, function_at_start, units, need, sought, extra_risk
     )
     ae = cfg.adverse_events
@@ -243,6 +243,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         gain=gain,
         low_value=clinical.low_value_units(units, need, d, cfg.low_value_threshold),
         adverse=adverse,
+        adverse_probability=p_adverse,
         adverse_cost=adverse * ae.cost,
         not_authorized=not_authorized,
         episode_month=per.episode_month,
@@ -307,10 +308,10 @@ def _adverse_events(
     need: np.ndarray,
     sought: np.ndarray,
     extra_risk: np.ndarray | None = None,
-) -> np.ndarray:
-    """Adverse events this month: a risk that rises with comorbidity, low function and
-    under-treatment (plus what the features' second decisions add, ``extra_risk``), times the
-    features' factors (the avoided events are reported to them)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adverse events this month and their probability: a risk that rises with comorbidity,
+    low function and under-treatment (plus what the features' second decisions add,
+    ``extra_risk``), times the features' factors (the avoided events are reported to them)."""
     hooks = world.hooks
     pop = world.population
     s = setting.index
@@ -329,10 +330,11 @@ def _adverse_events(
     u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
     factor = hooks.factor(world, s, "adverse_events", idx)
     if factor is None:
-        return u_ae < p_ae
+        return u_ae < p_ae, p_ae
     would = u_ae < p_ae
-    adverse = u_ae < p_ae * factor
+    p_ae = p_ae * factor
+    adverse = u_ae < p_ae
     avoided = would & ~adverse
     for f in hooks("events_avoided", s):
         f.events_avoided(world, s, "adverse_events", idx[avoided], sought[avoided])
-    return adverse
+    return adverse, p_ae
