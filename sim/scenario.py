@@ -938,9 +938,10 @@ class UpcodingConfig(Strict):
 class SelectionConfig(Strict):
     """Selection of profitable patients: at the start of an episode a provider turns away a
     patient whose episode is worth less than −threshold to it: what episodes of patients of
-    the same payer and risk quartile earned it (revenue, reconciliations and their share of
-    per-member payments, less variable and adverse-event costs; learnt from its own ended
-    episodes) plus α times the patient's benefit at its current style. Where prices follow
+    the same payer and risk quartile earned it (claims and reconciliations less variable and
+    adverse-event costs; learnt from its own ended episodes; per-member payments are received
+    either way) plus α times the patient's benefit at its current style. A provider paid per
+    member (capitation, the blend) may not turn away its members' episodes. Where prices follow
     case mix only roughly (risk adjustment is imperfect), this falls on the patients whose care
     costs more than it pays."""
 

@@ -1,14 +1,17 @@
 """Selection of patients (``behaviour.selection``): providers turn away unprofitable ones.
 
-A provider values a new patient as a provider would: by what episodes of patients like this one
-(the same payer and risk-score quartile) have earned it, learnt from its own ended episodes —
-its revenue for them (claims, reconciliations of the contract, and the patient's share of
-per-member payments such as a PMPM, by coded risk) less its variable costs and the
-adverse-event costs it bore — plus its altruism times the benefit the episode would give the
-patient at its current style. Where that is below ``−threshold`` it turns the patient away (with
-probability ``probability``). Until it has seen an episode of such a patient it takes them.
-Where prices follow case mix only roughly (risk adjustment is imperfect), this falls on the
-patients whose care costs more than it pays.
+A provider values a new patient as a provider would: by what accepting the episode adds over
+turning it away — what episodes of patients like this one (the same payer and risk-score
+quartile) have earned it, learnt from its own ended episodes: its revenue for them (claims and
+the contract's reconciliations) less its variable costs and the adverse-event costs it bore —
+plus its altruism times the benefit the episode would give the patient at its current style.
+Per-member payments (a PMPM) are not part of it: the provider receives them whether or not it
+treats. Where that is below ``−threshold`` it turns the patient away (with probability
+``probability``). Until it has seen an episode of such a patient it takes them. A provider paid
+to care for its members (``PaymentModel.cares_for_members``: capitation, the blend) may not turn
+away its members' episodes; under those contracts selection works through whom a provider
+enrols, not through the care of its panel. Where prices follow case mix only roughly (risk
+adjustment is imperfect), this falls on the patients whose care costs more than it pays.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class Selection(Feature):
         cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
         value = self.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
         away = self.seen[s][cell] & (value < -self.cfg.threshold)
+        for g, b in enumerate(pop.payer_slices(patients)):
+            if world.contract(s, g).cares_for_members:
+                away[b] = False
         if self.cfg.probability < 1.0:
             away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
         return away
@@ -72,7 +78,7 @@ class Selection(Feature):
             own = care.sought
             idx = care.patients[own]
             acc = self.episode_value[s]
-            acc[idx] += (patient_profit(world, s) + _lump_share(world, s))[own]
+            acc[idx] += patient_profit(world, s)[own]
             ended = idx[pop.episode_left[s][idx] == 0]
             if not ended.size:
                 continue
@@ -92,28 +98,6 @@ class Selection(Feature):
             self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
             self.seen[s] |= has
             acc[ended] = 0.0
-
-
-def _lump_share(world: World, s: int) -> np.ndarray:
-    """Each patient's share of the month's per-member payments to its provider (PMPM-like
-    lumps), by coded risk among the provider's members of the same payer."""
-    care = world.month[s]
-    out = np.zeros(care.size)
-    pop = world.population
-    for g, b in enumerate(care.by_payer):
-        if b.start == b.stop:
-            continue
-        lump = care.paid.lump_by_payer[g]
-        if not np.any(lump):
-            continue
-        panel = world.providers[s].panels[g]
-        prov = care.provider[b]
-        risk = pop.risk[care.patients[b]] * world.coding.risk_factor(s, prov)
-        per_risk = np.divide(
-            lump, panel.risk_sum, out=np.zeros(lump.shape), where=panel.risk_sum > 0
-        )
-        out[b] = per_risk[prov] * risk
-    return out
 
 
 def expected_benefit(

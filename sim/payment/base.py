@@ -174,6 +174,10 @@ class PaymentModel:
     #: a short statement of what the model pays for, shown in docs and reports
     summary: ClassVar[str] = ""
 
+    #: the provider is paid to care for its members (per member): it may not turn away an
+    #: episode of a member of its panel (selection then works through whom it enrols)
+    cares_for_members: ClassVar[bool] = False
+
     #: months in one payment period: claims carry the units of the patient's current period
     #: and mark the period's last month (home health: 2 for 60-day episodes, 1 for 30 days)
     period_months: int = 1

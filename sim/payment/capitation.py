@@ -51,6 +51,7 @@ class Capitation(PaymentModel):
     """A risk-adjusted payment per member per month, whatever is used."""
 
     name = "capitation"
+    cares_for_members = True
     Params = CapitationParams
     summary = "pays a risk-adjusted amount per member per month, whatever is used"
 
