@@ -61,8 +61,10 @@ _FEATURE_COLUMNS = columns()
 
 
 def _theta_offset(care: SettingMonth) -> np.ndarray:
-    """θ's offset for each patient: units planned minus the patient optimum."""
-    return care.planned_units - care.optimal_units
+    """θ's offset for each patient: units the provider planned (before prior authorization
+    refused any: the cap is part of what its choice earns, not of the choice) minus the
+    patient optimum."""
+    return care.planned_units + care.not_authorized - care.optimal_units
 
 
 class HealthSystemModel(mesa.Model):

@@ -63,3 +63,18 @@ def test_summary_averages_the_last_months_only():
     longer = run(load_scenario(path, [*base, "outputs.summary_months=24"]), arms=["ffs"]).summary
     assert whole.equals(longer)
     assert row["spending_pmpm"] != whole.loc[whole["setting"] == "all", "spending_pmpm"].iloc[0]
+
+
+def test_a_style_capped_by_prior_authorization_does_not_run_away():
+    """A plan authorizes no more than the patient optimum: units above it are refused, so
+    the provider learns from the units it planned (what its choice was), and a style above
+    the cap earns nothing more. Learning from the authorized units instead saw no variation
+    above the cap, read noise as a slope and drove the therapy style to ≈ 26 units a month
+    above the optimum (θ* ignoring the cap: 5.9) in four years."""
+    scn = load_scenario(
+        SCENARIOS / "capitated_plan_vs_ffs.toml",
+        ["population.patients=20000", "outputs.provider_panel=true"],
+    )
+    p = run(scn, arms=["capitated_plan"]).providers
+    last = p[p["month"] == p["month"].max()].groupby("setting")[["theta", "theta_optimal"]].mean()
+    assert (last["theta"] < last["theta_optimal"]).all(), last
