@@ -1004,6 +1004,41 @@ class BehaviourConfig(Strict):
         ge=0,
         le=1,
     )
+    payer_specificity: float = F(
+        0.0,
+        "fraction",
+        "Size of the payer-specific part of every learnt style (θ: units, and so length of "
+        "stay in a day-of-stay setting; a therapy setting's minutes per day): 0, one norm for "
+        "all of a provider's patients, which responds to every payer's incentives weighted by "
+        "its share of the provider's patients; 1, a fully separate style per payer, learnt "
+        "from that payer's patients alone; in between, the norm plus that share of the "
+        "difference. 0 is the default because it is what providers did before the option "
+        "existed (one style per provider); physicians' treatment follows the payer mix of "
+        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337; values in between are "
+        "an assumption).",
+        ge=0,
+        le=1,
+    )
+    income_effect: float = F(
+        0.0,
+        "elasticity",
+        "Elasticity η of a provider's marginal utility of income with respect to its income "
+        "(CRRA utility): it weighs profit by (reference income / income)^η, so a provider "
+        "whose revenue fell below its reference moves its styles toward what pays (more "
+        "volume under fee-for-service after a fee cut: the income effect) and one whose "
+        "revenue rose the other way. 0: no income effect (off).",
+        ge=0,
+        le=5,
+    )
+    income_reference_months: int = F(
+        12,
+        "months",
+        "With income effects: a provider's reference income is its mean monthly revenue over "
+        "the run's first this-many months (a target income; no income effect before then). "
+        "Its income is its monthly revenue smoothed at the rate ``memory``.",
+        ge=1,
+        le=1200,
+    )
     bunching: BunchingConfig = F(
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
