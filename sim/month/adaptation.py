@@ -132,9 +132,7 @@ def track_income(world: World, s: int) -> None:
     n_ref = beh.income_reference_months
     if m < n_ref:
         # the reference: the mean monthly revenue of the first n_ref months
-        providers.income_reference = np.where(
-            m == 0, revenue, np.nan_to_num(providers.income_reference) + revenue
-        )
+        providers.income_reference = np.nan_to_num(providers.income_reference) + revenue
         if m == n_ref - 1:
             providers.income_reference = providers.income_reference / n_ref
         else:
