@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -1076,6 +1077,50 @@ class DestinationConfig(Strict):
     institutional: bool = F(
         False, "flag", "Institutional post-acute care (counted in the institutional share)."
     )
+    patient_preference: float = F(
+        0.0,
+        "USD",
+        "With a patient weight in the discharge decision (pathway.patient_weight): what the "
+        "patient is willing to pay to go here rather than home, besides the clinical value "
+        "(negative: a preference for home; assumption).",
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+    )
+
+
+class NetworkConfig(Strict):
+    """A preferred post-acute network: hospitals that bear post-acute spending steer referrals
+    to the region's post-acute providers with the cheapest stays, and post-acute providers
+    shorten stays to win referrals."""
+
+    switch_cost: float = F(
+        500.0,
+        "USD",
+        "A referral goes to the region's post-acute provider of the chosen setting with the "
+        "lowest estimated spending per stay, instead of the patient's own, when the hospital's "
+        "perceived saving (its share of pathway spending borne × the difference in spending "
+        "per stay) exceeds this (the cost of steering: the patient's and the physician's "
+        "attachment, paperwork; assumption).",
+        ge=0,
+    )
+    referral_elasticity: float = F(
+        1.0,
+        "elasticity",
+        "What post-acute providers believe: the referrals steered to them rise this many "
+        "percent per percent less spending per stay (assumption). Each day of stay then costs "
+        "a provider elasticity × the steering hospitals' mean share of spending borne × its "
+        "margin per stay / its days per stay in referrals lost; 0: providers do not respond.",
+        ge=0,
+        le=20,
+    )
+    memory: float = F(
+        0.2,
+        "weight",
+        "Weight of the newest month in the running estimates of each post-acute provider's "
+        "spending, margin and days per stay.",
+        gt=0,
+        le=1,
+    )
 
 
 class PathwayConfig(Strict):
@@ -1133,6 +1178,73 @@ class PathwayConfig(Strict):
         gt=0,
         le=1,
     )
+    hospital_weight: float = F(
+        1.0,
+        "fraction",
+        "Weight of the hospital in the discharge decision, which it takes jointly with its "
+        "physicians and the patient: the hospital weighs clinical value by its altruism "
+        "against its share of pathway spending borne; the physicians weigh the same value "
+        "against only the gainsharing share of it; the patient weighs the clinical value, its "
+        "own expected out-of-pocket cost and its preference (patient_preference). 1 (the "
+        "default, as before the option existed): the hospital decides alone.",
+        ge=0,
+        le=1,
+    )
+    patient_weight: float = F(
+        0.0,
+        "fraction",
+        "Weight of the patient in the discharge decision; the physicians have 1 − "
+        "hospital_weight − patient_weight (assumption).",
+        ge=0,
+        le=1,
+    )
+    gainsharing: float = F(
+        0.0,
+        "fraction",
+        "Share of the hospital's reconciliation passed on to its physicians (a gainsharing "
+        "arrangement, as CJR allows): the physicians' perceived share of pathway spending is "
+        "this times the hospital's. 0: physicians bear none of it.",
+        ge=0,
+        le=1,
+    )
+    perceived_cost: Literal["contract", "reconciliation"] = F(
+        "contract",
+        "choice",
+        "What share of a dollar of pathway spending a hospital perceives it bears. contract "
+        "(as before the option existed): the acute contract's nominal share from month 0 (all "
+        "of it under a pathway bundle). reconciliation: what the reconciliation of its own "
+        "closed pathways actually took of a further dollar (the phase-in of downside risk, "
+        "stop-loss and stop-gain, pathways not reconciled), averaged over the month's closed "
+        "pathways of each payer; the hospital's perceived share moves toward it at its "
+        "adaptation speed.",
+    )
+    payer_specificity: float = F(
+        1.0,
+        "fraction",
+        "Size of the payer-specific part of a hospital's discharge pattern: 1 (the default, as "
+        "before the option existed), each payer's patients are discharged weighing that "
+        "payer's contract alone; 0, one norm for all the hospital's patients, weighing the "
+        "patient-share-weighted mean of its perceived shares of spending borne.",
+        ge=0,
+        le=1,
+    )
+    network: NetworkConfig | None = F(
+        None,
+        "table",
+        "A preferred post-acute network (absent: referrals go to the patient's own post-acute "
+        "provider, and post-acute providers do not compete for them).",
+    )
+
+    @field_validator("patient_weight")
+    @classmethod
+    def _decision_weights(cls, v: float, info: ValidationInfo) -> float:
+        hospital = info.data.get("hospital_weight", 1.0)
+        if hospital + v > 1.0 + 1e-12:
+            raise ValueError(
+                "hospital_weight + patient_weight must be at most 1 (the physicians have the "
+                f"rest); got {hospital} + {v}"
+            )
+        return v
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,6 +146,11 @@ class Providers:
     #: income effects (``behaviour.income_effect``): each provider's smoothed monthly revenue,
     #: its reference income, and its marginal utility of income relative to the reference
     #: (:func:`sim.behaviour.income_weight`); None when income effects are off
+    #: a value per service unit not paid by any claim, set by a feature (USD per unit; None:
+    #: none): what a post-acute provider perceives a day of stay costs it in referrals lost
+    #: under a preferred network. Providers weigh it like revenue, in the closed form and in
+    #: what they learn from; no money moves.
+    unit_value: np.ndarray | None = None
     income: np.ndarray | None = None
     income_reference: np.ndarray | None = None
     income_weight: np.ndarray | None = None

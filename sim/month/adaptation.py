@@ -56,6 +56,9 @@ def estimate(world: World, rng: np.random.Generator) -> None:
         alpha = providers.benefit_weight[care.provider]
         profit = patient_profit(world, s)
         value = profit + alpha * care.benefit
+        if providers.unit_value is not None:
+            # a value per unit no claim pays (referrals won by shorter stays)
+            value = value + providers.unit_value[care.provider] * care.service_units
         own = care.sought
         treated = np.bincount(care.provider[own], minlength=n_prov)
         with np.errstate(invalid="ignore", divide="ignore"):

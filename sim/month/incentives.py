@@ -98,8 +98,11 @@ def optimal_theta(world: World, s: int) -> np.ndarray:
     """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
     cfg = world.settings[s].cfg
     providers = world.providers[s]
+    revenue = providers.marginal_revenue + providers.day_extra
+    if providers.unit_value is not None:
+        revenue = revenue + providers.unit_value
     return optimal_offset(
-        providers.marginal_revenue + providers.day_extra,
+        revenue,
         cfg.marginal_cost,
         providers.benefit_weight,
         cfg.benefit_curvature,
