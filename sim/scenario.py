@@ -1093,14 +1093,21 @@ class NetworkConfig(Strict):
     to the region's post-acute providers with the cheapest stays, and post-acute providers
     shorten stays to win referrals."""
 
+    size: float = F(
+        0.25,
+        "fraction",
+        "Share of a region's post-acute providers of each setting in the hospitals' network: "
+        "those with the lowest estimated spending per stay (assumption).",
+        gt=0,
+        le=1,
+    )
     switch_cost: float = F(
         500.0,
         "USD",
-        "A referral goes to the region's post-acute provider of the chosen setting with the "
-        "lowest estimated spending per stay, instead of the patient's own, when the hospital's "
-        "perceived saving (its share of pathway spending borne × the difference in spending "
-        "per stay) exceeds this (the cost of steering: the patient's and the physician's "
-        "attachment, paperwork; assumption).",
+        "A referral of a patient whose own post-acute provider is outside the network goes to "
+        "a network provider when the hospital's perceived saving (its share of pathway "
+        "spending borne × the difference in spending per stay) exceeds this (the cost of "
+        "steering: the patient's and the physician's attachment, paperwork; assumption).",
         ge=0,
     )
     referral_elasticity: float = F(

@@ -4,6 +4,7 @@ pattern, and a preferred post-acute network (closed forms and unambiguous cases)
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sim.errors import ScenarioError
 from sim.features.pathway import Pathway
 from sim.model import HealthSystemModel
 from sim.run import run
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, validate_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 CJR = "arms.1.contracts.0."
@@ -116,7 +117,14 @@ def test_perceived_share_is_what_reconciliation_takes_of_a_further_dollar(stop_l
 
 def test_contract_mode_sees_the_full_dollar_from_month_zero():
     """The default: the bundle's nominal share (all of it) whatever the phase-in."""
-    sc = joint(2, ["behaviour.mode=optimal", f"{CJR}downside_share_by_year=[0.0]"])
+    sc = joint(
+        2,
+        [
+            "behaviour.mode=optimal",
+            "pathway.perceived_cost=contract",
+            f"{CJR}downside_share_by_year=[0.0]",
+        ],
+    )
     m = HealthSystemModel(sc, "cjr_bundle")
     m.run_for(2)
     np.testing.assert_array_equal(m.feature(Pathway).weight, 1.0)
@@ -209,18 +217,21 @@ def test_post_acute_providers_shorten_stays_to_win_referrals():
 
 
 def test_pathway_options_at_their_defaults_are_absent():
-    """Explicit defaults give the bytes of a scenario without them."""
-    base = run(joint(6)).monthly
-    explicit = run(
-        joint(
-            6,
-            [
-                "pathway.hospital_weight=1.0",
-                "pathway.patient_weight=0.0",
-                "pathway.gainsharing=0.0",
-                "pathway.perceived_cost=contract",
-                "pathway.payer_specificity=1.0",
-            ],
-        )
-    ).monthly
-    assert base.equals(explicit)
+    """Explicit defaults give the bytes of the scenario without the options (the shipped
+    scenario switches them on; here they are taken out)."""
+    data = tomllib.loads((SCENARIOS / "joint_replacement_bundle.toml").read_text())
+    for key in ("perceived_cost", "hospital_weight", "network"):
+        del data["pathway"][key]
+    data["population"]["patients"] = 40_000
+    data["months"] = 6
+    base = run(validate_scenario(data)).monthly
+    data["pathway"].update(
+        hospital_weight=1.0,
+        patient_weight=0.0,
+        gainsharing=0.0,
+        perceived_cost="contract",
+        payer_specificity=1.0,
+    )
+    for d in data["pathway"]["destinations"].values():
+        d["patient_preference"] = 0.0
+    assert base.equals(run(validate_scenario(data)).monthly)

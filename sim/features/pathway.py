@@ -366,9 +366,11 @@ class Pathway(Feature):
         return np.argmax(utility, axis=1).astype(np.int8), borne
 
     def _steer(self, world: World, s: int, patients: np.ndarray, borne: np.ndarray) -> None:
-        """A preferred network: referrals to setting ``s`` go to the patient's region's
-        provider with the lowest estimated spending per stay when the hospital's perceived
-        saving exceeds the cost of steering (the patient then stays with that provider)."""
+        """A preferred network: the hospitals' network in setting ``s`` is, in each region,
+        the share ``network.size`` of providers with the lowest estimated spending per stay.
+        A referral of a patient whose own provider is outside it goes to a network provider
+        (spread over them by patient number) when the hospital's perceived saving exceeds
+        the cost of steering; the patient then stays with that provider."""
         if not patients.size:
             return
         spend = self.spend_per_stay(s)
@@ -378,18 +380,23 @@ class Pathway(Feature):
         pop = world.population
         prov = pop.provider[s]
         own = prov[patients].astype(np.int64)
-        best_by_region = np.array(
-            [
-                ids[np.argmin(np.where(known[ids], spend[ids], np.inf))] if ids.size else -1
-                for ids in world.providers[s].by_region
-            ]
-        )
-        best = best_by_region[pop.region[patients]]
+        target = own.copy()
+        in_network = np.zeros(spend.size, np.bool_)
+        region = pop.region[patients]
+        for r, ids in enumerate(world.providers[s].by_region):
+            ids = ids[known[ids]]
+            if not ids.size:
+                continue
+            k = max(1, int(round(self.network.size * ids.size)))
+            members = ids[np.argsort(spend[ids], kind="stable")[:k]]
+            in_network[members] = True
+            mine = region == r
+            target[mine] = members[patients[mine] % k]
         own_spend = np.where(known[own], spend[own], np.inf)
-        saving = borne * (own_spend - spend[best])
-        steer = known[best] & (best != own) & (saving > self.network.switch_cost)
+        saving = borne * (own_spend - spend[target])
+        steer = ~in_network[own] & (target != own) & (saving > self.network.switch_cost)
         if steer.any():
-            prov[patients[steer]] = best[steer]
+            prov[patients[steer]] = target[steer]
             world.rebuild_panels(s)
 
     def spend_per_stay(self, s: int) -> np.ndarray:
