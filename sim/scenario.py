@@ -1089,9 +1089,11 @@ class DestinationConfig(Strict):
 
 
 class NetworkConfig(Strict):
-    """A preferred post-acute network: hospitals that bear post-acute spending steer referrals
-    to the region's post-acute providers with the cheapest stays, and post-acute providers
-    shorten stays to win referrals."""
+    """A preferred post-acute network: bearing post-acute spending, hospitals steer referrals.
+
+    Hospitals that bear post-acute spending steer referrals to the region's post-acute
+    providers with the cheapest stays, and post-acute providers shorten stays to win
+    referrals."""
 
     size: float = F(
         0.25,

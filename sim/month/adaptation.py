@@ -149,6 +149,8 @@ def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
     """Provider ``i`` of setting ``s`` adapts every style it learns (``learning`` mode)."""
     beh = world.behaviour
     providers = world.providers[s]
+    if providers.income_weight is not None:
+        altruism = float(providers.benefit_weight[i])  # its values, at its income now
     # imitation of a better-performing peer (compared on this provider's own values)
     peer = None
     if providers.imitate[i]:
