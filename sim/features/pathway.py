@@ -387,7 +387,7 @@ class Pathway(Feature):
             ids = ids[known[ids]]
             if not ids.size:
                 continue
-            k = max(1, int(round(self.network.size * ids.size)))
+            k = max(1, round(self.network.size * ids.size))
             members = ids[np.argsort(spend[ids], kind="stable")[:k]]
             in_network[members] = True
             mine = region == r
