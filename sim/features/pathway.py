@@ -509,7 +509,8 @@ class Pathway(Feature):
         if by_reconciliation:
             seen = closed > 0
             target = np.where(
-                seen, np.divide(marginal, closed, out=np.zeros_like(marginal), where=seen),
+                seen,
+                np.divide(marginal, closed, out=np.zeros_like(marginal), where=seen),
                 self.weight,
             )
         else:
