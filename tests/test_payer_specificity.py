@@ -125,3 +125,50 @@ def test_specificity_zero_is_one_style():
     assert default.equals(absent)
     m = HealthSystemModel(sc, "reform")
     assert m.world.providers[0].styles[0].separate is None
+
+
+def _snf_two_payers(lam: float):
+    """snf_payment_reform with a second payer (30%) whose SNF contract alone moves to PDPM
+    at month 3; closed forms played (optimal mode)."""
+    import tomllib
+    from pathlib import Path
+
+    from sim.scenario import validate_scenario
+
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "snf_payment_reform.toml"
+    data = tomllib.loads(path.read_text())
+    data["population"]["patients"] = 20_000
+    data["months"] = 5
+    data["payers"] = {"medicare_ffs": {"share": 0.7}, "plan": {"share": 0.3}}
+    data["behaviour"] = {"mode": "optimal", "payer_specificity": lam}
+    arm = data["arms"][0]
+    data["arms"] = [arm]
+    switch = arm["switches"][0]
+    switch.pop("date", None)
+    switch.pop("announced", None)
+    switch["month"] = 3
+    switch["contracts"][0]["payer"] = "plan"
+    return validate_scenario(data)
+
+
+def test_therapy_and_length_of_stay_norms_spill_over_only_without_specificity():
+    """A skilled-nursing contract change for one payer (PDPM for the plan's patients): at
+    λ = 1 the other payer's therapy minutes and days are exactly as before; at λ = 0 the
+    shared norm moves their therapy minutes down."""
+    for lam in (0.0, 1.0):
+        sc = _snf_two_payers(lam)
+        m = HealthSystemModel(sc, sc.arms[0].name)
+        s = [st.name for st in m.settings].index("snf")
+        theta, phi = m.world.providers[s].styles
+        m.run_for(3)
+        before = theta.by_payer()[:, 0].copy(), phi.by_payer()[:, 0].copy()
+        plan_before = phi.by_payer()[:, -1].copy()
+        m.run_for(2)
+        after = theta.by_payer()[:, 0], phi.by_payer()[:, 0]
+        assert np.any(phi.by_payer()[:, -1] != plan_before)  # the plan's patients: PDPM
+        if lam == 1.0:
+            np.testing.assert_array_equal(after[0], before[0])
+            np.testing.assert_array_equal(after[1], before[1])
+        else:
+            # PDPM no longer pays for minutes: the plan pulls the shared therapy norm down
+            assert np.all(after[1] <= before[1]) and np.any(after[1] < before[1])
