@@ -173,3 +173,29 @@ def test_therapy_and_length_of_stay_norms_spill_over_only_without_specificity():
             # the legacy per diem's minute thresholds make the direction depend on where a
             # provider sat; that the norm moves is the unambiguous part
             assert np.any(after[1] != before[1])
+
+
+def test_learning_at_half_specificity_follows_the_closed_form_spillover():
+    """Learning, λ = 0.5: after the second payer moves to capitation, the first payer's style
+    moves by (1 − λ)·w_B·Δθ*_B and the second's by that plus λ·(1 − w_B)·Δθ*_B, against the
+    same world without the change (no adverse events: the world the closed form describes)."""
+    lam = 0.5
+    styles = {}
+    for arm in ("same", "reform"):
+        sc = two_payers(
+            lam,
+            "learning",
+            months=72,
+            population={"patients": 20_000},
+            settings={"clinic": {"adverse_events": {"base_rate": 0.0}}},
+        )
+        m = HealthSystemModel(sc, arm)
+        m.run_for(72)
+        styles[arm] = m.world.providers[0].styles[0].by_payer()
+    alpha = m.world.providers[0].altruism
+    w_b = _share_b(m)
+    d_star = (-C - (RATE_B * FEE_99213 - C)) / (alpha * D)
+    moved = styles["reform"] - styles["same"]
+    # seed 7 ends within 0.08 units of the closed form; 0.2 leaves room for noise
+    np.testing.assert_allclose(moved[:, 0], (1 - lam) * w_b * d_star, atol=0.2)
+    np.testing.assert_allclose(moved[:, 1], (1 - lam) * w_b * d_star + lam * d_star, atol=0.2)

@@ -70,6 +70,7 @@ def estimate(world: World, rng: np.random.Generator) -> None:
             need_z = (care.optimal_units - cfg.optimal_units) / cfg.optimal_units
             providers.seen += treated
             enough = providers.seen >= beh.min_patients
+            weight = providers.payer_weight() if providers.styles[0].separate is not None else None
             for style in providers.styles:
                 style.experience.add_month(
                     care.provider[own],
@@ -80,7 +81,7 @@ def estimate(world: World, rng: np.random.Generator) -> None:
                 )
                 style.slope, style.curvature = style.experience.slope_curvature(style.value, enough)
                 if style.separate is not None:
-                    _estimate_separate(style, care, own, value, need_z, enough)
+                    _estimate_separate(style, care, own, value, need_z, enough, weight)
         else:
             for style in providers.styles:
                 style.slope = style.curvature = np.full(n_prov, np.nan)
@@ -96,13 +97,19 @@ def estimate(world: World, rng: np.random.Generator) -> None:
         ) % n_prov
 
 
-def _estimate_separate(style, care, own, value, need_z, enough) -> None:
+def _estimate_separate(style, care, own, value, need_z, enough, weight) -> None:
     """Each payer's separate style learns from that payer's patients alone (their block of
-    the month's care)."""
+    the month's care). The norm's perceived slope and curvature are then the payers' ones at
+    the norm, weighted by their shares of the provider's members (``weight``): the derivative
+    of the patient-share-weighted objective. (A fit pooled over payers would mistake the
+    payers' different levels of value for an effect of the offsets, which differ by payer.)"""
     offset = style.offset(care)
     n_prov, n_payers = style.separate.shape
     slope = np.full((n_prov, n_payers), np.nan)
     curv = np.full((n_prov, n_payers), np.nan)
+    norm_slope = np.zeros(n_prov)
+    norm_curv = np.zeros(n_prov)
+    known = np.zeros(n_prov)
     for g, b in enumerate(care.by_payer):
         mine = own[b]
         exp = style.separate_experience[g]
@@ -117,7 +124,16 @@ def _estimate_separate(style, care, own, value, need_z, enough) -> None:
         # only where it has seen that payer's patients
         ok = enough & (exp.xtx[:, 0, 0] > 0)
         slope[:, g], curv[:, g] = exp.slope_curvature(style.separate[:, g], ok)
+        at_norm, curv_g = exp.slope_curvature(style.value, ok)
+        w = np.where(ok, weight[:, g], 0.0)
+        norm_slope += w * np.nan_to_num(at_norm)
+        norm_curv += w * np.nan_to_num(curv_g)
+        known += w
     style.separate_slope, style.separate_curvature = slope, curv
+    # payers not seen yet are left out (the weights of those seen, renormalised)
+    has = known > 0
+    style.slope = np.where(has, norm_slope / np.where(has, known, 1.0), np.nan)
+    style.curvature = np.where(has, norm_curv / np.where(has, known, 1.0), np.nan)
 
 
 def track_income(world: World, s: int) -> None:
