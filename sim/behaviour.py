@@ -29,7 +29,8 @@ it learns from all of them, so its best is the optimum of the patient-share-weig
 (``Σ_g w_g·U_g``, the margins averaged over payers by the provider's members). With payer
 specificity λ > 0 (``behaviour.payer_specificity``) the provider also keeps a separate style
 θ_g per payer, learnt from that payer's patients alone (best: the optimum of U_g), and plays
-``θ̄ + λ·(θ_g − θ̄)`` for payer g's patients. With quadratic objectives of equal curvature
+``θ̄ + λ·(θ_g − θ̄)`` for payer g's patients; the norm then moves on the payers' perceived
+slopes at the norm weighted by their member shares. With quadratic objectives of equal curvature
 the closed form is ``θ̄* = Σ_g w_g·θ*_g``, so a contract change for one payer g moves every
 payer's style by ``(1 − λ)·w_g·Δθ*_g`` and payer g's own by a further ``λ·(1 − w_g)·Δθ*_g``.
 

@@ -8,7 +8,8 @@ each style toward its perceived best, and sometimes part of the way toward a
 better-performing peer's style (the same peer for every style).
 
 With payer specificity (``behaviour.payer_specificity`` > 0) each style's separate part per
-payer learns the same way from that payer's patients alone, while the norm learns from all.
+payer learns the same way from that payer's patients alone, and the norm moves on the payers'
+perceived slopes at the norm, weighted by their member shares.
 With income effects (``behaviour.income_effect`` > 0) :func:`track_income` first folds the
 month's revenue into each provider's income, and the value a provider learns from weighs
 benefit by ``α/u'`` (:attr:`sim.world.Providers.benefit_weight`); in ``optimal`` mode the
