@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -1028,6 +1029,41 @@ class BehaviourConfig(Strict):
         ge=0,
         le=1,
     )
+    payer_specificity: float = F(
+        0.0,
+        "fraction",
+        "Size of the payer-specific part of every learnt style (θ: units, and so length of "
+        "stay in a day-of-stay setting; a therapy setting's minutes per day): 0, one norm for "
+        "all of a provider's patients, which responds to every payer's incentives weighted by "
+        "its share of the provider's patients; 1, a fully separate style per payer, learnt "
+        "from that payer's patients alone; in between, the norm plus that share of the "
+        "difference. 0 is the default because it is what providers did before the option "
+        "existed (one style per provider); physicians' treatment follows the payer mix of "
+        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337; values in between are "
+        "an assumption).",
+        ge=0,
+        le=1,
+    )
+    income_effect: float = F(
+        0.0,
+        "elasticity",
+        "Elasticity η of a provider's marginal utility of income with respect to its income "
+        "(CRRA utility): it weighs profit by (reference income / income)^η, so a provider "
+        "whose revenue fell below its reference moves its styles toward what pays (more "
+        "volume under fee-for-service after a fee cut: the income effect) and one whose "
+        "revenue rose the other way. 0: no income effect (off).",
+        ge=0,
+        le=5,
+    )
+    income_reference_months: int = F(
+        12,
+        "months",
+        "With income effects: a provider's reference income is its mean monthly revenue over "
+        "the run's first this-many months (a target income; no income effect before then). "
+        "Its income is its monthly revenue smoothed at the rate ``memory``.",
+        ge=1,
+        le=1200,
+    )
     bunching: BunchingConfig = F(
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
@@ -1064,6 +1100,59 @@ class DestinationConfig(Strict):
     )
     institutional: bool = F(
         False, "flag", "Institutional post-acute care (counted in the institutional share)."
+    )
+    patient_preference: float = F(
+        0.0,
+        "USD",
+        "With a patient weight in the discharge decision (pathway.patient_weight): what the "
+        "patient is willing to pay to go here rather than home, besides the clinical value "
+        "(negative: a preference for home; assumption).",
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+    )
+
+
+class NetworkConfig(Strict):
+    """A preferred post-acute network: bearing post-acute spending, hospitals steer referrals.
+
+    Hospitals that bear post-acute spending steer referrals to the region's post-acute
+    providers with the cheapest stays, and post-acute providers shorten stays to win
+    referrals."""
+
+    size: float = F(
+        0.25,
+        "fraction",
+        "Share of a region's post-acute providers of each setting in the hospitals' network: "
+        "those with the lowest estimated spending per stay (assumption).",
+        gt=0,
+        le=1,
+    )
+    switch_cost: float = F(
+        500.0,
+        "USD",
+        "A referral of a patient whose own post-acute provider is outside the network goes to "
+        "a network provider when the hospital's perceived saving (its share of pathway "
+        "spending borne × the difference in spending per stay) exceeds this (the cost of "
+        "steering: the patient's and the physician's attachment, paperwork; assumption).",
+        ge=0,
+    )
+    referral_elasticity: float = F(
+        1.0,
+        "elasticity",
+        "What post-acute providers believe: the referrals steered to them rise this many "
+        "percent per percent less spending per stay (assumption). Each day of stay then costs "
+        "a provider elasticity × the steering hospitals' mean share of spending borne × its "
+        "margin per stay / its days per stay in referrals lost; 0: providers do not respond.",
+        ge=0,
+        le=20,
+    )
+    memory: float = F(
+        0.2,
+        "weight",
+        "Weight of the newest month in the running estimates of each post-acute provider's "
+        "spending, margin and days per stay.",
+        gt=0,
+        le=1,
     )
 
 
@@ -1122,6 +1211,73 @@ class PathwayConfig(Strict):
         gt=0,
         le=1,
     )
+    hospital_weight: float = F(
+        1.0,
+        "fraction",
+        "Weight of the hospital in the discharge decision, which it takes jointly with its "
+        "physicians and the patient: the hospital weighs clinical value by its altruism "
+        "against its share of pathway spending borne; the physicians weigh the same value "
+        "against only the gainsharing share of it; the patient weighs the clinical value, its "
+        "own expected out-of-pocket cost and its preference (patient_preference). 1 (the "
+        "default, as before the option existed): the hospital decides alone.",
+        ge=0,
+        le=1,
+    )
+    patient_weight: float = F(
+        0.0,
+        "fraction",
+        "Weight of the patient in the discharge decision; the physicians have 1 − "
+        "hospital_weight − patient_weight (assumption).",
+        ge=0,
+        le=1,
+    )
+    gainsharing: float = F(
+        0.0,
+        "fraction",
+        "Share of the hospital's reconciliation passed on to its physicians (a gainsharing "
+        "arrangement, as CJR allows): the physicians' perceived share of pathway spending is "
+        "this times the hospital's. 0: physicians bear none of it.",
+        ge=0,
+        le=1,
+    )
+    perceived_cost: Literal["contract", "reconciliation"] = F(
+        "contract",
+        "choice",
+        "What share of a dollar of pathway spending a hospital perceives it bears. contract "
+        "(as before the option existed): the acute contract's nominal share from month 0 (all "
+        "of it under a pathway bundle). reconciliation: what the reconciliation of its own "
+        "closed pathways actually took of a further dollar (the phase-in of downside risk, "
+        "stop-loss and stop-gain, pathways not reconciled), averaged over the month's closed "
+        "pathways of each payer; the hospital's perceived share moves toward it at its "
+        "adaptation speed.",
+    )
+    payer_specificity: float = F(
+        1.0,
+        "fraction",
+        "Size of the payer-specific part of a hospital's discharge pattern: 1 (the default, as "
+        "before the option existed), each payer's patients are discharged weighing that "
+        "payer's contract alone; 0, one norm for all the hospital's patients, weighing the "
+        "patient-share-weighted mean of its perceived shares of spending borne.",
+        ge=0,
+        le=1,
+    )
+    network: NetworkConfig | None = F(
+        None,
+        "table",
+        "A preferred post-acute network (absent: referrals go to the patient's own post-acute "
+        "provider, and post-acute providers do not compete for them).",
+    )
+
+    @field_validator("patient_weight")
+    @classmethod
+    def _decision_weights(cls, v: float, info: ValidationInfo) -> float:
+        hospital = info.data.get("hospital_weight", 1.0)
+        if hospital + v > 1.0 + 1e-12:
+            raise ValueError(
+                "hospital_weight + patient_weight must be at most 1 (the physicians have the "
+                f"rest); got {hospital} + {v}"
+            )
+        return v
 
 
 # ---------------------------------------------------------------------------------------------

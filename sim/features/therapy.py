@@ -8,7 +8,9 @@ share of shared minutes follows what the contracts count and their cap,
 ``PaymentModel.therapy_minute_weights`` and ``group_concurrent_cap``) and scaled down when the
 provider's therapist staff cannot cover them. Staff move toward planned demand with a lag
 (less after a loss). φ learns like θ from the same patients (``therapy_variation_sign``,
-orthogonal to the days experiments), or plays its closed form (``optimal_therapy``).
+orthogonal to the days experiments), or plays its closed form (``optimal_therapy``). With
+payer specificity φ, like θ, is a norm plus a payer-specific part (:class:`sim.world.Style`):
+its separate best for a payer is the optimum under that payer's per diem alone.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Therapy(Feature):
             offset=self._offset,
         )
         self.phi.closed_form = lambda: self.optimum - cfg.optimal_minutes
+        beh = world.behaviour
+        self.phi.split_by_payer(world.n_payers, beh.payer_specificity, beh.memory)
         providers.styles.append(self.phi)
         #: share of minutes delivered concurrently or in groups, and its target
         self.shared_share = np.full(n_prov, cfg.baseline_shared_share)
@@ -98,7 +102,8 @@ class Therapy(Feature):
         sign = therapy_variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
         delta = world.behaviour.experiment_step * m_opt
         active = delivery.sought & (days > 0)
-        planned = np.clip(m_opt + self.phi.value[prov] + delta * sign, 0.0, t.max_minutes)
+        phi = self.phi.for_patients(prov, delivery.by_payer)
+        planned = np.clip(m_opt + phi + delta * sign, 0.0, t.max_minutes)
         planned = np.where(active, planned, 0.0)
         per_day = planned
         if t.minutes_sd > 0 and idx.size:
@@ -234,7 +239,7 @@ class Therapy(Feature):
             cost_per_minute=t.cost_per_minute,
             staff=staff,
             effective=effective,
-            altruism=world.providers[s].altruism,
+            altruism=world.providers[s].benefit_weight,
             curvature=t.benefit_curvature,
             optimal_minutes=t.optimal_minutes,
             sd=t.minutes_sd,

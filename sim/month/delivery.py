@@ -144,8 +144,8 @@ def _decide_units(
     else:
         sign = np.zeros(idx.size, np.int8)
     delta = world.behaviour.experiment_step * cfg.optimal_units
-    theta = world.providers[s].theta
-    planned = planned_units(need, theta[act.provider] + delta * sign, cfg.max_units)
+    theta = world.providers[s].styles[0].for_patients(act.provider, act.by_payer)
+    planned = planned_units(need, theta + delta * sign, cfg.max_units)
     not_authorized = np.zeros(idx.size)
     for g, b in enumerate(act.by_payer):
         prm = world.contract(s, g).params
