@@ -73,7 +73,7 @@ class Providers:
     altruism: np.ndarray
     speed: np.ndarray
     for_profit: np.ndarray
-    #: provider numbers of each region
+    #: provider numbers of each region (active providers only: patients are theirs)
     by_region: list[np.ndarray]
     #: the learnt decisions: ``styles[0]`` is θ, features may add more (therapy's φ)
     styles: list[Style]
@@ -95,6 +95,9 @@ class Providers:
     benefit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
     imitate: np.ndarray = field(default=None)  # type: ignore[assignment]
     peer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: in the market: False for potential entrants not yet in it and for providers that left
+    #: (``supply.market``; all True otherwise)
+    active: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     @property
     def n(self) -> int:

@@ -44,6 +44,32 @@ class Selection(Feature):
 
     def __init__(self, world: World, cfg: SelectionConfig) -> None:
         self.cfg = cfg
+        #: what each provider learnt its episodes are worth (shared with participation)
+        self.values = EpisodeValues(world)
+
+    def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """The new patients turned away (see the module docstring)."""
+        pop = world.population
+        prov = pop.provider[s][patients].astype(np.int64)
+        cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
+        value = self.values.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
+        away = self.values.seen[s][cell] & (value < -self.cfg.threshold)
+        if self.cfg.probability < 1.0:
+            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
+        return away
+
+    def after_records(self, world: World) -> None:
+        """Fold the month into what providers learnt episodes are worth."""
+        self.values.fold(world)
+
+
+class EpisodeValues:
+    """What each provider learnt an episode of a patient of each payer and risk quartile is
+    worth to it: the mean over its own ended episodes (exponential forgetting at
+    ``behaviour.memory``) of what the episode earned it — revenue, reconciliations and the
+    patient's share of per-member payments, less variable and adverse-event costs."""
+
+    def __init__(self, world: World) -> None:
         n = world.population.n
         shape = [(p.n, world.n_payers, GROUPS) for p in world.providers]
         #: per setting: each patient's value to its provider over the current episode so far
@@ -51,19 +77,10 @@ class Selection(Feature):
         #: per setting, provider, payer and risk group: mean value of an ended episode
         self.mean = [np.zeros(x) for x in shape]
         self.seen = [np.zeros(x, np.bool_) for x in shape]
+        #: ended episodes so far, per setting, provider, payer and risk group
+        self.count = [np.zeros(x) for x in shape]
 
-    def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
-        """The new patients turned away (see the module docstring)."""
-        pop = world.population
-        prov = pop.provider[s][patients].astype(np.int64)
-        cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
-        value = self.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
-        away = self.seen[s][cell] & (value < -self.cfg.threshold)
-        if self.cfg.probability < 1.0:
-            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
-        return away
-
-    def after_records(self, world: World) -> None:
+    def fold(self, world: World) -> None:
         """Add the month to each episode's value; fold the episodes that ended into the
         provider's record (exponential forgetting at ``behaviour.memory``)."""
         pop = world.population
@@ -91,6 +108,7 @@ class Selection(Feature):
             self.mean[s][first] = batch[first]
             self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
             self.seen[s] |= has
+            self.count[s] += count
             acc[ended] = 0.0
 
 
