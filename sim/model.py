@@ -302,7 +302,8 @@ class HealthSystemModel(mesa.Model):
             fixed = setting.cfg.providers.fixed_cost * share.sum(axis=0)
             # providers with no members still incur fixed cost; charge it to the largest payer
             has = np.bincount(pop.provider[s], minlength=providers.n) > 0
-            empty = int((~has).sum())
+            # (potential entrants not yet in the market have no fixed cost)
+            empty = int((~has & providers.active).sum())
             if empty:
                 g_big = int(np.argmax(world.payer_members))
                 fixed[g_big] += empty * setting.cfg.providers.fixed_cost

@@ -6,7 +6,9 @@ provider whose margin rate stays below ``exit_margin`` for ``exit_months`` month
 (for-profit: ``exit_months / for_profit_speed``, rounded up) leaves at the start of the next
 month — at most one per region and setting a month (the worst), and never the last of its
 region. Its members move to the other providers of the region at random (counter-based draws,
-the same in every arm), their episodes continuing there; it stops bearing its fixed cost.
+the same in every arm), their episodes continuing there; it stops bearing its fixed cost (an
+entrant starts bearing its own; in the monthly rows an entrant's is charged to the largest
+payer, as the model charges a provider without members).
 
 Each setting holds, per region, a reserve of potential entrants (``reserve`` × the region's
 providers, at least one), drawn from their own random stream with the setting's distributions
@@ -73,13 +75,17 @@ class Market(Feature):
         n_prov = providers.n
         fixed = world.settings[s].cfg.providers.fixed_cost
         self.fixed_cost = fixed
-        #: each provider's fixed cost as the model charged it to payers (by its members at the
-        #: start; providers without members to the largest payer)
+        #: each provider's fixed cost as charged to payers in the monthly rows: by its members
+        #: at the start, providers without members to the largest payer, potential entrants
+        #: nothing (as the model charges it; an entrant's goes to the largest payer)
         members = np.stack([pn.members for pn in providers.panels], axis=1)
         total = members.sum(axis=1, keepdims=True)
         alloc = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
-        alloc[total[:, 0] == 0, int(np.argmax(world.payer_members))] = 1.0
-        self.fixed_by_payer = fixed * alloc
+        self.largest = int(np.argmax(world.payer_members))
+        alloc[total[:, 0] == 0, self.largest] = 1.0
+        alloc[~providers.active] = 0.0
+        self.charged = fixed * alloc
+        self.charged_at_start = self.charged[providers.active].sum(axis=0)
         self.ever_active = providers.active.copy()
         #: months in a row below the exit margin (per provider) and above the entry margin
         #: (per region, for-profit and non-profit)
@@ -153,6 +159,7 @@ class Market(Feature):
                     style.before[p] = style.value[p]
                 providers.active[p] = True
                 self.ever_active[p] = True
+                self.charged[p, self.largest] = self.fixed_cost
                 providers.by_region[r] = np.sort(np.append(incumbents, p))
                 self.above[r, owner] = 0
                 self._counts[0, owner] += 1
@@ -167,9 +174,9 @@ class Market(Feature):
         return np.where(world.providers[s].active, 0.0, -self.fixed_cost)
 
     def cost_by_payer(self, world: World, s: int) -> np.ndarray:
-        """The fixed cost of providers not in the market, taken back from the payers it was
-        charged to."""
-        return -self.fixed_by_payer[~world.providers[s].active].sum(axis=0)
+        """The fixed cost of the providers in the market now, less what the model charges
+        payers for those in it at the start (exits take theirs back, entrants add theirs)."""
+        return self.charged[world.providers[s].active].sum(axis=0) - self.charged_at_start
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
         """Providers in the market, entries and exits (on the first payer's row); members

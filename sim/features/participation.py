@@ -10,8 +10,10 @@ plus its altruism times the benefit of an episode of patient-optimal need at its
 style. With spare capacity it takes every payer whose episode is worth at least ``−threshold``
 (care that pays its marginal cost) and none of the others; until it has seen an ended episode
 of a payer's patients it takes them. When its capacity is short (``supply.capacity``: planned
-units above capacity last month, utilisation u > 1) it also cuts its new patients by the
-excess share 1 − 1/u, from the payer worth least to it first (payers worth the same alike).
+units above capacity last month) it takes only a share of its new patients — last month's
+share divided by its utilisation u (planned units / capacity), at most all; 1/u after a month
+of full intake — and cuts the rest from the payer worth least to it first (payers worth the
+same alike).
 A payer that paid the provider per member last month (capitation, a PMPM) has bought its
 members' care: the provider takes all of them (its choice there is the contract, not the
 patient).
@@ -104,6 +106,8 @@ class Participation(Feature):
         g = world.n_payers
         #: per setting: each provider's accepted share of each payer's new patients
         self.accept = {s: np.ones((world.providers[s].n, g)) for s in settings}
+        #: per setting: the share of its new patients each provider's capacity lets it take
+        self.intake = {s: np.ones(world.providers[s].n) for s in settings}
         #: per setting: this month's new patients seeking care, by provider and payer
         self.asked = {s: np.zeros((world.providers[s].n, g)) for s in settings}
         self.values: EpisodeValues | None = None
@@ -239,10 +243,13 @@ class Participation(Feature):
         for s in self.settings:
             value, known = self.payer_value(world, s)
             cap = self.capacity.get(s)
-            excess = np.zeros(world.providers[s].n)
             if cap is not None:
+                # the share of new patients the provider can take: last month's share over
+                # its utilisation (planned units / capacity), at most all
                 u = cap.utilisation
-                excess = np.where(u > 1.0, 1.0 - 1.0 / np.where(u > 1.0, u, 1.0), 0.0)
+                ratio = np.divide(self.intake[s], u, out=np.ones(u.shape), where=u > 0)
+                self.intake[s] = np.minimum(ratio, 1.0)
+            excess = 1.0 - self.intake[s]
             accept = acceptance_shares(value, known, self.cfg.threshold, self.asked[s], excess)
             # a payer paying the provider per member (capitation, a PMPM) has bought its
             # members' care: the provider takes them all (its choice is the contract's)
