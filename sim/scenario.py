@@ -1064,6 +1064,15 @@ class CapacityConfig(Strict):
         gt=0,
         le=100,
     )
+    warmup_months: int = F(
+        12,
+        "months",
+        "For the first months of a run capacity is set each month to initial × that month's "
+        "planned units: a run starts with no episode under way and providers still learning, "
+        "and the market is taken to be in balance before it (assumption).",
+        ge=0,
+        le=1200,
+    )
     adjustment: float = F(
         0.15,
         "fraction/month",

@@ -161,7 +161,7 @@ def test_a_short_capacity_cuts_the_payer_worth_less_first():
         behaviour={"mode": "fixed"},
         supply={
             "participation": {"enabled": True},
-            "capacity": {"enabled": True, "initial": 0.7, "adjustment": FROZEN},
+            "capacity": {"enabled": True, "initial": 0.7, "adjustment": FROZEN, "warmup_months": 0},
         },
         **two_payers(0.8),
     )
@@ -217,7 +217,9 @@ def test_served_share_and_wait_closed_form():
         served_share(demand, capacity, None), [[0.5, 0.5], [0.8, 0.8], [1, 1]]
     )
     value = np.array([[2.0, 1.0], [1.0, 2.0], [1.0, 1.0]])
-    np.testing.assert_allclose(served_share(demand, capacity, value), [[5 / 6, 0], [2 / 3, 1], [1, 1]])
+    np.testing.assert_allclose(
+        served_share(demand, capacity, value), [[5 / 6, 0], [2 / 3, 1], [1, 1]]
+    )
     equal = np.array([[1.0, 1.0]] * 3)
     np.testing.assert_allclose(
         served_share(demand, capacity, equal), served_share(demand, capacity, None)
@@ -237,6 +239,7 @@ def test_a_provider_at_capacity_has_a_wait():
                 "enabled": True,
                 "initial": 0.5,
                 "adjustment": FROZEN,
+                "warmup_months": 0,
                 "priority": "proportional",
             }
         },
@@ -260,7 +263,9 @@ def test_capacity_catches_up_with_demand_when_margins_allow():
     sc = one_setting(
         months=10,
         behaviour={"mode": "fixed"},
-        supply={"capacity": {"enabled": True, "initial": 0.5, "adjustment": 0.5}},
+        supply={
+            "capacity": {"enabled": True, "initial": 0.5, "adjustment": 0.5, "warmup_months": 0}
+        },
         arms=[{"name": "ffs", "contracts": [{"model": "ffs"}]}],
     )
     m = run(sc).monthly.set_index("month")
@@ -276,7 +281,9 @@ def test_rationing_by_payer_value_makes_the_lower_paying_payer_wait():
     sc = one_setting(
         months=2,
         behaviour={"mode": "fixed"},
-        supply={"capacity": {"enabled": True, "initial": 0.8, "adjustment": FROZEN}},
+        supply={
+            "capacity": {"enabled": True, "initial": 0.8, "adjustment": FROZEN, "warmup_months": 0}
+        },
         **two_payers(0.8),
     )
     m = run(sc).monthly
@@ -394,7 +401,7 @@ def test_money_and_patients_are_conserved_through_exits_and_reassignments(arm):
         },
         supply={
             "participation": {"enabled": True},
-            "capacity": {"enabled": True, "initial": 0.8},
+            "capacity": {"enabled": True, "initial": 0.8, "warmup_months": 2},
             "market": {"enabled": True, "exit_months": 2, "entry_months": 2, "entry_margin": 0.0},
         },
     )

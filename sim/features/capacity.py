@@ -2,8 +2,10 @@
 
 Every provider of a setting has a capacity in the setting's unit (visits, days of stay): the
 service units it can deliver in a month. This generalises the skilled-nursing therapist
-staffing (:mod:`sim.features.therapy`) to every setting: capacity starts at ``initial`` × the
-first month's planned units and moves each month a share ``adjustment`` of the way toward
+staffing (:mod:`sim.features.therapy`) to every setting: capacity is ``initial`` × the month's
+planned units in the first ``warmup_months`` (a run starts with no episode under way; the
+market is taken to be in balance before it) and when a provider first has patients, and then
+moves each month a share ``adjustment`` of the way toward
 ``planned units × (1 + slack)`` — expanding only while the provider makes money; after a loss
 it targets ``margin_response`` less than the lower of its capacity and that target.
 
@@ -152,6 +154,8 @@ class Capacity(Feature):
         demand_pg = np.bincount(key, units, minlength=n_prov * g_n).reshape(n_prov, g_n)
         demand = demand_pg.sum(axis=1)
         unset = np.isnan(self.capacity) & (demand > 0)
+        if world.month_number < cfg.warmup_months:
+            unset = demand > 0
         self.capacity[unset] = cfg.initial * demand[unset]
         capacity = np.nan_to_num(self.capacity)
         self.demand = demand
