@@ -240,6 +240,29 @@ class World:
         """After members moved between providers of setting ``s`` (churn)."""
         self.providers[s].panels = self.build_panels(s)
 
+    def move_members(self, s: int, patients: np.ndarray, to: np.ndarray) -> None:
+        """Move ``patients`` to providers ``to`` in setting ``s``, updating the panels by the
+        movers alone (what :meth:`rebuild_panels` would count, up to rounding of the risk
+        sums)."""
+        pop = self.population
+        if not patients.size:
+            return
+        frm = pop.provider[s][patients].astype(np.int64)
+        to = np.asarray(to, np.int64)
+        pop.provider[s][patients] = to
+        n_prov = self.providers[s].n
+        factor = self.coding.risk_factor(s, np.arange(n_prov))
+        payer = pop.payer[patients]
+        risk = pop.risk[patients].astype(np.float64)
+        for g, pn in enumerate(self.providers[s].panels):
+            mine = payer == g
+            if not mine.any():
+                continue
+            a, b, r = frm[mine], to[mine], risk[mine]
+            pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
+            moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
+            pn.risk_sum[:] += moved * factor
+
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""
         shape = (len(self.settings), self.n_payers)

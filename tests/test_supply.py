@@ -319,6 +319,10 @@ def _check_patients(m: HealthSystemModel) -> None:
         assert providers.active[prov].all()
         np.testing.assert_array_equal(providers.region[prov], pop.region)
         assert sum(pn.members.sum() for pn in providers.panels) == pop.n
+        # panels updated by the movers alone count what a fresh count does
+        for pn, fresh in zip(providers.panels, m.world.build_panels(s), strict=True):
+            np.testing.assert_array_equal(pn.members, fresh.members)
+            np.testing.assert_allclose(pn.risk_sum, fresh.risk_sum, rtol=1e-9, atol=1e-9)
         for r, members in enumerate(providers.by_region):
             np.testing.assert_array_equal(
                 members, np.flatnonzero(providers.active & (providers.region == r))

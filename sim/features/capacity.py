@@ -73,7 +73,7 @@ class Capacity(Feature):
     COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
         "capacity_units": ("float64", "units", "Capacity of the setting's providers (service units a month), attributed to payers by their share of each provider's members (supply.capacity; 0 when off)."),
         "demand_units": ("int64", "units", "Service units providers planned for the payer's patients this month, before rationing by capacity (0 when supply.capacity is off)."),
-        "unmet_units": ("int64", "units", "Planned service units not delivered because the provider's capacity was short (unmet demand; service_units = demand_units − unmet_units)."),
+        "unmet_units": ("int64", "units", "Planned service units not delivered because the provider's capacity was short (unmet demand; service_units = demand_units − unmet_units, before an episode's covered-units limit and bunching)."),
         "wait_months": ("float64", "months", "Mean wait of the payer's patients in care this month: a patient served a share r of its planned units waits (1 − r)/r months for the rest (up to supply.capacity.max_wait)."),
         "episodes_forgone_wait": ("int64", "episodes", "New elective episodes not taken to a provider because of the wait there (the same draws would have sought care without it)."),
     }  # fmt: skip
@@ -107,6 +107,7 @@ class Capacity(Feature):
         self.unit_value = np.zeros((n_prov, g))
         # this month's per-patient planned units and waits (aligned with the setting's care)
         self._planned = np.zeros(0, np.int64)
+        self._unmet = np.zeros(0, np.int64)
         self._wait = np.zeros(0)
         self._forgone = np.zeros(g, np.int64)
 
@@ -164,6 +165,7 @@ class Capacity(Feature):
         share = served_share(demand_pg, capacity, value)
         self.wait = np.where(demand_pg > 0, wait_months(share, cfg.max_wait), 0.0)
         self._planned = units
+        self._unmet = np.zeros(units.size, np.int64)
         r = share[provider, payer]
         self._wait = np.where(units > 0, self.wait[provider, payer], 0.0)
         short = r < 1.0
@@ -172,6 +174,7 @@ class Capacity(Feature):
         out = units.copy()
         u = pop.uniforms(patients[short], CHURN_SLOT + s, RATION_ROUNDING)
         out[short] = np.minimum(np.floor(units[short] * r[short] + u), units[short])
+        self._unmet = units - out
         return out
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
@@ -183,7 +186,7 @@ class Capacity(Feature):
         return {
             "capacity_units": capacity @ w,
             "demand_units": by_payer(self._planned),
-            "unmet_units": by_payer(self._planned - care.service_units),
+            "unmet_units": by_payer(self._unmet),
             "wait_months": np.divide(
                 by_payer(self._wait * care.sought),
                 treated,

@@ -19,7 +19,8 @@ stays above ``entry_margin`` for ``entry_months`` months in a row (for-profit:
 starts with the region's mean styles and takes, at random, a fair share (1 / providers of the
 region) of the region's members who are not in an episode of the setting; the count starts
 again. Money and patients are conserved: patients only change provider, and every payment
-still goes through the engine.
+still goes through the engine. The provider panel (``outputs.provider_panel``) lists every
+provider, potential entrants and those that left too (without patients or cost).
 """
 
 from __future__ import annotations
@@ -105,9 +106,8 @@ class Market(Feature):
         """Exits and entries decided on the months so far."""
         self._counts[:] = 0
         self._moved = np.zeros(world.n_payers, np.int64)
-        changed = self._exits(world) | self._entries(world)
-        if changed:
-            world.rebuild_panels(self.s)
+        self._exits(world)
+        self._entries(world)
 
     def _exits(self, world: World) -> bool:
         s = self.s
@@ -131,7 +131,7 @@ class Market(Feature):
             movers = np.flatnonzero(pop.provider[s] == p)
             if movers.size:
                 u = pop.uniforms(movers, CHURN_SLOT + s, EXIT_MOVE)
-                pop.provider[s][movers] = rest[np.floor(u * rest.size).astype(np.int64)]
+                world.move_members(s, movers, rest[np.floor(u * rest.size).astype(np.int64)])
                 self._moved += np.bincount(pop.payer[movers], minlength=world.n_payers)
             changed = True
         return changed
@@ -165,7 +165,8 @@ class Market(Feature):
                 self._counts[0, owner] += 1
                 free = np.flatnonzero((pop.region == r) & (pop.episode_left[s] == 0))
                 u = pop.uniforms(free, CHURN_SLOT + s, ENTRY_MOVE)
-                pop.provider[s][free[u < 1.0 / providers.by_region[r].size]] = p
+                joining = free[u < 1.0 / providers.by_region[r].size]
+                world.move_members(s, joining, np.full(joining.size, p))
                 changed = True
         return changed
 

@@ -163,9 +163,7 @@ class Participation(Feature):
         stats["screened"] += np.bincount(cell, minlength=size).reshape(g_n, GROUPS)
         stats["accepted"] += np.bincount(cell[~away], minlength=size).reshape(g_n, GROUPS)
         moved = self._search(world, s, patients, away, payer, u)
-        if moved.any():
-            world.rebuild_panels(s)
-            away &= ~moved
+        away &= ~moved
         stats["redirected"] += np.bincount(payer[moved], minlength=g_n)
         stats["without"] += np.bincount(payer[away], minlength=g_n)
         return away
@@ -204,7 +202,7 @@ class Participation(Feature):
                 step = 1 + np.floor(pick[mine] * (len(members) - 1)).astype(np.int64)
                 other = members[(pos + step) % len(members)]
                 ok = yes[mine] < accept[other, payer[looking[mine]]]
-                prov[who[ok]] = other[ok]
+                world.move_members(s, who[ok], other[ok])
                 moved[looking[np.flatnonzero(mine)[ok]]] = True
         return moved
 
