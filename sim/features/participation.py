@@ -41,8 +41,9 @@ if TYPE_CHECKING:
     from sim.scenario import ParticipationConfig
     from sim.world import World
 
-#: purposes of the counter-based draws (in the churn slots): acceptance, the other provider
-ACCEPT, OTHER = 3, 4
+#: purposes of the counter-based draws (in the churn slots): acceptance by the patient's
+#: provider, the other provider asked, acceptance by it
+ACCEPT, OTHER, OTHER_ACCEPT = 3, 4, 0
 _GOLDEN_FRACTION = 0.6180339887498949
 
 
@@ -162,7 +163,7 @@ class Participation(Feature):
         size = g_n * GROUPS
         stats["screened"] += np.bincount(cell, minlength=size).reshape(g_n, GROUPS)
         stats["accepted"] += np.bincount(cell[~away], minlength=size).reshape(g_n, GROUPS)
-        moved = self._search(world, s, patients, away, payer, u)
+        moved = self._search(world, s, patients, away, payer)
         away &= ~moved
         stats["redirected"] += np.bincount(payer[moved], minlength=g_n)
         stats["without"] += np.bincount(payer[away], minlength=g_n)
@@ -175,7 +176,6 @@ class Participation(Feature):
         patients: np.ndarray,
         away: np.ndarray,
         payer: np.ndarray,
-        u_accept: np.ndarray,
     ) -> np.ndarray:
         """Patients turned away who found another provider of their region (they move)."""
         pop = world.population
@@ -186,12 +186,13 @@ class Participation(Feature):
         accept = self.accept[s]
         looking = np.flatnonzero(away)
         u_other = pop.uniforms(patients[looking], CHURN_SLOT + s, OTHER)
-        u_yes = u_accept[looking]
+        u_yes = pop.uniforms(patients[looking], CHURN_SLOT + s, OTHER_ACCEPT)
         region = pop.region[patients[looking]]
         for k in range(self.cfg.search):
-            # the k-th try: another draw from the same uniforms (golden-ratio rotation)
+            # the k-th try: the patient's uniforms rotated by k golden ratios (a new provider
+            # and a new acceptance draw for each try, the same in every arm)
             pick = (u_other + k * _GOLDEN_FRACTION) % 1.0
-            yes = (u_yes + (k + 1) * _GOLDEN_FRACTION) % 1.0
+            yes = (u_yes + k * _GOLDEN_FRACTION) % 1.0
             for r, members in enumerate(world.providers[s].by_region):
                 mine = (region == r) & ~moved[looking]
                 if not mine.any() or len(members) < 2:
