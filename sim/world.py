@@ -121,7 +121,7 @@ class Providers:
     altruism: np.ndarray
     speed: np.ndarray
     for_profit: np.ndarray
-    #: provider numbers of each region
+    #: provider numbers of each region (active providers only: patients are theirs)
     by_region: list[np.ndarray]
     #: the learnt decisions: ``styles[0]`` is θ, features may add more (therapy's φ)
     styles: list[Style]
@@ -165,6 +165,9 @@ class Providers:
         if self.income_weight is None:
             return self.altruism
         return self.altruism / self.income_weight
+    #: in the market: False for potential entrants not yet in it and for providers that left
+    #: (``supply.market``; all True otherwise)
+    active: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     @property
     def n(self) -> int:
@@ -315,6 +318,29 @@ class World:
     def rebuild_panels(self, s: int) -> None:
         """After members moved between providers of setting ``s`` (churn)."""
         self.providers[s].panels = self.build_panels(s)
+
+    def move_members(self, s: int, patients: np.ndarray, to: np.ndarray) -> None:
+        """Move ``patients`` to providers ``to`` in setting ``s``, updating the panels by the
+        movers alone (what :meth:`rebuild_panels` would count, up to rounding of the risk
+        sums)."""
+        pop = self.population
+        if not patients.size:
+            return
+        frm = pop.provider[s][patients].astype(np.int64)
+        to = np.asarray(to, np.int64)
+        pop.provider[s][patients] = to
+        n_prov = self.providers[s].n
+        factor = self.coding.risk_factor(s, np.arange(n_prov))
+        payer = pop.payer[patients]
+        risk = pop.risk[patients].astype(np.float64)
+        for g, pn in enumerate(self.providers[s].panels):
+            mine = payer == g
+            if not mine.any():
+                continue
+            a, b, r = frm[mine], to[mine], risk[mine]
+            pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
+            moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
+            pn.risk_sum[:] += moved * factor
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""

@@ -47,21 +47,16 @@ class Selection(Feature):
 
     def __init__(self, world: World, cfg: SelectionConfig) -> None:
         self.cfg = cfg
-        n = world.population.n
-        shape = [(p.n, world.n_payers, GROUPS) for p in world.providers]
-        #: per setting: each patient's value to its provider over the current episode so far
-        self.episode_value = [np.zeros(n) for _ in world.settings]
-        #: per setting, provider, payer and risk group: mean value of an ended episode
-        self.mean = [np.zeros(x) for x in shape]
-        self.seen = [np.zeros(x, np.bool_) for x in shape]
+        #: what each provider learnt its episodes are worth (shared with participation)
+        self.values = EpisodeValues(world)
 
     def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
         """The new patients turned away (see the module docstring)."""
         pop = world.population
         prov = pop.provider[s][patients].astype(np.int64)
         cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
-        value = self.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
-        away = self.seen[s][cell] & (value < -self.cfg.threshold)
+        value = self.values.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
+        away = self.values.seen[s][cell] & (value < -self.cfg.threshold)
         for g, b in enumerate(pop.payer_slices(patients)):
             if world.contract(s, g).cares_for_members:
                 away[b] = False
@@ -70,6 +65,28 @@ class Selection(Feature):
         return away
 
     def after_records(self, world: World) -> None:
+        """Fold the month into what providers learnt episodes are worth."""
+        self.values.fold(world)
+
+
+class EpisodeValues:
+    """What each provider learnt an episode of a patient of each payer and risk quartile is
+    worth to it: the mean over its own ended episodes (exponential forgetting at
+    ``behaviour.memory``) of what the episode earned it — revenue and reconciliations less
+    variable and adverse-event costs (per-member payments come whether or not it treats)."""
+
+    def __init__(self, world: World) -> None:
+        n = world.population.n
+        shape = [(p.n, world.n_payers, GROUPS) for p in world.providers]
+        #: per setting: each patient's value to its provider over the current episode so far
+        self.episode_value = [np.zeros(n) for _ in world.settings]
+        #: per setting, provider, payer and risk group: mean value of an ended episode
+        self.mean = [np.zeros(x) for x in shape]
+        self.seen = [np.zeros(x, np.bool_) for x in shape]
+        #: ended episodes so far, per setting, provider, payer and risk group
+        self.count = [np.zeros(x) for x in shape]
+
+    def fold(self, world: World) -> None:
         """Add the month to each episode's value; fold the episodes that ended into the
         provider's record (exponential forgetting at ``behaviour.memory``)."""
         pop = world.population
@@ -97,6 +114,7 @@ class Selection(Feature):
             self.mean[s][first] = batch[first]
             self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
             self.seen[s] |= has
+            self.count[s] += count
             acc[ended] = 0.0
 
 

@@ -2,7 +2,8 @@
 
 For everyone with an active episode: planned units ``clip(q_B + θ_provider ± δ, 0, max)``
 (``δ``: the provider's experiment on this patient, in ``learning`` mode), limited by the
-contract's prior authorization, rounded stochastically to whole units; an episode ends early
+contract's prior authorization, rounded stochastically to whole units, limited by features when
+capacity is short (congestion); an episode ends early
 when its covered units run out. Units accumulate over the contract's payment period; features
 may change the units at a period's end (bunching). ``CareSetting.deliver`` turns units into
 visits, billed units, minutes and fee-schedule value. Patients gain function with diminishing
@@ -154,6 +155,9 @@ def _decide_units(
     # unbiased stochastic rounding
     units = np.floor(planned + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
     units[~sought] = 0
+    # features may deliver fewer units than planned (capacity short: congestion)
+    for f in world.hooks("ration_units", s):
+        units = f.ration_units(world, s, units, idx, act.provider, act.by_payer)
     # units used so far in the episode; an episode ends when its covered units run out
     used = np.where(act.new_episode, 0, pop.episode_units[s][idx]).astype(np.int64)
     cap = cfg.max_units_per_episode

@@ -34,7 +34,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "members": ("int64", "persons", "Patients covered by the payer (every patient is a member of every setting)."),
     "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
     "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),
-    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour; 0 when off)."),
+    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour, or participation when no provider of the region took the patient; 0 when off)."),
     "new_needs_risk_q1": ("int64", "episodes", "New episodes of need of members in risk-score quartile 1 (1 = lowest risk; quartiles of the whole population at the start)."),
     "new_needs_risk_q2": ("int64", "episodes", "New episodes of need of members in risk-score quartile 2 (1 = lowest risk; quartiles of the whole population at the start)."),
     "new_needs_risk_q3": ("int64", "episodes", "New episodes of need of members in risk-score quartile 3 (1 = lowest risk; quartiles of the whole population at the start)."),
