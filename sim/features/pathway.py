@@ -198,6 +198,8 @@ class Pathway(Feature):
         n_payers = self.n_payers
         idx = mc.patients
         admitted = idx[mc.new_episode]
+        # which admissions are readmissions, for contracts that count them (HRRP)
+        mc.columns["readmission"] = (mc.new_episode & self.readmit_now[idx]).astype(np.float64)
         self.counts["readmissions"] += np.bincount(
             pop.payer[admitted[self.readmit_now[admitted]]], minlength=n_payers
         )

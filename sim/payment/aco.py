@@ -1,0 +1,239 @@
+"""An accountable care organization (the Medicare Shared Savings Program, MSSP).
+
+Each provider of the setting is an ACO: it is paid fee-for-service, and after each calendar
+year its members' spending in the setting ``S_h`` (allowed amounts of their claims) is
+reconciled against a historical, risk-adjusted benchmark ``B_h`` (``benchmark_pmpm`` per
+member-month at risk score 1 × its members' risk scores, month by month):
+
+- savings ``B − S`` of at least the minimum savings rate (MSR) × ``B``, with the quality gate
+  met, earn ``sharing_rate`` × the savings from the first dollar, at most ``savings_cap`` × B;
+- with downside risk (``loss_rate`` > 0), losses ``S − B`` of at least the minimum loss rate ×
+  ``B`` are repaid at ``loss_rate``, at most ``loss_cap`` × B;
+- otherwise nothing moves.
+
+The quality gate: the ACO's adverse events per treated patient-month over the year at most
+``max_adverse_rate`` (none: no gate). Rebasing: every ``rebase_years`` the benchmark becomes
+the ACO's own spending per risk-adjusted member-month over the agreement period that ended
+(the ratchet that makes today's savings lower tomorrow's benchmark). MSSP track 1: one-sided,
+50% sharing, MSR 2-3.9%, a 10% cap, three-year agreements (42 CFR 425; McWilliams et al. 2016,
+N Engl J Med 374:2357).
+
+At the margin (in the sharing region) a unit earns the fee less the share of it that savings
+would have returned: ``fee · (1 − sharing_rate)`` (:func:`sim.payment.terms.shared_savings`'s
+margin, settled once a year with a threshold instead of monthly; the closed form ignores the
+MSR, the caps and the gate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from sim.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+
+
+def reconcile(
+    benchmark: np.ndarray,
+    spending: np.ndarray,
+    quality_met: np.ndarray,
+    sharing_rate: float,
+    loss_rate: float,
+    minimum_savings_rate: float,
+    minimum_loss_rate: float,
+    savings_cap: float,
+    loss_cap: float,
+) -> np.ndarray:
+    """Each ACO's payment for a year (negative: repaid), from its benchmark and spending
+    (module docstring)."""
+    savings = benchmark - spending
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(benchmark > 0, savings / benchmark, 0.0)
+    earned = np.minimum(sharing_rate * savings, savings_cap * benchmark)
+    owed = np.minimum(loss_rate * -savings, loss_cap * benchmark)
+    pay = np.where((rate >= minimum_savings_rate) & quality_met & (savings > 0), earned, 0.0)
+    if loss_rate > 0:
+        pay = np.where((-rate >= minimum_loss_rate) & (savings < 0), -owed, pay)
+    return pay
+
+
+class ACOParams(ContractParams):
+    """Parameters of an ACO contract: fee-for-service plus an annual reconciliation."""
+
+    fee_multiplier: float = Field(
+        1.0,
+        gt=0,
+        description="Scales the fee schedule of the fee-for-service claims.",
+        json_schema_extra={"unit": "ratio"},
+    )
+    benchmark_pmpm: float = Field(
+        ...,
+        ge=0,
+        description="Historical benchmark: the ACO's allowed amounts per member-month at risk "
+        "score 1 before the contract (risk-adjusted with its members' risk scores).",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
+    sharing_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of savings paid to the ACO (MSSP track 1: 50%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    loss_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of losses the ACO repays (0: one-sided, MSSP track 1).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    minimum_savings_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Savings are shared only when at least this share of the benchmark "
+        "(MSSP: 2-3.9% by size).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    minimum_loss_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Losses are repaid only when at least this share of the benchmark.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    savings_cap: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Largest shared-savings payment, as a share of the benchmark (MSSP "
+        "track 1: 10%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    loss_cap: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest repayment, as a share of the benchmark.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    max_adverse_rate: float | None = Field(
+        None,
+        ge=0,
+        description="Quality gate: savings are shared only if the ACO's adverse events per "
+        "treated patient-month over the year are at most this; none: no gate.",
+        json_schema_extra={"unit": "events/patient-month"},
+    )
+    rebase_years: int | None = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Agreement period: every this many calendar years the benchmark is reset to "
+        "the ACO's own spending per risk-adjusted member-month over the period; none: never.",
+        json_schema_extra={"unit": "years"},
+    )
+
+
+class ACO(PaymentModel):
+    """Fee-for-service plus an annual shared-savings reconciliation against a historical,
+    risk-adjusted benchmark (module docstring)."""
+
+    name = "aco"
+    Params = ACOParams
+    params: ACOParams
+    summary = (
+        "pays fee-for-service, then shares savings (and losses) against a historical "
+        "risk-adjusted benchmark each year, with a minimum savings rate, a quality gate and "
+        "rebasing"
+    )
+
+    def __init__(self, params: ACOParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self.benchmark_rate: np.ndarray | None = None  # per provider, USD per risk-month
+        self._years = 0  # reconciled years in this agreement period
+        self._reset_year(0)
+        self._period_spending = np.zeros(0)
+        self._period_risk = np.zeros(0)
+
+    def _reset_year(self, n_prov: int) -> None:
+        self.benchmark = np.zeros(n_prov)
+        self.spending = np.zeros(n_prov)
+        self._risk_months = np.zeros(n_prov)
+        self._events = np.zeros(n_prov)
+        self._treated = np.zeros(n_prov)
+
+    def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
+        """The fee less the savings share it costs (in the sharing region)."""
+        prm = self.params
+        return prm.fee_multiplier * (1.0 - prm.sharing_rate) * fee_per_unit
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """The fee-for-service claims (what cost sharing applies to)."""
+        return self.params.fee_multiplier * np.asarray(fee_value, np.float64)
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """Fee-for-service claims; in December, the year's reconciliation per ACO as a lump
+        (and, at an agreement period's end, the rebased benchmark)."""
+        prm = self.params
+        n_prov = panel.members.size
+        if self.benchmark_rate is None:
+            self.benchmark_rate = np.full(n_prov, prm.benchmark_pmpm)
+            self._reset_year(n_prov)
+            self._period_spending = np.zeros(n_prov)
+            self._period_risk = np.zeros(n_prov)
+        prov = claims.provider.astype(np.int64)
+        allowed = claims.fee_value * prm.fee_multiplier
+        risk_months = panel.risk_sum * panel.rate_multiplier
+        self.benchmark += self.benchmark_rate * risk_months
+        self._risk_months += risk_months
+        self.spending += np.bincount(prov, allowed, minlength=n_prov)
+        treated = np.asarray(claims.visits) > 0
+        self._treated += np.bincount(prov[treated], minlength=n_prov)
+        if claims.adverse is not None:
+            events = np.asarray(claims.adverse, bool) & treated
+            self._events += np.bincount(prov[events], minlength=n_prov)
+        lump = np.zeros(n_prov)
+        if claims.month_of_year == 12:
+            lump = self.reconcile_year()
+        return Settlement(allowed=allowed, lump=lump)
+
+    def reconcile_year(self) -> np.ndarray:
+        """The year's payment per ACO; then the next year starts (rebased when due)."""
+        prm = self.params
+        if prm.max_adverse_rate is None:
+            quality = np.ones(self.benchmark.size, bool)
+        else:
+            rate = np.divide(
+                self._events, self._treated, out=np.zeros(self._events.size),
+                where=self._treated > 0,
+            )
+            quality = rate <= prm.max_adverse_rate
+        pay = reconcile(
+            self.benchmark,
+            self.spending,
+            quality,
+            prm.sharing_rate,
+            prm.loss_rate,
+            prm.minimum_savings_rate,
+            prm.minimum_loss_rate,
+            prm.savings_cap,
+            prm.loss_cap,
+        )
+        self._period_spending += self.spending
+        self._period_risk += self._risk_months
+        self._years += 1
+        if prm.rebase_years is not None and self._years == prm.rebase_years:
+            has = self._period_risk > 0
+            assert self.benchmark_rate is not None
+            self.benchmark_rate = np.where(
+                has,
+                np.divide(
+                    self._period_spending, self._period_risk,
+                    out=np.zeros(has.size), where=has,
+                ),
+                self.benchmark_rate,
+            )
+            self._years = 0
+            self._period_spending = np.zeros(has.size)
+            self._period_risk = np.zeros(has.size)
+        self._reset_year(self.benchmark.size)
+        return pay
