@@ -29,12 +29,13 @@ REGISTRY: dict[str, type[PaymentModel]] = {
         PDGM,
         EpisodeBundle,
         SNFLegacy,
-        PDPM,
         CostBased,
         ReadmissionPenalty,
         AllPayerBudget,
         ACO,
         TherapyThreshold,
+        # new models go above PDPM: tests/test_howtos.py appends the how-to's after it
+        PDPM,
     )
 }
 
