@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import VISIT_SETTING, default_world, merge, one_setting
+from conftest import VISIT_SETTING, default_world, one_setting
 
 from sim.errors import ScenarioError
 from sim.model import HealthSystemModel
