@@ -149,6 +149,21 @@ def test_the_penalty_applies_the_year_after_the_performance_period():
     np.testing.assert_allclose(st.allowed[10:], base[10:])
 
 
+def test_no_penalty_before_the_first_penalty_year():
+    """With first_penalty_year 2012 the 2011 stays pay the full price despite the 2010
+    excess; 2012's pay the cap."""
+    c = contract("readmission_penalty", base_rate=1000.0, first_penalty_year=2012)
+    p = panel([10, 10])
+    prov = np.repeat([0, 1], 10)
+    readm = np.zeros(20, bool)
+    readm[[0, 1, 2, 10]] = True
+    full = c.settle(claims(prov, readmission=readm, year=2010), p).allowed.copy()
+    np.testing.assert_allclose(c.settle(claims(prov, readmission=readm, year=2011), p).allowed,
+                               full)
+    st = c.settle(claims(prov, readmission=readm, year=2012), p)
+    np.testing.assert_allclose(st.allowed[:10], 0.97 * full[:10])
+
+
 # ---------------------------------------------------------------------------------------------
 # all-payer global budget
 
@@ -206,23 +221,65 @@ def test_aco_reconciles_each_december_and_rebases_on_its_own_spending():
     """Benchmark $10 per risk-month × 10 risk-months a month, $90 a month of claims: in
     December 12 × 10 saved (10% ≥ MSR) → half, 60; after a one-year agreement the benchmark
     becomes $9 per risk-month (its own spending), so the next year saves nothing."""
-    c = contract("aco", benchmark_pmpm=10.0, rebase_years=1)
+    c = contract("aco", benchmark_pmpm=10.0, rebase_years=1, interim_accrual=False)
     p = panel([10])
     paid = []
     for year in (2013, 2014):
         for month in range(1, 13):
             st = c.settle(claims([0], fee=[90.0], year=year, month_of_year=month), p)
+            assert st.adjustment is None
             paid.append(float(st.lump.sum()))
     assert paid[11] == pytest.approx(60.0)
     assert sum(paid) == pytest.approx(paid[11])
     np.testing.assert_allclose(c.benchmark_rate, 9.0)
 
 
+def test_aco_benchmark_is_its_own_history_before_the_first_performance_year():
+    """Two ACOs spend $8 and $12 per risk-month in 2011-2012 (paid FFS, nothing moves); from
+    2013 each is measured against its own rate: spending 10% below it saves 10% → half."""
+    c = contract("aco", first_performance_year=2013, benchmark_years=2, interim_accrual=False)
+    p = panel([10, 10])
+    for year in (2011, 2012):
+        for month in range(1, 13):
+            st = c.settle(claims([0, 1], fee=[80.0, 120.0], year=year, month_of_year=month), p)
+            np.testing.assert_allclose(st.allowed, [80.0, 120.0])
+            assert st.lump.sum() == 0.0
+    for month in range(1, 13):
+        st = c.settle(claims([0, 1], fee=[72.0, 108.0], year=2013, month_of_year=month), p)
+    np.testing.assert_allclose(c.benchmark_rate, [8.0, 12.0])
+    np.testing.assert_allclose(st.lump, [0.5 * 12 * 8.0, 0.5 * 12 * 12.0])
+
+
+def test_aco_needs_a_benchmark():
+    """Neither a benchmark nor a first performance year: a clear error naming both."""
+    arm = {"name": "aco", "contracts": [{"model": "aco"}]}
+    with pytest.raises(ScenarioError, match="first_performance_year"):
+        one_setting(arms=[arm])
+
+
+@pytest.mark.parametrize("fee", [90.0, 99.0, 120.0])
+def test_interim_accrual_trues_up_to_the_rule_payment(fee):
+    """Accrued month by month (half the benchmark as a lump, minus half of each claim), the
+    year's lumps and reconciliations still add up to the rule's payment: savings of 10%
+    → 60; 1% (below the MSR) → 0; a loss (one-sided) → 0. Each month's claim carries −50% of
+    its allowed amount."""
+    c = contract("aco", benchmark_pmpm=10.0)
+    p = panel([10])
+    total = 0.0
+    for month in range(1, 13):
+        st = c.settle(claims([0], fee=[fee], month_of_year=month), p)
+        np.testing.assert_allclose(st.adjustment, [-0.5 * fee])
+        total += float(st.lump.sum() + st.adjustment.sum())
+    want = _reconcile(1200.0, 12 * fee)
+    assert total == pytest.approx(want)
+
+
 def test_aco_quality_gate_counts_adverse_events_per_treated_month():
     """One adverse event in 4 treated patient-months (0.25): gate 0.2 fails; 0.3 passes and
     half of the savings (40 − 20) is paid up to the cap, 10% of the benchmark of 40."""
     for gate, want in ((0.2, 0.0), (0.3, 4.0)):
-        c = contract("aco", benchmark_pmpm=10.0, max_adverse_rate=gate, minimum_savings_rate=0.0)
+        c = contract("aco", benchmark_pmpm=10.0, max_adverse_rate=gate, minimum_savings_rate=0.0,
+                     interim_accrual=False)
         st = c.settle(
             claims([0, 0, 0, 0], fee=[5.0] * 4, adverse=[True, False, False, False],
                    month_of_year=12),

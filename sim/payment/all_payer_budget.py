@@ -64,6 +64,14 @@ class AllPayerBudgetParams(ContractParams):
         description="Scale each hospital's target by its members' risk scores.",
         json_schema_extra={"unit": "flag"},
     )
+    adverse_event_liability: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        json_schema_extra={"unit": "fraction"},
+        description="Share of adverse-event cost borne by the hospital (complications come out "
+        "of its budget: all, as under a price per stay).",
+    )
     coinsurance: float = Field(
         0.0,
         ge=0,

@@ -13,7 +13,8 @@ a hospital with sicker patients is expected to readmit more), ``ρ`` the readmis
 of risk of all hospitals under the contract, and ``share`` the share of the hospital's base
 payments from the targeted conditions (HRRP: the penalty is the excess over the targeted
 conditions weighted by their payments, capped at 3% of all base payments; CMS, 42 CFR 412.154).
-In the first year there is no performance period and no penalty.
+In the first year there is no performance period and no penalty (nor before
+``first_penalty_year``: HRRP's performance periods began before its first penalties).
 
 At the margin a stay earns nothing more with its length (as a DRG); the penalty works on the
 hospital's revenue a year later, not on a unit, so the closed form does not see it (learning
@@ -71,6 +72,15 @@ class ReadmissionPenaltyParams(BundledParams):
         "(HRRP: three); fewer in the contract's first years.",
         json_schema_extra={"unit": "years"},
     )
+    first_penalty_year: int | None = Field(
+        None,
+        ge=1900,
+        le=2200,
+        description="Calendar year of the first penalties (HRRP: fiscal year 2013, from "
+        "October 2012); earlier years only record stays and readmissions. None: from the "
+        "contract's second year.",
+        json_schema_extra={"unit": "year"},
+    )
     coinsurance: float = Field(
         0.0,
         ge=0,
@@ -117,7 +127,8 @@ class ReadmissionPenalty(Bundled):
         self._year = year
         self._readmissions = np.zeros(n_prov)
         self._risk = np.zeros(n_prov)
-        if self._history:
+        first = self.params.first_penalty_year
+        if self._history and (first is None or year >= first):
             o = sum(h[0] for h in self._history)
             r = sum(h[1] for h in self._history)
             self.rates = penalty_rates(o, r, self.params.penalty_cap, self.params.targeted_share)
