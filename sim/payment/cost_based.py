@@ -4,7 +4,7 @@ Medicare paid hospitals their reasonable costs until the 1983 prospective paymen
 home-health agencies until October 2000; from October 1997 the home-health *interim payment
 system* (IPS) paid an agency the least of its reasonable costs, an aggregate per-visit limit
 (the limit × its visits) and an aggregate per-beneficiary limit (the annual limit × the
-beneficiaries it served), per fiscal year (McCall et al. 2003, Health Care Financ Rev 24(4)).
+beneficiaries it served), per fiscal year (McCall et al. 2003; validation/ips_1997_users.toml).
 
 With cost share ``s`` borne by the provider (Ellis & McGuire 1986; REFERENCE.md §1), a
 prospective part ``R`` per episode and reported cost ``C``, the contract pays
