@@ -250,6 +250,14 @@ def test_aco_benchmark_is_its_own_history_before_the_first_performance_year():
     np.testing.assert_allclose(st.lump, [0.5 * 12 * 8.0, 0.5 * 12 * 12.0])
 
 
+def test_aco_without_benchmark_years_says_so():
+    """A first performance year at or before the contract's first year leaves no history:
+    a clear error, not a zero benchmark."""
+    c = contract("aco", first_performance_year=2013)
+    with pytest.raises(ValueError, match="no benchmark year"):
+        c.settle(claims([0], fee=[10.0], year=2013), panel([1]))
+
+
 def test_aco_needs_a_benchmark():
     """Neither a benchmark nor a first performance year: a clear error naming both."""
     arm = {"name": "aco", "contracts": [{"model": "aco"}]}

@@ -260,8 +260,14 @@ class ACO(PaymentModel):
         one without members)."""
         prm = self.params
         years = sorted(self._history)[-prm.benchmark_years :]
-        if prm.benchmark_pmpm is not None or not years:
-            return np.full(n_prov, prm.benchmark_pmpm or 0.0)
+        if prm.benchmark_pmpm is not None:
+            return np.full(n_prov, prm.benchmark_pmpm)
+        if not years:
+            raise ValueError(
+                f"aco: first_performance_year {prm.first_performance_year} leaves no benchmark "
+                "year before it in the run (start the run, or the contract, earlier, or give "
+                "benchmark_pmpm)"
+            )
         spend = sum(self._history[y][0] for y in years)
         risk = sum(self._history[y][1] for y in years)
         mean = float(spend.sum() / risk.sum()) if risk.sum() > 0 else 0.0
