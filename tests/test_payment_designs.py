@@ -17,6 +17,7 @@ from sim.payment.capitation import corridor, stop_loss
 from sim.payment.readmission_penalty import penalty_rates
 from sim.payment.therapy_threshold import paid_share
 from sim.run import run
+from sim.scenario import load_scenario
 
 
 def claims(provider, *, fee=None, cost=None, visits=None, patient=None, new=None, year=2000,
@@ -408,6 +409,30 @@ def test_money_is_conserved_under_each_design(design):
     assert m["payer_payments"].sum() == pytest.approx(
         ledger["payer_paid"], rel=1e-9
     )
+
+
+def test_money_is_conserved_under_the_readmission_penalty_with_penalties_applied():
+    """The HRRP replay (a care pathway, so readmissions exist), small: by 2014 some hospitals
+    pay a penalty, stays are paid less than the DRG arm's, and the ledgers still balance."""
+    sc = load_scenario(
+        "validation/scenarios/hrrp.toml",
+        ["population.patients=8000", "replications=1", "months=62"],
+    )
+    m = HealthSystemModel(sc, "hrrp")
+    for _ in range(62):
+        m.step()
+    penalty = m.payers[0].contracts[0]
+    assert penalty.name == "readmission_penalty" and (penalty.rates > 0).any()
+    assert (penalty.rates <= 0.03).all()
+    result = run(sc)
+    ledger = result.ledgers[1]
+    assert ledger["arm"] == "hrrp"
+    assert ledger["providers_received"] == pytest.approx(
+        ledger["payer_paid"] + ledger["patients_paid"], rel=1e-9
+    )
+    x = result.monthly[(result.monthly["setting"] == "hospital") & (result.monthly["month"] >= 48)]
+    by_arm = x.groupby("arm")["payer_payments"].sum()
+    assert by_arm["hrrp"] < by_arm["drg"]
 
 
 def test_denied_claims_are_reported_and_paid_by_nobody():
