@@ -83,6 +83,7 @@ class Pathway(Feature):
     "pathways_closed": ("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
     "pathway_spending": ("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
     "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
+    "readmission_rate": ("float64", "fraction", "Acute setting: readmissions_30d / discharges of the month (0 without discharges); average over months weighted by discharges for a period's rate."),
     }  # fmt: skip
 
     @classmethod
@@ -218,6 +219,8 @@ class Pathway(Feature):
         n_payers = self.n_payers
         idx = mc.patients
         admitted = idx[mc.new_episode]
+        # which admissions are readmissions, for contracts that count them (HRRP)
+        mc.columns["readmission"] = (mc.new_episode & self.readmit_now[idx]).astype(np.float64)
         self.counts["readmissions"] += np.bincount(
             pop.payer[admitted[self.readmit_now[admitted]]], minlength=n_payers
         )
@@ -524,8 +527,13 @@ class Pathway(Feature):
         return transfers
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
-        """The month's counts, on the acute setting's rows."""
-        return self.counts if s == self.acute else {}
+        """The month's counts and readmission rate, on the acute setting's rows."""
+        if s != self.acute:
+            return {}
+        d = self.counts["discharges"].astype(np.float64)
+        r = self.counts["readmissions_30d"].astype(np.float64)
+        rate = np.divide(r, d, out=np.zeros(d.size), where=d > 0)
+        return {**self.counts, "readmission_rate": rate}
 
     def _target_weight(self, world: World) -> np.ndarray:
         shares = [

@@ -26,6 +26,7 @@ class Payments:
     p4p: np.ndarray  # pay-for-performance
     adjustment: np.ndarray  # reconciliations outside cost sharing
     lump_by_payer: list[np.ndarray]  # per provider: payments not tied to a claim
+    denied: np.ndarray  # claim amounts the contract refused to pay (not paid by anyone)
 
     @classmethod
     def empty(cls, n: int, n_payers: int) -> Payments:
@@ -39,6 +40,7 @@ class Payments:
             p4p=np.zeros(n),
             adjustment=np.zeros(n),
             lump_by_payer=[np.zeros(0)] * n_payers,
+            denied=np.zeros(n),
         )
 
 

@@ -2,7 +2,8 @@
 
 Recomputed when contracts change (at the start of a run and at each policy switch). For each
 setting and provider, averaged over its members' payers: the revenue of one more service unit
-(the payment model's ``marginal_revenue`` around which every contract term adds its margin,
+(the payment model's ``marginal_revenue``, plus the share of a unit's cost a cost-based
+contract pays back, around which every contract term adds its margin,
 :func:`sim.payment.terms.margins`), and the extra cost of under-treatment (adverse-event costs
 borne, penalties, outcome payments lost, shared savings). Features with a second decision add
 what a day is worth at its best level (therapy). The closed-form best style θ*
@@ -67,7 +68,9 @@ def _margins(world: World, s: int, w: np.ndarray) -> None:
                     fee_unit * payer.rate_multiplier, payer.rate_multiplier
                 ),
                 float,
-            ),
+            )
+            # cost-based reimbursement pays back a share of each unit's cost
+            + payer.contracts[s].cost_margin() * setting.cfg.marginal_cost,
         )
         for payer in world.payers
     ]

@@ -82,6 +82,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "episodes_ended": ("int64", "episodes", "Episodes of care (stays) that ended this month: their time ran out, their covered units were used, or a readmission cut them short."),
     "episode_units_ended": ("int64", "units", "Service units over the whole of the episodes that ended this month (length of stay = episode_units_ended / episodes_ended where the unit is a day)."),
     "referrals_in": ("int64", "episodes", "Episodes started by a discharge from the pathway's acute setting (post-acute settings; destination share = referrals_in / discharges of the acute setting)."),
+    "discharges_per_1000": ("float64", "episodes/1,000 members/year", "episodes_ended per 1,000 members, annualised (× 12): in an inpatient setting, discharges per 1,000 enrollees a year."),
+    "claims_denied": ("float64", "USD", "Claim amounts the contract refused to pay (medical review above an annual therapy threshold): paid by neither payer nor patient, not in provider_revenue."),
 }  # fmt: skip
 
 #: the provider panel's columns
@@ -186,6 +188,7 @@ def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.n
         "episodes_ended": by_payer(ended),
         "ended_units": by_payer(np.where(ended, pop.episode_units[s][care.patients], 0)),
         "referrals": by_payer(care.referred),
+        "denied": by_payer(paid.denied),
     }
     extra_columns: dict[str, np.ndarray] = {}
     for f in world.hooks("record", s):
@@ -273,6 +276,8 @@ def _row(
         "episodes_ended": int(t["episodes_ended"][g]),
         "episode_units_ended": int(t["ended_units"][g]),
         "referrals_in": int(t["referrals"][g]),
+        "discharges_per_1000": 12_000.0 * float(t["episodes_ended"][g]) / nm if nm else 0.0,
+        "claims_denied": float(t["denied"][g]),
     }
 
 
