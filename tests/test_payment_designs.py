@@ -150,6 +150,27 @@ def test_the_penalty_applies_the_year_after_the_performance_period():
     np.testing.assert_allclose(st.allowed[10:], base[10:])
 
 
+def test_a_readmission_is_priced_at_the_penalties_it_adds():
+    """O = (3, 1), R = (10, 10), 2% of payments targeted: hospital 0 pays 1% (below the cap),
+    E_0 = 2 readmissions a year, so one more raises its rate by 0.02/2 of a year's base
+    payments B_0: its margin is 0.01·B_0; hospital 1 (not in excess) and a hospital at the cap
+    (all payments targeted) see none; the model's investments weigh it."""
+    prov = np.repeat([0, 1], 10)
+    readm = np.zeros(20, bool)
+    readm[[0, 1, 2, 10]] = True
+    c = contract("readmission_penalty", base_rate=1000.0, targeted_share=0.02)
+    p = panel([10, 10])
+    np.testing.assert_allclose(c.readmission_margin(2), [0.0, 0.0])  # no history yet
+    base = c.settle(claims(prov, readmission=readm, year=2010), p).allowed.copy()
+    c.settle(claims(prov, readmission=np.zeros(20, bool), year=2011), p)
+    np.testing.assert_allclose(c.rates, [0.01, 0.0])
+    np.testing.assert_allclose(c.readmission_margin(2), [0.02 * base[:10].sum() / 2.0, 0.0])
+    capped = contract("readmission_penalty", base_rate=1000.0, targeted_share=1.0)
+    capped.settle(claims(prov, readmission=readm, year=2010), p)
+    capped.settle(claims(prov, readmission=np.zeros(20, bool), year=2011), p)
+    np.testing.assert_allclose(capped.readmission_margin(2), [0.0, 0.0])
+
+
 def test_no_penalty_before_the_first_penalty_year():
     """With first_penalty_year 2012 the 2011 stays pay the full price despite the 2010
     excess; 2012's pay the cap."""

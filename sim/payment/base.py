@@ -223,6 +223,13 @@ class PaymentModel:
         cost."""
         return 0.0
 
+    def readmission_margin(self, n_providers: int) -> np.ndarray:
+        """What one more readmission of its patients costs each provider under this contract
+        beyond the readmission's own stay (USD per readmission; a readmission penalty's
+        expected payment reductions). Features that act on readmissions (investments in
+        follow-up after discharge) weigh it. Default: nothing."""
+        return np.zeros(n_providers)
+
     def therapy_revenue_per_day(self, counted_minutes_per_day: np.ndarray) -> np.ndarray:
         """Settings with a therapy decision: the part of a day's payment that depends on the
         therapy minutes counted for it (``therapy_minute_weights`` applied), at rate level 1.

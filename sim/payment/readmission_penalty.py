@@ -17,9 +17,15 @@ In the first year there is no performance period and no penalty (nor before
 ``first_penalty_year``: HRRP's performance periods began before its first penalties).
 
 At the margin a stay earns nothing more with its length (as a DRG); the penalty works on the
-hospital's revenue a year later, not on a unit, so the closed form does not see it (learning
-sees only the realised revenue of its own patients: the model gives hospitals no lever aimed at
-readmissions beyond the length of stay and the discharge destination).
+hospital's revenue a year later, not on a unit, so the closed form of the length of stay does
+not see it. What it sees is a price on readmissions (:meth:`ReadmissionPenalty.readmission_margin`):
+for a penalised hospital below the cap, one more readmission raises its rate by
+``share / E_h`` in each of the ``performance_years`` penalty years it is counted in, each
+applied to a year's base payments ``B_h``: ``share · B_h / E_h`` per readmission with ``E_h``
+and ``B_h`` per year (from the last performance period; 0 for a hospital not penalised or at
+the cap; the hospital's own effect on the national rate ρ, of the order of one over the number
+of hospitals, is left out). Features with a lever on readmissions (investments in follow-up
+after discharge) weigh it.
 """
 
 from __future__ import annotations
@@ -115,25 +121,45 @@ class ReadmissionPenalty(Bundled):
         self._history: list[tuple[np.ndarray, np.ndarray]] = []
         self._readmissions = np.zeros(0)
         self._risk = np.zeros(0)
+        self._base = np.zeros(0)
         #: this year's penalty rate per hospital
         self.rates = np.zeros(0)
+        #: what one more readmission costs each hospital in penalties (readmission_margin)
+        self.margin = np.zeros(0)
 
     def _start_year(self, year: int, n_prov: int) -> None:
         if self._year == year:
             return
         if self._year is not None:
-            self._history.append((self._readmissions, self._risk))
+            self._history.append((self._readmissions, self._risk, self._base))
             self._history = self._history[-self.params.performance_years :]
         self._year = year
         self._readmissions = np.zeros(n_prov)
         self._risk = np.zeros(n_prov)
+        self._base = np.zeros(n_prov)
+        self.margin = np.zeros(n_prov)
         first = self.params.first_penalty_year
         if self._history and (first is None or year >= first):
             o = sum(h[0] for h in self._history)
             r = sum(h[1] for h in self._history)
-            self.rates = penalty_rates(o, r, self.params.penalty_cap, self.params.targeted_share)
+            b = sum(h[2] for h in self._history)
+            p = self.params
+            self.rates = penalty_rates(o, r, p.penalty_cap, p.targeted_share)
+            total = float(r.sum())
+            if total > 0:
+                # per year: expected readmissions E_h and base payments B_h (module docstring)
+                expected = float(o.sum()) / total * r
+                zone = (self.rates > 0) & (self.rates < p.penalty_cap)
+                per = np.divide(b, expected, out=np.zeros(n_prov), where=expected > 0)
+                self.margin = np.where(zone, p.targeted_share * per, 0.0)
         else:
             self.rates = np.zeros(n_prov)
+
+    def readmission_margin(self, n_providers: int) -> np.ndarray:
+        """The penalties one more readmission costs each hospital (module docstring)."""
+        if self.margin.size != n_providers:
+            return np.zeros(n_providers)
+        return self.margin
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The case-mix price of each stay that starts this month, less the hospital's penalty
@@ -147,5 +173,7 @@ class ReadmissionPenalty(Bundled):
             readmitted = stay & claims.readmission
             self._readmissions += np.bincount(prov[readmitted], minlength=n_prov)
         price = self.price(claims.condition, claims.function_at_start, claims.risk)
-        allowed = np.where(stay, price * claims.rate_multiplier * (1.0 - self.rates[prov]), 0.0)
+        base = np.where(stay, price * claims.rate_multiplier, 0.0)
+        self._base += np.bincount(prov, base, minlength=n_prov)
+        allowed = base * (1.0 - self.rates[prov])
         return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))
