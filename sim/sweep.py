@@ -50,7 +50,15 @@ from sim.limits import (
     run_seconds,
 )
 from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
-from sim.scenario import F, Scenario, Strict, apply_override, check_label, validate_scenario
+from sim.scenario import (
+    F,
+    Scenario,
+    Strict,
+    apply_override,
+    check_label,
+    read_scenario_data,
+    validate_scenario,
+)
 
 PARTS = "parts"
 INDEX = "runs.jsonl"
@@ -279,8 +287,7 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
         raise ScenarioError(source, None, "values nested too deeply") from None
 
     scen_path = (path.parent / config.scenario).resolve()
-    base = parse_toml(read_input(scen_path, source, "scenario"), str(scen_path))
-    base.setdefault("name", scen_path.stem)
+    base = read_scenario_data(scen_path, source, "scenario")
     for key, value in config.set.items():
         apply_override(base, key.split("."), value, f"{source} (set.{key})")
     given = f"with the [set] overrides of {source}" if config.set else f"with {source}"
@@ -460,13 +467,21 @@ Executor = Literal["process", "dask", "dask-local", "serial"]
 
 
 def _iter_results(
-    tasks: list[Task], executor: str, workers: int, scheduler: str | None
+    tasks: list[Any],
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    fn: Callable[[Any], TaskResult] | None = None,
 ) -> Iterator[TaskResult]:
+    """Results of ``fn(task)`` (default :func:`execute`) as they finish, on the executor; a
+    task needs ``point``, ``replicate`` and ``seed`` (a lost worker's failure names them).
+    ``sim calibrate`` and ``sim validate`` run their own tasks here."""
+    fn = fn or execute
     if not tasks:
         return
     if executor == "serial" or (executor == "process" and workers == 1):
         for t in tasks:
-            yield execute(t)
+            yield fn(t)
         return
     if executor == "process":
         import multiprocessing
@@ -475,7 +490,7 @@ def _iter_results(
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         try:
-            futures = {pool.submit(execute, t): t for t in tasks}
+            futures = {pool.submit(fn, t): t for t in tasks}
             for f in as_completed(futures):
                 yield _result(f, futures[f])
         finally:
@@ -503,7 +518,7 @@ def _iter_results(
         client = Client(cluster)
     futures = []
     try:
-        futures = client.map(execute, tasks, pure=False)
+        futures = client.map(fn, tasks, pure=False)
         by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         for f in as_completed(futures):
             yield _result(f, by_key[f.key])
