@@ -743,8 +743,16 @@ def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataF
     for ax, (_, row) in zip(axes[0], fit.iterrows(), strict=True):
         ax.errorbar([0], [row["value"]], yerr=[[row["uncertainty"]], [row["uncertainty"]]],
                     fmt="s", color="k", capsize=4, label="target ± uncertainty")  # fmt: skip
-        lo = row["model"] - row["model_low"] if not math.isnan(row["model_low"]) else 0.0
-        hi = row["model_high"] - row["model"] if not math.isnan(row["model_high"]) else 0.0
+        lo = (
+            max(row["model"] - row["model_low"], 0.0)
+            if row["model_low"] == row["model_low"]
+            else 0.0
+        )
+        hi = (
+            max(row["model_high"] - row["model"], 0.0)
+            if row["model_high"] == row["model_high"]
+            else 0.0
+        )
         ax.errorbar([1], [row["model"]], yerr=[[lo], [hi]], fmt="o", color="C0", capsize=4,
                     label="model")  # fmt: skip
         ax.set_xticks([0, 1], ["target", "model"])
