@@ -184,7 +184,8 @@ class CalibrationConfig(Strict):
     objective: Literal["squared", "absolute"] = F(
         "squared",
         "choice",
-        "squared: Σ w·((model − value)/uncertainty)²; absolute: Σ w·|model − value|/uncertainty.",
+        "squared: Σ w·((model − value)/uncertainty)²; absolute: "
+        "Σ w·abs(model − value)/uncertainty.",
     )
     set: dict[str, Any] = F(
         {}, "table", "Overrides of every target's scenario (dotted keys), e.g. population size."
@@ -763,3 +764,38 @@ def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataF
     fig.savefig(folder / "fit.png", dpi=120)
     plt.close(fig)
     return ["objective.png", "fit.png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# documentation
+
+
+def field_reference() -> str:
+    """The field tables of calibration and case files, as docs/calibration.md holds them
+    (a test checks they are current)."""
+    from sim.validate import CaseConfig
+
+    measure = tuple(MeasureConfig.model_fields)
+    parts = []
+    for title, model, skip in (
+        ("Calibration file (top level)", CalibrationConfig, ()),
+        ("`[[parameters]]`", FreeParameter, ()),
+        ("`[abc]`", AbcConfig, ()),
+        ("Measure (of a target or a case)", MeasureConfig, ()),
+        ("`[[targets]]` (a measure, plus)", TargetConfig, measure),
+        ("`[case]` of a case file (a measure, plus)", CaseConfig, measure),
+    ):
+        lines = [f"#### {title}", "", "| field | default | unit | meaning |", "|---|---|---|---|"]
+        for name, info in model.model_fields.items():
+            if name in skip:
+                continue
+            if info.is_required():
+                default = "required"
+            elif isinstance(info.default, Strict):
+                default = "(table)"
+            else:
+                default = json.dumps(info.default)
+            unit = (info.json_schema_extra or {}).get("unit", "")
+            lines.append(f"| `{name}` | {default} | {unit} | {info.description} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -357,3 +357,13 @@ def test_cli_calibrate_bad_input_exits_2(tmp_path):
     path = write_calibration(tmp_path)
     path.write_text(path.read_text().replace("value = 0.5", 'value = "high"'))
     assert main(["calibrate", str(path), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_docs_field_reference_is_current():
+    """docs/calibration.md holds the field tables generated from the schemas."""
+    from sim.calibrate import field_reference
+
+    doc = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
+    assert field_reference() in doc, (
+        'regenerate: python -c "from sim.calibrate import field_reference as f; print(f())"'
+    )
