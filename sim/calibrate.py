@@ -759,8 +759,9 @@ def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataF
         ax.set_xticks([0, 1], ["target", "model"])
         ax.set_xlim(-0.6, 1.6)
         ax.set_title(row["target"], fontsize=8)
-    axes[0][0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(folder / "fit.png", dpi=120)
     plt.close(fig)
     return ["objective.png", "fit.png"]

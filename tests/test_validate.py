@@ -163,3 +163,70 @@ def test_suite_folder_errors(tmp_path):
     shutil.copy(FIXTURES / "snf_shared_therapy_legacy.toml", tmp_path / "has space.toml")
     with pytest.raises(ScenarioError, match="case id"):
         load_suite(tmp_path)
+
+
+TINY = """
+name = "tiny"
+months = 12
+seed = 5
+[population]
+patients = 2000
+[[arms]]
+name = "ffs"
+contracts = [{ model = "ffs" }]
+[[arms]]
+name = "capitation"
+contracts = [{ model = "capitation", pmpm = 19.0 }]
+"""
+
+TINY_CASE = """
+[case]
+title = "a test case"
+finding = "made up for the test"
+citation = "none: a test"
+scenario = "tiny_scenario.toml"
+arm = "capitation"
+baseline = "ffs"
+setting = "outpatient_therapy"
+column = "service_units"
+statistic = "relative_change"
+published = -0.1
+range = [-0.2, 0.0]
+replications = 12
+"""
+
+
+def test_resume_after_kill(tmp_path):
+    """kill -9 mid-validation, rerun: parts done before are kept, the table is complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    suite = tmp_path / "suite"
+    (suite / "x").mkdir(parents=True)
+    (suite / "x" / "tiny_scenario.toml").write_text(TINY)
+    (suite / "tiny_case.toml").write_text(TINY_CASE.replace('"tiny_scenario', '"x/tiny_scenario'))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "sim", "validate", str(suite), "--out", str(out), "--quiet",
+           "--executor", "serial"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        parts = list((out / "parts").glob("*.json")) if (out / "parts").exists() else []
+        if len(parts) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "parts").glob("*.json")}
+    assert 3 <= len(before) < 12, "the validation was not killed mid-way"
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "parts").glob("*.json")}
+    assert len(after) == 12 and all(after[k] == v for k, v in before.items())
+    table = pd.read_csv(out / "validation.csv")
+    assert table["replications"].tolist() == [12] and table["status"].tolist() == ["measured"]
