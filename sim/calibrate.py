@@ -475,7 +475,7 @@ def run_calibration(
     import optuna
     from optuna.trial import TrialState
 
-    from sim.measures import run_tasks
+    from sim.measures import executors
     from sim.sweep import check_scheduler
 
     started = time.perf_counter()
@@ -504,34 +504,9 @@ def run_calibration(
 
     if progress:
         progress(len(finished()), cfg.trials, best())
-    while len(finished()) < cfg.trials:
-        room = cfg.trials - len(finished())
-        trials: list[tuple[int, dict[str, float]]] = []
-        while pending and len(trials) < batch:
-            num = pending.pop(0)
-            t = study.get_trials(deepcopy=False)[num]
-            trials.append((num, {n: float(t.params[n]) for n in names}))
-        while len(trials) < min(batch, room):
-            t = study.ask(dist)
-            trials.append((t.number, {n: float(t.params[n]) for n in names}))
-        tasks = [task for num, u in trials for task in _trial_tasks(cal, folder, num, u)]
-        errors: dict[int, str] = {}
-        for res in run_tasks(tasks, executor, workers, scheduler):
-            if res.status != "done":
-                errors.setdefault(res.point, (res.error or "").splitlines()[0])
-        for num, _ in trials:
-            vals = trial_values(cal, folder, num)
-            means = {k: interval(v)[0] for k, v in vals.items()} if vals else {}
-            obj = _objective(cfg, means) if vals else math.nan
-            if num in errors or math.isnan(obj):
-                with (folder / ERRORS).open("a", encoding="utf-8") as fh:
-                    why = errors.get(num, "a measure is undefined (NaN) in every replicate")
-                    fh.write(json.dumps({"trial": num, "error": why}) + "\n")
-                study.tell(num, state=TrialState.FAIL)
-            else:
-                study.tell(num, obj)
-            if progress:
-                progress(len(finished()), cfg.trials, best())
+    with executors(executor, workers, scheduler) as pool:
+        while len(finished()) < cfg.trials:
+            _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best)
     files = write_outputs(cal, folder, study, command)
     done = finished()
     return CalibrationOutcome(
@@ -544,6 +519,47 @@ def run_calibration(
         best=best(),
         files=files,
     )
+
+
+def _finished(study: Any) -> int:
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best) -> None:
+    """Ask (or take from the trials left running) one batch of trials, run them, tell them."""
+    from optuna.trial import TrialState
+
+    from sim.measures import execute
+
+    cfg = cal.config
+
+    room = cfg.trials - _finished(study)
+    trials: list[tuple[int, dict[str, float]]] = []
+    while pending and len(trials) < batch:
+        num = pending.pop(0)
+        t = study.get_trials(deepcopy=False)[num]
+        trials.append((num, {n: float(t.params[n]) for n in names}))
+    while len(trials) < min(batch, room):
+        t = study.ask(dist)
+        trials.append((t.number, {n: float(t.params[n]) for n in names}))
+    tasks = [task for num, u in trials for task in _trial_tasks(cal, folder, num, u)]
+    errors: dict[int, str] = {}
+    for res in pool.results(tasks, execute):
+        if res.status != "done":
+            errors.setdefault(res.point, (res.error or "").splitlines()[0])
+    for num, _ in trials:
+        vals = trial_values(cal, folder, num)
+        means = {k: interval(v)[0] for k, v in vals.items()} if vals else {}
+        obj = _objective(cfg, means) if vals else math.nan
+        if num in errors or math.isnan(obj):
+            with (folder / ERRORS).open("a", encoding="utf-8") as fh:
+                why = errors.get(num, "a measure is undefined (NaN) in every replicate")
+                fh.write(json.dumps({"trial": num, "error": why}) + "\n")
+            study.tell(num, state=TrialState.FAIL)
+        else:
+            study.tell(num, obj)
+        if progress:
+            progress(_finished(study), cfg.trials, best())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -287,13 +287,9 @@ def execute(task: MeasureTask) -> TaskResult:
     )
 
 
-def run_tasks(
-    tasks: list[MeasureTask],
-    executor: str = "process",
-    workers: int | None = None,
-    scheduler: str | None = None,
-):
-    """Results of the tasks as they finish, on a sweep executor (process pool, Dask, serial)."""
-    from sim.sweep import _iter_results
+def executors(executor: str = "process", workers: int | None = None, scheduler: str | None = None):
+    """A sweep executor (process pool, Dask, serial) kept open across batches: its
+    ``results(tasks, execute)`` gives each task's result as it finishes."""
+    from sim.sweep import Executors
 
-    return _iter_results(tasks, executor, workers or os.cpu_count() or 1, scheduler, execute)
+    return Executors(executor, workers or os.cpu_count() or 1, scheduler)

@@ -220,7 +220,7 @@ def run_suite(
     command: list[str] | None = None,
 ) -> ValidationOutcome:
     """Run every (case, replicate) not yet done, then write the table, Markdown and HTML."""
-    from sim.measures import run_tasks
+    from sim.measures import execute, executors
     from sim.sweep import code_hash
 
     started = time.perf_counter()
@@ -253,13 +253,14 @@ def run_suite(
     errors: dict[str, str] = {}
     if progress:
         progress(done, total)
-    for res in run_tasks(tasks, executor, workers, scheduler):
-        if res.status == "done":
-            done += 1
-        else:
-            errors.setdefault(suite.cases[res.point].id, (res.error or "").splitlines()[0])
-        if progress:
-            progress(done, total)
+    with executors(executor, workers, scheduler) as pool:
+        for res in pool.results(tasks, execute):
+            if res.status == "done":
+                done += 1
+            else:
+                errors.setdefault(suite.cases[res.point].id, (res.error or "").splitlines()[0])
+            if progress:
+                progress(done, total)
     table = _table(suite, folder, errors)
     files = write_outputs(suite, folder, table, command)
     ok = int((table["status"] == "measured").sum())

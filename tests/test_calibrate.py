@@ -367,3 +367,13 @@ def test_docs_field_reference_is_current():
     assert field_reference() in doc, (
         'regenerate: python -c "from sim.calibrate import field_reference as f; print(f())"'
     )
+
+
+def test_process_pool_gives_the_serial_trials(tmp_path):
+    """The trials (parameters, objectives) do not depend on the executor."""
+    path = write_calibration(tmp_path, trials=4, seeds=1)
+    run_calibration(load_calibration(path), tmp_path / "serial", executor="serial")
+    run_calibration(load_calibration(path), tmp_path / "pool", executor="process", workers=2)
+    a = pd.read_parquet(tmp_path / "serial" / "trials.parquet")
+    b = pd.read_parquet(tmp_path / "pool" / "trials.parquet")
+    pd.testing.assert_frame_equal(a, b)
