@@ -1998,15 +1998,27 @@ def _describe(err: Any) -> str:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`."""
+    """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`.
+
+    A top-level ``include = ["params.toml"]`` applies parameter files first
+    (:mod:`sim.parameters`, docs/calibration.md); ``overrides`` come after them."""
     path = Path(path)
     source = str(path)
-    data = parse_toml(read_input(path), source)
-    data.setdefault("name", path.stem)
+    data = read_scenario_data(path, source)
     for item in overrides or []:
         keys, value = parse_override(item)
         apply_override(data, keys, value, f"{source} (--set {item})")
     return validate_scenario(data, source)
+
+
+def read_scenario_data(path: Path, source: str, field: str | None = None) -> dict[str, Any]:
+    """A scenario file's data, named after the file by default, with the parameter files it
+    includes applied (``include``, :func:`sim.parameters.with_includes`)."""
+    from sim.parameters import with_includes
+
+    data = parse_toml(read_input(path, source if field else None, field), str(path))
+    data.setdefault("name", path.stem)
+    return with_includes(data, path, str(path), validate_scenario)
 
 
 def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
