@@ -395,8 +395,11 @@ class Pathway(Feature):
             in_network[members] = True
             mine = region == r
             target[mine] = members[patients[mine] % k]
-        own_spend = np.where(known[own], spend[own], np.inf)
-        saving = borne * (own_spend - spend[target])
+        # an unknown own provider's stays count as dearer than any known one (steer if the
+        # hospital bears any of it); no inf − inf or 0 × inf
+        mine_known = known[own]
+        diff = np.where(mine_known, spend[own], 0.0) - np.where(known[target], spend[target], 0.0)
+        saving = np.where(mine_known, borne * diff, np.where(borne > 0, np.inf, 0.0))
         steer = ~in_network[own] & (target != own) & (saving > self.network.switch_cost)
         if steer.any():
             prov[patients[steer]] = target[steer]
