@@ -23,6 +23,24 @@ perceived objective. Each month it moves part of the way (its adaptation speed) 
 style of that perceived objective, never more than a maximum step a month (inertia), and now
 and then copies part of a better-performing peer's style (imitation). With conditions fixed
 this converges to θ*; after a change in the rules, volume moves over months.
+
+**One practice across payers.** A style is a *norm* shared by all of a provider's patients:
+it learns from all of them, so its best is the optimum of the patient-share-weighted objective
+(``Σ_g w_g·U_g``, the margins averaged over payers by the provider's members). With payer
+specificity λ > 0 (``behaviour.payer_specificity``) the provider also keeps a separate style
+θ_g per payer, learnt from that payer's patients alone (best: the optimum of U_g), and plays
+``θ̄ + λ·(θ_g − θ̄)`` for payer g's patients; the norm then moves on the payers' perceived
+slopes at the norm weighted by their member shares. With quadratic objectives of equal curvature
+the closed form is ``θ̄* = Σ_g w_g·θ*_g``, so a contract change for one payer g moves every
+payer's style by ``(1 − λ)·w_g·Δθ*_g`` and payer g's own by a further ``λ·(1 − w_g)·Δθ*_g``.
+
+**Income effects.** With ``behaviour.income_effect`` η > 0 the provider's utility of income
+is concave (CRRA): its marginal utility of income relative to its reference income is
+``u' = (Y_ref / Y)^η`` (:func:`income_weight`; Y its smoothed monthly revenue, Y_ref its mean
+over the first ``income_reference_months``). It maximises ``u'·profit + α·B``, i.e. profit plus
+``α/u'`` times benefit: a provider whose income fell (u' > 1) weighs profit more and moves its
+style toward what pays (more volume where a unit earns its cost, as after a fee cut under
+fee-for-service: the income effect), and one whose income rose does the opposite.
 """
 
 from __future__ import annotations
@@ -50,6 +68,19 @@ def optimal_offset(
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = np.where(denom > 0, gap / np.where(denom > 0, denom, 1.0), np.sign(gap) * bound)
     return np.clip(theta, -bound, bound)
+
+
+def income_weight(
+    income: np.ndarray, reference: np.ndarray, elasticity: float, floor: float = 0.05
+) -> np.ndarray:
+    """Marginal utility of income relative to the reference income, ``(Y_ref / Y)^η`` (CRRA
+    utility with elasticity η), with income floored at ``floor`` × the reference; 1 where the
+    reference is not known yet or not positive."""
+    ref = np.asarray(reference, np.float64)
+    known = np.isfinite(ref) & (ref > 0)
+    safe_ref = np.where(known, ref, 1.0)
+    y = np.maximum(np.asarray(income, np.float64), floor * safe_ref)
+    return np.where(known, (safe_ref / y) ** elasticity, 1.0)
 
 
 def planned_units(need: np.ndarray, offset: np.ndarray, max_units: int) -> np.ndarray:
@@ -201,11 +232,15 @@ def therapy_day_value(
     curvature: float,
     optimal_minutes: float,
     sd: float,
+    shortfall_cost: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """g(m): what one day of stay at ``minutes`` planned therapy minutes adds to a provider's
     objective, relative to a day at the patient-optimal intensity:
-    ``E[R] − cost·staff·m + α·d·(m_B·e·m − e²·m²·E[X²]/2 − m_B²/2)`` with X the spread of
-    minutes delivered around minutes planned (mean 1, ``E[X²] = exp(sd²)``).
+    ``E[R] − cost·staff·m + α·d·(m_B·e·m − e²·m²·E[X²]/2 − m_B²/2) − c·E[short(e·m·X)²]``
+    with X the spread of minutes delivered around minutes planned (mean 1,
+    ``E[X²] = exp(sd²)``), ``short(x) = max(0, m_B − x)/m_B`` the therapy shortfall and ``c``
+    what the provider bears of a day's added adverse-event risk per unit of squared shortfall
+    (``shortfall_cost``: the event cost it bears × the therapy's ``shortfall_risk``).
     Broadcasts over providers (rows) and minutes (columns)."""
     m = np.asarray(minutes, np.float64)
     ex2 = math.exp(sd * sd)
@@ -214,7 +249,15 @@ def therapy_day_value(
         - 0.5 * effective**2 * m * m * ex2
         - 0.5 * optimal_minutes**2
     )
-    return expected_revenue - cost_per_minute * staff * m + altruism * benefit
+    g = expected_revenue - cost_per_minute * staff * m + altruism * benefit
+    if np.any(shortfall_cost):
+        short = expected_lognormal(
+            lambda x: np.maximum(1.0 - effective * x / optimal_minutes, 0.0) ** 2,
+            m * np.ones(np.shape(effective)),
+            sd,
+        )
+        g = g - shortfall_cost * short
+    return g
 
 
 def expected_lognormal(fn, x: np.ndarray, sd: float) -> np.ndarray:
@@ -239,6 +282,7 @@ def optimal_therapy(
     sd: float,
     max_minutes: float,
     step: float = 0.25,
+    shortfall_cost: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each provider's best planned minutes per day m* and the value g(m*) of a day there.
 
@@ -247,8 +291,8 @@ def optimal_therapy(
     provider (rows) and minutes (columns); its expectation over the spread of delivery is
     taken here. Payment that steps at minutes thresholds (legacy skilled nursing) makes g
     non-concave, so the maximum is found on a grid of ``step`` minutes; without
-    minutes-dependent payment it is the closed form
-    ``m* = (α·d·m_B·e − cost·staff) / (α·d·e²·exp(sd²))``."""
+    minutes-dependent payment and without adverse-event costs borne (``shortfall_cost``,
+    per provider) it is the closed form ``m* = (α·d·m_B·e − cost·staff) / (α·d·e²·exp(sd²))``."""
     grid = np.arange(0.0, max_minutes + step / 2, step)[None, :]
     n = np.asarray(altruism).shape[0]
     col = np.ones((n, 1))
@@ -263,6 +307,7 @@ def optimal_therapy(
         curvature=curvature,
         optimal_minutes=optimal_minutes,
         sd=sd,
+        shortfall_cost=np.asarray(shortfall_cost, np.float64).reshape(-1, 1) * col,
     )
     best = np.argmax(g, axis=1)
     rows = np.arange(n)

@@ -1,4 +1,6 @@
-"""Command line: ``sim run SCENARIO`` (also ``python -m sim run SCENARIO``).
+"""Command line: ``sim run SCENARIO`` (also ``python -m sim run SCENARIO``), ``sim sweep``,
+``sim calibrate``, ``sim validate``, ``sim sensitivity``, ``sim report``, ``sim scenarios``,
+``sim explore``.
 
 Input errors (a bad scenario, an unknown field, a missing file) print one clear message naming
 the file, the field and what is allowed, and exit with status 2; nothing is written.
@@ -104,6 +106,45 @@ def _parser() -> argparse.ArgumentParser:
         "with the count and an estimate of its time)",
     )
 
+    c = sub.add_parser(
+        "calibrate",
+        help="calibrate free parameters to stated targets (Optuna or ABC)",
+        description="Run (or resume) a calibration: free parameters, targets and objective "
+        "from a calibration file; kill it at any time and rerun to finish it. Needs: pip "
+        "install 'payment-sim[calibration]'.",
+    )
+    c.add_argument("calibration", type=Path, help="calibration file (TOML)")
+    c.add_argument("--out", type=Path, help="output folder (default: results/<name>/)")
+    c.add_argument("--trials", type=int, help="trials (or ABC draws): overrides the file's")
+    _executor_options(c)
+
+    v = sub.add_parser(
+        "validate",
+        help="replay published findings (a validation suite) and compare the model's figures",
+        description="Run (or resume) every case of a validation suite and write "
+        "validation.csv, validation.md and validation.html: the published figure and range, "
+        "the model's figure with its replication interval, inside or outside.",
+    )
+    v.add_argument(
+        "suite", type=Path, nargs="?", default=Path("validation"),
+        help="folder of case files (default: validation/)",
+    )  # fmt: skip
+    v.add_argument("--out", type=Path, help="output folder (default: results/validation/)")
+    v.add_argument(
+        "--small",
+        action="store_true",
+        help="reduced suite: at most 2,000 patients and 2 replications per case (CI)",
+    )
+    v.add_argument(
+        "--parameters",
+        type=Path,
+        help="a parameter file (from sim calibrate) applied to every case's scenario; refused "
+        "if it was calibrated on a case of the suite",
+    )
+    v.add_argument("--replications", type=int, help="replications per case (overrides cases)")
+    v.add_argument("--cases", help="comma-separated case ids to run (default: all)")
+    _executor_options(v)
+
     a = sub.add_parser(
         "sensitivity",
         help="Sobol or Morris indices from a finished sweep",
@@ -168,6 +209,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    p.add_argument(
+        "--executor",
+        choices=["process", "dask", "dask-local", "serial"],
+        default="process",
+        help="as for sim sweep: process pool (default), dask (--scheduler), dask-local, serial",
+    )
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+
+
+def _check_executor(args: argparse.Namespace) -> None:
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
+    if args.executor == "dask" and not args.scheduler:
+        raise ScenarioError(
+            "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
+        )
+    if args.scheduler and args.executor != "dask":
+        raise ScenarioError("--scheduler", None, "is used with --executor dask only")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
@@ -176,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
+        if args.command == "validate":
+            return _validate(args)
         if args.command == "sensitivity":
             return _sensitivity(args)
         if args.command == "report":
@@ -336,6 +404,122 @@ def _sweep(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from sim._optional import require
+    from sim.limits import check_out
+
+    _check_executor(args)
+    if args.trials is not None and not 1 <= args.trials <= 100_000:
+        raise ScenarioError("--trials", None, f"must be 1 to 100,000 (got {args.trials})")
+    require("optuna", "calibration", "sim calibrate")
+    from sim.calibrate import load_calibration, run_calibration
+    from sim.outputs import command_line
+
+    cal = load_calibration(args.calibration, trials=args.trials)
+    out = args.out or Path("results") / cal.config.name
+    check_out(out)
+    progress, close = (None, lambda: None) if args.quiet else _count_progress(
+        f"calibrate {cal.config.name}", "trials"
+    )  # fmt: skip
+    try:
+        outcome = run_calibration(
+            cal, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+            progress=progress, command=command_line(),
+        )  # fmt: skip
+    finally:
+        close()
+    if not args.quiet:
+        import pandas as pd
+
+        fit = pd.read_csv(outcome.folder / "fit.csv")
+        print(fit[["target", "value", "uncertainty", "model", "model_low", "model_high", "z"]]
+              .to_string(index=False, float_format=lambda x: f"{x:.4g}"))  # fmt: skip
+    print(
+        f"calibration {cal.config.name}: {outcome.finished}/{outcome.trials} trials "
+        f"({outcome.failed} failed, {outcome.resumed} resumed), best objective "
+        f"{outcome.best:.4g}, {outcome.seconds:.1f} s; results: {outcome.folder}/ "
+        f"({', '.join(outcome.files)})"
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sim.limits import check_out
+
+    _check_executor(args)
+    if args.replications is not None and not 1 <= args.replications <= 1_000:
+        raise ScenarioError(
+            "--replications", None, f"must be 1 to 1,000 (got {args.replications})"
+        )
+    from sim.outputs import command_line
+    from sim.validate import load_suite, run_suite
+
+    cases = None if args.cases is None else [c.strip() for c in args.cases.split(",")]
+    suite = load_suite(
+        args.suite, small=args.small, replications=args.replications,
+        parameters=args.parameters, cases=cases,
+    )  # fmt: skip
+    out = args.out or Path("results") / "validation"
+    check_out(out)
+    progress, close = (None, lambda: None) if args.quiet else _count_progress(
+        f"validate {args.suite}", "runs"
+    )  # fmt: skip
+    try:
+        outcome = run_suite(
+            suite, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+            progress=progress, command=command_line(),
+        )  # fmt: skip
+    finally:
+        close()
+    if not args.quiet:
+        print(outcome.table_text)
+    print(
+        f"validation {args.suite}: {outcome.ok}/{outcome.cases} cases measured "
+        f"({outcome.inside} inside the published range), {len(outcome.failed)} failed, "
+        f"{outcome.seconds:.1f} s; results: {outcome.folder}/ ({', '.join(outcome.files)})"
+    )
+    if outcome.failed:
+        for case, err in outcome.failed[:10]:
+            print(f"  failed: {case}: {err}", file=sys.stderr)
+        print("sim: some cases failed; run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _count_progress(label: str, what: str):
+    """Progress of (done, total, extra): a live bar on a terminal, plain lines elsewhere."""
+    start = time.perf_counter()
+
+    def stats(done: int, total: int, extra: float) -> str:
+        rate = done / max(time.perf_counter() - start, 1e-9) * 60
+        tail = f", best {extra:.4g}" if what == "trials" and extra == extra else ""
+        return f"{done}/{total} {what}, {rate:.1f}/min{tail}"
+
+    if not sys.stderr.isatty():
+        last = [-1.0]
+
+        def log(done: int, total: int, extra: float = float("nan")) -> None:
+            now = time.perf_counter()
+            if done < total and now - last[0] < 5.0:
+                return
+            last[0] = now
+            print(f"sim {label}: {stats(done, total, extra)}", file=sys.stderr, flush=True)
+
+        return log, lambda: None
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.fields[stats]}"),
+                   transient=True)  # fmt: skip
+    task = bar.add_task(what, total=None, stats="")
+    bar.start()
+
+    def update(done: int, total: int, extra: float = float("nan")) -> None:
+        bar.update(task, total=total, completed=done, stats=stats(done, total, extra))
+
+    return update, bar.stop
 
 
 def _sweep_progress(sweep):

@@ -62,8 +62,10 @@ _FEATURE_COLUMNS = columns()
 
 
 def _theta_offset(care: SettingMonth) -> np.ndarray:
-    """θ's offset for each patient: units planned minus the patient optimum."""
-    return care.planned_units - care.optimal_units
+    """θ's offset for each patient: units the provider planned (before prior authorization
+    refused any: the cap is part of what its choice earns, not of the choice) minus the
+    patient optimum."""
+    return care.planned_units + care.not_authorized - care.optimal_units
 
 
 class HealthSystemModel(mesa.Model):
@@ -138,6 +140,7 @@ class HealthSystemModel(mesa.Model):
 
         # providers (Mesa agents) and their styles
         prov_rng = np.random.default_rng(streams["providers"])
+        self._reserve_seed = streams["providers"]
         region_shares = [r.share for r in scenario.population.regions.values()]
         providers = [self._make_providers(st, region_shares, prov_rng) for st in settings]
         population = Population(
@@ -234,14 +237,31 @@ class HealthSystemModel(mesa.Model):
             counts[np.argmax(np.where(counts > 1, counts - raw, -np.inf))] -= 1
         region = np.repeat(np.arange(len(region_shares)), counts)
 
-        def scaled_beta(d) -> np.ndarray:
-            return d.low + (d.high - d.low) * rng.beta(d.a, d.b, n)
+        def characteristics(rng: np.random.Generator, n: int):
+            def scaled_beta(d) -> np.ndarray:
+                return d.low + (d.high - d.low) * rng.beta(d.a, d.b, n)
 
-        alpha = scaled_beta(pc.altruism)
-        speed = scaled_beta(pc.adaptation_speed)
-        for_profit = rng.random(n) < pc.for_profit_share
-        alpha = np.where(for_profit, alpha * pc.for_profit_altruism_multiplier, alpha)
-        speed = np.minimum(np.where(for_profit, speed * pc.for_profit_speed_multiplier, speed), 1)
+            alpha = scaled_beta(pc.altruism)
+            speed = scaled_beta(pc.adaptation_speed)
+            for_profit = rng.random(n) < pc.for_profit_share
+            alpha = np.where(for_profit, alpha * pc.for_profit_altruism_multiplier, alpha)
+            speed = np.where(for_profit, speed * pc.for_profit_speed_multiplier, speed)
+            return alpha, np.minimum(speed, 1), for_profit
+
+        alpha, speed, for_profit = characteristics(rng, n)
+        # potential entrants (supply.market): drawn from their own stream after the providers
+        # in the market, with the same distributions, so the market's providers are the same
+        reserve = self.config.supply.reserve(setting.name, counts.tolist())
+        active = np.ones(n, np.bool_)
+        if sum(reserve):
+            extra_rng = np.random.default_rng(self._reserve_seed.spawn(1)[0])
+            extra = characteristics(extra_rng, sum(reserve))
+            alpha, speed, for_profit = (
+                np.concatenate(x) for x in zip((alpha, speed, for_profit), extra, strict=True)
+            )
+            region = np.concatenate([region, np.repeat(np.arange(len(reserve)), reserve)])
+            active = np.concatenate([active, np.zeros(sum(reserve), np.bool_)])
+            n += sum(reserve)
         agents = [
             Provider(
                 self,
@@ -270,9 +290,10 @@ class HealthSystemModel(mesa.Model):
             altruism=np.array([p.altruism for p in agents]),
             speed=np.array([p.speed for p in agents]),
             for_profit=np.array([p.for_profit for p in agents]),
-            by_region=[np.flatnonzero(region == r) for r in range(len(region_shares))],
+            by_region=[np.flatnonzero((region == r) & active) for r in range(len(region_shares))],
             styles=[theta],
             seen=np.zeros(n, np.int64),
+            active=active,
         )
 
     def _build_panels(self) -> None:
@@ -288,7 +309,8 @@ class HealthSystemModel(mesa.Model):
             fixed = setting.cfg.providers.fixed_cost * share.sum(axis=0)
             # providers with no members still incur fixed cost; charge it to the largest payer
             has = np.bincount(pop.provider[s], minlength=providers.n) > 0
-            empty = int((~has).sum())
+            # (potential entrants not yet in the market have no fixed cost)
+            empty = int((~has & providers.active).sum())
             if empty:
                 g_big = int(np.argmax(world.payer_members))
                 fixed[g_big] += empty * setting.cfg.providers.fixed_cost

@@ -71,11 +71,18 @@ def frame(rows: list[dict[str, Any]], columns: dict[str, tuple[str, str, str]]) 
     return df.astype({k: v[0] for k, v in columns.items()})
 
 
-def summarize(monthly: pd.DataFrame, counterfactuals: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per-arm summary, per setting and for all settings, averaged over replicates.
+def summarize(
+    monthly: pd.DataFrame,
+    counterfactuals: dict[str, str] | None = None,
+    last_months: int = 0,
+) -> pd.DataFrame:
+    """Per-arm summary, per setting and for all settings, averaged over replicates, over the
+    last ``last_months`` months (the scenario's ``outputs.summary_months``; 0: all).
 
     ``counterfactuals`` maps an arm to the arm with the same contracts and investments
     switched off (``Scenario.investment_counterfactuals``), for the net effect of investing."""
+    if last_months:
+        monthly = monthly[monthly["month"] > monthly["month"].max() - last_months]
     records = []
     invest_cols = [
         c for c in monthly.columns if c.startswith("investment_") and c != "investment_fees"

@@ -202,6 +202,13 @@ def _arm_descriptions(sc: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _summary_months(scenario: dict) -> int:
+    """The run's ``outputs.summary_months`` (0 for runs written before it existed)."""
+    outputs = scenario.get("outputs") if isinstance(scenario.get("outputs"), dict) else {}
+    value = outputs.get("summary_months", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _load_run(folder: Path) -> Results:
     meta = run_metadata(folder)
     sc = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
@@ -218,7 +225,12 @@ def _load_run(folder: Path) -> Results:
     settings = list(dict.fromkeys(monthly["setting"].astype(str)))
     reps = sorted(int(r) for r in monthly["replicate"].unique())
     per_rep = pd.concat(
-        [summarize(monthly[monthly["replicate"] == r]).assign(replicate=r, point=0) for r in reps],
+        [
+            summarize(monthly[monthly["replicate"] == r], last_months=_summary_months(sc)).assign(
+                replicate=r, point=0
+            )
+            for r in reps
+        ],
         ignore_index=True,
     )
     providers, note = None, None

@@ -134,7 +134,9 @@ def run(
         seed=seed,
         arms=arm_names,
         monthly=monthly,
-        summary=summarize(monthly, scenario.investment_counterfactuals()),
+        summary=summarize(
+            monthly, scenario.investment_counterfactuals(), scenario.outputs.summary_months
+        ),
         providers=providers,
         ledgers=[p.ledger for p in parts],
         subgroups=subgroups,

@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -540,6 +541,18 @@ class TherapyConfig(Strict):
         ge=0,
         le=1,
     )
+    shortfall_risk: float = F(
+        0.002,
+        "probability/day",
+        "Adverse-event probability a day of stay adds per unit of squared therapy shortfall "
+        "((m_B − x)/m_B)² in effective minutes x below the patient-optimal intensity: a day "
+        "with no therapy adds 0.2 percentage points to the month's risk, a day at half the "
+        "optimum 0.05 (assumption: the direction follows studies that associate more SNF "
+        "therapy with fewer readmissions, the size is not from them). Adverse events in "
+        "post-acute care are what readmits pathway patients.",
+        ge=0,
+        le=0.04,
+    )
     staffing: StaffingConfig = F(StaffingConfig(), "table", "Therapist staffing.")
 
 
@@ -927,9 +940,10 @@ class UpcodingConfig(Strict):
 class SelectionConfig(Strict):
     """Selection of profitable patients: at the start of an episode a provider turns away a
     patient whose episode is worth less than −threshold to it: what episodes of patients of
-    the same payer and risk quartile earned it (revenue, reconciliations and their share of
-    per-member payments, less variable and adverse-event costs; learnt from its own ended
-    episodes) plus α times the patient's benefit at its current style. Where prices follow
+    the same payer and risk quartile earned it (claims and reconciliations less variable and
+    adverse-event costs; learnt from its own ended episodes; per-member payments are received
+    either way) plus α times the patient's benefit at its current style. A provider paid per
+    member (capitation, the blend) may not turn away its members' episodes. Where prices follow
     case mix only roughly (risk adjustment is imperfect), this falls on the patients whose care
     costs more than it pays."""
 
@@ -980,6 +994,17 @@ class BehaviourConfig(Strict):
     min_patients: int = F(
         12, "patients", "A provider updates its style only with at least this many treated.", ge=5
     )
+    event_costs: Literal["expected", "realised"] = F(
+        "expected",
+        "choice",
+        "What a provider's record of experience charges a patient for adverse events: "
+        "expected (the event's probability under the care given × what an event costs the "
+        "provider: providers know the clinical risk of under- and over-treatment and learn what "
+        "contracts pay by experience) or realised (the events that happened: rare, costly events "
+        "make the learnt slope so noisy that styles under contracts bearing event costs scatter "
+        "around θ* for decades; docs/ODD.md, 'How long learning takes'). The accounts always "
+        "charge the realised events.",
+    )
     imitation_probability: float = F(
         0.05,
         "probability/month",
@@ -1005,6 +1030,41 @@ class BehaviourConfig(Strict):
         ge=0,
         le=1,
     )
+    payer_specificity: float = F(
+        0.0,
+        "fraction",
+        "Size of the payer-specific part of every learnt style (θ: units, and so length of "
+        "stay in a day-of-stay setting; a therapy setting's minutes per day): 0, one norm for "
+        "all of a provider's patients, which responds to every payer's incentives weighted by "
+        "its share of the provider's patients; 1, a fully separate style per payer, learnt "
+        "from that payer's patients alone; in between, the norm plus that share of the "
+        "difference. 0 is the default because it is what providers did before the option "
+        "existed (one style per provider); physicians' treatment follows the payer mix of "
+        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337; values in between are "
+        "an assumption).",
+        ge=0,
+        le=1,
+    )
+    income_effect: float = F(
+        0.0,
+        "elasticity",
+        "Elasticity η of a provider's marginal utility of income with respect to its income "
+        "(CRRA utility): it weighs profit by (reference income / income)^η, so a provider "
+        "whose revenue fell below its reference moves its styles toward what pays (more "
+        "volume under fee-for-service after a fee cut: the income effect) and one whose "
+        "revenue rose the other way. 0: no income effect (off).",
+        ge=0,
+        le=5,
+    )
+    income_reference_months: int = F(
+        12,
+        "months",
+        "With income effects: a provider's reference income is its mean monthly revenue over "
+        "the run's first this-many months (a target income; no income effect before then). "
+        "Its income is its monthly revenue smoothed at the rate ``memory``.",
+        ge=1,
+        le=1200,
+    )
     bunching: BunchingConfig = F(
         BunchingConfig(), "table", "Bunching of volume just above payment thresholds."
     )
@@ -1012,6 +1072,201 @@ class BehaviourConfig(Strict):
     selection: SelectionConfig = F(
         SelectionConfig(), "table", "Selection of profitable patients at episode start."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The supply side: participation, capacity and congestion, entry and exit
+
+
+class ParticipationConfig(Strict):
+    """Whose patients a provider takes: each month each provider decides, per payer, the share
+    of that payer's new patients it accepts. With spare capacity it takes every payer whose
+    episodes are worth at least −threshold to it — what its own ended episodes of that payer's
+    patients earned it (revenue less variable and adverse-event costs, learnt as
+    ``behaviour.selection`` learns it) plus its altruism times the benefit of an episode at its
+    style — and none of the others. When its capacity is short (``supply.capacity``), it cuts
+    new patients by the excess demand, from the payer worth least to it first. A patient turned
+    away tries ``search`` other providers of its region, or goes without."""
+
+    enabled: bool = F(False, "flag", "Switch the mechanism on.")
+    threshold: float = F(
+        0.0,
+        "USD/episode",
+        "Expected loss per episode of a payer's patients a provider accepts before it stops "
+        "taking that payer's new patients (assumption).",
+        ge=0,
+    )
+    search: int = F(
+        1,
+        "providers",
+        "Other providers of the region a turned-away patient asks before going without care "
+        "(assumption).",
+        ge=0,
+        le=10,
+    )
+
+
+class CapacityConfig(Strict):
+    """Capacity and congestion in every setting: each provider can deliver so many service
+    units a month (the setting's unit: visits, days). Capacity follows planned demand with a
+    lag, as therapist staffing does (``settings.<name>.therapy.staffing``), but expands only
+    while the provider makes money and shrinks after a loss. When planned units exceed
+    capacity, care is rationed: the provider serves payers' patients in the order it chooses
+    (``priority``), a patient served a share r of its planned units waits (1 − r)/r months
+    for the rest (what it loses is unmet demand), and new elective patients seek care less as
+    the wait at their provider rises."""
+
+    enabled: bool = F(False, "flag", "Switch the mechanism on.")
+    initial: float = F(
+        1.1,
+        "ratio",
+        "A provider's capacity when it first has patients: this × its planned units that month "
+        "(assumption: 10% slack).",
+        gt=0,
+        le=100,
+    )
+    warmup_months: int = F(
+        12,
+        "months",
+        "For the first months of a run capacity is set each month to initial × that month's "
+        "planned units: a run starts with no episode under way and providers still learning, "
+        "and the market is taken to be in balance before it (assumption).",
+        ge=0,
+        le=1200,
+    )
+    adjustment: float = F(
+        0.15,
+        "fraction/month",
+        "Share of the gap between capacity and its target closed each month (hiring and "
+        "attrition lags, as therapist staffing; assumption: about six months to adjust).",
+        gt=0,
+        le=1,
+    )
+    slack: float = F(
+        0.10,
+        "fraction",
+        "Target capacity = last month's planned units × (1 + slack) (assumption).",
+        ge=0,
+        le=10,
+    )
+    margin_response: float = F(
+        0.10,
+        "fraction",
+        "A provider with a negative margin last month does not expand and targets this much "
+        "less than its current capacity or its target, whichever is lower (assumption).",
+        ge=0,
+        le=1,
+    )
+    priority: Literal["proportional", "payer_value"] = F(
+        "payer_value",
+        "choice",
+        "Whom a provider short of capacity serves first: payer_value — patients of the payer "
+        "whose unit of care earns it most at the margin (the payment model's marginal revenue "
+        "less marginal cost), the next payer with what is left; proportional — every patient "
+        "the same share.",
+    )
+    wait_elasticity: float = F(
+        -0.2,
+        "elasticity",
+        "Elasticity of elective care seeking to the wait: a new elective patient seeks care "
+        "with the usual probability × (1 + wait / wait_reference)^elasticity. Approx.: "
+        "demand elasticities to waiting time of about −0.1 to −0.2 for elective surgery "
+        "(Martin & Smith 1999, J Public Econ 71:141; Gravelle, Smith & Xavier 2003); an "
+        "assumption for other settings.",
+        ge=-10,
+        le=0,
+    )
+    wait_reference: float = F(
+        1.0, "months", "Reference wait of the care-seeking response.", gt=0, le=120
+    )
+    max_wait: float = F(
+        12.0,
+        "months",
+        "Longest wait reported (a patient served nothing waits this long).",
+        gt=0,
+        le=120,
+    )
+
+
+class MarketConfig(Strict):
+    """Entry and exit: a provider whose margin stays below ``exit_margin`` for ``exit_months``
+    in a row leaves (at most one per region and setting a month, the last of a region stays);
+    its members move to the other providers of its region, their episodes continuing there.
+    Where the providers of a region keep a margin above ``entry_margin`` for ``entry_months``
+    in a row, an entrant appears: one of a reserve of potential entrants drawn with the
+    setting's distribution of characteristics (altruism, speed, ownership) in each region; it
+    starts with the region's mean styles and takes a fair share of the region's members who
+    are not in an episode. For-profit providers exit and enter ``for_profit_speed`` times
+    faster (REFERENCE.md §8: for-profit providers responded more strongly to payment changes;
+    SNF volume responds mostly via entry and exit, §2)."""
+
+    enabled: bool = F(False, "flag", "Switch the mechanism on.")
+    exit_margin: float = F(
+        -0.05,
+        "fraction of revenue",
+        "A month's margin (margin / revenue) below this counts toward exit (assumption).",
+        ge=-10,
+        le=10,
+    )
+    exit_months: int = F(
+        12, "months", "Months in a row below exit_margin before a non-profit exits.", ge=1, le=600
+    )
+    entry_margin: float = F(
+        0.10,
+        "fraction of revenue",
+        "A region's margin (its providers' margin / revenue) above this counts toward entry "
+        "(assumption).",
+        ge=-10,
+        le=10,
+    )
+    entry_months: int = F(
+        12,
+        "months",
+        "Months in a row above entry_margin before a non-profit enters the region.",
+        ge=1,
+        le=600,
+    )
+    for_profit_speed: float = F(
+        2.0,
+        "ratio",
+        "For-profit providers exit and enter after exit_months / this and entry_months / this "
+        "months (rounded up; assumption, cf. REFERENCE.md §8).",
+        ge=1,
+        le=100,
+    )
+    reserve: float = F(
+        0.25,
+        "fraction",
+        "Potential entrants per region, as a share of its providers (at least one).",
+        gt=0,
+        le=10,
+    )
+
+
+class SupplyConfig(Strict):
+    """The supply side beyond intensity: whom providers accept, how much they can do, who
+    stays in the market (RAND's PADSIM margins; White et al. 2016). Each part is off by
+    default, and off reproduces the model without it."""
+
+    participation: ParticipationConfig = F(
+        ParticipationConfig(), "table", "Whose patients a provider takes, per payer."
+    )
+    capacity: CapacityConfig = F(CapacityConfig(), "table", "Capacity and congestion.")
+    market: MarketConfig = F(MarketConfig(), "table", "Entry and exit of providers.")
+    settings: list[str] = F(
+        [], "names", "Settings the supply mechanisms act in (empty: every setting)."
+    )
+
+    def applies(self, setting: str) -> bool:
+        """Whether the mechanisms act in ``setting``."""
+        return not self.settings or setting in self.settings
+
+    def reserve(self, setting: str, counts: list[int]) -> list[int]:
+        """Potential entrants per region for a setting with ``counts`` providers per region
+        (none unless ``market`` is on there)."""
+        if not (self.market.enabled and self.applies(setting)):
+            return [0] * len(counts)
+        return [max(1, math.ceil(self.market.reserve * c)) for c in counts]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1041,6 +1296,59 @@ class DestinationConfig(Strict):
     )
     institutional: bool = F(
         False, "flag", "Institutional post-acute care (counted in the institutional share)."
+    )
+    patient_preference: float = F(
+        0.0,
+        "USD",
+        "With a patient weight in the discharge decision (pathway.patient_weight): what the "
+        "patient is willing to pay to go here rather than home, besides the clinical value "
+        "(negative: a preference for home; assumption).",
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+    )
+
+
+class NetworkConfig(Strict):
+    """A preferred post-acute network: bearing post-acute spending, hospitals steer referrals.
+
+    Hospitals that bear post-acute spending steer referrals to the region's post-acute
+    providers with the cheapest stays, and post-acute providers shorten stays to win
+    referrals."""
+
+    size: float = F(
+        0.25,
+        "fraction",
+        "Share of a region's post-acute providers of each setting in the hospitals' network: "
+        "those with the lowest estimated spending per stay (assumption).",
+        gt=0,
+        le=1,
+    )
+    switch_cost: float = F(
+        500.0,
+        "USD",
+        "A referral of a patient whose own post-acute provider is outside the network goes to "
+        "a network provider when the hospital's perceived saving (its share of pathway "
+        "spending borne × the difference in spending per stay) exceeds this (the cost of "
+        "steering: the patient's and the physician's attachment, paperwork; assumption).",
+        ge=0,
+    )
+    referral_elasticity: float = F(
+        1.0,
+        "elasticity",
+        "What post-acute providers believe: the referrals steered to them rise this many "
+        "percent per percent less spending per stay (assumption). Each day of stay then costs "
+        "a provider elasticity × the steering hospitals' mean share of spending borne × its "
+        "margin per stay / its days per stay in referrals lost; 0: providers do not respond.",
+        ge=0,
+        le=20,
+    )
+    memory: float = F(
+        0.2,
+        "weight",
+        "Weight of the newest month in the running estimates of each post-acute provider's "
+        "spending, margin and days per stay.",
+        gt=0,
+        le=1,
     )
 
 
@@ -1099,6 +1407,73 @@ class PathwayConfig(Strict):
         gt=0,
         le=1,
     )
+    hospital_weight: float = F(
+        1.0,
+        "fraction",
+        "Weight of the hospital in the discharge decision, which it takes jointly with its "
+        "physicians and the patient: the hospital weighs clinical value by its altruism "
+        "against its share of pathway spending borne; the physicians weigh the same value "
+        "against only the gainsharing share of it; the patient weighs the clinical value, its "
+        "own expected out-of-pocket cost and its preference (patient_preference). 1 (the "
+        "default, as before the option existed): the hospital decides alone.",
+        ge=0,
+        le=1,
+    )
+    patient_weight: float = F(
+        0.0,
+        "fraction",
+        "Weight of the patient in the discharge decision; the physicians have 1 − "
+        "hospital_weight − patient_weight (assumption).",
+        ge=0,
+        le=1,
+    )
+    gainsharing: float = F(
+        0.0,
+        "fraction",
+        "Share of the hospital's reconciliation passed on to its physicians (a gainsharing "
+        "arrangement, as CJR allows): the physicians' perceived share of pathway spending is "
+        "this times the hospital's. 0: physicians bear none of it.",
+        ge=0,
+        le=1,
+    )
+    perceived_cost: Literal["contract", "reconciliation"] = F(
+        "contract",
+        "choice",
+        "What share of a dollar of pathway spending a hospital perceives it bears. contract "
+        "(as before the option existed): the acute contract's nominal share from month 0 (all "
+        "of it under a pathway bundle). reconciliation: what the reconciliation of its own "
+        "closed pathways actually took of a further dollar (the phase-in of downside risk, "
+        "stop-loss and stop-gain, pathways not reconciled), averaged over the month's closed "
+        "pathways of each payer; the hospital's perceived share moves toward it at its "
+        "adaptation speed.",
+    )
+    payer_specificity: float = F(
+        1.0,
+        "fraction",
+        "Size of the payer-specific part of a hospital's discharge pattern: 1 (the default, as "
+        "before the option existed), each payer's patients are discharged weighing that "
+        "payer's contract alone; 0, one norm for all the hospital's patients, weighing the "
+        "patient-share-weighted mean of its perceived shares of spending borne.",
+        ge=0,
+        le=1,
+    )
+    network: NetworkConfig | None = F(
+        None,
+        "table",
+        "A preferred post-acute network (absent: referrals go to the patient's own post-acute "
+        "provider, and post-acute providers do not compete for them).",
+    )
+
+    @field_validator("patient_weight")
+    @classmethod
+    def _decision_weights(cls, v: float, info: ValidationInfo) -> float:
+        hospital = info.data.get("hospital_weight", 1.0)
+        if hospital + v > 1.0 + 1e-12:
+            raise ValueError(
+                "hospital_weight + patient_weight must be at most 1 (the physicians have the "
+                f"rest); got {hospital} + {v}"
+            )
+        return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1272,6 +1647,15 @@ class OutputsConfig(Strict):
 
     provider_panel: bool = F(False, "flag", "Also write a per-provider monthly panel.")
     figure: bool = F(True, "flag", "Write the PNG figure of cost and outcome trends.")
+    summary_months: int = F(
+        0,
+        "months",
+        "The summary table averages the last this many months (0: the whole run; a run no "
+        "longer than this is summarised whole). Keep them after learning has reached steady "
+        "state (docs/ODD.md, 'How long learning takes'; `python scripts/convergence.py`); the "
+        "monthly table keeps every month.",
+        ge=0,
+    )
 
 
 #: subgroup dimensions a scenario may ask for (``[analysis] subgroups``); combinations are
@@ -1503,6 +1887,11 @@ class Scenario(Strict):
         "The acute care pathway linking a hospital setting to post-acute settings; none: the "
         "settings are independent.",
     )
+    supply: SupplyConfig = F(
+        SupplyConfig(),
+        "table",
+        "The supply side: participation per payer, capacity and congestion, entry and exit.",
+    )
     arms: list[ArmConfig] = F(..., "table", "Payment designs compared under common random numbers.")
     outputs: OutputsConfig = F(OutputsConfig(), "table", "What to write.")
     analysis: AnalysisConfig | None = F(
@@ -1557,6 +1946,12 @@ class Scenario(Strict):
                     )
         if self.pathway is not None:
             self._check_pathway(self.pathway)
+        for i, name in enumerate(self.supply.settings):
+            if name not in self.settings:
+                raise ValueError(
+                    f"supply.settings.{i}: unknown setting {name!r}; allowed: "
+                    f"{', '.join(map(repr, self.settings))}"
+                )
         names = [a.name for a in self.arms]
         if not names:
             raise ValueError("arms: at least one arm is needed")
@@ -1762,15 +2157,27 @@ def _describe(err: Any) -> str:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`."""
+    """Read, override and validate a scenario file. Errors raise :class:`ScenarioError`.
+
+    A top-level ``include = ["params.toml"]`` applies parameter files first
+    (:mod:`sim.parameters`, docs/calibration.md); ``overrides`` come after them."""
     path = Path(path)
     source = str(path)
-    data = parse_toml(read_input(path), source)
-    data.setdefault("name", path.stem)
+    data = read_scenario_data(path, source)
     for item in overrides or []:
         keys, value = parse_override(item)
         apply_override(data, keys, value, f"{source} (--set {item})")
     return validate_scenario(data, source)
+
+
+def read_scenario_data(path: Path, source: str, field: str | None = None) -> dict[str, Any]:
+    """A scenario file's data, named after the file by default, with the parameter files it
+    includes applied (``include``, :func:`sim.parameters.with_includes`)."""
+    from sim.parameters import with_includes
+
+    data = parse_toml(read_input(path, source if field else None, field), str(path))
+    data.setdefault("name", path.stem)
+    return with_includes(data, path, str(path), validate_scenario)
 
 
 def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:

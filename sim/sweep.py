@@ -54,7 +54,15 @@ from sim.limits import (
     run_seconds,
 )
 from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS, frame, summarize
-from sim.scenario import F, Scenario, Strict, apply_override, check_label, validate_scenario
+from sim.scenario import (
+    F,
+    Scenario,
+    Strict,
+    apply_override,
+    check_label,
+    read_scenario_data,
+    validate_scenario,
+)
 
 PARTS = "parts"
 INDEX = "runs.jsonl"
@@ -489,8 +497,7 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
         raise ScenarioError(source, None, "values nested too deeply") from None
 
     scen_path = (path.parent / config.scenario).resolve()
-    base = parse_toml(read_input(scen_path, source, "scenario"), str(scen_path))
-    base.setdefault("name", scen_path.stem)
+    base = read_scenario_data(scen_path, source, "scenario")
     for key, value in config.set.items():
         apply_override(base, key.split("."), value, f"{source} (set.{key})")
     given = f"with the [set] overrides of {source}" if config.set else f"with {source}"
@@ -686,59 +693,102 @@ def execute(task: Task) -> TaskResult:
 Executor = Literal["process", "dask", "dask-local", "serial"]
 
 
+class Executors:
+    """An executor kept open across several batches of tasks (``sim calibrate`` asks for a
+    batch of trials at a time): the process pool or the Dask client and cluster start once,
+    at the first batch, and stop at :meth:`close`. A task needs ``point``, ``replicate`` and
+    ``seed`` (a lost worker's failure names them)."""
+
+    def __init__(self, executor: str, workers: int, scheduler: str | None) -> None:
+        self.executor, self.workers, self.scheduler = executor, workers, scheduler
+        self._pool: Any = None
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> Executors:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers; runs not started are cancelled."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def results(
+        self, tasks: list[Any], fn: Callable[[Any], TaskResult] | None = None
+    ) -> Iterator[TaskResult]:
+        """Results of ``fn(task)`` (default :func:`execute`) as they finish."""
+        fn = fn or execute
+        if not tasks:
+            return
+        executor, workers = self.executor, self.workers
+        if executor == "serial" or (executor == "process" and workers == 1):
+            for t in tasks:
+                yield fn(t)
+            return
+        if executor == "process":
+            from concurrent.futures import as_completed
+
+            if self._pool is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            futures = {self._pool.submit(fn, t): t for t in tasks}
+            try:
+                for f in as_completed(futures):
+                    yield _result(f, futures[f])
+            finally:
+                # if the coordinator stops early, queued runs are cancelled, not run to the end
+                for f in futures:
+                    f.cancel()
+            return
+        require("distributed", "cluster", f"--executor {executor}")
+        from distributed import Client, LocalCluster, as_completed
+
+        if self._client is None:
+            if executor == "dask":
+                if not self.scheduler:
+                    raise ScenarioError(
+                        "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
+                    )
+                self._client = Client(self.scheduler, timeout="30s")
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # no fixed port: 8787 may be taken
+                    host="127.0.0.1",
+                )
+                self._client = Client(self._cluster)
+        futures = []
+        try:
+            futures = self._client.map(fn, tasks, pure=False)
+            by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+            for f in as_completed(futures):
+                yield _result(f, by_key[f.key])
+        finally:
+            self._client.cancel(futures)  # runs not yet finished when the coordinator stops
+
+
 def _iter_results(
     tasks: list[Task], executor: str, workers: int, scheduler: str | None
 ) -> Iterator[TaskResult]:
     if not tasks:
         return
-    if executor == "serial" or (executor == "process" and workers == 1):
-        for t in tasks:
-            yield execute(t)
-        return
-    if executor == "process":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        try:
-            futures = {pool.submit(execute, t): t for t in tasks}
-            for f in as_completed(futures):
-                yield _result(f, futures[f])
-        finally:
-            # if the coordinator stops early, queued runs are cancelled, not run to the end
-            pool.shutdown(wait=True, cancel_futures=True)
-        return
-    require("distributed", "cluster", f"--executor {executor}")
-    from distributed import Client, LocalCluster, as_completed
-
-    if executor == "dask":
-        if not scheduler:
-            raise ScenarioError(
-                "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
-            )
-        client = Client(scheduler, timeout="30s")
-        cluster = None
-    else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # no fixed port: 8787 may be taken
-            host="127.0.0.1",
-        )
-        client = Client(cluster)
-    futures = []
-    try:
-        futures = client.map(execute, tasks, pure=False)
-        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
-        for f in as_completed(futures):
-            yield _result(f, by_key[f.key])
-    finally:
-        client.cancel(futures)  # runs not yet finished when the coordinator stops
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with Executors(executor, workers, scheduler) as ex:
+        yield from ex.results(tasks)
 
 
 def _result(future, task: Task) -> TaskResult:

@@ -59,9 +59,57 @@ class Style:
     #: this month's perceived slope and curvature of the objective (NaN: not enough seen)
     slope: np.ndarray = field(default=None)  # type: ignore[assignment]
     curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: payer specificity λ (``behaviour.payer_specificity``): ``value`` is the provider's
+    #: norm, shared by all its patients; payer g's patients get ``norm + λ·(separate_g −
+    #: norm)``. With λ = 0 (the default) there is no separate style and nothing below is set.
+    specificity: float = 0.0
+    #: providers × payers: the style each provider would keep for each payer's patients
+    #: alone, learnt from them (:meth:`by_payer`); None when λ = 0
+    separate: np.ndarray | None = None
+    separate_experience: list[Experience] = field(default_factory=list)
+    #: the closed-form best separate style under the contracts in force (one payer's
+    #: objective), providers × payers
+    separate_best: np.ndarray | None = None
+    separate_before: np.ndarray | None = None
+    separate_slope: np.ndarray | None = None
+    separate_curvature: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.before = self.value.copy()
+
+    def split_by_payer(self, n_payers: int, specificity: float, memory: float) -> None:
+        """Give the style a payer-specific part of size ``specificity`` (0: none): each
+        payer's separate style starts at the norm and learns from that payer's patients."""
+        if specificity <= 0:
+            return
+        n = self.value.size
+        self.specificity = float(specificity)
+        self.separate = np.repeat(self.value[:, None], n_payers, axis=1)
+        self.separate_best = self.separate.copy()
+        self.separate_before = self.separate.copy()
+        self.separate_experience = [
+            Experience(n, self.experience.scale, memory) for _ in range(n_payers)
+        ]
+
+    def by_payer(self) -> np.ndarray:
+        """providers × payers: the style each provider plays for each payer's patients
+        (``norm + λ·(separate − norm)``; the norm in every column when λ = 0)."""
+        if self.separate is None:
+            return self.value[:, None]
+        norm = self.value[:, None]
+        return norm + self.specificity * (self.separate - norm)
+
+    def for_patients(self, provider: np.ndarray, by_payer: list[slice]) -> np.ndarray:
+        """The style played for each patient of a month's care (``provider``: each patient's
+        provider; ``by_payer``: each payer's block of the patients)."""
+        norm = self.value[provider]
+        if self.separate is None:
+            return norm
+        out = norm.copy()
+        lam = self.specificity
+        for g, b in enumerate(by_payer):
+            out[b] = norm[b] + lam * (self.separate[provider[b], g] - norm[b])
+        return out
 
 
 @dataclass
@@ -73,7 +121,7 @@ class Providers:
     altruism: np.ndarray
     speed: np.ndarray
     for_profit: np.ndarray
-    #: provider numbers of each region
+    #: provider numbers of each region (active providers only: patients are theirs)
     by_region: list[np.ndarray]
     #: the learnt decisions: ``styles[0]`` is θ, features may add more (therapy's φ)
     styles: list[Style]
@@ -86,6 +134,8 @@ class Providers:
     #: what the current contracts make worth at the margin (:mod:`sim.month.incentives`)
     marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
     shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: what the provider bears of one adverse event (liability, penalties, shared savings)
+    event_margin: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: value a day of stay adds at the best planned intensity of a second decision (therapy
     #: settings; zeros elsewhere), for the closed-form length of stay
     day_extra: np.ndarray = field(default=None)  # type: ignore[assignment]
@@ -95,6 +145,29 @@ class Providers:
     benefit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
     imitate: np.ndarray = field(default=None)  # type: ignore[assignment]
     peer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: income effects (``behaviour.income_effect``): each provider's smoothed monthly revenue,
+    #: its reference income, and its marginal utility of income relative to the reference
+    #: (:func:`sim.behaviour.income_weight`); None when income effects are off
+    #: a value per service unit not paid by any claim, set by a feature (USD per unit; None:
+    #: none): what a post-acute provider perceives a day of stay costs it in referrals lost
+    #: under a preferred network. Providers weigh it like revenue, in the closed form and in
+    #: what they learn from; no money moves.
+    unit_value: np.ndarray | None = None
+    income: np.ndarray | None = None
+    income_reference: np.ndarray | None = None
+    income_weight: np.ndarray | None = None
+
+    @property
+    def benefit_weight(self) -> np.ndarray:
+        """The weight each provider puts on a dollar of patient benefit relative to a dollar
+        of profit: its altruism, divided by its marginal utility of income with income
+        effects (a provider short of income values profit more)."""
+        if self.income_weight is None:
+            return self.altruism
+        return self.altruism / self.income_weight
+    #: in the market: False for potential entrants not yet in it and for providers that left
+    #: (``supply.market``; all True otherwise)
+    active: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     @property
     def n(self) -> int:
@@ -165,6 +238,15 @@ class World:
         self.learning = config.behaviour.mode == "learning"
         self.optimal = config.behaviour.mode == "optimal"
         self.ledgers = Ledgers(len(settings), len(payers), [p.n for p in providers])
+        beh = config.behaviour
+        for prov in providers:
+            # one practice across payers: a payer-specific part only with payer_specificity > 0
+            for style in prov.styles:
+                style.split_by_payer(len(payers), beh.payer_specificity, beh.memory)
+            if beh.income_effect > 0:
+                prov.income = np.zeros(prov.n)
+                prov.income_reference = np.full(prov.n, np.nan)
+                prov.income_weight = np.ones(prov.n)
         self.month_number = -1
         #: this month's care, per setting (filled by the delivery stage)
         self.month: list[SettingMonth] = []
@@ -236,6 +318,29 @@ class World:
     def rebuild_panels(self, s: int) -> None:
         """After members moved between providers of setting ``s`` (churn)."""
         self.providers[s].panels = self.build_panels(s)
+
+    def move_members(self, s: int, patients: np.ndarray, to: np.ndarray) -> None:
+        """Move ``patients`` to providers ``to`` in setting ``s``, updating the panels by the
+        movers alone (what :meth:`rebuild_panels` would count, up to rounding of the risk
+        sums)."""
+        pop = self.population
+        if not patients.size:
+            return
+        frm = pop.provider[s][patients].astype(np.int64)
+        to = np.asarray(to, np.int64)
+        pop.provider[s][patients] = to
+        n_prov = self.providers[s].n
+        factor = self.coding.risk_factor(s, np.arange(n_prov))
+        payer = pop.payer[patients]
+        risk = pop.risk[patients].astype(np.float64)
+        for g, pn in enumerate(self.providers[s].panels):
+            mine = payer == g
+            if not mine.any():
+                continue
+            a, b, r = frm[mine], to[mine], risk[mine]
+            pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
+            moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
+            pn.risk_sum[:] += moved * factor
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""

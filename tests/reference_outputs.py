@@ -86,6 +86,19 @@ def cases() -> dict[str, dict[str, Any]]:
         "prevention_investment",
         **{"behaviour.selection.enabled": True, "behaviour.upcoding.enabled": True},
     )
+    out["fee_cut_two_payers:supply"] = _small(
+        "fee_cut_two_payers",
+        **{
+            "supply.capacity.warmup_months": 2,
+            "supply.market.enabled": True,
+            "supply.market.exit_months": 3,
+            "supply.market.entry_months": 3,
+            "settings.outpatient_therapy.providers.count": 4,
+            "settings.outpatient_therapy.providers.fixed_cost": 4_000.0,
+            "settings.primary_care.providers.count": 4,
+            "settings.primary_care.providers.fixed_cost": 0.0,
+        },
+    )
     return out
 
 

@@ -368,3 +368,17 @@ def test_selection_values_patients_by_what_they_earn_the_provider():
     assert (m[q].sum(axis=1) == m["episodes_declined"]).all()
     assert (m[n].sum(axis=1) == m["new_needs"]).all()
     assert m["episodes_declined"].sum() > 0  # some contract makes some patients unprofitable
+
+
+def test_selection_never_refuses_the_members_a_provider_is_paid_to_care_for():
+    """Capitation and the blend pay per member: a provider may not turn away its own
+    members' episodes (it would keep their PMPM and save the care, the capitation incentive
+    that contracts forbid), while the bundle, paid per episode, turns some away."""
+    sc = load_scenario(
+        "scenarios/compare_payment_models.toml",
+        ["population.patients=20000", "months=18", "behaviour.selection.enabled=true"],
+    )
+    m = run(sc, arms=["capitation", "blended", "bundled"]).monthly
+    declined = m.groupby("arm")["episodes_declined"].sum()
+    assert declined["capitation"] == 0 and declined["blended"] == 0
+    assert declined["bundled"] > 0

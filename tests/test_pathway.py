@@ -237,8 +237,9 @@ def test_bad_pathway_input_is_named(override, message):
 
 def test_optimal_mode_plays_the_closed_forms_on_the_pathway():
     """behaviour.mode = optimal: therapy styles sit at the grid optimum, hospitals weigh the
-    pathway spending their contract puts on them (CJR-like: all of it) from the start."""
-    sc = joint(months=3, extra=["behaviour.mode=optimal"])
+    pathway spending their contract puts on them (CJR-like: all of it) from the start (with
+    the perceived share taken from the contract, not from reconciliations)."""
+    sc = joint(months=3, extra=["behaviour.mode=optimal", "pathway.perceived_cost=contract"])
     m = HealthSystemModel(sc, "cjr_bundle")
     s = [st.name for st in m.settings].index("snf")
     m_opt = sc.settings["snf"].therapy.optimal_minutes

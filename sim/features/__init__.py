@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 
 from sim.features.base import HOOKS, Feature, Hooks
 from sim.features.bunching import Bunching
+from sim.features.capacity import Capacity
 from sim.features.churn import Churn
 from sim.features.investments import Investments
+from sim.features.market import Market
+from sim.features.participation import Participation
 from sim.features.pathway import Pathway
 from sim.features.selection import Selection
 from sim.features.therapy import Therapy
@@ -21,7 +24,17 @@ from sim.features.therapy import Therapy
 if TYPE_CHECKING:
     from sim.world import World
 
-FEATURES: tuple[type[Feature], ...] = (Churn, Therapy, Pathway, Investments, Bunching, Selection)
+FEATURES: tuple[type[Feature], ...] = (
+    Churn,
+    Therapy,
+    Pathway,
+    Investments,
+    Bunching,
+    Selection,
+    Market,
+    Capacity,
+    Participation,
+)
 
 
 def build(world: World) -> list[Feature]:

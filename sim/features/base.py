@@ -16,7 +16,9 @@ The hooks, in the order a month calls them (``s`` is a setting's index):
 =====================  ==========================================================================
 ``start_month``        calendar stage, after the population's drift
 ``forced_needs``       needs stage: patients whose episode starts whatever their need draw
+``seek_factor``        needs stage: a factor on new elective patients' care-seeking probability
 ``screen``             needs stage: new patients their provider turns away
+``ration_units``       delivery stage: the month's units when capacity is short (congestion)
 ``adjust_units``       delivery stage: units at a payment period's end (thresholds ahead)
 ``deliver``            delivery stage: a second decision delivered with the units (therapy)
 ``risk_factor``        needs and delivery stages: a factor on the probability of an event
@@ -49,7 +51,9 @@ if TYPE_CHECKING:
 HOOKS = (
     "start_month",
     "forced_needs",
+    "seek_factor",
     "screen",
+    "ration_units",
     "adjust_units",
     "deliver",
     "risk_factor",
@@ -96,11 +100,39 @@ class Feature:
         need draw (readmissions, referrals)."""
         return None
 
+    def seek_factor(
+        self,
+        world: World,
+        s: int,
+        patients: np.ndarray,
+        elective: np.ndarray,
+        draw: np.ndarray,
+        probability: np.ndarray,
+    ) -> np.ndarray | None:
+        """A factor on the care-seeking probability of the new patients (ascending) with an
+        elective need (``elective``; ``draw``: their seeking uniforms, ``probability``: the
+        probability before the factors: a patient seeks care when draw < probability)."""
+        return None
+
     def screen(
         self, world: World, s: int, patients: np.ndarray, need: np.ndarray
     ) -> np.ndarray | None:
-        """New patients (ascending) their provider turns away (a boolean per patient)."""
+        """New patients (ascending) seeking care whom their provider turns away (a boolean per
+        patient)."""
         return None
+
+    def ration_units(
+        self,
+        world: World,
+        s: int,
+        units: np.ndarray,
+        patients: np.ndarray,
+        provider: np.ndarray,
+        by_payer: list[slice],
+    ) -> np.ndarray:
+        """The month's service units of the patients with an active episode (ascending) when
+        their provider cannot deliver all it planned (0 for patients not seeking care)."""
+        return units
 
     def adjust_units(
         self,

@@ -279,9 +279,14 @@ class Investments(Feature):
         share = np.zeros(alpha.size)
         if self.pathway is not None:
             share = (self.pathway.weight * w_pay).sum(axis=1)
+        # and whatever else the contracts charge for one (a readmission penalty)
+        penalty = np.zeros(alpha.size)
+        for g, payer in enumerate(world.payers):
+            penalty += w_pay[:, g] * payer.contracts[s].readmission_margin(alpha.size)
         readmission = (
             share * _ratio(r["episode_allowed"], episodes)
             - _ratio(r["episode_profit"], episodes)
+            + penalty
             + alpha * self.cfg.readmission_value
         )
         readmissions = _ratio(r["readmits"], r["discharges"]) * readmission

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sim.features.base import Feature
+from sim.month.accounts import patient_profit
 from sim.population import DISCHARGE, READMISSION
 from sim.world import Transfer
 
@@ -82,6 +83,7 @@ class Pathway(Feature):
     "pathways_closed": ("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
     "pathway_spending": ("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
     "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
+    "readmission_rate": ("float64", "fraction", "Acute setting: readmissions_30d / discharges of the month (0 without discharges); average over months weighted by discharges for a period's rate."),
     }  # fmt: skip
 
     @classmethod
@@ -136,6 +138,25 @@ class Pathway(Feature):
         self.cost_seen = np.zeros((n_h, n_dest), np.bool_)
         if world.optimal:
             self.weight[:] = self._target_weight(world)
+        # who decides: the hospital alone (as before the option), or jointly with its
+        # physicians and the patient
+        self.joint = cfg.hospital_weight < 1.0
+        self.preference = np.array([0.0] + [d.patient_preference for d in dests])
+        #: patients' out-of-pocket payments over open pathways, and each hospital's estimate
+        #: of them by destination (what its patients expect to pay)
+        self.track_oop = self.joint and cfg.patient_weight > 0
+        self.window_oop = np.zeros(n if self.track_oop else 0)
+        self.oop = np.zeros((n_h, n_dest))
+        self.oop_seen = np.zeros((n_h, n_dest), np.bool_)
+        self.hospitals = hospitals
+        # a preferred post-acute network: each post-acute provider's running spending, margin,
+        # days and stays (sums smoothed at network.memory)
+        self.network = cfg.network
+        self.stays: dict[int, np.ndarray] = {}
+        if self.network is not None:
+            for s_dest in self.dest_setting[1:]:
+                self.stays[s_dest] = np.zeros((4, world.providers[s_dest].n))
+                world.providers[s_dest].unit_value = np.zeros(world.providers[s_dest].n)
         #: investments of the acute setting that protect discharges (follow-up, home visits)
         self.follow_up = None
 
@@ -198,6 +219,8 @@ class Pathway(Feature):
         n_payers = self.n_payers
         idx = mc.patients
         admitted = idx[mc.new_episode]
+        # which admissions are readmissions, for contracts that count them (HRRP)
+        mc.columns["readmission"] = (mc.new_episode & self.readmit_now[idx]).astype(np.float64)
         self.counts["readmissions"] += np.bincount(
             pop.payer[admitted[self.readmit_now[admitted]]], minlength=n_payers
         )
@@ -210,17 +233,22 @@ class Pathway(Feature):
         f_adm = mc.function_at_start[np.searchsorted(idx, index)]
         self.window_function[index] = world.coding.function(s, prov, f_adm)
         self.window_dest[index] = 0
+        if self.track_oop:
+            self.window_oop[index] = 0.0
 
         # discharges: stays that ended this month
         out = idx[mc.sought & (pop.episode_left[s][idx] == 0)]
         if not out.size:
             return
         self.discharged[out] = True
-        dest = self.choose(world, out)
+        dest, borne = self.choose(world, out)
         first = self.window_left[out] == self.cfg.window_months  # the index stay's discharge
         self.window_dest[out[first]] = dest[first]
         for k in range(1, self.n_dest):
-            self.referred[self.dest_setting[k], out[dest == k]] = True
+            to_k = dest == k
+            self.referred[self.dest_setting[k], out[to_k]] = True
+            if self.network is not None:
+                self._steer(world, self.dest_setting[k], out[to_k], borne[to_k])
         payer = pop.payer[out]
         hosp = pop.provider[s][out].astype(np.int64)
         self.discharges_h += np.bincount(hosp, minlength=self.discharges_h.size)
@@ -292,15 +320,44 @@ class Pathway(Feature):
         factor = np.maximum(1.0 + self.slope[None, :] * shortfall, 0.0)
         return self.value[None, :] * factor * risk[:, None] ** self.elasticity[None, :]
 
-    def choose(self, world: World, patients: np.ndarray) -> np.ndarray:
-        """Destination of each discharged patient (0 = home), by the hospital's logit rule."""
+    def borne(self, world: World, h: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The share of a pathway's spending hospital ``h`` perceives it bears for a patient
+        of payer ``g``: its perceived share under that payer's contract (payer specificity
+        1), the patient-share-weighted mean over its payers (0: one norm), or in between."""
+        lam = self.cfg.payer_specificity
+        own = self.weight[h, g]
+        if lam == 1.0:
+            return own
+        w = self.hospitals.payer_weight()
+        norm = (w * self.weight).sum(axis=1)[h]
+        return norm + lam * (own - norm)
+
+    def choose(self, world: World, patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Destination of each discharged patient (0 = home), by the logit rule of the
+        hospital (alone, or jointly with its physicians and the patient); and the share of
+        pathway spending the hospital perceives it bears for each."""
         pop = world.population
+        cfg = self.cfg
         h = pop.provider[self.acute][patients].astype(np.int64)
         g = pop.payer[patients].astype(np.int64)
         v = self.clinical_value(
             pop.risk[patients].astype(np.float64), pop.function[patients].astype(np.float64)
         )
-        utility = self.altruism[h][:, None] * v - self.weight[h, g][:, None] * self.cost[h]
+        borne = self.borne(world, h, g)
+        if not self.joint:
+            utility = self.altruism[h][:, None] * v - borne[:, None] * self.cost[h]
+        else:
+            # the hospital weighs value by its altruism against the spending it bears; its
+            # physicians the same value against the gainsharing part of it; the patient the
+            # value itself, its expected out-of-pocket cost and its preference
+            care = self.altruism[h][:, None] * v
+            spend = borne[:, None] * self.cost[h]
+            hospital = care - spend
+            physician = care - cfg.gainsharing * spend
+            patient = v - self.oop[h] + self.preference[None, :]
+            w_pat = cfg.patient_weight
+            w_phys = 1.0 - cfg.hospital_weight - w_pat
+            utility = cfg.hospital_weight * hospital + w_phys * physician + w_pat * patient
         for k, s_dest in enumerate(self.dest_setting):
             u = pop.uniforms(patients, s_dest, DISCHARGE)
             gumbel = -np.log(-np.log(np.clip(u, 1e-300, 1.0 - 1e-16)))
@@ -309,7 +366,89 @@ class Pathway(Feature):
                 # a patient already in an episode of the destination continues it at home:
                 # the hospital cannot start another there
                 utility[pop.episode_left[s_dest][patients] > 0, k] = -np.inf
-        return np.argmax(utility, axis=1).astype(np.int8)
+        return np.argmax(utility, axis=1).astype(np.int8), borne
+
+    def _steer(self, world: World, s: int, patients: np.ndarray, borne: np.ndarray) -> None:
+        """A preferred network: the hospitals' network in setting ``s`` is, in each region,
+        the share ``network.size`` of providers with the lowest estimated spending per stay.
+        A referral of a patient whose own provider is outside it goes to a network provider
+        (spread over them by patient number) when the hospital's perceived saving exceeds
+        the cost of steering; the patient then stays with that provider."""
+        if not patients.size:
+            return
+        spend = self.spend_per_stay(s)
+        known = np.isfinite(spend)
+        if not known.any():
+            return
+        pop = world.population
+        prov = pop.provider[s]
+        own = prov[patients].astype(np.int64)
+        target = own.copy()
+        in_network = np.zeros(spend.size, np.bool_)
+        region = pop.region[patients]
+        for r, ids in enumerate(world.providers[s].by_region):
+            ids = ids[known[ids]]
+            if not ids.size:
+                continue
+            k = max(1, round(self.network.size * ids.size))
+            members = ids[np.argsort(spend[ids], kind="stable")[:k]]
+            in_network[members] = True
+            mine = region == r
+            target[mine] = members[patients[mine] % k]
+        # an unknown own provider's stays count as dearer than any known one (steer if the
+        # hospital bears any of it); no inf − inf or 0 × inf
+        mine_known = known[own]
+        diff = np.where(mine_known, spend[own], 0.0) - np.where(known[target], spend[target], 0.0)
+        saving = np.where(mine_known, borne * diff, np.where(borne > 0, np.inf, 0.0))
+        steer = ~in_network[own] & (target != own) & (saving > self.network.switch_cost)
+        if steer.any():
+            prov[patients[steer]] = target[steer]
+            world.rebuild_panels(s)
+
+    def spend_per_stay(self, s: int) -> np.ndarray:
+        """Each post-acute provider's running spending per stay (NaN before its first)."""
+        spend, stays = self.stays[s][0], self.stays[s][3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(stays > 0, spend / stays, np.nan)
+
+    def _network_month(self, world: World) -> None:
+        """Fold the month into each post-acute provider's spending, margin, days and stays,
+        and set what a day of stay costs it in referrals lost (its unit value): elasticity ×
+        the steering hospitals' mean share borne × margin per stay / days per stay."""
+        net = self.network
+        m = net.memory
+        hospitals = world.providers[self.acute]
+        norm = (hospitals.payer_weight() * self.weight).sum(axis=1)
+        for s in self.dest_setting[1:]:
+            care = world.month[s]
+            providers = world.providers[s]
+            n = providers.n
+            started = care.sought & care.new_episode
+            month = np.stack(
+                [
+                    np.bincount(care.provider, care.paid.allowed, minlength=n),
+                    np.bincount(care.provider, patient_profit(world, s), minlength=n),
+                    np.bincount(care.provider, care.service_units, minlength=n),
+                    np.bincount(care.provider[started], minlength=n),
+                ]
+            )
+            acc = self.stays[s]
+            if world.month_number == 0:
+                acc[:] = month
+            else:
+                acc += m * (month - acc)
+            stays = acc[3]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                margin = np.where(stays > 0, acc[1] / stays, 0.0)
+                days = np.where(stays > 0, acc[2] / stays, 0.0)
+                per_day = np.where(days > 0, np.maximum(margin, 0.0) / days, 0.0)
+            # the hospitals of each provider's region that could steer to it
+            steering = np.array(
+                [norm[ids].mean() if ids.size else 0.0 for ids in hospitals.by_region]
+            )[providers.region]
+            providers.unit_value = -net.referral_elasticity * steering * per_day
+            if world.optimal:
+                providers.theta[:] = providers.styles[0].closed_form()
 
     # -----------------------------------------------------------------------------------------
     def after_payment(self, world: World) -> list[Transfer]:
@@ -323,11 +462,17 @@ class Pathway(Feature):
             if open_.any():
                 i = mc.patients[open_]
                 self.window_spend[i] += (mc.paid.allowed + mc.paid.adjustment)[open_]
+                if self.track_oop:
+                    self.window_oop[i] += mc.paid.oop[open_]
         idx = np.flatnonzero(self.window_left > 0)
         self.window_left[idx] -= 1
         closing = idx[self.window_left[idx] == 0]
         n_h = self.cost.shape[0]
         acute = self.acute
+        by_reconciliation = self.cfg.perceived_cost == "reconciliation"
+        # what the reconciliation took of a further dollar, summed per hospital and payer
+        marginal = np.zeros((n_h, self.n_payers))
+        closed = np.zeros((n_h, self.n_payers))
         for g, b in enumerate(pop.payer_slices(closing)):
             ii = closing[b]
             if not ii.size:
@@ -348,19 +493,50 @@ class Pathway(Feature):
             if adj is not None:
                 lump = np.bincount(hosp, adj, minlength=n_h)
                 transfers.append(Transfer("reconciliation", acute, g, lump, float(adj.sum())))
-            self._learn_cost(hosp, self.window_dest[ii], spend)
+            if by_reconciliation:
+                closed[:, g] = np.bincount(hosp, minlength=n_h)
+                if adj is not None:
+                    more = payer.contracts[acute].reconcile_pathway(
+                        spend + 1.0,
+                        pop.condition[ii],
+                        self.window_function[ii],
+                        pop.risk[ii] * world.coding.risk_factor(acute, hosp),
+                        payer.rate_multiplier,
+                        world.month_number,
+                    )
+                    marginal[:, g] = np.bincount(hosp, adj - more, minlength=n_h)
+            self._learn(self.cost, self.cost_seen, hosp, self.window_dest[ii], spend)
+            if self.track_oop:
+                oop = self.window_oop[ii]
+                self._learn(self.oop, self.oop_seen, hosp, self.window_dest[ii], oop)
         # hospitals' perceived share of pathway spending moves toward their contracts' (at
-        # once in optimal mode)
-        target = self._target_weight(world)
+        # once in optimal mode), or toward what reconciliation took of a further dollar of
+        # their pathways that closed this month (where some did)
+        if by_reconciliation:
+            seen = closed > 0
+            target = np.where(
+                seen,
+                np.divide(marginal, closed, out=np.zeros_like(marginal), where=seen),
+                self.weight,
+            )
+        else:
+            target = self._target_weight(world)
         if world.optimal:
             self.weight[:] = target
         elif world.learning:
             self.weight += self.speed[:, None] * (target - self.weight)
+        if self.network is not None:
+            self._network_month(world)
         return transfers
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
-        """The month's counts, on the acute setting's rows."""
-        return self.counts if s == self.acute else {}
+        """The month's counts and readmission rate, on the acute setting's rows."""
+        if s != self.acute:
+            return {}
+        d = self.counts["discharges"].astype(np.float64)
+        r = self.counts["readmissions_30d"].astype(np.float64)
+        rate = np.divide(r, d, out=np.zeros(d.size), where=d > 0)
+        return {**self.counts, "readmission_rate": rate}
 
     def _target_weight(self, world: World) -> np.ndarray:
         shares = [
@@ -369,16 +545,24 @@ class Pathway(Feature):
         ]
         return np.asarray(shares)[None, :]
 
-    def _learn_cost(self, hosp: np.ndarray, dest: np.ndarray, spend: np.ndarray) -> None:
-        n_h, n_d = self.cost.shape
+    def _learn(
+        self,
+        estimate: np.ndarray,
+        estimate_seen: np.ndarray,
+        hosp: np.ndarray,
+        dest: np.ndarray,
+        spend: np.ndarray,
+    ) -> None:
+        """Fold closed pathways into a hospital × destination running mean (at cost_memory)."""
+        n_h, n_d = estimate.shape
         key = hosp * n_d + dest.astype(np.int64)
         count = np.bincount(key, minlength=n_h * n_d).reshape(n_h, n_d)
         total = np.bincount(key, spend, minlength=n_h * n_d).reshape(n_h, n_d)
         has = count > 0
         mean = np.divide(total, count, out=np.zeros_like(total), where=has)
         w = self.cfg.cost_memory
-        first = has & ~self.cost_seen
-        again = has & self.cost_seen
-        self.cost[first] = mean[first]
-        self.cost[again] = (1 - w) * self.cost[again] + w * mean[again]
-        self.cost_seen |= has
+        first = has & ~estimate_seen
+        again = has & estimate_seen
+        estimate[first] = mean[first]
+        estimate[again] = (1 - w) * estimate[again] + w * mean[again]
+        estimate_seen |= has

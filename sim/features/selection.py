@@ -1,14 +1,17 @@
 """Selection of patients (``behaviour.selection``): providers turn away unprofitable ones.
 
-A provider values a new patient as a provider would: by what episodes of patients like this one
-(the same payer and risk-score quartile) have earned it, learnt from its own ended episodes —
-its revenue for them (claims, reconciliations of the contract, and the patient's share of
-per-member payments such as a PMPM, by coded risk) less its variable costs and the
-adverse-event costs it bore — plus its altruism times the benefit the episode would give the
-patient at its current style. Where that is below ``−threshold`` it turns the patient away (with
-probability ``probability``). Until it has seen an episode of such a patient it takes them.
-Where prices follow case mix only roughly (risk adjustment is imperfect), this falls on the
-patients whose care costs more than it pays.
+A provider values a new patient as a provider would: by what accepting the episode adds over
+turning it away — what episodes of patients like this one (the same payer and risk-score
+quartile) have earned it, learnt from its own ended episodes: its revenue for them (claims and
+the contract's reconciliations) less its variable costs and the adverse-event costs it bore —
+plus its altruism times the benefit the episode would give the patient at its current style.
+Per-member payments (a PMPM) are not part of it: the provider receives them whether or not it
+treats. Where that is below ``−threshold`` it turns the patient away (with probability
+``probability``). Until it has seen an episode of such a patient it takes them. A provider paid
+to care for its members (``PaymentModel.cares_for_members``: capitation, the blend) may not turn
+away its members' episodes; under those contracts selection works through whom a provider
+enrols, not through the care of its panel. Where prices follow case mix only roughly (risk
+adjustment is imperfect), this falls on the patients whose care costs more than it pays.
 """
 
 from __future__ import annotations
@@ -44,6 +47,35 @@ class Selection(Feature):
 
     def __init__(self, world: World, cfg: SelectionConfig) -> None:
         self.cfg = cfg
+        #: what each provider learnt its episodes are worth (shared with participation)
+        self.values = EpisodeValues(world)
+
+    def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """The new patients turned away (see the module docstring)."""
+        pop = world.population
+        prov = pop.provider[s][patients].astype(np.int64)
+        cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
+        value = self.values.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
+        away = self.values.seen[s][cell] & (value < -self.cfg.threshold)
+        for g, b in enumerate(pop.payer_slices(patients)):
+            if world.contract(s, g).cares_for_members:
+                away[b] = False
+        if self.cfg.probability < 1.0:
+            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
+        return away
+
+    def after_records(self, world: World) -> None:
+        """Fold the month into what providers learnt episodes are worth."""
+        self.values.fold(world)
+
+
+class EpisodeValues:
+    """What each provider learnt an episode of a patient of each payer and risk quartile is
+    worth to it: the mean over its own ended episodes (exponential forgetting at
+    ``behaviour.memory``) of what the episode earned it — revenue and reconciliations less
+    variable and adverse-event costs (per-member payments come whether or not it treats)."""
+
+    def __init__(self, world: World) -> None:
         n = world.population.n
         shape = [(p.n, world.n_payers, GROUPS) for p in world.providers]
         #: per setting: each patient's value to its provider over the current episode so far
@@ -51,19 +83,10 @@ class Selection(Feature):
         #: per setting, provider, payer and risk group: mean value of an ended episode
         self.mean = [np.zeros(x) for x in shape]
         self.seen = [np.zeros(x, np.bool_) for x in shape]
+        #: ended episodes so far, per setting, provider, payer and risk group
+        self.count = [np.zeros(x) for x in shape]
 
-    def screen(self, world: World, s: int, patients: np.ndarray, need: np.ndarray) -> np.ndarray:
-        """The new patients turned away (see the module docstring)."""
-        pop = world.population
-        prov = pop.provider[s][patients].astype(np.int64)
-        cell = (prov, pop.payer[patients].astype(np.int64), world.risk_group[patients])
-        value = self.mean[s][cell] + expected_benefit(world, s, patients, need, prov)
-        away = self.seen[s][cell] & (value < -self.cfg.threshold)
-        if self.cfg.probability < 1.0:
-            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
-        return away
-
-    def after_records(self, world: World) -> None:
+    def fold(self, world: World) -> None:
         """Add the month to each episode's value; fold the episodes that ended into the
         provider's record (exponential forgetting at ``behaviour.memory``)."""
         pop = world.population
@@ -72,7 +95,7 @@ class Selection(Feature):
             own = care.sought
             idx = care.patients[own]
             acc = self.episode_value[s]
-            acc[idx] += (patient_profit(world, s) + _lump_share(world, s))[own]
+            acc[idx] += patient_profit(world, s)[own]
             ended = idx[pop.episode_left[s][idx] == 0]
             if not ended.size:
                 continue
@@ -91,29 +114,8 @@ class Selection(Feature):
             self.mean[s][first] = batch[first]
             self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
             self.seen[s] |= has
+            self.count[s] += count
             acc[ended] = 0.0
-
-
-def _lump_share(world: World, s: int) -> np.ndarray:
-    """Each patient's share of the month's per-member payments to its provider (PMPM-like
-    lumps), by coded risk among the provider's members of the same payer."""
-    care = world.month[s]
-    out = np.zeros(care.size)
-    pop = world.population
-    for g, b in enumerate(care.by_payer):
-        if b.start == b.stop:
-            continue
-        lump = care.paid.lump_by_payer[g]
-        if not np.any(lump):
-            continue
-        panel = world.providers[s].panels[g]
-        prov = care.provider[b]
-        risk = pop.risk[care.patients[b]] * world.coding.risk_factor(s, prov)
-        per_risk = np.divide(
-            lump, panel.risk_sum, out=np.zeros(lump.shape), where=panel.risk_sum > 0
-        )
-        out[b] = per_risk[prov] * risk
-    return out
 
 
 def expected_benefit(

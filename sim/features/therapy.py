@@ -8,7 +8,9 @@ share of shared minutes follows what the contracts count and their cap,
 ``PaymentModel.therapy_minute_weights`` and ``group_concurrent_cap``) and scaled down when the
 provider's therapist staff cannot cover them. Staff move toward planned demand with a lag
 (less after a loss). φ learns like θ from the same patients (``therapy_variation_sign``,
-orthogonal to the days experiments), or plays its closed form (``optimal_therapy``).
+orthogonal to the days experiments), or plays its closed form (``optimal_therapy``). With
+payer specificity φ, like θ, is a norm plus a payer-specific part (:class:`sim.world.Style`):
+its separate best for a payer is the optimum under that payer's per diem alone.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Therapy(Feature):
             offset=self._offset,
         )
         self.phi.closed_form = lambda: self.optimum - cfg.optimal_minutes
+        beh = world.behaviour
+        self.phi.split_by_payer(world.n_payers, beh.payer_specificity, beh.memory)
         providers.styles.append(self.phi)
         #: share of minutes delivered concurrently or in groups, and its target
         self.shared_share = np.full(n_prov, cfg.baseline_shared_share)
@@ -98,7 +102,8 @@ class Therapy(Feature):
         sign = therapy_variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
         delta = world.behaviour.experiment_step * m_opt
         active = delivery.sought & (days > 0)
-        planned = np.clip(m_opt + self.phi.value[prov] + delta * sign, 0.0, t.max_minutes)
+        phi = self.phi.for_patients(prov, delivery.by_payer)
+        planned = np.clip(m_opt + phi + delta * sign, 0.0, t.max_minutes)
         planned = np.where(active, planned, 0.0)
         per_day = planned
         if t.minutes_sd > 0 and idx.size:
@@ -131,6 +136,14 @@ class Therapy(Feature):
         effective = ind + t.shared_benefit * (conc + grp)
         d_t = t.benefit_curvature
         benefit = days * d_t * (m_opt * effective - 0.5 * effective**2 - 0.5 * m_opt**2)
+        # function: diminishing returns up to the patient-optimal intensity, no gain past it
+        # (as the days' function gain stops at q_B); the money value keeps the quadratic form
+        capped = np.minimum(effective, m_opt)
+        gain = days * d_t * (m_opt * capped - 0.5 * capped**2 - 0.5 * m_opt**2)
+        gain /= world.settings[s].cfg.value_per_function_point
+        # each day short of the optimal intensity adds adverse-event (and so readmission) risk
+        shortfall = np.maximum(1.0 - effective / m_opt, 0.0)
+        risk = t.shortfall_risk * days * shortfall * shortfall
         therapist = staff_per_day * days
         columns = {
             "therapy_individual": ind * days,
@@ -144,6 +157,8 @@ class Therapy(Feature):
             columns=columns,
             benefit=np.where(active, benefit, 0.0),
             cost=t.cost_per_minute * therapist,
+            gain=np.where(active, gain, 0.0),
+            adverse_risk=np.where(active, risk, 0.0) if t.shortfall_risk else None,
         )
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
@@ -224,11 +239,12 @@ class Therapy(Feature):
             cost_per_minute=t.cost_per_minute,
             staff=staff,
             effective=effective,
-            altruism=world.providers[s].altruism,
+            altruism=world.providers[s].benefit_weight,
             curvature=t.benefit_curvature,
             optimal_minutes=t.optimal_minutes,
             sd=t.minutes_sd,
             max_minutes=t.max_minutes,
+            shortfall_cost=world.providers[s].event_margin * t.shortfall_risk,
         )
         self.optimum = m_star
         return g_star

@@ -27,11 +27,18 @@ class Coding:
             np.array([cfg.enabled and (bool(fp) or not cfg.for_profit_only) for fp in fps])
             for fps in for_profit
         ]
+        #: per setting: some provider upcodes (otherwise coded = true, with no arithmetic)
+        self.any = [bool(u.any()) for u in self.upcodes]
 
     def risk_factor(self, s: int, provider: np.ndarray) -> np.ndarray:
         """Coded / true risk score for patients of these providers (1 without upcoding)."""
+        if not self.any[s]:
+            return np.ones(np.shape(provider))
         return 1.0 + self.cfg.risk_inflation * self.upcodes[s][provider]
 
     def function(self, s: int, provider: np.ndarray, function: np.ndarray) -> np.ndarray:
-        """Functional status as coded by these providers (lower than true when upcoding)."""
+        """Functional status as coded by these providers (lower than true when upcoding; the
+        true values themselves, not a copy, when none of the setting's providers upcodes)."""
+        if not self.any[s]:
+            return function
         return np.maximum(function - self.cfg.function_shift * self.upcodes[s][provider], 0.0)

@@ -26,6 +26,7 @@ class Payments:
     p4p: np.ndarray  # pay-for-performance
     adjustment: np.ndarray  # reconciliations outside cost sharing
     lump_by_payer: list[np.ndarray]  # per provider: payments not tied to a claim
+    denied: np.ndarray  # claim amounts the contract refused to pay (not paid by anyone)
 
     @classmethod
     def empty(cls, n: int, n_payers: int) -> Payments:
@@ -39,6 +40,7 @@ class Payments:
             p4p=np.zeros(n),
             adjustment=np.zeros(n),
             lump_by_payer=[np.zeros(0)] * n_payers,
+            denied=np.zeros(n),
         )
 
 
@@ -67,6 +69,7 @@ class SettingMonth:
     function_change: np.ndarray  # what the patient's function did this month (after both)
     low_value: np.ndarray  # units below the low-value threshold
     adverse: np.ndarray  # an adverse event happened
+    adverse_probability: np.ndarray  # its probability this month (what care made it)
     adverse_cost: np.ndarray
     not_authorized: np.ndarray  # planned units prior authorization refused
     episode_month: np.ndarray  # month of the episode (0: its first)

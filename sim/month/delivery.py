@@ -2,7 +2,8 @@
 
 For everyone with an active episode: planned units ``clip(q_B + θ_provider ± δ, 0, max)``
 (``δ``: the provider's experiment on this patient, in ``learning`` mode), limited by the
-contract's prior authorization, rounded stochastically to whole units; an episode ends early
+contract's prior authorization, rounded stochastically to whole units, limited by features when
+capacity is short (congestion); an episode ends early
 when its covered units run out. Units accumulate over the contract's payment period; features
 may change the units at a period's end (bunching). ``CareSetting.deliver`` turns units into
 visits, billed units, minutes and fee-schedule value. Patients gain function with diminishing
@@ -47,12 +48,15 @@ class Delivery:
 @dataclass(frozen=True)
 class Delivered:
     """What a feature delivered with the units, per patient: its columns, its money-valued
-    patient benefit (added to the units' benefit and, per point, to the function gain) and its
-    cost to the provider."""
+    patient benefit (added to the units' benefit), the function points it adds (``gain``;
+    default: the benefit per point), its cost to the provider, and the adverse-event
+    probability it adds this month (``adverse_risk``; default none)."""
 
     columns: dict[str, np.ndarray]
     benefit: np.ndarray
     cost: np.ndarray
+    gain: np.ndarray | None = None
+    adverse_risk: np.ndarray | None = None
 
 
 @dataclass
@@ -141,8 +145,8 @@ def _decide_units(
     else:
         sign = np.zeros(idx.size, np.int8)
     delta = world.behaviour.experiment_step * cfg.optimal_units
-    theta = world.providers[s].theta
-    planned = planned_units(need, theta[act.provider] + delta * sign, cfg.max_units)
+    theta = world.providers[s].styles[0].for_patients(act.provider, act.by_payer)
+    planned = planned_units(need, theta + delta * sign, cfg.max_units)
     not_authorized = np.zeros(idx.size)
     for g, b in enumerate(act.by_payer):
         prm = world.contract(s, g).params
@@ -151,6 +155,9 @@ def _decide_units(
     # unbiased stochastic rounding
     units = np.floor(planned + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
     units[~sought] = 0
+    # features may deliver fewer units than planned (capacity short: congestion)
+    for f in world.hooks("ration_units", s):
+        units = f.ration_units(world, s, units, idx, act.provider, act.by_payer)
     # units used so far in the episode; an episode ends when its covered units run out
     used = np.where(act.new_episode, 0, pop.episode_units[s][idx]).astype(np.int64)
     cap = cfg.max_units_per_episode
@@ -208,10 +215,12 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     d = cfg.benefit_curvature
     benefit = clinical.benefit_value(units, need, d)
     gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
-    columns, extra_cost = _deliver_features(world, setting, act, units, benefit, gain)
+    columns, extra_cost, extra_risk = _deliver_features(world, setting, act, units, benefit, gain)
 
     # outcomes
-    adverse = _adverse_events(world, setting, idx, function_at_start, units, need, sought)
+    adverse, p_adverse = _adverse_events(
+        world, setting, idx, function_at_start, units, need, sought, extra_risk
+    )
     ae = cfg.adverse_events
     function_after = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
     pop.function[idx] = function_after
@@ -238,6 +247,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         gain=gain,
         low_value=clinical.low_value_units(units, need, d, cfg.low_value_threshold),
         adverse=adverse,
+        adverse_probability=p_adverse,
         adverse_cost=adverse * ae.cost,
         not_authorized=not_authorized,
         episode_month=per.episode_month,
@@ -262,12 +272,14 @@ def _deliver_features(
     units: np.ndarray,
     benefit: np.ndarray,
     gain: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """The features' decisions delivered with the units: their columns and cost; their benefit
-    is added to ``benefit`` and, per point, to ``gain`` (in place)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """The features' decisions delivered with the units: their columns, cost and added
+    adverse-event risk; their benefit is added to ``benefit`` and their function points to
+    ``gain`` (in place)."""
     s = setting.index
     columns: dict[str, np.ndarray] = {}
     extra_cost = None
+    extra_risk = None
     delivered = Delivery(
         patients=act.patients,
         provider=act.provider,
@@ -279,9 +291,16 @@ def _deliver_features(
         extra = f.deliver(world, s, delivered)
         columns.update(extra.columns)
         benefit += extra.benefit
-        gain += extra.benefit / setting.cfg.value_per_function_point
+        gain += (
+            extra.benefit / setting.cfg.value_per_function_point
+            if extra.gain is None
+            else extra.gain
+        )
         extra_cost = extra.cost if extra_cost is None else extra_cost + extra.cost
-    return columns, extra_cost
+        if extra.adverse_risk is not None:
+            r = extra.adverse_risk
+            extra_risk = r if extra_risk is None else extra_risk + r
+    return columns, extra_cost, extra_risk
 
 
 def _adverse_events(
@@ -292,9 +311,11 @@ def _adverse_events(
     units: np.ndarray,
     need: np.ndarray,
     sought: np.ndarray,
-) -> np.ndarray:
-    """Adverse events this month: a risk that rises with comorbidity, low function and
-    under-treatment, times the features' factors (the avoided events are reported to them)."""
+    extra_risk: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adverse events this month and their probability: a risk that rises with comorbidity,
+    low function and under-treatment (plus what the features' second decisions add,
+    ``extra_risk``), times the features' factors (the avoided events are reported to them)."""
     hooks = world.hooks
     pop = world.population
     s = setting.index
@@ -308,13 +329,16 @@ def _adverse_events(
         function_slope=ae.function_slope,
         shortfall_risk=ae.shortfall_risk,
     )
+    if extra_risk is not None:
+        p_ae = np.minimum(p_ae + extra_risk, 1.0)
     u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
     factor = hooks.factor(world, s, "adverse_events", idx)
     if factor is None:
-        return u_ae < p_ae
+        return u_ae < p_ae, p_ae
     would = u_ae < p_ae
-    adverse = u_ae < p_ae * factor
+    p_ae = p_ae * factor
+    adverse = u_ae < p_ae
     avoided = would & ~adverse
     for f in hooks("events_avoided", s):
         f.events_avoided(world, s, "adverse_events", idx[avoided], sought[avoided])
-    return adverse
+    return adverse, p_ae

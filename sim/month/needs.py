@@ -7,7 +7,8 @@ pathway's readmissions and referrals). The episode's length is geometric; its pa
 units per month, the *need* q_B, scale with risk and condition. An elective need is taken to
 the patient's provider with probability ``(1 + expected OOP / reference)^elasticity``, the
 expected out-of-pocket cost coming from the payer's contract (payment model and cost-sharing
-terms). Features may turn new patients away (selection).
+terms), times any feature's factor (the wait for care under congestion). Features may turn new
+patients away (selection, participation).
 """
 
 from __future__ import annotations
@@ -109,15 +110,21 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
         elective = (e < cfg.elective_share) & ~referred
         w = np.where(elective, e / max(cfg.elective_share, 1e-300), 0.0)
         need = patient_need(world, setting, idx_new)
-        seek = ~elective | (w < seek_probability(world, setting, idx_new, need, length))
+        p_seek = seek_probability(world, setting, idx_new, need, length)
+        for f in hooks("seek_factor", s):
+            x = f.seek_factor(world, s, idx_new, elective, w, p_seek)
+            if x is not None:
+                p_seek = p_seek * x
+        seek = ~elective | (w < p_seek)
         screens = hooks("screen", s)
         if screens:
+            # providers screen the new patients who take their need to them
+            asking = np.flatnonzero(seek)
             turned_away = np.zeros(idx_new.size, np.bool_)
             for f in screens:
-                away = f.screen(world, s, idx_new, need)
+                away = f.screen(world, s, idx_new[asking], need[asking])
                 if away is not None:
-                    turned_away |= away
-            turned_away &= seek
+                    turned_away[asking] |= away
             seek &= ~turned_away
             away = idx_new[turned_away]
             declined_by_payer = np.bincount(pop.payer[away], minlength=n_payers)

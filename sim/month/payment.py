@@ -43,6 +43,9 @@ def claims_of(world: World, s: int, g: int) -> Claims:
     prov = care.provider[b]
     rate = world.payers[g].rate_multiplier
     coding = world.coding
+    readmission = care.columns.get("readmission")
+    date = world.config.date_of(world.month_number)
+    cost = world.settings[s].cfg.marginal_cost * care.service_units[b] + care.extra_cost[b]
     return Claims(
         provider=prov,
         fee_value=care.fee_value[b] * rate,
@@ -61,6 +64,12 @@ def claims_of(world: World, s: int, g: int) -> Claims:
         therapy_individual=care.column("therapy_individual")[b],
         therapy_concurrent=care.column("therapy_concurrent")[b],
         therapy_group=care.column("therapy_group")[b],
+        patient=idx,
+        cost=cost,
+        adverse=care.adverse[b],
+        readmission=None if readmission is None else readmission[b] > 0,
+        year=date.year,
+        month_of_year=date.month,
     )
 
 
@@ -158,6 +167,8 @@ def settle_payer(world: World, g: int) -> None:
         paid.oop[b] = oop
         paid.liability[b] = liability
         paid.ae_payer[b] = ae_payer
+        if settlement.denied is not None:
+            paid.denied[b] = np.where(sought, settlement.denied, 0.0)
         paid.lump_by_payer[g] = lump_by_provider
         world.ledgers.payer[s, g] += claims_paid + lump
         world.ledgers.payer_adverse_events[s, g] += ae_paid

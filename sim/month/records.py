@@ -35,7 +35,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "members": ("int64", "persons", "Patients covered by the payer (every patient is a member of every setting)."),
     "patients_in_episode": ("int64", "persons", "Members with an episode of need in the setting this month (treated or not)."),
     "new_needs": ("int64", "episodes", "Episodes of need that started this month, whether or not care was sought."),
-    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour; 0 when off)."),
+    "episodes_declined": ("int64", "episodes", "New episodes a provider turned away (selection behaviour, or participation when no provider of the region took the patient; 0 when off)."),
     "new_needs_risk_q1": ("int64", "episodes", "New episodes of need of members in risk-score quartile 1 (1 = lowest risk; quartiles of the whole population at the start)."),
     "new_needs_risk_q2": ("int64", "episodes", "New episodes of need of members in risk-score quartile 2 (1 = lowest risk; quartiles of the whole population at the start)."),
     "new_needs_risk_q3": ("int64", "episodes", "New episodes of need of members in risk-score quartile 3 (1 = lowest risk; quartiles of the whole population at the start)."),
@@ -83,6 +83,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "episodes_ended": ("int64", "episodes", "Episodes of care (stays) that ended this month: their time ran out, their covered units were used, or a readmission cut them short."),
     "episode_units_ended": ("int64", "units", "Service units over the whole of the episodes that ended this month (length of stay = episode_units_ended / episodes_ended where the unit is a day)."),
     "referrals_in": ("int64", "episodes", "Episodes started by a discharge from the pathway's acute setting (post-acute settings; destination share = referrals_in / discharges of the acute setting)."),
+    "discharges_per_1000": ("float64", "episodes/1,000 members/year", "episodes_ended per 1,000 members, annualised (× 12): in an inpatient setting, discharges per 1,000 enrollees a year."),
+    "claims_denied": ("float64", "USD", "Claim amounts the contract refused to pay (medical review above an annual therapy threshold): paid by neither payer nor patient, not in provider_revenue."),
 }  # fmt: skip
 
 #: the provider panel's columns
@@ -191,6 +193,7 @@ def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.n
         "episodes_ended": by_payer(ended),
         "ended_units": by_payer(np.where(ended, pop.episode_units[s][care.patients], 0)),
         "referrals": by_payer(care.referred),
+        "denied": by_payer(paid.denied),
     }
     extra_columns: dict[str, np.ndarray] = {}
     for f in world.hooks("record", s):
@@ -278,6 +281,8 @@ def _row(
         "episodes_ended": int(t["episodes_ended"][g]),
         "episode_units_ended": int(t["ended_units"][g]),
         "referrals_in": int(t["referrals"][g]),
+        "discharges_per_1000": 12_000.0 * float(t["episodes_ended"][g]) / nm if nm else 0.0,
+        "claims_denied": float(t["denied"][g]),
     }
 
 

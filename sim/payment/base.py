@@ -136,6 +136,18 @@ class Claims:
     therapy_individual: np.ndarray | None = None
     therapy_concurrent: np.ndarray | None = None
     therapy_group: np.ndarray | None = None
+    #: for rules that follow patients, costs or events over time (cost-based reimbursement,
+    #: annual thresholds, readmission penalties, stop-loss): each claim's patient number, the
+    #: provider's cost of the month's services (marginal cost × service units plus what
+    #: features add, e.g. therapy minutes), whether an adverse event happened, whether the
+    #: episode is a readmission (a care pathway's acute setting), and the calendar year and
+    #: month (1-12) of the claims (annual rules settle in December)
+    patient: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    adverse: np.ndarray | None = None
+    readmission: np.ndarray | None = None
+    year: int = 0
+    month_of_year: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +170,15 @@ class Settlement:
     ``patient_share``: per patient, what the patient owes of ``allowed`` when the contract sets
     it itself (skilled nursing's daily coinsurance from day 21) instead of the generic
     deductible and coinsurance; at most ``allowed``.
+    ``denied``: per patient, claim amounts the contract refused to pay (medical review above
+    an annual threshold): neither the payer nor the patient pays them (reported, not paid).
     """
 
     allowed: np.ndarray
     lump: np.ndarray
     adjustment: np.ndarray | None = None
     patient_share: np.ndarray | None = None
+    denied: np.ndarray | None = None
 
 
 class PaymentModel:
@@ -173,6 +188,10 @@ class PaymentModel:
     Params: ClassVar[type[ContractParams]] = ContractParams
     #: a short statement of what the model pays for, shown in docs and reports
     summary: ClassVar[str] = ""
+
+    #: the provider is paid to care for its members (per member): it may not turn away an
+    #: episode of a member of its panel (selection then works through whom it enrols)
+    cares_for_members: ClassVar[bool] = False
 
     #: months in one payment period: claims carry the units of the patient's current period
     #: and mark the period's last month (home health: 2 for 60-day episodes, 1 for 30 days)
@@ -196,6 +215,20 @@ class PaymentModel:
         (payer rate level included) and the payer's rate level. Called with an array (one
         value per provider); any function of the fee is allowed, not only a share of it."""
         raise NotImplementedError
+
+    def cost_margin(self) -> float:
+        """Share of a unit's cost the contract pays back at the margin (cost-based
+        reimbursement: 1 − the provider's cost share). The closed form adds it times the
+        setting's marginal cost to ``marginal_revenue``. Default 0: payment does not follow
+        cost."""
+        return 0.0
+
+    def readmission_margin(self, n_providers: int) -> np.ndarray:
+        """What one more readmission of its patients costs each provider under this contract
+        beyond the readmission's own stay (USD per readmission; a readmission penalty's
+        expected payment reductions). Features that act on readmissions (investments in
+        follow-up after discharge) weigh it. Default: nothing."""
+        return np.zeros(n_providers)
 
     def therapy_revenue_per_day(self, counted_minutes_per_day: np.ndarray) -> np.ndarray:
         """Settings with a therapy decision: the part of a day's payment that depends on the

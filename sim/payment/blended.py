@@ -47,6 +47,7 @@ class Blended(PaymentModel):
     schedule per unit (REFERENCE.md §1)."""
 
     name = "blended"
+    cares_for_members = True
     Params = BlendedParams
     summary = "pays a fixed part per member per month plus a reduced fee per unit"
 

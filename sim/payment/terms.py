@@ -123,6 +123,15 @@ def event_charge(prm: ContractParams, event_cost: float) -> float:
     return event_cost_borne(prm, event_cost) + prm.adverse_event_penalty
 
 
+def event_margin(prm: ContractParams, event_cost: float) -> float:
+    """What one more adverse event of an episode taken to the provider costs it under every
+    term together: its liability share of the cost, the penalty net of shared savings, and the
+    shared savings it gives back of the payer's share of the cost."""
+    L = prm.adverse_event_liability
+    s = prm.shared_savings_rate
+    return L * event_cost + (1.0 - s) * prm.adverse_event_penalty + s * (1.0 - L) * event_cost
+
+
 def liability(prm: ContractParams, adverse_cost: np.ndarray, sought: np.ndarray) -> np.ndarray:
     """Settlement: the part of adverse-event costs the provider bears; it answers for
     complications of the episodes taken to it, not of needs that never reached it."""
@@ -204,9 +213,6 @@ def margins(
             per_unit += w * (mr * (1.0 - s * (1.0 - prm.coinsurance)))
         else:
             per_unit += w * (mr - s * (mr - patient_share[g]))
-        L = prm.adverse_event_liability
-        per_event += w * (
-            L * event_cost + keep * prm.adverse_event_penalty + s * (1.0 - L) * event_cost
-        )
+        per_event += w * event_margin(prm, event_cost)
         per_point += w * keep * prm.outcome_payment
     return Margins(per_unit=per_unit, per_event=per_event, per_point=per_point)
