@@ -179,7 +179,9 @@ class HealthSystemModel(mesa.Model):
             if scenario.behaviour.foresight > 0 and self.world.learning:
                 # from the announcement, providers know where the announced rules put them
                 self._announcements.setdefault(switch.announcement, []).append(switch.month)
-                self.schedule_event(self._announce_due, at=switch.announcement + 0.5)
+                # before any contract change due at the same time (those come at + 0.5), so
+                # that the rules in force are still the old ones when providers compare
+                self.schedule_event(self._announce_due, at=switch.announcement + 0.25)
         #: the optional features this run has (:mod:`sim.features`), and their hooks
         self.features: list[Feature] = build(world)
         world.hooks = self.hooks = Hooks(self.features, len(settings))
@@ -349,11 +351,21 @@ class HealthSystemModel(mesa.Model):
             self._announce(month)
 
     def _announce(self, month: int) -> None:
-        """A switch of month ``month`` is announced: each style's closed-form best under the
-        announced contracts becomes where foresight pulls it."""
+        """A switch of month ``month`` is announced: each provider computes how the announced
+        contracts move its closed-form best, and foresight pulls each style by that much from
+        where it stands (``target = style + θ*_announced − θ*_now``). What the closed form
+        leaves out (payment thresholds, the spread of cases) stays in the learnt style, and a
+        style whose best the switch does not move is not pulled (a switch of one setting's
+        contract leaves the other settings' styles to learning)."""
         world = self.world
         names = {p.name: g for g, p in enumerate(world.payers)}
         settings = {st.name: st.index for st in world.settings}
+        now = {
+            id(style): np.array(style.closed_form(), dtype=np.float64)
+            for providers in world.providers
+            for style in providers.styles
+            if style.closed_form is not None
+        }
         saved = [list(p.contracts) for p in world.payers]
         for payer, setting, contract in self._pending_contracts.get(month, []):
             world.payers[names[payer]].contracts[settings[setting]] = contract
@@ -361,7 +373,8 @@ class HealthSystemModel(mesa.Model):
         for providers in world.providers:
             for style in providers.styles:
                 if style.closed_form is not None:
-                    style.target = np.array(style.closed_form(), dtype=np.float64)
+                    announced = np.array(style.closed_form(), dtype=np.float64)
+                    style.target = style.value + (announced - now[id(style)])
         for payer, contracts in zip(world.payers, saved, strict=True):
             payer.contracts[:] = contracts
         incentives.refresh(world)

@@ -1023,10 +1023,11 @@ class BehaviourConfig(Strict):
         0.0,
         "fraction",
         "From a policy switch's announcement (arms.<i>.switches.<k>.announced) on, each month a "
-        "provider also moves every style this fraction of its adaptation speed toward its "
-        "closed-form best under the announced rules (what a final rule lets it compute ahead), "
-        "while learning from experience corrects what it cannot compute; 0: trial and error "
-        "only (assumption: providers differ through their speed).",
+        "provider also moves every style this fraction of its adaptation speed toward where it "
+        "stood at the announcement plus how the announced rules move its closed-form best "
+        "(what a final rule lets it compute ahead), while learning from experience corrects "
+        "what it cannot compute; 0: trial and error only (assumption: providers differ through "
+        "their speed).",
         ge=0,
         le=1,
     )

@@ -54,3 +54,41 @@ def test_foresight_moves_styles_from_the_announcement_toward_the_announced_optim
     gap_plain = np.abs(plain[after] - target).mean()
     gap_ahead = np.abs(ahead[after] - target).mean()
     assert gap_ahead < gap_plain
+
+
+def test_foresight_moves_styles_by_what_the_announced_rules_change():
+    """The SNF reform announces only a new SNF contract: at the announcement each style's
+    target is where it stands plus how the announced rules move its closed-form best, so the
+    hospital's and home health's styles (whose best does not move) are not pulled, and the
+    SNF's days are pulled by θ*_PDPM − θ*_legacy. (A pull toward the absolute closed form drew
+    home health, whose closed form ignores its payment thresholds, toward no visits at all.)"""
+    from pathlib import Path
+
+    from sim.scenario import load_scenario
+
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "snf_payment_reform.toml"
+    sc = load_scenario(path, ["population.patients=20000", "months=26", "replications=1"])
+    switch = next(w for w in sc.arms[0].switches)
+    m = HealthSystemModel(sc, sc.arms[0].name)
+    before = {}
+    for _ in range(switch.announcement + 1):
+        before = {
+            st.name: [s.closed_form().copy() for s in m.world.providers[st.index].styles]
+            for st in m.world.settings
+        }
+        values = {
+            st.name: [s.value.copy() for s in m.world.providers[st.index].styles]
+            for st in m.world.settings
+        }
+        m.step()
+    snf_moved = False
+    for st in m.world.settings:
+        for k, style in enumerate(m.world.providers[st.index].styles):
+            assert style.target is not None
+            pull = style.target - values[st.name][k]
+            if st.name == "snf":
+                snf_moved |= bool(np.any(np.abs(pull) > 1e-9))
+            else:
+                np.testing.assert_allclose(pull, 0.0, atol=1e-9)
+    assert snf_moved
+    assert before  # the closed forms were read before the announcement
