@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import merge
@@ -133,3 +135,17 @@ def test_bunching_adds_visits_only_when_the_extra_payment_outweighs_their_cost()
     assert 0 < mid_on < mid_off / 2
     _, (small_on, small_at) = shares(60.0)  # below one visit's $110
     assert small_on > mid_on and small_at < mid_at
+
+
+def test_the_shipped_reform_leaves_periods_just_below_every_threshold():
+    """In home_health_reform, bunching thins the periods one or two visits below a threshold
+    but does not empty them, in every arm (agencies cannot top up the periods an unplanned
+    hospitalization ends: behaviour.bunching.probability), while without bunching there are
+    more of them."""
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "home_health_reform.toml"
+    over = ["population.patients=40000", "months=48"]
+    on = run(load_scenario(path, over)).monthly
+    off = run(load_scenario(path, [*over, "behaviour.bunching.enabled=false"])).monthly
+    late = [d[d["month"] >= 40].groupby("arm")["periods_below_threshold"].sum() for d in (on, off)]
+    assert (late[0] > 0).all(), late[0]
+    assert (late[0] < late[1]).all()
