@@ -21,6 +21,7 @@ SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "prevention_in
 def world(months: int = 12, patients: int = 60_000, drop_investments: bool = False, **sets):
     data = tomllib.loads(SCENARIO.read_text(encoding="utf-8"))
     data["months"] = months
+    data["replications"] = 1  # written for one replication
     data["population"]["patients"] = patients
     if drop_investments:
         del data["settings"]["hospital"]["investments"]

@@ -19,7 +19,7 @@ from sim.run import run
 from sim.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-SMALL = ["population.patients=40000"]
+SMALL = ["population.patients=40000", "replications=1"]  # written for one replication
 
 
 def joint(months: int = 14, extra: list[str] | None = None):
