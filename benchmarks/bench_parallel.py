@@ -138,6 +138,12 @@ def free_cores(seconds: float = 1.0) -> float:
     return 2 * seconds / (time.perf_counter() - t0)
 
 
+def _arms() -> int:
+    import tomllib
+
+    return len(tomllib.loads(MAIN.read_text(encoding="utf-8"))["arms"])
+
+
 def digest(folder: Path) -> dict[str, str]:
     return {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest()[:16]
@@ -155,14 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-patients", type=int, default=5_000_000)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument(
+        "--replications",
+        type=int,
+        default=1,
+        help="replications of the main job (default 1, as first measured; the scenario "
+        "asks for 5)",
+    )
     a = ap.parse_args(argv)
     print("command: PYTHONPATH=. python benchmarks/bench_parallel.py " + " ".join(sys.argv[1:]))
     tmp = Path(tempfile.mkdtemp(prefix="bench_parallel_"))
     status = 0
     try:
         if not a.no_speed:
-            # one replication, as measured before the scenario asked for five
-            sets = ["--set", f"population.patients={a.patients}", "--set", "replications=1"]
+            # one replication by default, as measured before the scenario asked for five
+            sets = [
+                "--set",
+                f"population.patients={a.patients}",
+                "--set",
+                f"replications={a.replications}",
+            ]
             if a.months:
                 sets += ["--set", f"months={a.months}"]
             times: dict[int, list[float]] = {1: [], a.workers: []}
@@ -187,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             same = digests[1] == digests[a.workers]
             best1, bestn = min(times[1]), min(times[a.workers])
             print(
-                f"\nmain job (4 arms × {a.months or 60} months) at {a.patients:,} patients, "
+                f"\nmain job ({_arms()} arms × {a.replications} replication(s) × "
+                f"{a.months or 60} months) at {a.patients:,} patients, "
                 f"whole process, best of {a.rounds}:"
             )
             print(f"  --workers 1: {best1:.1f} s   --workers {a.workers}: {bestn:.1f} s")

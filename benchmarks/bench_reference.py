@@ -137,7 +137,7 @@ class Reference:
         self.deductible = pop.deductible.copy()
         self.deductible_remaining = pop.deductible_remaining.copy()
         self.other_care = pop.other_care.copy()
-        self.oop_to_date = pop.oop_to_date.copy()
+        self.oop_year_to_date = pop.oop_year_to_date.copy()
         self.draws = np.empty_like(pop._draws)
         self.rate = np.array([p.rate_multiplier for p in w.payers])
         prm = [p.contracts[0].params for p in w.payers]
@@ -204,7 +204,7 @@ def reference_month(st: Reference, month: int, learning: bool = False) -> None:
     # calendar
     if month % 12 == 0:
         np.take(st.deductible, st.payer, out=st.deductible_remaining)
-        st.oop_to_date.fill(0.0)
+        st.oop_year_to_date.fill(0.0)
     st.deductible_remaining -= st.other_care[st.payer]
     np.maximum(st.deductible_remaining, 0.0, out=st.deductible_remaining)
     np.subtract(st.function, st.decline, out=st.function)
@@ -295,6 +295,8 @@ def reference_month(st: Reference, month: int, learning: bool = False) -> None:
         p_ae += c.ae_shortfall * short * short
         adverse = _uniforms(st.key, month, s, ADVERSE_EVENT, idx) < p_ae
         st.function[idx] = np.clip(f0 + gain - c.ae_loss * adverse, 0.0, 100.0)
+        # function_gain is the change patients had (after the 0-100 scale and adverse events)
+        gain = st.function[idx] - f0
         c.left[idx] -= 1
 
         # the claims: fee value at the payer's rate level (paid after every setting's care)
@@ -356,7 +358,7 @@ def reference_month(st: Reference, month: int, learning: bool = False) -> None:
             ded = np.minimum(allowed[b], ded_left)
             oop[b] = ded + st.coinsurance[g] * (allowed[b] - ded)
             st.deductible_remaining[idx[b]] = ded_left - ded
-        st.oop_to_date[idx] += oop
+        st.oop_year_to_date[idx] += oop
 
         if learning:
             # the model's least-squares learner: per provider, X'X and X'y of
