@@ -884,6 +884,24 @@ class _Build:
     def ci_fig(self) -> str:
         return f"95% {CI_METHOD}" if self.res.replications >= 2 else "no intervals (1 replication)"
 
+    def by_month(self, data: Any, arms: list[str], panels: list, suptitle: str, **kw: Any) -> Any:
+        """Panels of ``data`` by calendar month with their bands, the run's arm styles and its
+        policy switches marked (the report's time-series figure)."""
+        from sim import report_figures as rf
+
+        return rf.band_lines(
+            data,
+            arms,
+            panels,
+            x="date",
+            xlabel="calendar month",
+            suptitle=suptitle,
+            styles=self.styles,
+            events=self.events,
+            replications=self.res.replications,
+            **kw,
+        )
+
     def figure(self, fig: Any, stem: str, title: str, caption: str) -> None:
         from sim import report_figures as rf
 
@@ -1041,16 +1059,11 @@ def _monthly_figures(b: _Build) -> None:
         sfx = f"_point{int(point)}" if res.kind == "sweep" else ""
         at = _point_text(res, int(point))
         b.figure(
-            rf.band_lines(
+            b.by_month(
                 mstats[mstats["point"] == point],
                 res.arms,
                 panels,
-                x="date",
-                xlabel="calendar month",
-                suptitle=f"Monthly trends by arm{at}",
-                styles=b.styles,
-                events=b.events,
-                replications=res.replications,
+                f"Monthly trends by arm{at}",
             ),
             f"trends{sfx}",
             f"Monthly trends by arm{at}",
@@ -1064,17 +1077,12 @@ def _monthly_figures(b: _Build) -> None:
         )
         if b.others:
             b.figure(
-                rf.band_lines(
+                b.by_month(
                     mdstats[mdstats["point"] == point],
                     b.others,
                     diff_panels,
-                    x="date",
-                    xlabel="calendar month",
+                    f"Difference from {rf.label_of(b.baseline)} by month{at}",
                     zero_line=True,
-                    suptitle=f"Difference from {rf.label_of(b.baseline)} by month{at}",
-                    styles=b.styles,
-                    events=b.events,
-                    replications=res.replications,
                 ),
                 f"differences{sfx}",
                 f"Monthly differences from {b.baseline}{at}",
@@ -1385,16 +1393,11 @@ def _key_measures(b: _Build) -> None:
     at = _point_text(res, int(point))
     band = _band_caption(res, "")
     b.figure(
-        rf.band_lines(
+        b.by_month(
             mstats[mstats["point"] == point],
             res.arms,
             panels,
-            x="date",
-            xlabel="calendar month",
-            suptitle=f"Key measures by arm{at}",
-            styles=b.styles,
-            events=b.events,
-            replications=res.replications,
+            f"Key measures by arm{at}",
             ncols=min(3, len(panels)),
         ),
         "key_measures",
@@ -1405,17 +1408,12 @@ def _key_measures(b: _Build) -> None:
     if b.others:
         dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
         b.figure(
-            rf.band_lines(
+            b.by_month(
                 mdstats[mdstats["point"] == point],
                 b.others,
                 dpanels,
-                x="date",
-                xlabel="calendar month",
+                f"Key measures: difference from {rf.label_of(b.baseline)}{at}",
                 zero_line=True,
-                suptitle=f"Key measures: difference from {rf.label_of(b.baseline)}{at}",
-                styles=b.styles,
-                events=b.events,
-                replications=res.replications,
                 ncols=min(3, len(dpanels)),
             ),
             "key_measures_differences",
