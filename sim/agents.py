@@ -41,10 +41,13 @@ class Provider(mesa.Agent):
         altruism: float,
         speed: float,
         for_profit: bool,
+        global_index: int | None = None,
     ) -> None:
         super().__init__(model)
         self.setting = setting
+        #: its number in this model's arrays, and in the whole run (they differ in a shard)
         self.index = index
+        self.global_index = index if global_index is None else global_index
         self.region = region
         self.altruism = altruism
         self.speed = speed

@@ -450,9 +450,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     _check_executor(args)
     if args.replications is not None and not 1 <= args.replications <= 1_000:
-        raise ScenarioError(
-            "--replications", None, f"must be 1 to 1,000 (got {args.replications})"
-        )
+        raise ScenarioError("--replications", None, f"must be 1 to 1,000 (got {args.replications})")
     from sim.outputs import command_line
     from sim.validate import load_suite, run_suite
 

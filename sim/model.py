@@ -19,11 +19,11 @@ from sim.features.upcoding import Coding
 from sim.month import adaptation, calendar, delivery, incentives, needs, payment, records
 from sim.month.care import SettingMonth
 from sim.payment import REGISTRY, PaymentModel
-from sim.population import Population
+from sim.population import Population, Shard
 from sim.scenario import Scenario
 from sim.settings import CareSetting
 from sim.subgroups import Subgroups
-from sim.world import Providers, Style, World
+from sim.world import Exchange, Providers, Style, World
 
 #: order of the spawned random streams of a run (documented in docs/architecture.md)
 STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
@@ -123,6 +123,8 @@ class HealthSystemModel(mesa.Model):
         *,
         rng: int | None = None,
         replicate: int = 0,
+        shard: tuple[int, int, frozenset[int]] | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         seed = scenario.seed if rng is None else int(rng)
         root = np.random.SeedSequence(seed, spawn_key=(replicate,))
@@ -142,12 +144,18 @@ class HealthSystemModel(mesa.Model):
         prov_rng = np.random.default_rng(streams["providers"])
         self._reserve_seed = streams["providers"]
         region_shares = [r.share for r in scenario.population.regions.values()]
-        providers = [self._make_providers(st, region_shares, prov_rng) for st in settings]
+        regions = None if shard is None else shard[2]
+        made = [self._make_providers(st, region_shares, prov_rng, regions) for st in settings]
+        providers = [p for p, _ in made]
+        names = [st.name for st in settings]
         population = Population(
             scenario,
             np.random.default_rng(streams["population"]),
             streams["patients_monthly"],
-            {st.name: p.by_region for st, p in zip(settings, providers, strict=True)},
+            {name: by_region for name, (_, by_region) in zip(names, made, strict=True)},
+            None
+            if shard is None
+            else Shard(*shard, {n: p.local_of for n, p in zip(names, providers, strict=True)}),
         )
 
         # payers and their contracts for this arm
@@ -161,6 +169,8 @@ class HealthSystemModel(mesa.Model):
             payers.append(Payer(self, name, g, cfg.rate_multiplier, contracts))
 
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
+        #: what the month exchanges with the other shards of a sharded run (:mod:`sim.shards`)
+        world.exchange = exchange if exchange is not None else Exchange()
         world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
@@ -225,8 +235,15 @@ class HealthSystemModel(mesa.Model):
     # construction
 
     def _make_providers(
-        self, setting: CareSetting, region_shares: list[float], rng: np.random.Generator
-    ) -> Providers:
+        self,
+        setting: CareSetting,
+        region_shares: list[float],
+        rng: np.random.Generator,
+        regions: frozenset[int] | None = None,
+    ) -> tuple[Providers, list[np.ndarray]]:
+        """The setting's providers, and each region's providers in the run's numbering (for
+        the patients' draws). A shard (``regions``) draws every provider of the run, as the
+        whole run does, and keeps its regions' ones."""
         pc = setting.cfg.providers
         beh = self.config.behaviour
         n = pc.resolved_count(self.config.population.patients)
@@ -264,6 +281,19 @@ class HealthSystemModel(mesa.Model):
             region = np.concatenate([region, np.repeat(np.arange(len(reserve)), reserve)])
             active = np.concatenate([active, np.zeros(sum(reserve), np.bool_)])
             n += sum(reserve)
+        n_regions = len(region_shares)
+        by_region_all = [np.flatnonzero((region == r) & active) for r in range(n_regions)]
+        n_total = n
+        global_id = None
+        local_of = None
+        if regions is not None:
+            global_id = np.flatnonzero(np.isin(region, sorted(regions)))
+            local_of = np.full(n_total, -1, np.int64)
+            local_of[global_id] = np.arange(global_id.size)
+            alpha, speed, for_profit, region, active = (
+                x[global_id] for x in (alpha, speed, for_profit, region, active)
+            )
+            n = global_id.size
         agents = [
             Provider(
                 self,
@@ -273,6 +303,7 @@ class HealthSystemModel(mesa.Model):
                 float(alpha[i]),
                 float(speed[i]),
                 bool(for_profit[i]),
+                i if global_id is None else int(global_id[i]),
             )
             for i in range(n)
         ]
@@ -286,17 +317,21 @@ class HealthSystemModel(mesa.Model):
             offset=_theta_offset,
             closed_form=lambda s=setting.index: incentives.optimal_theta(self.world, s),
         )
-        return Providers(
+        providers = Providers(
             agents=agents,
-            region=np.array([p.region for p in agents]),
-            altruism=np.array([p.altruism for p in agents]),
-            speed=np.array([p.speed for p in agents]),
-            for_profit=np.array([p.for_profit for p in agents]),
-            by_region=[np.flatnonzero((region == r) & active) for r in range(len(region_shares))],
+            region=np.array([p.region for p in agents], dtype=np.int64),
+            altruism=np.array([p.altruism for p in agents], dtype=np.float64),
+            speed=np.array([p.speed for p in agents], dtype=np.float64),
+            for_profit=np.array([p.for_profit for p in agents], dtype=np.bool_),
+            by_region=[np.flatnonzero((region == r) & active) for r in range(n_regions)],
             styles=[theta],
             seen=np.zeros(n, np.int64),
             active=active,
+            global_id=global_id,
+            n_total=n_total,
+            local_of=local_of,
         )
+        return providers, by_region_all
 
     def _build_panels(self) -> None:
         """Panels of every setting, and each payer's share of the settings' fixed costs."""
@@ -314,7 +349,7 @@ class HealthSystemModel(mesa.Model):
             # (potential entrants not yet in the market have no fixed cost)
             empty = int((~has & providers.active).sum())
             if empty:
-                g_big = int(np.argmax(world.payer_members))
+                g_big = int(np.argmax(pop.payer_counts))
                 fixed[g_big] += empty * setting.cfg.providers.fixed_cost
             providers.fixed_cost_by_payer = fixed
 

@@ -49,6 +49,53 @@ def _smallest_int(n: int) -> type[np.signedinteger]:
     return np.int64
 
 
+#: patients per piece when a shard draws the whole population's random numbers
+_CHUNK = 1 << 22
+
+
+class _Draws:
+    """Per-patient draws of the initial characteristics: for the whole population at once, or
+    (a shard) in pieces of :data:`_CHUNK` from the same stream, keeping the shard's patients
+    (``keep``: their numbers, ascending), so a shard's patients are drawn exactly as in the
+    whole population while the full-size float64 arrays never exist. Uniforms, normals and
+    lognormals are the same drawn in pieces."""
+
+    def __init__(self, rng: np.random.Generator, n: int, pieces: bool) -> None:
+        self.rng, self.n, self.pieces = rng, n, pieces
+        self.keep: np.ndarray | None = None
+
+    def __call__(self, convert, *, sampler=None, keep_all: bool = False) -> np.ndarray:
+        sampler = sampler or self.rng.random
+        if not self.pieces:
+            x = sampler(self.n)
+            out = convert(x)
+            return x if out is None else out
+        parts = []
+        for a in range(0, self.n, _CHUNK):
+            b = min(a + _CHUNK, self.n)
+            x = sampler(b - a)
+            y = convert(x)
+            y = x if y is None else y
+            if self.keep is not None and not keep_all:
+                lo, hi = np.searchsorted(self.keep, (a, b))
+                y = y[self.keep[lo:hi] - a]
+            parts.append(y)
+        return np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a sharded run (:mod:`sim.shards`): shard ``index`` of ``count``, holding
+    the patients of ``regions`` (region numbers) and those regions' providers.
+    ``providers[setting]`` gives, for each of the setting's providers (in the numbering of the
+    whole run), its number in the shard, or −1 when another shard holds it."""
+
+    index: int
+    count: int
+    regions: frozenset[int]
+    providers: dict[str, np.ndarray]
+
+
 @dataclass(frozen=True)
 class PatientView:
     """One patient, read from the columnar state (a copy: changing it changes nothing)."""
@@ -85,33 +132,67 @@ class Population:
         init_rng: np.random.Generator,
         monthly: np.random.SeedSequence,
         providers_by_region: dict[str, list[np.ndarray]],
+        shard: Shard | None = None,
     ) -> None:
         pop = scenario.population
         n = pop.patients
-        self.n = n
         self.scenario = scenario
         self.payer_names = tuple(scenario.payers)
         self.region_names = tuple(pop.regions)
         self.condition_names = tuple(pop.conditions)
         self.setting_names = tuple(scenario.settings)
         rng = init_rng
+        #: the shard of the population this object holds (None: all of it)
+        self.shard = shard
+        draw = _Draws(rng, n, shard is not None)
 
         def categorical(shares: list[float]) -> np.ndarray:
             cdf = np.cumsum(shares)
             cdf[-1] = 1.0
-            return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int8)
+            return draw(lambda u: np.searchsorted(cdf, u, side="right").astype(np.int8))
 
         # payers in contiguous blocks: a multinomial count per payer
         counts = rng.multinomial(n, [p.share for p in scenario.payers.values()])
-        self.payer = np.repeat(np.arange(len(counts), dtype=np.int8), counts)
-        self.payer_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.region = categorical([r.share for r in pop.regions.values()])
+        #: members of each payer in the whole population (all shards)
+        self.payer_counts = counts
+        payer = np.repeat(np.arange(len(counts), dtype=np.int8), counts)
+        region = categorical([r.share for r in pop.regions.values()])
+        if shard is None:
+            keep = None
+            self.payer, self.region = payer, region
+            self._gid: np.ndarray | None = None
+        else:
+            # the shard's patients: those of its regions, in the order of the whole population
+            # (so each payer's patients are still one block); everything is drawn as for the
+            # whole population, and the shard keeps its own patients' draws
+            keep = np.isin(region, np.asarray(sorted(shard.regions), np.int8))
+            self._gid = np.flatnonzero(keep)
+            draw.keep = self._gid
+            self.payer, self.region = payer[keep], region[keep]
+            del payer
+        n_local = self.region.size
+        self.n = n_local
+        #: patients in the whole population (all shards)
+        self.n_total = n
+        self.payer_start = np.searchsorted(
+            self.payer, np.arange(len(counts) + 1, dtype=np.int8)
+        ).astype(np.int64)
         self.condition = categorical([c.share for c in pop.conditions.values()])
         # lognormal with E = 1: mu = -sigma^2/2 (CMS-HCC scores are normalised to mean 1.0)
         sigma = pop.risk_sigma
-        self.risk = rng.lognormal(-0.5 * sigma * sigma, sigma, n).astype(np.float32)
-        f0 = rng.normal(pop.function_mean, pop.function_sd, n)
-        self.function = np.clip(f0, 0.0, 100.0).astype(np.float32)
+        risk_all = draw(
+            lambda _: None,
+            keep_all=True,
+            sampler=lambda m: rng.lognormal(-0.5 * sigma * sigma, sigma, m).astype(np.float32),
+        )
+        #: risk-score quartile edges of the whole population at the start (float32 scores)
+        self.risk_edges = np.quantile(risk_all, [0.25, 0.5, 0.75])
+        self.risk = risk_all if keep is None else risk_all[keep]
+        del risk_all
+        self.function = draw(
+            lambda f0: np.clip(f0, 0.0, 100.0).astype(np.float32),
+            sampler=lambda m: rng.normal(pop.function_mean, pop.function_sd, m),
+        )
         self.decline = (pop.function_decline * self.risk**pop.risk_decline_elasticity).astype(
             np.float32
         )
@@ -120,7 +201,7 @@ class Population:
         self.other_care = np.array(
             [p.other_care_per_month for p in scenario.payers.values()], np.float32
         )
-        self.oop_year_to_date = np.zeros(n, np.float32)
+        self.oop_year_to_date = np.zeros(n_local, np.float32)
 
         self.provider: list[np.ndarray] = []
         self.episode_left: list[np.ndarray] = []
@@ -130,27 +211,35 @@ class Population:
         self.period_units: list[np.ndarray] = []
         self.period_value: list[np.ndarray] = []
         self.episode_units: list[np.ndarray] = []
-        for s, name in enumerate(self.setting_names):
+        for name in self.setting_names:
             by_region = providers_by_region[name]
             n_prov = sum(len(r) for r in by_region)
-            prov = np.empty(n, _smallest_int(n_prov))
+            prov = np.empty(n_local, _smallest_int(n_prov))
             for r, members in enumerate(by_region):
-                idx = np.flatnonzero(self.region == r)
-                prov[idx] = members[rng.integers(0, len(members), idx.size)]
+                # drawn for every region, in one call per region (bounded integers are not
+                # the same drawn in pieces); a shard keeps its regions' draws
+                idx = np.flatnonzero(region == r)
+                chosen = rng.integers(0, len(members), idx.size)
+                if shard is None:
+                    prov[idx] = members[chosen]
+                elif r in shard.regions:
+                    prov[np.searchsorted(self._gid, idx)] = shard.providers[name][members[chosen]]
             self.provider.append(prov)
-            self.episode_left.append(np.zeros(n, np.int16))
-            self.sought.append(np.zeros(n, np.bool_))
-            self.optimal_units.append(np.zeros(n, np.float32))
-            self.episode_month.append(np.zeros(n, np.int16))
-            self.period_units.append(np.zeros(n, np.int16))
-            self.period_value.append(np.zeros(n, np.float32))
-            self.episode_units.append(np.zeros(n, np.int16))
-            del s
+            self.episode_left.append(np.zeros(n_local, np.int16))
+            self.sought.append(np.zeros(n_local, np.bool_))
+            self.optimal_units.append(np.zeros(n_local, np.float32))
+            self.episode_month.append(np.zeros(n_local, np.int16))
+            self.period_units.append(np.zeros(n_local, np.int16))
+            self.period_value.append(np.zeros(n_local, np.float32))
+            self.episode_units.append(np.zeros(n_local, np.int16))
+        del region
 
         need_seq, key_seq = monthly.spawn(2)
         self._monthly = np.random.default_rng(need_seq)
         self._key = int(key_seq.generate_state(1, np.uint64)[0])
-        self._draws = np.empty((len(self.setting_names), n), np.float32)
+        self._draws = np.empty((len(self.setting_names), n_local), np.float32)
+        if shard is not None:
+            self._chunk = np.empty(min(_CHUNK, n), np.float32)
         self.month = -1
         #: calendar month (0 = January) of simulation month 0
         self.calendar_offset = scenario.start.month - 1
@@ -174,7 +263,28 @@ class Population:
             np.maximum(self.deductible_remaining, 0.0, out=self.deductible_remaining)
         np.subtract(self.function, self.decline, out=self.function)
         np.maximum(self.function, 0.0, out=self.function)
-        self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)
+        if self.shard is None:
+            self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)
+        else:
+            self._draw_shard()
+
+    def _draw_shard(self) -> None:
+        """A shard's need uniforms: the whole population's, drawn in pieces from the same stream
+        (float32 uniforms are the same drawn in pieces), keeping the shard's patients'."""
+        gid, chunk, n = self._gid, self._chunk, self.n_total
+        for s in range(len(self.setting_names)):
+            out = self._draws[s]
+            for a in range(0, n, chunk.size):
+                b = min(a + chunk.size, n)
+                piece = chunk[: b - a]
+                self._monthly.random(out=piece, dtype=np.float32)
+                lo, hi = np.searchsorted(gid, (a, b))
+                np.take(piece, gid[lo:hi] - a, out=out[lo:hi])
+
+    def global_index(self, patients: np.ndarray) -> np.ndarray:
+        """Patients' numbers in the whole population (counter-based draws and the providers'
+        experiments are keyed by them, so they do not depend on the sharding)."""
+        return patients if self._gid is None else self._gid[patients]
 
     def need_draws(self, setting: int) -> np.ndarray:
         """This month's need uniforms for one setting, one per patient (float32)."""
@@ -187,7 +297,7 @@ class Population:
         is drawn; float64 with 53 random bits."""
         counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
         base = np.uint64((self._key ^ counter) & _M64)
-        x = patients.astype(np.uint64) * np.uint64(_GOLDEN)
+        x = self.global_index(patients).astype(np.uint64) * np.uint64(_GOLDEN)
         x += base
         _splitmix64(x)
         x >>= np.uint64(11)

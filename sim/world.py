@@ -165,9 +165,20 @@ class Providers:
         if self.income_weight is None:
             return self.altruism
         return self.altruism / self.income_weight
+
     #: in the market: False for potential entrants not yet in it and for providers that left
     #: (``supply.market``; all True otherwise)
     active: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: in a shard of a sharded run (:mod:`sim.shards`): each provider's number in the whole
+    #: run, and for each of the run's providers its number here (−1: another shard's); None
+    #: when the model holds the whole run
+    global_id: np.ndarray | None = None
+    local_of: np.ndarray | None = None
+    #: the setting's providers in the whole run (``n`` unless sharded)
+    n_total: int = 0
+    #: this month's figures of every provider of the run that imitation compares and copies
+    #: (:class:`Peers`; set by the exchange after the estimates)
+    peers: Peers | None = None
 
     @property
     def n(self) -> int:
@@ -187,6 +198,47 @@ class Providers:
         w = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
         w[total[:, 0] == 0] = 1.0 / len(self.panels)
         return w
+
+
+@dataclass
+class Peers:
+    """What imitation reads of a peer, for every provider of the setting in the whole run's
+    numbering: profit and benefit per patient treated this month, and each style's value
+    (and per-payer separate parts) at the start of the month."""
+
+    profit_pp: np.ndarray
+    benefit_pp: np.ndarray
+    before: list[np.ndarray]
+    separate_before: list[np.ndarray | None]
+
+
+class Exchange:
+    """What a month exchanges with the other shards of a run. A model holding the whole run
+    exchanges with nobody: the providers' own figures are the peers' (no copy), and the
+    month's sums are the run's. :class:`sim.shards.ShardExchange` gathers and reduces them
+    across shards."""
+
+    def peers(self, providers: list[Providers]) -> None:
+        """Set each setting's :attr:`Providers.peers` after the month's estimates."""
+        for p in providers:
+            p.peers = local_peers(p)
+
+    def sums(self, sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The run's sums of the month's records (a shard's own sums, reduced over shards)."""
+        return sums
+
+    def provider_rows(self, rows: list[dict[str, Any]]) -> None:
+        """The month's provider-panel rows are already the run's."""
+
+
+def local_peers(p: Providers) -> Peers:
+    """The providers' own figures, as :class:`Peers`."""
+    return Peers(
+        p.profit_pp,
+        p.benefit_pp,
+        [st.before for st in p.styles],
+        [st.separate_before if st.separate is not None else None for st in p.styles],
+    )
 
 
 #: kinds of transfers (payments not tied to a claim), tallied per month by setting and payer
@@ -266,7 +318,7 @@ class World:
         self.hooks: Hooks = None  # type: ignore[assignment]
         #: each patient's risk-score quartile (0-3), for outputs by risk group and for
         #: providers who value patients by what patients like them earned them
-        edges = np.quantile(population.risk, [0.25, 0.5, 0.75])
+        edges = population.risk_edges
         self.risk_group = np.searchsorted(edges, population.risk, side="right").astype(np.int8)
         conditions = config.population.conditions.values()
         #: per condition group: need multiplier (float32) and intensity multiplier

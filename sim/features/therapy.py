@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sim.scenario import TherapyConfig
     from sim.world import World
 
+
 class Therapy(Feature):
     """The therapy decision of one setting."""
 
@@ -99,7 +100,11 @@ class Therapy(Feature):
         m_opt = t.optimal_minutes
         month = world.month_number
         learning = world.learning
-        sign = therapy_variation_sign(idx, month) if learning else np.zeros(idx.size, np.int8)
+        sign = (
+            therapy_variation_sign(pop.global_index(idx), month)
+            if learning
+            else np.zeros(idx.size, np.int8)
+        )
         delta = world.behaviour.experiment_step * m_opt
         active = delivery.sought & (days > 0)
         phi = self.phi.for_patients(prov, delivery.by_payer)

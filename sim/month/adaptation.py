@@ -46,7 +46,8 @@ def estimate(world: World, rng: np.random.Generator) -> None:
             track_income(world, s)
         if world.optimal:
             incentives.refresh(world)
-    n_total = sum(p.n for p in world.providers)
+    # one draw per provider of the whole run (a shard takes its own providers' draws)
+    n_total = sum(p.n_total for p in world.providers)
     u_imit = rng.random(n_total)
     u_peer = rng.random(n_total)
     offset = 0
@@ -92,13 +93,20 @@ def estimate(world: World, rng: np.random.Generator) -> None:
                 if style.separate is not None:
                     style.separate_slope = np.full(style.separate.shape, np.nan)
                     style.separate_curvature = np.full(style.separate.shape, np.nan)
-        ui = u_imit[offset : offset + n_prov]
-        up = u_peer[offset : offset + n_prov]
-        offset += n_prov
-        providers.imitate = (ui < beh.imitation_probability) & (n_prov > 1)
-        providers.peer = (
-            np.arange(n_prov) + 1 + np.floor(up * max(n_prov - 1, 1)).astype(int)
-        ) % n_prov
+        n_run = providers.n_total
+        ids = providers.global_id
+        if ids is None:
+            ui = u_imit[offset : offset + n_prov]
+            up = u_peer[offset : offset + n_prov]
+            ids = np.arange(n_prov)
+        else:
+            ui, up = u_imit[offset + ids], u_peer[offset + ids]
+        offset += n_run
+        providers.imitate = (ui < beh.imitation_probability) & (n_run > 1)
+        # the peer: any other provider of the setting in the whole run (its number there)
+        providers.peer = (ids + 1 + np.floor(up * max(n_run - 1, 1)).astype(int)) % n_run
+    # what imitation reads of every provider of the run (a shard gets the others' from theirs)
+    world.exchange.peers(world.providers)
 
 
 def _expected_event_correction(world: World, s: int) -> np.ndarray:
@@ -189,14 +197,15 @@ def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
         altruism = float(providers.benefit_weight[i])  # its values, at its income now
     # imitation of a better-performing peer (compared on this provider's own values)
     peer = None
+    peers = providers.peers
     if providers.imitate[i]:
         j = providers.peer[i]
         mine = float(providers.profit_pp[i] + altruism * providers.benefit_pp[i])
-        theirs = float(providers.profit_pp[j] + altruism * providers.benefit_pp[j])
+        theirs = float(peers.profit_pp[j] + altruism * peers.benefit_pp[j])
         if math.isfinite(theirs) and (not math.isfinite(mine) or theirs > mine):
             peer = j
     weight = beh.imitation_weight
-    for style in providers.styles:
+    for k, style in enumerate(providers.styles):
         # a damped Newton step on the perceived objective, then part of the way toward a
         # better-performing peer's style
         value = float(style.before[i])
@@ -205,23 +214,25 @@ def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
             max_step = beh.max_step * style.scale
             value = adapt(value, slope, float(style.curvature[i]), speed, max_step)
         if peer is not None:
-            value += weight * (float(style.before[peer]) - value)
+            value += weight * (float(peers.before[k][peer]) - value)
         if style.target is not None:
             # foresight: toward the best under the announced rules
             value += beh.foresight * speed * (float(style.target[i]) - value)
         style.value[i] = min(max(value, -style.bound), style.bound)
         if style.separate is not None:
-            _move_separate(style, i, speed, beh.max_step * style.scale, peer, weight)
+            peer_separate = None if peer is None else peers.separate_before[k][peer]
+            _move_separate(style, i, speed, beh.max_step * style.scale, peer_separate, weight)
 
 
 def _move_separate(style, i: int, speed: float, max_step: float, peer, weight: float) -> None:
     """Provider ``i``'s separate style for each payer: the same damped Newton step on what it
-    perceives of that payer's patients, and the same imitation of the peer."""
+    perceives of that payer's patients, and the same imitation of the peer (``peer``: the
+    peer's separate parts at the start of the month, or None)."""
     for g in range(style.separate.shape[1]):
         value = float(style.separate_before[i, g])
         slope = float(style.separate_slope[i, g])
         if math.isfinite(slope):
             value = adapt(value, slope, float(style.separate_curvature[i, g]), speed, max_step)
         if peer is not None:
-            value += weight * (float(style.separate_before[peer, g]) - value)
+            value += weight * (float(peer[g]) - value)
         style.separate[i, g] = min(max(value, -style.bound), style.bound)

@@ -141,7 +141,7 @@ def _decide_units(
     idx, sought, need = act.patients, act.sought, act.need
     left = pop.episode_left[s]
     if world.learning:
-        sign = variation_sign(idx, world.month_number)
+        sign = variation_sign(pop.global_index(idx), world.month_number)
     else:
         sign = np.zeros(idx.size, np.int8)
     delta = world.behaviour.experiment_step * cfg.optimal_units

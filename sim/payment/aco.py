@@ -281,7 +281,9 @@ class ACO(PaymentModel):
             quality = np.ones(self.benchmark.size, bool)
         else:
             rate = np.divide(
-                self._events, self._treated, out=np.zeros(self._events.size),
+                self._events,
+                self._treated,
+                out=np.zeros(self._events.size),
                 where=self._treated > 0,
             )
             quality = rate <= prm.max_adverse_rate
@@ -305,8 +307,10 @@ class ACO(PaymentModel):
             self.benchmark_rate = np.where(
                 has,
                 np.divide(
-                    self._period_spending, self._period_risk,
-                    out=np.zeros(has.size), where=has,
+                    self._period_spending,
+                    self._period_risk,
+                    out=np.zeros(has.size),
+                    where=has,
                 ),
                 self.benchmark_rate,
             )

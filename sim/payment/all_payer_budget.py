@@ -97,9 +97,7 @@ class AllPayerBudget(PaymentModel):
         "it and a share of volume changes paid"
     )
 
-    def __init__(
-        self, params: AllPayerBudgetParams, condition_names: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, params: AllPayerBudgetParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
         self._first_year: int | None = None
 
