@@ -80,6 +80,12 @@ class Feature:
     #: the name a scenario uses for the feature
     name: ClassVar[str] = ""
     COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {}
+    #: columns that are ratios of two of :meth:`record`'s sums: column → (numerator,
+    #: denominator); the records divide them after a sharded run has added the sums up
+    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: whether a sharded run (:mod:`sim.shards`) can split the feature's state by region:
+    #: everything it does stays within a region and its columns are sums or :data:`RATIOS`
+    SHARDABLE: ClassVar[bool] = False
     settings: tuple[int, ...] = ()
 
     @classmethod

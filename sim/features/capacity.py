@@ -77,6 +77,8 @@ class Capacity(Feature):
         "wait_months": ("float64", "months", "Mean wait of the payer's patients in care this month: a patient served a share r of its planned units waits (1 − r)/r months for the rest (up to supply.capacity.max_wait)."),
         "episodes_forgone_wait": ("int64", "episodes", "New elective episodes not taken to a provider because of the wait there (the same draws would have sought care without it)."),
     }  # fmt: skip
+    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {"wait_months": ("_wait", "_treated")}
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
@@ -182,17 +184,12 @@ class Capacity(Feature):
         w = world.providers[s].payer_weight()
         active = world.providers[s].active
         capacity = np.nan_to_num(self.capacity) * active
-        treated = by_payer(care.sought)
         return {
             "capacity_units": capacity @ w,
             "demand_units": by_payer(self._planned),
             "unmet_units": by_payer(self._unmet),
-            "wait_months": np.divide(
-                by_payer(self._wait * care.sought),
-                treated,
-                out=np.zeros(treated.shape),
-                where=treated > 0,
-            ),
+            "_wait": by_payer(self._wait * care.sought),
+            "_treated": by_payer(care.sought),
             "episodes_forgone_wait": self._forgone.astype(np.float64),
         }
 

@@ -90,6 +90,14 @@ class Participation(Feature):
         "patients_redirected": ("int64", "episodes", "New episodes turned away by the patient's provider and accepted by another provider of the region (the patient joins its panel)."),
         "patients_without_provider": ("int64", "episodes", "New episodes no provider asked accepted: the patient goes without care (also counted in episodes_declined)."),
     }  # fmt: skip
+    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {
+        "acceptance_rate": ("_accepted", "new_patients_screened"),
+        **{
+            f"acceptance_rate_risk_q{k}": (f"_accepted_q{k}", f"_screened_q{k}")
+            for k in (1, 2, 3, 4)
+        },
+    }
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
@@ -219,18 +227,15 @@ class Participation(Feature):
                 "without": np.zeros(g),
             }
         screened, accepted = st["screened"], st["accepted"]
-
-        def rate(a: np.ndarray, n: np.ndarray) -> np.ndarray:
-            return np.divide(a, n, out=np.zeros(n.shape), where=n > 0)
-
         out = {
             "new_patients_screened": screened.sum(axis=1),
-            "acceptance_rate": rate(accepted.sum(axis=1), screened.sum(axis=1)),
+            "_accepted": accepted.sum(axis=1),
             "patients_redirected": st["redirected"],
             "patients_without_provider": st["without"],
         }
         for k in range(GROUPS):
-            out[f"acceptance_rate_risk_q{k + 1}"] = rate(accepted[:, k], screened[:, k])
+            out[f"_accepted_q{k + 1}"] = accepted[:, k]
+            out[f"_screened_q{k + 1}"] = screened[:, k]
         return out
 
     def after_records(self, world: World) -> None:

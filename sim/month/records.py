@@ -123,30 +123,63 @@ def record(
     subgroups: Subgroups | None = None,
 ) -> None:
     """Append this month's rows (``f0_sum``: each payer's sum of function at the start), and
-    the subgroup rows when the scenario asks for them (``[analysis]``)."""
-    f_sum = world.population.function_sum_by_payer()
+    the subgroup rows when the scenario asks for them (``[analysis]``).
+
+    The rows are derived from the month's sums by (setting, payer) (:func:`_sums`), which a
+    sharded run adds up over its shards first (``world.exchange.sums``)."""
     zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
     date = world.config.date_of(world.month_number).isoformat()
+    f_sum = world.population.function_sum_by_payer()
+    revenues = []
+    local = []
     for s in range(len(world.settings)):
         # provider-side ledger: what each provider received this month
         revenue = provider_revenue(world, s)
         world.ledgers.provider[s] += revenue
-        totals, extra = _totals(world, s)
+        revenues.append(revenue)
+        sums = _sums(world, s, f_sum, f0_sum)
+        world.ledgers.oop[s] += sums["oop"]
+        local.append(sums)
+    for s, sums in enumerate(world.exchange.sums(local)):
+        extra = _feature_columns(world, s, sums)
         for g in range(world.n_payers):
-            row = _row(world, s, g, totals, f_sum, f0_sum)
+            row = _row(world, s, g, sums)
             row["date"] = date
             row.update(zeros)
             for k, v in extra.items():
                 row[k] = v[g].item()
             rows.append(row)
-        if provider_rows is not None:
-            _record_providers(world, s, revenue, provider_rows)
+    if provider_rows is not None:
+        month_rows: list[dict[str, Any]] = []
+        for s, revenue in enumerate(revenues):
+            _record_providers(world, s, revenue, month_rows)
+        world.exchange.provider_rows(month_rows)
+        provider_rows.extend(month_rows)
     if subgroups is not None:
         subgroups.record(world, date)
 
 
-def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The month's sums by payer in setting ``s``: the core ones, and the features' columns."""
+def _feature_columns(world: World, s: int, sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The features' monthly columns from the month's sums: their sums as they are, and their
+    ratios (``Feature.RATIOS``: column → (numerator, denominator), 0 where nothing to divide)."""
+    out: dict[str, np.ndarray] = {}
+    for f in world.hooks("record", s):
+        prefix = type(f).__name__
+        for column in f.COLUMNS:
+            if column in f.RATIOS:
+                num, den = (sums[f"{prefix}.{k}"] for k in f.RATIOS[column])
+                out[column] = np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
+            elif f"{prefix}.{column}" in sums:
+                out[column] = sums[f"{prefix}.{column}"]
+    return out
+
+
+def _sums(
+    world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The month's sums by payer in setting ``s`` (arrays with the payers first): the core ones,
+    and the features' (``Feature.record``: keys ``<feature class>.<name>``), all of them sums
+    over this model's patients and providers, so that a sharded run adds them up."""
     pop = world.population
     care = world.month[s]
     paid = care.paid
@@ -195,39 +228,47 @@ def _totals(world: World, s: int) -> tuple[dict[str, np.ndarray], dict[str, np.n
         "referrals": by_payer(care.referred),
         "denied": by_payer(paid.denied),
     }
-    extra_columns: dict[str, np.ndarray] = {}
+    payers = range(world.n_payers)
+    panels = world.providers[s].panels
+    totals.update(
+        {
+            "members": np.asarray(world.payer_members, np.float64),
+            "f_sum": f_sum,
+            "f0_sum": f0_sum,
+            "lump": np.array([float(paid.lump_by_payer[g].sum()) for g in payers]),
+            "risk_sum": np.array([float(panels[g].risk_sum.sum()) for g in payers]),
+            "fixed_cost": np.asarray(world.providers[s].fixed_cost_by_payer, np.float64),
+            "reconciled": world.transferred["reconciliation"][s].copy(),
+            "new_needs": np.asarray(care.new_needs_by_payer, np.int64),
+            "declined": np.asarray(care.declined_by_payer, np.int64),
+            "new_needs_q": np.asarray(care.new_needs_by_group, np.int64),
+            "declined_q": np.asarray(care.declined_by_group, np.int64),
+        }
+    )
     for f in world.hooks("record", s):
-        extra_columns.update(f.record(world, s, care, by_payer))
-    return totals, extra_columns
+        prefix = type(f).__name__
+        for k, v in f.record(world, s, care, by_payer).items():
+            totals[f"{prefix}.{k}"] = v
+    return totals
 
 
-def _row(
-    world: World,
-    s: int,
-    g: int,
-    t: dict[str, np.ndarray],
-    f_sum: np.ndarray,
-    f0_sum: np.ndarray,
-) -> dict[str, Any]:
+def _row(world: World, s: int, g: int, t: dict[str, np.ndarray]) -> dict[str, Any]:
     """One (setting, payer) row of the monthly table from the month's sums ``t``."""
-    care = world.month[s]
     payer = world.payers[g]
     contract = payer.contracts[s]
-    lump = float(care.paid.lump_by_payer[g].sum())
+    f_sum, f0_sum = t["f_sum"], t["f0_sum"]
+    lump = float(t["lump"][g])
     rev = float(t["revenue"][g]) + lump
     oop = float(t["oop"][g])
     payer_payments = rev - oop
     spending = payer_payments + float(t["ae_payer"][g])
     # a capitated plan running this contract is paid by Medicare per member
-    plan_revenue = terms.plan_revenue(
-        contract.params, float(world.providers[s].panels[g].risk_sum.sum())
-    )
-    fixed_cost = world.providers[s].fixed_cost_by_payer[g]
+    plan_revenue = terms.plan_revenue(contract.params, float(t["risk_sum"][g]))
+    fixed_cost = t["fixed_cost"][g]
     cost = float(t["service_cost"][g] + t["liability"][g] + fixed_cost)
-    world.ledgers.oop[s, g] += oop
-    nm = float(world.payer_members[g])
+    nm = float(t["members"][g])
     tr = int(t["treated"][g])
-    reconciled = world.transferred["reconciliation"][s, g]
+    reconciled = t["reconciled"][g]
     return {
         "month": world.month_number,
         "setting": world.settings[s].name,
@@ -236,10 +277,10 @@ def _row(
         "policy_period": int(world.policy_period[s, g]),
         "members": int(nm),
         "patients_in_episode": int(t["in_episode"][g]),
-        "new_needs": int(care.new_needs_by_payer[g]),
-        "episodes_declined": int(care.declined_by_payer[g]),
-        **{f"new_needs_risk_q{k + 1}": int(care.new_needs_by_group[g, k]) for k in range(4)},
-        **{f"episodes_declined_risk_q{k + 1}": int(care.declined_by_group[g, k]) for k in range(4)},
+        "new_needs": int(t["new_needs"][g]),
+        "episodes_declined": int(t["declined"][g]),
+        **{f"new_needs_risk_q{k + 1}": int(t["new_needs_q"][g, k]) for k in range(4)},
+        **{f"episodes_declined_risk_q{k + 1}": int(t["declined_q"][g, k]) for k in range(4)},
         "episodes": int(t["episodes"][g]),
         "patients_treated": tr,
         "visits": int(t["visits"][g]),
@@ -305,7 +346,7 @@ def _record_providers(
             {
                 "month": world.month_number,
                 "setting": world.settings[s].name,
-                "provider": i,
+                "provider": p.global_index,
                 "region": region_names[p.region],
                 "for_profit": p.for_profit,
                 "altruism": p.altruism,
