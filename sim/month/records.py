@@ -174,9 +174,7 @@ def _feature_columns(world: World, s: int, sums: dict[str, np.ndarray]) -> dict[
     return out
 
 
-def _sums(
-    world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray
-) -> dict[str, np.ndarray]:
+def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[str, np.ndarray]:
     """The month's sums by payer in setting ``s`` (arrays with the payers first): the core ones,
     and the features' (``Feature.record``: keys ``<feature class>.<name>``), all of them sums
     over this model's patients and providers, so that a sharded run adds them up."""

@@ -177,6 +177,8 @@ class ACO(PaymentModel):
     """Fee-for-service plus an annual shared-savings reconciliation against a historical,
     risk-adjusted benchmark (module docstring)."""
 
+    shardable = False  # the benchmark's mean is over every provider of the run
+
     name = "aco"
     Params = ACOParams
     params: ACOParams

@@ -192,6 +192,10 @@ class PaymentModel:
     #: the provider is paid to care for its members (per member): it may not turn away an
     #: episode of a member of its panel (selection then works through whom it enrols)
     cares_for_members: ClassVar[bool] = False
+    #: whether its settlement keeps to each provider's own patients, so a run can be split by
+    #: region into shards (:mod:`sim.shards`); False for models that set rates from aggregates
+    #: of the whole population (national readmission rates, benchmarks over all providers)
+    shardable: ClassVar[bool] = True
 
     #: months in one payment period: claims carry the units of the patient's current period
     #: and mark the period's last month (home health: 2 for 60-day episodes, 1 for 30 days)

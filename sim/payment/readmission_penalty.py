@@ -104,6 +104,8 @@ class ReadmissionPenaltyParams(BundledParams):
 class ReadmissionPenalty(Bundled):
     """A case-mix price per stay less the hospital's readmission penalty (module docstring)."""
 
+    shardable = False  # national readmission rates: every provider of the run
+
     name = "readmission_penalty"
     Params = ReadmissionPenaltyParams
     params: ReadmissionPenaltyParams
