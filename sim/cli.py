@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes for the arms and replicates (default: all cores; a run too "
         "small to gain runs in this process); the tables are the same whatever the number",
     )
+    r.add_argument(
+        "--shards",
+        type=int,
+        help="split each (replicate, arm)'s patients by region over this many worker processes "
+        "(a population too large for one; see docs/architecture.md): 1 gives the same tables "
+        "as none, more agree to floating-point rounding",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
         "--datapackage",
@@ -288,6 +295,17 @@ def _run(args: argparse.Namespace) -> int:
     arms = _arms(args.arms, [a.name for a in scenario.arms], str(args.scenario))
     if args.workers is not None and not 1 <= args.workers <= 4096:
         raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
+    if args.shards is not None:
+        if args.workers is not None:
+            raise ScenarioError("--shards", None, "use --shards or --workers, not both")
+        if not 1 <= args.shards <= 1024:
+            raise ScenarioError("--shards", None, f"must be 1 to 1024 (got {args.shards})")
+        from sim.shards import ShardError, check
+
+        try:
+            check(scenario, args.shards)
+        except ShardError as exc:
+            raise ScenarioError(str(args.scenario), "--shards", str(exc)) from None
     out = args.out or Path("results") / scenario.name
     check_out(out)
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
@@ -298,7 +316,7 @@ def _run(args: argparse.Namespace) -> int:
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
-    pool = _start_workers(scenario, arms, args.workers)
+    pool = None if args.shards is not None else _start_workers(scenario, arms, args.workers)
     try:
         # the model's imports here overlap with the workers' own
         from sim.outputs import command_line, write_results
@@ -307,7 +325,14 @@ def _run(args: argparse.Namespace) -> int:
         progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
         started = time.perf_counter()
         try:
-            result = run(scenario, seed=args.seed, arms=arms, progress=progress, pool=pool)
+            result = run(
+                scenario,
+                seed=args.seed,
+                arms=arms,
+                progress=progress,
+                pool=pool,
+                shards=args.shards,
+            )
         finally:
             close()
     finally:

@@ -78,6 +78,7 @@ def run(
     replicate: int | None = None,
     workers: int | None = 1,
     pool: Workers | None = None,
+    shards: int | None = None,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
@@ -87,7 +88,11 @@ def run(
     the same, byte for byte, whatever the number of workers: each pair is a pure function of
     (scenario, seed, arm, replicate) and the pairs are assembled in the serial order. ``pool``:
     worker processes started earlier (:class:`sim.parallel.Workers`, as ``sim run`` does
-    before its imports), used instead of starting ``workers - 1`` new ones."""
+    before its imports), used instead of starting ``workers - 1`` new ones.
+
+    ``shards``: split each pair's patients by region over that many worker processes
+    (:mod:`sim.shards`); the pairs then run one after another. One shard gives the same bytes
+    as none; more shards agree with it to floating-point rounding."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
@@ -112,7 +117,12 @@ def run(
         if progress is not None:
             progress(done, total, done * n)
 
-    if workers == 1 and pool is None:
+    if shards is not None:
+        from sim import shards as sharding
+
+        sharding.check(scenario, shards)
+        parts = [_sharded_pair(scenario, seed, arm, rep, shards, advance) for rep, arm in pairs]
+    elif workers == 1 and pool is None:
         parts = []
         for rep, arm in pairs:
             parts.append(run_pair(scenario, seed, arm, rep, progress=advance))
@@ -238,6 +248,22 @@ def run_pair(
     if large:
         gc.collect()
     return PairResult(monthly, providers, ledger, subgroups)
+
+
+def _sharded_pair(
+    scenario: Scenario, seed: int, arm: str, replicate: int, shards: int, progress
+) -> PairResult:
+    """One (replicate, arm) in ``shards`` shards (:func:`sim.shards.run_pair`), as tables."""
+    from sim import shards as sharding
+
+    out = sharding.run_pair(scenario, seed, arm, replicate, shards, progress=progress)
+    tag = {"arm": arm, "replicate": replicate, "seed": seed}
+    providers = None
+    if scenario.outputs.provider_panel:
+        providers = _frame(out["provider_rows"], tag, PROVIDER_COLUMNS)
+    return PairResult(
+        _frame(out["rows"], tag, MONTHLY_COLUMNS), providers, {**tag, **out["ledger"]}
+    )
 
 
 def evaluate(

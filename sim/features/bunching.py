@@ -32,6 +32,7 @@ class Bunching(Feature):
     """Providers top up a payment period to a threshold within reach when it pays them."""
 
     name = "bunching"
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:

@@ -96,6 +96,7 @@ class Investments(Feature):
     "needs_avoided": ("int64", "episodes", "Episodes of need (in the acute setting: acute events) that preventive investments avoided this month: the same draws would have started them without the investments (first-order effect)."),
     "adverse_events_avoided": ("int64", "events", "Adverse events that investments avoided this month (same draws; first-order effect)."),
     }  # fmt: skip
+    SHARDABLE = True
     #: the pathway asks this feature for the protection of its discharges
     protects_discharges = True
 

@@ -85,6 +85,10 @@ class Pathway(Feature):
     "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
     "readmission_rate": ("float64", "fraction", "Acute setting: readmissions_30d / discharges of the month (0 without discharges); average over months weighted by discharges for a period's rate."),
     }  # fmt: skip
+    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {
+        "readmission_rate": ("readmissions_30d", "discharges")
+    }
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
@@ -530,13 +534,11 @@ class Pathway(Feature):
         return transfers
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
-        """The month's counts and readmission rate, on the acute setting's rows."""
+        """The month's counts, on the acute setting's rows (the readmission rate is their
+        ratio: :data:`RATIOS`)."""
         if s != self.acute:
             return {}
-        d = self.counts["discharges"].astype(np.float64)
-        r = self.counts["readmissions_30d"].astype(np.float64)
-        rate = np.divide(r, d, out=np.zeros(d.size), where=d > 0)
-        return {**self.counts, "readmission_rate": rate}
+        return dict(self.counts)
 
     def _target_weight(self, world: World) -> np.ndarray:
         shares = [

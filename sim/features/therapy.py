@@ -49,6 +49,7 @@ class Therapy(Feature):
         "therapy_minutes_group": ("float64", "minutes", "Therapy minutes delivered in groups (2-6 patients)."),
         "therapist_fte": ("float64", "FTE", "Therapist staff of the setting's providers, attributed to payers by their share of therapist minutes (minutes a month / minutes_per_fte)."),
     }  # fmt: skip
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:

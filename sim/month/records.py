@@ -166,8 +166,9 @@ def _feature_columns(world: World, s: int, sums: dict[str, np.ndarray]) -> dict[
     for f in world.hooks("record", s):
         prefix = type(f).__name__
         for column in f.COLUMNS:
-            if column in f.RATIOS:
-                num, den = (sums[f"{prefix}.{k}"] for k in f.RATIOS[column])
+            ratio = [f"{prefix}.{k}" for k in f.RATIOS.get(column, ())]
+            if ratio and ratio[0] in sums:
+                num, den = sums[ratio[0]], sums[ratio[1]]
                 out[column] = np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
             elif f"{prefix}.{column}" in sums:
                 out[column] = sums[f"{prefix}.{column}"]
