@@ -24,6 +24,7 @@ class Churn(Feature):
     """Panel churn in one setting."""
 
     name = "churn"
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:

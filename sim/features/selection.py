@@ -38,6 +38,7 @@ class Selection(Feature):
     """Providers turn away new patients whose episode is worth too little to them."""
 
     name = "selection"
+    SHARDABLE = True
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:

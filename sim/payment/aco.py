@@ -177,7 +177,11 @@ class ACO(PaymentModel):
     """Fee-for-service plus an annual shared-savings reconciliation against a historical,
     risk-adjusted benchmark (module docstring)."""
 
-    shardable = False  # the benchmark's mean is over every provider of the run
+    @property
+    def shardable(self) -> bool:  # type: ignore[override]
+        """A benchmark from history is each ACO's own against the mean over every provider of
+        the run; a given benchmark_pmpm keeps to the ACO."""
+        return self.params.benchmark_pmpm is not None
 
     name = "aco"
     Params = ACOParams
