@@ -121,6 +121,7 @@ class ShardExchange(Exchange):
         return self.conn.recv()
 
     def peers(self, providers) -> None:
+        """Send this shard's providers' figures; set every provider's of the run."""
         mine = [
             (
                 p.global_id,
@@ -135,6 +136,7 @@ class ShardExchange(Exchange):
             p.peers = peers
 
     def sums(self, sums: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """Send this shard's sums of the month; return the run's."""
         return self._ask("sums", sums)
 
 
