@@ -69,6 +69,9 @@ class _Period:
     end: np.ndarray
     thresholds: np.ndarray
     width: int
+    #: every contract pays by the month, without thresholds: each month is a whole period
+    #: (``in_period``, ``units_before`` and ``end`` are then None: 0, 0 and True)
+    one_month: bool = False
 
 
 def _payment_period(
@@ -76,10 +79,12 @@ def _payment_period(
 ) -> _Period:
     """Each contract sets its period length and its payment thresholds per patient."""
     pop = world.population
-    period = np.ones(idx.size, np.int64)
-    thresholds = np.full((idx.size, 0), np.inf)
     contracts = world.contracts(s)
     ep_month = np.where(new_ep, 0, pop.episode_month[s][idx]).astype(np.int64)
+    if all(c.period_months == 1 and not c.has_thresholds for c in contracts):
+        return _Period(ep_month, None, None, None, np.empty((idx.size, 0)), 0, one_month=True)  # type: ignore[arg-type]
+    period = np.ones(idx.size, np.int64)
+    thresholds = np.full((idx.size, 0), np.inf)
     t_blocks = []
     for g, b in enumerate(blocks):
         period[b] = contracts[g].period_months
@@ -192,24 +197,36 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
                 idx,
                 per.episode_month,
             )
-    period_units = per.units_before + units
+    if per.one_month:
+        period_units = units + np.int64(0)
+        period_end = sought.copy()
+        at_threshold = below_threshold = np.zeros(idx.size, np.bool_)
+    else:
+        period_units = per.units_before + units
+        period_end = per.end & sought
+        at_threshold = np.any(
+            (period_units[:, None] >= per.thresholds)
+            & (period_units[:, None] <= per.thresholds + 1),
+            axis=1,
+        )
+        below_threshold = np.any(
+            (period_units[:, None] >= per.thresholds - 2)
+            & (period_units[:, None] < per.thresholds),
+            axis=1,
+        )
+        at_threshold &= period_end
+        below_threshold &= period_end
     pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
     pop.episode_month[s][idx] = np.minimum(per.episode_month + 1, _INT16_MAX)
-    at_threshold = np.any(
-        (period_units[:, None] >= per.thresholds) & (period_units[:, None] <= per.thresholds + 1),
-        axis=1,
-    )
-    below_threshold = np.any(
-        (period_units[:, None] >= per.thresholds - 2) & (period_units[:, None] < per.thresholds),
-        axis=1,
-    )
 
     # delivery: visits, billed units, minutes, fee-schedule value; benefit and function gain
     starting = act.new_episode & sought
     visits, billed, minutes, value = setting.deliver(units, pop.region[idx], starting)
     # the fee-schedule value of the period's services so far (for reconciliations)
-    value_before = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx])
-    period_value = value_before + value
+    if per.one_month:
+        period_value = np.add(0.0, value, dtype=np.float64)
+    else:
+        period_value = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx]) + value
     pop.period_value[s][idx] = period_value
     function_at_start = pop.function[idx].astype(np.float64)
     d = cfg.benefit_curvature
@@ -253,9 +270,9 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         episode_month=per.episode_month,
         period_units=period_units,
         period_value=period_value,
-        period_end=per.end & sought,
-        at_threshold=at_threshold & per.end & sought,
-        below_threshold=below_threshold & per.end & sought,
+        period_end=period_end,
+        at_threshold=at_threshold,
+        below_threshold=below_threshold,
         new_needs_by_payer=new.by_payer,
         declined_by_payer=new.declined_by_payer,
         new_needs_by_group=new.by_group,

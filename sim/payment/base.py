@@ -283,6 +283,11 @@ class PaymentModel:
         amounts per unit)."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
 
+    @property
+    def has_thresholds(self) -> bool:
+        """Whether the model may have payment thresholds (it overrides :meth:`thresholds`)."""
+        return type(self).thresholds is not PaymentModel.thresholds
+
     def thresholds(
         self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray
     ) -> np.ndarray:
