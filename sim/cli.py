@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         "(a population too large for one; see docs/architecture.md): 1 gives the same tables "
         "as none, more agree to floating-point rounding",
     )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --shards: run the shards as tasks of this Dask cluster (tcp://HOST:PORT), or "
+        "'local' for a local cluster of one worker per shard (needs the cluster extra)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
         "--datapackage",
@@ -306,6 +312,16 @@ def _run(args: argparse.Namespace) -> int:
             check(scenario, args.shards)
         except ShardError as exc:
             raise ScenarioError(str(args.scenario), "--shards", str(exc)) from None
+        if args.scheduler not in (None, "local"):
+            from sim.limits import check_scheduler
+
+            check_scheduler(args.scheduler)
+        if args.scheduler is not None:
+            from sim._optional import require
+
+            require("distributed", "cluster", "--scheduler")
+    elif args.scheduler is not None:
+        raise ScenarioError("--scheduler", None, "--scheduler runs the shards of --shards K")
     out = args.out or Path("results") / scenario.name
     check_out(out)
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
@@ -332,6 +348,7 @@ def _run(args: argparse.Namespace) -> int:
                 progress=progress,
                 pool=pool,
                 shards=args.shards,
+                shard_scheduler=args.scheduler,
             )
         finally:
             close()

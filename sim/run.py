@@ -79,6 +79,7 @@ def run(
     workers: int | None = 1,
     pool: Workers | None = None,
     shards: int | None = None,
+    shard_scheduler: str | None = None,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
@@ -92,7 +93,8 @@ def run(
 
     ``shards``: split each pair's patients by region over that many worker processes
     (:mod:`sim.shards`); the pairs then run one after another. One shard gives the same bytes
-    as none; more shards agree with it to floating-point rounding."""
+    as none; more shards agree with it to floating-point rounding. ``shard_scheduler``: run
+    the shards on a Dask cluster (its address, or ``"local"``) instead of local processes."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
@@ -251,12 +253,27 @@ def run_pair(
 
 
 def _sharded_pair(
-    scenario: Scenario, seed: int, arm: str, replicate: int, shards: int, progress
+    scenario: Scenario,
+    seed: int,
+    arm: str,
+    replicate: int,
+    shards: int,
+    progress,
+    scheduler: str | None = None,
 ) -> PairResult:
     """One (replicate, arm) in ``shards`` shards (:func:`sim.shards.run_pair`), as tables."""
     from sim import shards as sharding
 
-    out = sharding.run_pair(scenario, seed, arm, replicate, shards, progress=progress)
+    out = sharding.run_pair(
+        scenario,
+        seed,
+        arm,
+        replicate,
+        shards,
+        progress=progress,
+        backend="process" if scheduler is None else "dask",
+        scheduler=None if scheduler == "local" else scheduler,
+    )
     tag = {"arm": arm, "replicate": replicate, "seed": seed}
     providers = None
     if scenario.outputs.provider_panel:

@@ -27,16 +27,21 @@ identical bytes, and different shard counts differ only by the order of floating
 **What can be sharded.** A scenario with at least ``k`` regions whose features and payment
 models keep to a region (``Feature.SHARDABLE``, ``PaymentModel.shardable``); without an
 ``[analysis]`` table (subgroup rows are not yet reduced). :func:`check` says what stands in the
-way. Backends: ``"process"`` (spawn processes on this machine) and ``"thread"`` (threads of
-this process: the same exchange, for tests and small runs).
+way. Backends: ``"process"`` (spawn processes on this machine), ``"dask"`` (each shard a
+long-running task on a worker of a Dask cluster, for many machines: ``scheduler`` is its
+address, or a local cluster of one worker per shard is started; messages go through
+``distributed.Queue``s on the scheduler) and ``"thread"`` (threads of this process: the same
+exchange, for tests).
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import pickle
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -188,6 +193,42 @@ def _shard_main(
         conn.close()
 
 
+class _QueueConn:
+    """One end of a shard's line to the hub over two ``distributed.Queue``s (by name, so it
+    pickles into a Dask task): messages pickled to bytes. The hub's end watches the shard's
+    task, so a worker that dies does not leave the hub waiting."""
+
+    def __init__(self, inbox: str, outbox: str, watch: Any = None) -> None:
+        self.inbox, self.outbox, self.watch = inbox, outbox, watch
+        self._queues: tuple[Any, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"inbox": self.inbox, "outbox": self.outbox, "watch": None, "_queues": None}
+
+    def _q(self) -> tuple[Any, Any]:
+        if self._queues is None:
+            from distributed import Queue
+
+            self._queues = (Queue(self.inbox), Queue(self.outbox))
+        return self._queues
+
+    def send(self, obj: Any) -> None:
+        self._q()[1].put(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def recv(self) -> Any:
+        inbox = self._q()[0]
+        while True:
+            try:
+                return pickle.loads(inbox.get(timeout=1))
+            except TimeoutError:
+                if self.watch is not None and self.watch.done():
+                    error = self.watch.exception() if self.watch.status == "error" else None
+                    raise EOFError(f"the shard's task ended: {error!r}") from None
+
+    def close(self) -> None:
+        self._queues = None
+
+
 # ---------------------------------------------------------------------------------------------
 # the hub
 
@@ -246,11 +287,14 @@ def run_pair(
     *,
     progress: Callable[[int], None] | None = None,
     backend: str = "process",
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """One (replicate, arm) of ``scenario`` in ``shards`` shards: the monthly rows, the
     provider-panel rows (in the unsharded order) and the money ledger's totals."""
     check(scenario, shards)
     regions = assign_regions([r.share for r in scenario.population.regions.values()], shards)
+    if backend == "dask":
+        return _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler)
     data = scenario.model_dump(mode="json") if backend == "process" else scenario
     conns, workers = [], []
     try:
@@ -268,6 +312,56 @@ def run_pair(
             w.join(timeout=10)
             if backend == "process" and w.is_alive():
                 w.terminate()
+    return _assemble(parts, n_total)
+
+
+def _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler) -> dict[str, Any]:
+    """The shards as long-running tasks of a Dask cluster (one worker thread each)."""
+    from sim._optional import require
+
+    require("distributed", "cluster", "--shards with a Dask scheduler")
+    from distributed import Client, LocalCluster
+
+    count = len(regions)
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+    else:
+        cluster = LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            host="127.0.0.1",
+        )
+        client = Client(cluster)
+    run_id = uuid.uuid4().hex
+    data = scenario.model_dump(mode="json")
+    futures = []
+    try:
+        conns = []
+        for k in range(count):
+            to_shard, to_hub = f"shard-{run_id}-{k}-in", f"shard-{run_id}-{k}-out"
+            shard = (k, count, regions[k])
+            future = client.submit(
+                _shard_main,
+                _QueueConn(to_shard, to_hub),
+                data,
+                seed,
+                arm,
+                replicate,
+                shard,
+                pure=False,
+                key=f"shard-{run_id}-{k}",
+            )
+            futures.append(future)
+            conns.append(_QueueConn(to_hub, to_shard, watch=future))
+        parts, n_total = _hub(conns, progress)
+    finally:
+        client.cancel(futures)
+        client.close()
+        if cluster is not None:
+            cluster.close()
     return _assemble(parts, n_total)
 
 

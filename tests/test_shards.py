@@ -274,3 +274,15 @@ def test_a_failing_shard_is_reported(scenario, monkeypatch):
     monkeypatch.setattr(records, "_sums", fail_in_shard_1)
     with pytest.raises(shards.ShardError, match="shard 1 failed: RuntimeError: boom"):
         shards.run_pair(scenario, scenario.seed, "ffs", 0, 2, backend="thread")
+
+
+def test_shards_on_a_dask_cluster_give_the_process_bytes(scenario):
+    """Shards as long-running tasks of a (local) Dask cluster, exchanging through the
+    scheduler's queues: the same rows as shards in local processes."""
+    pytest.importorskip("distributed")
+    sc = scenario.model_copy(update={"months": 6})
+    on_dask = shards.run_pair(sc, sc.seed, "ffs", 0, 2, backend="dask")
+    in_threads = shards.run_pair(sc, sc.seed, "ffs", 0, 2, backend="thread")
+    assert pd.DataFrame(on_dask["rows"]).equals(pd.DataFrame(in_threads["rows"]))
+    assert on_dask["provider_rows"] == in_threads["provider_rows"]
+    assert on_dask["ledger"] == in_threads["ledger"]
