@@ -221,7 +221,10 @@ class HealthSystemModel(mesa.Model):
                 f.after_care(world, setting.index, care)
         payment.settle(world)
         adaptation.estimate(world, self._provider_rng)
-        self.agents_by_type[Provider].do("step")
+        if world.learning:
+            # what every Provider.step does, in one pass per setting (the same bits)
+            for s in range(len(world.settings)):
+                adaptation.move_all(world, s)
         provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
         records.record(
             world, _FEATURE_COLUMNS, self._f0_sum, self.rows, provider_rows, self.subgroups

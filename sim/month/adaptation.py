@@ -189,6 +189,67 @@ def track_income(world: World, s: int) -> None:
     )
 
 
+def move_all(world: World, s: int) -> None:
+    """Every provider of setting ``s`` adapts every style it learns (``learning`` mode): what
+    :func:`move` does for one provider, for all of them in one pass over arrays, with the same
+    floating-point operations in the same order (so the same bits). A provider's move reads
+    only its own estimates and its peer's figures from the start of the month
+    (:attr:`~sim.world.Providers.peers`), never another provider's move, so the order in which
+    providers move does not matter."""
+    beh = world.behaviour
+    providers = world.providers[s]
+    n = providers.n
+    if n == 0:
+        return
+    altruism = providers.altruism if providers.income_weight is None else providers.benefit_weight
+    speed = providers.speed
+    peers = providers.peers
+    # imitation of a better-performing peer (compared on this provider's own values)
+    peer = np.asarray(providers.peer, np.int64)
+    with np.errstate(invalid="ignore"):
+        mine = providers.profit_pp + altruism * providers.benefit_pp
+        theirs = peers.profit_pp[peer] + altruism * peers.benefit_pp[peer]
+        copies = providers.imitate & np.isfinite(theirs) & (~np.isfinite(mine) | (theirs > mine))
+    weight = beh.imitation_weight
+    for k, style in enumerate(providers.styles):
+        before = np.asarray(style.before, np.float64)
+        max_step = beh.max_step * style.scale
+        value = _newton_steps(before, style.slope, style.curvature, speed, max_step)
+        if copies.any():
+            value = np.where(copies, value + weight * (peers.before[k][peer] - value), value)
+        if style.target is not None:
+            # foresight: toward the best under the announced rules
+            value = value + beh.foresight * speed * (style.target - value)
+        style.value[:] = np.minimum(np.maximum(value, -style.bound), style.bound)
+        if style.separate is not None:
+            sep = style.separate_before
+            for g in range(sep.shape[1]):
+                v = _newton_steps(
+                    sep[:, g], style.separate_slope[:, g], style.separate_curvature[:, g],
+                    speed, max_step,
+                )  # fmt: skip
+                if copies.any():
+                    theirs_g = peers.separate_before[k][peer, g]
+                    v = np.where(copies, v + weight * (theirs_g - v), v)
+                style.separate[:, g] = np.minimum(np.maximum(v, -style.bound), style.bound)
+
+
+def _newton_steps(
+    value: np.ndarray, slope: np.ndarray, curvature: np.ndarray, speed: np.ndarray, max_step: float
+) -> np.ndarray:
+    """:func:`sim.behaviour.adapt` for every provider whose slope is known (the others keep
+    ``value``)."""
+    slope = np.asarray(slope, np.float64)
+    curvature = np.asarray(curvature, np.float64)
+    known = np.isfinite(slope)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        newton = -slope / curvature
+    uphill = np.where(slope != 0, np.copysign(max_step, slope), 0.0)
+    target = np.where(curvature < 0, newton, uphill)
+    stepped = value + speed * np.minimum(np.maximum(target, -max_step), max_step)
+    return np.where(known, stepped, value)
+
+
 def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
     """Provider ``i`` of setting ``s`` adapts every style it learns (``learning`` mode)."""
     beh = world.behaviour
