@@ -36,6 +36,13 @@ class Coding:
             return np.ones(np.shape(provider))
         return 1.0 + self.cfg.risk_inflation * self.upcodes[s][provider]
 
+    def coded_risk(self, s: int, provider: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """Risk scores as coded by these providers (float64): ``risk × risk_factor``; without
+        upcoding in the setting, the true scores (× 1.0 exactly) with no factor gathered."""
+        if not self.any[s]:
+            return risk.astype(np.float64)
+        return risk * self.risk_factor(s, provider)
+
     def function(self, s: int, provider: np.ndarray, function: np.ndarray) -> np.ndarray:
         """Functional status as coded by these providers (lower than true when upcoding; the
         true values themselves, not a copy, when none of the setting's providers upcodes)."""

@@ -54,7 +54,7 @@ def claims_of(world: World, s: int, g: int) -> Claims:
         new_episode=care.new_episode[b],
         condition=pop.condition[idx],
         function_at_start=coding.function(s, prov, care.function_at_start[b]),
-        risk=pop.risk[idx] * coding.risk_factor(s, prov),
+        risk=coding.coded_risk(s, prov, pop.risk[idx]),
         rate_multiplier=rate,
         period_units=care.period_units[b],
         period_end=care.period_end[b],

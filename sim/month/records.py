@@ -185,7 +185,9 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
     blocks = care.by_payer
 
     def by_payer(w: np.ndarray) -> np.ndarray:
-        """Sum of ``w`` over each payer's block (counts when ``w`` is boolean)."""
+        """Sum of ``w`` over each payer's block (counts when ``w`` is boolean), float64."""
+        if w.dtype == np.bool_:
+            return np.array([np.count_nonzero(w[b]) for b in blocks], np.float64)
         return np.array([w[b].sum(dtype=np.float64) for b in blocks])
 
     units = by_payer(care.service_units)
