@@ -479,6 +479,8 @@ def apply_cost_sharing(
     deductible_remaining: float | np.ndarray,
     coinsurance: float | np.ndarray,
     copay: float | np.ndarray = 0.0,
+    *,
+    trusted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Beneficiary out-of-pocket for a claim: deductible first, then coinsurance, plus copay.
 
@@ -496,17 +498,25 @@ def apply_cost_sharing(
     Returns:
         ``(oop, deductible_remaining_after)`` as float64 arrays (0-d for scalar inputs).
 
+    ``trusted``: the engine's own call, whose deductible, coinsurance and copays are validated
+    scenario values and state kept non-negative; only ``allowed`` (what a payment model says
+    is owed) is checked, and float64 arrays are used without a copy.
+
     Raises:
         ValueError: if any input is negative or NaN, or coinsurance exceeds 1.
     """
-    a = np.array(allowed, dtype=np.float64)
-    d = np.array(deductible_remaining, dtype=np.float64)
-    c = np.array(coinsurance, dtype=np.float64)
-    p = np.array(copay, dtype=np.float64)
-    for name, x in (("allowed", a), ("deductible_remaining", d), ("coinsurance", c), ("copay", p)):
+    convert = np.asarray if trusted else np.array
+    a = convert(allowed, dtype=np.float64)
+    d = convert(deductible_remaining, dtype=np.float64)
+    c = convert(coinsurance, dtype=np.float64)
+    p = convert(copay, dtype=np.float64)
+    checked = (("allowed", a),) if trusted else (
+        ("allowed", a), ("deductible_remaining", d), ("coinsurance", c), ("copay", p)
+    )  # fmt: skip
+    for name, x in checked:
         if np.any(~(x >= 0)):
             raise ValueError(f"{name} must be non-negative (and not NaN)")
-    if np.any(c > 1):
+    if not trusted and np.any(c > 1):
         raise ValueError("coinsurance must be at most 1")
     ded_part = np.minimum(a, d)
     oop = ded_part + c * (a - ded_part) + p

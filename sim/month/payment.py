@@ -140,16 +140,26 @@ def settle_payer(world: World, g: int) -> None:
         if deductible_left is not None:
             pop.deductible_remaining[idx] = deductible_left
         pop.oop_year_to_date[idx] += oop
-        p4p = terms.pay_for_performance(prm, care.gain[b], care.adverse[b], sought)
-        adjustment = np.zeros_like(allowed)
-        if settlement.adjustment is not None:
-            adjustment = np.where(sought, settlement.adjustment, 0.0)
         # the provider receives the allowed amount (the patient's share comes out of it),
-        # pay-for-performance and any reconciliation of the contract
-        revenue = allowed + p4p + adjustment
+        # pay-for-performance and any reconciliation of the contract; terms a contract does
+        # not have are left at the month's zeros (care gains function, events cost: no
+        # signed zeros to lose)
+        p4p = adjustment = None
+        if prm.outcome_payment or prm.adverse_event_penalty or settlement.adjustment is not None:
+            p4p = terms.pay_for_performance(prm, care.gain[b], care.adverse[b], sought)
+            adjustment = np.zeros_like(allowed)
+            if settlement.adjustment is not None:
+                adjustment = np.where(sought, settlement.adjustment, 0.0)
+            revenue = allowed + p4p + adjustment
+        else:
+            revenue = allowed + 0.0
         ae_cost = care.adverse_cost[b]
-        liability = terms.liability(prm, ae_cost, sought)
-        ae_payer = ae_cost - liability
+        liability = None
+        if prm.adverse_event_liability:
+            liability = terms.liability(prm, ae_cost, sought)
+            ae_payer = ae_cost - liability
+        else:
+            ae_payer = ae_cost
         panel = world.providers[s].panels[g]
         revenue, lump_by_provider = terms.shared_savings(
             prm, revenue, oop, ae_payer, settlement.lump, panel.risk_sum, panel.rate_multiplier
@@ -162,10 +172,12 @@ def settle_payer(world: World, g: int) -> None:
         paid = care.paid
         paid.revenue[b] = revenue
         paid.allowed[b] = allowed
-        paid.p4p[b] = p4p
-        paid.adjustment[b] = adjustment
+        if p4p is not None:
+            paid.p4p[b] = p4p
+            paid.adjustment[b] = adjustment
         paid.oop[b] = oop
-        paid.liability[b] = liability
+        if liability is not None:
+            paid.liability[b] = liability
         paid.ae_payer[b] = ae_payer
         if settlement.denied is not None:
             paid.denied[b] = np.where(sought, settlement.denied, 0.0)

@@ -79,7 +79,7 @@ def patient_cost_sharing(
         return np.minimum(share + copays, allowed), None
     if prm.deductible_applies:
         ded = deductible_left.astype(np.float64)
-        oop, ded_after = apply_cost_sharing(allowed, ded, prm.coinsurance, copays)
+        oop, ded_after = apply_cost_sharing(allowed, ded, prm.coinsurance, copays, trusted=True)
         return np.minimum(oop, allowed), ded_after
     return np.minimum(prm.coinsurance * allowed + copays, allowed), None
 
