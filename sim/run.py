@@ -38,6 +38,8 @@ class RunResult:
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     #: monthly rows by subgroup (sim/subgroups.py) when the scenario has an [analysis] table
     subgroups: pd.DataFrame | None = None
+    #: shards each (replicate, arm) was split into (sim/shards.py); None: not sharded
+    shards: int | None = None
 
     def metadata(self) -> dict[str, Any]:
         """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
@@ -55,8 +57,23 @@ class RunResult:
                 "(common random numbers)",
                 "streams": list(STREAMS),
             },
+            "shards": self._shards(),
             "versions": versions(),
             **provenance(),
+        }
+
+    def _shards(self) -> dict[str, Any] | None:
+        if self.shards is None:
+            return None
+        from sim.shards import assign_regions
+
+        names = list(self.scenario.population.regions)
+        shares = [r.share for r in self.scenario.population.regions.values()]
+        return {
+            "count": self.shards,
+            "regions": [sorted(names[r] for r in k) for k in assign_regions(shares, self.shards)],
+            "note": "the same scenario, seed and shard count give the same bytes; other shard "
+            "counts agree to floating-point rounding",
         }
 
 
@@ -152,6 +169,7 @@ def run(
         providers=providers,
         ledgers=[p.ledger for p in parts],
         subgroups=subgroups,
+        shards=shards,
     )
 
 

@@ -166,6 +166,12 @@ def test_the_same_shard_count_gives_the_same_bytes_in_processes(path, tmp_path):
     for table in ("monthly.parquet", "providers.parquet", "summary.csv"):
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes()
         assert (tmp_path / "one" / table).read_bytes() == (tmp_path / "none" / table).read_bytes()
+    import json
+
+    meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    assert meta["shards"]["count"] == 2
+    assert sorted(sum(meta["shards"]["regions"], [])) == ["east", "north", "south", "west"]
+    assert json.loads((tmp_path / "none" / "metadata.json").read_text())["shards"] is None
     a = pd.read_parquet(tmp_path / "a" / "monthly.parquet")
     n = pd.read_parquet(tmp_path / "none" / "monthly.parquet")
     num = n.select_dtypes("number").columns
