@@ -187,6 +187,11 @@ class Population:
         )
         #: risk-score quartile edges of the whole population at the start (float32 scores)
         self.risk_edges = np.quantile(risk_all, [0.25, 0.5, 0.75])
+        #: a shard's quantile edges of the whole population for the subgroup tables
+        self._quantile_edges: dict[int, np.ndarray] = {}
+        if shard is not None and scenario.analysis is not None:
+            k = scenario.analysis.risk_quantiles
+            self._quantile_edges[k] = np.quantile(risk_all, np.arange(1, k) / k)
         self.risk = risk_all if keep is None else risk_all[keep]
         del risk_all
         self.function = draw(
@@ -280,6 +285,15 @@ class Population:
                 self._monthly.random(out=piece, dtype=np.float32)
                 lo, hi = np.searchsorted(gid, (a, b))
                 np.take(piece, gid[lo:hi] - a, out=out[lo:hi])
+
+    def risk_quantile_edges(self, k: int) -> np.ndarray:
+        """Edges of ``k`` risk-score quantiles of the whole population (all shards)."""
+        edges = self._quantile_edges.get(k)
+        if edges is None:
+            if self.shard is not None:
+                raise ValueError(f"a shard knows the whole population's quantiles for k={k} only")
+            edges = np.quantile(self.risk, np.arange(1, k) / k)
+        return edges
 
     def global_index(self, patients: np.ndarray) -> np.ndarray:
         """Patients' numbers in the whole population (counter-based draws and the providers'

@@ -296,8 +296,16 @@ def _sharded_pair(
     providers = None
     if scenario.outputs.provider_panel:
         providers = _frame(out["provider_rows"], tag, PROVIDER_COLUMNS)
+    subgroups = None
+    if out["subgroup_rows"] is not None:
+        from sim.subgroups import SUBGROUP_COLUMNS
+
+        subgroups = _frame(out["subgroup_rows"], tag, SUBGROUP_COLUMNS)
     return PairResult(
-        _frame(out["rows"], tag, MONTHLY_COLUMNS), providers, {**tag, **out["ledger"]}
+        _frame(out["rows"], tag, MONTHLY_COLUMNS),
+        providers,
+        {**tag, **out["ledger"]},
+        subgroups,
     )
 
 

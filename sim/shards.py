@@ -25,9 +25,12 @@ identical bytes, and different shard counts differ only by the order of floating
 (tested in ``tests/test_shards.py``).
 
 **What can be sharded.** A scenario with at least ``k`` regions whose features and payment
-models keep to a region (``Feature.SHARDABLE``, ``PaymentModel.shardable``); without an
-``[analysis]`` table (subgroup rows are not yet reduced). :func:`check` says what stands in the
-way. Backends: ``"process"`` (spawn processes on this machine), ``"dask"`` (each shard a
+models keep to a region (``Feature.SHARDABLE``, ``PaymentModel.shardable``). The subgroup
+tables (``[analysis]``) add up their cells over the shards too (every combination of groups is
+a cell in every shard; quantile edges are the whole population's). :func:`check` says what
+stands in the way.
+
+Backends: ``"process"`` (spawn processes on this machine), ``"dask"`` (each shard a
 long-running task on a worker of a Dask cluster, for many machines: ``scheduler`` is its
 address, or a local cluster of one worker per shard is started; messages go through
 ``distributed.Queue``s on the scheduler) and ``"thread"`` (threads of this process: the same
@@ -81,8 +84,6 @@ def check(scenario, count: int) -> None:
             f"population.regions: a run is sharded by region, and the scenario has {n_regions} "
             f"region(s) for {count} shards; give population.regions at least {count} regions"
         )
-    if scenario.analysis:
-        problems.append("[analysis]: subgroup rows are not reduced across shards yet")
     # the features and payment models a run of this scenario builds (a small probe model)
     mpp = max(c.providers.members_per_provider for c in scenario.settings.values())
     patients = min(scenario.population.patients, int(3 * n_regions * mpp) + 1)
@@ -174,6 +175,9 @@ def _shard_main(
                 "done",
                 {
                     "rows": model.rows if shard[0] == 0 else None,
+                    "subgroup_rows": (
+                        model.subgroups.rows if shard[0] == 0 and model.subgroups else None
+                    ),
                     "provider_rows": model.provider_rows,
                     "ledger": {
                         "payer_paid": book.payer,
@@ -421,6 +425,7 @@ def _assemble(parts: list[dict[str, Any]], n_total: list[int]) -> dict[str, Any]
             received[s][gid] = x
     return {
         "rows": rows,
+        "subgroup_rows": parts[0]["subgroup_rows"],
         "provider_rows": provider_rows,
         "ledger": {
             "payer_paid": float(total["payer_paid"].sum()),

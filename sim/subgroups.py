@@ -93,7 +93,7 @@ class Dimension:
 def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.ndarray, list]]:
     pop = world.population
     k = cfg.risk_quantiles
-    edges = np.quantile(pop.risk, np.arange(1, k) / k)
+    edges = pop.risk_quantile_edges(k)
     risk = np.searchsorted(edges, pop.risk, side="right")
     bands = np.asarray(cfg.function_bands)
     fband = np.searchsorted(bands, pop.function, side="right")
@@ -139,7 +139,21 @@ class Subgroups:
         # cells once (one pass over the population per column), and each dimension's groups
         # are sums of cells
         sizes = [len(d.labels) for d in self.dims]
-        if math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
+        #: a shard's cells are every combination of groups, the same in every shard, so the
+        #: shards' sums per cell add up (:mod:`sim.shards`)
+        self.sharded = pop.shard is not None
+        if self.sharded:
+            if math.prod(sizes) > 2**24:
+                raise ValueError(
+                    "[analysis] subgroups: too many combinations of groups to shard "
+                    f"({math.prod(sizes):,}; at most {2**24:,})"
+                )
+            strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
+            combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
+            every = np.arange(math.prod(sizes))
+            self.cell_group = [(every // st) % k for st, k in zip(strides, sizes, strict=True)]
+            inverse = combined
+        elif math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
             strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
             cells, inverse = np.unique(combined, return_inverse=True)
@@ -157,6 +171,21 @@ class Subgroups:
         """Utility weight of each function value (linear between the mapping's points)."""
         return np.interp(function, self.u_x, self.u_y)
 
+    def _spread_orphan(self, world: World, spend, r: np.ndarray, b: slice, orphan: float) -> None:
+        """Spread a lump paid to providers without members of the payer (``orphan``) over the
+        payer's members (block ``b``, risk scores ``r``) in proportion to risk. A shard spreads
+        the whole run's orphan lump over its members by the whole run's risk sum (one exchange
+        for every (setting, payer), whatever this shard paid, so every shard asks alike)."""
+        if self.sharded:
+            run = world.exchange.sums([{"orphan": np.array([orphan, r.sum()])}])[0]["orphan"]
+            orphan, total = float(run[0]), float(run[1])
+        elif not orphan:
+            return
+        else:
+            total = r.sum()
+        if orphan and total > 0:
+            spend[b] += orphan * r / total
+
     def _per_patient(self, world: World) -> dict[str, np.ndarray]:
         pop = world.population
         n = pop.n
@@ -173,17 +202,16 @@ class Subgroups:
             units[p] += care.service_units
             adverse[p] += care.adverse
             for g, lump in enumerate(paid.lump_by_payer):
-                if lump.size == 0 or not lump.any():
-                    continue
                 b = slice(int(pop.payer_start[g]), int(pop.payer_start[g + 1]))
-                prov = pop.provider[s][b].astype(np.int64)
-                r = risk[b]
-                rsum = np.bincount(prov, r, minlength=lump.size)
-                share = np.divide(r, rsum[prov], out=np.zeros_like(r), where=rsum[prov] > 0)
-                spend[b] += lump[prov] * share
-                orphan = float(lump[rsum == 0].sum())  # paid to providers without members
-                if orphan and r.sum() > 0:
-                    spend[b] += orphan * r / r.sum()
+                orphan = 0.0
+                if lump.size and lump.any():
+                    prov = pop.provider[s][b].astype(np.int64)
+                    r = risk[b]
+                    rsum = np.bincount(prov, r, minlength=lump.size)
+                    share = np.divide(r, rsum[prov], out=np.zeros_like(r), where=rsum[prov] > 0)
+                    spend[b] += lump[prov] * share
+                    orphan = float(lump[rsum == 0].sum())  # paid to providers without members
+                self._spread_orphan(world, spend, risk[b], b, orphan)
         f = pop.function.astype(np.float64)
         return {
             "spending": spend,
@@ -200,7 +228,16 @@ class Subgroups:
         """Append this month's rows (one per dimension and group)."""
         x = self._per_patient(world)
         cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
-        for d, members, group in zip(self.dims, self.members, self.cell_group, strict=True):
+        members_of = self.members
+        if self.sharded:
+            # the run's sums per cell, and its members per group, over every shard
+            cells["_members"] = np.bincount(self.cell, minlength=self.n_cells).astype(np.float64)
+            cells = world.exchange.sums([cells])[0]
+            members_of = [
+                np.bincount(group, cells["_members"], minlength=len(d.labels))
+                for d, group in zip(self.dims, self.cell_group, strict=True)
+            ]
+        for d, members, group in zip(self.dims, members_of, self.cell_group, strict=True):
             k = len(d.labels)
             sums = {c: np.bincount(group, v, minlength=k) for c, v in cells.items()}
             for j, label in enumerate(d.labels):
