@@ -78,9 +78,10 @@ def test_each_perspective_in_its_own_column():
     assert (ffs["plan_spending"] == 0).all() and (ffs["plan_revenue"] == 0).all()
     summary = result.summary.set_index(["arm", "setting"])
     # Medicare pays the plan more than traditional Medicare costs (REFERENCE.md §7: ≈ 120%)
-    assert summary.loc[("capitated_plan", "all"), "public_payer_pmpm"] > summary.loc[
-        ("traditional_ffs", "all"), "public_payer_pmpm"
-    ]
+    assert (
+        summary.loc[("capitated_plan", "all"), "public_payer_pmpm"]
+        > summary.loc[("traditional_ffs", "all"), "public_payer_pmpm"]
+    )
     # a payer marked private spends nothing of the public payer's
     mixed = run(default_world(months=2)).monthly
     commercial = mixed[mixed["payer"] == "commercial"]

@@ -59,15 +59,15 @@ def test_switches_can_be_dated():
             {
                 "name": "a",
                 "contracts": [{"model": "ffs"}],
-                "switches": [
-                    {"date": "2019-10-01", "month": 12, "contracts": [{"model": "ffs"}]}
-                ],
+                "switches": [{"date": "2019-10-01", "month": 12, "contracts": [{"model": "ffs"}]}],
             }
         ],
     }
     moved = validate_scenario(data, "dated.toml").arms[0].switches[0]
     assert moved.month == 12 and moved.date == dt.date(2018, 10, 1)
-    moved = load_scenario(
-        "scenarios/snf_payment_reform.toml", ["arms.0.switches.0.month=30"]
-    ).arms[0].switches[0]
+    moved = (
+        load_scenario("scenarios/snf_payment_reform.toml", ["arms.0.switches.0.month=30"])
+        .arms[0]
+        .switches[0]
+    )
     assert moved.month == 30 and moved.date == dt.date(2020, 4, 1)

@@ -91,6 +91,7 @@ def test_saved_scenario_file_loads_to_the_pages_scenario(tmp_path):
 
 def test_runs_are_cached_per_setting_and_a_superseded_run_is_not():
     """The same settings give the cached run; an abandoned run leaves nothing in the cache."""
+
     def abandon(fraction: float) -> None:
         raise c.Superseded
 

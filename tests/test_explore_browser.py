@@ -90,9 +90,7 @@ def _expected(fee_level: float) -> dict[tuple[str, str], str]:
         sets.append(f"settings.{name}.conversion_factor={cf}")
     result = run(load_scenario(SCENARIO, sets))
     s = result.summary[result.summary["setting"] == "all"].set_index("arm")
-    return {
-        (arm, k): f"{s.loc[arm, k]:,.{d}f}" for arm in result.arms for k, d in SHOWN.items()
-    }
+    return {(arm, k): f"{s.loc[arm, k]:,.{d}f}" for arm in result.arms for k, d in SHOWN.items()}
 
 
 def test_moving_the_fee_slider_reruns_and_shows_what_sim_run_gives(server, tmp_path):

@@ -19,10 +19,7 @@ PATHWAY_SCENARIOS = [
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, id=p.name)
-        for p in PATHWAY_SCENARIOS
-    ],
+    [pytest.param(p, id=p.name) for p in PATHWAY_SCENARIOS],
 )
 def test_every_discharge_goes_home_or_is_a_referral(path):
     """Acute discharges = discharges home + referrals into the destinations, per month and payer."""

@@ -20,8 +20,21 @@ from sim.run import run
 from sim.scenario import load_scenario
 
 
-def claims(provider, *, fee=None, cost=None, visits=None, patient=None, new=None, year=2000,
-           month_of_year=1, adverse=None, readmission=None, risk=None, rate=1.0) -> Claims:
+def claims(
+    provider,
+    *,
+    fee=None,
+    cost=None,
+    visits=None,
+    patient=None,
+    new=None,
+    year=2000,
+    month_of_year=1,
+    adverse=None,
+    readmission=None,
+    risk=None,
+    rate=1.0,
+) -> Claims:
     """Claims of a few patients, with the fields a test names and neutral values elsewhere."""
     provider = np.asarray(provider)
     n = provider.size
@@ -47,8 +60,11 @@ def claims(provider, *, fee=None, cost=None, visits=None, patient=None, new=None
 
 def panel(members, risk_sum=None, rate=1.0) -> Panel:
     members = np.asarray(members, float)
-    return Panel(members=members, risk_sum=members if risk_sum is None else
-                 np.asarray(risk_sum, float), rate_multiplier=rate)
+    return Panel(
+        members=members,
+        risk_sum=members if risk_sum is None else np.asarray(risk_sum, float),
+        rate_multiplier=rate,
+    )
 
 
 def contract(model: str, **params):
@@ -180,8 +196,9 @@ def test_no_penalty_before_the_first_penalty_year():
     readm = np.zeros(20, bool)
     readm[[0, 1, 2, 10]] = True
     full = c.settle(claims(prov, readmission=readm, year=2010), p).allowed.copy()
-    np.testing.assert_allclose(c.settle(claims(prov, readmission=readm, year=2011), p).allowed,
-                               full)
+    np.testing.assert_allclose(
+        c.settle(claims(prov, readmission=readm, year=2011), p).allowed, full
+    )
     st = c.settle(claims(prov, readmission=readm, year=2012), p)
     np.testing.assert_allclose(st.allowed[:10], 0.97 * full[:10])
 
@@ -193,8 +210,9 @@ def test_no_penalty_before_the_first_penalty_year():
 def test_the_global_budget_pays_v_of_the_charges_and_1_minus_v_of_the_target():
     """Target $100 per risk-month, 2 and 3 risk-months, v = 0.25, rates 1.2 × the fee schedule:
     claims 0.3 × fee; lumps 0.75 × (200, 300); the next year the target grows 5%."""
-    c = contract("all_payer_budget", budget_pmpm=100.0, volume_share=0.25, rate_level=1.2,
-                 annual_update=0.05)
+    c = contract(
+        "all_payer_budget", budget_pmpm=100.0, volume_share=0.25, rate_level=1.2, annual_update=0.05
+    )
     p = panel([2, 3])
     st = c.settle(claims([0, 1], fee=[1000.0, 500.0], year=2014), p)
     np.testing.assert_allclose(st.allowed, [300.0, 150.0])
@@ -217,8 +235,17 @@ def test_a_fixed_budget_meets_the_target_whatever_the_volume():
 
 
 def _reconcile(benchmark, spending, quality=True, loss_rate=0.0):
-    return reconcile(np.array([benchmark]), np.array([spending]), np.array([quality]), 0.5,
-                     loss_rate, 0.02, 0.02, 0.10, 0.05)[0]
+    return reconcile(
+        np.array([benchmark]),
+        np.array([spending]),
+        np.array([quality]),
+        0.5,
+        loss_rate,
+        0.02,
+        0.02,
+        0.10,
+        0.05,
+    )[0]
 
 
 def test_aco_shares_savings_above_the_minimum_savings_rate():
@@ -308,11 +335,17 @@ def test_aco_quality_gate_counts_adverse_events_per_treated_month():
     """One adverse event in 4 treated patient-months (0.25): gate 0.2 fails; 0.3 passes and
     half of the savings (40 − 20) is paid up to the cap, 10% of the benchmark of 40."""
     for gate, want in ((0.2, 0.0), (0.3, 4.0)):
-        c = contract("aco", benchmark_pmpm=10.0, max_adverse_rate=gate, minimum_savings_rate=0.0,
-                     interim_accrual=False)
+        c = contract(
+            "aco",
+            benchmark_pmpm=10.0,
+            max_adverse_rate=gate,
+            minimum_savings_rate=0.0,
+            interim_accrual=False,
+        )
         st = c.settle(
-            claims([0, 0, 0, 0], fee=[5.0] * 4, adverse=[True, False, False, False],
-                   month_of_year=12),
+            claims(
+                [0, 0, 0, 0], fee=[5.0] * 4, adverse=[True, False, False, False], month_of_year=12
+            ),
             panel([4]),
         )
         assert st.lump.sum() == pytest.approx(want)
@@ -326,8 +359,9 @@ def test_threshold_pays_exceptions_and_denies_at_review():
     """T = 1000, R = 3000, 90% exceptions, half of reviewed claims denied. 800 so far + 400:
     200 below, 200 between → 380 paid, 20 denied. 2900 + 200: 100 between, 100 above →
     90 + 45 = 135 paid, 65 denied."""
-    paid, denied = paid_share(np.array([800.0, 2900.0]), np.array([400.0, 200.0]), 1000.0,
-                              3000.0, 0.9, 0.5)
+    paid, denied = paid_share(
+        np.array([800.0, 2900.0]), np.array([400.0, 200.0]), 1000.0, 3000.0, 0.9, 0.5
+    )
     np.testing.assert_allclose(paid, [380.0, 135.0])
     np.testing.assert_allclose(denied, [20.0, 65.0])
 
@@ -337,15 +371,21 @@ def test_the_threshold_follows_each_beneficiary_through_the_year():
     year starts afresh."""
     c = contract("therapy_threshold", threshold=500.0, exception_rate=0.0)
     p = panel([1])
-    got = [float(c.settle(claims([0], fee=[300.0], year=y), p).allowed[0])
-           for y in (2014, 2014, 2014, 2015)]
+    got = [
+        float(c.settle(claims([0], fee=[300.0], year=y), p).allowed[0])
+        for y in (2014, 2014, 2014, 2015)
+    ]
     assert got == [300.0, 200.0, 0.0, 300.0]
 
 
 def test_review_threshold_below_the_threshold_is_refused():
     """A review threshold below the cap is a clear error naming both."""
-    arm = {"name": "cap", "contracts": [
-        {"model": "therapy_threshold", "threshold": 2000.0, "review_threshold": 1000.0}]}
+    arm = {
+        "name": "cap",
+        "contracts": [
+            {"model": "therapy_threshold", "threshold": 2000.0, "review_threshold": 1000.0}
+        ],
+    }
     with pytest.raises(ScenarioError, match="review_threshold"):
         one_setting(arms=[arm])
 
@@ -357,8 +397,7 @@ def test_review_threshold_below_the_threshold_is_refused():
 def test_stop_loss_reinsures_the_cost_above_the_attachment_point():
     """Attachment 1000, 80%: 900 so far + 200 → 80; 1200 + 100 → 80; 100 + 100 → 0."""
     np.testing.assert_allclose(
-        stop_loss(np.array([900.0, 1200.0, 100.0]), np.array([200.0, 100.0, 100.0]), 1000.0,
-                  0.8),
+        stop_loss(np.array([900.0, 1200.0, 100.0]), np.array([200.0, 100.0, 100.0]), 1000.0, 0.8),
         [80.0, 80.0, 0.0],
     )
 
@@ -376,8 +415,13 @@ def test_capitation_settles_stop_loss_monthly_and_corridors_and_bonus_in_decembe
     """PMPM 100 × 10 members; one member's cost 1500 a month over an attachment of 2000:
     month 1 nothing, month 2 80% of 1000. December: the year's cost net of recoveries against
     the PMPM revenue, beyond ±5%, half shared; a 2% bonus with no gate."""
-    c = contract("capitation", pmpm=100.0, stop_loss_attachment=2000.0, corridor_band=0.05,
-                 quality_bonus=0.02)
+    c = contract(
+        "capitation",
+        pmpm=100.0,
+        stop_loss_attachment=2000.0,
+        corridor_band=0.05,
+        quality_bonus=0.02,
+    )
     p = panel([10])
     st = c.settle(claims([0], cost=[1500.0], month_of_year=11), p)
     np.testing.assert_allclose(st.adjustment, [0.0])
@@ -401,17 +445,35 @@ def test_capitation_defaults_share_no_risk():
 # money conserved under every design
 
 DESIGNS = {
-    "cost_based": {"model": "cost_based", "per_visit_limit": 45.0,
-                   "per_beneficiary_limit": 120.0, "cost_share": 0.1},
+    "cost_based": {
+        "model": "cost_based",
+        "per_visit_limit": 45.0,
+        "per_beneficiary_limit": 120.0,
+        "cost_share": 0.1,
+    },
     "readmission_penalty": {"model": "readmission_penalty", "base_rate": 200.0},
     "all_payer_budget": {"model": "all_payer_budget", "budget_pmpm": 10.0, "volume_share": 0.5},
-    "aco": {"model": "aco", "benchmark_pmpm": 12.0, "loss_rate": 0.5,
-            "max_adverse_rate": 0.5, "rebase_years": 1},
-    "therapy_threshold": {"model": "therapy_threshold", "threshold": 150.0,
-                          "exception_rate": 0.7, "review_threshold": 300.0,
-                          "review_denial_rate": 0.5},
-    "capitation_shared": {"model": "capitation", "pmpm": 12.0, "stop_loss_attachment": 200.0,
-                          "corridor_band": 0.02, "quality_bonus": 0.01},
+    "aco": {
+        "model": "aco",
+        "benchmark_pmpm": 12.0,
+        "loss_rate": 0.5,
+        "max_adverse_rate": 0.5,
+        "rebase_years": 1,
+    },
+    "therapy_threshold": {
+        "model": "therapy_threshold",
+        "threshold": 150.0,
+        "exception_rate": 0.7,
+        "review_threshold": 300.0,
+        "review_denial_rate": 0.5,
+    },
+    "capitation_shared": {
+        "model": "capitation",
+        "pmpm": 12.0,
+        "stop_loss_attachment": 200.0,
+        "corridor_band": 0.02,
+        "quality_bonus": 0.01,
+    },
 }
 
 
@@ -419,17 +481,16 @@ DESIGNS = {
 def test_money_is_conserved_under_each_design(design):
     """Over 14 months (two Decembers), what payers paid equals what providers received net of
     patients' cost sharing, in the ledgers and the monthly table."""
-    sc = default_world(months=14, start="2013-11-01",
-                       arms=[{"name": design, "contracts": [DESIGNS[design]]}])
+    sc = default_world(
+        months=14, start="2013-11-01", arms=[{"name": design, "contracts": [DESIGNS[design]]}]
+    )
     result = run(sc)
     m = result.monthly
     np.testing.assert_allclose(m["provider_revenue"], m["payer_payments"] + m["oop"])
     ledger = result.ledgers[0]
     received = ledger["providers_received"]
     assert received == pytest.approx(ledger["payer_paid"] + ledger["patients_paid"], rel=1e-9)
-    assert m["payer_payments"].sum() == pytest.approx(
-        ledger["payer_paid"], rel=1e-9
-    )
+    assert m["payer_payments"].sum() == pytest.approx(ledger["payer_paid"], rel=1e-9)
 
 
 def test_money_is_conserved_under_the_readmission_penalty_with_penalties_applied():
@@ -459,8 +520,10 @@ def test_money_is_conserved_under_the_readmission_penalty_with_penalties_applied
 def test_denied_claims_are_reported_and_paid_by_nobody():
     """Under a hard cap the denied amounts are the fee-schedule value not paid: allowed +
     denied = the fee schedule (payer rate level included), and claims_denied sums them."""
-    arm = {"name": "cap", "contracts": [{"model": "therapy_threshold", "threshold": 100.0,
-                                         "exception_rate": 0.0}]}
+    arm = {
+        "name": "cap",
+        "contracts": [{"model": "therapy_threshold", "threshold": 100.0, "exception_rate": 0.0}],
+    }
     sc = default_world(months=4, arms=[arm])
     m = HealthSystemModel(sc)
     denied = 0.0

@@ -104,9 +104,11 @@ def _snf(offset: float, risk: float | None = None, months: int = 25):
     scn = load_scenario(SCENARIOS / "snf_payment_reform.toml", extra)
     df = run(scn).monthly
     # from month 12: therapist staff have grown with the SNF's first admissions
-    return df[(df["arm"] == "legacy") & (df["month"] >= 12)].groupby("setting")[
-        ["function_gain", "adverse_events", "service_units"]
-    ].sum()
+    return (
+        df[(df["arm"] == "legacy") & (df["month"] >= 12)]
+        .groupby("setting")[["function_gain", "adverse_events", "service_units"]]
+        .sum()
+    )
 
 
 @pytest.fixture(scope="module")

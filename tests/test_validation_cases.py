@@ -17,8 +17,21 @@ from sim.scenario import load_scenario
 SUITE = Path(__file__).resolve().parents[1] / "validation"
 CASES = sorted(SUITE.glob("*.toml"))
 FIELDS = {
-    "title", "finding", "citation", "scenario", "arm", "baseline", "table", "column", "setting",
-    "window", "statistic", "published", "range", "replications", "notes",
+    "title",
+    "finding",
+    "citation",
+    "scenario",
+    "arm",
+    "baseline",
+    "table",
+    "column",
+    "setting",
+    "window",
+    "statistic",
+    "published",
+    "range",
+    "replications",
+    "notes",
 }
 REQUIRED = FIELDS - {"baseline", "setting", "window", "notes"}
 

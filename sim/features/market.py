@@ -57,6 +57,7 @@ class Market(Feature):
         "provider_exits_nonprofit": ("int64", "providers", "Non-profit providers that left at the start of this month (on the first payer's row)."),
         "members_moved_by_exit": ("int64", "persons", "The payer's members whose provider left this month and who moved to another provider of their region."),
     }  # fmt: skip
+    SHARDABLE = True  # entry, exit and moves stay within a region
 
     @classmethod
     def from_world(cls, world: World) -> list[Feature]:
