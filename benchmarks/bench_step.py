@@ -387,7 +387,7 @@ def profile(n: int, model: str, months: int) -> None:
     rest = total - sum(phases.values())
     rows.append(
         [
-            "other (Provider.step, features' after_care/after_records, Mesa)",
+            "other (provider moves, features' after_care/after_records, Mesa)",
             f"{rest / months * 1e3:9.2f}",
             f"{rest / total:6.1%}",
         ]

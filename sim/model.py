@@ -92,7 +92,8 @@ class HealthSystemModel(mesa.Model):
        what is owed (fees, PMPM, episode prices), the contract's terms say what the patient
        pays and who bears adverse-event costs; features pay what is not tied to a claim
        (pathway reconciliations, investment fees).
-    5. **Adaptation** (``adaptation``, then ``Provider.step``) — each provider estimates, from
+    5. **Adaptation** (``adaptation``: ``estimate``, then ``move_all``, each ``Provider.step``
+       for a setting's providers in one pass) — each provider estimates, from
        its patients' realised results, how its objective (profit + α·benefit) changes with
        each of its styles, moves part of the way toward the perceived best, and sometimes
        imitates a better-performing peer.
