@@ -246,7 +246,8 @@ def _check_executor(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; return the exit status (0 ok, 1 a shard failed, 2 bad input, 130
+    interrupted)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -350,8 +351,18 @@ def _run(args: argparse.Namespace) -> int:
                 shards=args.shards,
                 shard_scheduler=args.scheduler,
             )
+        except Exception as exc:
+            if args.shards is None or not _is_shard_error(exc):
+                raise
+            # a shard that failed or vanished mid-run (its own error in the message)
+            failed: Exception | None = exc
+        else:
+            failed = None
         finally:
             close()
+        if failed is not None:
+            print(f"sim: error: {failed}\nsim: nothing was written", file=sys.stderr)
+            return 1
     finally:
         if pool is not None:
             pool.close()
@@ -380,6 +391,12 @@ def _run(args: argparse.Namespace) -> int:
         _print_summary(result, elapsed)
     print(f"results: {written.path}/ ({', '.join(written.files)})")
     return 0
+
+
+def _is_shard_error(exc: BaseException) -> bool:
+    from sim.shards import ShardError
+
+    return isinstance(exc, ShardError)
 
 
 def _start_workers(scenario, arms, workers: int | None):

@@ -337,3 +337,19 @@ risk_quantiles = 5
         assert np.allclose(three[num].to_numpy(float), a[num].to_numpy(float), rtol=1e-10)
     # run() assembles the subgroup table of a sharded run
     assert run(sc, shards=2, arms=["ffs"]).subgroups is not None
+
+
+def test_cli_reports_a_failed_shard_and_writes_nothing(path, tmp_path, monkeypatch, capsys):
+    from sim.cli import main
+
+    def fail(*args, **kwargs):
+        raise shards.ShardError("shard 1 stopped without a word (killed, or out of memory?)")
+
+    monkeypatch.setattr(shards, "run_pair", fail)
+    out = tmp_path / "o"
+    rc = main(["run", str(path), "--shards", "2", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "shard 1 stopped" in err and "nothing was written" in err
+    assert "Traceback" not in err
+    assert not out.exists()
