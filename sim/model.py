@@ -131,6 +131,8 @@ class HealthSystemModel(mesa.Model):
         root = np.random.SeedSequence(seed, spawn_key=(replicate,))
         streams = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(streams["mesa"]))
+        #: what the month exchanges with the other shards of a sharded run (:mod:`sim.shards`)
+        self._exchange = exchange if exchange is not None else Exchange()
         self.config = scenario
         self.arm = scenario.arm(arm) if arm is not None else scenario.arms[0]
         self.seed = seed
@@ -170,8 +172,7 @@ class HealthSystemModel(mesa.Model):
             payers.append(Payer(self, name, g, cfg.rate_multiplier, contracts))
 
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
-        #: what the month exchanges with the other shards of a sharded run (:mod:`sim.shards`)
-        world.exchange = exchange if exchange is not None else Exchange()
+        world.exchange = self._exchange
         world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
@@ -360,7 +361,10 @@ class HealthSystemModel(mesa.Model):
     def make_contract(self, cfg, conditions: tuple[str, ...]) -> PaymentModel:
         """The payment model a contract of the scenario names, with its parameters."""
         cls = REGISTRY[cfg.model]
-        return cls(cfg.params, conditions)
+        contract = cls(cfg.params, conditions)
+        # aggregates over every provider of the run come through the exchange (sharded runs)
+        contract.run_totals = self._exchange.totals  # type: ignore[method-assign]
+        return contract
 
     # -----------------------------------------------------------------------------------------
     # policy switches

@@ -11,7 +11,10 @@ exchanged each month through a hub (this process), in shard order 0, 1, â€¦, kâˆ
   its styles at the start of the month, which imitation compares and copies (a peer may be in
   any region);
 * in the records (``Exchange.sums``): the month's sums by (setting, payer), added up shard by
-  shard; every shard derives the same rows from them.
+  shard; every shard derives the same rows from them;
+* when a payment model sets rates from every provider of the run (``Exchange.totals`` through
+  ``PaymentModel.run_totals``: the national readmission rate, the mean ACO benchmark), at the
+  same months in every shard.
 
 At the end the hub merges the provider panels (by provider) and adds up the money ledgers.
 
@@ -25,10 +28,10 @@ identical bytes, and different shard counts differ only by the order of floating
 (tested in ``tests/test_shards.py``).
 
 **What can be sharded.** A scenario with at least ``k`` regions whose features and payment
-models keep to a region (``Feature.SHARDABLE``, ``PaymentModel.shardable``). The subgroup
-tables (``[analysis]``) add up their cells over the shards too (every combination of groups is
-a cell in every shard; quantile edges are the whole population's). :func:`check` says what
-stands in the way.
+models can be split (``Feature.SHARDABLE``, ``PaymentModel.shardable``: every shipped one).
+The subgroup tables (``[analysis]``) add up their cells over the shards too (every
+combination of groups is a cell in every shard; quantile edges are the whole population's).
+:func:`check` says what stands in the way.
 
 Backends: ``"process"`` (spawn processes on this machine), ``"dask"`` (each shard a
 long-running task on a worker of a Dask cluster, for many machines: ``scheduler`` is its
@@ -104,7 +107,7 @@ def check(scenario, count: int) -> None:
             if not c.shardable:
                 problems.append(
                     f"payment model {c.name!r} (arm {arm.name!r}) sets rates from "
-                    "aggregates of the whole population"
+                    "aggregates of the whole population that are not reduced across shards"
                 )
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -144,6 +147,10 @@ class ShardExchange(Exchange):
     def sums(self, sums: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         """Send this shard's sums of the month; return the run's."""
         return self._ask("sums", sums)
+
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """Send this shard's sums (a payment model's aggregates); return the run's."""
+        return self._ask("sums", [{"totals": np.asarray(values, np.float64)}])[0]["totals"]
 
 
 def _shard_main(

@@ -223,9 +223,13 @@ class Exchange:
         for p in providers:
             p.peers = local_peers(p)
 
-    def sums(self, sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def sums(self, sums: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         """The run's sums of the month's records (a shard's own sums, reduced over shards)."""
         return sums
+
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """An array of sums over this model's providers or patients, summed over the run."""
+        return values
 
     def provider_rows(self, rows: list[dict[str, Any]]) -> None:
         """The month's provider-panel rows are already the run's."""

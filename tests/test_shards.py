@@ -253,15 +253,38 @@ def test_a_feature_that_is_not_shardable_is_named(path, monkeypatch):
         shards.check(load_scenario(path), 2)
 
 
-def test_a_national_rate_payment_model_is_refused(path, tmp_path):
-    text = SCENARIO.replace(
-        'contracts = [{ model = "ffs" }]',
-        'contracts = [{ model = "aco", first_performance_year = 2027 }]',
-    )
-    p = tmp_path / "aco.toml"
-    p.write_text(text)
-    with pytest.raises(shards.ShardError, match="payment model 'aco'"):
-        shards.check(load_scenario(p), 2)
+@pytest.mark.parametrize(("case", "arm"), [("hrrp", "hrrp"), ("mssp_aco", "aco")])
+def test_national_rates_and_benchmarks_come_from_every_shard(case, arm):
+    """Readmission penalties (national rates) and ACO benchmarks from history (the mean over
+    every ACO) take their aggregates over all shards (PaymentModel.run_totals): the sharded
+    run agrees with the unsharded one."""
+    sc = load_scenario(ROOT / "validation" / "scenarios" / f"{case}.toml")
+    pop = sc.population
+    base = next(iter(pop.regions.values()))
+    regions = {
+        k: base.model_copy(update={"share": v}) for k, v in zip("ab", (0.55, 0.45), strict=True)
+    }
+    sc = sc.model_copy(
+        update={"population": pop.model_copy(update={"patients": 15000, "regions": regions}),
+                "analysis": None}
+    )  # fmt: skip
+    whole = _whole(sc, arm)
+    a = pd.DataFrame(whole.rows)
+    out = shards.run_pair(sc, sc.seed, arm, 0, 2, backend="thread")
+    b = pd.DataFrame(out["rows"])
+    num = a.select_dtypes("number").columns
+    assert np.allclose(b[num].to_numpy(float), a[num].to_numpy(float), rtol=1e-10, atol=1e-6)
+    assert pd.DataFrame(out["provider_rows"]).equals(pd.DataFrame(whole.provider_rows))
+    contract = whole.world.payers[0].contracts[0]
+    assert contract.name == ("readmission_penalty" if case == "hrrp" else "aco")
+
+
+def test_a_payment_model_that_is_not_shardable_is_named(path, monkeypatch):
+    from sim.payment.capitation import Capitation
+
+    monkeypatch.setattr(Capitation, "shardable", False)
+    with pytest.raises(shards.ShardError, match="payment model 'capitation'"):
+        shards.check(load_scenario(path), 2)
 
 
 def test_cli_refuses_what_cannot_be_sharded_without_a_traceback(tmp_path):

@@ -177,12 +177,6 @@ class ACO(PaymentModel):
     """Fee-for-service plus an annual shared-savings reconciliation against a historical,
     risk-adjusted benchmark (module docstring)."""
 
-    @property
-    def shardable(self) -> bool:  # type: ignore[override]
-        """A benchmark from history is each ACO's own against the mean over every provider of
-        the run; a given benchmark_pmpm keeps to the ACO."""
-        return self.params.benchmark_pmpm is not None
-
     name = "aco"
     Params = ACOParams
     params: ACOParams
@@ -276,7 +270,9 @@ class ACO(PaymentModel):
             )
         spend = sum(self._history[y][0] for y in years)
         risk = sum(self._history[y][1] for y in years)
-        mean = float(spend.sum() / risk.sum()) if risk.sum() > 0 else 0.0
+        # the mean over every ACO of the run (all shards)
+        spend_all, risk_all = self.run_totals(np.array([spend.sum(), risk.sum()]))
+        mean = float(spend_all / risk_all) if risk_all > 0 else 0.0
         return np.divide(spend, risk, out=np.full(n_prov, mean), where=risk > 0)
 
     def reconcile_year(self) -> np.ndarray:

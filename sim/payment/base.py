@@ -192,9 +192,9 @@ class PaymentModel:
     #: the provider is paid to care for its members (per member): it may not turn away an
     #: episode of a member of its panel (selection then works through whom it enrols)
     cares_for_members: ClassVar[bool] = False
-    #: whether its settlement keeps to each provider's own patients, so a run can be split by
-    #: region into shards (:mod:`sim.shards`); False for models that set rates from aggregates
-    #: of the whole population (national readmission rates, benchmarks over all providers)
+    #: whether a run can be split by region into shards (:mod:`sim.shards`): its settlement
+    #: keeps to each provider's own patients, and any aggregate over every provider comes
+    #: through :meth:`run_totals` (national readmission rates, mean benchmarks)
     shardable: ClassVar[bool] = True
 
     #: months in one payment period: claims carry the units of the patient's current period
@@ -282,6 +282,14 @@ class PaymentModel:
         override it when payment is not proportional to the fee (episode prices, fixed
         amounts per unit)."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
+
+    def run_totals(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (sums over this model's providers) summed over the whole run: the same
+        values unless the run is sharded, when the model sets this to the exchange's
+        (:meth:`sim.world.Exchange.totals`). A model whose rates come from aggregates of every
+        provider (a national rate, a mean benchmark) computes them from these totals, at times
+        every shard reaches alike (the same months)."""
+        return values
 
     @property
     def has_thresholds(self) -> bool:

@@ -38,14 +38,22 @@ from sim.payment.bundled import Bundled, BundledParams
 
 
 def penalty_rates(
-    readmissions: np.ndarray, risk_of_stays: np.ndarray, cap: float, share: float
+    readmissions: np.ndarray,
+    risk_of_stays: np.ndarray,
+    cap: float,
+    share: float,
+    totals: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Each hospital's penalty rate from its readmissions ``O_h`` and the risk of its stays
-    ``R_h`` over the performance period (module docstring); 0 where it had no stays."""
-    total_risk = float(risk_of_stays.sum())
+    ``R_h`` over the performance period (module docstring); 0 where it had no stays.
+    ``totals``: the national ``(ΣO, ΣR)`` when the hospitals given are not all of them (a
+    shard of a run); default: their own sums."""
+    if totals is None:
+        totals = (float(readmissions.sum()), float(risk_of_stays.sum()))
+    total_readmissions, total_risk = totals
     if total_risk <= 0:
         return np.zeros(risk_of_stays.size)
-    rho = float(readmissions.sum()) / total_risk
+    rho = total_readmissions / total_risk
     expected = rho * risk_of_stays
     err = np.divide(readmissions, expected, out=np.ones(expected.size), where=expected > 0)
     return np.minimum(cap, share * np.maximum(err - 1.0, 0.0))
@@ -104,8 +112,6 @@ class ReadmissionPenaltyParams(BundledParams):
 class ReadmissionPenalty(Bundled):
     """A case-mix price per stay less the hospital's readmission penalty (module docstring)."""
 
-    shardable = False  # national readmission rates: every provider of the run
-
     name = "readmission_penalty"
     Params = ReadmissionPenaltyParams
     params: ReadmissionPenaltyParams
@@ -146,11 +152,12 @@ class ReadmissionPenalty(Bundled):
             r = sum(h[1] for h in self._history)
             b = sum(h[2] for h in self._history)
             p = self.params
-            self.rates = penalty_rates(o, r, p.penalty_cap, p.targeted_share)
-            total = float(r.sum())
+            # the national sums: over every hospital of the run (all shards)
+            o_sum, total = (float(x) for x in self.run_totals(np.array([o.sum(), r.sum()])))
+            self.rates = penalty_rates(o, r, p.penalty_cap, p.targeted_share, (o_sum, total))
             if total > 0:
                 # per year: expected readmissions E_h and base payments B_h (module docstring)
-                expected = float(o.sum()) / total * r
+                expected = o_sum / total * r
                 zone = (self.rates > 0) & (self.rates < p.penalty_cap)
                 per = np.divide(b, expected, out=np.zeros(n_prov), where=expected > 0)
                 self.margin = np.where(zone, p.targeted_share * per, 0.0)
