@@ -64,18 +64,15 @@ class _Draws:
         self.rng, self.n, self.pieces = rng, n, pieces
         self.keep: np.ndarray | None = None
 
-    def __call__(self, convert, *, sampler=None, keep_all: bool = False) -> np.ndarray:
+    def __call__(self, convert=None, *, sampler=None, keep_all: bool = False) -> np.ndarray:
         sampler = sampler or self.rng.random
+        convert = convert or (lambda x: x)
         if not self.pieces:
-            x = sampler(self.n)
-            out = convert(x)
-            return x if out is None else out
+            return convert(sampler(self.n))
         parts = []
         for a in range(0, self.n, _CHUNK):
             b = min(a + _CHUNK, self.n)
-            x = sampler(b - a)
-            y = convert(x)
-            y = x if y is None else y
+            y = convert(sampler(b - a))
             if self.keep is not None and not keep_all:
                 lo, hi = np.searchsorted(self.keep, (a, b))
                 y = y[self.keep[lo:hi] - a]
@@ -181,17 +178,13 @@ class Population:
         # lognormal with E = 1: mu = -sigma^2/2 (CMS-HCC scores are normalised to mean 1.0)
         sigma = pop.risk_sigma
         risk_all = draw(
-            lambda _: None,
             keep_all=True,
             sampler=lambda m: rng.lognormal(-0.5 * sigma * sigma, sigma, m).astype(np.float32),
         )
-        #: risk-score quartile edges of the whole population at the start (float32 scores)
-        self.risk_edges = np.quantile(risk_all, [0.25, 0.5, 0.75])
-        #: a shard's quantile edges of the whole population for the subgroup tables
-        self._quantile_edges: dict[int, np.ndarray] = {}
-        if shard is not None and scenario.analysis is not None:
-            k = scenario.analysis.risk_quantiles
-            self._quantile_edges[k] = np.quantile(risk_all, np.arange(1, k) / k)
+        #: risk-score quantile edges of the whole population at the start (float32 scores):
+        #: quartiles (outputs by risk group), and the subgroup tables' quantiles
+        ks = {4} | ({scenario.analysis.risk_quantiles} if scenario.analysis else set())
+        self._quantile_edges = {k: np.quantile(risk_all, np.arange(1, k) / k) for k in ks}
         self.risk = risk_all if keep is None else risk_all[keep]
         del risk_all
         self.function = draw(
@@ -287,13 +280,9 @@ class Population:
                 np.take(piece, gid[lo:hi] - a, out=out[lo:hi])
 
     def risk_quantile_edges(self, k: int) -> np.ndarray:
-        """Edges of ``k`` risk-score quantiles of the whole population (all shards)."""
-        edges = self._quantile_edges.get(k)
-        if edges is None:
-            if self.shard is not None:
-                raise ValueError(f"a shard knows the whole population's quantiles for k={k} only")
-            edges = np.quantile(self.risk, np.arange(1, k) / k)
-        return edges
+        """Edges of ``k`` risk-score quantiles of the whole population (all shards): the
+        quartiles, and the subgroup tables' quantiles, drawn at the start."""
+        return self._quantile_edges[k]
 
     def global_index(self, patients: np.ndarray) -> np.ndarray:
         """Patients' numbers in the whole population (counter-based draws and the providers'

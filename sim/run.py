@@ -291,6 +291,7 @@ def _sharded_pair(
         progress=progress,
         backend="process" if scheduler is None else "dask",
         scheduler=None if scheduler == "local" else scheduler,
+        checked=True,  # run() checked the scenario once for all its pairs
     )
     tag = {"arm": arm, "replicate": replicate, "seed": seed}
     providers = None

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.world import Exchange, Peers
+from sim.world import Exchange, Peers, local_peers
 
 
 class ShardError(ValueError):
@@ -131,16 +131,7 @@ class ShardExchange(Exchange):
 
     def peers(self, providers) -> None:
         """Send this shard's providers' figures; set every provider's of the run."""
-        mine = [
-            (
-                p.global_id,
-                p.profit_pp,
-                p.benefit_pp,
-                [st.before for st in p.styles],
-                [st.separate_before if st.separate is not None else None for st in p.styles],
-            )
-            for p in providers
-        ]
+        mine = [(p.global_id, local_peers(p)) for p in providers]
         for p, peers in zip(providers, self._ask("peers", mine), strict=True):
             p.peers = peers
 
@@ -246,35 +237,46 @@ class _QueueConn:
 
 def _reduce_peers(parts: list[list[tuple]], n_total: list[int]) -> list[Peers]:
     """Every provider's figures in the run's numbering, from each shard's own."""
+
+    def blank(x: np.ndarray | None, n: int) -> np.ndarray | None:
+        return None if x is None else np.full((n, *x.shape[1:]), np.nan)
+
     out = []
     for s, n in enumerate(n_total):
-        first = parts[0][s]
-        n_styles = len(first[3])
-        profit, benefit = np.full(n, np.nan), np.full(n, np.nan)
-        before = [np.full(n, np.nan) for _ in range(n_styles)]
-        separate: list[np.ndarray | None] = [
-            None if first[4][k] is None else np.full((n, first[4][k].shape[1]), np.nan)
-            for k in range(n_styles)
-        ]
+        first = parts[0][s][1]
+        run = Peers(
+            blank(first.profit_pp, n),
+            blank(first.benefit_pp, n),
+            [blank(x, n) for x in first.before],
+            [blank(x, n) for x in first.separate_before],
+        )
         for part in parts:
-            gid, pp, bp, bef, sep = part[s]
-            profit[gid], benefit[gid] = pp, bp
-            for k in range(n_styles):
-                before[k][gid] = bef[k]
-                if separate[k] is not None:
-                    separate[k][gid] = sep[k]
-        out.append(Peers(profit, benefit, before, separate))
+            gid, mine = part[s]
+            run.profit_pp[gid], run.benefit_pp[gid] = mine.profit_pp, mine.benefit_pp
+            for k, x in enumerate(mine.before):
+                run.before[k][gid] = x
+            for k, x in enumerate(mine.separate_before):
+                if x is not None:
+                    run.separate_before[k][gid] = x
+        out.append(run)
     return out
+
+
+def _add_in_order(arrays: list[np.ndarray]) -> np.ndarray:
+    """Shard 0's array, plus shard 1's, … (in that order, so the same shard count gives the
+    same bits)."""
+    total = np.array(arrays[0], copy=True)
+    for x in arrays[1:]:
+        total += x
+    return total
 
 
 def _reduce_sums(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
-    """The month's sums of the run: shard 0's, plus shard 1's, … (in that order)."""
-    out = [{k: np.array(v, copy=True) for k, v in d.items()} for d in parts[0]]
-    for part in parts[1:]:
-        for total, d in zip(out, part, strict=True):
-            for k, v in d.items():
-                total[k] += v
-    return out
+    """The month's sums of the run, key by key (:func:`_add_in_order`)."""
+    return [
+        {k: _add_in_order([part[i][k] for part in parts]) for k in d}
+        for i, d in enumerate(parts[0])
+    ]
 
 
 def _start(backend: str, target: Callable, args: tuple) -> Any:
@@ -299,10 +301,13 @@ def run_pair(
     progress: Callable[[int], None] | None = None,
     backend: str = "process",
     scheduler: str | None = None,
+    checked: bool = False,
 ) -> dict[str, Any]:
     """One (replicate, arm) of ``scenario`` in ``shards`` shards: the monthly rows, the
-    provider-panel rows (in the unsharded order) and the money ledger's totals."""
-    check(scenario, shards)
+    provider-panel rows (in the unsharded order) and the money ledger's totals.
+    ``checked``: the caller has run :func:`check` on the scenario already (once per run)."""
+    if not checked:
+        check(scenario, shards)
     regions = assign_regions([r.share for r in scenario.population.regions.values()], shards)
     if backend == "dask":
         return _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler)
@@ -423,7 +428,7 @@ def _assemble(parts: list[dict[str, Any]], n_total: list[int]) -> dict[str, Any]
     provider_rows.sort(key=lambda r: (r["month"], setting_order[r["setting"]], r["provider"]))
     ledgers = [p["ledger"] for p in parts]
     total = {
-        k: _reduce_sums([[{"x": lg[k]}] for lg in ledgers])[0]["x"]
+        k: _add_in_order([lg[k] for lg in ledgers])
         for k in ("payer_paid", "payer_paid_adverse_events", "patients_paid")
     }
     received = [np.zeros(n) for n in n_total]

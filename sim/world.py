@@ -231,9 +231,6 @@ class Exchange:
         """An array of sums over this model's providers or patients, summed over the run."""
         return values
 
-    def provider_rows(self, rows: list[dict[str, Any]]) -> None:
-        """The month's provider-panel rows are already the run's."""
-
 
 def local_peers(p: Providers) -> Peers:
     """The providers' own figures, as :class:`Peers`."""
@@ -322,7 +319,7 @@ class World:
         self.hooks: Hooks = None  # type: ignore[assignment]
         #: each patient's risk-score quartile (0-3), for outputs by risk group and for
         #: providers who value patients by what patients like them earned them
-        edges = population.risk_edges
+        edges = population.risk_quantile_edges(4)
         self.risk_group = np.searchsorted(edges, population.risk, side="right").astype(np.int8)
         conditions = config.population.conditions.values()
         #: per condition group: need multiplier (float32) and intensity multiplier

@@ -150,11 +150,9 @@ def record(
                 row[k] = v[g].item()
             rows.append(row)
     if provider_rows is not None:
-        month_rows: list[dict[str, Any]] = []
+        # a shard's rows are its own providers' (the run merges them at the end)
         for s, revenue in enumerate(revenues):
-            _record_providers(world, s, revenue, month_rows)
-        world.exchange.provider_rows(month_rows)
-        provider_rows.extend(month_rows)
+            _record_providers(world, s, revenue, provider_rows)
     if subgroups is not None:
         subgroups.record(world, date)
 
