@@ -178,7 +178,9 @@ def outputs_reference() -> str:
         "- `summary.csv`: one row per (arm, setting), plus setting `all`;",
         "- `providers.parquet`: one row per (arm, replicate, month, setting, provider), when "
         "`outputs.provider_panel = true`;",
-        "- `metadata.json`: the scenario as loaded, the seed, random-stream layout, package and "
+        "- `metadata.json`: the scenario as loaded, the seed, random-stream layout, `shards` "
+        "(for a run split into shards: their count and each shard's regions; null otherwise), "
+        "package and "
         "dependency versions, the git commit, the command line and this dictionary;",
         "- `trends.png`: monthly cost and outcome trends by arm;",
         "- with an `[analysis]` table in the scenario: `subgroups.parquet` (one row per arm, "
