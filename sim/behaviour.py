@@ -49,6 +49,9 @@ import math
 
 import numpy as np
 
+from sim.kernels import NUMPY as NUMPY_KERNELS
+from sim.kernels import Kernels
+
 #: regressors of the per-provider learning regression
 REGRESSORS = ("const", "need", "need_sq", "offset", "offset_sq", "new_episode")
 
@@ -122,41 +125,19 @@ class Experience:
         need_z: np.ndarray,
         offset: np.ndarray,
         new_episode: np.ndarray,
+        kernels: Kernels = NUMPY_KERNELS,
     ) -> np.ndarray:
         """Fold one month of treated patients into the record; returns patients per provider."""
-        n_prov = self.xty.shape[0]
-        x = offset / self.scale
-        cols = [None, need_z, need_z * need_z, x, x * x, new_episode.astype(float)]
-        k = len(cols)
-        xtx = np.empty_like(self.xtx)
-        xty = np.empty_like(self.xty)
-
-        def total(w: np.ndarray | None) -> np.ndarray:
-            if w is None:  # the constant's own product: a count, as float64
-                return np.bincount(provider, minlength=n_prov).astype(np.float64)
-            return np.bincount(provider, w, minlength=n_prov)
-
-        # products with the constant column (1.0 · w is w, exactly) need no multiplication;
-        # the squares of need_z and x are the columns 2 and 4 themselves, and the 0/1 column's
-        # square is itself: each of those sums is computed once
-        same = {(1, 1): (0, 2), (3, 3): (0, 4), (5, 5): (0, 5)}
-        for i in range(k):
-            xty[:, i] = total(value if i == 0 else cols[i] * value)
-            for j in range(i, k):
-                if (i, j) in same:
-                    v = xtx[:, same[i, j][0], same[i, j][1]]
-                elif i == 0:
-                    v = total(cols[j])
-                else:
-                    v = np.bincount(provider, cols[i] * cols[j], minlength=n_prov)
-                xtx[:, i, j] = v
-                xtx[:, j, i] = v
-        count = xtx[:, 0, 0]
-        seen = count > 0
-        w = self.memory
-        self.xtx[seen] = (1 - w) * self.xtx[seen] + w * xtx[seen]
-        self.xty[seen] = (1 - w) * self.xty[seen] + w * xty[seen]
-        return count
+        return kernels.learn(
+            provider,
+            value,
+            need_z,
+            offset / self.scale,
+            new_episode,
+            self.xtx,
+            self.xty,
+            self.memory,
+        )
 
     def slope_curvature(
         self, theta: np.ndarray, enough: np.ndarray

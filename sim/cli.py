@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupted)."""
     args = _parser().parse_args(argv)
     try:
+        from sim import kernels
+
+        kernels.mode()  # a bad SIM_KERNELS is named before any work
         if args.command == "run":
             return _run(args)
         if args.command == "sweep":

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.kernels import NUMPY as NUMPY_KERNELS
+from sim.kernels import Kernels
 from sim.scenario import Scenario
 
 #: purposes of counter-based uniforms (0-7; the pathway's discharge draws use the setting slot
@@ -30,16 +32,6 @@ from sim.scenario import Scenario
 READMISSION, EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING, SELECTION, DISCHARGE, THERAPY = range(8)
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser (Steele, Lea & Flood 2014), in place on uint64 (wrapping)."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
 
 
 def _smallest_int(n: int) -> type[np.signedinteger]:
@@ -239,6 +231,8 @@ class Population:
         if shard is not None:
             self._chunk = np.empty(min(_CHUNK, n), np.float32)
         self.month = -1
+        #: the fused passes (the world sets its own; the numpy twins until then)
+        self.kernels: Kernels = NUMPY_KERNELS
         #: calendar month (0 = January) of simulation month 0
         self.calendar_offset = scenario.start.month - 1
 
@@ -300,11 +294,7 @@ class Population:
         is drawn; float64 with 53 random bits."""
         counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
         base = np.uint64((self._key ^ counter) & _M64)
-        x = self.global_index(patients).astype(np.uint64) * np.uint64(_GOLDEN)
-        x += base
-        _splitmix64(x)
-        x >>= np.uint64(11)
-        return x * (1.0 / (1 << 53))
+        return self.kernels.uniforms(self.global_index(patients), base)
 
     def payer_slices(self, sorted_patients: np.ndarray) -> list[slice]:
         """For an ascending array of patient numbers, the slice holding each payer's patients."""

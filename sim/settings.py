@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim import billing
+from sim.kernels import NUMPY as NUMPY_KERNELS
+from sim.kernels import Kernels
 from sim.scenario import RegionConfig, SettingConfig
 
 
@@ -73,7 +75,11 @@ class CareSetting:
         self.fee_per_unit = self.visit_fee[:, upv] / upv
 
     def deliver(
-        self, units: np.ndarray, region: np.ndarray, new_episode: np.ndarray
+        self,
+        units: np.ndarray,
+        region: np.ndarray,
+        new_episode: np.ndarray,
+        kernels: Kernels = NUMPY_KERNELS,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Turn each patient's units this month into visits, billed units, minutes and the
         fee-schedule value (payer multiplier 1).
@@ -81,19 +87,14 @@ class CareSetting:
         Units are spread as evenly as possible over the fewest visits that hold them:
         ``v = ceil(n / units_per_visit)`` visits, ``n mod v`` of them with one unit more.
         """
-        upv = self.units_per_visit
-        n = units.astype(np.int64)
-        visits = -(-n // upv)
-        safe = np.maximum(visits, 1)
-        base = n // safe
-        extra = n - base * safe  # visits with base + 1 units
-        hi = np.minimum(base + 1, upv)
-        lo_fee = self.visit_fee[region, base]
-        hi_fee = self.visit_fee[region, hi]
-        value = (visits - extra) * lo_fee + extra * hi_fee
-        first_k = np.where(extra > 0, hi, base)
-        value += np.where(new_episode & (visits > 0), self.first_visit_extra[region, first_k], 0.0)
-        billed = (visits - extra) * self.billed_units[base] + extra * self.billed_units[hi]
-        billed += np.where(new_episode & (visits > 0), self.episode_units, 0)
-        minutes = (visits - extra) * self.minutes[base] + extra * self.minutes[hi]
-        return visits, billed, minutes, value
+        return kernels.deliver(
+            units,
+            region,
+            new_episode,
+            self.units_per_visit,
+            self.visit_fee,
+            self.first_visit_extra,
+            self.billed_units,
+            self.minutes,
+            self.episode_units,
+        )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim import kernels
 from sim.behaviour import Experience
 from sim.payment import Panel, PaymentModel
 
@@ -326,6 +327,8 @@ class World:
         self.condition_need = np.array([c.need_multiplier for c in conditions], np.float32)
         self.condition_intensity = np.array([c.intensity_multiplier for c in conditions])
         self._need_factor: dict[int, np.ndarray] = {}
+        #: the fused passes over the patients (numba or their numpy twins: the same bits)
+        self.kernels = population.kernels = kernels.select(population.n)
 
     def need_factor(self, s: int, need_probability: float) -> np.ndarray:
         """Each patient's ``need_probability`` × its condition's need multiplier (float32) in

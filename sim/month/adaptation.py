@@ -78,11 +78,18 @@ def estimate(world: World, rng: np.random.Generator) -> None:
             value_own, need_z_own, new_own = value[own], need_z[own], care.new_episode[own]
             for style in providers.styles:
                 style.experience.add_month(
-                    provider_own, value_own, need_z_own, style.offset(care)[own], new_own
+                    provider_own,
+                    value_own,
+                    need_z_own,
+                    style.offset(care)[own],
+                    new_own,
+                    world.kernels,
                 )
                 style.slope, style.curvature = style.experience.slope_curvature(style.value, enough)
                 if style.separate is not None:
-                    _estimate_separate(style, care, own, value, need_z, enough, weight)
+                    _estimate_separate(
+                        style, care, own, value, need_z, enough, weight, world.kernels
+                    )
         else:
             for style in providers.styles:
                 style.slope = style.curvature = np.full(n_prov, np.nan)
@@ -121,7 +128,7 @@ def _expected_event_correction(world: World, s: int) -> np.ndarray:
     return out
 
 
-def _estimate_separate(style, care, own, value, need_z, enough, weight) -> None:
+def _estimate_separate(style, care, own, value, need_z, enough, weight, kernels) -> None:
     """Each payer's separate style learns from that payer's patients alone (their block of
     the month's care). The norm's perceived slope and curvature are then the payers' ones at
     the norm, weighted by their shares of the provider's members (``weight``): the derivative
@@ -143,6 +150,7 @@ def _estimate_separate(style, care, own, value, need_z, enough, weight) -> None:
             need_z[b][mine],
             offset[b][mine],
             care.new_episode[b][mine],
+            kernels,
         )
         # a provider learns a payer's separate style once it has seen enough patients, and
         # only where it has seen that payer's patients

@@ -117,17 +117,19 @@ class _Active:
 
 def _active(world: World, s: int, new: NewEpisodes) -> _Active:
     pop = world.population
-    idx = np.flatnonzero(pop.episode_left[s] > 0)
-    new_ep = np.zeros(idx.size, np.bool_)
-    new_pos = np.searchsorted(idx, new.patients)
-    new_ep[new_pos] = True
-    referred = np.zeros(idx.size, np.bool_)
-    referred[new_pos] = new.referred
+    idx, provider, sought, need, new_ep, referred = world.kernels.active(
+        pop.episode_left[s],
+        pop.provider[s],
+        pop.sought[s],
+        pop.optimal_units[s],
+        new.patients,
+        new.referred,
+    )
     return _Active(
         patients=idx,
-        provider=pop.provider[s][idx].astype(np.int64),
-        sought=pop.sought[s][idx],
-        need=pop.optimal_units[s][idx].astype(np.float64),
+        provider=provider,
+        sought=sought,
+        need=need,
         new_episode=new_ep,
         referred=referred,
         by_payer=pop.payer_slices(idx),
@@ -221,7 +223,9 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
 
     # delivery: visits, billed units, minutes, fee-schedule value; benefit and function gain
     starting = act.new_episode & sought
-    visits, billed, minutes, value = setting.deliver(units, pop.region[idx], starting)
+    visits, billed, minutes, value = setting.deliver(
+        units, pop.region[idx], starting, world.kernels
+    )
     # the fee-schedule value of the period's services so far (for reconciliations)
     if per.one_month:
         period_value = np.add(0.0, value, dtype=np.float64)

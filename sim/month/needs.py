@@ -73,33 +73,22 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
     u_need = pop.need_draws(s)
     left = pop.episode_left[s]
 
-    p = need_probability(world, setting)
     factor = hooks.factor(world, s, "needs", None)
-    if factor is not None:
-        # prevention: the same draws against a lower probability (patient for patient)
-        would = (u_need < p) & (left == 0)
-        p *= factor
-    new = u_need < p
-    new &= left == 0
-    if factor is not None:
-        avoided = np.flatnonzero(would & ~new)
-        for f in hooks("events_avoided", s):
-            f.events_avoided(world, s, "needs", avoided, None)
-        del would
-    forced = None
-    for f in hooks("forced_needs", s):
-        x = f.forced_needs(world, s)
-        if x is not None:
-            forced = x if forced is None else forced | x
-    if forced is not None:
-        forced = forced & (left == 0)
-        new |= forced
-    idx_new = np.flatnonzero(new)
-    p_new = np.minimum(p[idx_new], 1.0)
-    del p, new
-    referred = np.zeros(idx_new.size, np.bool_)
-    if forced is not None:
-        referred = forced[idx_new]
+    forcing = hooks("forced_needs", s)
+    if factor is None and not forcing:
+        # no feature acts on the needs: probability, draws and new episodes in one pass
+        idx_new, p_new = world.kernels.new_needs(
+            u_need,
+            pop.function,
+            pop.risk,
+            world.need_factor(s, cfg.need_probability),
+            left,
+            cfg.need_reference_function,
+            cfg.need_function_slope,
+        )
+        referred = np.zeros(idx_new.size, np.bool_)
+    else:
+        idx_new, p_new, referred = _new_episodes_with_features(world, setting, factor, forcing)
     declined_by_payer = np.zeros(n_payers, np.int64)
     declined_by_group = np.zeros((n_payers, 4), np.int64)
     if idx_new.size:
@@ -140,6 +129,46 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
         by_group=_by_group(world, idx_new),
         declined_by_group=declined_by_group,
     )
+
+
+def _new_episodes_with_features(
+    world: World, setting: CareSetting, factor: np.ndarray | None, forcing: list
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New episodes when features act on the needs: a factor on the probability (prevention,
+    told of the episodes it avoided) and episodes started whatever the draw (referrals,
+    readmissions). Returns the new patients, their probabilities capped at 1 and whether a
+    feature started them."""
+    hooks = world.hooks
+    s = setting.index
+    u_need = world.population.need_draws(s)
+    left = world.population.episode_left[s]
+    p = need_probability(world, setting)
+    if factor is not None:
+        # prevention: the same draws against a lower probability (patient for patient)
+        would = (u_need < p) & (left == 0)
+        p *= factor
+    new = u_need < p
+    new &= left == 0
+    if factor is not None:
+        avoided = np.flatnonzero(would & ~new)
+        for f in hooks("events_avoided", s):
+            f.events_avoided(world, s, "needs", avoided, None)
+        del would
+    forced = None
+    for f in forcing:
+        x = f.forced_needs(world, s)
+        if x is not None:
+            forced = x if forced is None else forced | x
+    if forced is not None:
+        forced = forced & (left == 0)
+        new |= forced
+    idx_new = np.flatnonzero(new)
+    p_new = np.minimum(p[idx_new], 1.0)
+    del p, new
+    referred = np.zeros(idx_new.size, np.bool_)
+    if forced is not None:
+        referred = forced[idx_new]
+    return idx_new, p_new, referred
 
 
 def _by_group(world: World, patients: np.ndarray) -> np.ndarray:

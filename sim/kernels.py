@@ -1,0 +1,466 @@
+"""Fused passes over the patients: numba kernels, each with a pure-numpy twin of the same bits.
+
+The monthly step is array code; most of it is one numpy call per quantity, which is as fast as
+numpy goes. A few passes are a chain of numpy calls over the same patients (a temporary per
+step): the need probability and the new episodes over every patient, the patients with an
+active episode, and the units → visits → billed units, minutes and fee value of delivery, and
+the providers' learning statistics (one ``bincount`` per statistic). Each of those is written
+twice here, with one signature:
+
+* :class:`Numpy` - the reference: plain numpy, the code the model has always run;
+* :class:`Numba` - the same arithmetic in one compiled loop (``numba.njit``, no fastmath:
+  every operation is the IEEE one numpy does, in the same dtype and order).
+
+Both give the same bits for every input the model makes (``tests/test_kernels.py`` checks each
+kernel on random and edge-case inputs, and the reference outputs under both). Which one a run
+uses cannot change its outputs, so it is chosen for speed alone, once per model by
+:func:`select`:
+
+* ``SIM_KERNELS=numpy`` or ``numba`` forces one (``numba`` fails if numba is not installed);
+* ``auto`` (the default) takes numba when it is installed and the population has at least
+  :data:`MIN_PATIENTS` patients. Smaller runs keep numpy and never import numba, whose import
+  and compiled-kernel loading (~0.3 s once per process) would dominate a small run.
+
+numba is in the ``fast`` extra (and in ``all``); without it every run uses :class:`Numpy`.
+Compiled kernels are cached next to this file (``cache=True``), so only a process's first use
+after an install compiles.
+
+Where another kernel would pay, write both twins here, add the method to both classes and to
+``tests/test_kernels.py``; the call site calls ``world.kernels.<name>(…)`` and never branches.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from sim._optional import require
+from sim.errors import SimError
+
+#: populations from this size on use the compiled kernels under ``SIM_KERNELS=auto``
+MIN_PATIENTS = 50_000
+
+_MODES = ("auto", "numpy", "numba")
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+class Numpy:
+    """The numpy twins (the reference semantics)."""
+
+    name = "numpy"
+
+    @staticmethod
+    def new_needs(
+        u: np.ndarray,
+        function: np.ndarray,
+        risk: np.ndarray,
+        factor: np.ndarray,
+        left: np.ndarray,
+        reference_function: float,
+        slope: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Patients whose need draw ``u`` falls below their need probability
+        ``(1 + slope/100 · max(reference_function − function, 0)) · risk · factor`` and who have
+        no episode (``left == 0``): their numbers (ascending) and probabilities capped at 1
+        (float32, as the probability)."""
+        p = reference_function - function
+        np.maximum(p, 0.0, out=p)
+        p *= slope / 100.0
+        p += 1.0
+        p *= risk
+        p *= factor
+        new = u < p
+        new &= left == 0
+        idx = np.flatnonzero(new)
+        return idx, np.minimum(p[idx], 1.0)
+
+    @staticmethod
+    def active(
+        left: np.ndarray,
+        provider: np.ndarray,
+        sought: np.ndarray,
+        need: np.ndarray,
+        new_patients: np.ndarray,
+        new_referred: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """The patients with an episode (``left > 0``, ascending) and, for them, their
+        provider (int64), whether they sought care, their need (float64), whether their
+        episode is new (one of ``new_patients``, ascending) and whether it was referred."""
+        idx = np.flatnonzero(left > 0)
+        new_ep = np.zeros(idx.size, np.bool_)
+        pos = np.searchsorted(idx, new_patients)
+        new_ep[pos] = True
+        referred = np.zeros(idx.size, np.bool_)
+        referred[pos] = new_referred
+        return (
+            idx,
+            provider[idx].astype(np.int64),
+            sought[idx],
+            need[idx].astype(np.float64),
+            new_ep,
+            referred,
+        )
+
+    @staticmethod
+    def deliver(
+        units: np.ndarray,
+        region: np.ndarray,
+        new_episode: np.ndarray,
+        units_per_visit: int,
+        visit_fee: np.ndarray,
+        first_visit_extra: np.ndarray,
+        billed_units: np.ndarray,
+        minutes: np.ndarray,
+        episode_units: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Units → (visits, billed units, minutes, fee value): ``ceil(n / units_per_visit)``
+        visits, ``n mod visits`` of them with one unit more; the fee of a visit with k units
+        in the patient's region from ``visit_fee[region, k]``, plus ``first_visit_extra`` and
+        ``episode_units`` on the first visit of a new episode."""
+        upv = units_per_visit
+        n = units.astype(np.int64)
+        visits = -(-n // upv)
+        safe = np.maximum(visits, 1)
+        base = n // safe
+        extra = n - base * safe  # visits with base + 1 units
+        hi = np.minimum(base + 1, upv)
+        value = (visits - extra) * visit_fee[region, base] + extra * visit_fee[region, hi]
+        first = new_episode & (visits > 0)
+        first_k = np.where(extra > 0, hi, base)
+        value += np.where(first, first_visit_extra[region, first_k], 0.0)
+        billed = (visits - extra) * billed_units[base] + extra * billed_units[hi]
+        billed += np.where(first, episode_units, 0)
+        mins = (visits - extra) * minutes[base] + extra * minutes[hi]
+        return visits, billed, mins, value
+
+    @staticmethod
+    def learn(
+        provider: np.ndarray,
+        value: np.ndarray,
+        need_z: np.ndarray,
+        x: np.ndarray,
+        new_episode: np.ndarray,
+        xtx: np.ndarray,
+        xty: np.ndarray,
+        memory: float,
+    ) -> np.ndarray:
+        """Fold a month into each provider's least-squares record, in place: the month's
+        ``X'X`` and ``X'y`` of the regressors (1, z, z², x, x², new episode) and ``y = value``
+        (sums over the patients in order, as ``np.bincount`` adds them), then
+        ``record = (1 − memory)·record + memory·month`` for the providers with patients.
+        Returns the patients per provider (float64)."""
+        n_providers = xty.shape[0]
+        cols = [None, need_z, need_z * need_z, x, x * x, new_episode.astype(float)]
+        k = len(cols)
+        mx = np.empty_like(xtx)
+        my = np.empty_like(xty)
+
+        def total(w: np.ndarray | None) -> np.ndarray:
+            if w is None:  # the constant's own product: a count, as float64
+                return np.bincount(provider, minlength=n_providers).astype(np.float64)
+            return np.bincount(provider, w, minlength=n_providers)
+
+        # products with the constant column (1.0 · w is w, exactly) need no multiplication;
+        # the squares of z and x are the columns 2 and 4 themselves, and the 0/1 column's
+        # square is itself: each of those sums is computed once
+        same = {(1, 1): (0, 2), (3, 3): (0, 4), (5, 5): (0, 5)}
+        for i in range(k):
+            my[:, i] = total(value if i == 0 else cols[i] * value)
+            for j in range(i, k):
+                if (i, j) in same:
+                    v = mx[:, same[i, j][0], same[i, j][1]]
+                elif i == 0:
+                    v = total(cols[j])
+                else:
+                    v = np.bincount(provider, cols[i] * cols[j], minlength=n_providers)
+                mx[:, i, j] = v
+                mx[:, j, i] = v
+        count = mx[:, 0, 0]
+        seen = count > 0
+        xtx[seen] = (1 - memory) * xtx[seen] + memory * mx[seen]
+        xty[seen] = (1 - memory) * xty[seen] + memory * my[seen]
+        return count
+
+    @staticmethod
+    def uniforms(patients: np.ndarray, base: np.uint64) -> np.ndarray:
+        """Counter-based uniforms on [0, 1), float64 with 53 random bits: the splitmix64
+        finaliser of ``patient · golden + base`` (wrapping uint64), top 53 bits."""
+        x = patients.astype(np.uint64) * np.uint64(_GOLDEN)
+        x += base
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        x >>= np.uint64(11)
+        return x * (1.0 / (1 << 53))
+
+
+class Numba:
+    """The compiled twins: the same signatures and bits as :class:`Numpy`."""
+
+    name = "numba"
+
+    def __init__(self) -> None:
+        self._k = _compiled()
+
+    def new_needs(self, u, function, risk, factor, left, reference_function, slope):
+        """:meth:`Numpy.new_needs`, compiled."""
+        f32 = np.float32
+        # numpy's weak Python scalars become float32 before each float32 operation
+        return self._k["new_needs"](
+            u, function, risk, factor, left, f32(reference_function), f32(slope / 100.0)
+        )
+
+    def active(self, left, provider, sought, need, new_patients, new_referred):
+        """:meth:`Numpy.active`, compiled."""
+        return self._k["active"](
+            left, provider, sought, need, new_patients.astype(np.int64, copy=False), new_referred
+        )
+
+    def deliver(
+        self,
+        units,
+        region,
+        new_episode,
+        units_per_visit,
+        visit_fee,
+        first_visit_extra,
+        billed_units,
+        minutes,
+        episode_units,
+    ):
+        """:meth:`Numpy.deliver`, compiled."""
+        return self._k["deliver"](
+            units.astype(np.int64, copy=False),
+            region,
+            new_episode,
+            int(units_per_visit),
+            np.ascontiguousarray(visit_fee, np.float64),
+            np.ascontiguousarray(first_visit_extra, np.float64),
+            billed_units.astype(np.int64, copy=False),
+            minutes.astype(np.int64, copy=False),
+            int(episode_units),
+        )
+
+    def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
+        """:meth:`Numpy.learn`, compiled."""
+        return self._k["learn"](
+            provider.astype(np.int64, copy=False),
+            np.asarray(value, np.float64),
+            np.asarray(need_z, np.float64),
+            np.asarray(x, np.float64),
+            new_episode,
+            xtx,
+            xty,
+            float(memory),
+        )
+
+    def uniforms(self, patients, base):
+        """:meth:`Numpy.uniforms`, compiled."""
+        return self._k["uniforms"](patients.astype(np.int64, copy=False), np.uint64(base))
+
+
+def mode() -> str:
+    """``SIM_KERNELS`` (auto, numpy or numba), checked: numba must be installed for
+    ``numba``."""
+    m = os.environ.get("SIM_KERNELS", "auto").strip().lower() or "auto"
+    if m not in _MODES:
+        raise SimError(
+            f"environment variable SIM_KERNELS={m!r}: allowed values are {', '.join(_MODES)}"
+        )
+    if m == "numba" and not numba_available():
+        require("numba", "fast", "SIM_KERNELS=numba")
+    return m
+
+
+@cache
+def numba_available() -> bool:
+    """Whether numba can be imported (the ``fast`` extra)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def select(n_patients: int) -> Kernels:
+    """The kernels for a model of ``n_patients`` patients (see the module docstring)."""
+    m = mode()
+    if m == "numpy":
+        return NUMPY
+    if m == "numba" or (n_patients >= MIN_PATIENTS and numba_available()):
+        return _numba()
+    return NUMPY
+
+
+#: the numpy twins (what a model of fewer than MIN_PATIENTS patients, or without numba, uses)
+NUMPY = Numpy()
+
+#: either set of kernels (the same methods and bits)
+Kernels = Numpy | Numba
+
+
+@cache
+def _numba() -> Numba:
+    return Numba()
+
+
+@cache
+def _compiled() -> dict[str, Any]:
+    """The numba kernels, compiled on first use (cached on disk)."""
+    from numba import njit
+
+    jit = njit(cache=True, nogil=True)
+
+    @jit
+    def new_needs(u, function, risk, factor, left, ref, slope):  # pragma: no cover - compiled
+        n = u.size
+        one = np.float32(1.0)
+        zero = np.float32(0.0)
+        idx = np.empty(n, np.int64)
+        pn = np.empty(n, np.float32)
+        m = 0
+        for i in range(n):
+            if left[i] != 0:
+                continue
+            p = ref - function[i]
+            if p < zero:
+                p = zero
+            p = (p * slope + one) * risk[i] * factor[i]
+            if u[i] < p:
+                idx[m] = i
+                # np.minimum(p, 1): NaN stays NaN
+                pn[m] = one if p > one else p
+                m += 1
+        return idx[:m].copy(), pn[:m].copy()
+
+    @jit
+    def active(left, provider, sought, need, new_patients, new_referred):  # pragma: no cover
+        n = left.size
+        m = 0
+        for i in range(n):
+            if left[i] > 0:
+                m += 1
+        idx = np.empty(m, np.int64)
+        prov = np.empty(m, np.int64)
+        sgt = np.empty(m, np.bool_)
+        nd = np.empty(m, np.float64)
+        new_ep = np.zeros(m, np.bool_)
+        referred = np.zeros(m, np.bool_)
+        k = 0
+        j = 0
+        n_new = new_patients.size
+        for i in range(n):
+            if left[i] > 0:
+                idx[k] = i
+                prov[k] = provider[i]
+                sgt[k] = sought[i]
+                nd[k] = need[i]
+                # np.searchsorted(idx, new_patients): the first active patient at or after
+                while j < n_new and new_patients[j] <= i:
+                    new_ep[k] = True
+                    referred[k] = new_referred[j]
+                    j += 1
+                k += 1
+        if j < n_new:
+            raise IndexError("a new episode's patient is not active")
+        return idx, prov, sgt, nd, new_ep, referred
+
+    @jit
+    def deliver(
+        units, region, new_episode, upv, visit_fee, first_extra, billed_units, minutes, ep_units
+    ):  # pragma: no cover - compiled
+        m = units.size
+        visits = np.empty(m, np.int64)
+        billed = np.empty(m, np.int64)
+        mins = np.empty(m, np.int64)
+        value = np.empty(m, np.float64)
+        for i in range(m):
+            n = units[i]
+            v = -(-n // upv)
+            safe = v if v > 1 else 1
+            base = n // safe
+            extra = n - base * safe
+            hi = base + 1 if base + 1 < upv else upv
+            lo_n = v - extra
+            r = region[i]
+            val = lo_n * visit_fee[r, base] + extra * visit_fee[r, hi]
+            b = lo_n * billed_units[base] + extra * billed_units[hi]
+            if new_episode[i] and v > 0:
+                val = val + first_extra[r, hi if extra > 0 else base]
+                b = b + ep_units
+            else:
+                val = val + 0.0
+            visits[i] = v
+            billed[i] = b
+            mins[i] = lo_n * minutes[base] + extra * minutes[hi]
+            value[i] = val
+        return visits, billed, mins, value
+
+    @jit
+    def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
+        n_prov = xty.shape[0]
+        mx = np.zeros((n_prov, 6, 6))
+        my = np.zeros((n_prov, 6))
+        for i in range(provider.size):
+            p = provider[i]
+            y = value[i]
+            z = need_z[i]
+            xi = x[i]
+            c = (z, z * z, xi, xi * xi, 1.0 if new_episode[i] else 0.0)
+            my[p, 0] += y
+            mx[p, 0, 0] += 1.0
+            for a in range(5):
+                my[p, a + 1] += c[a] * y
+                mx[p, 0, a + 1] += c[a]
+                for b in range(a, 5):
+                    if not ((a == 0 and b == 0) or (a == 2 and b == 2) or (a == 4 and b == 4)):
+                        mx[p, a + 1, b + 1] += c[a] * c[b]
+        count = np.empty(n_prov)
+        keep = 1 - memory
+        for p in range(n_prov):
+            # the squares of z and x and the 0/1 column's square are columns 2, 4 and 5
+            mx[p, 1, 1] = mx[p, 0, 2]
+            mx[p, 3, 3] = mx[p, 0, 4]
+            mx[p, 5, 5] = mx[p, 0, 5]
+            for a in range(6):
+                for b in range(a + 1, 6):
+                    mx[p, b, a] = mx[p, a, b]
+            count[p] = mx[p, 0, 0]
+            if mx[p, 0, 0] > 0:
+                for a in range(6):
+                    xty[p, a] = keep * xty[p, a] + memory * my[p, a]
+                    for b in range(6):
+                        xtx[p, a, b] = keep * xtx[p, a, b] + memory * mx[p, a, b]
+        return count
+
+    golden = np.uint64(_GOLDEN)
+    m1 = np.uint64(0xBF58476D1CE4E5B9)
+    m2 = np.uint64(0x94D049BB133111EB)
+    s30, s27, s31, s11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+    scale = 1.0 / (1 << 53)
+
+    @jit
+    def uniforms(patients, base):  # pragma: no cover - compiled
+        out = np.empty(patients.size)
+        for i in range(patients.size):
+            x = np.uint64(patients[i]) * golden + base
+            x ^= x >> s30
+            x *= m1
+            x ^= x >> s27
+            x *= m2
+            x ^= x >> s31
+            out[i] = np.float64(x >> s11) * scale
+        return out
+
+    return {
+        "new_needs": new_needs,
+        "active": active,
+        "deliver": deliver,
+        "learn": learn,
+        "uniforms": uniforms,
+    }

@@ -1,0 +1,182 @@
+"""The compiled kernels give the bits of their numpy twins (sim.kernels).
+
+Each kernel is run both ways on random inputs of the model's dtypes and on edge cases (empty,
+one patient, nobody eligible, everybody eligible, zero units, a partial visit), and the outputs
+compared byte for byte (dtype, shape and every bit, so −0.0 against 0.0 or a different NaN
+would fail). Then the reference outputs of every shipped scenario are recomputed with the
+compiled kernels forced on: the same hashes as recorded from the numpy engine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sim import kernels
+from sim.errors import SimError
+
+numba = pytest.importorskip("numba")
+
+NP = kernels.NUMPY
+NB = kernels.Numba()
+SIZES = [0, 1, 7, 1000, 65_537]
+
+
+def same(a, b) -> None:
+    """Identical arrays: dtype, shape and bytes (tuples element by element)."""
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            same(x, y)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert a.tobytes() == b.tobytes(), np.flatnonzero(a.reshape(-1) != b.reshape(-1))[:10]
+
+
+def _needs_inputs(rng, n, left_zero=0.7):
+    u = rng.random(n, dtype=np.float32)
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    risk = rng.lognormal(0, 0.6, n).astype(np.float32)
+    factor = (rng.choice([0.01, 0.05, 0.3], n) * rng.choice([1.0, 1.7], n)).astype(np.float32)
+    left = np.where(rng.random(n) < left_zero, 0, rng.integers(1, 30, n)).astype(np.int16)
+    return u, function, risk, factor, left
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("ref,slope", [(70.0, 1.3), (100.0, 0.0), (55.5, 7.25)])
+def test_new_needs(n, ref, slope):
+    rng = np.random.default_rng(n + int(ref))
+    args = (*_needs_inputs(rng, n), ref, slope)
+    out = NB.new_needs(*args)
+    same(out, NP.new_needs(*args))
+    if n > 100:
+        assert 0 < out[0].size < n  # some patients, not all, start an episode
+
+
+def test_new_needs_probabilities_above_one_are_capped_alike():
+    n = 5000
+    rng = np.random.default_rng(3)
+    u, function, risk, factor, left = _needs_inputs(rng, n, left_zero=1.0)
+    factor = np.full(n, 0.9, np.float32)
+    risk *= 3
+    a = NB.new_needs(u, function, risk, factor, left, 90.0, 2.0)
+    same(a, NP.new_needs(u, function, risk, factor, left, 90.0, 2.0))
+    assert (a[1] == 1.0).sum() > 100  # many capped, the cap itself compared
+
+
+def test_new_needs_nobody_without_an_episode():
+    rng = np.random.default_rng(4)
+    u, function, risk, factor, left = _needs_inputs(rng, 300, left_zero=0.0)
+    a = NB.new_needs(u, function, risk, factor, left, 70.0, 1.0)
+    same(a, NP.new_needs(u, function, risk, factor, left, 70.0, 1.0))
+    assert a[0].size == 0
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("prov_dtype", [np.int8, np.int16, np.int32])
+def test_active(n, prov_dtype):
+    rng = np.random.default_rng(n)
+    left = np.where(rng.random(n) < 0.6, 0, rng.integers(1, 9, n)).astype(np.int16)
+    provider = rng.integers(0, 100, n).astype(prov_dtype)
+    sought = rng.random(n) < 0.8
+    need = rng.uniform(0, 12, n).astype(np.float32)
+    act = np.flatnonzero(left > 0)
+    new = np.sort(rng.choice(act, size=act.size // 3, replace=False)) if act.size else act
+    referred = rng.random(new.size) < 0.2
+    a = NB.active(left, provider, sought, need, new, referred)
+    same(a, NP.active(left, provider, sought, need, new, referred))
+    if act.size:
+        assert a[4].sum() == new.size and a[5].sum() == referred.sum()
+
+
+def test_active_refuses_a_new_patient_without_an_episode():
+    left = np.array([0, 2, 0, 1], np.int16)
+    z = np.zeros(4)
+    with pytest.raises(IndexError):
+        NB.active(left, z.astype(np.int8), z > 0, z.astype(np.float32), np.array([3, 5]), z[:2] > 0)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("upv", [1, 2, 4])
+def test_deliver(n, upv):
+    rng = np.random.default_rng(n * 10 + upv)
+    regions = 3
+    units = rng.integers(0, 4 * upv + 3, n).astype(np.int64)
+    units[: n // 5] = 0  # nobody treated
+    region = rng.integers(0, regions, n).astype(np.int8)
+    new_episode = rng.random(n) < 0.3
+    visit_fee = rng.uniform(20, 90, (regions, upv + 1))
+    visit_fee[:, 0] = 0.0
+    first = rng.uniform(0, 40, (regions, upv + 1))
+    billed = np.arange(upv + 1, dtype=np.int64) * 2
+    minutes = np.arange(upv + 1, dtype=np.int64) * 15
+    args = (units, region, new_episode, upv, visit_fee, first, billed, minutes, 3)
+    a = NB.deliver(*args)
+    same(a, NP.deliver(*args))
+    if n:
+        assert (a[0] == -(-units // upv)).all()  # ceil(n / units per visit) visits
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("memory", [0.25, 1.0])
+def test_learn(n, memory):
+    rng = np.random.default_rng(n + 1)
+    k = 37
+    provider = rng.integers(0, k, n).astype(np.int64)
+    provider[provider == 5] = 6  # a provider without patients keeps its record
+    value = rng.normal(100, 60, n)
+    need_z = rng.normal(0, 0.4, n)
+    x = rng.normal(0, 0.2, n)
+    new = rng.random(n) < 0.3
+    xtx0 = rng.normal(0, 1, (k, 6, 6))
+    xty0 = rng.normal(0, 1, (k, 6))
+    a_xtx, a_xty, b_xtx, b_xty = xtx0.copy(), xty0.copy(), xtx0.copy(), xty0.copy()
+    ca = NB.learn(provider, value, need_z, x, new, a_xtx, a_xty, memory)
+    cb = NP.learn(provider, value, need_z, x, new, b_xtx, b_xty, memory)
+    same(ca, cb)
+    same(a_xtx, b_xtx)
+    same(a_xty, b_xty)
+    same(a_xtx[5], xtx0[5])
+    if n > 100:
+        assert not np.array_equal(a_xtx[6], xtx0[6])
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_uniforms(n):
+    rng = np.random.default_rng(n)
+    patients = np.sort(rng.integers(0, 2**40, n))
+    for base in (np.uint64(0), np.uint64(2**64 - 1), np.uint64(0x1234_5678_9ABC_DEF0)):
+        u = NB.uniforms(patients, base)
+        same(u, NP.uniforms(patients, base))
+        assert ((u >= 0) & (u < 1)).all()
+
+
+def test_select(monkeypatch):
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    assert kernels.select(10**7) is kernels.NUMPY
+    monkeypatch.setenv("SIM_KERNELS", "numba")
+    assert kernels.select(10).name == "numba"
+    monkeypatch.setenv("SIM_KERNELS", "auto")
+    assert kernels.select(kernels.MIN_PATIENTS - 1) is kernels.NUMPY
+    assert kernels.select(kernels.MIN_PATIENTS).name == "numba"
+    monkeypatch.setenv("SIM_KERNELS", "fast")
+    with pytest.raises(SimError, match=r"SIM_KERNELS='fast'.*auto, numpy, numba"):
+        kernels.select(10)
+
+
+def test_reference_outputs_with_compiled_kernels(monkeypatch):
+    """Every shipped scenario (small) and variant: the recorded bytes with numba forced."""
+    from reference_outputs import STORE, cases, fingerprint
+
+    monkeypatch.setenv("SIM_KERNELS", "numba")
+    used = []
+    select = kernels.select
+    monkeypatch.setattr(kernels, "select", lambda n: used.append(select(n).name) or select(n))
+    stored = json.loads(STORE.read_text())
+    bad = [name for name, data in cases().items() if fingerprint(data) != stored[name]]
+    assert not bad
+    assert used and set(used) == {"numba"}  # every model ran the compiled kernels
