@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from sim import clinical
 from sim._optional import require
 from sim.errors import SimError
 
@@ -135,6 +136,62 @@ class Numpy:
         billed += np.where(first, episode_units, 0)
         mins = (visits - extra) * minutes[base] + extra * minutes[hi]
         return visits, billed, mins, value
+
+    @staticmethod
+    def care_value(
+        units: np.ndarray,
+        need: np.ndarray,
+        curvature: float,
+        value_per_point: float,
+        threshold: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Benefit, function gain and low-value units of the units given: the formulas of
+        :mod:`sim.clinical`."""
+        return (
+            clinical.benefit_value(units, need, curvature),
+            clinical.function_gain(units, need, curvature, value_per_point),
+            clinical.low_value_units(units, need, curvature, threshold),
+        )
+
+    @staticmethod
+    def outcomes(
+        patients: np.ndarray,
+        gid: np.ndarray,
+        base: np.uint64,
+        units: np.ndarray,
+        need: np.ndarray,
+        gain: np.ndarray,
+        extra_risk: np.ndarray | None,
+        function: np.ndarray,
+        risk: np.ndarray,
+        left: np.ndarray,
+        base_rate: float,
+        function_slope: float,
+        shortfall_risk: float,
+        function_loss: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The month's outcomes for the patients in episode (ascending ``patients``; ``gid``
+        their numbers in the whole run): adverse events drawn against their probability
+        (:func:`sim.clinical.adverse_event_probability`, plus ``extra_risk``, capped at 1)
+        with the uniforms of counter ``base``, then function ``clip(f + gain − loss·event, 0,
+        100)`` stored and the episode's months left counted down, in place. Returns function
+        at the start (float64), the probability, the events and the change in function."""
+        f0 = function[patients].astype(np.float64)
+        p_ae = clinical.adverse_event_probability(
+            risk[patients],
+            f0,
+            units,
+            need,
+            base_rate=base_rate,
+            function_slope=function_slope,
+            shortfall_risk=shortfall_risk,
+        )
+        if extra_risk is not None:
+            p_ae = np.minimum(p_ae + extra_risk, 1.0)
+        adverse = Numpy.uniforms(gid, base) < p_ae
+        function[patients] = np.clip(f0 + gain - function_loss * adverse, 0.0, 100.0)
+        left[patients] -= 1
+        return f0, p_ae, adverse, function[patients] - f0
 
     @staticmethod
     def learn(
@@ -246,6 +303,53 @@ class Numba:
             int(episode_units),
         )
 
+    def care_value(self, units, need, curvature, value_per_point, threshold):
+        """:meth:`Numpy.care_value`, compiled."""
+        return self._k["care_value"](
+            units.astype(np.int64, copy=False),
+            np.asarray(need, np.float64),
+            float(curvature),
+            float(value_per_point),
+            threshold / curvature,  # as clinical.low_value_units divides, in Python
+        )
+
+    def outcomes(
+        self,
+        patients,
+        gid,
+        base,
+        units,
+        need,
+        gain,
+        extra_risk,
+        function,
+        risk,
+        left,
+        base_rate,
+        function_slope,
+        shortfall_risk,
+        function_loss,
+    ):
+        """:meth:`Numpy.outcomes`, compiled."""
+        has_extra = extra_risk is not None
+        return self._k["outcomes"](
+            patients.astype(np.int64, copy=False),
+            gid.astype(np.int64, copy=False),
+            np.uint64(base),
+            units.astype(np.int64, copy=False),
+            np.asarray(need, np.float64),
+            np.asarray(gain, np.float64),
+            np.asarray(extra_risk, np.float64) if has_extra else np.zeros(0),
+            has_extra,
+            function,
+            risk,
+            left,
+            float(base_rate),
+            float(function_slope),
+            float(shortfall_risk),
+            float(function_loss),
+        )
+
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
         """:meth:`Numpy.learn`, compiled."""
         return self._k["learn"](
@@ -318,33 +422,40 @@ def _compiled() -> dict[str, Any]:
 
     @jit
     def new_needs(u, function, risk, factor, left, ref, slope):  # pragma: no cover - compiled
+        # two passes: a branch-free (vectorized) one marking the new episodes, then one
+        # gathering the few marked; the probability is recomputed there, the same bits
         n = u.size
         one = np.float32(1.0)
         zero = np.float32(0.0)
-        idx = np.empty(n, np.int64)
-        pn = np.empty(n, np.float32)
+        new = np.empty(n, np.bool_)
         m = 0
         for i in range(n):
-            if left[i] != 0:
-                continue
-            p = ref - function[i]
-            if p < zero:
-                p = zero
-            p = (p * slope + one) * risk[i] * factor[i]
-            if u[i] < p:
-                idx[m] = i
+            d = ref - function[i]
+            d = zero if d < zero else d  # np.maximum(d, 0): NaN stays NaN
+            p = (d * slope + one) * risk[i] * factor[i]
+            c = (left[i] == 0) & (u[i] < p)
+            new[i] = c
+            m += c
+        idx = np.empty(m, np.int64)
+        pn = np.empty(m, np.float32)
+        k = 0
+        for i in range(n):
+            if new[i]:
+                d = ref - function[i]
+                d = zero if d < zero else d
+                p = (d * slope + one) * risk[i] * factor[i]
+                idx[k] = i
                 # np.minimum(p, 1): NaN stays NaN
-                pn[m] = one if p > one else p
-                m += 1
-        return idx[:m].copy(), pn[:m].copy()
+                pn[k] = one if p > one else p
+                k += 1
+        return idx, pn
 
     @jit
     def active(left, provider, sought, need, new_patients, new_referred):  # pragma: no cover
         n = left.size
         m = 0
         for i in range(n):
-            if left[i] > 0:
-                m += 1
+            m += left[i] > 0
         idx = np.empty(m, np.int64)
         prov = np.empty(m, np.int64)
         sgt = np.empty(m, np.bool_)
@@ -402,6 +513,24 @@ def _compiled() -> dict[str, Any]:
         return visits, billed, mins, value
 
     @jit
+    def care_value(units, need, d, vpp, low):  # pragma: no cover - compiled
+        m = units.size
+        benefit = np.empty(m)
+        gain = np.empty(m)
+        low_value = np.empty(m)
+        for i in range(m):
+            q = np.float64(units[i])
+            nd = need[i]
+            benefit[i] = d * q * (nd - 0.5 * q)
+            qs = q if q < nd else nd  # np.minimum(q, need); need is never NaN
+            gain[i] = d * qs * (nd - 0.5 * qs) / vpp
+            valuable = np.floor(nd - low + 0.5)
+            valuable = valuable if valuable > 0.0 else 0.0
+            extra = units[i] - valuable
+            low_value[i] = extra if extra > 0.0 else 0.0
+        return benefit, gain, low_value
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -457,10 +586,66 @@ def _compiled() -> dict[str, Any]:
             out[i] = np.float64(x >> s11) * scale
         return out
 
+    @jit
+    def outcomes(
+        patients,
+        gid,
+        base,
+        units,
+        need,
+        gain,
+        extra_risk,
+        has_extra,
+        function,
+        risk,
+        left,
+        base_rate,
+        slope,
+        shortfall,
+        loss,
+    ):  # pragma: no cover - compiled
+        m = patients.size
+        f0 = np.empty(m)
+        p_ae = np.empty(m)
+        adverse = np.empty(m, np.bool_)
+        change = np.empty(m)
+        rate = np.float32(base_rate)  # a weak Python float times float32 risk: float32
+        for k in range(m):
+            i = patients[k]
+            f = np.float64(function[i])
+            f0[k] = f
+            b = np.float64(rate * risk[i]) * (1.0 + slope * (100.0 - f) / 100.0)
+            short = need[k] - units[k]
+            short = short if short > 0.0 else 0.0
+            p = b + shortfall * short * short
+            p = 1.0 if p > 1.0 else p
+            if has_extra:
+                p = p + extra_risk[k]
+                p = 1.0 if p > 1.0 else p
+            p_ae[k] = p
+            x = np.uint64(gid[k]) * golden + base
+            x ^= x >> s30
+            x *= m1
+            x ^= x >> s27
+            x *= m2
+            x ^= x >> s31
+            event = np.float64(x >> s11) * scale < p
+            adverse[k] = event
+            after = f + gain[k] - loss * (1.0 if event else 0.0)
+            after = 0.0 if after < 0.0 else after
+            after = 100.0 if after > 100.0 else after
+            stored = np.float32(after)
+            function[i] = stored
+            change[k] = np.float64(stored) - f
+            left[i] -= 1
+        return f0, p_ae, adverse, change
+
     return {
         "new_needs": new_needs,
         "active": active,
         "deliver": deliver,
+        "care_value": care_value,
+        "outcomes": outcomes,
         "learn": learn,
         "uniforms": uniforms,
     }

@@ -292,9 +292,14 @@ class Population:
 
         The same patient, month, setting and purpose always get the same number, whoever else
         is drawn; float64 with 53 random bits."""
-        counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
-        base = np.uint64((self._key ^ counter) & _M64)
+        base = self.uniform_base(setting, purpose)
         return self.kernels.uniforms(self.global_index(patients), base)
+
+    def uniform_base(self, setting: int, purpose: int) -> np.uint64:
+        """The counter of this month's uniforms for (setting, purpose): what
+        :meth:`uniforms` mixes with each patient's number."""
+        counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
+        return np.uint64((self._key ^ counter) & _M64)
 
     def payer_slices(self, sorted_patients: np.ndarray) -> list[slice]:
         """For an ascending array of patient numbers, the slice holding each payer's patients."""

@@ -122,6 +122,52 @@ def test_deliver(n, upv):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize(
+    "d,vpp,threshold", [(12.0, 150.0, 5.0), (3.3, 7.0, 0.0), (40.0, 1.0, 90.0)]
+)
+def test_care_value(n, d, vpp, threshold):
+    rng = np.random.default_rng(n)
+    units = rng.integers(0, 14, n).astype(np.int64)
+    need = rng.uniform(0, 10, n)
+    need[: n // 7] = units[: n // 7]  # satiation exactly reached
+    a = NB.care_value(units, need, d, vpp, threshold)
+    same(a, NP.care_value(units, need, d, vpp, threshold))
+    if n > 100:
+        assert (a[2] > 0).any() and (a[2] == 0).any()  # some units low-value, some not
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_outcomes(n, with_extra):
+    rng = np.random.default_rng(n + with_extra)
+    size = 3 * n + 5
+    patients = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+    gid = patients * 7 + 3  # a shard's numbers in the whole run
+    units = rng.integers(0, 10, n).astype(np.int64)
+    need = rng.uniform(0, 9, n)
+    gain = rng.normal(2, 6, n)  # some past the 0-100 scale's ends
+    extra = rng.uniform(0, 0.5, n) if with_extra else None
+    function = rng.uniform(0, 100, size).astype(np.float32)
+    function[patients[: n // 9]] = 100.0
+    function[patients[n // 9 : n // 5]] = 0.0
+    risk = rng.lognormal(0, 0.6, size).astype(np.float32)
+    left = rng.integers(1, 12, size).astype(np.int16)
+    base = np.uint64(0xDEADBEEF12345678)
+    params = (0.02, 1.5, 0.01, 8.0)
+    fa, fb = function.copy(), function.copy()
+    la, lb = left.copy(), left.copy()
+    a = NB.outcomes(patients, gid, base, units, need, gain, extra, fa, risk, la, *params)
+    b = NP.outcomes(patients, gid, base, units, need, gain, extra, fb, risk, lb, *params)
+    same(a, b)
+    same(fa, fb)
+    same(la, lb)
+    if n > 100:
+        assert 0 < a[2].sum() < n  # some adverse events, not everyone
+        assert (fa[patients] == 100.0).any() and (fa[patients] == 0.0).any()  # both caps hit
+        assert (la[patients] == left[patients] - 1).all()
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
     rng = np.random.default_rng(n + 1)

@@ -232,20 +232,40 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     else:
         period_value = np.where(per.in_period == 0, 0.0, pop.period_value[s][idx]) + value
     pop.period_value[s][idx] = period_value
-    function_at_start = pop.function[idx].astype(np.float64)
-    d = cfg.benefit_curvature
-    benefit = clinical.benefit_value(units, need, d)
-    gain = clinical.function_gain(units, need, d, cfg.value_per_function_point)
+    benefit, gain, low_value = world.kernels.care_value(
+        units, need, cfg.benefit_curvature, cfg.value_per_function_point, cfg.low_value_threshold
+    )
     columns, extra_cost, extra_risk = _deliver_features(world, setting, act, units, benefit, gain)
 
-    # outcomes
-    adverse, p_adverse = _adverse_events(
-        world, setting, idx, function_at_start, units, need, sought, extra_risk
-    )
+    # outcomes: adverse events, function, the episode's months left
     ae = cfg.adverse_events
-    function_after = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
-    pop.function[idx] = function_after
-    pop.episode_left[s][idx] -= 1
+    factor = hooks.factor(world, s, "adverse_events", idx)
+    if factor is None:
+        function_at_start, p_adverse, adverse, function_change = world.kernels.outcomes(
+            idx,
+            pop.global_index(idx),
+            pop.uniform_base(s, ADVERSE_EVENT),
+            units,
+            need,
+            gain,
+            extra_risk,
+            pop.function,
+            pop.risk,
+            pop.episode_left[s],
+            ae.base_rate,
+            ae.function_slope,
+            ae.shortfall_risk,
+            ae.function_loss,
+        )
+    else:
+        function_at_start = pop.function[idx].astype(np.float64)
+        adverse, p_adverse = _adverse_events(
+            world, setting, idx, function_at_start, units, need, sought, extra_risk, factor
+        )
+        after = np.clip(function_at_start + gain - ae.function_loss * adverse, 0.0, 100.0)
+        pop.function[idx] = after
+        pop.episode_left[s][idx] -= 1
+        function_change = pop.function[idx] - function_at_start
     return SettingMonth(
         patients=idx,
         payer=pop.payer[idx],
@@ -263,10 +283,10 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         minutes=minutes,
         fee_value=value,
         function_at_start=function_at_start,
-        function_change=pop.function[idx] - function_at_start,
+        function_change=function_change,
         benefit=benefit,
         gain=gain,
-        low_value=clinical.low_value_units(units, need, d, cfg.low_value_threshold),
+        low_value=low_value,
         adverse=adverse,
         adverse_probability=p_adverse,
         adverse_cost=adverse * ae.cost,
@@ -332,11 +352,14 @@ def _adverse_events(
     units: np.ndarray,
     need: np.ndarray,
     sought: np.ndarray,
-    extra_risk: np.ndarray | None = None,
+    extra_risk: np.ndarray | None,
+    factor: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Adverse events this month and their probability: a risk that rises with comorbidity,
-    low function and under-treatment (plus what the features' second decisions add,
-    ``extra_risk``), times the features' factors (the avoided events are reported to them)."""
+    """Adverse events this month and their probability when features change the risk: a
+    risk that rises with comorbidity, low function and under-treatment (plus what the
+    features' second decisions add, ``extra_risk``), times the features' ``factor``; the
+    avoided events are reported to them. (Without a factor the kernels' ``outcomes`` draws
+    them, from the same formula and uniforms.)"""
     hooks = world.hooks
     pop = world.population
     s = setting.index
@@ -353,9 +376,6 @@ def _adverse_events(
     if extra_risk is not None:
         p_ae = np.minimum(p_ae + extra_risk, 1.0)
     u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
-    factor = hooks.factor(world, s, "adverse_events", idx)
-    if factor is None:
-        return u_ae < p_ae, p_ae
     would = u_ae < p_ae
     p_ae = p_ae * factor
     adverse = u_ae < p_ae
