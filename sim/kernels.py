@@ -47,6 +47,25 @@ MIN_PATIENTS = 50_000
 _MODES = ("auto", "numpy", "numba")
 _GOLDEN = 0x9E3779B97F4A7C15
 
+#: the columns of :meth:`Numpy.record_counts`, in order (the monthly records' names)
+RECORD_COUNTS = (
+    "treated",
+    "episodes",
+    "units",
+    "billed",
+    "visits",
+    "minutes",
+    "adverse",
+    "at_ceiling",
+    "periods",
+    "period_units",
+    "at_threshold",
+    "below_threshold",
+    "episodes_ended",
+    "ended_units",
+    "referrals",
+)
+
 
 class Numpy:
     """The numpy twins (the reference semantics)."""
@@ -192,6 +211,59 @@ class Numpy:
         function[patients] = np.clip(f0 + gain - function_loss * adverse, 0.0, 100.0)
         left[patients] -= 1
         return f0, p_ae, adverse, function[patients] - f0
+
+    @staticmethod
+    def record_counts(
+        bounds: np.ndarray,
+        patients: np.ndarray,
+        sought: np.ndarray,
+        service_units: np.ndarray,
+        new_episode: np.ndarray,
+        billed: np.ndarray,
+        visits: np.ndarray,
+        minutes: np.ndarray,
+        adverse: np.ndarray,
+        period_end: np.ndarray,
+        period_units: np.ndarray,
+        at_threshold: np.ndarray,
+        below_threshold: np.ndarray,
+        referred: np.ndarray,
+        left: np.ndarray,
+        function: np.ndarray,
+        episode_units: np.ndarray,
+    ) -> np.ndarray:
+        """The records' whole-number sums over each payer's block (``bounds[g]`` to
+        ``bounds[g + 1]``), float64, one row per payer and one column per name in
+        :data:`RECORD_COUNTS`: counts of the boolean columns and sums of the integer ones.
+        An episode *ended* if it was sought and has no months left; it ended *at the ceiling*
+        if function is then 100. Whole numbers below 2⁵³ add up exactly in any order."""
+        ended = sought & (left[patients] == 0)
+        cols = (
+            service_units > 0,
+            new_episode,
+            service_units,
+            billed,
+            visits,
+            minutes,
+            adverse,
+            ended & (function[patients] >= 100.0),
+            period_end,
+            np.where(period_end, period_units, 0),
+            at_threshold,
+            below_threshold,
+            ended,
+            np.where(ended, episode_units[patients], 0),
+            referred,
+        )
+        out = np.empty((bounds.size - 1, len(cols)))
+        for g in range(bounds.size - 1):
+            b = slice(int(bounds[g]), int(bounds[g + 1]))
+            for j, w in enumerate(cols):
+                if w.dtype == np.bool_:
+                    out[g, j] = np.count_nonzero(w[b])
+                else:
+                    out[g, j] = w[b].sum(dtype=np.float64)
+        return out
 
     @staticmethod
     def learn(
@@ -349,6 +421,10 @@ class Numba:
             float(shortfall_risk),
             float(function_loss),
         )
+
+    def record_counts(self, bounds, patients, *columns):
+        """:meth:`Numpy.record_counts`, compiled."""
+        return self._k["record_counts"](np.asarray(bounds, np.int64), patients, *columns)
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
         """:meth:`Numpy.learn`, compiled."""
@@ -531,6 +607,56 @@ def _compiled() -> dict[str, Any]:
         return benefit, gain, low_value
 
     @jit
+    def record_counts(
+        bounds,
+        patients,
+        sought,
+        service_units,
+        new_episode,
+        billed,
+        visits,
+        minutes,
+        adverse,
+        period_end,
+        period_units,
+        at_threshold,
+        below_threshold,
+        referred,
+        left,
+        function,
+        episode_units,
+    ):  # pragma: no cover - compiled
+        n_blocks = bounds.size - 1
+        out = np.empty((n_blocks, 15))
+        acc = np.zeros(15, np.int64)
+        for g in range(n_blocks):
+            acc[:] = 0
+            for k in range(bounds[g], bounds[g + 1]):
+                i = patients[k]
+                u = np.int64(service_units[k])
+                ended = sought[k] and left[i] == 0
+                acc[0] += u > 0
+                acc[1] += new_episode[k]
+                acc[2] += u
+                acc[3] += billed[k]
+                acc[4] += visits[k]
+                acc[5] += minutes[k]
+                acc[6] += adverse[k]
+                acc[7] += ended and function[i] >= 100.0
+                acc[8] += period_end[k]
+                if period_end[k]:
+                    acc[9] += period_units[k]
+                acc[10] += at_threshold[k]
+                acc[11] += below_threshold[k]
+                acc[12] += ended
+                if ended:
+                    acc[13] += episode_units[i]
+                acc[14] += referred[k]
+            for j in range(15):
+                out[g, j] = np.float64(acc[j])
+        return out
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -646,6 +772,7 @@ def _compiled() -> dict[str, Any]:
         "deliver": deliver,
         "care_value": care_value,
         "outcomes": outcomes,
+        "record_counts": record_counts,
         "learn": learn,
         "uniforms": uniforms,
     }

@@ -168,6 +168,40 @@ def test_outcomes(n, with_extra):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n_payers", [1, 3])
+def test_record_counts(n, n_payers):
+    rng = np.random.default_rng(n + n_payers)
+    size = 2 * n + 3
+    patients = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+    cut = np.sort(rng.integers(0, n + 1, n_payers - 1))
+    bounds = np.array([0, *cut, n])
+    flag = lambda p: rng.random(n) < p  # noqa: E731
+    sought = flag(0.9)
+    units = np.where(sought, rng.integers(0, 9, n), 0).astype(np.int64)
+    cols = (
+        sought,
+        units,
+        flag(0.3),
+        units * 2,
+        -(-units // 4),
+        units * 15,
+        flag(0.05),
+        flag(0.4),
+        rng.integers(0, 30, n).astype(np.int64),
+        flag(0.1),
+        flag(0.1),
+        flag(0.1),
+        np.where(rng.random(size) < 0.3, 0, rng.integers(1, 5, size)).astype(np.int16),
+        np.where(rng.random(size) < 0.2, 100.0, rng.uniform(0, 100, size)).astype(np.float32),
+        rng.integers(0, 200, size).astype(np.int16),
+    )
+    a = NB.record_counts(bounds, patients, *cols)
+    same(a, NP.record_counts(bounds, patients, *cols))
+    assert a.shape == (n_payers, len(kernels.RECORD_COUNTS))
+    assert a[:, 2].sum() == units.sum() and a[:, 0].sum() == (units > 0).sum()
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
     rng = np.random.default_rng(n + 1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.kernels import RECORD_COUNTS
 from sim.month.accounts import provider_cost, provider_revenue
 from sim.month.incentives import optimal_theta
 from sim.payment import terms
@@ -188,45 +189,49 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
             return np.array([np.count_nonzero(w[b]) for b in blocks], np.float64)
         return np.array([w[b].sum(dtype=np.float64) for b in blocks])
 
-    units = by_payer(care.service_units)
-    service_cost = world.settings[s].cfg.marginal_cost * units + by_payer(care.extra_cost)
+    counts = world.kernels.record_counts(
+        np.array([blocks[0].start, *(b.stop for b in blocks)]),
+        care.patients,
+        care.sought,
+        care.service_units,
+        care.new_episode,
+        care.billed_units,
+        care.visits,
+        care.minutes,
+        care.adverse,
+        care.period_end,
+        care.period_units,
+        care.at_threshold,
+        care.below_threshold,
+        care.referred,
+        pop.episode_left[s],
+        pop.function,
+        pop.episode_units[s],
+    )
+    totals = {"in_episode": np.array([b.stop - b.start for b in blocks])}
+    totals.update({name: counts[:, j] for j, name in enumerate(RECORD_COUNTS)})
+    service_cost = world.settings[s].cfg.marginal_cost * totals["units"] + by_payer(care.extra_cost)
     for f in world.hooks("cost_by_payer", s):
         extra = f.cost_by_payer(world, s)
         if extra is not None:
             service_cost = service_cost + extra
-    # episodes that ended this month (a stay's length when the unit is a day)
-    ended = care.sought & (pop.episode_left[s][care.patients] == 0)
-    totals = {
-        "in_episode": np.array([b.stop - b.start for b in blocks]),
-        "treated": by_payer(care.service_units > 0),
-        "episodes": by_payer(care.new_episode),
-        "units": units,
-        "billed": by_payer(care.billed_units),
-        "visits": by_payer(care.visits),
-        "minutes": by_payer(care.minutes),
-        "revenue": by_payer(paid.revenue),
-        "oop": by_payer(paid.oop),
-        "liability": by_payer(paid.liability),
-        "ae_payer": by_payer(paid.ae_payer),
-        "adverse": by_payer(care.adverse),
-        "gain": by_payer(care.function_change),
-        "gain_from_care": by_payer(care.gain),
-        "at_ceiling": by_payer(ended & (pop.function[care.patients] >= 100.0)),
-        "benefit": by_payer(care.benefit),
-        "low": by_payer(care.low_value),
-        "p4p": by_payer(paid.p4p),
-        "adjustment": by_payer(paid.adjustment),
-        "not_authorized": by_payer(care.not_authorized),
-        "periods": by_payer(care.period_end),
-        "period_units": by_payer(np.where(care.period_end, care.period_units, 0)),
-        "at_threshold": by_payer(care.at_threshold),
-        "below_threshold": by_payer(care.below_threshold),
-        "service_cost": service_cost,
-        "episodes_ended": by_payer(ended),
-        "ended_units": by_payer(np.where(ended, pop.episode_units[s][care.patients], 0)),
-        "referrals": by_payer(care.referred),
-        "denied": by_payer(paid.denied),
-    }
+    totals.update(
+        {
+            "revenue": by_payer(paid.revenue),
+            "oop": by_payer(paid.oop),
+            "liability": by_payer(paid.liability),
+            "ae_payer": by_payer(paid.ae_payer),
+            "gain": by_payer(care.function_change),
+            "gain_from_care": by_payer(care.gain),
+            "benefit": by_payer(care.benefit),
+            "low": by_payer(care.low_value),
+            "p4p": by_payer(paid.p4p),
+            "adjustment": by_payer(paid.adjustment),
+            "not_authorized": by_payer(care.not_authorized),
+            "service_cost": service_cost,
+            "denied": by_payer(paid.denied),
+        }
+    )
     payers = range(world.n_payers)
     panels = world.providers[s].panels
     totals.update(
