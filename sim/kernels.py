@@ -266,6 +266,29 @@ class Numpy:
         return out
 
     @staticmethod
+    def share_costs(
+        terms_of: Any,
+        patients: np.ndarray,
+        allowed: np.ndarray,
+        visits: np.ndarray,
+        deductible: np.ndarray,
+        oop_year_to_date: np.ndarray,
+    ) -> np.ndarray:
+        """What patients pay of ``allowed`` under cost-sharing terms ``terms_of`` (a contract's
+        parameters or a benefit design: :func:`sim.payment.terms.patient_cost_sharing`
+        without a contract's own patient share), their deductible left and year-to-date
+        out-of-pocket updated in place. Returns the out-of-pocket amounts."""
+        from sim.payment.terms import patient_cost_sharing
+
+        oop, left = patient_cost_sharing(
+            terms_of, allowed, visits, deductible[patients], None, None
+        )
+        if left is not None:
+            deductible[patients] = left
+        oop_year_to_date[patients] += oop
+        return oop
+
+    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -425,6 +448,24 @@ class Numba:
     def record_counts(self, bounds, patients, *columns):
         """:meth:`Numpy.record_counts`, compiled."""
         return self._k["record_counts"](np.asarray(bounds, np.int64), patients, *columns)
+
+    def share_costs(self, terms_of, patients, allowed, visits, deductible, oop_year_to_date):
+        """:meth:`Numpy.share_costs`, compiled."""
+        allowed = np.asarray(allowed, np.float64)
+        applies = bool(terms_of.deductible_applies)
+        if applies and np.any(~(allowed >= 0)):
+            # what billing.apply_cost_sharing refuses, before anything is changed
+            raise ValueError("allowed must be non-negative (and not NaN)")
+        return self._k["share_costs"](
+            patients.astype(np.int64, copy=False),
+            allowed,
+            visits.astype(np.int64, copy=False),
+            deductible,
+            oop_year_to_date,
+            float(terms_of.coinsurance),
+            float(terms_of.copay_per_visit),
+            applies,
+        )
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
         """:meth:`Numpy.learn`, compiled."""
@@ -657,6 +698,28 @@ def _compiled() -> dict[str, Any]:
         return out
 
     @jit
+    def share_costs(
+        patients, allowed, visits, deductible, ytd, coinsurance, copay, applies
+    ):  # pragma: no cover - compiled
+        m = patients.size
+        oop = np.empty(m)
+        for k in range(m):
+            i = patients[k]
+            a = allowed[k]
+            c = copay * visits[k]
+            if applies:
+                d = np.float64(deductible[i])
+                part = a if a < d else d  # np.minimum(allowed, deductible)
+                o = part + coinsurance * (a - part) + c
+                deductible[i] = np.float32(d - part)
+            else:
+                o = coinsurance * a + c
+            o = o if o < a else a  # at most the allowed amount
+            oop[k] = o
+            ytd[i] = np.float32(np.float64(ytd[i]) + o)
+        return oop
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -773,6 +836,7 @@ def _compiled() -> dict[str, Any]:
         "care_value": care_value,
         "outcomes": outcomes,
         "record_counts": record_counts,
+        "share_costs": share_costs,
         "learn": learn,
         "uniforms": uniforms,
     }

@@ -202,6 +202,39 @@ def test_record_counts(n, n_payers):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("applies", [True, False])
+@pytest.mark.parametrize("coinsurance,copay", [(0.2, 0.0), (0.0, 20.0), (1.0, 5.0)])
+def test_share_costs(n, applies, coinsurance, copay):
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(n)
+    size = 2 * n + 1
+    patients = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+    allowed = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0, 400, n))
+    visits = rng.integers(0, 5, n).astype(np.int64)
+    deductible = np.where(rng.random(size) < 0.5, 0.0, rng.uniform(0, 260, size)).astype(np.float32)
+    ytd = rng.uniform(0, 900, size).astype(np.float32)
+    terms_of = SimpleNamespace(
+        deductible_applies=applies, coinsurance=coinsurance, copay_per_visit=copay
+    )
+    da, db, ya, yb = deductible.copy(), deductible.copy(), ytd.copy(), ytd.copy()
+    a = NB.share_costs(terms_of, patients, allowed, visits, da, ya)
+    b = NP.share_costs(terms_of, patients, allowed, visits, db, yb)
+    same(a, b)
+    same(da, db)
+    same(ya, yb)
+    assert (a <= allowed).all()
+    if applies and n:
+        bad = allowed.copy()
+        bad[-1] = -1.0
+        for k in (NB, NP):
+            d0 = deductible.copy()
+            with pytest.raises(ValueError, match="non-negative"):
+                k.share_costs(terms_of, patients, bad, visits, d0, ytd.copy())
+            same(d0, deductible)  # nothing changed
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
     rng = np.random.default_rng(n + 1)

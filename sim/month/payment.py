@@ -121,25 +121,28 @@ def settle_payer(world: World, g: int) -> None:
         settlement = contract.settle(claims, world.providers[s].panels[g])
         prm = contract.params
         allowed = np.where(sought, settlement.allowed, 0.0)
-        if world.payer_design:
-            # the payer's benefit design, on the fee-schedule value of the services
-            design = world.benefit_design[g]
-            value = np.where(sought, claims.fee_value, 0.0)
-            oop, deductible_left = terms.patient_cost_sharing(
-                design, value, claims.visits, pop.deductible_remaining[idx], None, sought
+        if world.payer_design or settlement.patient_share is None:
+            # the payer's benefit design on the fee-schedule value of the services, or the
+            # contract's terms on what it allows: deductible, coinsurance and copays
+            if world.payer_design:
+                cost_sharing = world.benefit_design[g]
+                amount = np.where(sought, claims.fee_value, 0.0)
+            else:
+                cost_sharing, amount = prm, allowed
+            oop = world.kernels.share_costs(
+                cost_sharing,
+                idx,
+                amount,
+                claims.visits,
+                pop.deductible_remaining,
+                pop.oop_year_to_date,
             )
         else:
-            oop, deductible_left = terms.patient_cost_sharing(
-                prm,
-                allowed,
-                claims.visits,
-                pop.deductible_remaining[idx],
-                settlement.patient_share,
-                sought,
+            # the contract sets the patient's share itself (skilled nursing's daily coinsurance)
+            oop, _ = terms.patient_cost_sharing(
+                prm, allowed, claims.visits, None, settlement.patient_share, sought
             )
-        if deductible_left is not None:
-            pop.deductible_remaining[idx] = deductible_left
-        pop.oop_year_to_date[idx] += oop
+            pop.oop_year_to_date[idx] += oop
         # the provider receives the allowed amount (the patient's share comes out of it),
         # pay-for-performance and any reconciliation of the contract; terms a contract does
         # not have are left at the month's zeros (care gains function, events cost: no
