@@ -289,6 +289,33 @@ class Numpy:
         return oop
 
     @staticmethod
+    def group_counts(
+        patients: np.ndarray, payer: np.ndarray, risk_group: np.ndarray, n_payers: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of ``patients`` by payer (int64, n_payers) and by payer and risk quartile
+        (int64, n_payers × 4)."""
+        by_payer = np.bincount(payer[patients], minlength=n_payers)
+        key = payer[patients].astype(np.int64) * 4 + risk_group[patients]
+        by_group = np.bincount(key, minlength=n_payers * 4).reshape(n_payers, 4)
+        return by_payer, by_group
+
+    @staticmethod
+    def start_episodes(
+        patients: np.ndarray,
+        length: np.ndarray,
+        need: np.ndarray,
+        seek: np.ndarray,
+        left: np.ndarray,
+        optimal_units: np.ndarray,
+        sought: np.ndarray,
+    ) -> None:
+        """Store new episodes in the population's arrays: months left, need (as the array's
+        dtype) and whether the patient sought care."""
+        left[patients] = length
+        optimal_units[patients] = need
+        sought[patients] = seek
+
+    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -465,6 +492,24 @@ class Numba:
             float(terms_of.coinsurance),
             float(terms_of.copay_per_visit),
             applies,
+        )
+
+    def group_counts(self, patients, payer, risk_group, n_payers):
+        """:meth:`Numpy.group_counts`, compiled."""
+        return self._k["group_counts"](
+            patients.astype(np.int64, copy=False), payer, risk_group, int(n_payers)
+        )
+
+    def start_episodes(self, patients, length, need, seek, left, optimal_units, sought):
+        """:meth:`Numpy.start_episodes`, compiled."""
+        self._k["start_episodes"](
+            patients.astype(np.int64, copy=False),
+            length.astype(np.int16, copy=False),
+            np.asarray(need, np.float64),
+            seek,
+            left,
+            optimal_units,
+            sought,
         )
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
@@ -720,6 +765,27 @@ def _compiled() -> dict[str, Any]:
         return oop
 
     @jit
+    def group_counts(patients, payer, risk_group, n_payers):  # pragma: no cover - compiled
+        by_payer = np.zeros(n_payers, np.int64)
+        by_group = np.zeros((n_payers, 4), np.int64)
+        for k in range(patients.size):
+            i = patients[k]
+            g = payer[i]
+            by_payer[g] += 1
+            by_group[g, risk_group[i]] += 1
+        return by_payer, by_group
+
+    @jit
+    def start_episodes(
+        patients, length, need, seek, left, optimal_units, sought
+    ):  # pragma: no cover - compiled
+        for k in range(patients.size):
+            i = patients[k]
+            left[i] = length[k]
+            optimal_units[i] = need[k]
+            sought[i] = seek[k]
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -837,6 +903,8 @@ def _compiled() -> dict[str, Any]:
         "outcomes": outcomes,
         "record_counts": record_counts,
         "share_costs": share_costs,
+        "group_counts": group_counts,
+        "start_episodes": start_episodes,
         "learn": learn,
         "uniforms": uniforms,
     }

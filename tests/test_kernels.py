@@ -235,6 +235,31 @@ def test_share_costs(n, applies, coinsurance, copay):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n_payers", [1, 4])
+def test_group_counts_and_start_episodes(n, n_payers):
+    rng = np.random.default_rng(n + n_payers)
+    size = 3 * n + 2
+    patients = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+    payer = np.sort(rng.integers(0, n_payers, size)).astype(np.int8)
+    risk_group = rng.integers(0, 4, size).astype(np.int8)
+    a = NB.group_counts(patients, payer, risk_group, n_payers)
+    same(a, NP.group_counts(patients, payer, risk_group, n_payers))
+    assert a[0].sum() == n and (a[1].sum(axis=1) == a[0]).all()
+    length = rng.integers(1, 240, n).astype(np.int16)
+    need = rng.uniform(0, 12, n)  # float64, stored as float32
+    seek = rng.random(n) < 0.7
+    arrays = (
+        np.zeros(size, np.int16),
+        np.zeros(size, np.float32),
+        np.zeros(size, np.bool_),
+    )
+    mine = tuple(x.copy() for x in arrays)
+    NB.start_episodes(patients, length, need, seek, *mine)
+    NP.start_episodes(patients, length, need, seek, *arrays)
+    same(mine, arrays)
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
     rng = np.random.default_rng(n + 1)

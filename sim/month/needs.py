@@ -115,18 +115,19 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
                 if away is not None:
                     turned_away[asking] |= away
             seek &= ~turned_away
-            away = idx_new[turned_away]
-            declined_by_payer = np.bincount(pop.payer[away], minlength=n_payers)
-            declined_by_group = _by_group(world, away)
-        left[idx_new] = length
-        pop.optimal_units[s][idx_new] = need
-        pop.sought[s][idx_new] = seek
+            declined_by_payer, declined_by_group = world.kernels.group_counts(
+                idx_new[turned_away], pop.payer, world.risk_group, n_payers
+            )
+        world.kernels.start_episodes(
+            idx_new, length, need, seek, left, pop.optimal_units[s], pop.sought[s]
+        )
+    by_payer, by_group = world.kernels.group_counts(idx_new, pop.payer, world.risk_group, n_payers)
     return NewEpisodes(
         patients=idx_new,
         referred=referred,
-        by_payer=np.bincount(pop.payer[idx_new], minlength=n_payers),
+        by_payer=by_payer,
         declined_by_payer=declined_by_payer,
-        by_group=_by_group(world, idx_new),
+        by_group=by_group,
         declined_by_group=declined_by_group,
     )
 
@@ -169,12 +170,6 @@ def _new_episodes_with_features(
     if forced is not None:
         referred = forced[idx_new]
     return idx_new, p_new, referred
-
-
-def _by_group(world: World, patients: np.ndarray) -> np.ndarray:
-    """Counts of ``patients`` by payer and risk quartile (n_payers × 4)."""
-    key = world.population.payer[patients].astype(np.int64) * 4 + world.risk_group[patients]
-    return np.bincount(key, minlength=world.n_payers * 4).reshape(world.n_payers, 4)
 
 
 def seek_probability(
