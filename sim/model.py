@@ -59,6 +59,7 @@ MODEL_REPORTERS = {
 
 #: the monthly columns of every feature (zero where a feature is absent)
 _FEATURE_COLUMNS = columns()
+_FEATURE_ZEROS = records.zero_columns(_FEATURE_COLUMNS)
 
 
 def _theta_offset(care: SettingMonth) -> np.ndarray:
@@ -229,7 +230,7 @@ class HealthSystemModel(mesa.Model):
                 adaptation.move_all(world, s)
         provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
         records.record(
-            world, _FEATURE_COLUMNS, self._f0_sum, self.rows, provider_rows, self.subgroups
+            world, _FEATURE_ZEROS, self._f0_sum, self.rows, provider_rows, self.subgroups
         )
         for f in self.hooks("after_records"):
             f.after_records(world)

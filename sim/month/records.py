@@ -111,24 +111,26 @@ PROVIDER_COLUMNS: dict[str, tuple[str, str, str]] = {
 }  # fmt: skip
 
 
-def _zero(dtype: str) -> int | float:
-    return 0 if dtype.startswith("int") else 0.0
+def zero_columns(feature_columns: dict[str, tuple[str, str, str]]) -> dict[str, int | float]:
+    """Every feature's monthly column at zero (0 or 0.0 by its dtype): what a row holds for
+    the features a run does not have."""
+    return {k: 0 if v[0].startswith("int") else 0.0 for k, v in feature_columns.items()}
 
 
 def record(
     world: World,
-    feature_columns: dict[str, tuple[str, str, str]],
+    zeros: dict[str, int | float],
     f0_sum: np.ndarray,
     rows: list[dict[str, Any]],
     provider_rows: list[dict[str, Any]] | None,
     subgroups: Subgroups | None = None,
 ) -> None:
-    """Append this month's rows (``f0_sum``: each payer's sum of function at the start), and
-    the subgroup rows when the scenario asks for them (``[analysis]``).
+    """Append this month's rows (``zeros``: every feature column at zero, from
+    :func:`zero_columns`; ``f0_sum``: each payer's sum of function at the start), and the
+    subgroup rows when the scenario asks for them (``[analysis]``).
 
     The rows are derived from the month's sums by (setting, payer) (:func:`_sums`), which a
     sharded run adds up over its shards first (``world.exchange.sums``)."""
-    zeros = {k: _zero(v[0]) for k, v in feature_columns.items()}
     date = world.config.date_of(world.month_number).isoformat()
     f_sum = world.population.function_sum_by_payer()
     revenues = []
@@ -143,8 +145,10 @@ def record(
         local.append(sums)
     for s, sums in enumerate(world.exchange.sums(local)):
         extra = _feature_columns(world, s, sums)
+        # Python numbers, once per setting: the rows take dozens of them per payer
+        values = {k: v.tolist() for k, v in sums.items()}
         for g in range(world.n_payers):
-            row = _row(world, s, g, sums)
+            row = _row(world, s, g, values)
             row["date"] = date
             row.update(zeros)
             for k, v in extra.items():
@@ -256,8 +260,9 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
     return totals
 
 
-def _row(world: World, s: int, g: int, t: dict[str, np.ndarray]) -> dict[str, Any]:
-    """One (setting, payer) row of the monthly table from the month's sums ``t``."""
+def _row(world: World, s: int, g: int, t: dict[str, list]) -> dict[str, Any]:
+    """One (setting, payer) row of the monthly table from the month's sums ``t`` (as Python
+    numbers, by payer)."""
     payer = world.payers[g]
     contract = payer.contracts[s]
     f_sum, f0_sum = t["f_sum"], t["f0_sum"]
@@ -283,8 +288,8 @@ def _row(world: World, s: int, g: int, t: dict[str, np.ndarray]) -> dict[str, An
         "patients_in_episode": int(t["in_episode"][g]),
         "new_needs": int(t["new_needs"][g]),
         "episodes_declined": int(t["declined"][g]),
-        **{f"new_needs_risk_q{k + 1}": int(t["new_needs_q"][g, k]) for k in range(4)},
-        **{f"episodes_declined_risk_q{k + 1}": int(t["declined_q"][g, k]) for k in range(4)},
+        **{f"new_needs_risk_q{k + 1}": int(t["new_needs_q"][g][k]) for k in range(4)},
+        **{f"episodes_declined_risk_q{k + 1}": int(t["declined_q"][g][k]) for k in range(4)},
         "episodes": int(t["episodes"][g]),
         "patients_treated": tr,
         "visits": int(t["visits"][g]),
