@@ -46,6 +46,7 @@ MIN_PATIENTS = 50_000
 
 _MODES = ("auto", "numpy", "numba")
 _GOLDEN = 0x9E3779B97F4A7C15
+_INT16_MAX = np.iinfo(np.int16).max
 
 #: the columns of :meth:`Numpy.record_counts`, in order (the monthly records' names)
 RECORD_COUNTS = (
@@ -316,6 +317,42 @@ class Numpy:
         sought[patients] = seek
 
     @staticmethod
+    def plan_units(
+        gid: np.ndarray,
+        patients: np.ndarray,
+        month: int,
+        experimenting: bool,
+        delta: float,
+        theta: np.ndarray,
+        need: np.ndarray,
+        max_units: int,
+        base: np.uint64,
+        sought: np.ndarray,
+        new_episode: np.ndarray,
+        episode_units: np.ndarray,
+        episode_month: np.ndarray,
+        period_units: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A plain month's units for the patients in episode (ascending ``patients``; ``gid``
+        their numbers in the whole run): the experiment's sign (−1, 0, +1 by patient and
+        month when ``experimenting``, else 0), planned units ``clip(need + θ + δ·sign, 0,
+        max)``, rounded with the uniforms of counter ``base`` (0 for who did not seek care);
+        the episode's units so far, the period's units and the episode month stored (at most
+        the int16 maximum). Returns (sign, planned, units, episode month before this one)."""
+        from sim.behaviour import planned_units, variation_sign
+
+        sign = variation_sign(gid, month) if experimenting else np.zeros(patients.size, np.int8)
+        planned = planned_units(need, theta + delta * sign, max_units)
+        units = np.floor(planned + Numpy.uniforms(gid, base)).astype(np.int64)
+        units[~sought] = 0
+        used = np.where(new_episode, 0, episode_units[patients]).astype(np.int64)
+        episode_units[patients] = np.minimum(used + units, _INT16_MAX)
+        ep_month = np.where(new_episode, 0, episode_month[patients]).astype(np.int64)
+        period_units[patients] = np.minimum(units + np.int64(0), _INT16_MAX)
+        episode_month[patients] = np.minimum(ep_month + 1, _INT16_MAX)
+        return sign, planned, units, ep_month
+
+    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -510,6 +547,41 @@ class Numba:
             left,
             optimal_units,
             sought,
+        )
+
+    def plan_units(
+        self,
+        gid,
+        patients,
+        month,
+        experimenting,
+        delta,
+        theta,
+        need,
+        max_units,
+        base,
+        sought,
+        new_episode,
+        episode_units,
+        episode_month,
+        period_units,
+    ):
+        """:meth:`Numpy.plan_units`, compiled."""
+        return self._k["plan_units"](
+            gid.astype(np.int64, copy=False),
+            patients.astype(np.int64, copy=False),
+            int(month),
+            bool(experimenting),
+            float(delta),
+            np.asarray(theta, np.float64),
+            np.asarray(need, np.float64),
+            float(max_units),
+            np.uint64(base),
+            sought,
+            new_episode,
+            episode_units,
+            episode_month,
+            period_units,
         )
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
@@ -786,6 +858,53 @@ def _compiled() -> dict[str, Any]:
             sought[i] = seek[k]
 
     @jit
+    def plan_units(
+        gid,
+        patients,
+        month,
+        experimenting,
+        delta,
+        theta,
+        need,
+        max_units,
+        base,
+        sought,
+        new_episode,
+        episode_units,
+        episode_month,
+        period_units,
+    ):  # pragma: no cover - compiled
+        m = patients.size
+        sign = np.zeros(m, np.int8)
+        planned = np.empty(m)
+        units = np.empty(m, np.int64)
+        ep_month = np.empty(m, np.int64)
+        for k in range(m):
+            i = patients[k]
+            if experimenting:
+                sign[k] = np.int8((gid[k] + month) % 3 - 1)
+            x = need[k] + (theta[k] + delta * np.float64(sign[k]))
+            x = 0.0 if x < 0.0 else x
+            x = max_units if x > max_units else x
+            planned[k] = x
+            y = np.uint64(gid[k]) * golden + base
+            y ^= y >> s30
+            y *= m1
+            y ^= y >> s27
+            y *= m2
+            y ^= y >> s31
+            u = np.int64(np.floor(x + np.float64(y >> s11) * scale)) if sought[k] else 0
+            units[k] = u
+            used = 0 if new_episode[k] else np.int64(episode_units[i])
+            total = used + u
+            episode_units[i] = total if total < int16_max else int16_max
+            e = 0 if new_episode[k] else np.int64(episode_month[i])
+            ep_month[k] = e
+            period_units[i] = u if u < int16_max else int16_max
+            episode_month[i] = e + 1 if e + 1 < int16_max else int16_max
+        return sign, planned, units, ep_month
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -822,6 +941,7 @@ def _compiled() -> dict[str, Any]:
                         xtx[p, a, b] = keep * xtx[p, a, b] + memory * mx[p, a, b]
         return count
 
+    int16_max = np.int64(_INT16_MAX)
     golden = np.uint64(_GOLDEN)
     m1 = np.uint64(0xBF58476D1CE4E5B9)
     m2 = np.uint64(0x94D049BB133111EB)
@@ -905,6 +1025,7 @@ def _compiled() -> dict[str, Any]:
         "share_costs": share_costs,
         "group_counts": group_counts,
         "start_episodes": start_episodes,
+        "plan_units": plan_units,
         "learn": learn,
         "uniforms": uniforms,
     }

@@ -260,6 +260,34 @@ def test_group_counts_and_start_episodes(n, n_payers):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("experimenting", [True, False])
+def test_plan_units(n, experimenting):
+    rng = np.random.default_rng(n + experimenting)
+    size = 2 * n + 3
+    patients = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+    gid = patients + 10**9
+    theta = rng.normal(0, 3, n)  # some plans below 0, some above the maximum
+    need = rng.uniform(0, 10, n)
+    sought = rng.random(n) < 0.85
+    new = rng.random(n) < 0.3
+    states = (
+        rng.integers(0, 400, size).astype(np.int16),
+        rng.integers(0, 30, size).astype(np.int16),
+        rng.integers(0, 50, size).astype(np.int16),
+    )
+    states[0][patients[: n // 10]] = 32767  # saturates
+    args = (gid, patients, 17, experimenting, 0.45, theta, need, 8, np.uint64(987654321))
+    mine = tuple(x.copy() for x in states)
+    a = NB.plan_units(*args, sought, new, *mine)
+    b = NP.plan_units(*args, sought, new, *states)
+    same(a, b)
+    same(mine, states)
+    if n > 100:
+        assert (a[1] == 0).any() and (a[1] == 8).any()  # clipped at both ends
+        assert (a[2][~sought] == 0).all() and set(np.unique(a[0])) <= {-1, 0, 1}
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
     rng = np.random.default_rng(n + 1)

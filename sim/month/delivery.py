@@ -136,6 +136,51 @@ def _active(world: World, s: int, new: NewEpisodes) -> _Active:
     )
 
 
+def _plain_month(world: World, setting: CareSetting) -> bool:
+    """Whether this month's units in ``setting`` are just the providers' plans rounded: no
+    contract authorizes units or pays by a period beyond the month (or by thresholds), no
+    feature rations units and episodes have no cap on their units."""
+    s = setting.index
+    return (
+        setting.cfg.max_units_per_episode is None
+        and not world.hooks("ration_units", s)
+        and all(
+            c.params.prior_authorization is None and c.period_months == 1 and not c.has_thresholds
+            for c in world.contracts(s)
+        )
+    )
+
+
+def _plan_plain(
+    world: World, setting: CareSetting, act: _Active
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_decide_units` and the one-month period's bookkeeping of a plain month
+    (:func:`_plain_month`), in one pass: returns (sign, planned, service units, episode
+    month) and stores the units used in the episode, the period's units and the next episode
+    month."""
+    pop = world.population
+    cfg = setting.cfg
+    s = setting.index
+    idx = act.patients
+    theta = world.providers[s].styles[0].for_patients(act.provider, act.by_payer)
+    return world.kernels.plan_units(
+        pop.global_index(idx),
+        idx,
+        world.month_number,
+        world.learning,
+        world.behaviour.experiment_step * cfg.optimal_units,
+        theta,
+        act.need,
+        cfg.max_units,
+        pop.uniform_base(s, ROUNDING),
+        act.sought,
+        act.new_episode,
+        pop.episode_units[s],
+        pop.episode_month[s],
+        pop.period_units[s],
+    )
+
+
 def _decide_units(
     world: World, setting: CareSetting, act: _Active
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -183,22 +228,29 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
     s = setting.index
     act = _active(world, s, new)
     idx, sought, need = act.patients, act.sought, act.need
-    sign, planned, units, not_authorized = _decide_units(world, setting, act)
-
-    # payment periods: units accumulate per period; features may act at a period's end
-    per = _payment_period(world, s, idx, act.new_episode, act.by_payer)
-    if per.width:
-        for f in hooks("adjust_units", s):
-            units = f.adjust_units(
-                world,
-                s,
-                units,
-                per.units_before,
-                per.thresholds,
-                per.end & sought,
-                idx,
-                per.episode_month,
-            )
+    plain = _plain_month(world, setting)
+    if plain:
+        # no authorization, rationing, unit cap or period beyond the month: units and the
+        # period's bookkeeping in one pass
+        sign, planned, units, episode_month = _plan_plain(world, setting, act)
+        not_authorized = np.zeros(idx.size)
+        per = _Period(episode_month, None, None, None, np.empty((idx.size, 0)), 0, one_month=True)  # type: ignore[arg-type]
+    else:
+        sign, planned, units, not_authorized = _decide_units(world, setting, act)
+        # payment periods: units accumulate per period; features may act at a period's end
+        per = _payment_period(world, s, idx, act.new_episode, act.by_payer)
+        if per.width:
+            for f in hooks("adjust_units", s):
+                units = f.adjust_units(
+                    world,
+                    s,
+                    units,
+                    per.units_before,
+                    per.thresholds,
+                    per.end & sought,
+                    idx,
+                    per.episode_month,
+                )
     if per.one_month:
         period_units = units + np.int64(0)
         period_end = sought.copy()
@@ -218,8 +270,9 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         )
         at_threshold &= period_end
         below_threshold &= period_end
-    pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
-    pop.episode_month[s][idx] = np.minimum(per.episode_month + 1, _INT16_MAX)
+    if not plain:
+        pop.period_units[s][idx] = np.minimum(period_units, _INT16_MAX)
+        pop.episode_month[s][idx] = np.minimum(per.episode_month + 1, _INT16_MAX)
 
     # delivery: visits, billed units, minutes, fee-schedule value; benefit and function gain
     starting = act.new_episode & sought
