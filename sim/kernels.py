@@ -353,6 +353,17 @@ class Numpy:
         return sign, planned, units, ep_month
 
     @staticmethod
+    def block_sums(bounds: np.ndarray, columns: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Sums of each float64 column over each block (``bounds[g]`` to ``bounds[g + 1]``):
+        one row per block, one column per column (``np.sum``: pairwise)."""
+        out = np.empty((bounds.size - 1, len(columns)))
+        for g in range(bounds.size - 1):
+            a, b = int(bounds[g]), int(bounds[g + 1])
+            for j, c in enumerate(columns):
+                out[g, j] = c[a:b].sum(dtype=np.float64)
+        return out
+
+    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -583,6 +594,11 @@ class Numba:
             episode_month,
             period_units,
         )
+
+    def block_sums(self, bounds, columns):
+        """:meth:`Numpy.block_sums`, compiled: numpy's pairwise summation, step for step."""
+        cols = tuple(np.ascontiguousarray(c, np.float64) for c in columns)
+        return self._k["block_sums"](np.asarray(bounds, np.int64), cols)
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
         """:meth:`Numpy.learn`, compiled."""
@@ -905,6 +921,53 @@ def _compiled() -> dict[str, Any]:
         return sign, planned, units, ep_month
 
     @jit
+    def pairwise(a, lo, n):  # pragma: no cover - compiled
+        # numpy's pairwise summation of float64 (numpy/_core/src/umath/loops_utils.h.src):
+        # below 8 in order; up to 128 in 8 accumulators, combined in a tree, then the rest in
+        # order; beyond, halves cut at a multiple of 8
+        if n < 8:
+            res = 0.0
+            for i in range(lo, lo + n):
+                res += a[i]
+            return res
+        if n <= 128:
+            r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+            r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+            end = n - n % 8
+            i = 8
+            while i < end:
+                j = lo + i
+                r0 += a[j]
+                r1 += a[j + 1]
+                r2 += a[j + 2]
+                r3 += a[j + 3]
+                r4 += a[j + 4]
+                r5 += a[j + 5]
+                r6 += a[j + 6]
+                r7 += a[j + 7]
+                i += 8
+            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+            while i < n:
+                res += a[lo + i]
+                i += 1
+            return res
+        n2 = n // 2
+        n2 -= n2 % 8
+        return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2)
+
+    @jit
+    def block_sums(bounds, columns):  # pragma: no cover - compiled
+        n_blocks = bounds.size - 1
+        out = np.empty((n_blocks, len(columns)))
+        for g in range(n_blocks):
+            a = bounds[g]
+            n = bounds[g + 1] - a
+            for j in range(len(columns)):
+                # the reduction starts from add's identity
+                out[g, j] = 0.0 + pairwise(columns[j], a, n)
+        return out
+
+    @jit
     def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
@@ -1026,6 +1089,7 @@ def _compiled() -> dict[str, Any]:
         "group_counts": group_counts,
         "start_episodes": start_episodes,
         "plan_units": plan_units,
+        "block_sums": block_sums,
         "learn": learn,
         "uniforms": uniforms,
     }

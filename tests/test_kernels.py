@@ -287,6 +287,27 @@ def test_plan_units(n, experimenting):
         assert (a[2][~sought] == 0).all() and set(np.unique(a[0])) <= {-1, 0, 1}
 
 
+@pytest.mark.parametrize(
+    "n", [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 257, 1000, 8192, 8193, 70_001]
+)
+def test_block_sums_are_numpys_pairwise_sums(n):
+    """Every block length around numpy's unrolling (8) and block (128) sizes, and beyond its
+    buffer (8192): the compiled sums repeat numpy's pairwise summation bit for bit."""
+    rng = np.random.default_rng(n)
+    columns = (
+        rng.normal(0, 1, n),
+        rng.normal(0, 1, n) * 10.0 ** rng.integers(-12, 12, n),  # wide magnitudes: order shows
+        np.where(rng.random(n) < 0.5, -0.0, 0.0),
+        np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0, 400, n)),
+    )
+    for n_blocks in (1, 2, 5):
+        cut = np.sort(rng.integers(0, n + 1, n_blocks - 1))
+        bounds = np.array([0, *cut, n])
+        a = NB.block_sums(bounds, columns)
+        same(a, NP.block_sums(bounds, columns))
+        assert a.shape == (n_blocks, len(columns))
+
+
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):

@@ -193,8 +193,9 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
             return np.array([np.count_nonzero(w[b]) for b in blocks], np.float64)
         return np.array([w[b].sum(dtype=np.float64) for b in blocks])
 
+    bounds = np.array([blocks[0].start, *(b.stop for b in blocks)])
     counts = world.kernels.record_counts(
-        np.array([blocks[0].start, *(b.stop for b in blocks)]),
+        bounds,
         care.patients,
         care.sought,
         care.service_units,
@@ -214,28 +215,35 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
     )
     totals = {"in_episode": np.array([b.stop - b.start for b in blocks])}
     totals.update({name: counts[:, j] for j, name in enumerate(RECORD_COUNTS)})
-    service_cost = world.settings[s].cfg.marginal_cost * totals["units"] + by_payer(care.extra_cost)
+    # the money and function sums: numpy's pairwise sums of each payer's block
+    sums = world.kernels.block_sums(
+        bounds,
+        (
+            care.extra_cost,
+            paid.revenue,
+            paid.oop,
+            paid.liability,
+            paid.ae_payer,
+            care.function_change,
+            care.gain,
+            care.benefit,
+            care.low_value,
+            paid.p4p,
+            paid.adjustment,
+            care.not_authorized,
+            paid.denied,
+        ),
+    )
+    extra_cost, *money = sums.T
+    names = ("revenue", "oop", "liability", "ae_payer", "gain", "gain_from_care", "benefit")
+    names += ("low", "p4p", "adjustment", "not_authorized", "denied")
+    totals.update(zip(names, money, strict=True))
+    service_cost = world.settings[s].cfg.marginal_cost * totals["units"] + extra_cost
     for f in world.hooks("cost_by_payer", s):
         extra = f.cost_by_payer(world, s)
         if extra is not None:
             service_cost = service_cost + extra
-    totals.update(
-        {
-            "revenue": by_payer(paid.revenue),
-            "oop": by_payer(paid.oop),
-            "liability": by_payer(paid.liability),
-            "ae_payer": by_payer(paid.ae_payer),
-            "gain": by_payer(care.function_change),
-            "gain_from_care": by_payer(care.gain),
-            "benefit": by_payer(care.benefit),
-            "low": by_payer(care.low_value),
-            "p4p": by_payer(paid.p4p),
-            "adjustment": by_payer(paid.adjustment),
-            "not_authorized": by_payer(care.not_authorized),
-            "service_cost": service_cost,
-            "denied": by_payer(paid.denied),
-        }
-    )
+    totals["service_cost"] = service_cost
     payers = range(world.n_payers)
     panels = world.providers[s].panels
     totals.update(
