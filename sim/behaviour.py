@@ -49,8 +49,10 @@ import math
 
 import numpy as np
 
+# the planned units and the experiment's sign (provider behaviour) are written once, in
+# sim.kernels, whose numpy twins use them; they are re-exported here
 from sim.kernels import NUMPY as NUMPY_KERNELS
-from sim.kernels import Kernels
+from sim.kernels import Kernels, planned_units, variation_sign  # noqa: F401
 
 #: regressors of the per-provider learning regression
 REGRESSORS = ("const", "need", "need_sq", "offset", "offset_sq", "new_episode")
@@ -84,20 +86,6 @@ def income_weight(
     safe_ref = np.where(known, ref, 1.0)
     y = np.maximum(np.asarray(income, np.float64), floor * safe_ref)
     return np.where(known, (safe_ref / y) ** elasticity, 1.0)
-
-
-def planned_units(need: np.ndarray, offset: np.ndarray, max_units: int) -> np.ndarray:
-    """Planned (continuous) units for each patient: clip(q_B + offset, 0, max_units)."""
-    return np.clip(need + offset, 0.0, float(max_units))
-
-
-def variation_sign(patient_index: np.ndarray, month: int) -> np.ndarray:
-    """−1, 0 or +1: which variation of its style a provider tries on this patient this month.
-
-    Deterministic and balanced (by patient number and month), so it uses no random numbers
-    and leaves the common random numbers of the arms untouched.
-    """
-    return ((patient_index + month) % 3).astype(np.int8) - 1
 
 
 class Experience:

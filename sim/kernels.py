@@ -68,6 +68,20 @@ RECORD_COUNTS = (
 )
 
 
+def planned_units(need: np.ndarray, offset: np.ndarray, max_units: int) -> np.ndarray:
+    """Planned (continuous) units for each patient: clip(q_B + offset, 0, max_units)."""
+    return np.clip(need + offset, 0.0, float(max_units))
+
+
+def variation_sign(patient_index: np.ndarray, month: int) -> np.ndarray:
+    """−1, 0 or +1: which variation of its style a provider tries on this patient this month.
+
+    Deterministic and balanced (by patient number and month), so it uses no random numbers
+    and leaves the common random numbers of the arms untouched.
+    """
+    return ((patient_index + month) % 3).astype(np.int8) - 1
+
+
 class Numpy:
     """The numpy twins (the reference semantics)."""
 
@@ -339,8 +353,6 @@ class Numpy:
         max)``, rounded with the uniforms of counter ``base`` (0 for who did not seek care);
         the episode's units so far, the period's units and the episode month stored (at most
         the int16 maximum). Returns (sign, planned, units, episode month before this one)."""
-        from sim.behaviour import planned_units, variation_sign
-
         sign = variation_sign(gid, month) if experimenting else np.zeros(patients.size, np.int8)
         planned = planned_units(need, theta + delta * sign, max_units)
         units = np.floor(planned + Numpy.uniforms(gid, base)).astype(np.int64)
