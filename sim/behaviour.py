@@ -114,8 +114,10 @@ class Experience:
         offset: np.ndarray,
         new_episode: np.ndarray,
         kernels: Kernels = NUMPY_KERNELS,
+        mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Fold one month of treated patients into the record; returns patients per provider."""
+        """Fold one month of treated patients (those where ``mask`` is true, if given) into
+        the record; returns patients per provider."""
         return kernels.learn(
             provider,
             value,
@@ -125,6 +127,7 @@ class Experience:
             self.xtx,
             self.xty,
             self.memory,
+            mask,
         )
 
     def slope_curvature(

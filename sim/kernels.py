@@ -376,6 +376,24 @@ class Numpy:
         return out
 
     @staticmethod
+    def provider_sums(
+        provider: np.ndarray,
+        mask: np.ndarray,
+        profit: np.ndarray,
+        benefit: np.ndarray,
+        n_providers: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per provider, over the patients where ``mask`` is true: their number (int64) and
+        the sums of ``profit`` and ``benefit`` (``np.bincount``: in patient order)."""
+        own = provider[mask]
+        # (np.bincount of no patients gives integer zeros even with weights: sums are float64)
+        return (
+            np.bincount(own, minlength=n_providers),
+            np.bincount(own, profit[mask], n_providers).astype(np.float64, copy=False),
+            np.bincount(own, benefit[mask], n_providers).astype(np.float64, copy=False),
+        )
+
+    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -385,12 +403,17 @@ class Numpy:
         xtx: np.ndarray,
         xty: np.ndarray,
         memory: float,
+        mask: np.ndarray | None = None,
     ) -> np.ndarray:
         """Fold a month into each provider's least-squares record, in place: the month's
         ``X'X`` and ``X'y`` of the regressors (1, z, z², x, x², new episode) and ``y = value``
-        (sums over the patients in order, as ``np.bincount`` adds them), then
-        ``record = (1 − memory)·record + memory·month`` for the providers with patients.
-        Returns the patients per provider (float64)."""
+        (sums over the patients in order, as ``np.bincount`` adds them; only the patients
+        where ``mask`` is true, if given), then ``record = (1 − memory)·record +
+        memory·month`` for the providers with patients. Returns the patients per provider
+        (float64)."""
+        if mask is not None:
+            provider, value, need_z = provider[mask], value[mask], need_z[mask]
+            x, new_episode = x[mask], new_episode[mask]
         n_providers = xty.shape[0]
         cols = [None, need_z, need_z * need_z, x, x * x, new_episode.astype(float)]
         k = len(cols)
@@ -456,8 +479,16 @@ class Numba:
 
     def active(self, left, provider, sought, need, new_patients, new_referred):
         """:meth:`Numpy.active`, compiled."""
+        # few patients are in episode: the months left are scanned four at a time, as words
+        words = left[: left.size - left.size % 4].view(np.uint64)
         return self._k["active"](
-            left, provider, sought, need, new_patients.astype(np.int64, copy=False), new_referred
+            left,
+            words,
+            provider,
+            sought,
+            need,
+            new_patients.astype(np.int64, copy=False),
+            new_referred,
         )
 
     def deliver(
@@ -612,7 +643,7 @@ class Numba:
         cols = tuple(np.ascontiguousarray(c, np.float64) for c in columns)
         return self._k["block_sums"](np.asarray(bounds, np.int64), cols)
 
-    def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory):
+    def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory, mask=None):
         """:meth:`Numpy.learn`, compiled."""
         return self._k["learn"](
             provider.astype(np.int64, copy=False),
@@ -623,6 +654,17 @@ class Numba:
             xtx,
             xty,
             float(memory),
+            np.ones(provider.size, np.bool_) if mask is None else mask,
+        )
+
+    def provider_sums(self, provider, mask, profit, benefit, n_providers):
+        """:meth:`Numpy.provider_sums`, compiled."""
+        return self._k["provider_sums"](
+            provider.astype(np.int64, copy=False),
+            mask,
+            np.asarray(profit, np.float64),
+            np.asarray(benefit, np.float64),
+            int(n_providers),
         )
 
     def uniforms(self, patients, base):
@@ -713,32 +755,46 @@ def _compiled() -> dict[str, Any]:
         return idx, pn
 
     @jit
-    def active(left, provider, sought, need, new_patients, new_referred):  # pragma: no cover
+    def active(left, words, provider, sought, need, new_patients, new_referred):  # pragma: no cover
         n = left.size
+        n_words = words.size
+        # a word of four months-left values that is zero holds no patient in episode
         m = 0
-        for i in range(n):
+        for q in range(n_words):
+            if words[q] != 0:
+                for i in range(4 * q, 4 * q + 4):
+                    m += left[i] > 0
+        for i in range(4 * n_words, n):
             m += left[i] > 0
         idx = np.empty(m, np.int64)
+        k = 0
+        for q in range(n_words):
+            if words[q] != 0:
+                for i in range(4 * q, 4 * q + 4):
+                    if left[i] > 0:
+                        idx[k] = i
+                        k += 1
+        for i in range(4 * n_words, n):
+            if left[i] > 0:
+                idx[k] = i
+                k += 1
         prov = np.empty(m, np.int64)
         sgt = np.empty(m, np.bool_)
         nd = np.empty(m, np.float64)
         new_ep = np.zeros(m, np.bool_)
         referred = np.zeros(m, np.bool_)
-        k = 0
         j = 0
         n_new = new_patients.size
-        for i in range(n):
-            if left[i] > 0:
-                idx[k] = i
-                prov[k] = provider[i]
-                sgt[k] = sought[i]
-                nd[k] = need[i]
-                # np.searchsorted(idx, new_patients): the first active patient at or after
-                while j < n_new and new_patients[j] <= i:
-                    new_ep[k] = True
-                    referred[k] = new_referred[j]
-                    j += 1
-                k += 1
+        for k in range(m):
+            i = idx[k]
+            prov[k] = provider[i]
+            sgt[k] = sought[i]
+            nd[k] = need[i]
+            # np.searchsorted(idx, new_patients): the first active patient at or after
+            while j < n_new and new_patients[j] <= i:
+                new_ep[k] = True
+                referred[k] = new_referred[j]
+                j += 1
         if j < n_new:
             raise IndexError("a new episode's patient is not active")
         return idx, prov, sgt, nd, new_ep, referred
@@ -980,11 +1036,26 @@ def _compiled() -> dict[str, Any]:
         return out
 
     @jit
-    def learn(provider, value, need_z, x, new_episode, xtx, xty, memory):  # pragma: no cover
+    def provider_sums(provider, mask, profit, benefit, n_prov):  # pragma: no cover - compiled
+        count = np.zeros(n_prov, np.int64)
+        p_sum = np.zeros(n_prov)
+        b_sum = np.zeros(n_prov)
+        for i in range(provider.size):
+            if mask[i]:
+                p = provider[i]
+                count[p] += 1
+                p_sum[p] += profit[i]
+                b_sum[p] += benefit[i]
+        return count, p_sum, b_sum
+
+    @jit
+    def learn(provider, value, need_z, x, new_episode, xtx, xty, memory, mask):  # pragma: no cover
         n_prov = xty.shape[0]
         mx = np.zeros((n_prov, 6, 6))
         my = np.zeros((n_prov, 6))
         for i in range(provider.size):
+            if not mask[i]:
+                continue
             p = provider[i]
             y = value[i]
             z = need_z[i]
@@ -1102,6 +1173,7 @@ def _compiled() -> dict[str, Any]:
         "start_episodes": start_episodes,
         "plan_units": plan_units,
         "block_sums": block_sums,
+        "provider_sums": provider_sums,
         "learn": learn,
         "uniforms": uniforms,
     }

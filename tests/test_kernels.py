@@ -321,15 +321,29 @@ def test_learn(n, memory):
     new = rng.random(n) < 0.3
     xtx0 = rng.normal(0, 1, (k, 6, 6))
     xty0 = rng.normal(0, 1, (k, 6))
-    a_xtx, a_xty, b_xtx, b_xty = xtx0.copy(), xty0.copy(), xtx0.copy(), xty0.copy()
-    ca = NB.learn(provider, value, need_z, x, new, a_xtx, a_xty, memory)
-    cb = NP.learn(provider, value, need_z, x, new, b_xtx, b_xty, memory)
-    same(ca, cb)
-    same(a_xtx, b_xtx)
-    same(a_xty, b_xty)
-    same(a_xtx[5], xtx0[5])
-    if n > 100:
-        assert not np.array_equal(a_xtx[6], xtx0[6])
+    for mask in (None, rng.random(n) < 0.8):
+        a_xtx, a_xty, b_xtx, b_xty = xtx0.copy(), xty0.copy(), xtx0.copy(), xty0.copy()
+        ca = NB.learn(provider, value, need_z, x, new, a_xtx, a_xty, memory, mask)
+        cb = NP.learn(provider, value, need_z, x, new, b_xtx, b_xty, memory, mask)
+        same(ca, cb)
+        same(a_xtx, b_xtx)
+        same(a_xty, b_xty)
+        same(a_xtx[5], xtx0[5])
+        if n > 100:
+            assert not np.array_equal(a_xtx[6], xtx0[6])
+            assert ca.sum() == (n if mask is None else mask.sum())
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_provider_sums(n):
+    rng = np.random.default_rng(n)
+    provider = rng.integers(0, 23, n).astype(np.int16)
+    mask = rng.random(n) < 0.7
+    profit = rng.normal(50, 80, n)
+    benefit = rng.normal(20, 10, n)
+    a = NB.provider_sums(provider, mask, profit, benefit, 25)
+    same(a, NP.provider_sums(provider, mask, profit, benefit, 25))
+    assert a[0].sum() == mask.sum() and a[0][23:].sum() == 0
 
 
 @pytest.mark.parametrize("n", SIZES)

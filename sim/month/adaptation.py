@@ -65,25 +65,26 @@ def estimate(world: World, rng: np.random.Generator) -> None:
             # a value per unit no claim pays (referrals won by shorter stays)
             value = value + providers.unit_value[care.provider] * care.service_units
         own = care.sought
-        provider_own = care.provider[own]
-        treated = np.bincount(provider_own, minlength=n_prov)
+        treated, profit_sum, benefit_sum = world.kernels.provider_sums(
+            care.provider, own, profit, care.benefit, n_prov
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
-            providers.profit_pp = np.bincount(provider_own, profit[own], n_prov) / treated
-            providers.benefit_pp = np.bincount(provider_own, care.benefit[own], n_prov) / treated
+            providers.profit_pp = profit_sum / treated
+            providers.benefit_pp = benefit_sum / treated
         if world.learning:
             need_z = (care.optimal_units - cfg.optimal_units) / cfg.optimal_units
             providers.seen += treated
             enough = providers.seen >= beh.min_patients
             weight = providers.payer_weight() if providers.styles[0].separate is not None else None
-            value_own, need_z_own, new_own = value[own], need_z[own], care.new_episode[own]
             for style in providers.styles:
                 style.experience.add_month(
-                    provider_own,
-                    value_own,
-                    need_z_own,
-                    style.offset(care)[own],
-                    new_own,
+                    care.provider,
+                    value,
+                    need_z,
+                    style.offset(care),
+                    care.new_episode,
                     world.kernels,
+                    mask=own,
                 )
                 style.slope, style.curvature = style.experience.slope_curvature(style.value, enough)
                 if style.separate is not None:
