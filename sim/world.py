@@ -302,6 +302,8 @@ class World:
                 prov.income_reference = np.full(prov.n, np.nan)
                 prov.income_weight = np.ones(prov.n)
         self.month_number = -1
+        #: this month's calendar date (its first day), set by the calendar stage
+        self.date = config.date_of(self.month_number)
         #: this month's care, per setting (filled by the delivery stage)
         self.month: list[SettingMonth] = []
         self.transferred: dict[str, np.ndarray] = {}

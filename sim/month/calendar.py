@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def start_month(world: World) -> None:
     """Advance the calendar a month (see the module docstring)."""
     world.population.start_month(world.month_number)
+    world.date = world.config.date_of(world.month_number)
     world.start_accounts()
     for f in world.hooks("start_month"):
         f.start_month(world)

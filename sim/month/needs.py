@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim import clinical
-from sim.payment import terms
+from sim.payment import PaymentModel, terms
 from sim.population import EPISODE
 
 if TYPE_CHECKING:
@@ -192,6 +192,11 @@ def seek_probability(
             # the payer's benefit design: cost sharing on the fee-schedule value of the care
             allowed = fee[b] * pay.rate_multiplier
             prm = world.benefit_design[g]
+        elif type(c).expected_allowed is PaymentModel.expected_allowed:
+            # the default price is proportional to the fee: no case mix to gather
+            rate = pay.rate_multiplier
+            allowed = c.expected_allowed(fee[b] * rate, None, None, None, rate)  # type: ignore[arg-type]
+            prm = c.params
         else:
             allowed = c.expected_allowed(
                 fee[b] * pay.rate_multiplier,

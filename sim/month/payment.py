@@ -44,7 +44,7 @@ def claims_of(world: World, s: int, g: int) -> Claims:
     rate = world.payers[g].rate_multiplier
     coding = world.coding
     readmission = care.columns.get("readmission")
-    date = world.config.date_of(world.month_number)
+    date = world.date
     cost = world.settings[s].cfg.marginal_cost * care.service_units[b] + care.extra_cost[b]
     return Claims(
         provider=prov,

@@ -131,7 +131,7 @@ def record(
 
     The rows are derived from the month's sums by (setting, payer) (:func:`_sums`), which a
     sharded run adds up over its shards first (``world.exchange.sums``)."""
-    date = world.config.date_of(world.month_number).isoformat()
+    date = world.date.isoformat()
     f_sum = world.population.function_sum_by_payer()
     revenues = []
     local = []
