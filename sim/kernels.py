@@ -394,15 +394,6 @@ class Numpy:
         )
 
     @staticmethod
-    def float32_sums(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """Float64 sums of a float32 array over each block (``bounds[g]`` to ``bounds[g +
-        1]``): ``np.sum(dtype=np.float64)``, which casts in buffers of ``np.getbufsize()``
-        values and adds their pairwise sums in order."""
-        return np.array(
-            [a[bounds[g] : bounds[g + 1]].sum(dtype=np.float64) for g in range(len(bounds) - 1)]
-        )
-
-    @staticmethod
     def learn(
         provider: np.ndarray,
         value: np.ndarray,
@@ -651,10 +642,6 @@ class Numba:
         """:meth:`Numpy.block_sums`, compiled: numpy's pairwise summation, step for step."""
         cols = tuple(np.ascontiguousarray(c, np.float64) for c in columns)
         return self._k["block_sums"](np.asarray(bounds, np.int64), cols)
-
-    def float32_sums(self, a, bounds):
-        """:meth:`Numpy.float32_sums`, compiled: numpy's buffered cast and pairwise sums."""
-        return self._k["float32_sums"](a, np.asarray(bounds, np.int64), int(np.getbufsize()))
 
     def learn(self, provider, value, need_z, x, new_episode, xtx, xty, memory, mask=None):
         """:meth:`Numpy.learn`, compiled."""
@@ -1037,24 +1024,6 @@ def _compiled() -> dict[str, Any]:
         return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2)
 
     @jit
-    def float32_sums(a, bounds, bufsize):  # pragma: no cover - compiled
-        n_blocks = bounds.size - 1
-        out = np.empty(n_blocks)
-        buf = np.empty(bufsize)
-        for g in range(n_blocks):
-            total = 0.0
-            lo = bounds[g]
-            hi = bounds[g + 1]
-            while lo < hi:
-                m = min(bufsize, hi - lo)
-                for i in range(m):
-                    buf[i] = np.float64(a[lo + i])
-                total += pairwise(buf, 0, m)
-                lo += m
-            out[g] = total
-        return out
-
-    @jit
     def block_sums(bounds, columns):  # pragma: no cover - compiled
         n_blocks = bounds.size - 1
         out = np.empty((n_blocks, len(columns)))
@@ -1205,7 +1174,6 @@ def _compiled() -> dict[str, Any]:
         "plan_units": plan_units,
         "block_sums": block_sums,
         "provider_sums": provider_sums,
-        "float32_sums": float32_sums,
         "learn": learn,
         "uniforms": uniforms,
     }

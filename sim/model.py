@@ -53,7 +53,7 @@ MODEL_REPORTERS = {
     "provider_margin_pmpm": _per_member("provider_margin"),
     "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
     "units_per_treated": _units_per_treated,
-    "mean_function": lambda m: m.population.mean_function(),
+    "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
 }
 
 

@@ -308,12 +308,8 @@ class Population:
 
     def function_sum_by_payer(self) -> np.ndarray:
         """Sum of functional status over each payer's members (float64)."""
-        return self.kernels.float32_sums(self.function, self.payer_start)
-
-    def mean_function(self) -> float:
-        """Mean functional status of everyone (``np.mean(dtype=np.float64)``)."""
-        n = self.function.size
-        return float(self.kernels.float32_sums(self.function, np.array([0, n]))[0] / n)
+        f, b = self.function, self.payer_start
+        return np.array([f[b[g] : b[g + 1]].sum(dtype=np.float64) for g in range(len(b) - 1)])
 
     def members_by(self, key: np.ndarray, size: int) -> np.ndarray:
         """Members per key (a bincount as float64), for panels."""

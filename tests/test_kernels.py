@@ -308,24 +308,6 @@ def test_block_sums_are_numpys_pairwise_sums(n):
         assert a.shape == (n_blocks, len(columns))
 
 
-@pytest.mark.parametrize("n", [1, 7, 8192, 8193, 20_000, 300_001])
-@pytest.mark.parametrize("bufsize", [None, 1024])
-def test_float32_sums_are_numpys_buffered_sums(n, bufsize):
-    """float32 summed as float64: numpy casts in buffers of np.getbufsize() values (changed
-    here too) and adds their pairwise sums; the compiled sums and the mean repeat it."""
-    rng = np.random.default_rng(n)
-    a = rng.uniform(0, 100, n).astype(np.float32)
-    bounds = np.array([0, n // 3, n // 3, n])
-    old = np.setbufsize(bufsize) if bufsize else None
-    try:
-        same(NB.float32_sums(a, bounds), NP.float32_sums(a, bounds))
-        mean = NB.float32_sums(a, np.array([0, n]))[0] / n
-        same(np.float64(mean), np.float64(a.mean(dtype=np.float64)))
-    finally:
-        if old:
-            np.setbufsize(old)
-
-
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("memory", [0.25, 1.0])
 def test_learn(n, memory):
@@ -385,28 +367,6 @@ def test_select(monkeypatch):
     monkeypatch.setenv("SIM_KERNELS", "fast")
     with pytest.raises(SimError, match=r"SIM_KERNELS='fast'.*auto, numpy, numba"):
         kernels.select(10)
-
-
-def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch):
-    """Mesa's DataCollector (mean function over everyone, per-member rates) gives the same
-    numbers whichever kernels a model runs."""
-    from reference_outputs import _small
-
-    from sim.model import HealthSystemModel
-    from sim.scenario import validate_scenario
-
-    sc = validate_scenario(_small("compare_payment_models"), "kernels test")
-    frames = {}
-    for mode in ("numpy", "numba"):
-        monkeypatch.setenv("SIM_KERNELS", mode)
-        m = HealthSystemModel(sc, sc.arms[0].name)
-        assert m.world.kernels.name == mode
-        for _ in range(4):
-            m.step()
-        assert m.population.mean_function() == m.population.function.mean(dtype=np.float64)
-        frames[mode] = m.datacollector.get_model_vars_dataframe()
-    assert frames["numpy"].equals(frames["numba"])
-    assert len(frames["numba"]) == 4
 
 
 def test_reference_outputs_with_compiled_kernels(monkeypatch):
