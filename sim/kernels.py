@@ -479,11 +479,8 @@ class Numba:
 
     def active(self, left, provider, sought, need, new_patients, new_referred):
         """:meth:`Numpy.active`, compiled."""
-        # few patients are in episode: the months left are scanned four at a time, as words
-        words = left[: left.size - left.size % 4].view(np.uint64)
         return self._k["active"](
             left,
-            words,
             provider,
             sought,
             need,
@@ -726,8 +723,8 @@ def _compiled() -> dict[str, Any]:
 
     @jit
     def new_needs(u, function, risk, factor, left, ref, slope):  # pragma: no cover - compiled
-        # two passes: a branch-free (vectorized) one marking the new episodes, then one
-        # gathering the few marked; the probability is recomputed there, the same bits
+        # a branch-free (vectorized) pass marking the new episodes, a branch-free compaction
+        # of their numbers, and their probabilities recomputed (the same bits)
         n = u.size
         one = np.float32(1.0)
         zero = np.float32(0.0)
@@ -740,44 +737,38 @@ def _compiled() -> dict[str, Any]:
             c = (left[i] == 0) & (u[i] < p)
             new[i] = c
             m += c
-        idx = np.empty(m, np.int64)
+        idx = compact(new, m)
         pn = np.empty(m, np.float32)
-        k = 0
-        for i in range(n):
-            if new[i]:
-                d = ref - function[i]
-                d = zero if d < zero else d
-                p = (d * slope + one) * risk[i] * factor[i]
-                idx[k] = i
-                # np.minimum(p, 1): NaN stays NaN
-                pn[k] = one if p > one else p
-                k += 1
+        for k in range(m):
+            i = idx[k]
+            d = ref - function[i]
+            d = zero if d < zero else d
+            p = (d * slope + one) * risk[i] * factor[i]
+            pn[k] = one if p > one else p  # np.minimum(p, 1): NaN stays NaN
         return idx, pn
 
     @jit
-    def active(left, words, provider, sought, need, new_patients, new_referred):  # pragma: no cover
-        n = left.size
-        n_words = words.size
-        # a word of four months-left values that is zero holds no patient in episode
-        m = 0
-        for q in range(n_words):
-            if words[q] != 0:
-                for i in range(4 * q, 4 * q + 4):
-                    m += left[i] > 0
-        for i in range(4 * n_words, n):
-            m += left[i] > 0
-        idx = np.empty(m, np.int64)
+    def compact(mask, m):  # pragma: no cover - compiled
+        # the positions of the m true values, without a branch per value
+        idx = np.empty(m + 1, np.int64)
         k = 0
-        for q in range(n_words):
-            if words[q] != 0:
-                for i in range(4 * q, 4 * q + 4):
-                    if left[i] > 0:
-                        idx[k] = i
-                        k += 1
-        for i in range(4 * n_words, n):
-            if left[i] > 0:
-                idx[k] = i
-                k += 1
+        for i in range(mask.size):
+            idx[k] = i
+            k += mask[i]
+        return idx[:m]
+
+    @jit
+    def active(left, provider, sought, need, new_patients, new_referred):  # pragma: no cover
+        n = left.size
+        m = 0
+        for i in range(n):
+            m += left[i] > 0
+        idx = np.empty(m + 1, np.int64)
+        k = 0
+        for i in range(n):
+            idx[k] = i
+            k += left[i] > 0
+        idx = idx[:m]
         prov = np.empty(m, np.int64)
         sgt = np.empty(m, np.bool_)
         nd = np.empty(m, np.float64)
@@ -870,32 +861,36 @@ def _compiled() -> dict[str, Any]:
     ):  # pragma: no cover - compiled
         n_blocks = bounds.size - 1
         out = np.empty((n_blocks, 15))
-        acc = np.zeros(15, np.int64)
         for g in range(n_blocks):
-            acc[:] = 0
+            # scalar accumulators and no branch per patient
+            treated = episodes = units = n_billed = n_visits = n_minutes = 0
+            n_adverse = ceiling = periods = p_units = at = below = ended_n = e_units = 0
+            n_referred = 0
             for k in range(bounds[g], bounds[g + 1]):
                 i = patients[k]
                 u = np.int64(service_units[k])
-                ended = sought[k] and left[i] == 0
-                acc[0] += u > 0
-                acc[1] += new_episode[k]
-                acc[2] += u
-                acc[3] += billed[k]
-                acc[4] += visits[k]
-                acc[5] += minutes[k]
-                acc[6] += adverse[k]
-                acc[7] += ended and function[i] >= 100.0
-                acc[8] += period_end[k]
-                if period_end[k]:
-                    acc[9] += period_units[k]
-                acc[10] += at_threshold[k]
-                acc[11] += below_threshold[k]
-                acc[12] += ended
-                if ended:
-                    acc[13] += episode_units[i]
-                acc[14] += referred[k]
-            for j in range(15):
-                out[g, j] = np.float64(acc[j])
+                ended = sought[k] & (left[i] == 0)
+                treated += u > 0
+                episodes += new_episode[k]
+                units += u
+                n_billed += billed[k]
+                n_visits += visits[k]
+                n_minutes += minutes[k]
+                n_adverse += adverse[k]
+                ceiling += ended & (function[i] >= 100.0)
+                periods += period_end[k]
+                p_units += np.int64(period_units[k]) * period_end[k]
+                at += at_threshold[k]
+                below += below_threshold[k]
+                ended_n += ended
+                e_units += np.int64(episode_units[i]) * ended
+                n_referred += referred[k]
+            row = (treated, episodes, units, n_billed, n_visits, n_minutes, n_adverse, ceiling)
+            row2 = (periods, p_units, at, below, ended_n, e_units, n_referred)
+            for j in range(8):
+                out[g, j] = np.float64(row[j])
+            for j in range(7):
+                out[g, 8 + j] = np.float64(row2[j])
         return out
 
     @jit
