@@ -966,13 +966,7 @@ def _compiled() -> dict[str, Any]:
             x = 0.0 if x < 0.0 else x
             x = max_units if x > max_units else x
             planned[k] = x
-            y = np.uint64(gid[k]) * golden + base
-            y ^= y >> s30
-            y *= m1
-            y ^= y >> s27
-            y *= m2
-            y ^= y >> s31
-            u = np.int64(np.floor(x + np.float64(y >> s11) * scale)) if sought[k] else 0
+            u = np.int64(np.floor(x + uniform(gid[k], base))) if sought[k] else 0
             units[k] = u
             used = 0 if new_episode[k] else np.int64(episode_units[i])
             total = used + u
@@ -1090,16 +1084,21 @@ def _compiled() -> dict[str, Any]:
     scale = 1.0 / (1 << 53)
 
     @jit
+    def uniform(g, base):  # pragma: no cover - compiled
+        # splitmix64 of a patient's number and the counter; its top 53 bits on [0, 1)
+        x = np.uint64(g) * golden + base
+        x ^= x >> s30
+        x *= m1
+        x ^= x >> s27
+        x *= m2
+        x ^= x >> s31
+        return np.float64(x >> s11) * scale
+
+    @jit
     def uniforms(patients, base):  # pragma: no cover - compiled
         out = np.empty(patients.size)
         for i in range(patients.size):
-            x = np.uint64(patients[i]) * golden + base
-            x ^= x >> s30
-            x *= m1
-            x ^= x >> s27
-            x *= m2
-            x ^= x >> s31
-            out[i] = np.float64(x >> s11) * scale
+            out[i] = uniform(patients[i], base)
         return out
 
     @jit
@@ -1139,13 +1138,7 @@ def _compiled() -> dict[str, Any]:
                 p = p + extra_risk[k]
                 p = 1.0 if p > 1.0 else p
             p_ae[k] = p
-            x = np.uint64(gid[k]) * golden + base
-            x ^= x >> s30
-            x *= m1
-            x ^= x >> s27
-            x *= m2
-            x ^= x >> s31
-            event = np.float64(x >> s11) * scale < p
+            event = uniform(gid[k], base) < p
             adverse[k] = event
             after = f + gain[k] - loss * (1.0 if event else 0.0)
             after = 0.0 if after < 0.0 else after
