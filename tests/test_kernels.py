@@ -369,6 +369,27 @@ def test_select(monkeypatch):
         kernels.select(10)
 
 
+def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch):
+    """Mesa's DataCollector (mean function over everyone, per-member rates) gives the same
+    numbers whichever kernels a model runs."""
+    from reference_outputs import _small
+
+    from sim.model import HealthSystemModel
+    from sim.scenario import validate_scenario
+
+    sc = validate_scenario(_small("compare_payment_models"), "kernels test")
+    frames = {}
+    for mode in ("numpy", "numba"):
+        monkeypatch.setenv("SIM_KERNELS", mode)
+        m = HealthSystemModel(sc, sc.arms[0].name)
+        assert m.world.kernels.name == mode
+        for _ in range(4):
+            m.step()
+        frames[mode] = m.datacollector.get_model_vars_dataframe()
+    assert frames["numpy"].equals(frames["numba"])
+    assert len(frames["numba"]) == 4
+
+
 def test_reference_outputs_with_compiled_kernels(monkeypatch):
     """Every shipped scenario (small) and variant: the recorded bytes with numba forced."""
     from reference_outputs import STORE, cases, fingerprint
