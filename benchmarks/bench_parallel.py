@@ -165,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "--replications",
         type=int,
         default=1,
-        help="replications of the main job (default 1, as first measured; the scenario "
-        "asks for 5)",
+        help="replications of the main job (default 1, as first measured; the scenario asks for 5)",
     )
     a = ap.parse_args(argv)
     print("command: PYTHONPATH=. python benchmarks/bench_parallel.py " + " ".join(sys.argv[1:]))

@@ -445,6 +445,7 @@ class PerAgentModel(mesa.Model):
         else:
             raise ValueError("rng must be 'python' or 'numpy'")
         template = HealthSystemModel(scenario, arm, rng=seed)
+        world = template.world
         self.config = scenario
         self.settings = template.settings
         conds = scenario.population.conditions.values()
@@ -454,10 +455,10 @@ class PerAgentModel(mesa.Model):
 
         self.providers: list[list[Provider]] = [
             [
-                Provider(self, s, p.index, p.altruism, float(template.theta[s][p.index]))
+                Provider(self, s, p.index, p.altruism, float(world.providers[s].theta[p.index]))
                 for p in provs
             ]
-            for s, provs in enumerate(template.providers_by_setting)
+            for s, provs in enumerate(prov.agents for prov in world.providers)
         ]
         self.payers = [
             Payer(
@@ -496,8 +497,8 @@ class PerAgentModel(mesa.Model):
                 [self.providers[s][provs[s]] for s in range(n_set)],
             )
         n_payers = len(self.payers)
-        self.payer_members = template.payer_members.tolist()
-        self._fixed_cost_share = template._fixed_cost_share.tolist()
+        self.payer_members = world.payer_members.tolist()
+        self._fixed_cost_share = [prov.fixed_cost_by_payer.tolist() for prov in world.providers]
         self._f0_sum = template._f0_sum.tolist()
         self.ledger_payer = [[0.0] * n_payers for _ in range(n_set)]
         self.ledger_payer_ae = [[0.0] * n_payers for _ in range(n_set)]
