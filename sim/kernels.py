@@ -31,6 +31,7 @@ Where another kernel would pay, write both twins here, add the method to both cl
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import cache
 from typing import Any
@@ -466,8 +467,11 @@ class Numba:
 
     name = "numba"
 
-    def __init__(self) -> None:
-        self._k = _compiled()
+    @property
+    def _k(self) -> dict[str, Any]:
+        # numba is imported and the kernels loaded at the first call, not when a model is
+        # built (a model that never steps, such as shards.check's probe, does not load them)
+        return _compiled()
 
     def new_needs(self, u, function, risk, factor, left, reference_function, slope):
         """:meth:`Numpy.new_needs`, compiled."""
@@ -684,12 +688,8 @@ def mode() -> str:
 
 @cache
 def numba_available() -> bool:
-    """Whether numba can be imported (the ``fast`` extra)."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether numba is installed (the ``fast`` extra); it is not imported here."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def select(n_patients: int) -> Kernels:
