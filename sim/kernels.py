@@ -1,11 +1,12 @@
 """Fused passes over the patients: numba kernels, each with a pure-numpy twin of the same bits.
 
 The monthly step is array code; most of it is one numpy call per quantity, which is as fast as
-numpy goes. A few passes are a chain of numpy calls over the same patients (a temporary per
+numpy goes. Some passes are a chain of numpy calls over the same patients (a temporary per
 step): the need probability and the new episodes over every patient, the patients with an
-active episode, and the units → visits → billed units, minutes and fee value of delivery, and
-the providers' learning statistics (one ``bincount`` per statistic). Each of those is written
-twice here, with one signature:
+active episode, a plain month's units and period bookkeeping, units → visits, billed units,
+minutes and fee value, benefit and outcomes, cost sharing, the providers' sums and learning
+record, the records' sums (the table in docs/architecture.md, "Compiled kernels"). Each of
+those is written twice here, with one signature:
 
 * :class:`Numpy` - the reference: plain numpy, the code the model has always run;
 * :class:`Numba` - the same arithmetic in one compiled loop (``numba.njit``, no fastmath:
@@ -19,11 +20,14 @@ uses cannot change its outputs, so it is chosen for speed alone, once per model 
 * ``SIM_KERNELS=numpy`` or ``numba`` forces one (``numba`` fails if numba is not installed);
 * ``auto`` (the default) takes numba when it is installed and the population has at least
   :data:`MIN_PATIENTS` patients. Smaller runs keep numpy and never import numba, whose import
-  and compiled-kernel loading (~0.3 s once per process) would dominate a small run.
+  and kernel loading would dominate a small run; numba is imported at a kernel's first call.
 
 numba is in the ``fast`` extra (and in ``all``); without it every run uses :class:`Numpy`.
-Compiled kernels are cached next to this file (``cache=True``), so only a process's first use
-after an install compiles.
+Compiled kernels are cached next to this file (``cache=True``): only a process's first use
+after an install compiles them (about 6 s); later processes load them.
+
+No kernel uses a transcendental function: numpy's SIMD ``log``, ``exp`` and ``power`` differ
+from libm's by an ulp on some CPUs, so a compiled twin could not promise the same bits.
 
 Where another kernel would pay, write both twins here, add the method to both classes and to
 ``tests/test_kernels.py``; the call site calls ``world.kernels.<name>(…)`` and never branches.
