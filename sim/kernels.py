@@ -78,6 +78,24 @@ def planned_units(need: np.ndarray, offset: np.ndarray, max_units: int) -> np.nd
     return np.clip(need + offset, 0.0, float(max_units))
 
 
+def need_probability(
+    function: np.ndarray,
+    risk: np.ndarray,
+    factor: np.ndarray,
+    reference_function: float,
+    slope: float,
+) -> np.ndarray:
+    """Every patient's probability of a new need this month (float32, may exceed 1):
+    ``(1 + slope/100 · max(reference_function − function, 0)) · risk · factor``."""
+    p = reference_function - function
+    np.maximum(p, 0.0, out=p)
+    p *= slope / 100.0
+    p += 1.0
+    p *= risk
+    p *= factor
+    return p
+
+
 def variation_sign(patient_index: np.ndarray, month: int) -> np.ndarray:
     """−1, 0 or +1: which variation of its style a provider tries on this patient this month.
 
@@ -106,12 +124,7 @@ class Numpy:
         ``(1 + slope/100 · max(reference_function − function, 0)) · risk · factor`` and who have
         no episode (``left == 0``): their numbers (ascending) and probabilities capped at 1
         (float32, as the probability)."""
-        p = reference_function - function
-        np.maximum(p, 0.0, out=p)
-        p *= slope / 100.0
-        p += 1.0
-        p *= risk
-        p *= factor
+        p = need_probability(function, risk, factor, reference_function, slope)
         new = u < p
         new &= left == 0
         idx = np.flatnonzero(new)

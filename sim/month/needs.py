@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim import clinical
+from sim import clinical, kernels
 from sim.payment import PaymentModel, terms
 from sim.population import EPISODE
 
@@ -43,13 +43,13 @@ def need_probability(world: World, setting: CareSetting) -> np.ndarray:
     """Every patient's probability of a new need this month (float32, may exceed 1)."""
     pop = world.population
     cfg = setting.cfg
-    p = cfg.need_reference_function - pop.function
-    np.maximum(p, 0.0, out=p)
-    p *= cfg.need_function_slope / 100.0
-    p += 1.0
-    p *= pop.risk
-    p *= world.need_factor(setting.index, cfg.need_probability)
-    return p
+    return kernels.need_probability(
+        pop.function,
+        pop.risk,
+        world.need_factor(setting.index, cfg.need_probability),
+        cfg.need_reference_function,
+        cfg.need_function_slope,
+    )
 
 
 def patient_need(world: World, setting: CareSetting, patients: np.ndarray) -> np.ndarray:
