@@ -59,7 +59,7 @@ from bench_step import build  # noqa: E402
 TARGET = 0.85
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
-EPISODE, ADVERSE_EVENT, ROUNDING = 1, 2, 3  # the model's purposes (sim.population)
+EPISODE, ADVERSE_EVENT, ROUNDING = 1, 2, 3  # the model's purposes (sim.engine.population)
 
 
 def _uniforms(key: int, month: int, s: int, purpose: int, patients: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ A *small run* is the four arms of a 1,000-patient, 6-month scenario (``--patient
 ``--months``). For each revision (``--base``, default the commit before issue 16's work, and
 the working tree), a fresh child process (``PYTHONPATH`` = that revision's ``sim``) reports:
 
-* ``import sim.run`` (seconds, once per process: a sweep worker pays it once);
+* ``import sim.experiments.run`` (seconds, once per process: a sweep worker pays it once);
 * per run, median of repeated calls: scenario validation (``validate_scenario`` of the run's
   data), one model build, one arm's build and months, ``outputs.summarize`` of the four arms'
   monthly table, ``run()`` of the four arms;
@@ -73,16 +73,16 @@ def median_seconds(fn, min_seconds: float = 0.5, min_calls: int = 5) -> float:
 def child(folder: Path, runs: int) -> None:
     """Measure this process's ``sim`` (see the module docstring); print one JSON line."""
     t0 = time.perf_counter()
-    import sim.run  # noqa: F401
+    import sim.experiments.run  # noqa: F401
 
     import_s = time.perf_counter() - t0
     import tomllib
 
-    from sim.model import HealthSystemModel
-    from sim.outputs import summarize
-    from sim.run import run
+    from sim.engine.model import HealthSystemModel
+    from sim.experiments.run import run
+    from sim.experiments.sweep import load_sweep, run_sweep
+    from sim.results.tables import summarize
     from sim.scenario import validate_scenario
-    from sim.sweep import load_sweep, run_sweep
 
     data = tomllib.loads((folder / "small.toml").read_text())
     sc = validate_scenario(data)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         f"loop and sweep of {a.runs} runs; best of {a.rounds} rounds"
     )
     keys = [
-        ("import sim.run (s)", "import_s", min, "{:.2f}"),
+        ("import sim.experiments.run (s)", "import_s", min, "{:.2f}"),
         ("validate_scenario (ms)", "validate_ms", min, "{:.1f}"),
         ("model build, 1 arm (ms)", "build_ms", min, "{:.1f}"),
         ("build + all months, 1 arm (ms)", "months_ms", min, "{:.1f}"),

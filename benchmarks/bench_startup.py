@@ -74,8 +74,8 @@ def main() -> None:
         heavy = "-" if parse is None else (", ".join(_imported(parse, env)) or "none")
         print(f"{label:<28} {med * 1000:>7.0f}ms {best * 1000:>7.0f}ms  {heavy}")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sim.run"], env=env, check=True)
-    print(f"\nfor comparison, `import sim.run` (the model and its libraries): "
+    subprocess.run([sys.executable, "-c", "import sim.experiments.run"], env=env, check=True)
+    print(f"\nfor comparison, `import sim.experiments.run` (the model and its libraries): "
           f"{(time.perf_counter() - t0) * 1000:.0f} ms")  # fmt: skip
 
 

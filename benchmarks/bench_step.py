@@ -60,7 +60,7 @@ import mesa  # noqa: E402
 import numpy as np  # noqa: E402
 from per_agent import PerAgentModel  # noqa: E402
 
-from sim.model import HealthSystemModel  # noqa: E402
+from sim.engine.model import HealthSystemModel  # noqa: E402
 from sim.scenario import Scenario, validate_scenario  # noqa: E402
 
 #: one contract per arm; "*" setting and payer wildcards (both settings, both payers)
@@ -217,7 +217,7 @@ def child(spec: dict[str, Any]) -> None:
     """
     kernels_kib = 0
     if spec["kind"] == "vectorized":
-        from sim import kernels
+        from sim.engine import kernels
 
         if kernels.select(spec["n"]).name == "numba":
             before = _status_kib("VmRSS")
@@ -367,8 +367,8 @@ def table(header: list[str], rows: list[list[str]], align: str) -> str:
 
 def profile(n: int, model: str, months: int) -> None:
     """Stage timings (ms/month) of the vectorized step, then cProfile of one month."""
-    from sim import model as model_module
-    from sim.month import adaptation, calendar, delivery, needs, payment, records
+    from sim.engine import model as model_module
+    from sim.engine.month import adaptation, calendar, delivery, needs, payment, records
 
     m = build("vectorized", n, model, "learning")
     m.run_for(1)

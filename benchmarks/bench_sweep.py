@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Benchmark of the sweep machinery (``sim.sweep``): throughput, parallel efficiency, overhead.
+"""Benchmark of the sweep machinery (``sim.experiments.sweep``): throughput, parallel efficiency,
+overhead.
 
 Prints, for a sweep of real runs (base: 20,000 patients × 24 months, four arms) and for a tiny
 one (1,000 patients × 6 months, where the machinery's per-run cost dominates): sweep throughput
 in runs per minute for ``run_sweep`` with every executor, the same runs called through
-``sim.run.run`` in a plain Python loop, the per-run overhead of the sweep machinery against
-that loop, and the parallel efficiency on the machine's cores. Checks that the dataset tables
-of every mode are byte-identical.
+``sim.experiments.run.run`` in a plain Python loop, the per-run overhead of the sweep machinery
+against that loop, and the parallel efficiency on the machine's cores. Checks that the dataset
+tables of every mode are byte-identical.
 
     PYTHONPATH=. python benchmarks/bench_sweep.py             # full run (~10 minutes)
     PYTHONPATH=. python benchmarks/bench_sweep.py --quick     # CI smoke: tiny sweep, 1 repeat
@@ -57,8 +58,7 @@ if str(ROOT) not in sys.path:  # after PYTHONPATH: PYTHONPATH=/other/tree benchm
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sim.scenario import Scenario  # noqa: E402
-from sim.sweep import (  # noqa: E402
+from sim.experiments.sweep import (  # noqa: E402
     PARTS,
     Sweep,
     Task,
@@ -69,6 +69,7 @@ from sim.sweep import (  # noqa: E402
     part_name,
     run_sweep,
 )
+from sim.scenario import Scenario  # noqa: E402
 
 #: the four arms, one contract each ("*" setting and payer wildcards)
 ARMS: list[tuple[str, str]] = [
@@ -158,9 +159,9 @@ def sim_fingerprint() -> str:
 
 
 def plain_loop(sweep: Sweep) -> dict[str, Any]:
-    """Every run of the sweep through ``sim.run.run`` in a plain loop in this process.
+    """Every run of the sweep through ``sim.experiments.run.run`` in a plain loop in this process.
     Scenarios are validated beforehand (not timed)."""
-    from sim.run import run
+    from sim.experiments.run import run
 
     jobs = [(p, r, Scenario.model_validate(sweep.scenario_data(p))) for p, r in sweep.runs]
     seed, arms = sweep.config.seed, list(sweep.arms)
@@ -211,7 +212,7 @@ def pieces(sweep: Sweep, folder: Path, min_seconds: float = 0.3) -> dict[str, di
     until ``min_seconds``): robust to the noise that swamps a few ms in a 0.1-0.5 s run."""
     import pickle
 
-    from sim.run import run
+    from sim.experiments.run import run
 
     folder.mkdir(parents=True)
     p, r = sweep.runs[-1]
@@ -326,7 +327,7 @@ def machine() -> dict[str, Any]:
         git = {"commit": head, "sim_changes": [d[3:] for d in dirty if d.strip()]}
     except (OSError, subprocess.CalledProcessError):
         pass
-    from sim.outputs import versions
+    from sim.results.folder import versions
 
     try:
         import distributed
@@ -534,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # warm-up (not timed): imports and first-call costs in this process
         for sw in sweeps.values():
-            from sim.run import run
+            from sim.experiments.run import run
 
             p, r = sw.runs[0]
             run(Scenario.model_validate(sw.scenario_data(p)), seed=sw.config.seed,

@@ -4,7 +4,7 @@ The main comparison's FFS arm (both default settings, learning providers, partic
 capacity on, all monthly outputs) with the population of Medicare (67M beneficiaries) split
 into the nine US Census divisions (shares: approximate 2020 Census population shares, an
 assumption for the split only: the regions share every parameter), run for ten years in
-``--shards`` worker processes (:mod:`sim.shards`; default 2, this machine's cores).
+``--shards`` worker processes (:mod:`sim.experiments.shards`; default 2, this machine's cores).
 
 Prints progress with an ETA, then the figures: wall time, patient-months per second, peak
 resident memory of the parent and of the largest shard process (``ru_maxrss`` of the reaped
@@ -77,7 +77,7 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from sim.run import run
+    from sim.experiments.run import run
 
     sc = scenario(args.patients, args.months)
     commit = subprocess.run(

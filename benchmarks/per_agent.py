@@ -1,4 +1,5 @@
-"""The monthly step of :class:`sim.model.HealthSystemModel`, written the idiomatic per-agent way.
+"""The monthly step of :class:`sim.engine.model.HealthSystemModel`, written the idiomatic per-agent
+way.
 
 This is the *baseline* of ``benchmarks/bench_step.py``: one ``Patient(mesa.Agent)`` object per
 patient holding its own scalar state, stepped with ``shuffle_do("step")``, drawing its own random
@@ -11,9 +12,9 @@ patient as the vectorized step (docstring of ``HealthSystemModel``, steps 1-6):
 2. needs and care seeking, per setting: the same need probability, geometric episode length,
    elective share and expected-out-of-pocket seeking rule (``_seek_probability``);
 3. delivery: planned units ``clip(q_B + θ, 0, max_units)``, stochastic rounding, visits, billed
-   units, minutes and fee value from the setting's own :class:`sim.settings.CareSetting` tables,
-   benefit, function gain, low-value units, adverse events (same formulas as
-   :mod:`sim.clinical`, written for scalars);
+   units, minutes and fee value from the setting's own :class:`sim.engine.settings.CareSetting`
+   tables, benefit, function gain, low-value units, adverse events (same formulas as
+   :mod:`sim.engine.clinical`, written for scalars);
 4. payment under the arm's contracts (FFS, capitation, bundled, blended) with deductible,
    coinsurance and copays, PMPM paid per member inside the member's own step, adverse-event
    cost split between payer and provider;
@@ -49,10 +50,10 @@ from typing import Any
 
 import mesa
 
-from sim.model import HealthSystemModel
-from sim.payment import PaymentModel
+from sim.engine.model import HealthSystemModel
+from sim.engine.payment import PaymentModel
+from sim.engine.settings import CareSetting
 from sim.scenario import Scenario
-from sim.settings import CareSetting
 
 # -------------------------------------------------------------------------------------------
 # plain-Python views of the run's parameters
@@ -421,7 +422,7 @@ class PerAgentModel(mesa.Model):
     Parameters
     ----------
     scenario, arm:
-        As for :class:`~sim.model.HealthSystemModel` (the initial world is taken from a
+        As for :class:`~sim.engine.model.HealthSystemModel` (the initial world is taken from a
         ``HealthSystemModel`` built with the same scenario, arm and seed).
     rng:
         ``"python"`` (default): draws from Mesa's stdlib generator ``self.random``;

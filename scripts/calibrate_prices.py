@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from sim.model import HealthSystemModel
-from sim.payment.bundled import Bundled, BundledParams
+from sim.engine.model import HealthSystemModel
+from sim.engine.payment.bundled import Bundled, BundledParams
 from sim.scenario import load_scenario
 
 

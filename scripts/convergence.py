@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 
@@ -65,6 +65,7 @@ def main() -> None:
             f" median |θ−θ*|/q_B at 36: {d['rel_q'].loc[min(36, last)]:.3f},"
             f" below 5% from month {first(d, 'rel_q', 0.05)}"
         )
+
 
 if __name__ == "__main__":
     main()

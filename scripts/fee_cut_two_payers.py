@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

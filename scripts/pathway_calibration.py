@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 BASE = {

@@ -13,14 +13,12 @@ The names are imported on first use, so ``import sim`` (and ``sim --help``) stay
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.model import HealthSystemModel
-    from sim.run import RunResult, evaluate, make_function, run
+    from sim.engine.model import HealthSystemModel
+    from sim.experiments.run import RunResult, evaluate, make_function, run
     from sim.scenario import Scenario, load_scenario, validate_scenario
 
 __all__ = [
@@ -36,11 +34,11 @@ __all__ = [
 __version__ = "0.2.0"
 
 _HOMES = {
-    "HealthSystemModel": "sim.model",
-    "RunResult": "sim.run",
-    "evaluate": "sim.run",
-    "make_function": "sim.run",
-    "run": "sim.run",
+    "HealthSystemModel": "sim.engine.model",
+    "RunResult": "sim.experiments.run",
+    "evaluate": "sim.experiments.run",
+    "make_function": "sim.experiments.run",
+    "run": "sim.experiments.run",
     "Scenario": "sim.scenario",
     "load_scenario": "sim.scenario",
     "validate_scenario": "sim.scenario",
@@ -59,16 +57,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
-
-
-class _Package(types.ModuleType):
-    """Keeps ``sim.run`` the function, as it always was: importing the submodule ``sim.run``
-    would otherwise rebind the package attribute to the module."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _HOMES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

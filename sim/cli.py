@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from sim.errors import ScenarioError, SimError
-from sim.limits import RUNS_WITHOUT_YES
+from sim.guards.limits import RUNS_WITHOUT_YES
 
 EXIT_INPUT = 2
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupted)."""
     args = _parser().parse_args(argv)
     try:
-        from sim import kernels
+        from sim.engine import kernels
 
         kernels.mode()  # a bad SIM_KERNELS is named before any work
         if args.command == "run":
@@ -296,7 +296,7 @@ def _arms(text: str | None, known: list[str], source: str) -> list[str] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.limits import check_out, check_run_memory, check_seed
+    from sim.guards.limits import check_out, check_run_memory, check_seed
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
@@ -310,18 +310,18 @@ def _run(args: argparse.Namespace) -> int:
             raise ScenarioError("--shards", None, "use --shards or --workers, not both")
         if not 1 <= args.shards <= 1024:
             raise ScenarioError("--shards", None, f"must be 1 to 1024 (got {args.shards})")
-        from sim.shards import ShardError, check
+        from sim.experiments.shards import ShardError, check
 
         try:
             check(scenario, args.shards)
         except ShardError as exc:
             raise ScenarioError(str(args.scenario), "--shards", str(exc)) from None
         if args.scheduler not in (None, "local"):
-            from sim.limits import check_scheduler
+            from sim.guards.limits import check_scheduler
 
             check_scheduler(args.scheduler)
         if args.scheduler is not None:
-            from sim._optional import require
+            from sim.guards.extras import require
 
             require("distributed", "cluster", "--scheduler")
     elif args.scheduler is not None:
@@ -331,16 +331,17 @@ def _run(args: argparse.Namespace) -> int:
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
 
     if args.datapackage:  # check the extra and the flags before a long run, not after
-        from sim._optional import require
-        from sim.datapackage import license_descriptor
+        from sim.guards.extras import require
+        from sim.results.datapackage import license_descriptor
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
     pool = None if args.shards is not None else _start_workers(scenario, arms, args.workers)
     try:
         # the model's imports here overlap with the workers' own
-        from sim.outputs import command_line, write_results
-        from sim.run import run
+        from sim.experiments.run import run
+        from sim.publish.plots import trends_png
+        from sim.results.folder import command_line, write_results
 
         progress, close = (None, lambda: None) if args.quiet else _progress_bar(scenario, arms)
         started = time.perf_counter()
@@ -378,12 +379,12 @@ def _run(args: argparse.Namespace) -> int:
         summary=result.summary,
         providers=result.providers,
         meta=meta,
-        figure=scenario.outputs.figure,
+        figures=trends_png(result.monthly, scenario) if scenario.outputs.figure else None,
         subgroups=result.subgroups,
         scenario=scenario,
     )
     if args.datapackage:
-        from sim.datapackage import write_run_datapackage
+        from sim.results.datapackage import write_run_datapackage
 
         written.files.append(
             write_run_datapackage(
@@ -397,7 +398,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _is_shard_error(exc: BaseException) -> bool:
-    from sim.shards import ShardError
+    from sim.experiments.shards import ShardError
 
     return isinstance(exc, ShardError)
 
@@ -405,7 +406,7 @@ def _is_shard_error(exc: BaseException) -> bool:
 def _start_workers(scenario, arms, workers: int | None):
     """Worker processes for the run's (replicate, arm) pairs, started before the model is
     imported here (None: the run stays in this process)."""
-    from sim import parallel
+    from sim.experiments import parallel
 
     tasks = (len(arms) if arms else len(scenario.arms)) * scenario.replications
     if workers is None:
@@ -413,13 +414,13 @@ def _start_workers(scenario, arms, workers: int | None):
     workers = min(workers, tasks)
     if workers <= 1:
         return None
-    return parallel.Workers(workers - 1, warm=("sim.run",))
+    return parallel.Workers(workers - 1, warm=("sim.experiments.run",))
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sim.limits import check_out
-    from sim.outputs import command_line
-    from sim.sweep import check_sweep_memory, load_sweep, run_sweep
+    from sim.experiments.sweep import check_sweep_memory, load_sweep, run_sweep
+    from sim.guards.limits import check_out
+    from sim.results.folder import command_line
 
     if args.workers is not None and not 1 <= args.workers <= 4096:
         raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
@@ -427,7 +428,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
-    from sim.datapackage import license_descriptor
+    from sim.results.datapackage import license_descriptor
 
     license_descriptor(args.data_license)  # an empty licence is an error before the runs
     if args.scheduler and args.executor != "dask":
@@ -469,15 +470,15 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from sim._optional import require
-    from sim.limits import check_out
+    from sim.guards.extras import require
+    from sim.guards.limits import check_out
 
     _check_executor(args)
     if args.trials is not None and not 1 <= args.trials <= 100_000:
         raise ScenarioError("--trials", None, f"must be 1 to 100,000 (got {args.trials})")
     require("optuna", "calibration", "sim calibrate")
-    from sim.calibrate import load_calibration, run_calibration
-    from sim.outputs import command_line
+    from sim.experiments.calibrate import load_calibration, run_calibration
+    from sim.results.folder import command_line
 
     cal = load_calibration(args.calibration, trials=args.trials)
     out = args.out or Path("results") / cal.config.name
@@ -508,13 +509,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from sim.limits import check_out
+    from sim.guards.limits import check_out
 
     _check_executor(args)
     if args.replications is not None and not 1 <= args.replications <= 1_000:
         raise ScenarioError("--replications", None, f"must be 1 to 1,000 (got {args.replications})")
-    from sim.outputs import command_line
-    from sim.validate import load_suite, run_suite
+    from sim.experiments.validate import load_suite, run_suite
+    from sim.results.folder import command_line
 
     cases = None if args.cases is None else [c.strip() for c in args.cases.split(",")]
     suite = load_suite(
@@ -621,8 +622,8 @@ def _sweep_progress(sweep):
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    from sim.folders import load_sweep_spec
-    from sim.sensitivity import analyse, warnings_of, write
+    from sim.experiments.sensitivity import analyse, warnings_of, write
+    from sim.results.read import load_sweep_spec
 
     progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
     results = analyse(args.results, args.outcomes, setting=args.setting, progress=progress)
@@ -646,8 +647,8 @@ def _step_progress(what: str, unit: str):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from sim.limits import check_out
-    from sim.report import build_report
+    from sim.guards.limits import check_out
+    from sim.publish.report import build_report
 
     if args.out is not None:
         check_out(args.out)
@@ -660,7 +661,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _scenarios(args: argparse.Namespace) -> int:
-    from sim.catalog import copy_scenario, list_scenarios
+    from sim.scenario.catalog import copy_scenario, list_scenarios
 
     if args.scenarios_command == "copy":
         for path in copy_scenario(args.name, args.to, overwrite=args.force):

@@ -113,7 +113,7 @@ def _hash(df: pd.DataFrame | None) -> str:
 
 
 def fingerprint(data: dict[str, Any]) -> dict[str, str]:
-    from sim.run import run
+    from sim.experiments.run import run
     from sim.scenario import validate_scenario
 
     scenario = validate_scenario(data, "reference case")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import one_setting
 
-from sim.model import HealthSystemModel
+from sim.engine.model import HealthSystemModel
 
 SWITCH = 8
 

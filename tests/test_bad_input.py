@@ -25,11 +25,11 @@ from mutations import (
     toml_value,
 )
 
-import sim.limits
+import sim.guards.limits
 from sim.cli import main
 from sim.errors import ResultsError, ScenarioError
 from sim.scenario import load_scenario
-from sim.sweep import SweepConfig
+from sim.scenario.sweep import SweepConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -178,7 +178,7 @@ def test_numpy_scalars_are_set_as_python_numbers():
     """Values from numpy (designs, optimisers) pass the strict schema as the numbers they hold."""
     import numpy as np
 
-    from sim.run import evaluate
+    from sim.experiments.run import evaluate
 
     sc = load_scenario(SCENARIOS / "compare_payment_models.toml", small_overrides(
         SCENARIOS / "compare_payment_models.toml"))  # fmt: skip
@@ -253,7 +253,7 @@ def test_scenario_paths_that_are_not_regular_files(tmp_path, capsys):
     fifo = tmp_path / "fifo.toml"
     os.mkfifo(fifo)
     big = tmp_path / "big.toml"
-    big.write_text("#" * (sim.limits.MAX_INPUT_BYTES + 1))
+    big.write_text("#" * (sim.guards.limits.MAX_INPUT_BYTES + 1))
     latin = tmp_path / "latin.toml"
     latin.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     deep = tmp_path / "deep.toml"
@@ -313,7 +313,7 @@ def test_sweep_base_scenario_that_cannot_be_read(tmp_path, capsys):
 
 def test_a_run_too_large_for_memory_is_refused(small, tmp_path, capsys, monkeypatch):
     """The memory of a run is estimated up front: refused naming the size and what is free."""
-    monkeypatch.setattr(sim.limits, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(sim.guards.limits, "available_memory", lambda: 2**30)
     rc, err = cli(
         "run", str(small), "--out", str(tmp_path / "o"), "--set", "population.patients=20000000",
         capsys=capsys,
@@ -325,7 +325,7 @@ def test_a_run_too_large_for_memory_is_refused(small, tmp_path, capsys, monkeypa
 def test_run_memory_estimate_is_of_the_measured_order():
     """About 100-300 bytes per patient and setting mix, plus fixed costs."""
     sc = load_scenario(SCENARIOS / "compare_payment_models.toml", ["population.patients=10000000"])
-    per_patient = (sim.limits.run_bytes(sc) - sim.limits.FIXED_BYTES) / 1e7
+    per_patient = (sim.guards.limits.run_bytes(sc) - sim.guards.limits.FIXED_BYTES) / 1e7
     assert 110 <= per_patient <= 400
 
 
@@ -353,8 +353,8 @@ def test_huge_sweeps_are_counted_and_refused_before_any_work(change, message, sm
 
 def test_more_runs_than_the_limit_need_yes(small, tmp_path, capsys, monkeypatch):
     """Above RUNS_WITHOUT_YES a sweep asks for --yes; with it, it runs."""
-    monkeypatch.setattr(sim.limits, "RUNS_WITHOUT_YES", 1)
-    monkeypatch.setattr(sim.sweep, "RUNS_WITHOUT_YES", 1)
+    monkeypatch.setattr(sim.guards.limits, "RUNS_WITHOUT_YES", 1)
+    monkeypatch.setattr(sim.experiments.sweep, "RUNS_WITHOUT_YES", 1)
     path = tmp_path / "sw.toml"
     path.write_text(toml_doc({**SWEEP, "replications": 2}))
     out = tmp_path / "o"
@@ -542,25 +542,25 @@ def test_sensitivity_of_an_outcome_constant_in_every_arm(folders, capsys):
 def test_gathering_is_all_or_nothing(folders, tmp_path, monkeypatch, capsys):
     """A gathering stopped half-way leaves no metadata.json, so readers call the folder
     incomplete; running the sweep again completes it."""
-    import sim.dataset
+    import sim.results.dataset
 
     folder = _copy(folders["sweep"], tmp_path / "sw")
-    real = sim.dataset._atomic_write
+    real = sim.results.dataset._atomic_write
 
     def stop_at_readme(path, text):
         if path.name == "README.md":
             raise KeyboardInterrupt
         real(path, text)
 
-    monkeypatch.setattr(sim.dataset, "_atomic_write", stop_at_readme)
+    monkeypatch.setattr(sim.results.dataset, "_atomic_write", stop_at_readme)
     rc, _ = cli("sweep", str(folders["sweep_file"]), "--out", str(folder), "--executor",
                 "serial", "--quiet", capsys=capsys)  # fmt: skip
     assert rc == 130 and not (folder / "metadata.json").exists()
     with pytest.raises(ResultsError, match="incomplete"):
-        from sim.report import load_results
+        from sim.publish.report import load_results
 
         load_results(folder)
-    monkeypatch.setattr(sim.dataset, "_atomic_write", real)
+    monkeypatch.setattr(sim.results.dataset, "_atomic_write", real)
     rc, err = cli("sweep", str(folders["sweep_file"]), "--out", str(folder), "--executor",
                   "serial", "--quiet", capsys=capsys)  # fmt: skip
     assert rc == 0, err

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim import rules
-from sim.behaviour import adapt, capped_share, optimal_offset
-from sim.model import HealthSystemModel
+from sim.engine import rules
+from sim.engine.behaviour import adapt, capped_share, optimal_offset
+from sim.engine.model import HealthSystemModel
 
 #: 99213 at the national GPCI and the 2025 conversion factor: 2.81 RVU × $32.3465
 FEE_99213 = 2.81 * 32.3465

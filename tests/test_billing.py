@@ -1,4 +1,5 @@
-"""Tests for sim.billing: Medicare Part B FFS rules (REFERENCE.md §3; CMS Pub. 100-04 ch. 5)."""
+"""Tests for sim.engine.billing: Medicare Part B FFS rules (REFERENCE.md §3; CMS Pub. 100-04 ch.
+5)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.billing import (
+from sim.engine.billing import (
     ASSISTANT_RATE,
     CONVERSION_FACTOR_2024_TO_MAR8,
     CONVERSION_FACTOR_2026_QUALIFYING_APM,

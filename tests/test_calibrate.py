@@ -15,17 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import (
+from sim.errors import ScenarioError
+from sim.experiments.calibrate import (
     PARTS,
     FreeParameter,
     _objective,
     load_calibration,
     run_calibration,
 )
-from sim.errors import ScenarioError
-from sim.measures import MeasureConfig, interval, measure
-from sim.parameters import apply_parameters, read_parameter_file
+from sim.experiments.measures import MeasureConfig, interval, measure
 from sim.scenario import load_scenario
+from sim.scenario.parameters import apply_parameters, read_parameter_file
 
 pytest.importorskip("optuna")
 
@@ -361,11 +361,12 @@ def test_cli_calibrate_bad_input_exits_2(tmp_path):
 
 def test_docs_field_reference_is_current():
     """docs/calibration.md holds the field tables generated from the schemas."""
-    from sim.calibrate import field_reference
+    from sim.experiments.calibrate import field_reference
 
     doc = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
     assert field_reference() in doc, (
-        'regenerate: python -c "from sim.calibrate import field_reference as f; print(f())"'
+        "regenerate: python -c "
+        '"from sim.experiments.calibrate import field_reference as f; print(f())"'
     )
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.parameters import apply_parameters, read_parameter_file
 from sim.scenario import load_scenario
+from sim.scenario.parameters import apply_parameters, read_parameter_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = ROOT / "calibration" / "levels_parameters.toml"

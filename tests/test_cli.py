@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.outputs import MONTHLY_COLUMNS, SUMMARY_COLUMNS
+from sim.results.tables import MONTHLY_COLUMNS, SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,9 +188,9 @@ def test_shipped_scenario_validates():
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_file_validates_and_runs_briefly(path):
     """Every scenario and sweep file in scenarios/ loads; scenarios run a few months."""
-    from sim.run import run
+    from sim.experiments.run import run
+    from sim.experiments.sweep import load_sweep
     from sim.scenario import load_scenario
-    from sim.sweep import load_sweep
 
     if "parameters" in path.read_text():
         assert len(load_sweep(path).runs) > 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -78,7 +78,7 @@ def test_defaults_are_cc_by_and_1_0_0(folder, tmp_path):
     """Without flags the package is CC-BY-4.0, version 1.0.0."""
     import shutil
 
-    from sim.datapackage import write_run_datapackage
+    from sim.results.datapackage import write_run_datapackage
 
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
@@ -90,7 +90,7 @@ def test_data_that_break_the_schema_are_refused(folder, tmp_path):
     """A table whose values do not fit its schema fails validation; nothing is written."""
     import shutil
 
-    from sim.datapackage import write_run_datapackage
+    from sim.results.datapackage import write_run_datapackage
 
     bad = tmp_path / "bad"
     shutil.copytree(folder, bad)

@@ -34,10 +34,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from sim.model import HealthSystemModel
-from sim.payment import REGISTRY
+from sim.engine.model import HealthSystemModel
+from sim.engine.payment import REGISTRY
 from sim.scenario import Scenario
-from sim.sweep import SweepConfig
+from sim.scenario.sweep import SweepConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -231,7 +231,7 @@ def test_scenario_reference_names_every_field():
     missing = [
         f"{m.__name__}.{name}" for m in models for name in m.model_fields if f"`{name}`" not in text
     ]
-    assert not missing, f"undocumented fields (run `python -m sim.reference`): {missing}"
+    assert not missing, f"undocumented fields (run `python -m sim.publish.reference`): {missing}"
 
 
 def test_schema_walk_reaches_nested_models():

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from sim.model import HealthSystemModel
-from sim.outputs import MONTHLY_COLUMNS
-from sim.reference import DOCS, GENERATED
+from sim.engine.model import HealthSystemModel
+from sim.publish.reference import DOCS, GENERATED
+from sim.results.tables import MONTHLY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("name", list(GENERATED))
 def test_generated_docs_are_current(name):
-    """The generated docs equal what `python -m sim.reference` writes now."""
+    """The generated docs equal what `python -m sim.publish.reference` writes now."""
     assert (DOCS / name).read_text(encoding="utf-8") == GENERATED[name](), (
-        f"docs/{name} is stale: run `python -m sim.reference`"
+        f"docs/{name} is stale: run `python -m sim.publish.reference`"
     )
 
 

@@ -1,4 +1,4 @@
-"""Health-economic outcomes (sim/economics.py) against closed forms and simple cases."""
+"""Health-economic outcomes (sim/results/economics.py) against closed forms and simple cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import economics
+from sim.results import economics
 from sim.scenario import AnalysisConfig
 
 
@@ -87,7 +87,7 @@ def test_acceptability_curve():
 def test_a_run_carries_discounted_qalys_and_costs():
     """On a real run: undiscounted QALYs per member = Σ mean utility / 12; discounting at a
     positive rate lowers both QALYs and costs; at rate 0 they equal the plain sums."""
-    from sim.run import run
+    from sim.experiments.run import run
     from sim.scenario import load_scenario
 
     sc = load_scenario(

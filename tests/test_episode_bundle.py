@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim import rules
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.engine import rules
+from sim.engine.model import HealthSystemModel
+from sim.experiments.run import run
 
 CONTRACT = {
     "model": "episode_bundle",

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.experiments.run import run
 from sim.explore import compute as c
-from sim.run import run
 from sim.scenario import load_scenario, validate_scenario
 
 pytest.importorskip("tomli_w")

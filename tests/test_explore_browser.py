@@ -1,7 +1,7 @@
 """The explorer in a real browser: headless Chromium from the system's packages, driven by
 Playwright (no browser download). Starts `sim explore` on a free loopback port, moves the fee
-slider, waits for the page to rerun, and checks the numbers it shows against `sim.run.run`
-with the same settings."""
+slider, waits for the page to rerun, and checks the numbers it shows against
+`sim.experiments.run.run` with the same settings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,8 @@ def _expected(fee_level: float) -> dict[tuple[str, str], str]:
 
 def test_moving_the_fee_slider_reruns_and_shows_what_sim_run_gives(server, tmp_path):
     """Fee level 1.00 → 1.20: the page reruns, its figure changes, its table equals a
-    `sim.run.run` of the scenario with the same overrides, and the saved scenario has the fee."""
+    `sim.experiments.run.run` of the scenario with the same overrides, and the saved scenario has
+    the fee."""
     shots = Path(os.environ.get("PAYMENT_SIM_SCREENSHOTS", tmp_path))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(

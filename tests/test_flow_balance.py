@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import merge
 
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.engine.model import HealthSystemModel
+from sim.experiments.run import run
 from sim.scenario import load_scenario, validate_scenario
 
 HH = {

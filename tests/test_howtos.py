@@ -2,7 +2,7 @@
 stays green.
 
 ``docs/howto/add-a-payment-model.md`` says a payment model is one module plus one line in the
-registry, then ``python -m sim.reference``; ``docs/howto/add-a-care-setting.md`` says a care
+registry, then ``python -m sim.publish.reference``; ``docs/howto/add-a-care-setting.md`` says a care
 setting (a day-of-stay one included) is a scenario table. This test does exactly that in a copy
 of the project and runs the payment, scenario, docs, architecture and reference-output tests
 there, in a fresh interpreter that imports the copy.
@@ -56,23 +56,23 @@ def test_following_the_how_tos_keeps_the_suite_green(copy):
     and its day-of-stay setting (a scenario table); the relevant tests then pass."""
     doc = (HOWTO / "add-a-payment-model.md").read_text(encoding="utf-8")
     # step 1: the module, as the how-to gives it
-    module = _block_after(doc, "Save this as `sim/payment/global_budget.py`", "python")
-    (copy / "sim" / "payment" / "global_budget.py").write_text(module, encoding="utf-8")
+    module = _block_after(doc, "Save this as `sim/engine/payment/global_budget.py`", "python")
+    (copy / "sim" / "engine" / "payment" / "global_budget.py").write_text(module, encoding="utf-8")
     # step 2: one line in the registry (and its import), as the how-to's diff shows
-    diff = _block_after(doc, "Register it in `sim/payment/__init__.py`", "diff")
-    assert "+from sim.payment.global_budget import GlobalBudget" in diff
-    init = copy / "sim" / "payment" / "__init__.py"
+    diff = _block_after(doc, "Register it in `sim/engine/payment/__init__.py`", "diff")
+    assert "+from sim.engine.payment.global_budget import GlobalBudget" in diff
+    init = copy / "sim" / "engine" / "payment" / "__init__.py"
     text = init.read_text(encoding="utf-8")
     text = text.replace(
-        "from sim.payment.ffs import FeeForService\n",
-        "from sim.payment.ffs import FeeForService\n"
-        "from sim.payment.global_budget import GlobalBudget\n",
+        "from sim.engine.payment.ffs import FeeForService\n",
+        "from sim.engine.payment.ffs import FeeForService\n"
+        "from sim.engine.payment.global_budget import GlobalBudget\n",
     )
     text = text.replace("        PDPM,\n    )", "        PDPM,\n        GlobalBudget,\n    )")
     assert "GlobalBudget,\n    )" in text, "the registry's shape changed: update this test"
     init.write_text(text, encoding="utf-8")
     # step 3: regenerate the docs
-    done = _python(copy, "-m", "sim.reference")
+    done = _python(copy, "-m", "sim.publish.reference")
     assert done.returncode == 0, done.stderr
     reference = (copy / "docs" / "scenario-reference.md").read_text(encoding="utf-8")
     assert "global_budget" in reference and "fee_fraction" in reference
@@ -86,7 +86,7 @@ def test_following_the_how_tos_keeps_the_suite_green(copy):
     path.write_text(body, encoding="utf-8")
     check = (
         "from sim import load_scenario\n"
-        "from sim.payment import REGISTRY\n"
+        "from sim.engine.payment import REGISTRY\n"
         "import sim\n"
         f"assert sim.__file__.startswith({str(copy)!r}), sim.__file__\n"
         "assert 'global_budget' in REGISTRY\n"

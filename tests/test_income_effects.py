@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim.behaviour import income_weight
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.engine.behaviour import income_weight
+from sim.engine.model import HealthSystemModel
+from sim.experiments.run import run
 
 FEE_99213 = 2.81 * 32.3465
 C = 40.0

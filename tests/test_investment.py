@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.engine.features.investments import Investments, optimal_investment
+from sim.engine.model import HealthSystemModel
 from sim.errors import ScenarioError
-from sim.features.investments import Investments, optimal_investment
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import apply_override, validate_scenario
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "prevention_investment.toml"

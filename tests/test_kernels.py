@@ -1,4 +1,4 @@
-"""The compiled kernels give the bits of their numpy twins (sim.kernels).
+"""The compiled kernels give the bits of their numpy twins (sim.engine.kernels).
 
 Each kernel is run both ways on random inputs of the model's dtypes and on edge cases (empty,
 one patient, nobody eligible, everybody eligible, zero units, a partial visit), and the outputs
@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from sim import kernels
+from sim.engine import kernels
 from sim.errors import SimError
 
 numba = pytest.importorskip("numba")
@@ -374,7 +374,7 @@ def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch
     numbers whichever kernels a model runs."""
     from reference_outputs import _small
 
-    from sim.model import HealthSystemModel
+    from sim.engine.model import HealthSystemModel
     from sim.scenario import validate_scenario
 
     sc = validate_scenario(_small("compare_payment_models"), "kernels test")

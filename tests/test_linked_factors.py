@@ -1,4 +1,4 @@
-"""Sweeps with linked factors and derived fields (sim/sweep.py): one factor sets several
+"""Sweeps with linked factors and derived fields (sim/experiments/sweep.py): one factor sets several
 fields, '*' expands over a table, expressions are arithmetic of factors and nothing else."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from sim.errors import ScenarioError
+from sim.experiments.sweep import load_sweep, run_sweep
 from sim.scenario import validate_scenario
-from sim.sweep import evaluate_expression, expression_names, load_sweep, run_sweep
+from sim.scenario.sweep import evaluate_expression, expression_names
 
 BASE = """
 name = "base"

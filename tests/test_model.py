@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from conftest import default_world
 
-from sim.agents import Payer, Provider
-from sim.features.selection import turn_away
-from sim.model import HealthSystemModel
-from sim.month.needs import patient_need
-from sim.run import run
+from sim.engine.agents import Payer, Provider
+from sim.engine.features.selection import turn_away
+from sim.engine.model import HealthSystemModel
+from sim.engine.month.needs import patient_need
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 

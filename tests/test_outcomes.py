@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 from reference_outputs import _shipped, _small
 
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import validate_scenario
 
 #: mean function gained per episode that ended (points of 0-100), by setting

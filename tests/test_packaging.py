@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim import catalog
 from sim.errors import ScenarioError
+from sim.scenario import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def test_version_is_one_number_everywhere():
 
 def test_run_from_a_checkout_records_version_and_commit(tmp_path):
     """From this repository, metadata has the package version and a git commit (or no git)."""
-    from sim.outputs import provenance
+    from sim.results.folder import provenance
 
     p = provenance()
     assert p["version"] == sim.__version__
@@ -156,12 +156,12 @@ def test_help_imports_no_heavy_library():
 
 def test_a_missing_extra_names_the_extra_to_install(monkeypatch, capsys):
     """A feature whose optional package is missing exits 2 naming the extra, not a traceback."""
-    from sim._optional import MissingExtraError, require
     from sim.cli import main
+    from sim.guards.extras import MissingExtraError, require
 
     with pytest.raises(MissingExtraError, match=r"pip install 'payment-sim\[explore\]'"):
         require("no_such_module_for_payment_sim", "explore", "sim explore")
-    import sim._optional as optional
+    import sim.guards.extras as optional
 
     real_import = optional.import_module
 

@@ -14,11 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import parallel
-from sim.run import default_workers, run, run_pair
+from sim.experiments import parallel
+from sim.experiments.run import default_workers, run, run_pair
 from sim.scenario import load_scenario
 
-run_module = importlib.import_module("sim.run")  # `sim.run` the attribute is the function
+run_module = importlib.import_module(
+    "sim.experiments.run"
+)  # `sim.experiments.run` the attribute is the function
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import rules
-from sim.behaviour import optimal_therapy
+from sim.engine import rules
+from sim.engine.behaviour import optimal_therapy
+from sim.engine.features.pathway import Pathway
+from sim.engine.features.therapy import Therapy
+from sim.engine.model import HealthSystemModel
+from sim.engine.payment.episode import EpisodeBundle, EpisodeParams
 from sim.errors import ScenarioError
-from sim.features.pathway import Pathway
-from sim.features.therapy import Therapy
-from sim.model import HealthSystemModel
-from sim.payment.episode import EpisodeBundle, EpisodeParams
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

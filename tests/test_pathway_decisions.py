@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.engine.features.pathway import Pathway
+from sim.engine.model import HealthSystemModel
 from sim.errors import ScenarioError
-from sim.features.pathway import Pathway
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario, validate_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

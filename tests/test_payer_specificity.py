@@ -1,6 +1,6 @@
 """One practice across payers (``behaviour.payer_specificity``): a contract change for one payer
 moves the other payer's care in proportion to the changing payer's share of each provider's
-patients at specificity 0, and leaves it alone at 1 (closed form of sim.behaviour)."""
+patients at specificity 0, and leaves it alone at 1 (closed form of sim.engine.behaviour)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.engine.model import HealthSystemModel
+from sim.experiments.run import run
 
 #: 99213 at the national GPCI and the 2025 conversion factor: 2.81 RVU × $32.3465
 FEE_99213 = 2.81 * 32.3465

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.payment import REGISTRY, Claims, ContractParams, Panel
-from sim.payment.blended import Blended, BlendedParams
-from sim.payment.bundled import Bundled, BundledParams
-from sim.payment.capitation import Capitation, CapitationParams
-from sim.payment.ffs import FeeForService, FFSParams
+from sim.engine.payment import REGISTRY, Claims, ContractParams, Panel
+from sim.engine.payment.blended import Blended, BlendedParams
+from sim.engine.payment.bundled import Bundled, BundledParams
+from sim.engine.payment.capitation import Capitation, CapitationParams
+from sim.engine.payment.ffs import FeeForService, FFSParams
 
 
 def claims(**over) -> Claims:
@@ -115,7 +115,7 @@ def test_blended_pays_fixed_part_and_reduced_fee():
 
 def test_pdgm_pays_periods_by_group_with_lupa():
     """PDGM: at a period's end, the group price (late periods 85%), or per visit below LUPA."""
-    from sim.payment.home_health import PDGM, PDGMParams
+    from sim.engine.payment.home_health import PDGM, PDGMParams
 
     m = PDGM(
         PDGMParams(base_rate=2000.0, lupa_thresholds={"b": 2}, default_lupa=4, per_visit=150.0),
@@ -138,7 +138,7 @@ def test_pdgm_pays_periods_by_group_with_lupa():
 
 def test_home_health_legacy_episode_price():
     """Legacy: (base + steps reached) × case-mix weight; per visit below 5 visits."""
-    from sim.payment.home_health import HomeHealthLegacy, LegacyParams
+    from sim.engine.payment.home_health import HomeHealthLegacy, LegacyParams
 
     m = HomeHealthLegacy(LegacyParams(base_rate=2000.0, per_visit=150.0), ("a", "b"))
     c = claims(

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import VISIT_SETTING, default_world, one_setting
 
+from sim.engine.model import HealthSystemModel
+from sim.engine.payment import REGISTRY, Claims, Panel
+from sim.engine.payment.aco import reconcile
+from sim.engine.payment.capitation import corridor, stop_loss
+from sim.engine.payment.readmission_penalty import penalty_rates
+from sim.engine.payment.therapy_threshold import paid_share
 from sim.errors import ScenarioError
-from sim.model import HealthSystemModel
-from sim.payment import REGISTRY, Claims, Panel
-from sim.payment.aco import reconcile
-from sim.payment.capitation import corridor, stop_loss
-from sim.payment.readmission_penalty import penalty_rates
-from sim.payment.therapy_threshold import paid_share
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.agents import Provider
-from sim.model import HealthSystemModel
-from sim.month import adaptation
+from sim.engine.agents import Provider
+from sim.engine.model import HealthSystemModel
+from sim.engine.month import adaptation
 from sim.scenario import load_scenario
 
 SCENARIO = """

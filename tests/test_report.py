@@ -17,10 +17,10 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from sim.errors import ResultsError
-from sim.outputs import write_results
-from sim.report import NA_ONE, build_report, latex_table
-from sim.run import run
-from sim.sweep import load_sweep, run_sweep
+from sim.experiments.run import run
+from sim.experiments.sweep import load_sweep, run_sweep
+from sim.publish.report import NA_ONE, build_report, latex_table
+from sim.results.folder import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,6 @@ def write_run(out: Path, **over) -> Path:
         summary=result.summary,
         providers=result.providers,
         meta=result.metadata(),
-        figure=False,
     )
     return out
 
@@ -145,7 +144,7 @@ def sim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% t-interval of the mean, computed here independently of sim.report."""
+    """Mean and 95% t-interval of the mean, computed here independently of sim.publish.report."""
     n = len(values)
     mean = float(np.mean(values))
     half = stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n)

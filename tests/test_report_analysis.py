@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.report import build_report, latex_fit, latex_table, render_markdown
-from sim.trends import switch_events
+from sim.publish.report import build_report, latex_fit, latex_table, render_markdown
+from sim.publish.trends import switch_events
 
 SNF = "scenarios/snf_payment_reform.toml"
 
@@ -122,7 +122,7 @@ def test_figures_at_publication_resolution_in_three_formats(snf_report):
 
 def test_one_replication_is_said_on_the_figure():
     """A time-series figure of one replication carries the words '1 replication'."""
-    from sim import report_figures as rf
+    from sim.publish import figures as rf
 
     stats = pd.DataFrame(
         {
@@ -144,7 +144,7 @@ def test_one_replication_is_said_on_the_figure():
 
 def test_an_arm_looks_the_same_in_every_figure():
     """Styles are keyed by arm name: dropping the baseline does not shift the others' looks."""
-    from sim import report_figures as rf
+    from sim.publish import figures as rf
 
     full = rf.arm_styles(["ffs", "capitation", "bundled"])
     stats = pd.DataFrame(
@@ -165,7 +165,7 @@ def test_an_arm_looks_the_same_in_every_figure():
 
 def test_levels_are_drawn_from_zero():
     """Positive levels get a y axis from zero, so small differences are not magnified."""
-    from sim import report_figures as rf
+    from sim.publish import figures as rf
 
     stats = pd.DataFrame(
         {

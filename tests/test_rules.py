@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import rules
+from sim.engine import rules
 
 RATES = dict(pt=60.0, ot=55.0, slp=20.0, nursing=110.0, nta=80.0, non_case_mix=95.0)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from sim.engine.payment import REGISTRY
 from sim.errors import ScenarioError
-from sim.payment import REGISTRY
 from sim.scenario import Scenario, apply_override, parse_override, validate_scenario
-from sim.sweep import SweepConfig
+from sim.scenario.sweep import SweepConfig
 
 
 def _models(root: type[BaseModel], seen: set | None = None):

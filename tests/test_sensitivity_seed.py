@@ -1,11 +1,12 @@
-"""The seed's share of the variance and the checks of Sobol indices (sim/sensitivity.py)."""
+"""The seed's share of the variance and the checks of Sobol indices
+(sim/experiments/sensitivity.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from sim.sensitivity import seed_variance, sobol_warnings
+from sim.experiments.sensitivity import seed_variance, sobol_warnings
 
 
 def test_seed_share_closed_form():

@@ -1,4 +1,4 @@
-"""Sharded runs (sim/shards.py): patients split by region over shards that exchange what
+"""Sharded runs (sim/experiments/shards.py): patients split by region over shards that exchange what
 crosses regions each month. The same patients and providers whatever the sharding; one shard
 gives the unsharded bytes; more shards agree to floating-point rounding."""
 
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import population as population_module
-from sim import shards
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.engine import population as population_module
+from sim.engine.model import HealthSystemModel
+from sim.experiments import shards
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,7 +246,7 @@ def test_market_entry_and_exit_shard(path):
 
 
 def test_a_feature_that_is_not_shardable_is_named(path, monkeypatch):
-    from sim.features.capacity import Capacity
+    from sim.engine.features.capacity import Capacity
 
     monkeypatch.setattr(Capacity, "SHARDABLE", False)
     with pytest.raises(shards.ShardError, match="feature 'capacity'"):
@@ -280,7 +280,7 @@ def test_national_rates_and_benchmarks_come_from_every_shard(case, arm):
 
 
 def test_a_payment_model_that_is_not_shardable_is_named(path, monkeypatch):
-    from sim.payment.capitation import Capitation
+    from sim.engine.payment.capitation import Capitation
 
     monkeypatch.setattr(Capitation, "shardable", False)
     with pytest.raises(shards.ShardError, match="payment model 'capitation'"):
@@ -304,7 +304,7 @@ def test_cli_refuses_what_cannot_be_sharded_without_a_traceback(tmp_path):
 
 def test_a_failing_shard_is_reported(scenario, monkeypatch):
     """A shard that raises stops the run with its error, and the other shards stop too."""
-    from sim.month import records
+    from sim.engine.month import records
 
     calls = {"n": 0}
     original = records._sums

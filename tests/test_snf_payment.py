@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from sim.payment import REGISTRY, Claims, Panel
-from sim.payment.snf import PDPM, LegacyParams, PDPMParams, SNFLegacy
+from sim.engine.payment import REGISTRY, Claims, Panel
+from sim.engine.payment.snf import PDPM, LegacyParams, PDPMParams, SNFLegacy
 
 #: rehabilitation add-ons used by the worked examples (none ... ultra high)
 REHAB = [0.0, 60.0, 130.0, 190.0, 245.0, 300.0]

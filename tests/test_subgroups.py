@@ -1,4 +1,4 @@
-"""Subgroup tables (sim/subgroups.py): groups partition the members, add up to the monthly
+"""Subgroup tables (sim/engine/subgroups.py): groups partition the members, add up to the monthly
 table, leave the other tables' bytes alone, and map function to utility as stated."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.outputs import summarize_subgroups
-from sim.run import run
+from sim.experiments.run import run
+from sim.results.tables import summarize_subgroups
 from sim.scenario import load_scenario
 
 MAIN = "scenarios/compare_payment_models.toml"
@@ -130,7 +130,7 @@ def test_bad_analysis_is_named(override, message):
 def test_cells_by_unique_columns_give_the_same_rows(monkeypatch):
     """Too many combinations for one integer: the cells come from the unique columns of the
     codes instead, and the subgroup rows are the same."""
-    import sim.subgroups as sg
+    import sim.engine.subgroups as sg
 
     sc = load_scenario(MAIN, [*SMALL, f"analysis.subgroups={DIMS}"])
     usual = run(sc, arms=["ffs"]).subgroups

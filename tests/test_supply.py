@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from conftest import default_world, one_setting
 
+from sim.engine.features.capacity import Capacity, served_share, wait_months
+from sim.engine.features.market import Market
+from sim.engine.features.participation import Participation, acceptance_shares
+from sim.engine.model import HealthSystemModel
 from sim.errors import ScenarioError
-from sim.features.capacity import Capacity, served_share, wait_months
-from sim.features.market import Market
-from sim.features.participation import Participation, acceptance_shares
-from sim.model import HealthSystemModel
-from sim.run import run
+from sim.experiments.run import run
 from sim.scenario import validate_scenario
 
 PARTICIPATION = [c for c in Participation.COLUMNS]

@@ -15,7 +15,7 @@ import pytest
 
 import sim
 from sim.errors import ResultsError, ScenarioError
-from sim.sweep import (
+from sim.experiments.sweep import (
     INDEX,
     PARTS,
     design_points,
@@ -186,7 +186,9 @@ def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch):
     """One run's failure is recorded with its error; the others finish; a rerun retries it."""
     import importlib
 
-    run_module = importlib.import_module("sim.run")  # (sim.run is also the function)
+    run_module = importlib.import_module(
+        "sim.experiments.run"
+    )  # (sim.experiments.run is also the function)
     real = run_module.run
 
     def flaky(scenario, **kw):
@@ -313,7 +315,7 @@ def test_cli_bad_sweep_and_foreign_folder(tmp_path):
 
 def test_resume_refuses_other_code(tmp_path, monkeypatch):
     """A sweep started with other simulation code is not silently finished with this code."""
-    import sim.sweep as sweep_module
+    import sim.experiments.sweep as sweep_module
 
     sweep = load_sweep(write_sweep(tmp_path, GRID))
     out = tmp_path / "out"
@@ -327,7 +329,7 @@ def test_resume_refuses_other_code(tmp_path, monkeypatch):
 
 def test_worker_with_other_code_fails_the_run(tmp_path, monkeypatch):
     """A worker whose source differs from the sweep's records a failed run, not mixed data."""
-    import sim.sweep as sweep_module
+    import sim.experiments.sweep as sweep_module
 
     sweep = load_sweep(write_sweep(tmp_path, GRID))
     task = sweep_module.Task(
@@ -347,7 +349,7 @@ def test_damaged_part_is_reported_with_its_path(tmp_path):
     run_sweep(sweep, out, executor="serial")
     part = sorted((out / PARTS).glob("summary-*.parquet"))[3]
     part.write_bytes(b"not parquet")
-    from sim.sweep import gather
+    from sim.experiments.sweep import gather
 
     with pytest.raises(ResultsError, match=part.name):
         gather(sweep, out)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-from sim.behaviour import optimal_therapy, therapy_day_value
-from sim.run import run
+from sim.engine.behaviour import optimal_therapy, therapy_day_value
+from sim.experiments.run import run
 from sim.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

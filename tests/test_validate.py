@@ -11,7 +11,7 @@ import pytest
 
 from sim.cli import main
 from sim.errors import ScenarioError
-from sim.validate import load_suite, part_path, run_suite
+from sim.experiments.validate import load_suite, part_path, run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "validation"

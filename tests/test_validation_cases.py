@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.outputs import MONTHLY_COLUMNS
-from sim.run import run
+from sim.experiments.run import run
+from sim.results.tables import MONTHLY_COLUMNS
 from sim.scenario import load_scenario
 
 SUITE = Path(__file__).resolve().parents[1] / "validation"

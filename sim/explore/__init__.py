@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from sim._optional import require
+from sim.guards.extras import require
 
 #: environment variables through which `sim explore` hands its options to the page
 ENV_SCENARIO = "PAYMENT_SIM_EXPLORE_SCENARIO"

@@ -91,7 +91,7 @@ def resolve(scenario: str) -> Path:
     path = Path(scenario).expanduser()
     if path.suffix == ".toml" and path.exists():
         return path.resolve()
-    from sim.catalog import find_scenario
+    from sim.scenario.catalog import find_scenario
 
     try:
         return find_scenario(scenario).path
@@ -103,7 +103,7 @@ def resolve(scenario: str) -> Path:
 
 def shipped_scenarios() -> list[str]:
     """Names of the shipped scenarios the page offers (sweep files left out)."""
-    from sim.catalog import list_scenarios
+    from sim.scenario.catalog import list_scenarios
 
     return [s.name for s in list_scenarios() if s.kind == "scenario"]
 
@@ -264,7 +264,7 @@ def run_settings(settings: Settings, progress: Callable[[float], None] | None = 
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    from sim.run import run
+    from sim.experiments.run import run
 
     scenario = scenario_for(settings)
 
@@ -374,7 +374,8 @@ def _without_none(obj: Any) -> Any:
 def export_zip(settings: Settings) -> bytes:
     """The results folder of the page's run (as ``sim run`` writes it, with the figure) as a
     zip archive; metadata records the explorer's settings and the equivalent command."""
-    from sim.outputs import write_results
+    from sim.publish.plots import trends_png
+    from sim.results.folder import write_results
 
     result = run_settings(settings)
     meta = result.metadata()
@@ -388,7 +389,7 @@ def export_zip(settings: Settings) -> bytes:
             summary=result.summary,
             providers=result.providers,
             meta=meta,
-            figure=True,
+            figures=trends_png(result.monthly, result.scenario),
         )
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name in written.files:

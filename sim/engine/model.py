@@ -1,0 +1,468 @@
+"""The Mesa model: one world under one arm's payment contracts.
+
+Provider incentives follow Ellis & McGuire (1986), "Provider behavior under prospective
+reimbursement: cost sharing and supply", J Health Econ 5:129-151 (REFERENCE.md §1); the
+payment rules follow Medicare's (REFERENCE.md §3-§7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+from sim.engine.agents import Payer, Provider
+from sim.engine.behaviour import Experience
+from sim.engine.features import Feature, Hooks, build, columns
+from sim.engine.features.upcoding import Coding
+from sim.engine.month import adaptation, calendar, delivery, incentives, needs, payment, records
+from sim.engine.month.care import SettingMonth
+from sim.engine.payment import REGISTRY, PaymentModel
+from sim.engine.population import Population, Shard
+from sim.engine.settings import CareSetting
+from sim.engine.subgroups import Subgroups
+from sim.engine.world import Exchange, Providers, Style, World
+from sim.scenario import Scenario
+
+#: order of the spawned random streams of a run (documented in docs/architecture.md)
+STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
+
+
+def _month_total(model: HealthSystemModel, column: str) -> float:
+    n = len(model.settings) * len(model.payers)
+    return float(sum(r[column] for r in model.rows[-n:]))
+
+
+def _per_member(column: str):
+    def reporter(model: HealthSystemModel) -> float:
+        return _month_total(model, column) / model.population.n
+
+    return reporter
+
+
+def _units_per_treated(model: HealthSystemModel) -> float:
+    treated = _month_total(model, "patients_treated")
+    return _month_total(model, "service_units") / treated if treated else 0.0
+
+
+#: model-level reporters of the DataCollector (one value per month, all settings and payers)
+MODEL_REPORTERS = {
+    "spending_pmpm": _per_member("spending"),
+    "oop_pmpm": _per_member("oop"),
+    "provider_margin_pmpm": _per_member("provider_margin"),
+    "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
+    "units_per_treated": _units_per_treated,
+    "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
+}
+
+
+#: the monthly columns of every feature (zero where a feature is absent)
+_FEATURE_COLUMNS = columns()
+_FEATURE_ZEROS = records.zero_columns(_FEATURE_COLUMNS)
+
+
+def _theta_offset(care: SettingMonth) -> np.ndarray:
+    """θ's offset for each patient: units the provider planned (before prior authorization
+    refused any: the cap is part of what its choice earns, not of the choice) minus the
+    patient optimum."""
+    return care.planned_units + care.not_authorized - care.optimal_units
+
+
+class HealthSystemModel(mesa.Model):
+    """Patients, providers and payers under one arm's payment contracts, month by month.
+
+    Each month (``step``) runs the stages of :mod:`sim.engine.month` in this order:
+
+    1. **Calendar and health drift** (``calendar``) — deductibles reset each January; every
+       patient's function declines (aging, chronic disease); the month's uniforms are drawn
+       (common random numbers: the same draws in every arm). Features start their month
+       (panel churn, the pathway's state, investment spending).
+    2. **Needs and care seeking** (``needs``, each care setting in scenario order) — episodes
+       of need start with a probability that rises with the risk score and with low function;
+       an elective need is taken to the patient's provider with a probability that falls as
+       the expected out-of-pocket cost rises.
+    3. **Provider decisions and delivery** (``delivery``, same setting) — each provider sets
+       the units of care of each of its patients from its practice style (``q_B + θ``, with
+       the small variations it learns from); units become visits, billed units (8-minute rule)
+       and minutes; patients gain function with diminishing returns, and adverse events strike
+       with a risk that rises with under-treatment. Then the features' ``after_care``: with a
+       care pathway, right after the acute setting the hospital discharges each patient home or
+       to a post-acute setting later in scenario order (a referral starting this month).
+    4. **Payment** (``payment``) — each payer settles its contracts: the payment model says
+       what is owed (fees, PMPM, episode prices), the contract's terms say what the patient
+       pays and who bears adverse-event costs; features pay what is not tied to a claim
+       (pathway reconciliations, investment fees).
+    5. **Adaptation** (``adaptation``: ``estimate``, then ``move_all``, each ``Provider.step``
+       for a setting's providers in one pass) — each provider estimates, from
+       its patients' realised results, how its objective (profit + α·benefit) changes with
+       each of its styles, moves part of the way toward the perceived best, and sometimes
+       imitates a better-performing peer.
+    6. **Records** (``records``) — one row per (setting, payer) of the monthly table (and the
+       provider panel). Then the features' ``after_records``: therapist staffing, investment
+       levels.
+
+    When contracts change (at the start and at each policy switch) ``incentives`` recomputes
+    what they make worth at the margin, and in ``optimal`` mode providers play the closed form.
+
+    Parameters
+    ----------
+    scenario:
+        A validated :class:`~sim.scenario.Scenario`.
+    arm:
+        The arm whose contracts apply (default: the first).
+    rng:
+        Root seed of the run (an int; default ``scenario.seed``). Streams are spawned from
+        ``SeedSequence(rng, spawn_key=(replicate,))``.
+    replicate:
+        Replication number (a child seed of the root seed).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        arm: str | None = None,
+        *,
+        rng: int | None = None,
+        replicate: int = 0,
+        shard: tuple[int, int, frozenset[int]] | None = None,
+        exchange: Exchange | None = None,
+    ) -> None:
+        seed = scenario.seed if rng is None else int(rng)
+        root = np.random.SeedSequence(seed, spawn_key=(replicate,))
+        streams = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
+        super().__init__(rng=np.random.default_rng(streams["mesa"]))
+        #: what the month exchanges with the other shards of a sharded run
+        #: (:mod:`sim.experiments.shards`)
+        self._exchange = exchange if exchange is not None else Exchange()
+        self.config = scenario
+        self.arm = scenario.arm(arm) if arm is not None else scenario.arms[0]
+        self.seed = seed
+        self.replicate = replicate
+        settings = [
+            CareSetting(name, s, cfg, scenario.population.regions)
+            for s, (name, cfg) in enumerate(scenario.settings.items())
+        ]
+        self._provider_rng = np.random.default_rng(streams["providers_monthly"])
+
+        # providers (Mesa agents) and their styles
+        prov_rng = np.random.default_rng(streams["providers"])
+        self._reserve_seed = streams["providers"]
+        region_shares = [r.share for r in scenario.population.regions.values()]
+        regions = None if shard is None else shard[2]
+        made = [self._make_providers(st, region_shares, prov_rng, regions) for st in settings]
+        providers = [p for p, _ in made]
+        names = [st.name for st in settings]
+        population = Population(
+            scenario,
+            np.random.default_rng(streams["population"]),
+            streams["patients_monthly"],
+            {name: by_region for name, (_, by_region) in zip(names, made, strict=True)},
+            None
+            if shard is None
+            else Shard(*shard, {n: p.local_of for n, p in zip(names, providers, strict=True)}),
+        )
+
+        # payers and their contracts for this arm
+        conditions = tuple(scenario.population.conditions)
+        payers = []
+        for g, (name, cfg) in enumerate(scenario.payers.items()):
+            contracts = [
+                self.make_contract(self.arm.contract_for(name, st.name), conditions)
+                for st in settings
+            ]
+            payers.append(Payer(self, name, g, cfg.rate_multiplier, contracts))
+
+        world = self.world = World(scenario, self.arm, settings, population, providers, payers)
+        world.exchange = self._exchange
+        world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
+        self._build_panels()
+        self._f0_sum = population.function_sum_by_payer()
+        self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
+        #: announcement month -> the months of the switches announced then
+        self._announcements: dict[int, list[int]] = {}
+        for switch in self.arm.switches:
+            for payer in payers:
+                for setting in settings:
+                    cfg = self.arm.switch_for(switch, payer.name, setting.name)
+                    if cfg is not None:
+                        contract = self.make_contract(cfg, conditions)
+                        self.schedule_contract_change(
+                            switch.month, payer.name, setting.name, contract
+                        )
+            if scenario.behaviour.foresight > 0 and self.world.learning:
+                # from the announcement, providers know where the announced rules put them
+                self._announcements.setdefault(switch.announcement, []).append(switch.month)
+                # before any contract change due at the same time (those come at + 0.5), so
+                # that the rules in force are still the old ones when providers compare
+                self.schedule_event(self._announce_due, at=switch.announcement + 0.25)
+        #: the optional features this run has (:mod:`sim.engine.features`), and their hooks
+        self.features: list[Feature] = build(world)
+        world.hooks = self.hooks = Hooks(self.features, len(settings))
+        incentives.refresh(world)
+
+        self.rows: list[dict[str, Any]] = []
+        self.provider_rows: list[dict[str, Any]] = []
+        #: subgroup rows (sim/engine/subgroups.py), when the scenario has an [analysis] table
+        self.subgroups = Subgroups(world, scenario.analysis) if scenario.analysis else None
+        # for mesa.batch_run and Mesa tooling: whole-population aggregates each month
+        self.datacollector = mesa.DataCollector(model_reporters=MODEL_REPORTERS)
+
+    # -----------------------------------------------------------------------------------------
+    # the month
+
+    def step(self) -> None:
+        """One month: the stages of :mod:`sim.engine.month`, in order (see the class docstring)."""
+        world = self.world
+        world.month_number = self.steps - 1
+        calendar.start_month(world)
+        world.month = []
+        for setting in world.settings:
+            new = needs.new_episodes(world, setting)
+            care = delivery.deliver(world, setting, new)
+            world.month.append(care)
+            for f in self.hooks("after_care", setting.index):
+                f.after_care(world, setting.index, care)
+        payment.settle(world)
+        adaptation.estimate(world, self._provider_rng)
+        if world.learning:
+            # what every Provider.step does, in one pass per setting (the same bits)
+            for s in range(len(world.settings)):
+                adaptation.move_all(world, s)
+        provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
+        records.record(
+            world, _FEATURE_ZEROS, self._f0_sum, self.rows, provider_rows, self.subgroups
+        )
+        for f in self.hooks("after_records"):
+            f.after_records(world)
+        self.datacollector.collect(self)
+        self.running = self.steps < self.config.months
+
+    # -----------------------------------------------------------------------------------------
+    # construction
+
+    def _make_providers(
+        self,
+        setting: CareSetting,
+        region_shares: list[float],
+        rng: np.random.Generator,
+        regions: frozenset[int] | None = None,
+    ) -> tuple[Providers, list[np.ndarray]]:
+        """The setting's providers, and each region's providers in the run's numbering (for
+        the patients' draws). A shard (``regions``) draws every provider of the run, as the
+        whole run does, and keeps its regions' ones."""
+        pc = setting.cfg.providers
+        beh = self.config.behaviour
+        n = pc.resolved_count(self.config.population.patients)
+        # providers per region: proportional to the region's share, at least one each
+        raw = np.asarray(region_shares) * n
+        counts = np.maximum(np.floor(raw).astype(int), 1)
+        while counts.sum() < n:
+            counts[np.argmax(raw - counts)] += 1
+        while counts.sum() > n:
+            counts[np.argmax(np.where(counts > 1, counts - raw, -np.inf))] -= 1
+        region = np.repeat(np.arange(len(region_shares)), counts)
+
+        def characteristics(rng: np.random.Generator, n: int):
+            def scaled_beta(d) -> np.ndarray:
+                return d.low + (d.high - d.low) * rng.beta(d.a, d.b, n)
+
+            alpha = scaled_beta(pc.altruism)
+            speed = scaled_beta(pc.adaptation_speed)
+            for_profit = rng.random(n) < pc.for_profit_share
+            alpha = np.where(for_profit, alpha * pc.for_profit_altruism_multiplier, alpha)
+            speed = np.where(for_profit, speed * pc.for_profit_speed_multiplier, speed)
+            return alpha, np.minimum(speed, 1), for_profit
+
+        alpha, speed, for_profit = characteristics(rng, n)
+        # potential entrants (supply.market): drawn from their own stream after the providers
+        # in the market, with the same distributions, so the market's providers are the same
+        reserve = self.config.supply.reserve(setting.name, counts.tolist())
+        active = np.ones(n, np.bool_)
+        if sum(reserve):
+            extra_rng = np.random.default_rng(self._reserve_seed.spawn(1)[0])
+            extra = characteristics(extra_rng, sum(reserve))
+            alpha, speed, for_profit = (
+                np.concatenate(x) for x in zip((alpha, speed, for_profit), extra, strict=True)
+            )
+            region = np.concatenate([region, np.repeat(np.arange(len(reserve)), reserve)])
+            active = np.concatenate([active, np.zeros(sum(reserve), np.bool_)])
+            n += sum(reserve)
+        n_regions = len(region_shares)
+        by_region_all = [np.flatnonzero((region == r) & active) for r in range(n_regions)]
+        n_total = n
+        global_id = None
+        local_of = None
+        if regions is not None:
+            global_id = np.flatnonzero(np.isin(region, sorted(regions)))
+            local_of = np.full(n_total, -1, np.int64)
+            local_of[global_id] = np.arange(global_id.size)
+            alpha, speed, for_profit, region, active = (
+                x[global_id] for x in (alpha, speed, for_profit, region, active)
+            )
+            n = global_id.size
+        agents = [
+            Provider(
+                self,
+                setting.index,
+                i,
+                int(region[i]),
+                float(alpha[i]),
+                float(speed[i]),
+                bool(for_profit[i]),
+                i if global_id is None else int(global_id[i]),
+            )
+            for i in range(n)
+        ]
+        cfg = setting.cfg
+        theta = Style(
+            name="theta",
+            value=np.full(n, beh.initial_offset),
+            scale=cfg.optimal_units,
+            bound=float(cfg.max_units),
+            experience=Experience(n, cfg.optimal_units, beh.memory),
+            offset=_theta_offset,
+            closed_form=lambda s=setting.index: incentives.optimal_theta(self.world, s),
+        )
+        providers = Providers(
+            agents=agents,
+            region=np.array([p.region for p in agents], dtype=np.int64),
+            altruism=np.array([p.altruism for p in agents], dtype=np.float64),
+            speed=np.array([p.speed for p in agents], dtype=np.float64),
+            for_profit=np.array([p.for_profit for p in agents], dtype=np.bool_),
+            by_region=[np.flatnonzero((region == r) & active) for r in range(n_regions)],
+            styles=[theta],
+            seen=np.zeros(n, np.int64),
+            active=active,
+            global_id=global_id,
+            n_total=n_total,
+            local_of=local_of,
+        )
+        return providers, by_region_all
+
+    def _build_panels(self) -> None:
+        """Panels of every setting, and each payer's share of the settings' fixed costs."""
+        world = self.world
+        pop = world.population
+        for s, setting in enumerate(world.settings):
+            providers = world.providers[s]
+            providers.panels = world.build_panels(s)
+            members = np.stack([pn.members for pn in providers.panels], axis=1)
+            total = members.sum(axis=1, keepdims=True)
+            share = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
+            fixed = setting.cfg.providers.fixed_cost * share.sum(axis=0)
+            # providers with no members still incur fixed cost; charge it to the largest payer
+            has = np.bincount(pop.provider[s], minlength=providers.n) > 0
+            # (potential entrants not yet in the market have no fixed cost)
+            empty = int((~has & providers.active).sum())
+            if empty:
+                g_big = int(np.argmax(pop.payer_counts))
+                fixed[g_big] += empty * setting.cfg.providers.fixed_cost
+            providers.fixed_cost_by_payer = fixed
+
+    def make_contract(self, cfg, conditions: tuple[str, ...]) -> PaymentModel:
+        """The payment model a contract of the scenario names, with its parameters."""
+        cls = REGISTRY[cfg.model]
+        contract = cls(cfg.params, conditions)
+        # aggregates over every provider of the run come through the exchange (sharded runs)
+        contract.run_totals = self._exchange.totals  # type: ignore[method-assign]
+        return contract
+
+    # -----------------------------------------------------------------------------------------
+    # policy switches
+
+    def set_contract(self, payer: str, setting: str, contract: PaymentModel) -> None:
+        """Replace one payer's contract for one setting (a policy switch), effective at once."""
+        world = self.world
+        g = [p.name for p in world.payers].index(payer)
+        s = [st.name for st in world.settings].index(setting)
+        world.payers[g].contracts[s] = contract
+        world.policy_period[s, g] += 1
+        incentives.refresh(world)
+
+    def schedule_contract_change(
+        self, month: int, payer: str, setting: str, contract: PaymentModel
+    ) -> None:
+        """Replace a payer's contract for a setting from month ``month`` (0-based) on, with
+        Mesa's event scheduling. Months before ``month`` are untouched."""
+        if month < self.steps:
+            raise ValueError(f"month {month} has already been simulated")
+        self._pending_contracts.setdefault(month, []).append((payer, setting, contract))
+        # step k (month k - 1) runs at time k: the change lands between months
+        self.schedule_event(self._apply_contract_changes, at=month + 0.5)
+
+    def _announce_due(self) -> None:
+        for month in self._announcements.pop(self.steps, []):
+            self._announce(month)
+
+    def _announce(self, month: int) -> None:
+        """A switch of month ``month`` is announced: each provider computes how the announced
+        contracts move its closed-form best, and foresight pulls each style by that much from
+        where it stands (``target = style + θ*_announced − θ*_now``). What the closed form
+        leaves out (payment thresholds, the spread of cases) stays in the learnt style, and a
+        style whose best the switch does not move is not pulled (a switch of one setting's
+        contract leaves the other settings' styles to learning)."""
+        world = self.world
+        names = {p.name: g for g, p in enumerate(world.payers)}
+        settings = {st.name: st.index for st in world.settings}
+        now = {
+            id(style): np.array(style.closed_form(), dtype=np.float64)
+            for providers in world.providers
+            for style in providers.styles
+            if style.closed_form is not None
+        }
+        saved = [list(p.contracts) for p in world.payers]
+        for payer, setting, contract in self._pending_contracts.get(month, []):
+            world.payers[names[payer]].contracts[settings[setting]] = contract
+        incentives.refresh(world)
+        for providers in world.providers:
+            for style in providers.styles:
+                if style.closed_form is not None:
+                    announced = np.array(style.closed_form(), dtype=np.float64)
+                    style.target = style.value + (announced - now[id(style)])
+        for payer, contracts in zip(world.payers, saved, strict=True):
+            payer.contracts[:] = contracts
+        incentives.refresh(world)
+
+    def _apply_contract_changes(self) -> None:
+        for payer, setting, contract in self._pending_contracts.pop(self.steps, []):
+            self.set_contract(payer, setting, contract)
+
+    # -----------------------------------------------------------------------------------------
+    # views for tests, notebooks and tools
+
+    @property
+    def month(self) -> int:
+        """The month simulated last (0-based; −1 before the first)."""
+        return self.world.month_number
+
+    @property
+    def population(self) -> Population:
+        """The patients (columnar state)."""
+        return self.world.population
+
+    @property
+    def settings(self) -> list[CareSetting]:
+        """The care settings at run time."""
+        return self.world.settings
+
+    @property
+    def payers(self) -> list[Payer]:
+        """The payers (Mesa agents), in scenario order."""
+        return self.world.payers
+
+    @property
+    def month_care(self) -> list[SettingMonth]:
+        """This month's care, per setting."""
+        return self.world.month
+
+    def feature(self, cls: type[Feature], setting: int | None = None) -> Any:
+        """The run's instance of feature ``cls`` (in ``setting``); None when absent."""
+        for f in self.features:
+            if isinstance(f, cls) and (setting is None or setting in f.settings):
+                return f
+        return None
+
+    def optimal_theta(self, s: int) -> np.ndarray:
+        """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+        return incentives.optimal_theta(self.world, s)

@@ -1,0 +1,129 @@
+"""An all-payer hospital global budget (Maryland's global budget revenue, from 2014).
+
+Each hospital has an annual revenue target, set from its historical revenue per member and
+grown by an annual update; the rates it charges every payer are adjusted so that revenue meets
+the target. Only a share of a volume change moves revenue (Maryland's variable-cost factor):
+with the month's charges ``F_h`` at the all-payer rates (the fee schedule × ``rate_level``),
+the month's target ``T_h`` and the volume share ``v``, hospital ``h`` is paid
+
+    T_h + v · (F_h − T_h)  =  v · F_h  +  (1 − v) · T_h
+
+so its effective price per unit is ``v · rate + (1 − v) · T_h / volume``: ``v = 0`` is a fixed
+budget (prices move to meet the target whatever the volume), ``v = 1`` the rates alone. The
+target is ``budget_pmpm`` × the risk scores of the hospital's members (per member-month at risk
+score 1, risk-adjusted like capitation when ``risk_adjusted``) × (1 + ``annual_update``) per
+calendar year since the contract began. One more unit earns ``v · rate`` at the margin.
+
+*All-payer*: give every payer's contract for the setting this model (each payer's members'
+target and charges; the payer's rate level applies to both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+
+
+class AllPayerBudgetParams(ContractParams):
+    """Parameters of an all-payer global budget: the target per member, its update, the
+    all-payer rate level and the share of volume changes paid."""
+
+    budget_pmpm: float = Field(
+        ...,
+        ge=0,
+        description="Revenue target per member-month at risk score 1 (the hospital's "
+        "historical revenue per member).",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
+    annual_update: float = Field(
+        0.0,
+        ge=-0.5,
+        le=0.5,
+        description="Growth of the target per calendar year after the contract's first.",
+        json_schema_extra={"unit": "fraction/year"},
+    )
+    volume_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share v of the all-payer rate paid for volume above or below the target "
+        "(0: a fixed budget; 1: the rates alone). Maryland's variable-cost factor; 0.5 is an "
+        "assumption.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    rate_level: float = Field(
+        1.0,
+        gt=0,
+        description="The all-payer rates as a multiple of the fee schedule.",
+        json_schema_extra={"unit": "ratio"},
+    )
+    risk_adjusted: bool = Field(
+        True,
+        description="Scale each hospital's target by its members' risk scores.",
+        json_schema_extra={"unit": "flag"},
+    )
+    adverse_event_liability: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        json_schema_extra={"unit": "fraction"},
+        description="Share of adverse-event cost borne by the hospital (complications come out "
+        "of its budget: all, as under a price per stay).",
+    )
+    coinsurance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        json_schema_extra={"unit": "fraction"},
+        description="Patient share of the volume part (the Part A deductible is not modelled).",
+    )
+    deductible_applies: bool = Field(
+        False,
+        json_schema_extra={"unit": "flag"},
+        description="No deductible applies.",
+    )
+
+
+class AllPayerBudget(PaymentModel):
+    """A hospital's revenue target with rates adjusted to meet it (module docstring)."""
+
+    name = "all_payer_budget"
+    Params = AllPayerBudgetParams
+    params: AllPayerBudgetParams
+    summary = (
+        "pays each hospital its annual revenue target, with all-payer rates adjusted to meet "
+        "it and a share of volume changes paid"
+    )
+
+    def __init__(self, params: AllPayerBudgetParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self._first_year: int | None = None
+
+    def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
+        """``v`` × the all-payer rate of a unit."""
+        return self.params.volume_share * self.params.rate_level * fee_per_unit
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """The charges at the all-payer rates (what cost sharing would apply to)."""
+        return self.params.rate_level * np.asarray(fee_value, np.float64)
+
+    def target(self, panel: Panel, year: int) -> np.ndarray:
+        """This month's revenue target of each hospital (one twelfth of the annual)."""
+        prm = self.params
+        if self._first_year is None:
+            self._first_year = year
+        growth = (1.0 + prm.annual_update) ** (year - self._first_year)
+        base = panel.risk_sum if prm.risk_adjusted else panel.members
+        return base * (prm.budget_pmpm * growth * panel.rate_multiplier)
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """``v`` of the charges per claim (cost-shared), ``(1 − v)`` of the target per
+        hospital as a lump."""
+        prm = self.params
+        v = prm.volume_share
+        return Settlement(
+            allowed=claims.fee_value * (v * prm.rate_level),
+            lump=(1.0 - v) * self.target(panel, claims.year),
+        )

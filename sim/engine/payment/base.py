@@ -1,0 +1,309 @@
+"""The one small interface every payment model implements.
+
+A payment model is a *contract rule*: given what was delivered to a payer's patients in one
+setting this month, it says what the provider is owed. The engine does everything else: it
+applies the contract's patient cost sharing, moves the money between the three ledgers (payer,
+patient, provider) and tells providers what a marginal unit earns.
+
+Adding a payment model means adding a module here with a ``PaymentModel`` subclass and a
+``Params`` class, and registering it in ``sim/engine/payment/__init__.py``. Nothing in the engine
+changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContractParams(BaseModel):
+    """Parameters every contract has. Subclasses add their own and may change the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coinsurance: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Patient share of the allowed amount after the deductible (Part B: 20%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    deductible_applies: bool = Field(
+        True,
+        description="Whether allowed amounts count toward the payer's annual deductible.",
+        json_schema_extra={"unit": "flag"},
+    )
+    copay_per_visit: float = Field(
+        0.0,
+        ge=0,
+        description="Fixed patient payment per visit, collected by the provider.",
+        json_schema_extra={"unit": "USD/visit"},
+    )
+    adverse_event_liability: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the cost of adverse events borne by the provider (the payer "
+        "bears the rest).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    outcome_payment: float = Field(
+        0.0,
+        ge=0,
+        description="Pay-for-performance: paid to the provider per point of function its "
+        "patients gain from care (on top of the model's payment; not cost-shared).",
+        json_schema_extra={"unit": "USD/point"},
+    )
+    shared_savings_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Shared savings (two-sided, settled monthly): the provider receives this "
+        "share of the difference between the benchmark and the payer's spending on its "
+        "members in the setting (claims, pay-for-performance and the payer's adverse-event "
+        "costs), and repays the same share of any overrun.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    benchmark_pmpm: float = Field(
+        0.0,
+        ge=0,
+        description="Shared savings benchmark: spending per member-month at risk score 1, "
+        "risk-adjusted like capitation.",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
+    plan_pmpm: float = Field(
+        0.0,
+        ge=0,
+        description="A capitated plan (Medicare Advantage-like) runs this contract: Medicare "
+        "pays the plan this much per member-month at risk score 1 (risk-adjusted with coded "
+        "risk scores) and the plan pays providers under the contract, keeping the difference "
+        "(plan_margin). MA benchmarks are 95-115% of FFS cost, payments ≈ 120% (REFERENCE.md "
+        "§7). 0: no plan.",
+        json_schema_extra={"unit": "USD/member-month"},
+    )
+    prior_authorization: float | None = Field(
+        None,
+        gt=0,
+        description="Utilization management: units authorized per month, as a multiple of the "
+        "patient's optimal units (e.g. 1.0 authorizes no more than the clinical optimum); "
+        "none: no limit.",
+        json_schema_extra={"unit": "× optimal units"},
+    )
+    adverse_event_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Pay-for-performance: charged to the provider per adverse event (e.g. a "
+        "readmission) in an episode taken to it; refunded to the payer.",
+        json_schema_extra={"unit": "USD/event"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """One payer's patients with an active episode in one setting this month (vectorized).
+
+    Every array has one entry per patient with an active episode, including those who did not
+    take it to a provider (their claims are zeroed by the engine). ``fee_value`` is the
+    fee-schedule value of the month's services for that patient (RVU × CF × GPCI × payer
+    multiplier), whatever the contract pays.
+    """
+
+    provider: np.ndarray  # int: provider index within the setting
+    fee_value: np.ndarray  # float64, USD
+    units: np.ndarray  # int: billed units
+    visits: np.ndarray  # int
+    new_episode: np.ndarray  # bool: the episode started this month
+    condition: np.ndarray  # int: condition group index
+    function_at_start: np.ndarray  # float: function at the start of this month (0-100); in an
+    # episode's first month, its function at admission (as coded, with upcoding)
+    risk: np.ndarray  # float: risk score
+    rate_multiplier: float
+    #: the contract's payment period (``period_months``): service units so far in the
+    #: patient's current period (this month included), whether the period ends this month,
+    #: and the month of the episode (0 = its first)
+    period_units: np.ndarray | None = None
+    period_end: np.ndarray | None = None
+    episode_month: np.ndarray | None = None
+    #: fee-schedule value of the period's services so far (payer multiplier included)
+    period_value: np.ndarray | None = None
+    #: the simulation month (0-based), for rules that change over time (phase-ins)
+    month: int = 0
+    #: settings with a therapy decision (skilled nursing): therapy minutes delivered this month
+    #: per patient in each mode, after any cap on group plus concurrent minutes
+    therapy_individual: np.ndarray | None = None
+    therapy_concurrent: np.ndarray | None = None
+    therapy_group: np.ndarray | None = None
+    #: for rules that follow patients, costs or events over time (cost-based reimbursement,
+    #: annual thresholds, readmission penalties, stop-loss): each claim's patient number, the
+    #: provider's cost of the month's services (marginal cost × service units plus what
+    #: features add, e.g. therapy minutes), whether an adverse event happened, whether the
+    #: episode is a readmission (a care pathway's acute setting), and the calendar year and
+    #: month (1-12) of the claims (annual rules settle in December)
+    patient: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    adverse: np.ndarray | None = None
+    readmission: np.ndarray | None = None
+    year: int = 0
+    month_of_year: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """The payer's members in the setting, per provider (for per-member payments)."""
+
+    members: np.ndarray  # float64 per provider: enrolled members
+    risk_sum: np.ndarray  # float64 per provider: sum of members' risk scores
+    rate_multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the provider is owed.
+
+    ``allowed``: per treated patient, claim amounts subject to the contract's cost sharing.
+    ``lump``: per provider, payments not tied to a claim (PMPM, fixed parts).
+    ``adjustment``: per patient, amounts outside cost sharing, possibly negative (episode
+    reconciliation: savings paid, overruns repaid).
+    ``patient_share``: per patient, what the patient owes of ``allowed`` when the contract sets
+    it itself (skilled nursing's daily coinsurance from day 21) instead of the generic
+    deductible and coinsurance; at most ``allowed``.
+    ``denied``: per patient, claim amounts the contract refused to pay (medical review above
+    an annual threshold): neither the payer nor the patient pays them (reported, not paid).
+    """
+
+    allowed: np.ndarray
+    lump: np.ndarray
+    adjustment: np.ndarray | None = None
+    patient_share: np.ndarray | None = None
+    denied: np.ndarray | None = None
+
+
+class PaymentModel:
+    """Base class. Subclasses set ``name`` and ``Params`` and implement the two methods."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[ContractParams]] = ContractParams
+    #: a short statement of what the model pays for, shown in docs and reports
+    summary: ClassVar[str] = ""
+
+    #: the provider is paid to care for its members (per member): it may not turn away an
+    #: episode of a member of its panel (selection then works through whom it enrols)
+    cares_for_members: ClassVar[bool] = False
+    #: whether a run can be split by region into shards (:mod:`sim.experiments.shards`): its
+    #: settlement keeps to each provider's own patients, and any aggregate over every provider comes
+    #: through :meth:`run_totals` (national readmission rates, mean benchmarks)
+    shardable: ClassVar[bool] = True
+
+    #: months in one payment period: claims carry the units of the patient's current period
+    #: and mark the period's last month (home health: 2 for 60-day episodes, 1 for 30 days)
+    period_months: int = 1
+
+    def __init__(self, params: ContractParams, condition_names: tuple[str, ...] = ()) -> None:
+        self.params = params
+        self.condition_names = condition_names
+
+    #: therapy rules (settings with a therapy decision): how payment counts minutes delivered
+    #: individually, concurrently (one therapist, two patients) and in groups, and the largest
+    #: share of a patient's minutes that may be concurrent or group (None: no limit)
+    therapy_minute_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    group_concurrent_cap: float | None = None
+
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray, rate_multiplier: float = 1.0
+    ) -> np.ndarray | float:
+        """Revenue the provider earns from one more service unit, before cost sharing
+        (what the payer and patient pay together), given the fee-schedule value of a unit
+        (payer rate level included) and the payer's rate level. Called with an array (one
+        value per provider); any function of the fee is allowed, not only a share of it."""
+        raise NotImplementedError
+
+    def cost_margin(self) -> float:
+        """Share of a unit's cost the contract pays back at the margin (cost-based
+        reimbursement: 1 − the provider's cost share). The closed form adds it times the
+        setting's marginal cost to ``marginal_revenue``. Default 0: payment does not follow
+        cost."""
+        return 0.0
+
+    def readmission_margin(self, n_providers: int) -> np.ndarray:
+        """What one more readmission of its patients costs each provider under this contract
+        beyond the readmission's own stay (USD per readmission; a readmission penalty's
+        expected payment reductions). Features that act on readmissions (investments in
+        follow-up after discharge) weigh it. Default: nothing."""
+        return np.zeros(n_providers)
+
+    def therapy_revenue_per_day(self, counted_minutes_per_day: np.ndarray) -> np.ndarray:
+        """Settings with a therapy decision: the part of a day's payment that depends on the
+        therapy minutes counted for it (``therapy_minute_weights`` applied), at rate level 1.
+        Minutes-driven per diems (legacy skilled nursing) step up with the minutes; default:
+        minutes are not a payment factor."""
+        return np.zeros(np.asarray(counted_minutes_per_day).shape)
+
+    def pathway_cost_share(self, month: int) -> float:
+        """Acute settings of a care pathway: the share of a pathway's spending (its stay,
+        post-acute care and readmissions over the window) that falls on the admitting provider
+        at the margin. Default 0: the hospital is paid for its stay and bears nothing after
+        discharge (fee-for-service, DRG)."""
+        return 0.0
+
+    def reconcile_pathway(
+        self,
+        spending: np.ndarray,
+        condition: np.ndarray,
+        function: np.ndarray,
+        risk: np.ndarray,
+        rate_multiplier: float,
+        month: int,
+    ) -> np.ndarray | None:
+        """Acute settings of a care pathway: the payment to the admitting provider (negative:
+        repayment) when a pathway's window closes, given its spending (allowed amounts of
+        every setting over the window, payer rate level included) and the case mix at
+        admission. Default None: no reconciliation."""
+        return None
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """Amounts owed for this month's claims and panel."""
+        raise NotImplementedError
+
+    def expected_allowed(
+        self,
+        fee_value: np.ndarray,
+        condition: np.ndarray,
+        function: np.ndarray,
+        risk: np.ndarray,
+        rate_multiplier: float,
+    ) -> np.ndarray:
+        """Allowed amount (subject to cost sharing) a patient can expect for an episode whose
+        services are worth ``fee_value`` on the fee schedule (payer multiplier included).
+        Used by patients deciding whether to seek elective care. Default: the share of the
+        fee schedule that the contract pays per unit, ``marginal_revenue(1)·fee_value``;
+        override it when payment is not proportional to the fee (episode prices, fixed
+        amounts per unit)."""
+        return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
+
+    def run_totals(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (sums over this model's providers) summed over the whole run: the same
+        values unless the run is sharded, when the model sets this to the exchange's
+        (:meth:`sim.engine.world.Exchange.totals`). A model whose rates come from aggregates of
+        every provider (a national rate, a mean benchmark) computes them from these totals, at times
+        every shard reaches alike (the same months)."""
+        return values
+
+    @property
+    def has_thresholds(self) -> bool:
+        """Whether the model may have payment thresholds (it overrides :meth:`thresholds`)."""
+        return type(self).thresholds is not PaymentModel.thresholds
+
+    def thresholds(
+        self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray
+    ) -> np.ndarray:
+        """Service units per payment period at which payment jumps, one row per patient
+        (``inf`` pads rows). Used by the bunching behaviour and reported in the outputs.
+        Default: none."""
+        return np.empty((np.asarray(condition).size, 0))
+
+    def describe(self) -> str:
+        """The model and its parameters in one line, for logs and reports."""
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.model_dump().items())})"

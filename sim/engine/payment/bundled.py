@@ -1,0 +1,64 @@
+"""Bundled (episode) payment: one price per episode of care, set by case-mix group.
+
+The case-mix group is condition × functional level × comorbidity level, as in PDGM-like and
+PDPM-like systems (REFERENCE.md §4-§6). The price is paid when the episode starts; further
+units earn nothing at the margin, and complications inside the episode (adverse events) are the
+provider's cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.casemix import CaseMix, CaseMixParams
+
+
+class BundledParams(CaseMixParams):
+    """Parameters of a bundled contract: the episode base rate and case-mix weights."""
+
+    base_rate: float = Field(
+        ...,
+        ge=0,
+        description="Price of an episode with all case-mix weights 1.",
+        json_schema_extra={"unit": "USD/episode"},
+    )
+    adverse_event_liability: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        json_schema_extra={"unit": "fraction"},
+        description="Share of adverse-event cost borne by the provider (inside the bundle: all).",
+    )
+
+
+class Bundled(PaymentModel):
+    """One case-mix-adjusted price per episode, paid in its first month; units earn nothing
+    more."""
+
+    name = "bundled"
+    Params = BundledParams
+    summary = "pays one case-mix-adjusted price per episode, at its start"
+
+    def __init__(self, params: BundledParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self.case_mix = CaseMix(params, condition_names)
+
+    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+        """Zero: the episode price does not move with units."""
+        return 0.0
+
+    def price(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """Episode price at weight 1 × the case-mix weights (before the payer's rate level)."""
+        return self.params.base_rate * self.case_mix.weight(condition, function, risk)
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """The episode's case-mix price (what a patient's cost sharing applies to)."""
+        return self.price(condition, function, risk) * rate_multiplier
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The case-mix price for each episode that starts this month."""
+        price = self.price(claims.condition, claims.function_at_start, claims.risk)
+        allowed = np.where(claims.new_episode, price * claims.rate_multiplier, 0.0)
+        return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))

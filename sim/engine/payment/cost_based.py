@@ -1,0 +1,183 @@
+"""Cost-based reimbursement: the provider is paid its reported cost, less a cost share it bears.
+
+Medicare paid hospitals their reasonable costs until the 1983 prospective payment system, and
+home-health agencies until October 2000; from October 1997 the home-health *interim payment
+system* (IPS) paid an agency the least of its reasonable costs, an aggregate per-visit limit
+(the limit × its visits) and an aggregate per-beneficiary limit (the annual limit × the
+beneficiaries it served), per fiscal year (McCall et al. 2003; validation/ips_1997_users.toml).
+
+With cost share ``s`` borne by the provider (Ellis & McGuire 1986; REFERENCE.md §1), a
+prospective part ``R`` per episode and reported cost ``C``, the contract pays
+
+    R + (1 − s) · C,    C = (marginal cost + overhead allocated per unit) × units
+
+(plus what features add to a unit's cost, e.g. therapy minutes). Below the limits one more unit
+earns ``(1 − s)·(c + overhead)``: the closed form sees ``(1 − s)`` of the marginal cost through
+:meth:`cost_margin` and ``(1 − s)·overhead`` through :meth:`marginal_revenue`, so with no
+overhead and ``s = 0`` the provider's best is the patient optimum, and overhead allocated to
+units pushes above it. Once a limit binds a unit earns nothing more (learning sees it in the
+realised revenue; the closed form ignores the limits: an approximation where they bind).
+
+The limits are applied to each provider's calendar year to date: each month the provider is
+paid the increase of ``min(reimbursable cost, per-visit limit × visits, per-beneficiary limit ×
+beneficiaries)`` so far this year, spread over the month's claims in proportion to their cost.
+A beneficiary is counted once a year by each provider that gave it a visit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+
+
+class CostBasedParams(ContractParams):
+    """Parameters of cost-based reimbursement: the provider's cost share, an overhead allocated
+    per unit, a prospective part per episode and the interim payment system's limits."""
+
+    cost_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Supply-side cost share s: the share of its reported cost the provider "
+        "bears (0: full cost reimbursement, Medicare before 1983).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    overhead_per_unit: float = Field(
+        0.0,
+        ge=0,
+        description="Fixed cost the cost report allocates to each service unit (reimbursed "
+        "with the marginal cost, so more units bring more of it in). 0: none.",
+        json_schema_extra={"unit": "USD/unit"},
+    )
+    prospective_rate: float = Field(
+        0.0,
+        ge=0,
+        description="Prospective part R paid per episode at its start (a mixed system with "
+        "cost_share > 0). 0: none.",
+        json_schema_extra={"unit": "USD/episode"},
+    )
+    per_visit_limit: float | None = Field(
+        None,
+        gt=0,
+        description="Interim payment system: aggregate per-visit limit, per visit of the "
+        "provider's calendar year (payer rate level applies); none: no limit.",
+        json_schema_extra={"unit": "USD/visit"},
+    )
+    per_beneficiary_limit: float | None = Field(
+        None,
+        gt=0,
+        description="Interim payment system: aggregate per-beneficiary limit, per beneficiary "
+        "the provider served in the calendar year (payer rate level applies); none: no limit.",
+        json_schema_extra={"unit": "USD/beneficiary-year"},
+    )
+    coinsurance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        json_schema_extra={"unit": "fraction"},
+        description="Patient share of the reimbursement (none under Part A home health).",
+    )
+    deductible_applies: bool = Field(
+        False,
+        json_schema_extra={"unit": "flag"},
+        description="No deductible applies (Part A home health).",
+    )
+
+
+class CostBased(PaymentModel):
+    """Reported cost less the provider's cost share, within per-visit and per-beneficiary
+    limits (module docstring)."""
+
+    name = "cost_based"
+    Params = CostBasedParams
+    params: CostBasedParams
+    summary = (
+        "pays the provider's reported cost less its cost share, within annual per-visit and "
+        "per-beneficiary limits"
+    )
+
+    def __init__(self, params: CostBasedParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self._year: int | None = None
+        self._cost = np.zeros(0)  # reimbursable cost so far this year, per provider
+        self._visits = np.zeros(0)
+        self._beneficiaries = np.zeros(0)
+        self._paid = np.zeros(0)
+        self._seen_by = np.zeros(0, np.int64)  # provider + 1 that counted the patient this year
+
+    def cost_margin(self) -> float:
+        """``1 − s``: the share of a unit's marginal cost paid back."""
+        return 1.0 - self.params.cost_share
+
+    def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
+        """``(1 − s)·overhead`` per unit (the marginal cost's part is :meth:`cost_margin`)."""
+        prm = self.params
+        return np.zeros(np.shape(fee_per_unit)) + (1.0 - prm.cost_share) * prm.overhead_per_unit
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """A patient's proxy of what the episode will be reimbursed: the reimbursed share of
+        its fee-schedule value, plus the prospective part."""
+        prm = self.params
+        return (1.0 - prm.cost_share) * np.asarray(fee_value, np.float64) + (
+            prm.prospective_rate * rate_multiplier
+        )
+
+    def reimbursable(self, claims: Claims) -> np.ndarray:
+        """Each claim's reimbursable cost: (1 − s) × (its cost + overhead × units)."""
+        prm = self.params
+        assert claims.cost is not None, "cost-based reimbursement needs the claims' cost"
+        units = np.asarray(claims.units, np.float64)
+        reported = claims.cost + prm.overhead_per_unit * units
+        return (1.0 - prm.cost_share) * reported
+
+    def _start_year(self, year: int, n_prov: int) -> None:
+        if self._year == year and self._cost.size == n_prov:
+            return
+        self._year = year
+        self._cost = np.zeros(n_prov)
+        self._visits = np.zeros(n_prov)
+        self._beneficiaries = np.zeros(n_prov)
+        self._paid = np.zeros(n_prov)
+        self._seen_by[:] = 0
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The increase of each provider's year-to-date payment within the limits, spread over
+        its claims by cost; the prospective part for episodes that start."""
+        prm = self.params
+        n_prov = panel.members.size
+        self._start_year(claims.year, n_prov)
+        prov = claims.provider.astype(np.int64)
+        cost = self.reimbursable(claims)
+        month_cost = np.bincount(prov, cost, minlength=n_prov)
+        self._cost += month_cost
+        cap = self._cost.copy()
+        visits = np.asarray(claims.visits, np.float64)
+        if prm.per_visit_limit is not None:
+            self._visits += np.bincount(prov, visits, minlength=n_prov)
+            cap = np.minimum(cap, prm.per_visit_limit * claims.rate_multiplier * self._visits)
+        if prm.per_beneficiary_limit is not None:
+            assert claims.patient is not None, "per-beneficiary limits need patient numbers"
+            patient = np.asarray(claims.patient, np.int64)
+            if patient.size and patient.max() >= self._seen_by.size:
+                grown = np.zeros(int(patient.max()) + 1, np.int64)
+                grown[: self._seen_by.size] = self._seen_by
+                self._seen_by = grown
+            new = (visits > 0) & (self._seen_by[patient] != prov + 1)
+            self._seen_by[patient[new]] = prov[new] + 1
+            self._beneficiaries += np.bincount(prov[new], minlength=n_prov)
+            cap = np.minimum(
+                cap, prm.per_beneficiary_limit * claims.rate_multiplier * self._beneficiaries
+            )
+        due = np.maximum(cap - self._paid, 0.0)
+        self._paid += due
+        # the month's payment of each provider, spread over its claims in proportion to cost
+        share = np.divide(due, month_cost, out=np.zeros(n_prov), where=month_cost > 0)
+        allowed = cost * share[prov]
+        lump = np.where(month_cost > 0, 0.0, due)
+        if prm.prospective_rate:
+            allowed = allowed + np.where(
+                claims.new_episode, prm.prospective_rate * claims.rate_multiplier, 0.0
+            )
+        return Settlement(allowed=allowed, lump=lump)

@@ -1,0 +1,167 @@
+"""Episode bundle with retrospective reconciliation (CJR-like; REFERENCE.md §6).
+
+Fee-for-service is paid during the episode as usual. When the episode's payment period ends
+(``episode_months``, 3 for a 90-day episode), its fee-schedule spending is reconciled against a
+case-mix target price (:func:`sim.engine.rules.reconcile`): the provider keeps savings (up to a
+stop-gain) and repays overruns in the share of downside risk phased in for that year (up to a
+stop-loss).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from sim.engine import rules
+from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.casemix import CaseMix, CaseMixParams
+
+
+class EpisodeParams(CaseMixParams):
+    """Parameters of a CJR-like episode bundle: the stay's price, the target price, the window
+    and the phase-in of downside risk."""
+
+    target_price: float = Field(
+        ...,
+        ge=0,
+        description="Target spending of an episode with all case-mix weights 1 (set below "
+        "historical spending by a discount, as CJR does).",
+        json_schema_extra={"unit": "USD/episode"},
+    )
+    episode_months: int = Field(
+        3,
+        ge=1,
+        le=24,
+        description="Months of the episode that are reconciled (3 ≈ a 90-day episode).",
+        json_schema_extra={"unit": "months"},
+    )
+    downside_share_by_year: list[float] = Field(
+        [0.0, 0.5, 1.0],
+        description="Share of overruns repaid in simulation year 1, 2, ...; the last value "
+        "holds afterwards (the phase-in of downside risk).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    stop_gain: float = Field(
+        0.2, ge=0, description="Cap on savings paid, as a share of the target.",
+        json_schema_extra={"unit": "fraction"},
+    )  # fmt: skip
+    stop_loss: float = Field(
+        0.2, ge=0, description="Cap on repayments, as a share of the target.",
+        json_schema_extra={"unit": "fraction"},
+    )  # fmt: skip
+    scope: Literal["setting", "pathway"] = Field(
+        "setting",
+        description="What is reconciled: 'setting', the setting's own fee-schedule spending "
+        "over episode_months; 'pathway', in the acute setting of a care pathway, the spending "
+        "of every setting over the pathway's window (the CJR episode: the stay, post-acute "
+        "care and readmissions), reconciled when the window closes.",
+        json_schema_extra={"unit": "choice"},
+    )
+    stay_price: float = Field(
+        0.0,
+        ge=0,
+        description="Payment for the stay itself during the episode, at case-mix weight 1, "
+        "paid at admission (a DRG-like price, as CJR hospitals keep being paid); 0: the fee "
+        "schedule.",
+        json_schema_extra={"unit": "USD/stay"},
+    )
+
+    @field_validator("downside_share_by_year")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0.0 <= x <= 1.0 for x in v):
+            raise ValueError("give one share in [0, 1] per year (at least one)")
+        return v
+
+
+class EpisodeBundle(PaymentModel):
+    """FFS (or a stay price) during the episode, then reconciliation of the episode's spending
+    against a case-mix target: savings paid, overruns repaid once downside risk is phased in
+    (REFERENCE.md §6)."""
+
+    name = "episode_bundle"
+    Params = EpisodeParams
+    summary = "pays fee-for-service, then reconciles each episode's spending against a target"
+
+    def __init__(self, params: EpisodeParams, condition_names: tuple[str, ...] = ()) -> None:
+        super().__init__(params, condition_names)
+        self.case_mix = CaseMix(params, condition_names)
+        self.period_months = params.episode_months
+
+    def downside_share(self, month: int) -> float:
+        """The share of an overrun the provider repays in this month (the phase-in)."""
+        shares = self.params.downside_share_by_year
+        return shares[min(month // 12, len(shares) - 1)]
+
+    def marginal_revenue(self, fee_per_unit, rate_multiplier=1.0):
+        """What one more unit earns at the margin: nothing with a price per stay; otherwise its
+        fee less what the reconciliation takes back (at the final year's downside share)."""
+        if self.params.stay_price > 0:
+            return np.zeros(np.shape(fee_per_unit))  # a price per stay: days earn nothing
+        if self.params.scope == "pathway":
+            # the stay's fee counts against the pathway target like any other spending
+            return np.asarray(fee_per_unit) * (1.0 - self.pathway_cost_share(10**9))
+        # at full downside risk each extra dollar of spending is a dollar less of savings or a
+        # dollar more repaid; the closed form takes the final year's share (an approximation
+        # during the phase-in)
+        return np.asarray(fee_per_unit) * (1.0 - self.params.downside_share_by_year[-1])
+
+    def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
+        """What a patient's cost sharing applies to: the stay's price, or the fee schedule."""
+        if self.params.stay_price > 0:
+            return self.stay_payment(condition, function, risk) * rate_multiplier
+        return np.asarray(fee_value, np.float64)  # patients pay on the FFS claims
+
+    def stay_payment(self, condition, function, risk) -> np.ndarray:
+        """The stay's price per admission: ``stay_price`` × the case-mix weight."""
+        return self.params.stay_price * self.case_mix.weight(condition, function, risk)
+
+    def pathway_cost_share(self, month: int) -> float:
+        """Inside a pathway bundle the hospital keeps each dollar saved below the target and
+        repays overruns at the year's downside share: at the margin, below the target, all of
+        the pathway's spending is its own (phase-in aside)."""
+        return 1.0 if self.params.scope == "pathway" else 0.0
+
+    def reconcile_pathway(self, spending, condition, function, risk, rate_multiplier, month):
+        """The reconciliation of closed pathways against the case-mix target (pathway scope)."""
+        if self.params.scope != "pathway":
+            return None
+        target = self.params.target_price * self.case_mix.weight(condition, function, risk)
+        return rules.reconcile(
+            spending,
+            target * rate_multiplier,
+            downside_share=self.downside_share(month),
+            stop_gain=self.params.stop_gain,
+            stop_loss=self.params.stop_loss,
+        )
+
+    def settle(self, claims: Claims, panel: Panel) -> Settlement:
+        """The month's claims; at a period's end (setting scope) its reconciliation as an
+        adjustment."""
+        if self.params.scope == "pathway":
+            # during the pathway: the stay is paid as usual; reconciliation comes at its end
+            if self.params.stay_price > 0:
+                price = self.stay_payment(claims.condition, claims.function_at_start, claims.risk)
+                allowed = np.where(claims.new_episode, price * claims.rate_multiplier, 0.0)
+            else:
+                allowed = claims.fee_value
+            return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))
+        target = (
+            self.params.target_price
+            * self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
+            * claims.rate_multiplier
+        )
+        reconciliation = rules.reconcile(
+            claims.period_value,
+            target,
+            downside_share=self.downside_share(claims.month),
+            stop_gain=self.params.stop_gain,
+            stop_loss=self.params.stop_loss,
+        )
+        return Settlement(
+            allowed=claims.fee_value,
+            lump=np.zeros_like(panel.members),
+            adjustment=np.where(claims.period_end, reconciliation, 0.0),
+        )

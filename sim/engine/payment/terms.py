@@ -1,0 +1,218 @@
+"""The terms every contract can carry, each written once.
+
+A payment model (:mod:`sim.engine.payment.base`) says what a contract owes for the month's claims
+and panel. Around it every contract carries the same generic terms (fields of
+:class:`~sim.engine.payment.base.ContractParams`): the patient's cost sharing, pay-for-performance,
+two-sided shared savings, the provider's liability for adverse events, a capitated plan's PMPM
+from Medicare, and prior authorization. Each term has two faces, kept side by side here so that
+they cannot drift apart:
+
+- its **settlement**: what it moves between payer, patient and provider this month
+  (used by :mod:`sim.engine.month.payment`), and
+- its **margin**: what it adds to, or takes from, the provider's objective at the margin, for
+  the closed-form optimum of :mod:`sim.engine.behaviour` (used by :func:`unit_margin`).
+
+With ``m`` the payment model's marginal revenue per unit, ``s`` the shared-savings rate, ``L``
+the liability share, ``C`` an adverse event's cost, ``k`` the outcome payment per point and
+``P`` the penalty per event, a provider facing one payer's contract sees
+
+    per unit:         m·(1 − s·(1 − coinsurance))
+    per event borne:  L·C + (1 − s)·P + s·(1 − L)·C
+    per point gained: (1 − s)·k
+
+(the deductible is ignored at the margin: an approximation when it is not met).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine.billing import apply_cost_sharing
+from sim.engine.payment.base import ContractParams
+
+if TYPE_CHECKING:
+    from sim.scenario import BenefitDesign
+
+# ---------------------------------------------------------------------------------------------
+# prior authorization (utilization management)
+
+
+def authorize(
+    prm: ContractParams, planned: np.ndarray, need: np.ndarray, sought: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Settlement: the units the contract authorizes (at most ``prior_authorization`` × the
+    patient optimum) and the planned units it refused (for those who sought care).
+    Margin: none (a cap on volume, not a price)."""
+    cap = prm.prior_authorization
+    if cap is None:
+        return planned, np.zeros(planned.size)
+    allowed = np.minimum(planned, cap * need)
+    return allowed, np.where(sought, planned - allowed, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# patient cost sharing
+
+
+def patient_cost_sharing(
+    prm: ContractParams | BenefitDesign,
+    allowed: np.ndarray,
+    visits: np.ndarray,
+    deductible_left: np.ndarray,
+    contract_share: np.ndarray | None,
+    sought: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Settlement: what patients pay of ``allowed`` — the deductible, coinsurance and copays,
+    all out of the allowed amount (the provider's total: a patient never pays more than it) —
+    and the deductible left afterwards (None when the deductible does not apply). A contract
+    may set the patient's share of ``allowed`` itself (``contract_share``: skilled nursing's
+    daily coinsurance). Under a payer's benefit design (``prm`` a
+    :class:`~sim.scenario.BenefitDesign`), ``allowed`` is the fee-schedule value of the
+    services: patients pay the same whatever the contract pays the provider, and the payer pays
+    the provider the rest of what the contract owes."""
+    copays = prm.copay_per_visit * visits
+    if contract_share is not None:
+        share = np.where(sought, contract_share, 0.0)
+        return np.minimum(share + copays, allowed), None
+    if prm.deductible_applies:
+        ded = deductible_left.astype(np.float64)
+        oop, ded_after = apply_cost_sharing(allowed, ded, prm.coinsurance, copays, trusted=True)
+        return np.minimum(oop, allowed), ded_after
+    return np.minimum(prm.coinsurance * allowed + copays, allowed), None
+
+
+def expected_oop(
+    prm: ContractParams | BenefitDesign,
+    allowed: np.ndarray,
+    deductible_left: np.ndarray | float,
+    visits: np.ndarray,
+) -> np.ndarray:
+    """What a patient expects to pay for an episode whose allowed amount is ``allowed``: the
+    part of the deductible it uses, coinsurance on the rest, and copays, at most the allowed
+    amount (for care seeking)."""
+    ded = deductible_left if prm.deductible_applies else 0.0
+    ded_part = np.minimum(allowed, ded)
+    oop = ded_part + prm.coinsurance * (allowed - ded_part)
+    oop += prm.copay_per_visit * visits
+    return np.minimum(oop, allowed)
+
+
+# ---------------------------------------------------------------------------------------------
+# pay-for-performance and adverse-event liability
+
+
+def pay_for_performance(
+    prm: ContractParams, gain: np.ndarray, adverse: np.ndarray, sought: np.ndarray
+) -> np.ndarray:
+    """Settlement: outcome payments per point of function gained minus the penalty per adverse
+    event, for the episodes taken to the provider (not cost-shared)."""
+    return np.where(sought, prm.outcome_payment * gain - prm.adverse_event_penalty * adverse, 0.0)
+
+
+def event_cost_borne(prm: ContractParams, event_cost: float) -> float:
+    """What the provider bears of one adverse event's cost (its liability share)."""
+    return prm.adverse_event_liability * event_cost
+
+
+def event_charge(prm: ContractParams, event_cost: float) -> float:
+    """What one adverse event costs the provider in settlement: its share of the event's cost
+    plus the pay-for-performance penalty."""
+    return event_cost_borne(prm, event_cost) + prm.adverse_event_penalty
+
+
+def event_margin(prm: ContractParams, event_cost: float) -> float:
+    """What one more adverse event of an episode taken to the provider costs it under every
+    term together: its liability share of the cost, the penalty net of shared savings, and the
+    shared savings it gives back of the payer's share of the cost."""
+    L = prm.adverse_event_liability
+    s = prm.shared_savings_rate
+    return L * event_cost + (1.0 - s) * prm.adverse_event_penalty + s * (1.0 - L) * event_cost
+
+
+def liability(prm: ContractParams, adverse_cost: np.ndarray, sought: np.ndarray) -> np.ndarray:
+    """Settlement: the part of adverse-event costs the provider bears; it answers for
+    complications of the episodes taken to it, not of needs that never reached it."""
+    return np.where(sought, prm.adverse_event_liability * adverse_cost, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared savings
+
+
+def shared_savings(
+    prm: ContractParams,
+    revenue: np.ndarray,
+    oop: np.ndarray,
+    ae_payer: np.ndarray,
+    lump: np.ndarray,
+    risk_sum: np.ndarray,
+    rate_multiplier: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Settlement (two-sided, monthly, exactly attributed): the provider receives s·benchmark
+    per member (risk-adjusted) and gives back s of the payer's spending on each patient.
+    Returns the revenue per claim and the lump per provider after the term."""
+    s = prm.shared_savings_rate
+    if not s:
+        return revenue, lump
+    revenue = revenue - s * (revenue - oop + ae_payer)
+    lump = lump + s * prm.benchmark_pmpm * (risk_sum * rate_multiplier)
+    return revenue, lump
+
+
+# ---------------------------------------------------------------------------------------------
+# a capitated plan paid by Medicare
+
+
+def plan_revenue(prm: ContractParams, coded_risk_sum: float) -> float:
+    """Settlement: what Medicare pays the plan running this contract for its members in the
+    setting (risk-adjusted PMPM); 0 when no plan runs it. Margin: none for providers."""
+    return prm.plan_pmpm * coded_risk_sum
+
+
+# ---------------------------------------------------------------------------------------------
+# the margins of every term together, for the closed-form optimum
+
+
+@dataclass(frozen=True)
+class Margins:
+    """What a provider's contracts make worth to it at the margin, averaged over its members'
+    payers (one entry per provider): revenue per service unit, the cost of an adverse event it
+    bears, and the payment per point of function its patients gain (module docstring)."""
+
+    per_unit: np.ndarray
+    per_event: np.ndarray
+    per_point: np.ndarray
+
+
+def margins(
+    contracts: list[tuple[ContractParams, np.ndarray]],
+    payer_weight: np.ndarray,
+    event_cost: float,
+    patient_share: list[np.ndarray] | None = None,
+) -> Margins:
+    """The margins of every term of each payer's contract around its payment model's marginal
+    revenue per unit (``contracts``: (params, marginal revenue per provider) by payer),
+    weighted by each provider's members by payer (``payer_weight[p, g]``). ``patient_share``:
+    under a payer's benefit design, what patients pay per unit (coinsurance × the fee per
+    unit), by payer; otherwise the contract's coinsurance of its marginal revenue."""
+    n_prov = payer_weight.shape[0]
+    per_unit = np.zeros(n_prov)
+    per_event = np.zeros(n_prov)
+    per_point = np.zeros(n_prov)
+    for g, (prm, mr) in enumerate(contracts):
+        w = payer_weight[:, g]
+        s = prm.shared_savings_rate
+        keep = 1.0 - s  # of each dollar the payer spends
+        # shared savings give back s of the payer's share of each unit (the deductible is
+        # ignored here: an approximation when it is not met); copays come out of the allowed
+        # amount: they move money from payer to patient, not to the provider
+        if patient_share is None:
+            per_unit += w * (mr * (1.0 - s * (1.0 - prm.coinsurance)))
+        else:
+            per_unit += w * (mr - s * (mr - patient_share[g]))
+        per_event += w * event_margin(prm, event_cost)
+        per_point += w * keep * prm.outcome_payment
+    return Margins(per_unit=per_unit, per_event=per_event, per_point=per_point)

@@ -1,0 +1,137 @@
+"""A single run's results folder as a Frictionless data package (``sim run --datapackage``).
+
+``datapackage.json`` describes every table of the folder (``monthly.parquet``,
+``summary.csv``, ``providers.parquet`` when written) and every column: type, unit and meaning
+from the data dictionary in :mod:`sim.results.tables`. The package is built and validated with the
+``frictionless`` library (the ``datapackage`` extra): data are checked against the schemas
+before the file is put in place, so an invalid package is never written.
+
+The licence and the version of the data are the user's to set: by default CC-BY-4.0 and 1.0.0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sim.errors import ResultsError
+from sim.guards.extras import require
+from sim.results.tables import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS
+
+DEFAULT_LICENSE = "CC-BY-4.0"
+DEFAULT_VERSION = "1.0.0"
+
+#: dtype of the data dictionary -> Frictionless Table Schema type
+TYPES = {"string": "string", "int32": "integer", "int64": "integer", "float64": "number",
+         "bool": "boolean"}  # fmt: skip
+
+#: table file -> (resource name, columns, description)
+TABLES: dict[str, tuple[str, dict[str, tuple[str, str, str]], str]] = {
+    "monthly.parquet": ("monthly", MONTHLY_COLUMNS,
+                        "One row per arm, replicate, month, care setting and payer."),
+    "summary.csv": ("summary", SUMMARY_COLUMNS,
+                    "One row per arm and care setting (and 'all' settings), averaged over "
+                    "replicates."),
+    "providers.parquet": ("providers", PROVIDER_COLUMNS,
+                          "One row per arm, replicate, month, setting and provider."),
+}  # fmt: skip
+
+#: SPDX identifiers with a title and a licence text address (others are written by name only)
+KNOWN_LICENSES = {
+    "CC-BY-4.0": ("Creative Commons Attribution 4.0",
+                  "https://creativecommons.org/licenses/by/4.0/"),
+    "CC0-1.0": ("Creative Commons Zero v1.0 Universal",
+                "https://creativecommons.org/publicdomain/zero/1.0/"),
+    "ODC-By-1.0": ("Open Data Commons Attribution License v1.0",
+                   "https://opendatacommons.org/licenses/by/1-0/"),
+    "ODbL-1.0": ("Open Data Commons Open Database License v1.0",
+                 "https://opendatacommons.org/licenses/odbl/1-0/"),
+    "PDDL-1.0": ("Open Data Commons Public Domain Dedication and License v1.0",
+                 "https://opendatacommons.org/licenses/pddl/1-0/"),
+}  # fmt: skip
+
+
+def license_descriptor(spdx: str) -> dict[str, str]:
+    """A Data Package ``licenses`` entry for an SPDX identifier."""
+    if not spdx.strip():
+        raise ResultsError("--license: give an SPDX identifier, e.g. CC-BY-4.0")
+    entry = {"name": spdx}
+    if spdx in KNOWN_LICENSES:
+        title, path = KNOWN_LICENSES[spdx]
+        entry.update(title=title, path=path)
+    return entry
+
+
+def _fields(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "type": TYPES[dtype], "description": desc, "unit": unit}
+        for name, (dtype, unit, desc) in columns.items()
+    ]
+
+
+def package_descriptor(
+    folder: Path, *, license: str = DEFAULT_LICENSE, version: str = DEFAULT_VERSION
+) -> dict[str, Any]:
+    """The data package of a results folder as a descriptor (not yet validated)."""
+    folder = Path(folder)
+    meta_path = folder / "metadata.json"
+    if not meta_path.exists():
+        raise ResultsError(f"{folder}: not a results folder of `sim run` (no metadata.json)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    scenario = meta.get("scenario", {})
+    name = str(scenario.get("name", folder.name))
+    resources = []
+    for file, (res_name, columns, desc) in TABLES.items():
+        if not (folder / file).exists():
+            continue
+        resources.append(
+            {
+                "name": res_name,
+                "path": file,
+                "profile": "tabular-data-resource",
+                "description": desc,
+                "schema": {"fields": _fields(columns)},
+            }
+        )
+    return {
+        "profile": "tabular-data-package",
+        "name": name.lower().replace("_", "-"),
+        "title": f"payment-sim run: {name}",
+        "description": scenario.get("description") or f"A run of scenario {name}.",
+        "version": version,
+        "licenses": [license_descriptor(license)],
+        "created_with": f"payment-sim {meta.get('version', 'unknown')}",
+        "git_commit": meta.get("git_commit"),
+        "seed": meta.get("seed"),
+        "command": meta.get("command"),
+        "resources": resources,
+    }
+
+
+def write_run_datapackage(
+    folder: str | Path, *, license: str = DEFAULT_LICENSE, version: str = DEFAULT_VERSION
+) -> Path:
+    """Build ``datapackage.json`` for a results folder with frictionless, validate the
+    descriptor and every table against it, and write it (atomically); return its path.
+
+    Raises :class:`~sim.errors.ResultsError` listing the problems if validation fails."""
+    frictionless = require("frictionless", "datapackage", "--datapackage")
+    folder = Path(folder)
+    descriptor = package_descriptor(folder, license=license, version=version)
+    package = frictionless.Package.from_descriptor(descriptor, basepath=str(folder))
+    report = package.validate()
+    if not report.valid:
+        problems = [f"{e.type}: {e.message}" for t in report.tasks for e in t.errors]
+        problems += [f"{e.type}: {e.message}" for e in report.errors]
+        raise ResultsError(
+            f"{folder}: the data package does not validate:\n  " + "\n  ".join(problems[:10])
+        )
+    out = folder / "datapackage.json"
+    tmp = folder / ".datapackage.json.tmp"
+    tmp.write_text(
+        json.dumps(package.to_descriptor(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    os.replace(tmp, out)
+    return out

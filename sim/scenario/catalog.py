@@ -1,0 +1,96 @@
+"""The scenarios shipped with the package: list them, find one by name, copy one to a folder.
+
+The files travel in the wheel as package data (``sim/scenarios_data/``; in the repository that
+is a symlink to ``scenarios/``), so ``sim scenarios`` works from an installed package with no
+checkout. This module reads only TOML and the file system: listing is fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.errors import ScenarioError
+from sim.guards.paths import SCENARIOS, data_file
+
+__all__ = ["ShippedScenario", "copy_scenario", "find_scenario", "list_scenarios", "scenarios_dir"]
+
+
+@dataclass(frozen=True)
+class ShippedScenario:
+    """One shipped file: its name (the file name without ``.toml``), kind, description, path.
+
+    ``kind`` is ``"sweep"`` for a sweep file (it names a base ``scenario``) and ``"scenario"``
+    otherwise; ``base`` is the sweep's base scenario file name (``None`` for scenarios).
+    """
+
+    name: str
+    kind: str
+    description: str
+    path: Path
+    base: str | None = None
+
+
+def scenarios_dir() -> Path:
+    """The folder that holds the shipped scenario files (inside the installed package)."""
+    return data_file(SCENARIOS)
+
+
+def _describe(path: Path) -> ShippedScenario:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    base = data.get("scenario") if isinstance(data.get("scenario"), str) else None
+    return ShippedScenario(
+        name=path.stem,
+        kind="sweep" if base else "scenario",
+        description=str(data.get("description", "")),
+        path=path,
+        base=base,
+    )
+
+
+def list_scenarios() -> list[ShippedScenario]:
+    """Every shipped scenario and sweep file, sorted by name."""
+    folder = scenarios_dir()
+    return [_describe(p) for p in sorted(folder.glob("*.toml"))]
+
+
+def find_scenario(name: str) -> ShippedScenario:
+    """The shipped file called ``name`` (with or without ``.toml``); a ScenarioError naming the
+    shipped ones if there is none."""
+    stem = name.removesuffix(".toml")
+    shipped = list_scenarios()
+    for s in shipped:
+        if s.name == stem:
+            return s
+    raise ScenarioError(
+        "sim scenarios",
+        None,
+        f"no shipped scenario {name!r}; shipped: {', '.join(s.name for s in shipped)}",
+    )
+
+
+def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False) -> list[Path]:
+    """Copy the shipped file ``name`` into folder ``dest`` (a sweep brings its base scenario
+    along, so it runs from there); return the files written.
+
+    An existing file is left alone and reported as a ScenarioError unless ``overwrite``."""
+    item = find_scenario(name)
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise ScenarioError(str(dest), None, "exists and is not a folder")
+    sources = [item.path]
+    if item.base:
+        base = scenarios_dir() / item.base
+        if base.exists():
+            sources.append(base)
+    targets = [dest / src.name for src in sources]
+    if not overwrite:
+        for t in targets:
+            if t.exists():
+                raise ScenarioError(str(t), None, "exists; pass --force to overwrite it")
+    dest.mkdir(parents=True, exist_ok=True)
+    for src, t in zip(sources, targets, strict=True):
+        shutil.copyfile(src, t)
+    return targets
