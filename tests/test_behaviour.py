@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import one_setting
+from learning_reference import adapt
 
 from sim.engine import rules
-from sim.engine.behaviour import adapt, capped_share, optimal_offset
+from sim.engine.behaviour import capped_share, newton_steps, optimal_offset
 from sim.engine.model import HealthSystemModel
 
 #: 99213 at the national GPCI and the 2025 conversion factor: 2.81 RVU × $32.3465
@@ -135,6 +136,19 @@ def test_adapt_newton_step_and_cap():
     assert adapt(0.0, slope=100.0, curvature_estimate=-1.0, speed=1.0, max_step=3.0) == 3.0
     # non-concave estimate: move uphill by the capped step
     assert adapt(1.0, slope=-1.0, curvature_estimate=0.5, speed=0.5, max_step=2.0) == 0.0
+
+
+def test_newton_steps_are_the_scalar_steps():
+    """The engine's array step gives the scalar rule's numbers, and keeps a provider whose
+    slope is not known (NaN) where it is."""
+    value = np.array([0.0, 0.0, 1.0, 2.0])
+    slope = np.array([2.0, 100.0, -1.0, np.nan])
+    curvature = np.array([-4.0, -1.0, 0.5, -1.0])
+    speed = np.array([0.5, 1.0, 0.5, 0.7])
+    steps = newton_steps(value, slope, curvature, speed, 3.0)
+    np.testing.assert_array_equal(steps, [0.25, 3.0, -0.5, 2.0])
+    for i in range(3):
+        assert steps[i] == adapt(value[i], slope[i], curvature[i], speed[i], 3.0)
 
 
 def test_pay_for_performance_closed_form_and_learning():

@@ -1,11 +1,12 @@
-"""Providers adapt in one pass per setting (adaptation.move_all): the same bits as every
-Provider agent stepping on its own (adaptation.move), with imitation, foresight, payer-specific
-styles and income effects all on."""
+"""Providers adapt in one pass per setting (adaptation.move_all): the same bits as the scalar
+rule provider by provider (tests/learning_reference.py) and as every Provider agent stepping
+on its own, with imitation, foresight, payer-specific styles and income effects all on."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import learning_reference
 import numpy as np
 import pytest
 
@@ -52,13 +53,29 @@ def _styles(model):
     return out
 
 
-def _per_agent(world, s):
+_MOVE_ALL = adaptation.move_all
+
+
+def _per_agent(world, s, which=None):
+    if which is not None:  # an agent's own step: the one-pass move for it alone
+        return _MOVE_ALL(world, s, which)
     for agent in world.providers[s].agents:
         agent.step()
+    return None
 
 
+def _scalar_reference(world, s):
+    for i in range(world.providers[s].n):
+        learning_reference.move(world, s, i)
+
+
+@pytest.mark.parametrize("one_by_one", [_scalar_reference, _per_agent])
 @pytest.mark.parametrize(("specificity", "income"), [(0.0, 0.0), (0.5, 0.0), (0.5, 0.4)])
-def test_one_pass_moves_are_the_agents_moves(tmp_path: Path, monkeypatch, specificity, income):
+def test_one_pass_moves_are_the_scalar_rules_moves(
+    tmp_path: Path, monkeypatch, specificity, income, one_by_one
+):
+    """The one-pass move gives every style the bits of the scalar rule, provider by provider
+    (and of each agent stepping alone)."""
     path = tmp_path / "moves.toml"
     path.write_text(SCENARIO.format(specificity=specificity, income=income))
     sc = load_scenario(path)
@@ -69,7 +86,7 @@ def test_one_pass_moves_are_the_agents_moves(tmp_path: Path, monkeypatch, specif
     for _ in range(sc.months):
         a.step()
         with monkeypatch.context() as m:
-            m.setattr(adaptation, "move_all", _per_agent)
+            m.setattr(adaptation, "move_all", one_by_one)
             b.step()
         for x, y in zip(_styles(a), _styles(b), strict=True):
             assert np.array_equal(x, y)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
 from sim.engine.month import adaptation, payment
 
@@ -59,10 +60,12 @@ class Provider(mesa.Agent):
         return float(self.model.world.providers[self.setting].theta[self.index])
 
     def step(self) -> None:
-        """Adapt every style from this month's estimates (``learning`` mode only)."""
+        """Adapt every style from this month's estimates (``learning`` mode only): the
+        setting's one-pass move (:func:`~sim.engine.month.adaptation.move_all`) for this
+        provider alone, the same bits as when every provider moves together."""
         world = self.model.world
         if world.learning:
-            adaptation.move(world, self.setting, self.index, self.altruism, self.speed)
+            adaptation.move_all(world, self.setting, np.array([self.index]))
 
 
 class Payer(mesa.Agent):

@@ -150,25 +150,25 @@ class Experience:
         return slope, curv
 
 
-def adapt(
-    theta: float,
-    slope: float,
-    curvature_estimate: float,
-    speed: float,
-    max_step: float,
-) -> float:
-    """One month of adaptation: a damped Newton step toward the perceived best style.
+def newton_steps(
+    value: np.ndarray, slope: np.ndarray, curvature: np.ndarray, speed: np.ndarray, max_step: float
+) -> np.ndarray:
+    """One month of adaptation for every provider: a damped Newton step toward the perceived
+    best style.
 
-    If the perceived objective is concave, its best style is θ − slope/curvature; otherwise the
-    provider just moves uphill. The move is capped at ``max_step`` and scaled by ``speed``
-    (inertia).
-    """
-    # plain floats: this runs once per provider per month
-    if curvature_estimate < 0:
-        target = -slope / curvature_estimate
-    else:
-        target = math.copysign(max_step, slope) if slope else 0.0
-    return theta + speed * min(max(target, -max_step), max_step)
+    If the perceived objective is concave (``curvature`` < 0), its best style is
+    ``value − slope/curvature``; otherwise the provider just moves uphill. The move is capped at
+    ``max_step`` and scaled by ``speed`` (inertia). A provider whose slope is not known yet
+    (NaN: too few patients) keeps ``value``."""
+    slope = np.asarray(slope, np.float64)
+    curvature = np.asarray(curvature, np.float64)
+    known = np.isfinite(slope)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        newton = -slope / curvature
+    uphill = np.where(slope != 0, np.copysign(max_step, slope), 0.0)
+    target = np.where(curvature < 0, newton, uphill)
+    stepped = value + speed * np.minimum(np.maximum(target, -max_step), max_step)
+    return np.where(known, stepped, value)
 
 
 # ---------------------------------------------------------------------------------------------

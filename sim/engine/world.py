@@ -115,8 +115,13 @@ class Style:
 
 @dataclass
 class Providers:
-    """One setting's providers: who they are, what they learnt, whom they serve."""
+    """One setting's providers: who they are, what they learnt, whom they serve.
 
+    The fields are grouped by who writes them: the model when it builds the providers, the
+    incentives when contracts change, the estimates stage every month, income tracking, the
+    features, and a sharded run's exchange."""
+
+    # -- built with the providers (:meth:`HealthSystemModel._make_providers`) ------------------
     agents: list  # list[sim.engine.agents.Provider]
     region: np.ndarray
     altruism: np.ndarray
@@ -128,11 +133,25 @@ class Providers:
     styles: list[Style]
     #: patients each provider has treated so far (learning needs ``min_patients``)
     seen: np.ndarray
+    #: in the market: False for potential entrants not yet in it and for providers that left
+    #: (``supply.market`` moves it; all True otherwise)
+    active: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: in a shard of a sharded run (:mod:`sim.experiments.shards`): each provider's number in
+    #: the whole run, and for each of the run's providers its number here (−1: another
+    #: shard's); None when the model holds the whole run
+    global_id: np.ndarray | None = None
+    local_of: np.ndarray | None = None
+    #: the setting's providers in the whole run (``n`` unless sharded)
+    n_total: int = 0
+
+    # -- panels, when the model is built and whenever members move -----------------------------
     #: each payer's members on each provider's panel, with their coded risk
     panels: list[Panel] = field(default_factory=list)
     #: fixed cost of the setting's providers charged to each payer (by members)
     fixed_cost_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
-    #: what the current contracts make worth at the margin (:mod:`sim.engine.month.incentives`)
+
+    # -- the incentives, when contracts change (:mod:`sim.engine.month.incentives`) -----------
+    #: what the current contracts make worth at the margin
     marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
     shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: what the provider bears of one adverse event (liability, penalties, shared savings)
@@ -140,23 +159,32 @@ class Providers:
     #: value a day of stay adds at the best planned intensity of a second decision (therapy
     #: settings; zeros elsewhere), for the closed-form length of stay
     day_extra: np.ndarray = field(default=None)  # type: ignore[assignment]
-    #: this month's estimates for imitation: profit and benefit per patient treated, who
-    #: imitates and whom
+
+    # -- the month's estimates (:func:`sim.engine.month.adaptation.estimate`) ------------------
+    #: profit and benefit per patient treated, who imitates and whom
     profit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
     benefit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
     imitate: np.ndarray = field(default=None)  # type: ignore[assignment]
     peer: np.ndarray = field(default=None)  # type: ignore[assignment]
-    #: income effects (``behaviour.income_effect``): each provider's smoothed monthly revenue,
-    #: its reference income, and its marginal utility of income relative to the reference
-    #: (:func:`sim.engine.behaviour.income_weight`); None when income effects are off
-    #: a value per service unit not paid by any claim, set by a feature (USD per unit; None:
-    #: none): what a post-acute provider perceives a day of stay costs it in referrals lost
-    #: under a preferred network. Providers weigh it like revenue, in the closed form and in
-    #: what they learn from; no money moves.
-    unit_value: np.ndarray | None = None
+
+    # -- income effects (``behaviour.income_effect``; :func:`~sim.engine.month.adaptation.
+    #    track_income`): smoothed monthly revenue, the reference income, and the marginal
+    #    utility of income relative to it (:func:`sim.engine.behaviour.income_weight`); None
+    #    when income effects are off
     income: np.ndarray | None = None
     income_reference: np.ndarray | None = None
     income_weight: np.ndarray | None = None
+
+    # -- features --------------------------------------------------------------------------------
+    #: a value per service unit not paid by any claim (USD per unit; None: none): what a
+    #: post-acute provider perceives a day of stay costs it in referrals lost under a
+    #: preferred network (the pathway). Providers weigh it like revenue, in the closed form
+    #: and in what they learn from; no money moves.
+    unit_value: np.ndarray | None = None
+
+    # -- the exchange after the estimates (:class:`Exchange`) ---------------------------------
+    #: this month's figures of every provider of the run that imitation compares and copies
+    peers: Peers | None = None
 
     @property
     def benefit_weight(self) -> np.ndarray:
@@ -166,20 +194,6 @@ class Providers:
         if self.income_weight is None:
             return self.altruism
         return self.altruism / self.income_weight
-
-    #: in the market: False for potential entrants not yet in it and for providers that left
-    #: (``supply.market``; all True otherwise)
-    active: np.ndarray = field(default=None)  # type: ignore[assignment]
-    #: in a shard of a sharded run (:mod:`sim.experiments.shards`): each provider's number in the
-    #: whole run, and for each of the run's providers its number here (−1: another shard's); None
-    #: when the model holds the whole run
-    global_id: np.ndarray | None = None
-    local_of: np.ndarray | None = None
-    #: the setting's providers in the whole run (``n`` unless sharded)
-    n_total: int = 0
-    #: this month's figures of every provider of the run that imitation compares and copies
-    #: (:class:`Peers`; set by the exchange after the estimates)
-    peers: Peers | None = None
 
     @property
     def n(self) -> int:

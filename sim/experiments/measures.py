@@ -16,9 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -255,20 +252,9 @@ def read_part(path: Path) -> dict[str, float] | None:
 
 def execute(task: MeasureTask) -> TaskResult:
     """Run the task's arms for its replicate, take its measures, write its part. Never raises."""
-    from sim.experiments.run import run
-    from sim.experiments.sweep import code_hash
-    from sim.scenario import Scenario
+    from sim.experiments.sweep import run_task
 
-    started = time.perf_counter()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    try:
-        if code_hash() != task.code:
-            raise RuntimeError(
-                f"this worker runs different simulation code ({code_hash()}) from the "
-                f"coordinator's ({task.code})"
-            )
-        scenario = Scenario.model_validate(task.scenario)
-        result = run(scenario, seed=task.seed, arms=list(task.arms), replicate=task.replicate)
+    def finish(result: Any) -> None:
         values = {
             mid: measure(MeasureConfig.model_validate(spec), result.monthly)
             for mid, spec in task.measures
@@ -277,14 +263,8 @@ def execute(task: MeasureTask) -> TaskResult:
             Path(task.part),
             {"values": values, "replicate": task.replicate, "seed": task.seed},
         )
-    except Exception as exc:  # recorded by the coordinator, not fatal
-        return TaskResult(
-            task.point, task.replicate, task.seed, "failed", time.perf_counter() - started,
-            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}", worker,
-        )  # fmt: skip
-    return TaskResult(
-        task.point, task.replicate, task.seed, "done", time.perf_counter() - started, None, worker
-    )
+
+    return run_task(task, finish, "the coordinator's")
 
 
 def executors(executor: str = "process", workers: int | None = None, scheduler: str | None = None):

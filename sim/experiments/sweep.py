@@ -370,8 +370,12 @@ def _write_part(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def execute(task: Task) -> TaskResult:
-    """Run all arms for one design point and replication; write its parts. Never raises."""
+def run_task(task: Any, finish: Callable[[Any], None], whose: str) -> TaskResult:
+    """A worker's run of one task, shared by sweeps (:func:`execute`) and measures
+    (:func:`sim.experiments.measures.execute`): check the worker runs the coordinator's code
+    (``whose``: "the sweep's", "the coordinator's"), validate the task's scenario, run its arms
+    for its replicate, and hand the result to ``finish``, which writes the task's part. A
+    failure is returned as a failed :class:`TaskResult` with its traceback, never raised."""
     from sim.experiments.run import run
 
     started = time.perf_counter()
@@ -379,11 +383,25 @@ def execute(task: Task) -> TaskResult:
     try:
         if code_hash() != task.code:
             raise RuntimeError(
-                f"this worker runs different simulation code ({code_hash()}) from the sweep's "
-                f"({task.code}): was the source changed while the sweep ran?"
+                f"this worker runs different simulation code ({code_hash()}) from {whose} "
+                f"({task.code}): was the source changed while it ran?"
             )
         scenario = Scenario.model_validate(task.scenario)
-        result = run(scenario, seed=task.seed, arms=list(task.arms), replicate=task.replicate)
+        finish(run(scenario, seed=task.seed, arms=list(task.arms), replicate=task.replicate))
+    except Exception as exc:  # a failed run is recorded, not fatal for the sweep
+        return TaskResult(
+            task.point, task.replicate, task.seed, "failed", time.perf_counter() - started,
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}", worker,
+        )  # fmt: skip
+    return TaskResult(
+        task.point, task.replicate, task.seed, "done", time.perf_counter() - started, None, worker
+    )
+
+
+def execute(task: Task) -> TaskResult:
+    """Run all arms for one design point and replication; write its parts. Never raises."""
+
+    def finish(result: Any) -> None:
         folder = Path(task.folder) / PARTS
         tag = {"point": task.point, **task.params}
         if task.outputs == "monthly":
@@ -392,19 +410,8 @@ def execute(task: Task) -> TaskResult:
         summary = result.summary.assign(replicate=task.replicate, seed=task.seed, **tag)
         # the summary part is written last: its presence marks the run as done
         _write_part(summary, folder / part_name(task.point, task.replicate, "summary"))
-    except Exception as exc:  # a failed run is recorded, not fatal for the sweep
-        return TaskResult(
-            task.point,
-            task.replicate,
-            task.seed,
-            "failed",
-            time.perf_counter() - started,
-            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
-            worker,
-        )
-    return TaskResult(
-        task.point, task.replicate, task.seed, "done", time.perf_counter() - started, None, worker
-    )
+
+    return run_task(task, finish, "the sweep's")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ knob               scenario fields it multiplies (× the scenario's own value)
 =================  ===========================================================================
 ``fee_level``      each setting's fee schedule: ``conversion_factor`` (PFS), or
                    ``per_visit_rate`` where the setting has one
-``pmpm_level``     ``pmpm`` of every capitation and blended contract (arms and switches)
+``pmpm_level``     ``pmpm`` of every contract paid per member (arms and switches)
 ``bundle_level``   ``base_rate`` of every episode (bundled, home-health) contract
 ``altruism_level`` the range (``low``, ``high``) of providers' altruism in every setting
 ``cost_sharing``   every payer's ``deductible``, every contract's ``coinsurance`` (at most 1)
@@ -134,7 +134,7 @@ def knobs(base) -> Knobs:
     first = [a.switches[0].month for a in base.arms if a.switches]
     return Knobs(
         fees=True,
-        pmpm=any(c.model in ("capitation", "blended") for c in contracts),
+        pmpm=any(_has(c, "pmpm") for c in contracts),
         bundles=any(_has(c, "base_rate") for c in contracts),
         cost_sharing=True,
         switch_month=min(first) if first else None,
@@ -144,6 +144,8 @@ def knobs(base) -> Knobs:
 
 
 def _has(contract, name: str) -> bool:
+    """Whether the contract's payment model has parameter ``name`` (a knob acts on a
+    capability — any model paid per member has a ``pmpm`` — not on a model's name)."""
     return name in type(contract.params).model_fields
 
 
@@ -195,7 +197,7 @@ def overrides(base, settings: Settings) -> list[str]:
     for prefix, _, _, c in _contracts(base):
         p = c.params
         fields = type(p).model_fields
-        if settings.pmpm_level != 1.0 and c.model in ("capitation", "blended"):
+        if settings.pmpm_level != 1.0 and "pmpm" in fields:
             out.append(f"{prefix}.pmpm={_num(p.pmpm * settings.pmpm_level)}")
         if settings.bundle_level != 1.0 and "base_rate" in fields:
             out.append(f"{prefix}.base_rate={_num(p.base_rate * settings.bundle_level)}")

@@ -3,8 +3,8 @@
 
 Every function takes tidy statistics already computed (columns ``arm``, ``measure``, ``n``,
 ``mean``, ``ci_low``, ``ci_high`` and an x column) and returns a figure; :func:`save` writes it
-as PNG (300 dpi), PDF and SVG. One style for all (``sim/publish/style/payment_sim.mplstyle``), and one
-look per arm, keyed by its name (:func:`arm_styles`: colour, line style, marker and hatching by
+as PNG (300 dpi), PDF and SVG. One style for all (``sim/publish/style/payment_sim.mplstyle``), and
+one look per arm, keyed by its name (:func:`arm_styles`: colour, line style, marker and hatching by
 the arm's place in the scenario), so an arm looks the same in every figure, with or without the
 baseline; arms stay distinguishable in greyscale by line style, marker and hatching. Time
 series show calendar dates and mark the policy switches; a figure of one replication says so.

@@ -18,12 +18,11 @@ closed forms are recomputed each month, since the income they depend on moves.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine.behaviour import adapt, income_weight
+from sim.engine.behaviour import income_weight, newton_steps
 from sim.engine.month import incentives
 from sim.engine.month.accounts import patient_profit, provider_revenue
 from sim.engine.payment import terms
@@ -194,111 +193,53 @@ def track_income(world: World, s: int) -> None:
     )
 
 
-def move_all(world: World, s: int) -> None:
-    """Every provider of setting ``s`` adapts every style it learns (``learning`` mode): what
-    :func:`move` does for one provider, for all of them in one pass over arrays, with the same
-    floating-point operations in the same order (so the same bits). A provider's move reads
-    only its own estimates and its peer's figures from the start of the month
-    (:attr:`~sim.engine.world.Providers.peers`), never another provider's move, so the order in
-    which providers move does not matter."""
+def move_all(world: World, s: int, which: np.ndarray | None = None) -> None:
+    """Every provider of setting ``s`` (or those numbered in ``which``) adapts every style it
+    learns (``learning`` mode), in one pass over arrays: a damped Newton step on the perceived
+    objective (:func:`sim.engine.behaviour.newton_steps`), part of the way toward a
+    better-performing peer's style, and with foresight toward the best under announced rules.
+    A provider's move reads only its own estimates and its peer's figures from the start of the
+    month (:attr:`~sim.engine.world.Providers.peers`), never another provider's move, so the
+    order in which providers move does not matter, and moving a subset (a
+    :class:`~sim.engine.agents.Provider` stepping alone) gives those providers the same bits.
+    The scalar rule, provider by provider, lives in the tests as the reference this pass is
+    checked against (``tests/learning_reference.py``)."""
     beh = world.behaviour
     providers = world.providers[s]
-    n = providers.n
-    if n == 0:
+    if providers.n == 0:
         return
+    at = slice(None) if which is None else np.asarray(which, np.int64)
     altruism = providers.altruism if providers.income_weight is None else providers.benefit_weight
-    speed = providers.speed
+    altruism = altruism[at]
+    speed = providers.speed[at]
     peers = providers.peers
     # imitation of a better-performing peer (compared on this provider's own values)
-    peer = np.asarray(providers.peer, np.int64)
+    peer = np.asarray(providers.peer, np.int64)[at]
     with np.errstate(invalid="ignore"):
-        mine = providers.profit_pp + altruism * providers.benefit_pp
+        mine = providers.profit_pp[at] + altruism * providers.benefit_pp[at]
         theirs = peers.profit_pp[peer] + altruism * peers.benefit_pp[peer]
-        copies = providers.imitate & np.isfinite(theirs) & (~np.isfinite(mine) | (theirs > mine))
+        copies = (
+            providers.imitate[at] & np.isfinite(theirs) & (~np.isfinite(mine) | (theirs > mine))
+        )
     weight = beh.imitation_weight
     for k, style in enumerate(providers.styles):
-        before = np.asarray(style.before, np.float64)
+        before = np.asarray(style.before, np.float64)[at]
         max_step = beh.max_step * style.scale
-        value = _newton_steps(before, style.slope, style.curvature, speed, max_step)
+        value = newton_steps(
+            before, np.asarray(style.slope)[at], np.asarray(style.curvature)[at], speed, max_step
+        )
         if copies.any():
             value = np.where(copies, value + weight * (peers.before[k][peer] - value), value)
         if style.target is not None:
             # foresight: toward the best under the announced rules
-            value = value + beh.foresight * speed * (style.target - value)
-        style.value[:] = np.minimum(np.maximum(value, -style.bound), style.bound)
+            value = value + beh.foresight * speed * (style.target[at] - value)
+        style.value[at] = np.minimum(np.maximum(value, -style.bound), style.bound)
         if style.separate is not None:
-            sep = style.separate_before
+            sep = style.separate_before[at]
+            slope, curvature = style.separate_slope[at], style.separate_curvature[at]
             for g in range(sep.shape[1]):
-                v = _newton_steps(
-                    sep[:, g], style.separate_slope[:, g], style.separate_curvature[:, g],
-                    speed, max_step,
-                )  # fmt: skip
+                v = newton_steps(sep[:, g], slope[:, g], curvature[:, g], speed, max_step)
                 if copies.any():
                     theirs_g = peers.separate_before[k][peer, g]
                     v = np.where(copies, v + weight * (theirs_g - v), v)
-                style.separate[:, g] = np.minimum(np.maximum(v, -style.bound), style.bound)
-
-
-def _newton_steps(
-    value: np.ndarray, slope: np.ndarray, curvature: np.ndarray, speed: np.ndarray, max_step: float
-) -> np.ndarray:
-    """:func:`sim.engine.behaviour.adapt` for every provider whose slope is known (the others keep
-    ``value``)."""
-    slope = np.asarray(slope, np.float64)
-    curvature = np.asarray(curvature, np.float64)
-    known = np.isfinite(slope)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        newton = -slope / curvature
-    uphill = np.where(slope != 0, np.copysign(max_step, slope), 0.0)
-    target = np.where(curvature < 0, newton, uphill)
-    stepped = value + speed * np.minimum(np.maximum(target, -max_step), max_step)
-    return np.where(known, stepped, value)
-
-
-def move(world: World, s: int, i: int, altruism: float, speed: float) -> None:
-    """Provider ``i`` of setting ``s`` adapts every style it learns (``learning`` mode)."""
-    beh = world.behaviour
-    providers = world.providers[s]
-    if providers.income_weight is not None:
-        altruism = float(providers.benefit_weight[i])  # its values, at its income now
-    # imitation of a better-performing peer (compared on this provider's own values)
-    peer = None
-    peers = providers.peers
-    if providers.imitate[i]:
-        j = providers.peer[i]
-        mine = float(providers.profit_pp[i] + altruism * providers.benefit_pp[i])
-        theirs = float(peers.profit_pp[j] + altruism * peers.benefit_pp[j])
-        if math.isfinite(theirs) and (not math.isfinite(mine) or theirs > mine):
-            peer = j
-    weight = beh.imitation_weight
-    for k, style in enumerate(providers.styles):
-        # a damped Newton step on the perceived objective, then part of the way toward a
-        # better-performing peer's style
-        value = float(style.before[i])
-        slope = float(style.slope[i])
-        if math.isfinite(slope):
-            max_step = beh.max_step * style.scale
-            value = adapt(value, slope, float(style.curvature[i]), speed, max_step)
-        if peer is not None:
-            value += weight * (float(peers.before[k][peer]) - value)
-        if style.target is not None:
-            # foresight: toward the best under the announced rules
-            value += beh.foresight * speed * (float(style.target[i]) - value)
-        style.value[i] = min(max(value, -style.bound), style.bound)
-        if style.separate is not None:
-            peer_separate = None if peer is None else peers.separate_before[k][peer]
-            _move_separate(style, i, speed, beh.max_step * style.scale, peer_separate, weight)
-
-
-def _move_separate(style, i: int, speed: float, max_step: float, peer, weight: float) -> None:
-    """Provider ``i``'s separate style for each payer: the same damped Newton step on what it
-    perceives of that payer's patients, and the same imitation of the peer (``peer``: the
-    peer's separate parts at the start of the month, or None)."""
-    for g in range(style.separate.shape[1]):
-        value = float(style.separate_before[i, g])
-        slope = float(style.separate_slope[i, g])
-        if math.isfinite(slope):
-            value = adapt(value, slope, float(style.separate_curvature[i, g]), speed, max_step)
-        if peer is not None:
-            value += weight * (float(peer[g]) - value)
-        style.separate[i, g] = min(max(value, -style.bound), style.bound)
+                style.separate[at, g] = np.minimum(np.maximum(v, -style.bound), style.bound)

@@ -27,8 +27,8 @@ def settle(world: World) -> None:
     """Every payer's contracts, in payer then setting order, then the features' transfers."""
     for care in world.month:
         care.paid = Payments.empty(care.size, world.n_payers)
-    for payer in world.payers:
-        payer.step()
+    for g in range(world.n_payers):
+        settle_payer(world, g)
     for f in world.hooks("after_payment"):
         for transfer in f.after_payment(world):
             world.book(transfer)
