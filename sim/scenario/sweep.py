@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from sim.guards.limits import MAX_SEED
-from sim.scenario import F, Strict, check_label
+from sim.scenario.common import F, Strict, check_label
 
 # ---------------------------------------------------------------------------------------------
 # the sweep file
