@@ -1,6 +1,7 @@
 """``[settings.<name>]``: the care settings, with their billing, need, benefit and cost, and
 their providers, staffing, therapy decision and adverse events (investments:
-:mod:`sim.scenario.investments`); the built-in settings; the check of providers per region."""
+:mod:`sim.scenario.investments`); the built-in settings; the checks of the settings against the
+population (a provider per region) and of their number."""
 
 from __future__ import annotations
 
