@@ -2,12 +2,19 @@
 
 The month-pipeline redesign (issue 10) must keep every output byte for byte. Each case below
 runs a shipped scenario small (few patients, few months, switches moved early) and hashes the
-monthly table, the provider panel, the summary and the money ledgers. The hashes were recorded
-from the engine before the redesign (``python tests/reference_outputs.py --write``); the test
-``tests/test_reference_outputs.py`` recomputes them.
+monthly table, the provider panel, the summary and the money ledgers, **column by column**
+(table → column → hash of the column's name, dtype and values), so that a new column is
+reported as new, not yet recorded, without touching the others' hashes, and a changed column
+names itself. ``tests/test_reference_outputs.py`` recomputes them.
 
-A deliberate change of behaviour (a fix of issue 11, say) re-records them with ``--write`` in
-the same commit, and the commit message says why.
+    python tests/reference_outputs.py           # compare: columns that differ, are new, went
+    python tests/reference_outputs.py --add     # record new columns only (every recorded hash kept)
+    python tests/reference_outputs.py --write   # re-record everything
+
+A new output column is recorded with ``--add`` (it refuses to change a recorded hash). A
+deliberate change of behaviour (a fix of issue 11, say) re-records with ``--write`` in the same
+commit, and the commit message says why. The per-column format was recorded once (issue 23)
+from the engine of commit e6c4cf6, whose whole-table hashes it replaced.
 """
 
 from __future__ import annotations
@@ -102,17 +109,22 @@ def cases() -> dict[str, dict[str, Any]]:
     return out
 
 
-def _hash(df: pd.DataFrame | None) -> str:
-    if df is None:
-        return "none"
+def _hash(column: pd.Series) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in df.columns]).encode())
-    h.update(json.dumps([str(t) for t in df.dtypes]).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    h.update(json.dumps([str(column.name), str(column.dtype)]).encode())
+    h.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
     return h.hexdigest()[:32]
 
 
-def fingerprint(data: dict[str, Any]) -> dict[str, str]:
+def _hashes(df: pd.DataFrame | None) -> dict[str, str] | str:
+    """Each column's hash (``"none"`` for a table the case does not write)."""
+    if df is None:
+        return "none"
+    return {str(c): _hash(df[c]) for c in df.columns}
+
+
+def fingerprint(data: dict[str, Any]) -> dict[str, dict[str, str] | str]:
+    """The case's tables, column by column."""
     from sim.experiments.run import run
     from sim.scenario import validate_scenario
 
@@ -120,26 +132,79 @@ def fingerprint(data: dict[str, Any]) -> dict[str, str]:
     result = run(scenario)
     ledgers = pd.DataFrame(result.ledgers)
     return {
-        "monthly": _hash(result.monthly),
-        "providers": _hash(result.providers),
-        "summary": _hash(result.summary),
-        "ledgers": _hash(ledgers),
+        "monthly": _hashes(result.monthly),
+        "providers": _hashes(result.providers),
+        "summary": _hashes(result.summary),
+        "ledgers": _hashes(ledgers),
     }
 
 
-def compute() -> dict[str, dict[str, str]]:
+def differences(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, list[str]]:
+    """Where a case's fingerprint ``now`` departs from the ``stored`` one: ``changed`` (a
+    recorded column hashes differently, or a table appeared or went), ``gone`` (a recorded
+    column no longer written) and ``new`` (a column not yet recorded), as ``table.column``."""
+    out: dict[str, list[str]] = {"changed": [], "gone": [], "new": []}
+    for table in sorted(set(stored) | set(now)):
+        was, got = stored.get(table), now.get(table)
+        if not isinstance(was, dict) or not isinstance(got, dict):
+            if was != got:
+                out["changed"].append(table)
+            continue
+        for column in sorted(set(was) | set(got)):
+            if column not in got:
+                out["gone"].append(f"{table}.{column}")
+            elif column not in was:
+                out["new"].append(f"{table}.{column}")
+            elif was[column] != got[column]:
+                out["changed"].append(f"{table}.{column}")
+    return out
+
+
+def _added(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the columns of ``now`` it does not have (recorded hashes kept)."""
+    out = {}
+    for table, got in now.items():
+        was = stored.get(table)
+        out[table] = {**got, **was} if isinstance(was, dict) and isinstance(got, dict) else was
+    return out
+
+
+def compute() -> dict[str, dict[str, Any]]:
     return {name: fingerprint(data) for name, data in cases().items()}
 
 
+def _write(store: dict[str, Any]) -> None:
+    STORE.parent.mkdir(parents=True, exist_ok=True)
+    STORE.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {STORE}")
+
+
+def main(argv: list[str]) -> int:
+    if "--write" in argv:
+        _write(compute())
+        return 0
+    stored = json.loads(STORE.read_text())
+    now = compute()
+    new_cases = sorted(set(now) - set(stored))
+    gone_cases = sorted(set(stored) - set(now))
+    found = {k: differences(stored[k], now[k]) for k in sorted(set(stored) & set(now))}
+    if "--add" in argv:
+        refused = [f"case {k} (recorded, no longer run)" for k in gone_cases]
+        refused += [f"{k}: {c}" for k, d in found.items() for c in d["changed"] + d["gone"]]
+        if refused:
+            print("nothing added: recorded hashes differ (re-record with --write if intended):")
+            print("\n".join(f"  {x}" for x in refused))
+            return 1
+        _write({k: _added(stored[k], now[k]) if k in stored else now[k] for k in now})
+        return 0
+    lines = [f"NEW, not yet recorded: case {k}" for k in new_cases]
+    lines += [f"GONE: case {k} (recorded, no longer run)" for k in gone_cases]
+    labels = {"changed": "DIFFERS", "gone": "GONE", "new": "NEW, not yet recorded"}
+    for k, d in found.items():
+        lines += [f"{labels[kind]}: {k}: {c}" for kind in labels for c in d[kind]]
+    print("\n".join(lines) if lines else "all equal")
+    return 1 if lines else 0
+
+
 if __name__ == "__main__":
-    if "--write" in sys.argv:
-        STORE.parent.mkdir(parents=True, exist_ok=True)
-        STORE.write_text(json.dumps(compute(), indent=1, sort_keys=True) + "\n")
-        print(f"wrote {STORE}")
-    else:
-        stored = json.loads(STORE.read_text())
-        now = compute()
-        bad = [k for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
-        for k in bad:
-            print(f"DIFFERS {k}: {stored.get(k)} != {now.get(k)}")
-        print("all equal" if not bad else f"{len(bad)} differ")
+    sys.exit(main(sys.argv[1:]))
