@@ -56,17 +56,17 @@ for _p in (str(ROOT), str(HERE)):
 import numpy as np  # noqa: E402
 from bench_step import build  # noqa: E402
 
+from sim.engine.draws import ADVERSE_EVENT, EPISODE, ROUNDING, Draw  # noqa: E402
+
 TARGET = 0.85
 _GOLDEN = 0x9E3779B97F4A7C15
-_M64 = (1 << 64) - 1
-EPISODE, ADVERSE_EVENT, ROUNDING = 1, 2, 3  # the model's purposes (sim.engine.population)
 
 
-def _uniforms(key: int, month: int, s: int, purpose: int, patients: np.ndarray) -> np.ndarray:
-    """Counter-based uniforms: splitmix64 of (key, month, setting, purpose, patient)."""
-    counter = ((month * 64 + s) * 8 + purpose + 1) * _GOLDEN
+def _uniforms(key: int, month: int, s: int, draw: Draw, patients: np.ndarray) -> np.ndarray:
+    """Counter-based uniforms: splitmix64 of (key, month, setting, purpose, patient), the
+    draw's counter from the model's registry (sim.engine.draws)."""
     x = patients.astype(np.uint64) * np.uint64(_GOLDEN)
-    x += np.uint64((key ^ counter) & _M64)
+    x += np.uint64(draw.base(key, month, s))
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)

@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.engine.agents import Payer, Provider
 from sim.engine.behaviour import Experience
+from sim.engine.draws import STREAMS
 from sim.engine.features import Feature, Hooks, build, columns
 from sim.engine.features.upcoding import Coding
 from sim.engine.month import adaptation, calendar, delivery, incentives, needs, payment, records
@@ -24,9 +25,6 @@ from sim.engine.settings import CareSetting
 from sim.engine.subgroups import Subgroups
 from sim.engine.world import Exchange, Providers, Style, World
 from sim.scenario import Scenario
-
-#: order of the spawned random streams of a run (documented in docs/architecture.md)
-STREAMS = ("population", "patients_monthly", "providers", "providers_monthly", "mesa")
 
 
 def _month_total(model: HealthSystemModel, column: str) -> float:

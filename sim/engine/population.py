@@ -7,8 +7,9 @@ returns one patient as an ordinary object for tests, inspection and docs.
 Randomness: the population owns two streams, both spawned from the run's seed. ``init`` draws
 the patients' characteristics. ``monthly`` gives (a) one uniform per patient per setting per
 month for the start of a need, drawn for everyone whatever happens, and (b) counter-based
-uniforms for the rest (episode length and care seeking, adverse events, rounding): a hash of
-(stream key, month, setting, purpose, patient), computed only for the patients who need one.
+uniforms for the rest (episode length and care seeking, adverse events, rounding, the
+features' draws): a hash of (stream key, month, setting, purpose, patient), computed only for
+the patients who need one; every such draw is registered in :mod:`sim.engine.draws`.
 Either way a patient's random number for a given month and purpose does not depend on what
 happened to anyone else, so every arm of a scenario sees the same patients and the same random
 numbers (common random numbers), even though the care they receive differs.
@@ -23,15 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.engine.draws import Draw
 from sim.engine.kernels import NUMPY as NUMPY_KERNELS
 from sim.engine.kernels import Kernels
 from sim.scenario import Scenario
-
-#: purposes of counter-based uniforms (0-7; the pathway's discharge draws use the setting slot
-#: for the destination)
-READMISSION, EPISODE, ADVERSE_EVENT, ROUNDING, BUNCHING, SELECTION, DISCHARGE, THERAPY = range(8)
-_GOLDEN = 0x9E3779B97F4A7C15
-_M64 = (1 << 64) - 1
 
 
 def _smallest_int(n: int) -> type[np.signedinteger]:
@@ -287,19 +283,19 @@ class Population:
         """This month's need uniforms for one setting, one per patient (float32)."""
         return self._draws[setting]
 
-    def uniforms(self, patients: np.ndarray, setting: int, purpose: int) -> np.ndarray:
-        """Counter-based uniforms on [0, 1) for (this month, setting, purpose, patient).
+    def uniforms(self, patients: np.ndarray, setting: int, draw: Draw) -> np.ndarray:
+        """Counter-based uniforms on [0, 1) for (this month, setting, draw, patient), the draw
+        one of :mod:`sim.engine.draws`.
 
-        The same patient, month, setting and purpose always get the same number, whoever else
+        The same patient, month, setting and draw always get the same number, whoever else
         is drawn; float64 with 53 random bits."""
-        base = self.uniform_base(setting, purpose)
+        base = self.uniform_base(setting, draw)
         return self.kernels.uniforms(self.global_index(patients), base)
 
-    def uniform_base(self, setting: int, purpose: int) -> np.uint64:
-        """The counter of this month's uniforms for (setting, purpose): what
-        :meth:`uniforms` mixes with each patient's number."""
-        counter = ((self.month * 64 + setting) * 8 + purpose + 1) * _GOLDEN
-        return np.uint64((self._key ^ counter) & _M64)
+    def uniform_base(self, setting: int, draw: Draw) -> np.uint64:
+        """The counter of this month's uniforms for (setting, draw): what :meth:`uniforms`
+        mixes with each patient's number."""
+        return np.uint64(draw.base(self._key, self.month, setting))
 
     def payer_slices(self, sorted_patients: np.ndarray) -> list[slice]:
         """For an ascending array of patient numbers, the slice holding each payer's patients."""

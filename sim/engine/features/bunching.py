@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine import clinical
+from sim.engine import clinical, draws
 from sim.engine.features.base import Feature
 from sim.engine.month.payment import hypothetical_claims
-from sim.engine.population import BUNCHING
 
 if TYPE_CHECKING:
     from sim.engine.world import World
@@ -50,7 +49,7 @@ class Bunching(Feature):
         gap = np.where(thresholds > total, thresholds - total, np.inf).min(axis=1)
         lift = eligible & (gap <= self.cfg.window)
         if self.cfg.probability < 1.0:
-            lift &= world.population.uniforms(patients, s, BUNCHING) < self.cfg.probability
+            lift &= world.population.uniforms(patients, s, draws.BUNCHING) < self.cfg.probability
         if lift.any():
             lift &= self._pays(world, s, units, before, gap, lift, patients, episode_month)
         return units + np.where(lift, gap, 0).astype(np.int64)

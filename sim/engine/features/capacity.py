@@ -29,17 +29,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.engine import draws
 from sim.engine.features.base import Feature
-from sim.engine.features.churn import CHURN_SLOT
 from sim.engine.month.accounts import provider_margin
 
 if TYPE_CHECKING:
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import World
     from sim.scenario import CapacityConfig
-
-#: purpose of the counter-based draw that rounds rationed units (in the churn slots)
-RATION_ROUNDING = 7
 
 
 def served_share(demand: np.ndarray, capacity: np.ndarray, value: np.ndarray | None) -> np.ndarray:
@@ -174,7 +171,7 @@ class Capacity(Feature):
         if not short.any():
             return units
         out = units.copy()
-        u = pop.uniforms(patients[short], CHURN_SLOT + s, RATION_ROUNDING)
+        u = pop.uniforms(patients[short], s, draws.RATION_ROUNDING)
         out[short] = np.minimum(np.floor(units[short] * r[short] + u), units[short])
         self._unmet = units - out
         return out

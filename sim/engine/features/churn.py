@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.engine import draws
 from sim.engine.features.base import Feature
 
 if TYPE_CHECKING:
     from sim.engine.world import World
-
-#: counter-based draws of churn use the setting slots from here on (settings are at most 32)
-CHURN_SLOT = 32
 
 
 class Churn(Feature):
@@ -42,24 +40,18 @@ class Churn(Feature):
 
     def start_month(self, world: World) -> None:
         """This month's movers, with the setting's counter-based draws."""
-        pop = world.population
-        s = self.s
-
-        def uniform(idx: np.ndarray, j: int) -> np.ndarray:
-            return pop.uniforms(idx, CHURN_SLOT + s, j + 1)
-
-        churn(world, s, self.rate, uniform)
+        churn(world, self.s, self.rate)
 
 
-def churn(world: World, s: int, rate: float, uniform) -> None:
+def churn(world: World, s: int, rate: float) -> None:
     """Members who leave their provider this month move to another provider of their region,
     chosen at random (counter-based draws, the same in every arm)."""
     pop = world.population
     everyone = np.arange(pop.n)
-    leave = everyone[uniform(everyone, 0) < rate]
+    leave = everyone[pop.uniforms(everyone, s, draws.CHURN_LEAVE) < rate]
     if not leave.size:
         return
-    pick = uniform(leave, 1)
+    pick = pop.uniforms(leave, s, draws.CHURN_PICK)
     by_region = world.providers[s].by_region
     region = pop.region[leave]
     prov = pop.provider[s]

@@ -30,18 +30,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.engine import draws
 from sim.engine.features.base import Feature
-from sim.engine.features.churn import CHURN_SLOT
 from sim.engine.month.accounts import provider_cost, provider_revenue
 
 if TYPE_CHECKING:
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import World
     from sim.scenario import MarketConfig
-
-#: purposes of the counter-based draws (in the churn slots): where an exit's members go, who
-#: moves to an entrant
-EXIT_MOVE, ENTRY_MOVE = 5, 6
 
 
 class Market(Feature):
@@ -131,7 +127,7 @@ class Market(Feature):
             self._counts[1, int(providers.for_profit[p])] += 1
             movers = np.flatnonzero(pop.provider[s] == p)
             if movers.size:
-                u = pop.uniforms(movers, CHURN_SLOT + s, EXIT_MOVE)
+                u = pop.uniforms(movers, s, draws.EXIT_MOVE)
                 world.move_members(s, movers, rest[np.floor(u * rest.size).astype(np.int64)])
                 self._moved += np.bincount(pop.payer[movers], minlength=world.n_payers)
             changed = True
@@ -165,7 +161,7 @@ class Market(Feature):
                 self.above[r, owner] = 0
                 self._counts[0, owner] += 1
                 free = np.flatnonzero((pop.region == r) & (pop.episode_left[s] == 0))
-                u = pop.uniforms(free, CHURN_SLOT + s, ENTRY_MOVE)
+                u = pop.uniforms(free, s, draws.ENTRY_MOVE)
                 joining = free[u < 1.0 / providers.by_region[r].size]
                 world.move_members(s, joining, np.full(joining.size, p))
                 changed = True

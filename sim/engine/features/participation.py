@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.engine import draws
 from sim.engine.features.base import Feature
 from sim.engine.features.capacity import Capacity
-from sim.engine.features.churn import CHURN_SLOT
 from sim.engine.features.selection import GROUPS, EpisodeValues, Selection, expected_benefit
 
 if TYPE_CHECKING:
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
     from sim.engine.world import World
     from sim.scenario import ParticipationConfig
 
-#: purposes of the counter-based draws (in the churn slots): acceptance by the patient's
-#: provider, the other provider asked, acceptance by it
-ACCEPT, OTHER, OTHER_ACCEPT = 3, 4, 0
 _GOLDEN_FRACTION = 0.6180339887498949
 
 
@@ -163,7 +160,7 @@ class Participation(Feature):
             n_prov, g_n
         )
         accept = self.accept[s]
-        u = pop.uniforms(patients, CHURN_SLOT + s, ACCEPT)
+        u = pop.uniforms(patients, s, draws.ACCEPT)
         away = u >= accept[prov, payer]
         stats = self._stats[s]
         group = world.risk_group[patients]
@@ -193,8 +190,8 @@ class Participation(Feature):
         prov = pop.provider[s]
         accept = self.accept[s]
         looking = np.flatnonzero(away)
-        u_other = pop.uniforms(patients[looking], CHURN_SLOT + s, OTHER)
-        u_yes = pop.uniforms(patients[looking], CHURN_SLOT + s, OTHER_ACCEPT)
+        u_other = pop.uniforms(patients[looking], s, draws.OTHER)
+        u_yes = pop.uniforms(patients[looking], s, draws.OTHER_ACCEPT)
         region = pop.region[patients[looking]]
         for k in range(self.cfg.search):
             # the k-th try: the patient's uniforms rotated by k golden ratios (a new provider

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.engine import draws
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import patient_profit
-from sim.engine.population import DISCHARGE, READMISSION
 from sim.engine.world import Transfer
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ class Pathway(Feature):
             * pop.risk[home]
             * (1.0 + cfg.readmission_function_slope * (100.0 - pop.function[home]) / 100.0)
         )
-        u = pop.uniforms(home, s, READMISSION)
+        u = pop.uniforms(home, s, draws.READMISSION)
         p = np.minimum(p, 1.0)
         if factor is not None:
             f = factor[dest == 0]
@@ -363,7 +363,7 @@ class Pathway(Feature):
             w_phys = 1.0 - cfg.hospital_weight - w_pat
             utility = cfg.hospital_weight * hospital + w_phys * physician + w_pat * patient
         for k, s_dest in enumerate(self.dest_setting):
-            u = pop.uniforms(patients, s_dest, DISCHARGE)
+            u = pop.uniforms(patients, s_dest, draws.DISCHARGE)
             gumbel = -np.log(-np.log(np.clip(u, 1e-300, 1.0 - 1e-16)))
             utility[:, k] += self.cfg.choice_scale * gumbel
             if k:

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine import clinical
+from sim.engine import clinical, draws
 from sim.engine.behaviour import planned_units
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import patient_profit
-from sim.engine.population import SELECTION
 
 if TYPE_CHECKING:
     from sim.engine.world import World
@@ -62,7 +61,7 @@ class Selection(Feature):
             if world.contract(s, g).cares_for_members:
                 away[b] = False
         if self.cfg.probability < 1.0:
-            away &= pop.uniforms(patients, s, SELECTION) < self.cfg.probability
+            away &= pop.uniforms(patients, s, draws.SELECTION) < self.cfg.probability
         return away
 
     def after_records(self, world: World) -> None:

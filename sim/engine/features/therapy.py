@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from scipy.special import ndtri
 
+from sim.engine import draws
 from sim.engine.behaviour import (
     Experience,
     capped_share,
@@ -30,7 +31,6 @@ from sim.engine.behaviour import (
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import provider_margin
 from sim.engine.month.delivery import Delivered, Delivery
-from sim.engine.population import THERAPY
 from sim.engine.world import Style
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Therapy(Feature):
         planned = np.where(active, planned, 0.0)
         per_day = planned
         if t.minutes_sd > 0 and idx.size:
-            u = np.clip(pop.uniforms(idx, s, THERAPY), 1e-12, 1.0 - 1e-12)
+            u = np.clip(pop.uniforms(idx, s, draws.THERAPY), 1e-12, 1.0 - 1e-12)
             sd = t.minutes_sd
             per_day = planned * np.exp(sd * ndtri(u) - 0.5 * sd * sd)
         share = self.shared_share[prov]

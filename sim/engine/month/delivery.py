@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine import clinical
+from sim.engine import clinical, draws
 from sim.engine.behaviour import planned_units, variation_sign
 from sim.engine.month.care import SettingMonth
 from sim.engine.payment import terms
-from sim.engine.population import ADVERSE_EVENT, ROUNDING
 
 if TYPE_CHECKING:
     from sim.engine.month.needs import NewEpisodes
@@ -172,7 +171,7 @@ def _plan_plain(
         theta,
         act.need,
         cfg.max_units,
-        pop.uniform_base(s, ROUNDING),
+        pop.uniform_base(s, draws.ROUNDING),
         act.sought,
         act.new_episode,
         pop.episode_units[s],
@@ -205,7 +204,7 @@ def _decide_units(
         if prm.prior_authorization is not None and b.start != b.stop:
             planned[b], not_authorized[b] = terms.authorize(prm, planned[b], need[b], sought[b])
     # unbiased stochastic rounding
-    units = np.floor(planned + pop.uniforms(idx, s, ROUNDING)).astype(np.int64)
+    units = np.floor(planned + pop.uniforms(idx, s, draws.ROUNDING)).astype(np.int64)
     units[~sought] = 0
     # features may deliver fewer units than planned (capacity short: congestion)
     for f in world.hooks("ration_units", s):
@@ -297,7 +296,7 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         function_at_start, p_adverse, adverse, function_change = world.kernels.outcomes(
             idx,
             pop.global_index(idx),
-            pop.uniform_base(s, ADVERSE_EVENT),
+            pop.uniform_base(s, draws.ADVERSE_EVENT),
             units,
             need,
             gain,
@@ -428,7 +427,7 @@ def _adverse_events(
     )
     if extra_risk is not None:
         p_ae = np.minimum(p_ae + extra_risk, 1.0)
-    u_ae = pop.uniforms(idx, s, ADVERSE_EVENT)
+    u_ae = pop.uniforms(idx, s, draws.ADVERSE_EVENT)
     would = u_ae < p_ae
     p_ae = p_ae * factor
     adverse = u_ae < p_ae

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine import clinical, kernels
+from sim.engine import clinical, draws, kernels
 from sim.engine.payment import PaymentModel, terms
-from sim.engine.population import EPISODE
 
 if TYPE_CHECKING:
     from sim.engine.settings import CareSetting
@@ -92,7 +91,7 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
     declined_by_payer = np.zeros(n_payers, np.int64)
     declined_by_group = np.zeros((n_payers, 4), np.int64)
     if idx_new.size:
-        e = pop.uniforms(idx_new, s, EPISODE)
+        e = pop.uniforms(idx_new, s, draws.EPISODE)
         # uniform on [0, 1) given that a need arose; referrals use their own draw
         v = np.where(referred, e, u_need[idx_new] / np.where(referred, 1, p_new))
         length = clinical.episode_length(v, cfg.episode_months)
