@@ -8,7 +8,7 @@ Conventions the docs follow (see docs/index.md, "Docs that run"):
   lands in the scratch folder. A ```text block that directly follows a ```python block is what
   that block prints, compared exactly. A ```toml block whose first line is ``# file: PATH`` is
   written to PATH (in the scratch folder) when the reader reaches it. ```py blocks (code that
-  needs a real cluster) are shown, not run.
+  needs a real cluster, or the project as a how-to's steps leave it) are shown, not run here.
 - ``docs/tutorial.md``: every ```sh line starting with ``sim `` or ``.venv/bin/sim `` runs, at its
   place in the document, as ``python -m sim ...`` with the same arguments and must exit 0.
 - ``docs/ODD.md``: the process overview names the Model's monthly steps, in order.
@@ -178,6 +178,7 @@ def test_every_howto_is_executed():
     assert {
         "add-a-payment-model.md",
         "add-a-care-setting.md",
+        "add-an-output-column.md",
         "calibrate-a-parameter.md",
         "run-on-a-cluster.md",
     } <= names

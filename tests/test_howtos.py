@@ -3,13 +3,16 @@ stays green.
 
 ``docs/howto/add-a-payment-model.md`` says a payment model is one module plus one line in the
 registry, then ``python -m sim.publish.reference``; ``docs/howto/add-a-care-setting.md`` says a care
-setting (a day-of-stay one included) is a scenario table. This test does exactly that in a copy
-of the project and runs the payment, scenario, docs, architecture and reference-output tests
-there, in a fresh interpreter that imports the copy.
+setting (a day-of-stay one included) is a scenario table; ``docs/howto/add-an-output-column.md``
+says an output column is one declaration, the regenerated docs and its reference hashes. These
+tests do exactly that in a copy of the project and run the relevant tests there, in a fresh
+interpreter that imports the copy.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 import shutil
@@ -31,8 +34,7 @@ def _block_after(text: str, marker: str, lang: str) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
-def copy(tmp_path_factory) -> Path:
+def _copy_project(tmp_path_factory) -> Path:
     """A copy of the project's sources, docs, scenarios and tests."""
     dest = tmp_path_factory.mktemp("howto") / "project"
     dest.mkdir()
@@ -42,6 +44,12 @@ def copy(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, dest / name)
     shutil.copytree(ROOT / ".ci", dest / ".ci")
     return dest
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    """A copy of the project for the payment-model and care-setting how-tos."""
+    return _copy_project(tmp_path_factory)
 
 
 def _python(copy: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -103,6 +111,66 @@ def test_following_the_how_tos_keeps_the_suite_green(copy):
         "tests/test_architecture.py",
         "tests/test_reference_outputs.py",
     ]
+    done = _python(copy, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", *tests)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+
+
+def _column_call(code: str) -> str:
+    """The ``Column(...)`` call in a piece of Python, as a syntax tree (layout aside)."""
+    calls = [
+        n
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Column"
+    ]
+    assert len(calls) == 1, code
+    return ast.dump(calls[0])
+
+
+def test_following_the_output_column_how_to(tmp_path_factory):
+    """Add the how-to's column (one declaration, regenerated docs, its reference hashes): it is
+    in a run's monthly table and the data dictionary, the reference outputs report it as new
+    and keep every other column's hash, and the relevant tests pass."""
+    copy = _copy_project(tmp_path_factory)
+    doc = (HOWTO / "add-an-output-column.md").read_text(encoding="utf-8")
+    tried = _block_after(doc, "## The example: patients in care", "python")
+    diff = _block_after(doc, "## 1. Declare it", "diff")
+    # step 1: the declaration, after its context line in the core columns
+    context = [line[1:] for line in diff.splitlines() if line.startswith(" ")]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+")]
+    assert len(context) == 1 and len(added) == 1, diff
+    # the declaration added is the one the how-to tried on a model
+    assert _column_call(added[0].split(":", 1)[1].strip().rstrip(",")) == _column_call(tried)
+    records = copy / "sim" / "engine" / "month" / "records.py"
+    text = records.read_text(encoding="utf-8")
+    assert text.count(context[0] + "\n") == 1, "the core columns changed: update the how-to"
+    records.write_text(text.replace(context[0] + "\n", context[0] + "\n" + added[0] + "\n"))
+    # step 2: the docs
+    done = _python(copy, "-m", "sim.publish.reference")
+    assert done.returncode == 0, done.stderr
+    assert "`patients_in_care`" in (copy / "docs" / "outputs.md").read_text(encoding="utf-8")
+    # step 3: the reference outputs see the new column, and only it, in every case
+    stored = json.loads((copy / "tests" / "reference" / "outputs.json").read_text())
+    done = _python(copy, "tests/reference_outputs.py")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        f"NEW, not yet recorded: {case}: monthly.patients_in_care" for case in sorted(stored)
+    ]
+    done = _python(copy, "tests/reference_outputs.py", "--add")
+    assert done.returncode == 0, done.stdout + done.stderr
+    now = json.loads((copy / "tests" / "reference" / "outputs.json").read_text())
+    for case, tables in stored.items():
+        assert set(now[case]["monthly"]) - set(tables["monthly"]) == {"patients_in_care"}
+        assert {**now[case], "monthly": tables["monthly"]} == tables  # every other table as it was
+        assert {k: now[case]["monthly"][k] for k in tables["monthly"]} == tables["monthly"]
+    # step 4: the column in a run
+    check = _block_after(doc, "## 4. Check it in a run", "py")
+    done = _python(
+        copy, "-c", f"import sim\nassert sim.__file__.startswith({str(copy)!r})\n" + check
+    )
+    assert done.returncode == 0, done.stderr
+    assert "patients_in_care" in done.stdout
+    tests = ["tests/test_reference_outputs.py", "tests/test_docs.py", "tests/test_architecture.py"]
     done = _python(copy, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", *tests)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout

@@ -15,7 +15,7 @@ import numpy as np
 from sim.engine.agents import Payer, Provider
 from sim.engine.behaviour import Experience
 from sim.engine.draws import STREAMS
-from sim.engine.features import Feature, Hooks, build, columns
+from sim.engine.features import Feature, Hooks, build
 from sim.engine.features.upcoding import Coding
 from sim.engine.month import adaptation, calendar, delivery, incentives, needs, payment, records
 from sim.engine.month.care import SettingMonth
@@ -53,11 +53,6 @@ MODEL_REPORTERS = {
     "units_per_treated": _units_per_treated,
     "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
 }
-
-
-#: the monthly columns of every feature (zero where a feature is absent)
-_FEATURE_COLUMNS = columns()
-_FEATURE_ZEROS = records.zero_columns(_FEATURE_COLUMNS)
 
 
 def _theta_offset(care: SettingMonth) -> np.ndarray:
@@ -228,9 +223,7 @@ class HealthSystemModel(mesa.Model):
             for s in range(len(world.settings)):
                 adaptation.move_all(world, s)
         provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
-        records.record(
-            world, _FEATURE_ZEROS, self._f0_sum, self.rows, provider_rows, self.subgroups
-        )
+        records.record(world, self._f0_sum, self.rows, provider_rows, self.subgroups)
         for f in self.hooks("after_records"):
             f.after_records(world)
         self.datacollector.collect(self)

@@ -239,7 +239,8 @@ class Exchange:
             p.peers = local_peers(p)
 
     def sums(self, sums: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """The run's sums of the month's records (a shard's own sums, reduced over shards)."""
+        """The run's sums of the month's records (a shard's own sums, added up over the shards:
+        :func:`sim.engine.columns.add_up`; the columns are read off them after)."""
         return sums
 
     def totals(self, values: np.ndarray) -> np.ndarray:

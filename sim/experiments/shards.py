@@ -11,7 +11,8 @@ exchanged each month through a hub (this process), in shard order 0, 1, â€¦, kâˆ
   its styles at the start of the month, which imitation compares and copies (a peer may be in
   any region);
 * in the records (``Exchange.sums``): the month's sums by (setting, payer), added up shard by
-  shard; every shard derives the same rows from them;
+  shard (``sim.engine.columns.add_up``); every shard reads the same rows off them, each column
+  by its declaration (a sum, a ratio of sums, derived: ``sim.engine.columns``);
 * when a payment model sets rates from every provider of the run (``Exchange.totals`` through
   ``PaymentModel.run_totals``: the national readmission rate, the mean ACO benchmark), at the
   same months in every shard.
@@ -54,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.columns import add_up
 from sim.engine.world import Exchange, Peers, local_peers
 
 
@@ -271,14 +273,6 @@ def _add_in_order(arrays: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _reduce_sums(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
-    """The month's sums of the run, key by key (:func:`_add_in_order`)."""
-    return [
-        {k: _add_in_order([part[i][k] for part in parts]) for k in d}
-        for i, d in enumerate(parts[0])
-    ]
-
-
 def _start(backend: str, target: Callable, args: tuple) -> Any:
     if backend == "process":
         ctx = multiprocessing.get_context("spawn")
@@ -403,7 +397,7 @@ def _hub(conns: list[Connection], progress) -> tuple[list[dict[str, Any]], list[
         if tag == "peers":
             reply: Any = _reduce_peers([m[1] for m in msgs], n_total)
         elif tag == "sums":
-            reply = _reduce_sums([m[1] for m in msgs])
+            reply = add_up([m[1] for m in msgs])
         elif tag == "month":
             if progress is not None:
                 progress(1)

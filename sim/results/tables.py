@@ -1,5 +1,5 @@
-"""A run's tables: their columns (the single source of the data dictionary) and the run
-summary.
+"""A run's tables: their data dictionary, read off the columns' declarations
+(:mod:`sim.engine.columns`), and the run summary.
 
 A results folder holds ``monthly.parquet`` (one row per arm, replicate, month, setting and
 payer), ``summary.csv`` (one row per arm and setting, plus ``all`` settings), optionally
@@ -14,37 +14,87 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.engine.features import columns as feature_columns
-from sim.engine.month.records import COLUMNS as CORE_COLUMNS
-from sim.engine.month.records import PROVIDER_COLUMNS as PROVIDER_COLUMNS
+from sim.engine.columns import Column
+from sim.engine.month.records import MONTHLY
+from sim.engine.month.records import PROVIDER_COLUMNS as PROVIDER_DECLARED
 
-#: monthly table: column -> (dtype, unit, meaning); declared where they are computed: the
-#: records stage's core columns, then every feature's (:mod:`sim.engine.features`)
-MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = {**CORE_COLUMNS, **feature_columns()}
+#: monthly table: column -> (dtype, unit, meaning), from the columns' declarations
+#: (:mod:`sim.engine.columns`): the records stage's core columns, then every feature's
+MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = MONTHLY.dictionary()
+#: provider panel: column -> (dtype, unit, meaning)
+PROVIDER_COLUMNS: dict[str, tuple[str, str, str]] = {
+    k: c.entry for k, c in PROVIDER_DECLARED.items()
+}
 
 
-SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "arm": ("string", "name", "Arm."),
-    "setting": ("string", "name", "Care setting, or 'all' for every setting together."),
-    "payment_models": ("string", "names", "Payment models in force (by payer, distinct)."),
-    "replicates": ("int64", "runs", "Replications averaged."),
-    "member_months": ("int64", "member-months", "Members × months per replicate."),
-    "spending_pmpm": ("float64", "USD/member-month", "Spending on care per member per month, by whoever pays providers (a capitated plan for its members): see public_payer_pmpm for the public payer's perspective."),
-    "public_payer_pmpm": ("float64", "USD/member-month", "Public-payer perspective: what the public payer (Medicare) spends per member-month, its payments to plans included."),
-    "plan_spending_pmpm": ("float64", "USD/member-month", "Plan perspective: what capitated plans pay providers (and bear of adverse events) per member-month."),
-    "plan_margin_pmpm": ("float64", "USD/member-month", "What capitated plans keep per member-month: their revenue from Medicare minus their spending."),
-    "oop_pmpm": ("float64", "USD/member-month", "Out-of-pocket per member per month."),
-    "patients_treated_per_1000": ("float64", "persons/1000 member-months", "Treated patients per 1,000 member-months."),
-    "units_per_treated": ("float64", "units/person-month", "Service units per treated patient-month (NaN for 'all')."),
-    "low_value_share": ("float64", "fraction", "Share of service units that were low-value (NaN if no units)."),
-    "function_change": ("float64", "points", "Mean change in function from month 0 to the last month."),
-    "adverse_events_per_1000": ("float64", "events/1000 member-months", "Adverse events per 1,000 member-months."),
-    "provider_margin_pmpm": ("float64", "USD/member-month", "Provider margin per member per month."),
-    "provider_margin_pct": ("float64", "percent", "Provider margin as a percentage of provider revenue."),
-    "spending_per_function_point": ("float64", "USD/point", "Payer spending + OOP per point of function gained from care."),
-    "investment_pmpm": ("float64", "USD/member-month", "Providers' spending on investments that lower future need (all types), per member-month."),
-    "spending_change_from_investment_pmpm": ("float64", "USD/member-month", "spending_pmpm minus that of the arm with the same contracts and investments switched off (the net effect of the investments on payer spending, same patients); NaN without such an arm."),
+class _Cell:
+    """What a summary row is derived from: an arm's monthly rows ``d`` in a setting (or all),
+    their sums per replicate ``tot``, the member-months per replicate ``mm``."""
+
+    def __init__(
+        self,
+        arm,
+        setting,
+        d: pd.DataFrame,
+        reps: int,
+        mm: float,
+        function_change: float,
+        invest_cols: list[str],
+    ) -> None:
+        self.arm, self.setting, self.d, self.reps, self.mm = arm, setting, d, reps, mm
+        self.function_change, self.invest_cols = function_change, invest_cols
+        self.tot = d.select_dtypes("number").sum() / reps
+
+
+def _units_per_treated(c: _Cell) -> float:
+    tot = c.tot
+    return (
+        tot["service_units"] / tot["patients_treated"]
+        if c.setting != "all" and tot["patients_treated"]
+        else np.nan
+    )
+
+
+def _low_value_share(c: _Cell) -> float:
+    return c.tot["low_value_units"] / c.tot["service_units"] if c.tot["service_units"] else 0.0
+
+
+def _provider_margin_pct(c: _Cell) -> float:
+    revenue = c.tot["provider_revenue"]
+    return 100 * c.tot["provider_margin"] / revenue if revenue else np.nan
+
+
+def _spending_per_function_point(c: _Cell) -> float:
+    gain = c.tot["function_gain"]
+    return (c.tot["spending"] + c.tot["oop"]) / gain if gain > 0 else np.nan
+
+
+#: summary.csv's columns, each derived from a :class:`_Cell` (spending_change_from_investment_pmpm
+#: is then set against the counterfactual arm: :func:`summarize`)
+SUMMARY: dict[str, Column] = {
+    "arm": Column("string", "name", "Arm.", derive=lambda c: c.arm),
+    "setting": Column("string", "name", "Care setting, or 'all' for every setting together.", derive=lambda c: c.setting),
+    "payment_models": Column("string", "names", "Payment models in force (by payer, distinct).", derive=lambda c: ",".join(dict.fromkeys(c.d["payment_model"]))),
+    "replicates": Column("int64", "runs", "Replications averaged.", derive=lambda c: c.reps),
+    "member_months": Column("int64", "member-months", "Members × months per replicate.", derive=lambda c: round(c.mm)),
+    "spending_pmpm": Column("float64", "USD/member-month", "Spending on care per member per month, by whoever pays providers (a capitated plan for its members): see public_payer_pmpm for the public payer's perspective.", derive=lambda c: c.tot["spending"] / c.mm),
+    "public_payer_pmpm": Column("float64", "USD/member-month", "Public-payer perspective: what the public payer (Medicare) spends per member-month, its payments to plans included.", derive=lambda c: c.tot["public_payer_spending"] / c.mm),
+    "plan_spending_pmpm": Column("float64", "USD/member-month", "Plan perspective: what capitated plans pay providers (and bear of adverse events) per member-month.", derive=lambda c: c.tot["plan_spending"] / c.mm),
+    "plan_margin_pmpm": Column("float64", "USD/member-month", "What capitated plans keep per member-month: their revenue from Medicare minus their spending.", derive=lambda c: c.tot["plan_margin"] / c.mm),
+    "oop_pmpm": Column("float64", "USD/member-month", "Out-of-pocket per member per month.", derive=lambda c: c.tot["oop"] / c.mm),
+    "patients_treated_per_1000": Column("float64", "persons/1000 member-months", "Treated patients per 1,000 member-months.", derive=lambda c: 1000 * c.tot["patients_treated"] / c.mm),
+    "units_per_treated": Column("float64", "units/person-month", "Service units per treated patient-month (NaN for 'all').", derive=_units_per_treated),
+    "low_value_share": Column("float64", "fraction", "Share of service units that were low-value (NaN if no units).", derive=_low_value_share),
+    "function_change": Column("float64", "points", "Mean change in function from month 0 to the last month.", derive=lambda c: c.function_change),
+    "adverse_events_per_1000": Column("float64", "events/1000 member-months", "Adverse events per 1,000 member-months.", derive=lambda c: 1000 * c.tot["adverse_events"] / c.mm),
+    "provider_margin_pmpm": Column("float64", "USD/member-month", "Provider margin per member per month.", derive=lambda c: c.tot["provider_margin"] / c.mm),
+    "provider_margin_pct": Column("float64", "percent", "Provider margin as a percentage of provider revenue.", derive=_provider_margin_pct),
+    "spending_per_function_point": Column("float64", "USD/point", "Payer spending + OOP per point of function gained from care.", derive=_spending_per_function_point),
+    "investment_pmpm": Column("float64", "USD/member-month", "Providers' spending on investments that lower future need (all types), per member-month.", derive=lambda c: c.tot[c.invest_cols].sum() / c.mm),
+    "spending_change_from_investment_pmpm": Column("float64", "USD/member-month", "spending_pmpm minus that of the arm with the same contracts and investments switched off (the net effect of the investments on payer spending, same patients); NaN without such an arm.", derive=lambda c: np.nan),
 }  # fmt: skip
+#: summary.csv: column -> (dtype, unit, meaning)
+SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {k: c.entry for k, c in SUMMARY.items()}
 
 
 def frame(rows: list[dict[str, Any]], columns: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
@@ -80,45 +130,8 @@ def summarize(
             (end["function_change"] * end["members"]).sum() / end["members"].sum()
         )
         for setting, d in [*df_arm.groupby("setting", sort=False), ("all", df_arm)]:
-            tot = d.select_dtypes("number").sum() / reps
-            revenue = tot["provider_revenue"]
-            gain = tot["function_gain"]
-            records.append(
-                {
-                    "arm": arm,
-                    "setting": setting,
-                    "payment_models": ",".join(dict.fromkeys(d["payment_model"])),
-                    "replicates": reps,
-                    "member_months": round(mm),
-                    "spending_pmpm": tot["spending"] / mm,
-                    "public_payer_pmpm": tot["public_payer_spending"] / mm,
-                    "plan_spending_pmpm": tot["plan_spending"] / mm,
-                    "plan_margin_pmpm": tot["plan_margin"] / mm,
-                    "oop_pmpm": tot["oop"] / mm,
-                    "patients_treated_per_1000": 1000 * tot["patients_treated"] / mm,
-                    "units_per_treated": (
-                        tot["service_units"] / tot["patients_treated"]
-                        if setting != "all" and tot["patients_treated"]
-                        else np.nan
-                    ),
-                    "low_value_share": (
-                        tot["low_value_units"] / tot["service_units"]
-                        if tot["service_units"]
-                        else 0.0
-                    ),
-                    "function_change": function_change,
-                    "adverse_events_per_1000": 1000 * tot["adverse_events"] / mm,
-                    "provider_margin_pmpm": tot["provider_margin"] / mm,
-                    "provider_margin_pct": 100 * tot["provider_margin"] / revenue
-                    if revenue
-                    else np.nan,
-                    "spending_per_function_point": (
-                        (tot["spending"] + tot["oop"]) / gain if gain > 0 else np.nan
-                    ),
-                    "investment_pmpm": tot[invest_cols].sum() / mm,
-                    "spending_change_from_investment_pmpm": np.nan,
-                }
-            )
+            cell = _Cell(arm, setting, d, reps, mm, function_change, invest_cols)
+            records.append({k: c.derive(cell) for k, c in SUMMARY.items()})
     out = frame(records, SUMMARY_COLUMNS)
     key = out.set_index(["arm", "setting"])["spending_pmpm"]
     for arm, base in (counterfactuals or {}).items():

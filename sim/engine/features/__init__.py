@@ -42,12 +42,4 @@ def build(world: World) -> list[Feature]:
     return [f for cls in FEATURES for f in cls.from_world(world)]
 
 
-def columns() -> dict[str, tuple[str, str, str]]:
-    """The monthly output columns of every feature, in ``FEATURES`` order."""
-    out: dict[str, tuple[str, str, str]] = {}
-    for cls in FEATURES:
-        out.update(cls.COLUMNS)
-    return out
-
-
-__all__ = ["FEATURES", "HOOKS", "Feature", "Hooks", "build", "columns"]
+__all__ = ["FEATURES", "HOOKS", "Feature", "Hooks", "build"]

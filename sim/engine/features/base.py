@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
+    from sim.engine.columns import Column
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import Transfer, World
 
@@ -73,19 +74,18 @@ class Feature:
     """Base class of optional features: every hook a no-op.
 
     ``settings``: the settings whose per-setting hooks the feature answers (empty: all).
-    ``COLUMNS``: the monthly output columns the feature computes (name → (dtype, unit,
-    meaning)); they are part of every monthly table, zero where the feature is absent.
+    ``COLUMNS``: the monthly output columns the feature computes, each a
+    :class:`~sim.engine.columns.Column` (its dictionary entry; a sum :meth:`record` returns
+    under its name, a ratio of two of them, …); they are part of every monthly table, zero
+    where the feature is absent.
     """
 
     #: the name a scenario uses for the feature
     name: ClassVar[str] = ""
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {}
-    #: columns that are ratios of two of :meth:`record`'s sums: column → (numerator,
-    #: denominator); the records divide them after a sharded run has added the sums up
-    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {}
+    COLUMNS: ClassVar[dict[str, Column]] = {}
     #: whether a sharded run (:mod:`sim.experiments.shards`) can split the feature's state by
     #: region:
-    #: everything it does stays within a region and its columns are sums or :data:`RATIOS`
+    #: everything it does stays within a region and its columns are sums or ratios of sums
     SHARDABLE: ClassVar[bool] = False
     settings: tuple[int, ...] = ()
 
@@ -189,8 +189,8 @@ class Feature:
         return None
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
-        """The feature's output columns for setting ``s``, one value per payer
-        (``by_payer(x)`` sums a per-patient array over each payer's block)."""
+        """The sums :data:`COLUMNS` read for setting ``s``, one value per payer (``by_payer(x)``
+        sums a per-patient array over each payer's block); a sharded run adds them up."""
         return {}
 
     def after_records(self, world: World) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sim.engine import draws
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import provider_margin
 
@@ -67,14 +68,13 @@ class Capacity(Feature):
     """Capacity and congestion in one setting."""
 
     name = "capacity"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "capacity_units": ("float64", "units", "Capacity of the setting's providers (service units a month), attributed to payers by their share of each provider's members (supply.capacity; 0 when off)."),
-        "demand_units": ("int64", "units", "Service units providers planned for the payer's patients this month, before rationing by capacity (0 when supply.capacity is off)."),
-        "unmet_units": ("int64", "units", "Planned service units not delivered because the provider's capacity was short (unmet demand; service_units = demand_units − unmet_units, before an episode's covered-units limit and bunching)."),
-        "wait_months": ("float64", "months", "Mean wait of the payer's patients in care this month: a patient served a share r of its planned units waits (1 − r)/r months for the rest (up to supply.capacity.max_wait)."),
-        "episodes_forgone_wait": ("int64", "episodes", "New elective episodes not taken to a provider because of the wait there (the same draws would have sought care without it)."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+        "capacity_units": Column("float64", "units", "Capacity of the setting's providers (service units a month), attributed to payers by their share of each provider's members (supply.capacity; 0 when off)."),
+        "demand_units": Column("int64", "units", "Service units providers planned for the payer's patients this month, before rationing by capacity (0 when supply.capacity is off)."),
+        "unmet_units": Column("int64", "units", "Planned service units not delivered because the provider's capacity was short (unmet demand; service_units = demand_units − unmet_units, before an episode's covered-units limit and bunching)."),
+        "wait_months": Column("float64", "months", "Mean wait of the payer's patients in care this month: a patient served a share r of its planned units waits (1 − r)/r months for the rest (up to supply.capacity.max_wait).", ratio=("_wait", "_treated")),
+        "episodes_forgone_wait": Column("int64", "episodes", "New elective episodes not taken to a provider because of the wait there (the same draws would have sought care without it)."),
     }  # fmt: skip
-    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {"wait_months": ("_wait", "_treated")}
     SHARDABLE = True
 
     @classmethod

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import patient_profit
 from sim.engine.payment import terms
@@ -87,14 +88,14 @@ class Investments(Feature):
     delayed effects and the month's accounts."""
 
     name = "investments"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-    "investment_preventive_visits": ("float64", "USD", "Providers' spending on preventive and primary-care visits for their panels (a provider cost; see investment_fees)."),
-    "investment_care_coordination": ("float64", "USD", "Providers' spending on care coordination of their panels."),
-    "investment_home_visits": ("float64", "USD", "Providers' spending on home visits after discharges."),
-    "investment_discharge_follow_up": ("float64", "USD", "Providers' spending on follow-up after discharges (calls, visits, medication reconciliation)."),
-    "investment_fees": ("float64", "USD", "Fees the payer paid toward those investments (their fee_share; included in payer_payments and provider_revenue)."),
-    "needs_avoided": ("int64", "episodes", "Episodes of need (in the acute setting: acute events) that preventive investments avoided this month: the same draws would have started them without the investments (first-order effect)."),
-    "adverse_events_avoided": ("int64", "events", "Adverse events that investments avoided this month (same draws; first-order effect)."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+    "investment_preventive_visits": Column("float64", "USD", "Providers' spending on preventive and primary-care visits for their panels (a provider cost; see investment_fees)."),
+    "investment_care_coordination": Column("float64", "USD", "Providers' spending on care coordination of their panels."),
+    "investment_home_visits": Column("float64", "USD", "Providers' spending on home visits after discharges."),
+    "investment_discharge_follow_up": Column("float64", "USD", "Providers' spending on follow-up after discharges (calls, visits, medication reconciliation)."),
+    "investment_fees": Column("float64", "USD", "Fees the payer paid toward those investments (their fee_share; included in payer_payments and provider_revenue)."),
+    "needs_avoided": Column("int64", "episodes", "Episodes of need (in the acute setting: acute events) that preventive investments avoided this month: the same draws would have started them without the investments (first-order effect)."),
+    "adverse_events_avoided": Column("int64", "events", "Adverse events that investments avoided this month (same draws; first-order effect)."),
     }  # fmt: skip
     SHARDABLE = True
     #: the pathway asks this feature for the protection of its discharges

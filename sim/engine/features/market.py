@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sim.engine import draws
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import provider_cost, provider_revenue
 
@@ -44,14 +45,14 @@ class Market(Feature):
     """Entry and exit in one setting."""
 
     name = "market"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "providers_active_for_profit": ("int64", "providers", "For-profit providers in the market this month (supply.market; a setting total, on the row of the scenario's first payer, 0 on the others and when off)."),
-        "providers_active_nonprofit": ("int64", "providers", "Non-profit providers in the market this month (a setting total, on the first payer's row)."),
-        "provider_entries_for_profit": ("int64", "providers", "For-profit providers that entered at the start of this month (on the first payer's row)."),
-        "provider_entries_nonprofit": ("int64", "providers", "Non-profit providers that entered at the start of this month (on the first payer's row)."),
-        "provider_exits_for_profit": ("int64", "providers", "For-profit providers that left at the start of this month (on the first payer's row)."),
-        "provider_exits_nonprofit": ("int64", "providers", "Non-profit providers that left at the start of this month (on the first payer's row)."),
-        "members_moved_by_exit": ("int64", "persons", "The payer's members whose provider left this month and who moved to another provider of their region."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+        "providers_active_for_profit": Column("int64", "providers", "For-profit providers in the market this month (supply.market; a setting total, on the row of the scenario's first payer, 0 on the others and when off)."),
+        "providers_active_nonprofit": Column("int64", "providers", "Non-profit providers in the market this month (a setting total, on the first payer's row)."),
+        "provider_entries_for_profit": Column("int64", "providers", "For-profit providers that entered at the start of this month (on the first payer's row)."),
+        "provider_entries_nonprofit": Column("int64", "providers", "Non-profit providers that entered at the start of this month (on the first payer's row)."),
+        "provider_exits_for_profit": Column("int64", "providers", "For-profit providers that left at the start of this month (on the first payer's row)."),
+        "provider_exits_nonprofit": Column("int64", "providers", "Non-profit providers that left at the start of this month (on the first payer's row)."),
+        "members_moved_by_exit": Column("int64", "persons", "The payer's members whose provider left this month and who moved to another provider of their region."),
     }  # fmt: skip
     SHARDABLE = True  # entry, exit and moves stay within a region
 

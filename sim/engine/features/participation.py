@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sim.engine import draws
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.features.capacity import Capacity
 from sim.engine.features.selection import GROUPS, EpisodeValues, Selection, expected_benefit
@@ -77,23 +78,16 @@ class Participation(Feature):
     """Per-payer acceptance of new patients, in the settings the supply mechanisms act in."""
 
     name = "participation"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "new_patients_screened": ("int64", "episodes", "New episodes taken to their provider, which decided whether to accept them (supply.participation; 0 when off)."),
-        "acceptance_rate": ("float64", "fraction", "Share of new_patients_screened their own provider accepted (0 when none were screened)."),
-        "acceptance_rate_risk_q1": ("float64", "fraction", "acceptance_rate of members in risk-score quartile 1 (1 = lowest risk)."),
-        "acceptance_rate_risk_q2": ("float64", "fraction", "acceptance_rate of members in risk-score quartile 2."),
-        "acceptance_rate_risk_q3": ("float64", "fraction", "acceptance_rate of members in risk-score quartile 3."),
-        "acceptance_rate_risk_q4": ("float64", "fraction", "acceptance_rate of members in risk-score quartile 4 (highest risk)."),
-        "patients_redirected": ("int64", "episodes", "New episodes turned away by the patient's provider and accepted by another provider of the region (the patient joins its panel)."),
-        "patients_without_provider": ("int64", "episodes", "New episodes no provider asked accepted: the patient goes without care (also counted in episodes_declined)."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+        "new_patients_screened": Column("int64", "episodes", "New episodes taken to their provider, which decided whether to accept them (supply.participation; 0 when off)."),
+        "acceptance_rate": Column("float64", "fraction", "Share of new_patients_screened their own provider accepted (0 when none were screened).", ratio=("_accepted", "new_patients_screened")),
+        "acceptance_rate_risk_q1": Column("float64", "fraction", "acceptance_rate of members in risk-score quartile 1 (1 = lowest risk).", ratio=("_accepted_q1", "_screened_q1")),
+        "acceptance_rate_risk_q2": Column("float64", "fraction", "acceptance_rate of members in risk-score quartile 2.", ratio=("_accepted_q2", "_screened_q2")),
+        "acceptance_rate_risk_q3": Column("float64", "fraction", "acceptance_rate of members in risk-score quartile 3.", ratio=("_accepted_q3", "_screened_q3")),
+        "acceptance_rate_risk_q4": Column("float64", "fraction", "acceptance_rate of members in risk-score quartile 4 (highest risk).", ratio=("_accepted_q4", "_screened_q4")),
+        "patients_redirected": Column("int64", "episodes", "New episodes turned away by the patient's provider and accepted by another provider of the region (the patient joins its panel)."),
+        "patients_without_provider": Column("int64", "episodes", "New episodes no provider asked accepted: the patient goes without care (also counted in episodes_declined)."),
     }  # fmt: skip
-    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {
-        "acceptance_rate": ("_accepted", "new_patients_screened"),
-        **{
-            f"acceptance_rate_risk_q{k}": (f"_accepted_q{k}", f"_screened_q{k}")
-            for k in (1, 2, 3, 4)
-        },
-    }
     SHARDABLE = True
 
     @classmethod

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sim.engine import draws
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import patient_profit
 from sim.engine.world import Transfer
@@ -74,20 +75,17 @@ class Pathway(Feature):
     """Pathway state of every patient and the hospitals' discharge policies."""
 
     name = "pathway"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-    "discharges": ("int64", "stays", "Acute setting of a pathway: stays that ended in a discharge this month (0 on other rows)."),
-    "discharges_home": ("int64", "stays", "Acute setting: discharges home without post-acute care."),
-    "discharges_institutional": ("int64", "stays", "Acute setting: discharges to institutional post-acute care (destinations marked institutional, e.g. skilled nursing)."),
-    "readmissions": ("int64", "stays", "Acute setting: admissions this month that are readmissions (after an adverse event in post-acute care or a readmission draw after a discharge home)."),
-    "readmissions_30d": ("int64", "stays", "Acute setting: this month's discharges readmitted within about 30 days (in the month of discharge; admitted the next month). Readmission rate = readmissions_30d / discharges."),
-    "pathways_closed": ("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
-    "pathway_spending": ("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
-    "readmissions_avoided": ("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
-    "readmission_rate": ("float64", "fraction", "Acute setting: readmissions_30d / discharges of the month (0 without discharges); average over months weighted by discharges for a period's rate."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+    "discharges": Column("int64", "stays", "Acute setting of a pathway: stays that ended in a discharge this month (0 on other rows)."),
+    "discharges_home": Column("int64", "stays", "Acute setting: discharges home without post-acute care."),
+    "discharges_institutional": Column("int64", "stays", "Acute setting: discharges to institutional post-acute care (destinations marked institutional, e.g. skilled nursing)."),
+    "readmissions": Column("int64", "stays", "Acute setting: admissions this month that are readmissions (after an adverse event in post-acute care or a readmission draw after a discharge home)."),
+    "readmissions_30d": Column("int64", "stays", "Acute setting: this month's discharges readmitted within about 30 days (in the month of discharge; admitted the next month). Readmission rate = readmissions_30d / discharges."),
+    "pathways_closed": Column("int64", "pathways", "Acute setting: pathways (index admission + window_months) whose window closed this month."),
+    "pathway_spending": Column("float64", "USD", "Acute setting: allowed amounts and reconciliations of every setting over the pathways that closed this month (the CJR episode spending)."),
+    "readmissions_avoided": Column("int64", "stays", "Acute setting: 30-day readmissions of this month's discharges that investments (home visits, follow-up after discharge) avoided: the same draws would have readmitted these patients without them (first-order effect; compare with an arm without investments for the whole effect)."),
+    "readmission_rate": Column("float64", "fraction", "Acute setting: readmissions_30d / discharges of the month (0 without discharges); average over months weighted by discharges for a period's rate.", ratio=("readmissions_30d", "discharges")),
     }  # fmt: skip
-    RATIOS: ClassVar[dict[str, tuple[str, str]]] = {
-        "readmission_rate": ("readmissions_30d", "discharges")
-    }
     SHARDABLE = True
 
     @classmethod
@@ -534,8 +532,8 @@ class Pathway(Feature):
         return transfers
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
-        """The month's counts, on the acute setting's rows (the readmission rate is their
-        ratio: :data:`RATIOS`)."""
+        """The month's counts, on the acute setting's rows (the readmission rate is a ratio
+        of two of them: its :data:`COLUMNS` entry)."""
         if s != self.acute:
             return {}
         return dict(self.counts)

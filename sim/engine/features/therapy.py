@@ -28,6 +28,7 @@ from sim.engine.behaviour import (
     therapy_mix,
     therapy_variation_sign,
 )
+from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import provider_margin
 from sim.engine.month.delivery import Delivered, Delivery
@@ -43,11 +44,11 @@ class Therapy(Feature):
     """The therapy decision of one setting."""
 
     name = "therapy"
-    COLUMNS: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "therapy_minutes_individual": ("float64", "minutes", "Therapy minutes delivered one to one (settings with a therapy decision; minutes per day = therapy minutes / service_units)."),
-        "therapy_minutes_concurrent": ("float64", "minutes", "Therapy minutes delivered concurrently (one therapist, two patients)."),
-        "therapy_minutes_group": ("float64", "minutes", "Therapy minutes delivered in groups (2-6 patients)."),
-        "therapist_fte": ("float64", "FTE", "Therapist staff of the setting's providers, attributed to payers by their share of therapist minutes (minutes a month / minutes_per_fte)."),
+    COLUMNS: ClassVar[dict[str, Column]] = {
+        "therapy_minutes_individual": Column("float64", "minutes", "Therapy minutes delivered one to one (settings with a therapy decision; minutes per day = therapy minutes / service_units)."),
+        "therapy_minutes_concurrent": Column("float64", "minutes", "Therapy minutes delivered concurrently (one therapist, two patients)."),
+        "therapy_minutes_group": Column("float64", "minutes", "Therapy minutes delivered in groups (2-6 patients)."),
+        "therapist_fte": Column("float64", "FTE", "Therapist staff of the setting's providers, attributed to payers by their share of therapist minutes (minutes a month / minutes_per_fte)."),
     }  # fmt: skip
     SHARDABLE = True
 
