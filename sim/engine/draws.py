@@ -12,18 +12,18 @@ stream ``patients_monthly`` gives the 64-bit key, and the draw's *counter*
 
 times the golden-ratio constant (mod 2⁶⁴, a one-to-one map) is XOR-ed into it. A draw's
 slot is its setting's index ``s`` (at most 32 settings) plus the draw's :attr:`Draw.slot`, 0
-(:data:`SETTING`) or 32 (:data:`SECOND`, the setting's second slot), so 64 slots of 8
-purposes a month; every one of the 16 × 32 (slot, purpose) pairs is taken by a draw below
-(:data:`DRAWS`).
+(:data:`SETTING`) or 32 (:data:`SECOND`, the setting's second slot): 64 slots of 8 purposes
+a month, all taken by the 16 draws below (:data:`DRAWS`), each in its family's slot of every
+setting.
 
 **Room for new draws.** A new draw takes the next free purpose from 8 on (:func:`next_free`),
 in either slot family. Purposes 8–15 lie on a second *page*: the same counters as purposes 0–7
-plus 2³² (16–23 on a third, plus 2·2³², …). A page-0 counter is below 2³² for any month under
-2²³ (a run has at most 1,200), so no two draws, old or new, share a counter, and every existing
-draw keeps its number and its bytes. Register the draw here (name, slot family, purpose, owner
-module, what it draws), import it in the owner and call ``population.uniforms(patients, s,
-draws.NAME)``; ``tests/test_draws.py`` checks that pairs and counters are unique and that each
-draw is used by its owner and nobody else.
+plus 2³² (16–23 on a third, plus 2·2³², …). A page-0 counter is below 2³² for any month below
+8 million (a run has at most 1,200), so no two draws, old or new, share a counter, and every
+existing draw keeps its number and its bytes. Register the draw here (name, slot family,
+purpose, owner module, what it draws), import it in the owner and call
+``population.uniforms(patients, s, draws.NAME)``; ``tests/test_draws.py`` checks that pairs
+and counters are unique and that each draw is used by its owner and nobody else.
 """
 
 from __future__ import annotations
