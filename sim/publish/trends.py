@@ -17,11 +17,11 @@ from scipy import stats as sps
 CI_LEVEL = 0.95
 
 
-def _plural(unit: str) -> str:
+def plural(unit: str) -> str:
     """The plural of a unit's name: "visit" → "visits", "day of stay" → "days of stay"."""
     head, sep, tail = unit.partition(" of ")
     if sep:
-        return f"{_plural(head)}{sep}{tail}"
+        return f"{plural(head)}{sep}{tail}"
     return unit if unit.endswith("s") else f"{unit}s"
 
 
@@ -37,7 +37,7 @@ def monthly_panels(settings: list[str], units: dict[str, str]) -> list[tuple[str
             (
                 f"units_per_treated:{s}",
                 f"Units per treated patient: {s}",
-                f"{_plural(units[s])} per treated patient",
+                f"{plural(units[s])} per treated patient",
             )
             for s in settings
         ],
@@ -46,7 +46,9 @@ def monthly_panels(settings: list[str], units: dict[str, str]) -> list[tuple[str
     ]
 
 
-def _scenario_settings(sc: dict[str, Any], found: list[str]) -> dict[str, str]:
+def setting_units(sc: dict[str, Any], found: list[str]) -> dict[str, str]:
+    """The unit of each setting in ``found``, from the scenario's ``settings`` tables
+    ("service unit" where the scenario names none)."""
     settings = sc.get("settings") if isinstance(sc.get("settings"), dict) else {}
     units = {}
     for s in found:
@@ -55,7 +57,9 @@ def _scenario_settings(sc: dict[str, Any], found: list[str]) -> dict[str, str]:
     return units
 
 
-def _ordered(found: list[str], preferred: list[str]) -> list[str]:
+def ordered(found: list[str], preferred: list[str]) -> list[str]:
+    """The names ``found``, those in ``preferred`` first and in its order (the arms in the
+    scenario's order), then the others as found."""
     return [a for a in preferred if a in found] + [a for a in found if a not in preferred]
 
 
@@ -107,10 +111,12 @@ def monthly_wide(monthly: pd.DataFrame, arms: list[str], settings: list[str]) ->
     cols["function_change"] = fc
     cols["adverse_events_per_1000"] = 1000 * total["adverse_events"] / members
     wide = pd.DataFrame(cols).reset_index()
-    return _sort(wide, arms, ["point", "replicate", "month"])
+    return sort_by_arm(wide, arms, ["point", "replicate", "month"])
 
 
-def _sort(df: pd.DataFrame, arms: list[str], then: list[str]) -> pd.DataFrame:
+def sort_by_arm(df: pd.DataFrame, arms: list[str], then: list[str]) -> pd.DataFrame:
+    """Rows sorted by design point (when there is a ``point`` column), then arm in the order of
+    ``arms``, then the columns ``then``; a fresh index."""
     rank = {a: i for i, a in enumerate(arms)}
     cols = [c for c in ["point"] if c in df] + ["_arm", *[c for c in then if c != "point"]]
     out = df.assign(_arm=df["arm"].map(rank)).sort_values(cols, kind="stable")
@@ -156,7 +162,7 @@ def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: 
     sc = scenario or {}
     arms = list(dict.fromkeys(monthly["arm"].astype(str)))
     settings = list(dict.fromkeys(monthly["setting"].astype(str)))
-    units = _scenario_settings(sc, settings)
+    units = setting_units(sc, settings)
     panels = monthly_panels(settings, units)
     keys = [k for k, _, _ in panels]
     wide = monthly_wide(monthly, arms, settings)
@@ -164,7 +170,7 @@ def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: 
     stats["date"] = rf.as_dates(stats["month"], scenario_start(sc))
     reps = int(monthly["replicate"].nunique())
     order = [str(a.get("name")) for a in sc.get("arms") or [] if isinstance(a, dict)]
-    styles = rf.arm_styles(_ordered(arms, order))
+    styles = rf.arm_styles(ordered(arms, order))
     fig = rf.band_lines(
         stats,
         arms,
