@@ -179,6 +179,7 @@ def test_every_howto_is_executed():
         "add-a-payment-model.md",
         "add-a-care-setting.md",
         "add-an-output-column.md",
+        "add-a-report-figure.md",
         "calibrate-a-parameter.md",
         "run-on-a-cluster.md",
     } <= names

@@ -4,9 +4,10 @@ stays green.
 ``docs/howto/add-a-payment-model.md`` says a payment model is one module plus one line in the
 registry, then ``python -m sim.publish.reference``; ``docs/howto/add-a-care-setting.md`` says a care
 setting (a day-of-stay one included) is a scenario table; ``docs/howto/add-an-output-column.md``
-says an output column is one declaration, the regenerated docs and its reference hashes. These
-tests do exactly that in a copy of the project and run the relevant tests there, in a fresh
-interpreter that imports the copy.
+says an output column is one declaration, the regenerated docs and its reference hashes;
+``docs/howto/add-a-report-figure.md`` says a report figure is one section module plus one line
+in ``SECTIONS``. These tests do exactly that in a copy of the project and run the relevant tests
+(or ``sim run`` and ``sim report``) there, in a fresh interpreter that imports the copy.
 """
 
 from __future__ import annotations
@@ -174,3 +175,70 @@ def test_following_the_output_column_how_to(tmp_path_factory):
     done = _python(copy, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", *tests)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
+
+
+def _apply_additions(text: str, diff: str) -> str:
+    """``text`` with a how-to diff's added lines, each inserted below the context line above it
+    (context lines are found in order; ``...`` stands for lines left out)."""
+    lines = text.splitlines(keepends=True)
+    at = 0
+    for d in diff.splitlines():
+        assert not d.startswith("-"), f"the diff removes a line: update this test ({d!r})"
+        if d.startswith("+"):
+            lines.insert(at, d[1:] + "\n")
+            at += 1
+        elif d.strip() != "...":
+            found = [i for i in range(at, len(lines)) if lines[i].rstrip("\n") == d[1:]]
+            assert found, f"context line {d[1:]!r} not found (in order): update the how-to"
+            at = found[0] + 1
+    return "".join(lines)
+
+
+def test_following_the_report_figure_how_to(tmp_path_factory):
+    """Add the how-to's section (its module, its lines in SECTIONS); `sim run` and `sim report`
+    of its scenario in the copy then write the figure and its data, list them in index.md, show
+    the section in report.html where the registry puts it and name its step in the progress
+    lines; the architecture and docstring tests pass with the new module."""
+    copy = _copy_project(tmp_path_factory)
+    doc = (HOWTO / "add-a-report-figure.md").read_text(encoding="utf-8")
+    sections = copy / "sim" / "publish" / "report" / "sections"
+    module = _block_after(doc, "Save this as `sim/publish/report/sections/margins.py`", "python")
+    (sections / "margins.py").write_text(module, encoding="utf-8")
+    diff = _block_after(doc, "Register it in `sim/publish/report/sections/__init__.py`", "diff")
+    init = sections / "__init__.py"
+    text = _apply_additions(init.read_text(encoding="utf-8"), diff)
+    assert "    margins,\n" in text and "    margins.SECTION,\n" in text
+    init.write_text(text, encoding="utf-8")
+    toml = _block_after(doc, "## Trying it", "toml")
+    first, _, body = toml.partition("\n")
+    scenario = copy / "work" / first.removeprefix("# file: ").strip()
+    scenario.parent.mkdir(parents=True)
+    scenario.write_text(body, encoding="utf-8")
+    results = copy / "work" / "results" / "margins_demo"
+    done = _python(
+        copy, "-W", "error", "-m", "sim", "run", str(scenario), "--quiet", "--set", "months=6",
+        "--out", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = _python(copy, "-W", "error", "-m", "sim", "report", str(results))
+    assert done.returncode == 0, done.stderr
+    report = results / "report"
+    printed = set(done.stdout.splitlines())
+    for name in ("png", "pdf", "svg"):
+        path = report / "figures" / f"provider_margins.{name}"
+        assert path.stat().st_size > 1000 and str(path) in printed, path
+    data = (report / "data" / "provider_margins.csv").read_text(encoding="utf-8")
+    assert data.startswith("point,arm,month,measure,n,mean,sd,ci_low,ci_high,date\n")
+    index = (report / "index.md").read_text(encoding="utf-8")
+    assert "- Provider margin by arm and month: `figures/provider_margins.png`" in index
+    assert "- `data/provider_margins.csv`: provider margin, % of revenue" in index
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert '<a href="#margins">Provider margins</a>' in page
+    assert page.index('id="trends"') < page.index('id="margins"') < page.index('id="value"')
+    assert page.index('id="margins"') < page.index('<figure id="provider_margins">')
+    assert ": Provider margins" in done.stderr  # the progress line of its step
+    done = _python(
+        copy, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider",
+        "tests/test_architecture.py", "tests/test_docstrings.py",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
