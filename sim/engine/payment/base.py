@@ -18,6 +18,8 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.engine.payment.prices import Position, Prices, straight
+
 
 class ContractParams(BaseModel):
     """Parameters every contract has. Subclasses add their own and may change the defaults."""
@@ -219,6 +221,19 @@ class PaymentModel:
         (payer rate level included) and the payer's rate level. Called with an array (one
         value per provider); any function of the fee is allowed, not only a share of it."""
         raise NotImplementedError
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """What the contract pays for each decision about each patient where it stands: the
+        revenue of 0..``units`` more units in its payment period, and of taking the case
+        (:mod:`sim.engine.payment.prices`). Default: a straight schedule at the model's
+        :meth:`marginal_revenue` of the patient's fee (plus :meth:`cost_margin` × the marginal
+        cost it pays back) and nothing per case. A model whose price depends on where the
+        patient stands (a threshold, a cap, a per diem by day of stay, a limit, a price per
+        case) overrides it."""
+        per = np.asarray(
+            self.marginal_revenue(position.fee_per_unit, position.rate_multiplier), np.float64
+        ) + self.cost_margin() * position.marginal_cost
+        return straight(per, position.size, units)
 
     def cost_margin(self) -> float:
         """Share of a unit's cost the contract pays back at the margin (cost-based

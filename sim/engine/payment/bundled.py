@@ -13,6 +13,7 @@ from pydantic import Field
 
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
+from sim.engine.payment.prices import Position, Prices, straight
 
 
 class BundledParams(CaseMixParams):
@@ -52,6 +53,12 @@ class Bundled(PaymentModel):
     def price(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
         """Episode price at weight 1 × the case-mix weights (before the payer's rate level)."""
         return self.params.base_rate * self.case_mix.weight(condition, function, risk)
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """Units earn nothing; a case earns its case-mix price when it starts."""
+        price = self.price(position.condition, position.function, position.risk)
+        case = np.where(position.new_episode, price * position.rate_multiplier, 0.0)
+        return straight(0.0, position.size, units, case)
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
         """The episode's case-mix price (what a patient's cost sharing applies to)."""

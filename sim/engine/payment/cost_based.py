@@ -22,6 +22,15 @@ The limits are applied to each provider's calendar year to date: each month the 
 paid the increase of ``min(reimbursable cost, per-visit limit × visits, per-beneficiary limit ×
 beneficiaries)`` so far this year, spread over the month's claims in proportion to their cost.
 A beneficiary is counted once a year by each provider that gave it a visit.
+
+What the provider's decisions earn (:meth:`CostBased.prices`) depends on which of the three
+amounts will be the least at the end of the provider's year, projected from its year to date
+(``× 12 / months``; in January, last year's totals; in a provider's first year, the cost):
+where reimbursable cost is the least, a unit earns ``(1 − s)·(c + overhead)`` and a case
+nothing; where the per-visit limit binds, a unit earns the limit per visit; where the
+per-beneficiary limit binds — the shadow price of the limit — a unit earns nothing and a new
+beneficiary (one the provider has not served this year) earns the limit. Heavy users cost more
+units for the same limit, so an agency at its limit turns them away first.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.prices import Position, Prices, straight
 
 
 class CostBasedParams(ContractParams):
@@ -106,6 +116,9 @@ class CostBased(PaymentModel):
         self._beneficiaries = np.zeros(0)
         self._paid = np.zeros(0)
         self._seen_by = np.zeros(0, np.int64)  # provider + 1 that counted the patient this year
+        #: the last complete year's totals per provider (cost, visits, beneficiaries)
+        self._last_year: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._months = 0  # months settled so far this year
 
     def cost_margin(self) -> float:
         """``1 − s``: the share of a unit's marginal cost paid back."""
@@ -124,6 +137,56 @@ class CostBased(PaymentModel):
             prm.prospective_rate * rate_multiplier
         )
 
+    def binding(self, n_prov: int, year: int, rate: float = 1.0) -> np.ndarray:
+        """Which amount each provider's year is projected to end at: 0 its reimbursable cost,
+        1 the per-visit limit, 2 the per-beneficiary limit (module docstring), the limits at
+        the payer's rate level ``rate``."""
+        prm = self.params
+        if self._year == year and self._cost.size == n_prov and self._months > 0:
+            f = 12.0 / self._months
+            cost, visits, benes = self._cost * f, self._visits * f, self._beneficiaries * f
+        elif self._last_year is not None and self._last_year[0].size == n_prov:
+            cost, visits, benes = self._last_year
+        else:
+            return np.zeros(n_prov, np.int64)
+        none = np.full(n_prov, np.inf)
+        amounts = np.stack(
+            [
+                cost,
+                none if prm.per_visit_limit is None else prm.per_visit_limit * rate * visits,
+                none if prm.per_beneficiary_limit is None
+                else prm.per_beneficiary_limit * rate * benes,
+            ],
+            axis=1,
+        )  # fmt: skip
+        return np.argmin(amounts, axis=1)
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """A unit and a case at the amount each provider's year is projected to end at
+        (module docstring): the reimbursed cost, the per-visit limit per visit, or — at a
+        binding per-beneficiary limit — nothing per unit and the limit per new beneficiary.
+        The prospective part is paid per case as it starts."""
+        prm = self.params
+        rate = position.rate_multiplier
+        prov = np.asarray(position.provider, np.int64)
+        n_prov = int(prov.max(initial=-1)) + 1
+        if self._cost.size > n_prov:
+            n_prov = self._cost.size
+        bind = self.binding(n_prov, position.year, rate)[prov]
+        below = (1.0 - prm.cost_share) * (position.marginal_cost + prm.overhead_per_unit)
+        per_visit = 0.0 if prm.per_visit_limit is None else prm.per_visit_limit * rate
+        per_unit = np.select(
+            [bind == 0, bind == 1], [below, per_visit / position.units_per_visit], 0.0
+        )
+        patient = np.asarray(position.patient, np.int64)
+        seen = np.zeros(patient.size, bool)
+        inside = patient < self._seen_by.size
+        seen[inside] = self._seen_by[patient[inside]] == prov[inside] + 1
+        limit = 0.0 if prm.per_beneficiary_limit is None else prm.per_beneficiary_limit * rate
+        case = np.where((bind == 2) & ~seen, limit, 0.0)
+        case = case + np.where(position.new_episode, prm.prospective_rate * rate, 0.0)
+        return straight(per_unit, position.size, units, case)
+
     def reimbursable(self, claims: Claims) -> np.ndarray:
         """Each claim's reimbursable cost: (1 − s) × (its cost + overhead × units)."""
         prm = self.params
@@ -135,6 +198,10 @@ class CostBased(PaymentModel):
     def _start_year(self, year: int, n_prov: int) -> None:
         if self._year == year and self._cost.size == n_prov:
             return
+        if self._year is not None and self._cost.size == n_prov and self._months > 0:
+            f = 12.0 / self._months  # a year the run saw in part: its pace over twelve months
+            self._last_year = (self._cost * f, self._visits * f, self._beneficiaries * f)
+        self._months = 0
         self._year = year
         self._cost = np.zeros(n_prov)
         self._visits = np.zeros(n_prov)
@@ -149,6 +216,7 @@ class CostBased(PaymentModel):
         n_prov = panel.members.size
         self._start_year(claims.year, n_prov)
         prov = claims.provider.astype(np.int64)
+        self._months += 1
         cost = self.reimbursable(claims)
         month_cost = np.bincount(prov, cost, minlength=n_prov)
         self._cost += month_cost

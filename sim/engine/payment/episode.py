@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
+from sim.engine.payment.prices import Position, Prices, grid, straight
 
 
 class EpisodeParams(CaseMixParams):
@@ -136,6 +137,40 @@ class EpisodeBundle(PaymentModel):
             stop_gain=self.params.stop_gain,
             stop_loss=self.params.stop_loss,
         )
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """Setting scope: each unit earns its fee, and the episode's reconciliation takes back
+        what its spending adds — all of it below the target (savings lost, up to the stop-gain),
+        the year's downside share above it (up to the stop-loss). Pathway scope: the stay's
+        price per case, or the fee less the pathway's cost share."""
+        prm = self.params
+        rate = position.rate_multiplier
+        if prm.scope == "pathway":
+            if prm.stay_price > 0:
+                case = self.stay_payment(position.condition, position.function, position.risk)
+                case = np.where(position.new_episode, case * rate, 0.0)
+                return straight(0.0, position.size, units, case)
+            return super().prices(position, units)
+        fee = np.asarray(position.fee_per_unit, np.float64)[:, None]
+        target = (
+            prm.target_price
+            * self.case_mix.weight(position.condition, position.function, position.risk)
+            * rate
+        )[:, None]
+        before = np.asarray(position.period_value, np.float64)[:, None]
+        spending = before + fee * grid(units)[None, :]
+
+        def reconciled(value: np.ndarray) -> np.ndarray:
+            return rules.reconcile(
+                value,
+                target,
+                downside_share=self.downside_share(position.month),
+                stop_gain=prm.stop_gain,
+                stop_loss=prm.stop_loss,
+            )
+
+        schedule = spending - before + reconciled(spending) - reconciled(before)
+        return Prices(schedule, np.zeros(position.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The month's claims; at a period's end (setting scope) its reconciliation as an

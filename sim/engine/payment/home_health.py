@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
+from sim.engine.payment.prices import Position, Prices, from_total
 
 
 class HomeHealthParams(CaseMixParams):
@@ -121,6 +122,19 @@ class HomeHealthLegacy(PaymentModel):
         """Zero: Medicare home health has no patient cost sharing."""
         return np.zeros(np.asarray(fee_value).shape)  # no patient cost sharing
 
+    def prices(self, position: Position, units: int) -> Prices:
+        """The period's price as a function of its visits, from the visits it has so far: per
+        visit below the LUPA, then the episode price, which jumps at each therapy threshold."""
+        w = self.case_mix.weight(position.condition, position.function, position.risk)[:, None]
+        p = self.params
+        rate = position.rate_multiplier
+
+        def total(visits: np.ndarray) -> np.ndarray:
+            full = rules.threshold_payment(visits, p.base_rate, p.thresholds, p.steps) * w
+            return rules.lupa_payment(visits, p.lupa_visits, full, p.per_visit) * rate
+
+        return from_total(total, position.period_units, units)
+
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The episode's price at its last month, from the period's visits."""
         price = self.episode_price(
@@ -207,6 +221,21 @@ class PDGM(PaymentModel):
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
         """Zero: Medicare home health has no patient cost sharing."""
         return np.zeros(np.asarray(fee_value).shape)  # no patient cost sharing
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """The period's price as a function of its visits: per visit below the group's LUPA
+        threshold, then the period's case-mix price, which further visits do not move."""
+        price = self.period_price(
+            position.condition, position.function, position.risk, position.episode_month
+        )[:, None]
+        lupa = self.lupa[np.asarray(position.condition)][:, None]
+        per_visit = self.params.per_visit
+        rate = position.rate_multiplier
+
+        def total(visits: np.ndarray) -> np.ndarray:
+            return rules.lupa_payment(visits, lupa, price, per_visit) * rate
+
+        return from_total(total, position.period_units, units)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Each period's price at its end, or its visits at per-visit rates below the LUPA."""

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from sim.engine.payment.base import Claims, Panel, Settlement
 from sim.engine.payment.bundled import Bundled, BundledParams
+from sim.engine.payment.prices import Position, Prices
 
 
 def penalty_rates(
@@ -163,6 +164,18 @@ class ReadmissionPenalty(Bundled):
                 self.margin = np.where(zone, p.targeted_share * per, 0.0)
         else:
             self.rates = np.zeros(n_prov)
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """A stay earns its case-mix price less the hospital's penalty rate this year; a stay
+        that is a readmission also costs the hospital what one more readmission adds to its
+        penalties (:meth:`readmission_margin`)."""
+        out = super().prices(position, units)
+        prov = np.asarray(position.provider, np.int64)
+        rate = self.rates[prov] if self.rates.size > int(prov.max(initial=-1)) else 0.0
+        margin = self.margin[prov] if self.margin.size > int(prov.max(initial=-1)) else 0.0
+        readmitted = np.asarray(position.readmission, bool) & np.asarray(position.new_episode)
+        case = out.case * (1.0 - rate) - np.where(readmitted, margin, 0.0)
+        return Prices(out.schedule, case)
 
     def readmission_margin(self, n_providers: int) -> np.ndarray:
         """The penalties one more readmission costs each hospital (module docstring)."""

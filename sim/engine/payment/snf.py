@@ -31,6 +31,7 @@ from pydantic import Field, field_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
+from sim.engine.payment.prices import Position, Prices, grid
 
 #: per diem tables over the covered days 1..100 (index d − 1 is day d)
 _DAYS = np.arange(1, rules.SNF_COVERED_DAYS + 1)
@@ -107,6 +108,28 @@ class SkilledNursing(PaymentModel):
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
         """What this month's days of each stay pay at rate level 1 (covered days only)."""
         raise NotImplementedError
+
+    def days_payment(self, first_day, days, condition, function, risk) -> np.ndarray:
+        """What ``days`` days of stay from day ``first_day`` pay at rate level 1, apart from
+        anything their therapy minutes add (covered days only; arrays broadcast)."""
+        raise NotImplementedError
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """Each further day of the stay at its per diem by day of stay: days past the covered
+        100 earn nothing, and under the variable per diem later days earn less. A stay is one
+        payment period, so ``period_units`` are the days so far."""
+        first = np.asarray(position.period_units, np.int64)[:, None] + 1
+        days = grid(units).astype(np.int64)[None, :]
+        schedule = self.days_payment(
+            first,
+            days,
+            np.asarray(position.condition)[:, None],
+            np.asarray(position.function)[:, None],
+            np.asarray(position.risk)[:, None],
+        )
+        schedule = schedule * position.rate_multiplier
+        return Prices(np.broadcast_to(schedule, (position.size, units + 1)).copy(),
+                      np.zeros(position.size))  # fmt: skip
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The month's days of covered stay at the model's per diem; the daily coinsurance from
@@ -201,6 +224,12 @@ class SNFLegacy(SkilledNursing):
         """Per diem this month at rate level 1: nursing × weight + rehabilitation add-on."""
         w = self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
         return self.params.nursing_rate * w + self.rehab[self.rehab_level(claims)]
+
+    def days_payment(self, first_day, days, condition, function, risk) -> np.ndarray:
+        """The nursing part of the per diem (the rehabilitation add-on is the therapy
+        decision's: ``therapy_revenue_per_day``)."""
+        w = self.case_mix.weight(condition, function, risk)
+        return self.params.nursing_rate * w * rules.stay_payment(first_day, days, _COVERED)
 
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
         """The month's days at the per diem of the rehabilitation level its minutes reach."""
@@ -323,6 +352,10 @@ class PDPM(SkilledNursing):
             + p.nta * w_nta * nta_days
         )
         return p.case_mix_index * case_mix + p.non_case_mix * covered
+
+    def days_payment(self, first_day, days, condition, function, risk) -> np.ndarray:
+        """The per diems of the days, with the variable per diem by day of stay."""
+        return self.stay_month_payment(first_day, days, condition, function, risk)
 
     def stay_month(self, claims: Claims, first_day: np.ndarray, days: np.ndarray) -> np.ndarray:
         """The month's days at the PDPM per diem, with the variable per diem by day of stay."""

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from sim.engine.payment.base import Claims, Panel, Settlement
 from sim.engine.payment.ffs import FeeForService, FFSParams
+from sim.engine.payment.prices import Position, Prices, grid
 
 
 def paid_share(
@@ -114,6 +115,25 @@ class TherapyThreshold(FeeForService):
         super().__init__(params, condition_names)
         self._year: int | None = None
         self._allowed = np.zeros(0)  # per patient number: allowed amounts so far this year
+
+    def prices(self, position: Position, units: int) -> Prices:
+        """Each further unit earns the fee until the patient's allowed amounts this year reach
+        the threshold, then the fee × the exception rate, then × (1 − the review denial rate)
+        above the review threshold: the price falls at the cap."""
+        prm = self.params
+        patient = np.asarray(position.patient, np.int64)
+        before = np.zeros(patient.size)
+        if self._year == position.year:
+            inside = patient < self._allowed.size
+            before[inside] = self._allowed[patient[inside]]
+        fee = np.asarray(position.fee_per_unit, np.float64) * prm.fee_multiplier
+        value = fee[:, None] * grid(units)[None, :]
+        review = np.inf if prm.review_threshold is None else prm.review_threshold
+        paid, _ = paid_share(
+            before[:, None], value, prm.threshold, review, prm.exception_rate,
+            prm.review_denial_rate,
+        )  # fmt: skip
+        return Prices(paid, np.zeros(patient.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The fee schedule, less what the threshold denies; the year's totals updated."""

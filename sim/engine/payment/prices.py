@@ -1,0 +1,136 @@
+"""What a contract pays for each of the provider's decisions, for a patient where it stands.
+
+A provider decides on every margin payment can move (MODEL.md's "heart of the model"):
+whether a need becomes a case with it, how many units (visits, days, 15-minute units) the case
+gets this payment period, and from that how long a stay lasts. Every payment model prices
+those decisions through one method, :meth:`~sim.engine.payment.base.PaymentModel.prices`,
+given where each patient stands on the contract's schedule (:class:`Position`): the units
+already in its payment period or stay, its year-to-date amounts, its case mix, whether the
+case is a readmission. It answers with a :class:`Prices`:
+
+- ``schedule[i, k]``: the revenue of giving patient ``i`` ``k`` more units in its current
+  payment period, from where it stands (``schedule[i, 0] = 0``); the price of one more unit
+  at ``k`` is ``schedule[i, k + 1] − schedule[i, k]``. A per-unit fee makes it a straight
+  line; a cap or an annual threshold bends it where the patient reaches it; a threshold of a
+  period payment makes it jump; a per diem that declines with the day of stay makes it
+  concave; a per-beneficiary limit that binds makes it flat (the shadow price of the limit);
+- ``case[i]``: the revenue of taking the case at all (an admission, an accepted patient, a
+  started episode), apart from its units: a DRG price, a bundle's expected reconciliation, a
+  readmission penalty's price of one more readmission (negative), the per-beneficiary limit a
+  new beneficiary brings in.
+
+Both are allowed amounts (what the payer and the patient pay together), before the contract's
+generic terms — shared savings, liability for adverse events, pay-for-performance — which
+:func:`sim.engine.payment.terms.net_prices` applies around any model's prices, as
+:func:`~sim.engine.payment.terms.margins` does for the closed form. The closed-form optima of
+REFERENCE.md §1 are the special case of a straight schedule (``tests/payment/test_prices.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where one payer's patients stand on a contract's schedule this month (one entry per
+    patient, patients in the payer's block order).
+
+    ``fee_per_unit`` is the fee-schedule value of one more unit for the patient (the payer's
+    rate level included); ``period_units`` the units already in the patient's current payment
+    period and ``episode_units`` those already in its episode (a stay's days so far);
+    ``months_left`` the months left in the payment period, this one included (1 for a
+    contract that pays by the month). Case mix is as coded."""
+
+    provider: np.ndarray
+    patient: np.ndarray
+    fee_per_unit: np.ndarray
+    condition: np.ndarray
+    function: np.ndarray
+    risk: np.ndarray
+    rate_multiplier: float
+    #: the provider's cost of a unit (cost-based reimbursement pays a share of it)
+    marginal_cost: float
+    #: service units per visit of the setting (per-visit limits)
+    units_per_visit: float
+    period_units: np.ndarray
+    episode_units: np.ndarray
+    months_left: np.ndarray
+    #: month of the episode (0 = its first) and the fee-schedule value of the period's
+    #: services so far (payer rate level included), for reconciliations
+    episode_month: np.ndarray
+    period_value: np.ndarray
+    new_episode: np.ndarray
+    readmission: np.ndarray
+    month: int = 0
+    year: int = 0
+    month_of_year: int = 1
+
+    @property
+    def size(self) -> int:
+        """Number of patients."""
+        return int(np.asarray(self.provider).size)
+
+    def take(self, rows: np.ndarray) -> Position:
+        """The position of some of the patients (``rows``: indices or a mask)."""
+        out = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = value[rows] if isinstance(value, np.ndarray) else value
+        return Position(**out)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What the contract pays for the provider's decisions about each patient (USD; see the
+    module docstring): ``schedule`` (patients × (units + 1)) and ``case`` (per patient)."""
+
+    schedule: np.ndarray
+    case: np.ndarray
+
+    @property
+    def units(self) -> int:
+        """The most units the schedule prices (its last column)."""
+        return self.schedule.shape[1] - 1
+
+    def unit_price(self) -> np.ndarray:
+        """The price of each further unit: column ``k`` is what unit ``k + 1`` earns."""
+        return np.diff(self.schedule, axis=1)
+
+    def at(self, units: np.ndarray) -> np.ndarray:
+        """The revenue of giving each patient ``units`` more units (whole numbers, within the
+        schedule)."""
+        k = np.clip(np.asarray(units, np.int64), 0, self.units)
+        return np.take_along_axis(self.schedule, k[:, None], axis=1)[:, 0]
+
+    def scaled(self, factor: np.ndarray | float) -> Prices:
+        """Both prices times ``factor`` (per patient or one number)."""
+        f = np.asarray(factor, np.float64)
+        return Prices(self.schedule * (f[:, None] if f.ndim else f), self.case * f)
+
+
+def grid(units: int) -> np.ndarray:
+    """The unit counts a schedule prices: 0, 1, …, ``units``."""
+    return np.arange(units + 1, dtype=np.float64)
+
+
+def straight(per_unit: np.ndarray | float, n: int, units: int, case=0.0) -> Prices:
+    """A schedule that pays ``per_unit`` for every unit (a fee), and ``case`` per case."""
+    per = np.broadcast_to(np.asarray(per_unit, np.float64), (n,))
+    return Prices(
+        per[:, None] * grid(units)[None, :],
+        np.broadcast_to(np.asarray(case, np.float64), (n,)).copy(),
+    )
+
+
+def from_total(
+    total, before: np.ndarray, units: int, *, case: np.ndarray | float = 0.0
+) -> Prices:
+    """The schedule of a rule that pays ``total(u)`` for ``u`` units in a period (vectorized
+    over patients × unit counts), for patients with ``before`` units already in it:
+    ``schedule[i, k] = total(before_i + k) − total(before_i)``."""
+    b = np.asarray(before, np.float64)[:, None]
+    at = total(b + grid(units)[None, :])
+    return Prices(at - at[:, :1], np.broadcast_to(np.asarray(case, np.float64), b.shape[:1]).copy())
