@@ -12,6 +12,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from sim.engine import practice
 from sim.engine.agents import Payer, Provider
 from sim.engine.behaviour import Experience
 from sim.engine.draws import STREAMS
@@ -189,6 +190,8 @@ class HealthSystemModel(mesa.Model):
                 # before any contract change due at the same time (those come at + 0.5), so
                 # that the rules in force are still the old ones when providers compare
                 self.schedule_event(self._announce_due, at=switch.announcement + 0.25)
+        #: how providers set units: learnt styles or a best response (:mod:`sim.engine.practice`)
+        world.practice = practice.choose(world)
         #: the optional features this run has (:mod:`sim.engine.features`), and their hooks
         self.features: list[Feature] = build(world)
         world.hooks = self.hooks = Hooks(self.features, len(settings))
@@ -226,6 +229,7 @@ class HealthSystemModel(mesa.Model):
         records.record(world, self._f0_sum, self.rows, provider_rows, self.subgroups)
         for f in self.hooks("after_records"):
             f.after_records(world)
+        world.practice.end_month(world)
         self.datacollector.collect(self)
         self.running = self.steps < self.config.months
 
@@ -367,8 +371,10 @@ class HealthSystemModel(mesa.Model):
         world = self.world
         g = [p.name for p in world.payers].index(payer)
         s = [st.name for st in world.settings].index(setting)
+        old = world.payers[g].contracts[s]
         world.payers[g].contracts[s] = contract
         world.policy_period[s, g] += 1
+        world.practice.contract_changed(world, s, g, old)
         incentives.refresh(world)
 
     def schedule_contract_change(

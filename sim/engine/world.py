@@ -335,6 +335,8 @@ class World:
         self.coding: Any = None
         #: the features' hooks (:class:`sim.engine.features.base.Hooks`); set by the model
         self.hooks: Hooks = None  # type: ignore[assignment]
+        #: how providers set units (:mod:`sim.engine.practice`); set by the model
+        self.practice: Any = None
         #: each patient's risk-score quartile (0-3), for outputs by risk group and for
         #: providers who value patients by what patients like them earned them
         edges = population.risk_quantile_edges(4)

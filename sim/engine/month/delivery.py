@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.engine import clinical, draws
-from sim.engine.behaviour import planned_units, variation_sign
 from sim.engine.month.care import SettingMonth
 from sim.engine.payment import terms
 
@@ -141,7 +140,8 @@ def _plain_month(world: World, setting: CareSetting) -> bool:
     feature rations units and episodes have no cap on their units."""
     s = setting.index
     return (
-        setting.cfg.max_units_per_episode is None
+        world.practice.fused
+        and setting.cfg.max_units_per_episode is None
         and not world.hooks("ration_units", s)
         and all(
             c.params.prior_authorization is None and c.period_months == 1 and not c.has_thresholds
@@ -183,21 +183,19 @@ def _plan_plain(
 def _decide_units(
     world: World, setting: CareSetting, act: _Active
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Planned units from the provider's style (and its experiment on the patient), limited by
-    the contract's prior authorization, rounded to whole service units; an episode ends when
-    its covered units run out. Returns (sign, planned, service units, units not authorized)."""
+    """Planned units from the run's practice (the provider's style and its experiment on the
+    patient, or its best response to the contract's prices: :mod:`sim.engine.practice`),
+    limited by the contract's prior authorization, rounded to whole service units; an episode
+    ends when its covered units run out. Returns (sign, planned, service units, units not
+    authorized)."""
     pop = world.population
     cfg = setting.cfg
     s = setting.index
     idx, sought, need = act.patients, act.sought, act.need
     left = pop.episode_left[s]
-    if world.learning:
-        sign = variation_sign(pop.global_index(idx), world.month_number)
-    else:
-        sign = np.zeros(idx.size, np.int8)
-    delta = world.behaviour.experiment_step * cfg.optimal_units
-    theta = world.providers[s].styles[0].for_patients(act.provider, act.by_payer)
-    planned = planned_units(need, theta + delta * sign, cfg.max_units)
+    sign, planned = world.practice.planned(
+        world, setting, idx, act.provider, need, act.by_payer, act.new_episode
+    )
     not_authorized = np.zeros(idx.size)
     for g, b in enumerate(act.by_payer):
         prm = world.contract(s, g).params

@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.engine.behaviour import optimal_offset
+from sim.engine.decisions import Plan, Terms, plan
 from sim.engine.payment import terms
+from sim.engine.payment.prices import Position, Prices
 
 if TYPE_CHECKING:
+    from sim.engine.payment import PaymentModel
     from sim.engine.world import World
 
 
@@ -113,3 +116,120 @@ def optimal_theta(world: World, s: int) -> np.ndarray:
         providers.shortfall_curvature,
         float(cfg.max_units),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the prices of the provider's decisions, patient by patient (best-response practice and the
+# extensive margin)
+
+
+def position(
+    world: World,
+    s: int,
+    g: int,
+    patients: np.ndarray,
+    provider: np.ndarray,
+    new_episode: np.ndarray,
+    contract: PaymentModel,
+    months: np.ndarray | None = None,
+    readmission: np.ndarray | None = None,
+) -> Position:
+    """Where payer ``g``'s ``patients`` (ascending, in care in setting ``s``) stand on
+    ``contract``'s schedule at the start of this month's care: the units and fee value already
+    in their payment period (none for an episode that starts), the days of their stay so far,
+    the months left in the period (at most the episode's months left, or ``months`` for
+    episodes being decided on), with case mix as coded."""
+    pop = world.population
+    setting = world.settings[s]
+    payer = world.payers[g]
+    new = np.asarray(new_episode, bool)
+    ep_month = np.where(new, 0, pop.episode_month[s][patients]).astype(np.int64)
+    period = max(int(contract.period_months), 1)
+    in_period = ep_month % period
+    fresh = new | (in_period == 0)
+    left = pop.episode_left[s][patients].astype(np.int64) if months is None else months
+    months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1)
+    coding = world.coding
+    return Position(
+        provider=provider.astype(np.int64),
+        patient=patients.astype(np.int64),
+        fee_per_unit=setting.fee_per_unit[pop.region[patients]] * payer.rate_multiplier,
+        condition=pop.condition[patients],
+        function=coding.function(s, provider, pop.function[patients]),
+        risk=coding.coded_risk(s, provider, pop.risk[patients]),
+        rate_multiplier=payer.rate_multiplier,
+        marginal_cost=setting.cfg.marginal_cost,
+        units_per_visit=float(setting.units_per_visit),
+        period_units=np.where(fresh, 0, pop.period_units[s][patients]).astype(np.int64),
+        episode_units=np.where(new, 0, pop.episode_units[s][patients]).astype(np.int64),
+        months_left=months_left.astype(np.int64),
+        episode_month=ep_month,
+        period_value=np.where(fresh, 0.0, pop.period_value[s][patients]),
+        new_episode=new,
+        readmission=np.zeros(new.size, bool) if readmission is None else readmission,
+        month=world.month_number,
+        year=world.date.year,
+        month_of_year=world.date.month,
+    )
+
+
+def decision_terms(world: World, s: int, g: int, provider: np.ndarray, contract) -> Terms:
+    """What provider weighs besides the contract's prices for payer ``g``'s patients."""
+    cfg = world.settings[s].cfg
+    prm = contract.params
+    n = provider.size
+    return Terms(
+        benefit_weight=world.providers[s].benefit_weight[provider],
+        per_event=np.full(n, terms.event_margin(prm, cfg.adverse_events.cost)),
+        per_point=np.full(n, terms.point_margin(prm)),
+        marginal_cost=cfg.marginal_cost,
+        curvature=cfg.benefit_curvature,
+        shortfall_risk=cfg.adverse_events.shortfall_risk,
+        value_per_point=cfg.value_per_function_point,
+    )
+
+
+def priced(
+    world: World,
+    s: int,
+    g: int,
+    pos: Position,
+    contract: PaymentModel,
+) -> tuple[Prices, np.ndarray]:
+    """The contract's prices of ``pos``'s patients net of its terms, and each patient's most
+    units over the months the plan covers (the setting's monthly maximum × the months)."""
+    cfg = world.settings[s].cfg
+    limit = cfg.max_units * pos.months_left
+    units = int(limit.max(initial=0))
+    return terms.net_prices(contract.params, contract.prices(pos, units)), limit
+
+
+def best_plans(
+    world: World,
+    s: int,
+    patients: np.ndarray,
+    provider: np.ndarray,
+    need: np.ndarray,
+    by_payer: list[slice],
+    new_episode: np.ndarray,
+    contracts: list[PaymentModel] | None = None,
+) -> Plan:
+    """Each patient's best plan at its contract's prices (payer by payer; ``contracts``:
+    one per payer, default those in force)."""
+    n = patients.size
+    units = np.zeros(n, np.int64)
+    months = np.ones(n)
+    per_month = np.zeros(n)
+    value = np.zeros(n)
+    for g, b in enumerate(by_payer):
+        if b.start == b.stop:
+            continue
+        c = world.contract(s, g) if contracts is None else contracts[g]
+        pos = position(world, s, g, patients[b], provider[b], new_episode[b], c)
+        prices, limit = priced(world, s, g, pos, c)
+        best = plan(prices, need[b], pos.months_left, decision_terms(world, s, g, provider[b], c),
+                    limit)  # fmt: skip
+        units[b], months[b], per_month[b], value[b] = (
+            best.units, best.months, best.per_month, best.value
+        )
+    return Plan(units=units, months=months, per_month=per_month, value=value)

@@ -32,6 +32,7 @@ import numpy as np
 
 from sim.engine.billing import apply_cost_sharing
 from sim.engine.payment.base import ContractParams
+from sim.engine.payment.prices import Prices
 
 if TYPE_CHECKING:
     from sim.scenario import BenefitDesign
@@ -216,3 +217,23 @@ def margins(
         per_event += w * event_margin(prm, event_cost)
         per_point += w * keep * prm.outcome_payment
     return Margins(per_unit=per_unit, per_event=per_event, per_point=per_point)
+
+
+# ---------------------------------------------------------------------------------------------
+# the prices of decisions, net of the terms
+
+
+def net_prices(prm: ContractParams, prices: Prices) -> Prices:
+    """A model's prices (:mod:`sim.engine.payment.prices`) net of the contract's terms that
+    move with them: shared savings give back ``s`` of the payer's share of every dollar
+    (as :func:`margins` does for the closed form; liability for adverse events and outcome
+    payments are weighed with the events and the function they go with)."""
+    s = prm.shared_savings_rate
+    if s == 0:
+        return prices
+    return prices.scaled(1.0 - s * (1.0 - prm.coinsurance))
+
+
+def point_margin(prm: ContractParams) -> float:
+    """What one more point of function gained pays the provider, net of shared savings."""
+    return (1.0 - prm.shared_savings_rate) * prm.outcome_payment

@@ -1,0 +1,137 @@
+"""How providers set each patient's units: a learnt style, or a best response to the rules.
+
+The delivery stage asks the run's practice (``world.practice``, chosen once when the model is
+built from ``behaviour.mode``) for each patient's planned units; it never asks which practice
+it has.
+
+- :class:`LearnedStyle` (``learning``, ``optimal``, ``fixed``): every patient gets the
+  patient-optimal units plus the provider's style θ, one number per provider (and payer, with
+  payer specificity), which the adaptation stage learns by trial and error, plays at its
+  closed form, or keeps.
+- :class:`BestResponse` (``best_response``): organisations compute the rules they are told
+  about. Each patient's plan is the provider's best response to the contract's prices for that
+  patient where it stands (:mod:`sim.engine.payment.prices`, :func:`sim.engine.decisions.plan`):
+  a policy over the patient's state, not one number. When a contract changes, practice moves
+  from the best response under the old rules toward the one under the new at the provider's
+  adjustment speed λ per month (its ``speed``, faster for for-profit providers: partial
+  adjustment, the behaviour of convex adjustment costs); providers learn nothing by trial and
+  error (they know the rules; their own event costs are the setting's expected ones).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine import decisions
+from sim.engine.behaviour import planned_units, variation_sign
+from sim.engine.month import incentives
+
+if TYPE_CHECKING:
+    from sim.engine.payment import PaymentModel
+    from sim.engine.settings import CareSetting
+    from sim.engine.world import World
+
+#: a transition whose every provider has moved this close to the new rules is over
+_DONE = 1.0 - 1e-9
+
+
+class LearnedStyle:
+    """Units = the patient's optimum + the provider's style θ (± its experiment δ while it
+    learns): today's practice (module docstring)."""
+
+    #: the delivery stage may plan a plain month in one fused pass (``kernels.plan_units``)
+    fused = True
+
+    def planned(
+        self, world: World, setting: CareSetting, patients: np.ndarray, provider: np.ndarray,
+        need: np.ndarray, by_payer: list[slice], new_episode: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(experiment sign, planned units this month) of each patient in care."""
+        pop = world.population
+        cfg = setting.cfg
+        s = setting.index
+        if world.learning:
+            sign = variation_sign(pop.global_index(patients), world.month_number)
+        else:
+            sign = np.zeros(patients.size, np.int8)
+        delta = world.behaviour.experiment_step * cfg.optimal_units
+        theta = world.providers[s].styles[0].for_patients(provider, by_payer)
+        return sign, planned_units(need, theta + delta * sign, cfg.max_units)
+
+    def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
+        """Nothing: a learnt style follows the new rules through learning or the closed form."""
+
+    def end_month(self, world: World) -> None:
+        """Nothing: the adaptation stage moves learnt styles."""
+
+
+class BestResponse:
+    """Each patient's best response to the contract's prices where it stands, with partial
+    adjustment after a change of rules (module docstring)."""
+
+    fused = False
+
+    def __init__(self, world: World) -> None:
+        #: per setting, per provider: how far practice has moved to the current rules (1: all)
+        self.weight = [np.ones(p.n) for p in world.providers]
+        #: per setting, per payer: the contract practice is moving away from (None: none)
+        self.previous: list[list[PaymentModel | None]] = [
+            [None] * world.n_payers for _ in world.settings
+        ]
+
+    def plans(
+        self, world: World, s: int, patients: np.ndarray, provider: np.ndarray,
+        need: np.ndarray, by_payer: list[slice], new_episode: np.ndarray,
+        contracts: list[PaymentModel] | None = None,
+    ) -> decisions.Plan:  # fmt: skip
+        """The best plans of the patients under ``contracts`` (default: those in force)."""
+        return incentives.best_plans(
+            world, s, patients, provider, need, by_payer, new_episode, contracts
+        )
+
+    def planned(
+        self, world: World, setting: CareSetting, patients: np.ndarray, provider: np.ndarray,
+        need: np.ndarray, by_payer: list[slice], new_episode: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(no experiment, planned units this month): the best response, moved only part of
+        the way from the old rules' while a change of rules is under way."""
+        s = setting.index
+        now = self.plans(world, s, patients, provider, need, by_payer, new_episode)
+        planned = now.per_month
+        old = self.previous[s]
+        if any(c is not None for c in old):
+            was = [
+                c if c is not None else world.contract(s, g) for g, c in enumerate(old)
+            ]
+            before = self.plans(world, s, patients, provider, need, by_payer, new_episode, was)
+            w = self.weight[s][provider]
+            planned = before.per_month + w * (planned - before.per_month)
+        return np.zeros(patients.size, np.int8), planned
+
+    def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
+        """Practice starts moving from the old contract's best response (or from where it
+        stands, if an earlier move was under way: its weight restarts from 0)."""
+        if self.previous[s][g] is None:
+            self.previous[s][g] = old
+        self.weight[s][:] = 0.0
+
+    def end_month(self, world: World) -> None:
+        """Each provider moves a share λ (its speed) of the rest of the way to the current
+        rules; a transition every provider has completed is over."""
+        for s, providers in enumerate(world.providers):
+            if all(c is None for c in self.previous[s]):
+                continue
+            w = self.weight[s]
+            w += providers.speed * (1.0 - w)
+            if w.size == 0 or w.min() >= _DONE:
+                w[:] = 1.0
+                self.previous[s] = [None] * world.n_payers
+
+
+def choose(world: World) -> LearnedStyle | BestResponse:
+    """The practice of the run's ``behaviour.mode``."""
+    if world.behaviour.mode == "best_response":
+        return BestResponse(world)
+    return LearnedStyle()
