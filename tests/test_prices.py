@@ -231,13 +231,18 @@ def test_a_global_budget_pays_only_its_volume_share():
 def test_a_straight_schedule_is_the_closed_forms_margin(name):
     """Where the price does not depend on the patient's state, a unit earns what the closed
     form's marginal revenue says (plus the cost a cost-based contract pays back)."""
-    params = {"capitation": {"pmpm": 10.0}, "blended": {"pmpm": 5.0, "fee_fraction": 0.3},
-              "aco": {"benchmark_pmpm": 100.0}, "all_payer_budget": {"budget_pmpm": 50.0}}  # fmt: skip
+    params = {
+        "capitation": {"pmpm": 10.0},
+        "blended": {"pmpm": 5.0, "fee_fraction": 0.3},
+        "aco": {"benchmark_pmpm": 100.0},
+        "all_payer_budget": {"budget_pmpm": 50.0},
+    }
     c = contract(name, **params.get(name, {}))
     pos = position(3, fee_per_unit=np.array([10.0, 30.0, 50.0]), rate_multiplier=1.2)
     mr = np.asarray(c.marginal_revenue(pos.fee_per_unit, 1.2), float) + c.cost_margin() * 20.0
     want = np.broadcast_to(mr, (3,))
-    np.testing.assert_allclose(c.prices(pos, 3).unit_price(), np.repeat(want[:, None], 3, 1))
+    got = c.prices(pos, 3).unit_price()
+    np.testing.assert_allclose(got, np.repeat(want[:, None], 3, 1))
 
 
 def test_straight_helpers():

@@ -13,8 +13,8 @@ stream ``patients_monthly`` gives the 64-bit key, and the draw's *counter*
 times the golden-ratio constant (mod 2⁶⁴, a one-to-one map) is XOR-ed into it. A draw's
 slot is its setting's index ``s`` (at most 32 settings) plus the draw's :attr:`Draw.slot`, 0
 (:data:`SETTING`) or 32 (:data:`SECOND`, the setting's second slot): 64 slots of 8 purposes
-a month, all taken by the 16 draws below (:data:`DRAWS`), each in its family's slot of every
-setting.
+a month, taken on the first page by 16 of the draws below (:data:`DRAWS`), each in its
+family's slot of every setting.
 
 **Room for new draws.** A new draw takes the next free purpose from 8 on (:func:`next_free`),
 in either slot family. Purposes 8–15 lie on a second *page*: the same counters as purposes 0–7
@@ -165,6 +165,16 @@ RATION_ROUNDING = Draw(
     7,
     f"{_F}.capacity",
     "stochastic rounding of units rationed by capacity",
+)
+DISCRETION = Draw(
+    "DISCRETION",
+    SETTING,
+    8,
+    f"{_F}.admission",
+    "whether a new case is in the gray area, and the share of its benefit the alternative gives",
+)
+ADMIT = Draw(
+    "ADMIT", SETTING, 9, f"{_F}.admission", "whether the provider takes a new case (its logit)"
 )
 
 #: every counter-based draw, by name, in the order above

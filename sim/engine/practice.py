@@ -60,6 +60,22 @@ class LearnedStyle:
         theta = world.providers[s].styles[0].for_patients(provider, by_payer)
         return sign, planned_units(need, theta + delta * sign, cfg.max_units)
 
+    def case_plan(
+        self, world: World, s: int, provider: np.ndarray, g: int, prices, need: np.ndarray,
+        months: np.ndarray, terms: decisions.Terms, limit: np.ndarray,
+    ) -> decisions.Plan:  # fmt: skip
+        """The plan a new case of payer ``g`` would get (for its value to the provider): the
+        units of the provider's style for that payer, over the months the prices cover."""
+        cfg = world.settings[s].cfg
+        style = world.providers[s].styles[0].by_payer()
+        theta = style[provider, min(g, style.shape[1] - 1)]
+        m = np.asarray(months, np.float64)
+        units = np.rint(m * planned_units(need, theta, cfg.max_units)).astype(np.int64)
+        units = np.minimum(units, limit)
+        value = decisions.objective(prices, need, m, terms)
+        at = np.take_along_axis(value, units[:, None], axis=1)[:, 0]
+        return decisions.Plan(units=units, months=m, per_month=units / m, value=at)
+
     def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
         """Nothing: a learnt style follows the new rules through learning or the closed form."""
 
@@ -102,13 +118,20 @@ class BestResponse:
         planned = now.per_month
         old = self.previous[s]
         if any(c is not None for c in old):
-            was = [
-                c if c is not None else world.contract(s, g) for g, c in enumerate(old)
-            ]
+            was = [c if c is not None else world.contract(s, g) for g, c in enumerate(old)]
             before = self.plans(world, s, patients, provider, need, by_payer, new_episode, was)
             w = self.weight[s][provider]
             planned = before.per_month + w * (planned - before.per_month)
         return np.zeros(patients.size, np.int8), planned
+
+    def case_plan(
+        self, world: World, s: int, provider: np.ndarray, g: int, prices, need: np.ndarray,
+        months: np.ndarray, terms: decisions.Terms, limit: np.ndarray,
+    ) -> decisions.Plan:  # fmt: skip
+        """The best plan of a new case of payer ``g`` (for its value to the provider), with
+        the setting's standard of care as its floor."""
+        floor = np.ceil(world.settings[s].cfg.minimum_care * need * np.asarray(months))
+        return decisions.plan(prices, need, months, terms, limit, floor)
 
     def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
         """Practice starts moving from the old contract's best response (or from where it

@@ -62,14 +62,35 @@ class SelectionConfig(Strict):
     )
 
 
+class AdmissionConfig(Strict):
+    """The extensive margin: whether a need becomes a case with the provider (admission,
+    acceptance, start of care, readmission) is the provider's decision, at the contract's
+    price of a case (each setting's ``admission`` table gives its scale and gray area)."""
+
+    enabled: bool = F(
+        False,
+        "flag",
+        "Providers decide which new cases to take: a logit in the case's net value to them "
+        "(the contract's price of the case and of its units, less its cost, plus their weight "
+        "on the patient's benefit against the alternative); turned-away patients go to the "
+        "setting's alternative. Replaces behaviour.selection and supply.participation, which "
+        "must then be off.",
+    )
+
+
 class BehaviourConfig(Strict):
     """How providers decide and adapt (Ellis & McGuire's objective, learnt from experience)."""
 
-    mode: Literal["learning", "optimal", "fixed"] = F(
+    mode: Literal["learning", "optimal", "fixed", "best_response"] = F(
         "learning",
         "choice",
-        "learning: providers adapt their practice style from experience; optimal: each plays "
-        "the closed-form best response at once (REFERENCE.md §1); fixed: styles never move.",
+        "learning: providers adapt one practice style per provider from experience; optimal: "
+        "each plays the style's closed-form best response at once (REFERENCE.md §1); fixed: "
+        "styles never move; best_response: providers compute the rules they are told about — "
+        "each patient's units are the best response to the contract's prices for that patient "
+        "where it stands (thresholds, caps, per diems by day of stay, limits), and after a "
+        "change of rules practice moves toward the new best response at the provider's "
+        "adjustment speed per month (partial adjustment; docs/ODD.md).",
     )
     initial_offset: float = F(
         0.0,
@@ -178,4 +199,7 @@ class BehaviourConfig(Strict):
     upcoding: UpcodingConfig = F(UpcodingConfig(), "table", "Upcoding of case mix.")
     selection: SelectionConfig = F(
         SelectionConfig(), "table", "Selection of profitable patients at episode start."
+    )
+    admission: AdmissionConfig = F(
+        AdmissionConfig(), "table", "The extensive margin: which new cases providers take."
     )

@@ -17,7 +17,12 @@ from sim.scenario.investments import check_investments
 from sim.scenario.pathway import PathwayConfig, check_pathway
 from sim.scenario.payers import PayerConfig, default_payers
 from sim.scenario.population import PopulationConfig
-from sim.scenario.settings import SettingConfig, check_settings, default_settings
+from sim.scenario.settings import (
+    SettingConfig,
+    check_admission,
+    check_settings,
+    default_settings,
+)
 from sim.scenario.supply import SupplyConfig, check_supply
 
 
@@ -101,6 +106,7 @@ class Scenario(Strict):
         if self.pathway is not None:
             check_pathway(self.pathway, self.settings)
         check_supply(self.supply, self.settings)
+        check_admission(self.behaviour, self.supply)
         check_arms(self)
         if self.analysis is not None:
             check_analysis(self.analysis, [a.name for a in self.arms], list(self.settings))

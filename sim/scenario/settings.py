@@ -6,7 +6,7 @@ population (a provider per region) and of their number."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator, model_validator
 
@@ -276,6 +276,49 @@ class TherapyConfig(Strict):
     staffing: StaffingConfig = F(StaffingConfig(), "table", "Therapist staffing.")
 
 
+class AdmissionSettingConfig(Strict):
+    """How a setting's cases are admitted when providers decide (``behaviour.admission``):
+    the scale of what they do not see, the gray area and the alternative."""
+
+    scale: float = F(
+        0.1,
+        "× episode benefit",
+        "Scale σ of the logit of taking a case — the spread of what the provider does not see "
+        "(the patient's and the day's circumstances) — as a share of the patient benefit of an "
+        "average episode at its optimum (d·q_B²/2 × episode_months at risk score 1), so that "
+        "it means the same in every setting. A case worth σ to the provider is taken with "
+        "probability 0.73, one worth −σ with 0.27 (assumption; calibrate it to the dispersion "
+        "of admission rates across areas, docs/calibration.md).",
+        gt=0,
+    )
+    discretionary_share: float = F(
+        0.0,
+        "fraction",
+        "Share of new needs in the gray area: cases an alternative could also treat, so "
+        "taking them is a choice (0: every need is taken wherever it is worth anything, e.g. "
+        "hip fracture). Each discretionary case's alternative gives a share of its benefit "
+        "drawn uniformly up to alternative_benefit.",
+        ge=0,
+        le=1,
+    )
+    alternative_benefit: float = F(
+        0.9,
+        "fraction",
+        "Largest share of the patient's benefit at its optimum that the alternative gives a "
+        "discretionary case (outpatient care, watchful waiting; assumption).",
+        ge=0,
+        le=1,
+    )
+    alternative: str | None = F(
+        None,
+        "setting",
+        "Setting where a turned-away patient's need goes (a later setting of the scenario, e.g. "
+        "outpatient care for an inpatient setting); none: care outside the modelled settings, "
+        "which gives the patient the alternative's share of the function gain and costs the "
+        "modelled payers nothing.",
+    )
+
+
 class SettingConfig(Strict):
     """A care setting: billing, need, benefit, cost, providers and optional therapy and
     investments."""
@@ -377,6 +420,21 @@ class SettingConfig(Strict):
         "REFERENCE.md §4); the episode ends when they are used. None: no limit.",
         ge=1,
         le=100_000,
+    )
+    minimum_care: float = F(
+        0.0,
+        "fraction",
+        "Standard of care: a provider deciding by best response (behaviour.mode = "
+        "'best_response') gives a patient it takes on at least this share of the patient's "
+        "optimal units (a physician's plan of care, utilization review, malpractice risk; "
+        "assumption). 0: no floor.",
+        ge=0,
+        le=1,
+    )
+    admission: AdmissionSettingConfig = F(
+        AdmissionSettingConfig(),
+        "table",
+        "How the setting's cases are admitted when providers decide (behaviour.admission).",
     )
     therapy: TherapyConfig | None = F(
         None,
@@ -495,3 +553,27 @@ def check_settings(settings: dict[str, SettingConfig], population: PopulationCon
             )
     if len(settings) > 32:
         raise ValueError("settings: at most 32 care settings")
+    names = list(settings)
+    for i, (name, st) in enumerate(settings.items()):
+        alt = st.admission.alternative
+        if alt is not None and alt not in names[i + 1 :]:
+            raise ValueError(
+                f"settings.{name}.admission.alternative: {alt!r} is not a setting after "
+                f"{name!r} in the scenario (a turned-away need starts there the same month); "
+                f"allowed: {names[i + 1 :] or 'none (no later setting)'}"
+            )
+
+
+def check_admission(behaviour: Any, supply: Any) -> None:
+    """The extensive margin replaces selection and participation: not both."""
+    if behaviour.admission.enabled:
+        if behaviour.selection.enabled:
+            raise ValueError(
+                "behaviour.selection.enabled: providers already decide which cases to take "
+                "(behaviour.admission); switch one of them off"
+            )
+        if supply.participation.enabled:
+            raise ValueError(
+                "supply.participation: providers already decide which cases to take "
+                "(behaviour.admission); switch one of them off"
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.engine.features.admission import Admission
 from sim.engine.features.base import HOOKS, Feature, Hooks
 from sim.engine.features.bunching import Bunching
 from sim.engine.features.capacity import Capacity
@@ -34,6 +35,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Market,
     Capacity,
     Participation,
+    Admission,
 )
 
 

@@ -227,9 +227,13 @@ def best_plans(
         c = world.contract(s, g) if contracts is None else contracts[g]
         pos = position(world, s, g, patients[b], provider[b], new_episode[b], c)
         prices, limit = priced(world, s, g, pos, c)
+        floor = np.ceil(world.settings[s].cfg.minimum_care * need[b] * pos.months_left)
         best = plan(prices, need[b], pos.months_left, decision_terms(world, s, g, provider[b], c),
-                    limit)  # fmt: skip
+                    limit, floor)  # fmt: skip
         units[b], months[b], per_month[b], value[b] = (
-            best.units, best.months, best.per_month, best.value
+            best.units,
+            best.months,
+            best.per_month,
+            best.value,
         )
     return Plan(units=units, months=months, per_month=per_month, value=value)

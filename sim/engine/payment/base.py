@@ -230,9 +230,12 @@ class PaymentModel:
         cost it pays back) and nothing per case. A model whose price depends on where the
         patient stands (a threshold, a cap, a per diem by day of stay, a limit, a price per
         case) overrides it."""
-        per = np.asarray(
-            self.marginal_revenue(position.fee_per_unit, position.rate_multiplier), np.float64
-        ) + self.cost_margin() * position.marginal_cost
+        per = (
+            np.asarray(
+                self.marginal_revenue(position.fee_per_unit, position.rate_multiplier), np.float64
+            )
+            + self.cost_margin() * position.marginal_cost
+        )
         return straight(per, position.size, units)
 
     def cost_margin(self) -> float:

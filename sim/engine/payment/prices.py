@@ -125,9 +125,7 @@ def straight(per_unit: np.ndarray | float, n: int, units: int, case=0.0) -> Pric
     )
 
 
-def from_total(
-    total, before: np.ndarray, units: int, *, case: np.ndarray | float = 0.0
-) -> Prices:
+def from_total(total, before: np.ndarray, units: int, *, case: np.ndarray | float = 0.0) -> Prices:
     """The schedule of a rule that pays ``total(u)`` for ``u`` units in a period (vectorized
     over patients × unit counts), for patients with ``before`` units already in it:
     ``schedule[i, k] = total(before_i + k) − total(before_i)``."""
