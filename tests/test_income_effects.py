@@ -105,3 +105,23 @@ def test_off_is_absent():
 
     assert run(sc).monthly.equals(run(validate_scenario(data)).monthly)
     assert HealthSystemModel(sc).world.providers[0].income_weight is None
+
+
+@pytest.mark.parametrize("multiplier", [0.9, 1.1])
+def test_income_effect_under_best_response(multiplier):
+    """Providers deciding by best response (patient by patient) weigh benefit by α/u' too: after
+    a fee cut they give more units with income effects than without (income fell below the
+    reference), after a fee rise fewer."""
+    units = {}
+    for eta in (0.0, 1.5):
+        sc = fee_change(eta, multiplier, "best_response", months=CUT + 6)
+        m = HealthSystemModel(sc, "change")
+        m.run_for(CUT + 6)
+        rows = [r for r in m.rows if r["month"] >= CUT + 2]
+        units[eta] = sum(r["service_units"] for r in rows) / sum(
+            r["patients_treated"] for r in rows
+        )
+    if multiplier < 1:
+        assert units[1.5] > units[0.0]
+    else:
+        assert units[1.5] < units[0.0]

@@ -291,6 +291,14 @@ class AdmissionSettingConfig(Strict):
         "of admission rates across areas, docs/calibration.md).",
         gt=0,
     )
+    case_cost: float = F(
+        0.0,
+        "USD/case",
+        "What taking on a case costs the provider apart from its units (intake, evaluation, "
+        "scheduling, the paperwork of an admission; assumption): what makes a case at a price "
+        "per unit above cost worth turning away when its benefit is small.",
+        ge=0,
+    )
     discretionary_share: float = F(
         0.0,
         "fraction",

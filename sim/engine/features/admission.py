@@ -5,8 +5,10 @@ of care, a readmission — is the provider's decision, priced by the contract
 (:mod:`sim.engine.payment.prices`) and weighed by the same objective as its units
 (:mod:`sim.engine.decisions`). For each new case that seeks care, the provider values it at
 
-    V = price of the case + (expected periods of the episode) × (best value of its units in a
-        period − α × the benefit the patient would have from the alternative)
+    V = price of the case − its cost (intake, evaluation: ``case_cost``)
+        + (expected periods of the episode) × (best value of its units in a period
+                                                − α × the benefit the patient would have from
+                                                  the alternative)
 
 at the provider's practice (its best response, or its learnt style's units) and takes it with
 probability ``1 / (1 + exp(−V/σ))`` (σ: ``settings.<s>.admission.scale`` × the benefit of
@@ -139,7 +141,9 @@ class Admission(Feature):
                 world, s, provider[b], g, prices, need[b], pos.months_left, terms, limit
             )
             periods = np.full(best.units.size, expected / horizon)
-            value[b] = case_value(prices, best, need[b], periods, alternative[b], terms)
+            value[b] = (
+                case_value(prices, best, need[b], periods, alternative[b], terms) - cfg.case_cost
+            )
             if not contract.cares_for_members:
                 p[b] = acceptance(value[b], sigma)
         taken = pop.uniforms(patients, s, draws.ADMIT) < p
