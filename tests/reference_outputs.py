@@ -86,6 +86,17 @@ def cases() -> dict[str, dict[str, Any]]:
     out["joint_replacement_bundle:optimal"] = _small(
         "joint_replacement_bundle", **{"behaviour.mode": "optimal"}
     )
+    # providers on every margin: best responses to the contracts' prices, the extensive margin
+    out[f"{main}:best_response_admission"] = _small(
+        main,
+        **{
+            "behaviour.mode": "best_response",
+            "behaviour.admission.enabled": True,
+            "supply.participation.enabled": False,
+        },
+    )
+    for name in ("home_health_reform", "snf_payment_reform", "joint_replacement_bundle"):
+        out[f"{name}:best_response"] = _small(name, **{"behaviour.mode": "best_response"})
     out["prevention_investment:optimal"] = _small(
         "prevention_investment", **{"behaviour.mode": "optimal"}
     )
