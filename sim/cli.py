@@ -382,6 +382,7 @@ def _run(args: argparse.Namespace) -> int:
         figures=trends_png(result.monthly, scenario) if scenario.outputs.figure else None,
         subgroups=result.subgroups,
         scenario=scenario,
+        life=result.life,
     )
     if args.datapackage:
         from sim.results.datapackage import write_run_datapackage

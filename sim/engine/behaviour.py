@@ -7,11 +7,13 @@ m per unit, marginal cost c and an expected adverse-event liability that grows w
 of under-treatment (curvature κ), the per-patient objective is concave in q and its maximiser
 has the same offset for every patient:
 
-    θ* = (m − c) / (α·d + κ·[m < c])
+    θ* = (m − c) / (α·d + κ·[m < c] + κ_o·[m > c])
 
 (κ = 2·(liability share·event cost + penalty per event)·shortfall risk + k·d/v, with k the
 pay-for-performance payment per point of function gained and v the value of a point: every
-term that makes under-treatment costlier to the provider). With κ = 0 this is the table of
+term that makes under-treatment costlier to the provider; κ_o = 2·(liability share·event cost
++ penalty per event)·overtreatment risk, with harm from too much care). With κ = κ_o = 0 this
+is the table of
 REFERENCE.md §1: FFS θ = (p − c)/(α·d), capitation θ = −c/(α·d), blended θ = (p' − c)/(α·d).
 
 Providers are not told θ*. In ``learning`` mode each provider varies its style slightly across
@@ -65,11 +67,14 @@ def optimal_offset(
     curvature: float,
     shortfall_curvature: np.ndarray,
     bound: float,
+    overtreatment_curvature: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Closed-form best style θ* (units above the patient optimum), bounded to ±bound.
-    ``shortfall_curvature`` (κ) bends the objective only below the patient optimum."""
+    ``shortfall_curvature`` (κ) bends the objective only below the patient optimum,
+    ``overtreatment_curvature`` (the expected adverse-event costs borne of harm from too much
+    care, ``adverse_events.overtreatment_risk``) only above it."""
     gap = np.asarray(marginal_revenue, np.float64) - marginal_cost
-    denom = altruism * curvature + np.where(gap < 0, shortfall_curvature, 0.0)
+    denom = altruism * curvature + np.where(gap < 0, shortfall_curvature, overtreatment_curvature)
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = np.where(denom > 0, gap / np.where(denom > 0, denom, 1.0), np.sign(gap) * bound)
     return np.clip(theta, -bound, bound)

@@ -1,7 +1,8 @@
 """Every random draw of a run, registered once: the seed's streams and the counter-based draws.
 
-**Streams.** ``SeedSequence(seed, spawn_key=(replicate,)).spawn(5)`` gives the streams of
-:data:`STREAMS`, in that order (:class:`sim.engine.model.HealthSystemModel`). Arms of a
+**Streams.** ``SeedSequence(seed, spawn_key=(replicate,)).spawn(6)`` gives the streams of
+:data:`STREAMS`, in that order (:class:`sim.engine.model.HealthSystemModel`); a stream added
+at the end leaves the others as they were (a child's seed is its spawn key). Arms of a
 replicate use identical streams: common random numbers.
 
 **Counter-based draws.** A patient's uniform for a month and a :class:`Draw` is splitmix64 of
@@ -43,6 +44,10 @@ STREAMS: dict[str, str] = {
     ),
     "providers_monthly": "imitation chances and peers (sim.engine.month.adaptation)",
     "mesa": "the Mesa model's rng (sim.engine.model)",
+    "life": (
+        "the life course's characteristics at month 0: age, sex, who enters later and when "
+        "(sim.engine.month.lifecourse; drawn only with [life])"
+    ),
 }
 
 #: slot families: a draw's slot is the setting's index plus one of these
@@ -175,6 +180,15 @@ DISCRETION = Draw(
 )
 ADMIT = Draw(
     "ADMIT", SETTING, 9, f"{_F}.admission", "whether the provider takes a new case (its logit)"
+)
+
+# the second page (purposes 8-15; the counter + 2^32)
+DEATH = Draw(
+    "DEATH",
+    SETTING,
+    8,
+    "sim.engine.month.lifecourse",
+    "whether an enrolled patient dies this month (a population draw: slot 0, setting 0)",
 )
 
 #: every counter-based draw, by name, in the order above

@@ -18,7 +18,16 @@ from sim.engine.behaviour import Experience
 from sim.engine.draws import STREAMS
 from sim.engine.features import Feature, Hooks, build
 from sim.engine.features.upcoding import Coding
-from sim.engine.month import adaptation, calendar, delivery, incentives, needs, payment, records
+from sim.engine.month import (
+    adaptation,
+    calendar,
+    delivery,
+    incentives,
+    lifecourse,
+    needs,
+    payment,
+    records,
+)
 from sim.engine.month.care import SettingMonth
 from sim.engine.payment import REGISTRY, PaymentModel
 from sim.engine.population import Population, Shard
@@ -33,11 +42,26 @@ def _month_total(model: HealthSystemModel, column: str) -> float:
     return float(sum(r[column] for r in model.rows[-n:]))
 
 
+def _members(model: HealthSystemModel) -> float:
+    """Members this month (every patient without a life course)."""
+    if model.world.life is None:
+        return model.population.n
+    return float(model.world.payer_members.sum())
+
+
 def _per_member(column: str):
     def reporter(model: HealthSystemModel) -> float:
-        return _month_total(model, column) / model.population.n
+        return _month_total(model, column) / _members(model)
 
     return reporter
+
+
+def _mean_function(model: HealthSystemModel) -> float:
+    pop = model.population
+    life = model.world.life
+    if life is None:
+        return float(pop.function.mean(dtype=np.float64))
+    return float(pop.function.sum(dtype=np.float64, where=life.enrolled)) / _members(model)
 
 
 def _units_per_treated(model: HealthSystemModel) -> float:
@@ -52,7 +76,7 @@ MODEL_REPORTERS = {
     "provider_margin_pmpm": _per_member("provider_margin"),
     "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
     "units_per_treated": _units_per_treated,
-    "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
+    "mean_function": _mean_function,
 }
 
 
@@ -70,8 +94,10 @@ class HealthSystemModel(mesa.Model):
 
     1. **Calendar and health drift** (``calendar``) — deductibles reset each January; every
        patient's function declines (aging, chronic disease); the month's uniforms are drawn
-       (common random numbers: the same draws in every arm). Features start their month
-       (panel churn, the pathway's state, investment spending).
+       (common random numbers: the same draws in every arm). With a life course
+       (``lifecourse``) last month's dead leave and new beneficiaries enter; with trends
+       (``trends``) rates are updated each January. Features start their month (panel churn,
+       the pathway's state, investment spending).
     2. **Needs and care seeking** (``needs``, each care setting in scenario order) — episodes
        of need start with a probability that rises with the risk score and with low function;
        an elective need is taken to the patient's provider with a probability that falls as
@@ -83,6 +109,10 @@ class HealthSystemModel(mesa.Model):
        with a risk that rises with under-treatment. Then the features' ``after_care``: with a
        care pathway, right after the acute setting the hospital discharges each patient home or
        to a post-acute setting later in scenario order (a referral starting this month).
+    After the care of every setting, with a life course, members die (``lifecourse.deaths``:
+    the life table's hazard, raised by risk, low function, admissions and adverse events);
+    their open episodes end.
+
     4. **Payment** (``payment``) — each payer settles its contracts: the payment model says
        what is owed (fees, PMPM, episode prices), the contract's terms say what the patient
        pays and who bears adverse-event costs; features pay what is not tied to a claim
@@ -170,6 +200,9 @@ class HealthSystemModel(mesa.Model):
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
         world.exchange = self._exchange
         world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
+        if scenario.life is not None:
+            # ages, sexes, who enters when; members only on the panels from here on
+            world.life = lifecourse.Life(world, scenario.life, streams["life"])
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
@@ -199,6 +232,8 @@ class HealthSystemModel(mesa.Model):
 
         self.rows: list[dict[str, Any]] = []
         self.provider_rows: list[dict[str, Any]] = []
+        #: the life table's rows (sim/engine/month/lifecourse.py), with a [life] table
+        self.life_rows: list[dict[str, Any]] | None = [] if scenario.life is not None else None
         #: subgroup rows (sim/engine/subgroups.py), when the scenario has an [analysis] table
         self.subgroups = Subgroups(world, scenario.analysis) if scenario.analysis else None
         # for mesa.batch_run and Mesa tooling: whole-population aggregates each month
@@ -219,6 +254,7 @@ class HealthSystemModel(mesa.Model):
             world.month.append(care)
             for f in self.hooks("after_care", setting.index):
                 f.after_care(world, setting.index, care)
+        lifecourse.deaths(world)
         payment.settle(world)
         adaptation.estimate(world, self._provider_rng)
         if world.learning:
@@ -226,7 +262,9 @@ class HealthSystemModel(mesa.Model):
             for s in range(len(world.settings)):
                 adaptation.move_all(world, s)
         provider_rows = self.provider_rows if self.config.outputs.provider_panel else None
-        records.record(world, self._f0_sum, self.rows, provider_rows, self.subgroups)
+        records.record(
+            world, self._f0_sum, self.rows, provider_rows, self.subgroups, self.life_rows
+        )
         for f in self.hooks("after_records"):
             f.after_records(world)
         world.practice.end_month(world)
@@ -347,7 +385,10 @@ class HealthSystemModel(mesa.Model):
             share = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
             fixed = setting.cfg.providers.fixed_cost * share.sum(axis=0)
             # providers with no members still incur fixed cost; charge it to the largest payer
-            has = np.bincount(pop.provider[s], minlength=providers.n) > 0
+            if world.life is None:
+                has = np.bincount(pop.provider[s], minlength=providers.n) > 0
+            else:
+                has = total[:, 0] > 0  # members this month
             # (potential entrants not yet in the market have no fixed cost)
             empty = int((~has & providers.active).sum())
             if empty:

@@ -27,6 +27,7 @@ import numpy as np
 from sim.engine.draws import Draw
 from sim.engine.kernels import NUMPY as NUMPY_KERNELS
 from sim.engine.kernels import Kernels
+from sim.engine.lifetable import allocated_patients
 from sim.scenario import Scenario
 
 
@@ -120,7 +121,8 @@ class Population:
         shard: Shard | None = None,
     ) -> None:
         pop = scenario.population
-        n = pop.patients
+        # with a life course, the places of every beneficiary entering during the run too
+        n = allocated_patients(scenario)
         self.scenario = scenario
         self.payer_names = tuple(scenario.payers)
         self.region_names = tuple(pop.regions)
@@ -268,6 +270,14 @@ class Population:
                 self._monthly.random(out=piece, dtype=np.float32)
                 lo, hi = np.searchsorted(gid, (a, b))
                 np.take(piece, gid[lo:hi] - a, out=out[lo:hi])
+
+    def draws_of(self, rng: np.random.Generator) -> _Draws:
+        """Per-patient draws from another stream, as the characteristics are drawn: for the
+        whole population, or in a shard in pieces keeping the shard's patients (the life
+        course draws ages and entries this way)."""
+        draw = _Draws(rng, self.n_total, self.shard is not None)
+        draw.keep = self._gid
+        return draw
 
     def risk_quantile_edges(self, k: int) -> np.ndarray:
         """Edges of ``k`` risk-score quantiles of the whole population (all shards): the

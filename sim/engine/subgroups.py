@@ -16,6 +16,12 @@ score, as a risk-adjusted PMPM is. So the groups' spending adds up to the monthl
 
 A dimension ``all`` (one group) is always recorded: the whole population's utility, from which
 :mod:`sim.results.economics` computes QALYs per member.
+
+With a life course (``[life]``) a group counts its members of the month (``members``: who has
+entered and not died before the month), its utility is theirs, payments not tied to a claim
+are spread over members only, and the rows add the month's ``entries`` and ``deaths``
+(:func:`subgroup_columns`); the dimensions ``age_band`` (age at month 0, or 65 for a new
+beneficiary) and ``sex`` are available.
 """
 
 from __future__ import annotations
@@ -80,6 +86,33 @@ SUBGROUP_COLUMNS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+#: the subgroup table's columns with a life course ([life]): members of the month, entries
+#: and deaths
+LIFE_SUBGROUP_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "entries": ("int64", "persons", "New beneficiaries of the group who entered this month."),
+    "deaths": ("int64", "persons", "Members of the group who died this month (after its care)."),
+    "life_years": (
+        "float64",
+        "years",
+        "Years the group's members lived this month (members / 12).",
+    ),
+}
+
+
+def subgroup_columns(life: bool) -> dict[str, tuple[str, str, str]]:
+    """The subgroup table's columns: with a life course, ``members`` counts the month's members
+    and the life columns follow."""
+    if not life:
+        return SUBGROUP_COLUMNS
+    out = dict(SUBGROUP_COLUMNS)
+    out["members"] = (
+        "int64",
+        "persons",
+        "Members of the group this month (entered and not dead before it; groups fixed at "
+        "month 0 or at entry).",
+    )
+    return {**out, **LIFE_SUBGROUP_COLUMNS}
+
 
 @dataclass(frozen=True)
 class Dimension:
@@ -100,13 +133,25 @@ def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.nd
     fmt = [f"{b:g}" for b in bands]
     band_labels = [f"F<{fmt[0]}", *[f"F{a}-{b}" for a, b in itertools.pairwise(fmt)]]
     band_labels.append(f"F>={fmt[-1]}")
-    return {
+    out = {
         "risk_quantile": (risk, [f"Q{i + 1}" for i in range(k)]),
         "condition": (pop.condition.astype(np.int64), list(pop.condition_names)),
         "payer": (pop.payer.astype(np.int64), list(pop.payer_names)),
         "region": (pop.region.astype(np.int64), list(pop.region_names)),
         "function_band": (fband, band_labels),
     }
+    life = world.life
+    if life is not None:
+        edges = [int(e) if float(e).is_integer() else e for e in cfg.age_bands]
+        age = np.searchsorted(np.asarray(cfg.age_bands), life.age_at_start(), side="right")
+        # whole-year edges: 65-74, 75-84, 85+ (an edge is the first age of its band)
+        labels = [
+            f"{a}-{b - 1}" if isinstance(b, int) else f"{a}-{b}"
+            for a, b in itertools.pairwise([65, *edges])
+        ]
+        out["age_band"] = (age, [*labels, f"{edges[-1]}+"])
+        out["sex"] = (life.female.astype(np.int64), ["male", "female"])
+    return out
 
 
 def dimensions(world: World, cfg: AnalysisConfig) -> list[Dimension]:
@@ -132,6 +177,10 @@ class Subgroups:
         pop = world.population
         self.dims = dimensions(world, cfg)
         self.f0 = pop.function.astype(np.float64)
+        #: the life course (None without one: every patient a member all the run)
+        self.life = world.life
+        #: the table's columns (:func:`subgroup_columns`)
+        self.columns = subgroup_columns(self.life is not None)
         self.u_x = np.asarray(cfg.utility_function, float)
         self.u_y = np.asarray(cfg.utility_values, float)
         self.members = [np.bincount(d.code, minlength=len(d.labels)) for d in self.dims]
@@ -194,6 +243,10 @@ class Subgroups:
         units = np.zeros(n)
         adverse = np.zeros(n)
         risk = pop.risk.astype(np.float64)
+        life = self.life
+        if life is not None:
+            # lumps are spread over this month's members only
+            risk = np.where(life.enrolled, risk, 0.0)
         for s, care in enumerate(world.month):
             p, paid = care.patients, care.paid
             # a patient has at most one entry per setting: plain fancy-index additions
@@ -213,15 +266,34 @@ class Subgroups:
                     orphan = float(lump[rsum == 0].sum())  # paid to providers without members
                 self._spread_orphan(world, spend, risk[b], b, orphan)
         f = pop.function.astype(np.float64)
+        if life is None:
+            return {
+                "spending": spend,
+                "oop": oop,
+                "service_units": units,
+                "adverse_events": adverse,
+                "patients_treated": (units > 0).astype(np.float64),
+                "function": f,
+                "change": f - self.f0,
+                "utility": self.utility(f),
+            }
+        member = life.enrolled.astype(np.float64)
+        m = world.month_number
+        entered = (life.entry_month == m).astype(np.float64)
+        died = np.zeros(pop.n)
+        died[life.dying] = 1.0
         return {
             "spending": spend,
             "oop": oop,
             "service_units": units,
             "adverse_events": adverse,
             "patients_treated": (units > 0).astype(np.float64),
-            "function": f,
-            "change": f - self.f0,
-            "utility": self.utility(f),
+            "function": f * member,
+            "change": (f - life.f_entry) * member,
+            "utility": self.utility(f) * member,
+            "_members": member,
+            "entries": entered,
+            "deaths": died,
         }
 
     def record(self, world: World, date: str) -> None:
@@ -229,9 +301,18 @@ class Subgroups:
         x = self._per_patient(world)
         cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
         members_of = self.members
+        if self.life is not None and not self.sharded:
+            # the month's members of each group
+            members_of = [
+                np.bincount(group, cells["_members"], minlength=len(d.labels))
+                for d, group in zip(self.dims, self.cell_group, strict=True)
+            ]
         if self.sharded:
             # the run's sums per cell, and its members per group, over every shard
-            cells["_members"] = np.bincount(self.cell, minlength=self.n_cells).astype(np.float64)
+            if self.life is None:
+                cells["_members"] = np.bincount(self.cell, minlength=self.n_cells).astype(
+                    np.float64
+                )
             cells = world.exchange.sums([cells])[0]
             members_of = [
                 np.bincount(group, cells["_members"], minlength=len(d.labels))
@@ -244,6 +325,13 @@ class Subgroups:
                 m = int(members[j])
                 if m == 0:
                     continue
+                life = {}
+                if self.life is not None:
+                    life = {
+                        "entries": round(sums["entries"][j]),
+                        "deaths": round(sums["deaths"][j]),
+                        "life_years": m / 12.0,
+                    }
                 self.rows.append(
                     {
                         "month": world.month_number,
@@ -260,5 +348,6 @@ class Subgroups:
                         "function_change": float(sums["change"][j] / m),
                         "mean_utility": float(sums["utility"][j] / m),
                         "qalys": float(sums["utility"][j] / 12.0),
+                        **life,
                     }
                 )

@@ -11,7 +11,9 @@ Mesa model. The world holds:
 - ``payers``: the payers (Mesa agents) with their contracts by setting;
 - ``ledgers``: money moved so far between payers, patients and providers (:class:`Ledgers`);
 - ``month``: this month's care per setting (:class:`sim.engine.month.care.SettingMonth`), once the
-  delivery stage has run.
+  delivery stage has run;
+- ``life``: the life course (:class:`sim.engine.month.lifecourse.Life`: who is enrolled, ages,
+  deaths) with a ``[life]`` table, else None: then every patient is a member all the run.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sim.engine.payment import Panel, PaymentModel
 if TYPE_CHECKING:
     from sim.engine.features.base import Hooks
     from sim.engine.month.care import SettingMonth
+    from sim.engine.month.lifecourse import Life
     from sim.engine.population import Population
     from sim.engine.settings import CareSetting
     from sim.scenario import ArmConfig, Scenario
@@ -154,6 +157,8 @@ class Providers:
     #: what the current contracts make worth at the margin
     marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
     shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: the extra cost of over-treatment (harm from too much care), likewise
+    overtreatment_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: what the provider bears of one adverse event (liability, penalties, shared savings)
     event_margin: np.ndarray = field(default=None)  # type: ignore[assignment]
     #: value a day of stay adds at the best planned intensity of a second decision (therapy
@@ -348,6 +353,13 @@ class World:
         self._need_factor: dict[int, np.ndarray] = {}
         #: the fused passes over the patients (numba or their numpy twins: the same bits)
         self.kernels = population.kernels = kernels.select(population.n)
+        #: the life course (set by the model with ``[life]``): who is a member this month
+        self.life: Life | None = None
+        #: each patient's factor on its need probability from the life course (its age and
+        #: sex, 0 when not a member); None without one
+        self.need_scale: np.ndarray | None = None
+        #: the trends' multiplier on new episodes' patient-optimal units (``[trends]``)
+        self.intensity = 1.0
 
     def need_factor(self, s: int, need_probability: float) -> np.ndarray:
         """Each patient's ``need_probability`` × its condition's need multiplier (float32) in
@@ -356,7 +368,20 @@ class World:
         if cached is None:
             per_condition = need_probability * self.condition_need
             cached = self._need_factor[s] = per_condition[self.population.condition]
+            if self.need_scale is not None:
+                cached *= self.need_scale
         return cached
+
+    def rescale_need(self, patients: np.ndarray) -> None:
+        """The need factors of ``patients`` after their :attr:`need_scale` changed (the life
+        course: entries, deaths, a birthday into an older age band)."""
+        if self.need_scale is None:
+            return
+        condition = self.population.condition[patients]
+        scale = self.need_scale[patients]
+        for s, cached in self._need_factor.items():
+            per_condition = self.settings[s].cfg.need_probability * self.condition_need
+            cached[patients] = per_condition[condition] * scale
 
     @property
     def n_payers(self) -> int:
@@ -377,8 +402,16 @@ class World:
         n_payers = self.n_payers
         n_prov = self.providers[s].n
         key = pop.provider[s].astype(np.int64) * n_payers + pop.payer
-        members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
-        risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+        if self.life is None:
+            members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+            r = pop.risk
+        else:
+            # members this month only (the life course: not yet enrolled or dead are not)
+            enrolled = self.life.enrolled
+            members = np.bincount(key, enrolled, minlength=n_prov * n_payers)
+            members = members.reshape(n_prov, n_payers)
+            r = np.where(enrolled, pop.risk, np.float32(0.0))
+        risk = np.bincount(key, r, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
         # risk adjustment sees coded risk scores
         risk = risk * self.coding.risk_factor(s, np.arange(n_prov))[:, None]
         return [
@@ -404,6 +437,10 @@ class World:
         frm = pop.provider[s][patients].astype(np.int64)
         to = np.asarray(to, np.int64)
         pop.provider[s][patients] = to
+        if self.life is not None:
+            # only members this month are on panels (the others move all the same)
+            counted = self.life.enrolled[patients]
+            patients, frm, to = patients[counted], frm[counted], to[counted]
         n_prov = self.providers[s].n
         factor = self.coding.risk_factor(s, np.arange(n_prov))
         payer = pop.payer[patients]
@@ -416,6 +453,27 @@ class World:
             pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
             moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
             pn.risk_sum[:] += moved * factor
+
+    def change_members(self, patients: np.ndarray, sign: int) -> None:
+        """Add (``sign`` = +1) or remove (−1) ``patients`` to or from their providers' panels
+        in every setting and from their payers' members (the life course's entries and
+        deaths), by the changers alone."""
+        pop = self.population
+        if not patients.size:
+            return
+        payer = pop.payer[patients]
+        risk = pop.risk[patients].astype(np.float64)
+        for s, providers in enumerate(self.providers):
+            n_prov = providers.n
+            factor = self.coding.risk_factor(s, np.arange(n_prov))
+            prov = pop.provider[s][patients].astype(np.int64)
+            for g, pn in enumerate(providers.panels):
+                mine = payer == g
+                if not mine.any():
+                    continue
+                pn.members[:] += sign * np.bincount(prov[mine], minlength=n_prov)
+                pn.risk_sum[:] += sign * np.bincount(prov[mine], risk[mine], n_prov) * factor
+        self.payer_members += sign * np.bincount(payer, minlength=self.n_payers)
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""

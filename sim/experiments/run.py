@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.model import STREAMS, HealthSystemModel
-from sim.results.tables import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS, summarize
+from sim.results.tables import (
+    LIFE_TABLE_COLUMNS,
+    MONTHLY_COLUMNS,
+    PROVIDER_COLUMNS,
+    SUMMARY_COLUMNS,
+    summarize,
+)
 from sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -40,6 +46,8 @@ class RunResult:
     subgroups: pd.DataFrame | None = None
     #: shards each (replicate, arm) was split into (sim/experiments/shards.py); None: not sharded
     shards: int | None = None
+    #: the life table's rows (sim/engine/month/lifecourse.py) when the scenario has [life]
+    life: pd.DataFrame | None = None
 
     def metadata(self) -> dict[str, Any]:
         """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
@@ -158,6 +166,9 @@ def run(
     subgroups = None
     if scenario.analysis is not None:
         subgroups = pd.concat([p.subgroups for p in parts], ignore_index=True)
+    life = None
+    if scenario.life is not None:
+        life = pd.concat([p.life for p in parts], ignore_index=True)
     return RunResult(
         scenario=scenario,
         seed=seed,
@@ -170,6 +181,7 @@ def run(
         ledgers=[p.ledger for p in parts],
         subgroups=subgroups,
         shards=shards,
+        life=life,
     )
 
 
@@ -181,6 +193,7 @@ class PairResult:
     providers: pd.DataFrame | None
     ledger: dict[str, Any]
     subgroups: pd.DataFrame | None = None
+    life: pd.DataFrame | None = None
 
 
 #: a finished model holding at least this many bytes of patient arrays is collected at once
@@ -250,9 +263,10 @@ def run_pair(
         providers = _frame(model.provider_rows, tag, PROVIDER_COLUMNS)
     subgroups = None
     if model.subgroups is not None:
-        from sim.engine.subgroups import SUBGROUP_COLUMNS
-
-        subgroups = _frame(model.subgroups.rows, tag, SUBGROUP_COLUMNS)
+        subgroups = _frame(model.subgroups.rows, tag, model.subgroups.columns)
+    life = None
+    if model.life_rows is not None:
+        life = _frame(model.life_rows, tag, LIFE_TABLE_COLUMNS)
     book = model.world.ledgers
     ledger = {
         **tag,
@@ -267,7 +281,7 @@ def run_pair(
     del model, book
     if large:
         gc.collect()
-    return PairResult(monthly, providers, ledger, subgroups)
+    return PairResult(monthly, providers, ledger, subgroups, life)
 
 
 def _sharded_pair(
@@ -300,14 +314,19 @@ def _sharded_pair(
         providers = _frame(out["provider_rows"], tag, PROVIDER_COLUMNS)
     subgroups = None
     if out["subgroup_rows"] is not None:
-        from sim.engine.subgroups import SUBGROUP_COLUMNS
+        from sim.engine.subgroups import subgroup_columns
 
-        subgroups = _frame(out["subgroup_rows"], tag, SUBGROUP_COLUMNS)
+        columns = subgroup_columns(scenario.life is not None)
+        subgroups = _frame(out["subgroup_rows"], tag, columns)
+    life = None
+    if out["life_rows"] is not None:
+        life = _frame(out["life_rows"], tag, LIFE_TABLE_COLUMNS)
     return PairResult(
         _frame(out["rows"], tag, MONTHLY_COLUMNS),
         providers,
         {**tag, **out["ledger"]},
         subgroups,
+        life,
     )
 
 

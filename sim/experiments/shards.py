@@ -179,6 +179,7 @@ def _shard_main(
                         model.subgroups.rows if shard[0] == 0 and model.subgroups else None
                     ),
                     "provider_rows": model.provider_rows,
+                    "life_rows": model.life_rows if shard[0] == 0 else None,
                     "ledger": {
                         "payer_paid": book.payer,
                         "payer_paid_adverse_events": book.payer_adverse_events,
@@ -432,6 +433,7 @@ def _assemble(parts: list[dict[str, Any]], n_total: list[int]) -> dict[str, Any]
     return {
         "rows": rows,
         "subgroup_rows": parts[0]["subgroup_rows"],
+        "life_rows": parts[0]["life_rows"],
         "provider_rows": provider_rows,
         "ledger": {
             "payer_paid": float(total["payer_paid"].sum()),

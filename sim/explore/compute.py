@@ -392,6 +392,7 @@ def export_zip(settings: Settings) -> bytes:
             providers=result.providers,
             meta=meta,
             figures=trends_png(result.monthly, result.scenario),
+            life=result.life,
         )
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name in written.files:

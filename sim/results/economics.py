@@ -7,8 +7,13 @@ Definitions (``[analysis]`` of the scenario):
 
 - utility: each member's function at month end mapped to a weight (``utility_function`` /
   ``utility_values``, linear between points; the default is an assumption, labelled so);
-  QALYs of a month = Σ utility / 12. The model has no mortality: every member lives the whole
-  run, so QALYs differ between arms only through function.
+  QALYs of a month = Σ utility / 12 over the month's members. Without a life course every
+  member lives the whole run, so QALYs differ between arms only through function; with one
+  (``[life]``) members die, and QALYs = Σ survival × utility / 12 differ through survival
+  too; life-years are Σ members / 12.
+- per member: without a life course, per member (every patient, all the run); with one, per
+  person who was a member at some time in the run (the starting members and every entrant,
+  the same in every arm), so deaths lower the QALYs and life-years per person.
 - discounting: month ``m`` is weighted (1 + r)^(−m/12), r = ``discount_rate``; costs and QALYs
   alike.
 - costs per member over the run, by perspective: ``health_system`` (payers' spending on care,
@@ -60,7 +65,8 @@ ECONOMICS_COLUMNS: dict[str, tuple[str, str, str]] = {
     "qalys_per_member": (
         "float64",
         "QALYs",
-        "Discounted QALYs per member over the run (mean over replications).",
+        "Discounted QALYs per member over the run (mean over replications; with [life], per "
+        "person who was a member at some time).",
     ),
     "cost_per_member": (
         "float64",
@@ -149,9 +155,16 @@ CEAC_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def increment_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
-    """economics_replicates.csv's columns with one NMB column per threshold."""
+def increment_columns(wtp: list[float], life: bool = False) -> dict[str, tuple[str, str, str]]:
+    """economics_replicates.csv's columns with one NMB column per threshold (and, with a life
+    course, the life-year difference)."""
     out = {k: v for k, v in INCREMENT_COLUMNS.items() if k != "nmb_<wtp>"}
+    if life:
+        out["d_life_years"] = (
+            "float64",
+            "years/member",
+            "Discounted life-years per person minus the baseline arm's in the same replication.",
+        )
     t, u, d = INCREMENT_COLUMNS["nmb_<wtp>"]
     for w in wtp:
         out[f"nmb_{w:.0f}"] = (
@@ -179,6 +192,41 @@ def wtp_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
     return out
 
 
+#: economics.csv's columns with a life course ([life])
+LIFE_ECONOMICS_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "life_years_per_member": (
+        "float64",
+        "years",
+        "Discounted life-years per person over the run (mean over replications).",
+    ),
+    "incremental_life_years": (
+        "float64",
+        "years/member",
+        "Mean over replications of the paired life-year difference from the baseline.",
+    ),
+    "incremental_life_years_ci_low": (
+        "float64",
+        "years/member",
+        "95% t-interval of incremental_life_years, low end.",
+    ),
+    "incremental_life_years_ci_high": (
+        "float64",
+        "years/member",
+        "95% t-interval of incremental_life_years, high end.",
+    ),
+    "deaths_per_1000": (
+        "float64",
+        "deaths/1,000 persons",
+        "Deaths over the run per 1,000 persons (mean over replications).",
+    ),
+}
+
+
+def economics_columns(wtp: list[float], life: bool) -> dict[str, tuple[str, str, str]]:
+    """economics.csv's columns: :data:`ECONOMICS_COLUMNS`, the life course's, the NMB ones."""
+    return {**ECONOMICS_COLUMNS, **(LIFE_ECONOMICS_COLUMNS if life else {}), **wtp_columns(wtp)}
+
+
 def discount(months: np.ndarray, rate: float) -> np.ndarray:
     """Weights (1 + rate)^(−month/12)."""
     return (1.0 + rate) ** (-np.asarray(months, float) / 12.0)
@@ -188,10 +236,22 @@ def per_replicate(
     monthly: pd.DataFrame, subgroups: pd.DataFrame, cfg: AnalysisConfig, keys: list[str]
 ) -> pd.DataFrame:
     """Discounted QALYs and costs per member over the run, one row per ``keys`` (arm,
-    replicate, and the sweep's point when there is one)."""
+    replicate, and the sweep's point when there is one); with a life course (the subgroup
+    table has ``deaths``) per person ever a member, with life-years and deaths."""
     first = monthly["setting"].iloc[0]
     mk = [*keys, "month"]
     members = monthly[monthly["setting"] == first].groupby(mk, sort=False)["members"].sum()
+    everyone = subgroups[subgroups["subgroup"] == "all"]
+    life = "deaths" in subgroups.columns
+    if life:
+        # per person ever a member: the same denominator every month
+        persons = _persons(everyone, keys)
+        members = (
+            members.reset_index("month")
+            .drop(columns="members")
+            .join(persons)
+            .set_index("month", append=True)["members"]
+        )
     w = pd.Series(
         discount(members.index.get_level_values("month"), cfg.discount_rate), index=members.index
     )
@@ -202,12 +262,32 @@ def per_replicate(
     for p, cols in PERSPECTIVE_COLUMNS.items():
         cost = sum(sign * sums[c] for c, sign in cols)
         out[f"cost_per_member_{p}"] = (w * cost / members).groupby(keys, sort=False).sum()
-    everyone = subgroups[subgroups["subgroup"] == "all"].set_index(mk)
-    q = everyone["qalys"] / everyone["members"]
+    everyone = everyone.set_index(mk)
+    if life:
+        per = members.loc[everyone.index]
+        q = everyone["qalys"] / per
+    else:
+        q = everyone["qalys"] / everyone["members"]
     wq = discount(q.index.get_level_values("month"), cfg.discount_rate)
     out["qalys_per_member"] = (q * wq).groupby(keys, sort=False).sum()
     out["qalys_per_member_undiscounted"] = q.groupby(keys, sort=False).sum()
+    if life:
+        ly = everyone["life_years"] / per
+        out["life_years_per_member"] = (ly * wq).groupby(keys, sort=False).sum()
+        out["deaths_per_1000"] = (1000.0 * everyone["deaths"] / per).groupby(keys, sort=False).sum()
     return pd.DataFrame(out).reset_index()
+
+
+def _persons(everyone: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """People ever members in each run (``keys``) of the ``all`` group's rows: the first
+    month's members less its entrants, plus every entrant (a Series named ``members``)."""
+    start = everyone[everyone["month"] == everyone.groupby(keys)["month"].transform("min")]
+    out = (
+        start.groupby(keys, sort=False)["members"].sum()
+        - start.groupby(keys, sort=False)["entries"].sum()
+        + everyone.groupby(keys, sort=False)["entries"].sum()
+    ).astype(float)
+    return out.rename("members")
 
 
 def _ci(x: np.ndarray) -> tuple[float, float, float]:
@@ -235,6 +315,10 @@ def increments(
     out["qalys"] = rows["qalys_per_member"]
     out["d_cost"] = rows[cost] - rows[f"{cost}_base"]
     out["d_qalys"] = rows["qalys_per_member"] - rows["qalys_per_member_base"]
+    if "life_years_per_member" in per_rep:
+        base_ly = per_rep.loc[per_rep["arm"] == baseline, [*draw, "life_years_per_member"]]
+        ly = per_rep.merge(base_ly, on=draw, how="left", suffixes=("", "_base"), sort=False)
+        out["d_life_years"] = ly["life_years_per_member"] - ly["life_years_per_member_base"]
     for w in cfg.wtp:
         out[f"nmb_{w:.0f}"] = w * out["d_qalys"] - out["d_cost"]
     return out.reset_index(drop=True)
@@ -278,6 +362,7 @@ def table(
 ) -> pd.DataFrame:
     """economics.csv: one row per arm (columns :data:`ECONOMICS_COLUMNS` + NMB columns)."""
     probs = ceac(inc, draw, np.asarray(cfg.wtp, float)).set_index(["wtp", "arm"])["probability"]
+    life = "life_years_per_member" in per_rep
     rows = []
     for arm, d in per_rep.groupby("arm", sort=False):
         i = inc[inc["arm"] == arm]
@@ -312,6 +397,15 @@ def table(
             "icer": icer,
             "icer_note": "baseline" if is_base else _note(dc[0], dq[0]),
         }
+        if life:
+            dl = _ci(i["d_life_years"].to_numpy(float))
+            row |= {
+                "life_years_per_member": float(d["life_years_per_member"].mean()),
+                "incremental_life_years": dl[0],
+                "incremental_life_years_ci_low": dl[1],
+                "incremental_life_years_ci_high": dl[2],
+                "deaths_per_1000": float(d["deaths_per_1000"].mean()),
+            }
         for w in cfg.wtp:
             k = f"nmb_{w:.0f}"
             m, lo, hi = _ci(i[k].to_numpy(float))
@@ -322,7 +416,7 @@ def table(
                 f"prob_cost_effective_{w:.0f}": float(probs[(float(w), arm)]),
             }
         rows.append(row)
-    cols = {**ECONOMICS_COLUMNS, **wtp_columns(cfg.wtp)}
+    cols = economics_columns(cfg.wtp, life)
     return pd.DataFrame(rows, columns=list(cols)).astype({k: v[0] for k, v in cols.items()})
 
 

@@ -28,11 +28,14 @@ import pandas as pd
 
 from sim.errors import ResultsError
 from sim.results.tables import (
+    LIFE_SUMMARY_COLUMNS,
+    LIFE_TABLE_COLUMNS,
     MONTHLY_COLUMNS,
     PROVIDER_COLUMNS,
-    SUBGROUP_SUMMARY_COLUMNS,
     SUMMARY_COLUMNS,
     column_dictionary,
+    subgroup_summary_columns,
+    summarize_life,
     summarize_subgroups,
 )
 
@@ -169,8 +172,13 @@ def write_results(
     figures: Callable[[Path], list[str]] | None = None,
     subgroups: pd.DataFrame | None = None,
     scenario: Scenario | None = None,
+    life: pd.DataFrame | None = None,
 ) -> Written:
     """Write a results folder atomically (assembled in a temporary sibling, then renamed).
+
+    With ``life`` (the life table's rows: the scenario has a ``[life]`` table) the folder also
+    holds ``life.parquet`` and ``summary_life.csv``; the subgroup and economic tables then
+    count members of the month and add deaths and life-years.
 
     With ``subgroups`` (the run's subgroup rows: the scenario has an ``[analysis]`` table) the
     folder also holds ``subgroups.parquet``, ``summary_subgroups.csv`` and the health-economic
@@ -196,9 +204,19 @@ def write_results(
             _write_parquet(providers, tmp / "providers.parquet")
             files.append("providers.parquet")
         extra_columns: dict[str, Any] = {}
+        if life is not None:
+            _write_parquet(life, tmp / "life.parquet")
+            summarize_life(life).to_csv(tmp / "summary_life.csv", index=False, float_format="%.6g")
+            files += ["life.parquet", "summary_life.csv"]
+            extra_columns = {
+                "life.parquet": column_dictionary(LIFE_TABLE_COLUMNS),
+                "summary_life.csv": column_dictionary(LIFE_SUMMARY_COLUMNS),
+            }
         if subgroups is not None and scenario is not None and scenario.analysis is not None:
-            from sim.engine.subgroups import SUBGROUP_COLUMNS
+            from sim.engine.subgroups import subgroup_columns
             from sim.results import economics
+
+            has_life = scenario.life is not None
 
             _write_parquet(subgroups, tmp / "subgroups.parquet")
             sub_summary = summarize_subgroups(subgroups)
@@ -211,14 +229,13 @@ def write_results(
             eco["ceac"].to_csv(tmp / "ceac.csv", index=False, float_format="%.6g")
             files += ["subgroups.parquet", "summary_subgroups.csv", "economics.csv",
                       "economics_replicates.csv", "ceac.csv"]  # fmt: skip
-            eco_cols = {**economics.ECONOMICS_COLUMNS,
-                        **economics.wtp_columns(scenario.analysis.wtp)}  # fmt: skip
-            extra_columns = {
-                "subgroups.parquet": column_dictionary(SUBGROUP_COLUMNS),
-                "summary_subgroups.csv": column_dictionary(SUBGROUP_SUMMARY_COLUMNS),
+            eco_cols = economics.economics_columns(scenario.analysis.wtp, has_life)
+            extra_columns |= {
+                "subgroups.parquet": column_dictionary(subgroup_columns(has_life)),
+                "summary_subgroups.csv": column_dictionary(subgroup_summary_columns(has_life)),
                 "economics.csv": column_dictionary(eco_cols),
                 "economics_replicates.csv": column_dictionary(
-                    economics.increment_columns(scenario.analysis.wtp)
+                    economics.increment_columns(scenario.analysis.wtp, has_life)
                 ),
                 "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
             }

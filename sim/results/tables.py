@@ -15,12 +15,15 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.columns import Column
+from sim.engine.month.lifecourse import LIFE
 from sim.engine.month.records import MONTHLY
 from sim.engine.month.records import PROVIDER_COLUMNS as PROVIDER_DECLARED
 
 #: monthly table: column -> (dtype, unit, meaning), from the columns' declarations
 #: (:mod:`sim.engine.columns`): the records stage's core columns, then every feature's
 MONTHLY_COLUMNS: dict[str, tuple[str, str, str]] = MONTHLY.dictionary()
+#: the life table (``life.parquet``, with ``[life]``): column -> (dtype, unit, meaning)
+LIFE_TABLE_COLUMNS: dict[str, tuple[str, str, str]] = LIFE.dictionary()
 #: provider panel: column -> (dtype, unit, meaning)
 PROVIDER_COLUMNS: dict[str, tuple[str, str, str]] = {
     k: c.entry for k, c in PROVIDER_DECLARED.items()
@@ -163,9 +166,44 @@ SUBGROUP_SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
 }  # fmt: skip
 
 
+#: summary_subgroups.csv's columns with a life course ([life])
+LIFE_SUBGROUP_SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "persons": ("int64", "persons", "People who were members of the group at some time in the run: its members at month 0 and every later entrant (mean over replicates, rounded)."),
+    "deaths": ("float64", "persons", "Deaths in the group over the run (mean over replicates)."),
+    "deaths_per_1000_member_years": ("float64", "deaths/1,000 member-years", "Deaths per 1,000 years lived by the group's members."),
+    "life_years_per_person": ("float64", "years", "Undiscounted years lived per person of the group over the run."),
+}  # fmt: skip
+
+
+def subgroup_summary_columns(life: bool) -> dict[str, tuple[str, str, str]]:
+    """summary_subgroups.csv's columns (with a life course: members at the end, per person
+    ever a member, and the group's deaths)."""
+    if not life:
+        return SUBGROUP_SUMMARY_COLUMNS
+    out = dict(SUBGROUP_SUMMARY_COLUMNS)
+    out["members"] = ("int64", "persons", "Members of the group in the last month.")
+    out["qalys_per_member"] = (
+        "float64",
+        "QALYs",
+        "Undiscounted QALYs per person of the group over the run (per persons, everyone who "
+        "was a member at some time).",
+    )
+    return {**out, **LIFE_SUBGROUP_SUMMARY_COLUMNS}
+
+
+def persons_ever(d: pd.DataFrame) -> float:
+    """People ever members in rows ``d`` of one group (one or more replicates, averaged): the
+    members of its first month less that month's entrants, plus every entrant."""
+    first = d["month"].min()
+    reps = d["replicate"].nunique()
+    start = d[d["month"] == first]
+    return float(start["members"].sum() - start["entries"].sum() + d["entries"].sum()) / reps
+
+
 def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
     """Per arm, subgroup and group, over the run, averaged over replicates."""
     last = subgroups["month"].max()
+    life = "deaths" in subgroups.columns
     records = []
     keys = ["arm", "subgroup", "group"]
     for (arm, sub, grp), d in subgroups.groupby(keys, sort=False):
@@ -174,7 +212,19 @@ def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
                  "adverse_events", "qalys"]].sum() / reps  # fmt: skip
         mm = tot["members"]
         end = d[d["month"] == last]
-        members = int(end["members"].iloc[0])
+        members = int(end["members"].iloc[0]) if len(end) else 0
+        extra = {}
+        per = members
+        if life:
+            persons = persons_ever(d)
+            per = persons
+            deaths = float(d["deaths"].sum()) / reps
+            extra = {
+                "persons": round(persons),
+                "deaths": deaths,
+                "deaths_per_1000_member_years": 12_000.0 * deaths / mm if mm else np.nan,
+                "life_years_per_person": mm / 12.0 / persons if persons else np.nan,
+            }
         records.append(
             {
                 "arm": arm,
@@ -190,10 +240,102 @@ def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
                 "adverse_events_per_1000": 1000 * tot["adverse_events"] / mm,
                 "function_change": float(end["function_change"].mean()),
                 "mean_function_end": float(end["mean_function"].mean()),
-                "qalys_per_member": tot["qalys"] / members,
+                "qalys_per_member": tot["qalys"] / per if per else np.nan,
+                **extra,
             }
         )
-    return frame(records, SUBGROUP_SUMMARY_COLUMNS)
+    return frame(records, subgroup_summary_columns(life))
+
+
+#: summary_life.csv: one row per arm and setting (and ``all``: the members' flow), averaged
+#: over replicates
+LIFE_SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "arm": ("string", "name", "Arm."),
+    "setting": ("string", "name", "Care setting, or 'all' (the members: deaths, survival, life-years)."),
+    "replicates": ("int64", "runs", "Replications averaged."),
+    "starting_members": ("int64", "persons", "Members at month 0 (before its entrants): the cohort whose survival is reported."),
+    "entries": ("float64", "persons", "New beneficiaries over the run."),
+    "deaths": ("float64", "persons", "Deaths over the run (of patients in care in the setting, on its row)."),
+    "member_years": ("float64", "years", "Years lived by the members over the run."),
+    "death_rate": ("float64", "deaths/1,000 member-years", "Deaths per 1,000 member-years ('all'), or deaths of patients in care per 1,000 years in care (a setting)."),
+    "survival_end": ("float64", "fraction", "Share of the starting members alive at the end of the run."),
+    "life_years_per_starting_member": ("float64", "years", "Years lived in the run per starting member (the area under the survival curve over the run; undiscounted)."),
+    "members_end": ("float64", "persons", "Members alive at the end of the run."),
+    "admissions": ("float64", "episodes", "Admissions (episodes started and taken to a provider) in the setting over the run."),
+    "admission_mortality": ("float64", "fraction", "Deaths within the month of admission / admissions (NaN without admissions)."),
+    "adverse_event_mortality": ("float64", "fraction", "Deaths within the month of an adverse event / adverse events (NaN without events)."),
+}  # fmt: skip
+
+
+def summarize_life(life: pd.DataFrame) -> pd.DataFrame:
+    """summary_life.csv: per arm, the members' deaths, survival and life-years ('all'), and per
+    setting the deaths of patients in care, after admissions and after adverse events;
+    averaged over replicates."""
+    nan = np.nan
+    records = []
+    for arm, a in life.groupby("arm", sort=False):
+        reps = a["replicate"].nunique()
+        first = a["setting"].iloc[0]
+        pop = a[a["setting"] == first]  # the members' flow is repeated in every setting's row
+        by_month = pop.groupby(["replicate", "month"], sort=True)[
+            ["members_start", "entries", "deaths", "members", "cohort_alive", "members_end"]
+        ].sum()
+        start = by_month.xs(pop["month"].min(), level="month")["members_start"]
+        last = by_month.xs(pop["month"].max(), level="month")
+        # cohort alive during each month: the starting members, then last month's survivors
+        during = by_month["cohort_alive"].groupby(level="replicate").shift(1)
+        during = during.fillna(by_month["members_start"])
+        ly = (during / 12.0).groupby(level="replicate").sum() / start
+        member_years = float(by_month["members"].sum()) / 12.0 / reps
+        deaths = float(by_month["deaths"].sum()) / reps
+        base = {"arm": arm, "replicates": reps, "starting_members": round(float(start.mean()))}
+        records.append(
+            {
+                **base,
+                "setting": "all",
+                "entries": float(by_month["entries"].sum()) / reps,
+                "deaths": deaths,
+                "member_years": member_years,
+                "death_rate": 1000.0 * deaths / member_years if member_years else nan,
+                "survival_end": float((last["cohort_alive"] / start).mean()),
+                "life_years_per_starting_member": float(ly.mean()),
+                "members_end": float(last["members_end"].mean()),
+                "admissions": nan,
+                "admission_mortality": nan,
+                "adverse_event_mortality": nan,
+            }
+        )
+        for setting, d in a.groupby("setting", sort=False):
+            tot = d[["in_care", "deaths_in_care", "admissions", "deaths_after_admission",
+                     "adverse_events", "deaths_after_adverse_event"]].sum() / reps  # fmt: skip
+            years_in_care = tot["in_care"] / 12.0
+            records.append(
+                {
+                    **base,
+                    "setting": setting,
+                    "entries": nan,
+                    "deaths": tot["deaths_in_care"],
+                    "member_years": years_in_care,
+                    "death_rate": (
+                        1000.0 * tot["deaths_in_care"] / years_in_care if years_in_care else nan
+                    ),
+                    "survival_end": nan,
+                    "life_years_per_starting_member": nan,
+                    "members_end": nan,
+                    "admissions": tot["admissions"],
+                    "admission_mortality": (
+                        tot["deaths_after_admission"] / tot["admissions"]
+                        if tot["admissions"]
+                        else nan
+                    ),
+                    "adverse_event_mortality": (
+                        tot["deaths_after_adverse_event"] / tot["adverse_events"]
+                        if tot["adverse_events"]
+                        else nan
+                    ),
+                }
+            )
+    return frame(records, LIFE_SUMMARY_COLUMNS)
 
 
 def column_dictionary(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, str]]:

@@ -22,6 +22,8 @@ selection)
 ``[supply]`` (participation, capacity,        :mod:`~sim.scenario.supply`
 market)
 ``[pathway]`` (destinations, network)         :mod:`~sim.scenario.pathway`
+``[life]`` (age, deaths, entries)             :mod:`~sim.scenario.life`
+``[trends]`` (price updates, intensity)       :mod:`~sim.scenario.trends`
 ``[[arms.contracts]]``                        :mod:`~sim.scenario.contracts`
 ``[[arms]]`` (switches)                       :mod:`~sim.scenario.arms`
 ``[outputs]``, ``[analysis]``                 :mod:`~sim.scenario.analysis`
@@ -52,6 +54,7 @@ from sim.scenario.behaviour import (
 from sim.scenario.common import MAX_MAGNITUDE, MAX_PATIENTS, WILDCARD, F, Strict, check_label
 from sim.scenario.contracts import ContractConfig
 from sim.scenario.investments import INVESTMENT_TYPES, InvestmentsConfig, InvestmentType
+from sim.scenario.life import LifeConfig, LifeSettingConfig
 from sim.scenario.loading import (
     apply_override,
     load_scenario,
@@ -72,6 +75,7 @@ from sim.scenario.settings import (
     TherapyConfig,
 )
 from sim.scenario.supply import CapacityConfig, MarketConfig, ParticipationConfig, SupplyConfig
+from sim.scenario.trends import TrendsConfig
 
 __all__ = [
     "INVESTMENT_TYPES",
@@ -94,6 +98,8 @@ __all__ = [
     "F",
     "InvestmentType",
     "InvestmentsConfig",
+    "LifeConfig",
+    "LifeSettingConfig",
     "MarketConfig",
     "NetworkConfig",
     "OutputsConfig",
@@ -111,6 +117,7 @@ __all__ = [
     "SupplyConfig",
     "SwitchConfig",
     "TherapyConfig",
+    "TrendsConfig",
     "UpcodingConfig",
     "apply_override",
     "check_label",

@@ -29,7 +29,17 @@ class OutputsConfig(Strict):
 
 #: subgroup dimensions a scenario may ask for (``[analysis] subgroups``); combinations are
 #: written ``"payer*risk_quantile"``
-SUBGROUP_DIMENSIONS = ("risk_quantile", "condition", "payer", "function_band", "region")
+SUBGROUP_DIMENSIONS = (
+    "risk_quantile",
+    "condition",
+    "payer",
+    "function_band",
+    "region",
+    "age_band",
+    "sex",
+)
+#: the dimensions that need the life course (``[life]``: age and sex)
+LIFE_DIMENSIONS = ("age_band", "sex")
 #: cost perspectives of the health-economic outcomes (sim/results/economics.py)
 PERSPECTIVES = ("health_system", "public_payer", "plans", "patients", "providers")
 
@@ -58,7 +68,9 @@ class AnalysisConfig(Strict):
         "names",
         "Subgroup tables to write: any of " + ", ".join(SUBGROUP_DIMENSIONS) + ", or a "
         "combination joined by '*' (`payer*risk_quantile`). Groups are fixed at month 0 "
-        "(function band: function at month 0), so patients neither enter nor leave a group.",
+        "(function band: function at month 0; age band: age at month 0, or at entry for a "
+        "new beneficiary), so patients do not move between groups; with [life] they enter and "
+        "die. age_band and sex need the [life] table.",
     )
     risk_quantiles: int = F(
         4,
@@ -71,6 +83,12 @@ class AnalysisConfig(Strict):
         [40.0, 60.0, 80.0],
         "points (0-100)",
         "Edges of the function_band subgroup (function at month 0; increasing, within 0-100).",
+    )
+    age_bands: list[float] = F(
+        [75.0, 85.0],
+        "years",
+        "Edges of the age_band subgroup (age at month 0, or at entry; increasing, within "
+        "65-120): the default gives 65-74, 75-84 and 85+.",
     )
     discount_rate: float = F(
         0.03,
@@ -136,6 +154,15 @@ class AnalysisConfig(Strict):
             raise ValueError("edges must lie strictly between 0 and 100")
         return v
 
+    @field_validator("age_bands")
+    @classmethod
+    def _age_bands(cls, v: list[float]) -> list[float]:
+        if not v or any(b <= a for a, b in itertools.pairwise(v)):
+            raise ValueError("give at least one edge, strictly increasing")
+        if v[0] <= 65 or v[-1] >= 120:
+            raise ValueError("edges must lie strictly between 65 and 120")
+        return v
+
     @field_validator("wtp")
     @classmethod
     def _wtp(cls, v: list[float]) -> list[float]:
@@ -157,11 +184,22 @@ class AnalysisConfig(Strict):
         return self
 
 
-def check_analysis(an: AnalysisConfig, arms: list[str], settings: list[str]) -> None:
-    """The baseline is an arm of the scenario, and each key measure one the catalogue has for
-    the scenario's settings (:mod:`sim.scenario.key_measures`)."""
+def check_analysis(
+    an: AnalysisConfig, arms: list[str], settings: list[str], life: object | None = None
+) -> None:
+    """The baseline is an arm of the scenario, each key measure one the catalogue has for
+    the scenario's settings (:mod:`sim.scenario.key_measures`), and subgroups by age or sex
+    come with a life course (``life``: the scenario's ``[life]`` table, or None)."""
     from sim.scenario import key_measures as measures
 
+    if life is None:
+        for i, name in enumerate(an.subgroups):
+            need = [p for p in name.split("*") if p in LIFE_DIMENSIONS]
+            if need:
+                raise ValueError(
+                    f"analysis.subgroups.{i}: {need[0]!r} needs the [life] table (patients "
+                    "have an age and a sex only with a life course); add [life] or drop it"
+                )
     if an.baseline is not None and an.baseline not in arms:
         raise ValueError(
             f"analysis.baseline: unknown arm {an.baseline!r}; allowed: {', '.join(map(repr, arms))}"

@@ -14,6 +14,7 @@ from sim.scenario.arms import ArmConfig, add_months, check_arms, switch_months
 from sim.scenario.behaviour import BehaviourConfig
 from sim.scenario.common import F, Strict, check_label, check_names, check_shares, inherit, iso_date
 from sim.scenario.investments import check_investments
+from sim.scenario.life import LifeConfig, check_life
 from sim.scenario.pathway import PathwayConfig, check_pathway
 from sim.scenario.payers import PayerConfig, default_payers
 from sim.scenario.population import PopulationConfig
@@ -24,6 +25,7 @@ from sim.scenario.settings import (
     default_settings,
 )
 from sim.scenario.supply import SupplyConfig, check_supply
+from sim.scenario.trends import TrendsConfig
 
 
 class Scenario(Strict):
@@ -67,6 +69,19 @@ class Scenario(Strict):
         "table",
         "The supply side: participation per payer, capacity and congestion, entry and exit.",
     )
+    life: LifeConfig | None = F(
+        None,
+        "table",
+        "The life course: age, sex, deaths (a life table scaled by risk and function, raised "
+        "after admissions and adverse events) and new beneficiaries at 65; none: a closed "
+        "cohort without age, in which no one dies.",
+    )
+    trends: TrendsConfig | None = F(
+        None,
+        "table",
+        "Annual price updates and secular intensity growth, the same in every arm; none: "
+        "prices and practice stay where they start.",
+    )
     arms: list[ArmConfig] = F(..., "table", "Payment designs compared under common random numbers.")
     outputs: OutputsConfig = F(OutputsConfig(), "table", "What to write.")
     analysis: AnalysisConfig | None = F(
@@ -107,9 +122,13 @@ class Scenario(Strict):
             check_pathway(self.pathway, self.settings)
         check_supply(self.supply, self.settings)
         check_admission(self.behaviour, self.supply)
+        if self.life is not None:
+            check_life(self.life, list(self.settings), list(self.population.conditions))
         check_arms(self)
         if self.analysis is not None:
-            check_analysis(self.analysis, [a.name for a in self.arms], list(self.settings))
+            check_analysis(
+                self.analysis, [a.name for a in self.arms], list(self.settings), self.life
+            )
         return self
 
     @property

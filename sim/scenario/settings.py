@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 class AdverseEventConfig(Strict):
-    """Adverse events of a setting: base rate, how they rise with low function and
-    under-treatment, their cost and the function they take."""
+    """Adverse events of a setting: base rate, how they rise with low function, with
+    under-treatment and with over-treatment, their cost and the function they take."""
 
     base_rate: float = F(
         0.004,
@@ -39,6 +39,15 @@ class AdverseEventConfig(Strict):
         "probability/unit^2",
         "Added monthly risk per squared unit of under-treatment below the patient optimum "
         "(assumption).",
+        ge=0,
+    )
+    overtreatment_risk: float = F(
+        0.0,
+        "probability/unit^2",
+        "Added monthly risk per squared unit of care above the patient optimum: harm from too "
+        "much care (hospital-acquired conditions, cascades of further tests and treatment, "
+        "iatrogenic events), so low-value care can hurt (assumption; 0: care above the "
+        "optimum is harmless, as before).",
         ge=0,
     )
     cost: float = F(

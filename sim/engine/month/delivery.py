@@ -8,8 +8,9 @@ when its covered units run out. Units accumulate over the contract's payment per
 may change the units at a period's end (bunching). ``CareSetting.deliver`` turns units into
 visits, billed units, minutes and fee-schedule value. Patients gain function with diminishing
 returns; features may deliver a second decision with the units (a stay's therapy minutes).
-Adverse events strike with a risk that rises with under-treatment (times any feature's
-factor: investments, follow-up after discharge).
+Adverse events strike with a risk that rises with under-treatment and, with
+``adverse_events.overtreatment_risk``, with over-treatment (times any feature's factor:
+investments, follow-up after discharge).
 """
 
 from __future__ import annotations
@@ -286,9 +287,14 @@ def deliver(world: World, setting: CareSetting, new: NewEpisodes) -> SettingMont
         units, need, cfg.benefit_curvature, cfg.value_per_function_point, cfg.low_value_threshold
     )
     columns, extra_cost, extra_risk = _deliver_features(world, setting, act, units, benefit, gain)
+    ae = cfg.adverse_events
+    if ae.overtreatment_risk:
+        # harm from too much care: risk per squared unit above the patient optimum
+        over = np.maximum(units - need, 0.0)
+        harm = ae.overtreatment_risk * over * over
+        extra_risk = harm if extra_risk is None else extra_risk + harm
 
     # outcomes: adverse events, function, the episode's months left
-    ae = cfg.adverse_events
     factor = hooks.factor(world, s, "adverse_events", idx)
     if factor is None:
         function_at_start, p_adverse, adverse, function_change = world.kernels.outcomes(

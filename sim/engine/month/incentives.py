@@ -93,6 +93,8 @@ def _margins(world: World, s: int, w: np.ndarray) -> None:
         2.0 * mg.per_event * ae.shortfall_risk
         + mg.per_point * cfg.benefit_curvature / cfg.value_per_function_point
     )
+    # above it, the expected adverse-event costs borne of harm from too much care
+    providers.overtreatment_curvature = 2.0 * mg.per_event * ae.overtreatment_risk
     day_extra = np.zeros(providers.n)
     for f in world.hooks("incentives", s):
         extra = f.incentives(world, s, w)
@@ -115,6 +117,7 @@ def optimal_theta(world: World, s: int) -> np.ndarray:
         cfg.benefit_curvature,
         providers.shortfall_curvature,
         float(cfg.max_units),
+        providers.overtreatment_curvature,
     )
 
 

@@ -2,12 +2,14 @@
 
 Patients without an episode start one with probability
 ``need_probability · risk · condition multiplier · (1 + slope · function shortfall / 100)``
-(times any feature's factor: prevention). Features may start episodes whatever the draw (the
-pathway's readmissions and referrals). The episode's length is geometric; its patient-optimal
-units per month, the *need* q_B, scale with risk and condition. An elective need is taken to
-the patient's provider with probability ``(1 + expected OOP / reference)^elasticity``, the
-expected out-of-pocket cost coming from the payer's contract (payment model and cost-sharing
-terms), times any feature's factor (the wait for care under congestion). Features may turn new
+(times any feature's factor: prevention; with a life course, times the factor of the
+patient's age and sex, 0 for a patient who is not a member: ``World.need_factor``). Features
+may start episodes whatever the draw (the pathway's readmissions and referrals). The episode's
+length is geometric; its patient-optimal units per month, the *need* q_B, scale with risk and
+condition (and with the trends' intensity growth). An elective need is taken to the patient's
+provider with probability ``(1 + expected OOP / reference)^elasticity``, the expected
+out-of-pocket cost coming from the payer's contract (payment model and cost-sharing terms),
+times any feature's factor (the wait for care under congestion). Features may turn new
 patients away (selection, participation).
 """
 
@@ -55,11 +57,14 @@ def patient_need(world: World, setting: CareSetting, patients: np.ndarray) -> np
     """The patient-optimal units per month of new episodes (q_B, float64)."""
     pop = world.population
     cfg = setting.cfg
-    return (
+    need = (
         cfg.optimal_units
         * pop.risk[patients].astype(np.float64) ** cfg.need_risk_elasticity
         * world.condition_intensity[pop.condition[patients]]
     )
+    if world.intensity != 1.0:
+        need *= world.intensity  # secular intensity growth ([trends])
+    return need
 
 
 def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
@@ -161,6 +166,8 @@ def _new_episodes_with_features(
             forced = x if forced is None else forced | x
     if forced is not None:
         forced = forced & (left == 0)
+        if world.life is not None:
+            forced &= world.life.enrolled  # only members have needs ([life])
         new |= forced
     idx_new = np.flatnonzero(new)
     p_new = np.minimum(p[idx_new], 1.0)

@@ -22,6 +22,7 @@ from sim.engine.features import FEATURES
 from sim.engine.kernels import RECORD_COUNTS
 from sim.engine.month.accounts import provider_cost, provider_revenue
 from sim.engine.month.incentives import optimal_theta
+from sim.engine.month.lifecourse import life_rows
 from sim.engine.payment import terms
 
 if TYPE_CHECKING:
@@ -162,13 +163,19 @@ def record(
     rows: list[dict[str, Any]],
     provider_rows: list[dict[str, Any]] | None,
     subgroups: Subgroups | None = None,
+    life: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Append this month's rows (``f0_sum``: each payer's sum of function at the start), and
-    the subgroup rows when the scenario asks for them (``[analysis]``).
+    """Append this month's rows (``f0_sum``: each payer's sum of function at the start), the
+    subgroup rows when the scenario asks for them (``[analysis]``) and the life table's rows
+    (``life``) with a life course (``[life]``: then function is summed over this month's
+    members, from month 0 or their entry).
 
     The rows are read off the month's sums by (setting, payer) (:func:`_sums`), which a
     sharded run adds up over its shards first (``world.exchange.sums``)."""
-    f_sum = world.population.function_sum_by_payer()
+    if world.life is None:
+        f_sum = world.population.function_sum_by_payer()
+    else:
+        f_sum, f0_sum = world.life.function_sums(world)
     revenues = []
     local = []
     for s in range(len(world.settings)):
@@ -178,12 +185,18 @@ def record(
         revenues.append(revenue)
         sums = _sums(world, s, f_sum, f0_sum)
         world.ledgers.oop[s] += sums["oop"]
+        if world.life is not None:
+            sums.update(world.life.sums(s))
         local.append(sums)
+    run_values = []
     for s, sums in enumerate(world.exchange.sums(local)):
         # Python numbers, once per setting: the rows take dozens of them per payer
         values = {k: v.tolist() for k, v in sums.items()}
+        run_values.append(values)
         for g in range(world.n_payers):
             rows.append(MONTHLY.row(world, s, g, values))
+    if life is not None:
+        life_rows(world, run_values, life)
     if provider_rows is not None:
         # a shard's rows are its own providers' (the run merges them at the end)
         for s, revenue in enumerate(revenues):

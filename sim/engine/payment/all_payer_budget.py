@@ -12,7 +12,9 @@ so its effective price per unit is ``v · rate + (1 − v) · T_h / volume``: ``
 budget (prices move to meet the target whatever the volume), ``v = 1`` the rates alone. The
 target is ``budget_pmpm`` × the risk scores of the hospital's members (per member-month at risk
 score 1, risk-adjusted like capitation when ``risk_adjusted``) × (1 + ``annual_update``) per
-calendar year since the contract began. One more unit earns ``v · rate`` at the margin.
+calendar year since the contract began, at the payer's rate level when it began: the trends'
+price updates (``[trends]``) raise the charges, not the target, so the annual update is a cap
+on revenue growth that saves against a trend. One more unit earns ``v · rate`` at the margin.
 
 *All-payer*: give every payer's contract for the setting this model (each payer's members'
 target and charges; the payer's rate level applies to both).
@@ -100,6 +102,9 @@ class AllPayerBudget(PaymentModel):
     def __init__(self, params: AllPayerBudgetParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
         self._first_year: int | None = None
+        #: the payer's rate level when the contract began: the target grows by its own
+        #: annual update, not by the trends' price updates (a cap on revenue growth)
+        self._rate: float | None = None
 
     def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
         """``v`` × the all-payer rate of a unit."""
@@ -114,9 +119,10 @@ class AllPayerBudget(PaymentModel):
         prm = self.params
         if self._first_year is None:
             self._first_year = year
+            self._rate = panel.rate_multiplier
         growth = (1.0 + prm.annual_update) ** (year - self._first_year)
         base = panel.risk_sum if prm.risk_adjusted else panel.members
-        return base * (prm.budget_pmpm * growth * panel.rate_multiplier)
+        return base * (prm.budget_pmpm * growth * self._rate)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """``v`` of the charges per claim (cost-shared), ``(1 − v)`` of the target per
