@@ -77,6 +77,7 @@ def test_the_streams_are_the_models():
         "providers",
         "providers_monthly",
         "mesa",
+        "life",
     ]
 
 

@@ -85,9 +85,11 @@ def test_acceptability_curve():
 
 
 def test_a_run_carries_discounted_qalys_and_costs():
-    """On a real run: undiscounted QALYs per member = Σ mean utility / 12; discounting at a
-    positive rate lowers both QALYs and costs; at rate 0 they equal the plain sums."""
+    """On a real run (the main comparison, with its life course): undiscounted QALYs per
+    person = Σ QALYs / persons ever members; discounting at a positive rate lowers both QALYs
+    and costs; at rate 0 they equal the plain sums per person."""
     from sim.experiments.run import run
+    from sim.results.tables import persons_ever
     from sim.scenario import load_scenario
 
     sc = load_scenario(
@@ -98,17 +100,18 @@ def test_a_run_carries_discounted_qalys_and_costs():
     keys = ["arm", "replicate"]
     pr = economics.per_replicate(res.monthly, res.subgroups, sc.analysis, keys)
     everyone = res.subgroups[res.subgroups["subgroup"] == "all"]
-    plain = everyone.groupby(keys)["mean_utility"].sum() / 12
+    persons = everyone.groupby(keys)[["month", "members", "entries", "replicate"]].apply(
+        persons_ever
+    )
+    plain = everyone.groupby(keys)["qalys"].sum() / persons
     np.testing.assert_allclose(
         pr.set_index(keys)["qalys_per_member_undiscounted"].loc[plain.index], plain, rtol=1e-12
     )
     assert (pr["qalys_per_member"] < pr["qalys_per_member_undiscounted"]).all()
     zero = AnalysisConfig(discount_rate=0.0)
     pr0 = economics.per_replicate(res.monthly, res.subgroups, zero, keys).set_index(keys)
-    first = res.monthly[res.monthly["setting"] == res.monthly["setting"].iloc[0]]
-    members = first.groupby([*keys, "month"])["members"].sum()
-    cost = res.monthly.groupby([*keys, "month"])[["spending", "oop"]].sum().sum(axis=1)
-    expected = (cost / members).groupby(keys).sum()
+    cost = res.monthly.groupby(keys)[["spending", "oop"]].sum().sum(axis=1)
+    expected = cost / persons.loc[cost.index]
     np.testing.assert_allclose(pr0["cost_per_member_health_system"].loc[expected.index], expected)
     discounted = pr.set_index(keys)["cost_per_member_health_system"].loc[expected.index]
     assert (discounted < expected).all()
@@ -161,3 +164,108 @@ def test_results_folder_carries_economics(tmp_path):
     assert names == set(eco.reset_index().columns)
     reps = pd.read_csv(out / "economics_replicates.csv")
     assert {c["name"] for c in meta["columns"]["economics_replicates.csv"]} == set(reps.columns)
+
+
+def _cohort(arm: str, h: float, months: int, n0: float = 1000.0, u: float = 0.8, c: float = 50.0):
+    """A closed cohort of ``n0`` at a constant monthly death probability ``h``, utility ``u``
+    and cost ``c`` per member-month, as the monthly, subgroup and life tables carry it."""
+    m = np.arange(months)
+    members = n0 * (1.0 - h) ** m  # members during month m (deaths at its end)
+    base = {"arm": arm, "replicate": 0, "month": m}
+    monthly = pd.DataFrame(
+        {
+            **base,
+            "setting": "clinic",
+            "payer": "medicare",
+            "members": members,
+            "spending": c * members,
+            "oop": 0.0,
+            "public_payer_spending": c * members,
+            "plan_margin": 0.0,
+            "provider_margin": 0.0,
+        }
+    )
+    subgroups = pd.DataFrame(
+        {
+            **base,
+            "subgroup": "all",
+            "group": "all",
+            "members": members,
+            "qalys": u * members / 12.0,
+            "entries": 0.0,
+            "deaths": members * h,
+            "life_years": members / 12.0,
+        }
+    )
+    life = pd.DataFrame(
+        {
+            **base,
+            "setting": "clinic",
+            "payer": "medicare",
+            "members_start": members,
+            "entries": 0,
+            "deaths": members * h,
+            "members": members,
+            "cohort_alive": members * (1.0 - h),
+            "members_end": members * (1.0 - h),
+            "in_care": 0,
+            "deaths_in_care": 0,
+            "admissions": 0,
+            "deaths_after_admission": 0,
+            "adverse_events": 0,
+            "deaths_after_adverse_event": 0,
+        }
+    )
+    return monthly, subgroups, life
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.03])
+def test_qalys_and_life_years_at_a_constant_hazard(rate):
+    """With deaths (a life course), per person: life-years = Σ_m (1 − h)^m · (1 + r)^(−m/12)
+    / 12, QALYs = u × that and costs = 12·c × that — the geometric sums, discounted or not."""
+    h, months, u, c = 0.004, 60, 0.8, 50.0
+    monthly, subgroups, _ = _cohort("a", h, months, u=u, c=c)
+    cfg = AnalysisConfig(discount_rate=rate)
+    pr = economics.per_replicate(monthly, subgroups, cfg, ["arm", "replicate"]).iloc[0]
+    x = (1.0 - h) * (1.0 + rate) ** (-1.0 / 12.0)
+    years = (1.0 - x**months) / (1.0 - x) / 12.0
+    assert pr["life_years_per_member"] == pytest.approx(years, rel=1e-12)
+    assert pr["qalys_per_member"] == pytest.approx(u * years, rel=1e-12)
+    assert pr["cost_per_member_health_system"] == pytest.approx(12 * c * years, rel=1e-12)
+    undiscounted = (1.0 - (1.0 - h) ** months) / h / 12.0
+    assert pr["qalys_per_member_undiscounted"] == pytest.approx(u * undiscounted, rel=1e-12)
+    assert pr["deaths_per_1000"] == pytest.approx(1000 * (1 - (1 - h) ** months), rel=1e-12)
+
+
+def test_a_lower_hazard_gains_life_years_and_qalys():
+    """Two arms at hazards h₁ < h₀: the life-year increment is the difference of the closed
+    forms, and the QALY increment u times it."""
+    months, u = 48, 0.7
+    m0, s0, _ = _cohort("base", 0.005, months, u=u)
+    m1, s1, _ = _cohort("better", 0.003, months, u=u)
+    cfg = AnalysisConfig(discount_rate=0.0, wtp=[50_000.0])
+    out = economics.analyse(pd.concat([m0, m1]), pd.concat([s0, s1]), cfg, "base")
+    row = out["table"].set_index("arm").loc["better"]
+
+    def years(h):
+        return (1.0 - (1.0 - h) ** months) / h / 12.0
+
+    assert row["incremental_life_years"] == pytest.approx(years(0.003) - years(0.005), rel=1e-9)
+    assert row["incremental_qalys"] == pytest.approx(u * (years(0.003) - years(0.005)), rel=1e-9)
+    assert "d_life_years" in out["increments"]
+
+
+def test_survival_and_life_years_of_the_starting_cohort():
+    """summary_life.csv: survival at the end is (1 − h)^M and the life-years per starting
+    member the area under the survival curve, (1 − (1 − h)^M) / (12·h)."""
+    from sim.results.tables import summarize_life
+
+    h, months = 0.01, 36
+    _, _, life = _cohort("a", h, months)
+    row = summarize_life(life).set_index("setting").loc["all"]
+    assert row["survival_end"] == pytest.approx((1 - h) ** months, rel=1e-12)
+    expected = (1 - (1 - h) ** months) / (12 * h)
+    assert row["life_years_per_starting_member"] == pytest.approx(expected, rel=1e-12)
+    assert row["death_rate"] == pytest.approx(
+        1000 * row["deaths"] / row["member_years"], rel=1e-12
+    )

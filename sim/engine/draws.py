@@ -182,11 +182,11 @@ ADMIT = Draw(
     "ADMIT", SETTING, 9, f"{_F}.admission", "whether the provider takes a new case (its logit)"
 )
 
-# the second page (purposes 8-15; the counter + 2^32)
+# the life course's: a draw per member, not per setting (setting 0)
 DEATH = Draw(
     "DEATH",
     SETTING,
-    8,
+    10,
     "sim.engine.month.lifecourse",
     "whether an enrolled patient dies this month (a population draw: slot 0, setting 0)",
 )

@@ -200,9 +200,21 @@ def run_bytes(scenario: Scenario, arms: int | None = None, replications: int | N
         rows += scenario.months * providers * arms * reps
     return (
         FIXED_BYTES
-        + patient_bytes(scenario.population.patients, len(scenario.settings))
+        + patient_bytes(held_patients(scenario), len(scenario.settings))
         + rows * BYTES_PER_OUTPUT_ROW
     )
+
+
+def held_patients(scenario: Scenario) -> int:
+    """Patients a run holds: with a life course (``[life]``) also a place for every entrant
+    (at most 6% of the starting population a year to replace the dead, a bound on the life
+    table's death rate of a Medicare-like population; or the stated entry rate)."""
+    n = scenario.population.patients
+    life = scenario.life
+    if life is None or life.entries == "none":
+        return n
+    rate = life.entry_rate if life.entries == "rate" else 0.06 * life.mortality_multiplier
+    return n + math.ceil(n * rate * scenario.months / 12)
 
 
 def gb(n: float) -> str:
