@@ -46,8 +46,34 @@ def _shipped() -> list[str]:
     return out
 
 
-def _small(name: str, **changes: Any) -> dict[str, Any]:
+#: what a mechanisms-off variant drops (issue 25: the life course, trends, over-treatment harm)
+_LIFE_DIMENSIONS = ("age_band", "sex")
+
+
+def _mechanisms_off(data: dict[str, Any]) -> dict[str, Any]:
+    """The scenario without the life course, trends and over-treatment harm (and subgroups
+    that need a life course): what it was before issue 25, whose hashes stay checked."""
+    data.pop("life", None)
+    data.pop("trends", None)
+    for st in data.get("settings", {}).values():
+        st.get("adverse_events", {}).pop("overtreatment_risk", None)
+    analysis = data.get("analysis")
+    if analysis and "subgroups" in analysis:
+        analysis["subgroups"] = [
+            g for g in analysis["subgroups"] if not set(g.split("*")) & set(_LIFE_DIMENSIONS)
+        ]
+    return data
+
+
+def _changed_by_issue_25(name: str) -> bool:
     data = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
+    return _mechanisms_off(tomllib.loads((SCENARIOS / f"{name}.toml").read_text())) != data
+
+
+def _small(name: str, *, off: bool = False, **changes: Any) -> dict[str, Any]:
+    data = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
+    if off:
+        data = _mechanisms_off(data)
     data["population"] = {**data.get("population", {}), "patients": PATIENTS}
     data["months"] = MONTHS
     data["replications"] = 1
@@ -66,28 +92,42 @@ def _small(name: str, **changes: Any) -> dict[str, Any]:
 
 
 def cases() -> dict[str, dict[str, Any]]:
-    """Every shipped scenario, plus behaviour variants of the main and reform scenarios."""
+    """Every shipped scenario as shipped, its mechanisms-off variant where issue 25 switched
+    mechanisms on (``:life_off``: the hashes recorded before it), plus behaviour variants of
+    the main and reform scenarios (of the mechanisms-off scenario, so their recorded hashes
+    stay checked too)."""
     out = {name: _small(name) for name in _shipped()}
+    changed = {name for name in _shipped() if _changed_by_issue_25(name)}
+    for name in sorted(changed):
+        out[f"{name}:life_off"] = _small(name, off=True)
+
+    def variant(name: str, **changes: Any) -> dict[str, Any]:
+        return _small(name, off=name in changed, **changes)
+
     main = "compare_payment_models"
-    out[f"{main}:optimal"] = _small(main, **{"behaviour.mode": "optimal"})
-    out[f"{main}:fixed"] = _small(main, **{"behaviour.mode": "fixed"})
-    out[f"{main}:selection"] = _small(main, **{"behaviour.selection.enabled": True})
-    out[f"{main}:upcoding"] = _small(main, **{"behaviour.upcoding.enabled": True})
-    out["home_health_reform:bunching_off"] = _small(
+    out[f"{main}:optimal"] = variant(main, **{"behaviour.mode": "optimal"})
+    out[f"{main}:fixed"] = variant(main, **{"behaviour.mode": "fixed"})
+    out[f"{main}:selection"] = variant(main, **{"behaviour.selection.enabled": True})
+    out[f"{main}:upcoding"] = variant(main, **{"behaviour.upcoding.enabled": True})
+    # the shipped main comparison (its life course on) against trending prices and intensity
+    out[f"{main}:trends"] = _small(
+        main, **{"trends.price_update": 0.03, "trends.intensity_growth": 0.02}
+    )
+    out["home_health_reform:bunching_off"] = variant(
         "home_health_reform", **{"behaviour.bunching.enabled": False}
     )
-    out["home_health_reform:bunching_prob"] = _small(
+    out["home_health_reform:bunching_prob"] = variant(
         "home_health_reform",
         **{"behaviour.bunching.enabled": True, "behaviour.bunching.probability": 0.5},
     )
-    out["snf_payment_reform:optimal"] = _small(
+    out["snf_payment_reform:optimal"] = variant(
         "snf_payment_reform", **{"behaviour.mode": "optimal"}
     )
-    out["joint_replacement_bundle:optimal"] = _small(
+    out["joint_replacement_bundle:optimal"] = variant(
         "joint_replacement_bundle", **{"behaviour.mode": "optimal"}
     )
     # providers on every margin: best responses to the contracts' prices, the extensive margin
-    out[f"{main}:best_response_admission"] = _small(
+    out[f"{main}:best_response_admission"] = variant(
         main,
         **{
             "behaviour.mode": "best_response",
@@ -96,15 +136,15 @@ def cases() -> dict[str, dict[str, Any]]:
         },
     )
     for name in ("home_health_reform", "snf_payment_reform", "joint_replacement_bundle"):
-        out[f"{name}:best_response"] = _small(name, **{"behaviour.mode": "best_response"})
-    out["prevention_investment:optimal"] = _small(
+        out[f"{name}:best_response"] = variant(name, **{"behaviour.mode": "best_response"})
+    out["prevention_investment:optimal"] = variant(
         "prevention_investment", **{"behaviour.mode": "optimal"}
     )
-    out["prevention_investment:selection_upcoding"] = _small(
+    out["prevention_investment:selection_upcoding"] = variant(
         "prevention_investment",
         **{"behaviour.selection.enabled": True, "behaviour.upcoding.enabled": True},
     )
-    out["fee_cut_two_payers:supply"] = _small(
+    out["fee_cut_two_payers:supply"] = variant(
         "fee_cut_two_payers",
         **{
             "supply.capacity.warmup_months": 2,
@@ -142,12 +182,15 @@ def fingerprint(data: dict[str, Any]) -> dict[str, dict[str, str] | str]:
     scenario = validate_scenario(data, "reference case")
     result = run(scenario)
     ledgers = pd.DataFrame(result.ledgers)
-    return {
+    out = {
         "monthly": _hashes(result.monthly),
         "providers": _hashes(result.providers),
         "summary": _hashes(result.summary),
         "ledgers": _hashes(ledgers),
     }
+    if result.life is not None:
+        out["life"] = _hashes(result.life)
+    return out
 
 
 def differences(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, list[str]]:
