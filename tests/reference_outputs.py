@@ -55,8 +55,15 @@ def _mechanisms_off(data: dict[str, Any]) -> dict[str, Any]:
     that need a life course): what it was before issue 25, whose hashes stay checked."""
     data.pop("life", None)
     data.pop("trends", None)
-    for st in data.get("settings", {}).values():
+    settings = data.get("settings", {})
+    for name, st in list(settings.items()):
         st.get("adverse_events", {}).pop("overtreatment_risk", None)
+        if st.get("adverse_events") == {}:
+            del st["adverse_events"]
+        if not st:
+            del settings[name]
+    if "settings" in data and not settings:
+        del data["settings"]
     analysis = data.get("analysis")
     if analysis and "subgroups" in analysis:
         analysis["subgroups"] = [
