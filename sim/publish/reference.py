@@ -190,11 +190,21 @@ def outputs_reference() -> str:
         "health-economic tables `economics.csv` (one row per arm), `economics_replicates.csv` "
         "(one row per arm and replication: the probabilistic-sensitivity draws) and `ceac.csv` "
         "(the acceptability curve). These add to the tables above and change none of them.",
+        "- with a `[life]` table: `life.parquet` (one row per arm, replicate, month, setting "
+        "and payer: the members' flow, survival of the starting members, deaths by setting) "
+        "and `summary_life.csv` (one row per arm and setting, plus `all`); `members` and every "
+        "rate per member then count the month's members, and the subgroup and economic tables "
+        "add the columns listed under them (per person who was a member at some time).",
         "",
     ]
-    from sim.engine.subgroups import SUBGROUP_COLUMNS
+    from sim.engine.subgroups import LIFE_SUBGROUP_COLUMNS, SUBGROUP_COLUMNS
     from sim.results import economics
-    from sim.results.tables import SUBGROUP_SUMMARY_COLUMNS
+    from sim.results.tables import (
+        LIFE_SUBGROUP_SUMMARY_COLUMNS,
+        LIFE_SUMMARY_COLUMNS,
+        LIFE_TABLE_COLUMNS,
+        SUBGROUP_SUMMARY_COLUMNS,
+    )
 
     nmb = economics.wtp_columns([50_000.0])
     nmb_doc = {
@@ -206,12 +216,19 @@ def outputs_reference() -> str:
         ("summary.csv", SUMMARY_COLUMNS),
         ("providers.parquet", PROVIDER_COLUMNS),
         ("subgroups.parquet", SUBGROUP_COLUMNS),
+        ("subgroups.parquet, with [life], also", LIFE_SUBGROUP_COLUMNS),
         ("summary_subgroups.csv", SUBGROUP_SUMMARY_COLUMNS),
+        ("summary_subgroups.csv, with [life], also", LIFE_SUBGROUP_SUMMARY_COLUMNS),
         ("economics.csv", {**economics.ECONOMICS_COLUMNS, **nmb_doc}),
+        ("economics.csv, with [life], also", economics.LIFE_ECONOMICS_COLUMNS),
         ("economics_replicates.csv", economics.INCREMENT_COLUMNS),
         ("ceac.csv", economics.CEAC_COLUMNS),
+        ("life.parquet", LIFE_TABLE_COLUMNS),
+        ("summary_life.csv", LIFE_SUMMARY_COLUMNS),
     ):
-        lines += [f"## `{title}`", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
+        name, _, extra = title.partition(", ")
+        head = f"## `{name}`" + (f" ({extra})" if extra else "")
+        lines += [head, "", "| column | type | unit | meaning |", "|---|---|---|---|"]
         for name, (dtype, unit, desc) in cols.items():
             lines.append(f"| `{name}` | {dtype} | {unit} | {desc} |")
         lines.append("")

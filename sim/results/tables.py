@@ -256,7 +256,7 @@ LIFE_SUMMARY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "starting_members": ("int64", "persons", "Members at month 0 (before its entrants): the cohort whose survival is reported."),
     "entries": ("float64", "persons", "New beneficiaries over the run."),
     "deaths": ("float64", "persons", "Deaths over the run (of patients in care in the setting, on its row)."),
-    "member_years": ("float64", "years", "Years lived by the members over the run."),
+    "member_years": ("float64", "years", "Years lived by the members over the run ('all'), or years in care in the setting (patients in care × months / 12)."),
     "death_rate": ("float64", "deaths/1,000 member-years", "Deaths per 1,000 member-years ('all'), or deaths of patients in care per 1,000 years in care (a setting)."),
     "survival_end": ("float64", "fraction", "Share of the starting members alive at the end of the run."),
     "life_years_per_starting_member": ("float64", "years", "Years lived in the run per starting member (the area under the survival curve over the run; undiscounted)."),
