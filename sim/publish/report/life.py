@@ -12,12 +12,28 @@ run, S(−1) = 1); the death rate = 12,000 × deaths / members.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.publish.trends import describe
+
 if TYPE_CHECKING:
     from sim.publish.report import _Build
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """The report's helpers this section uses, passed in by the report (they live in
+    ``sim.publish.report`` itself, which imports this module)."""
+
+    band_caption: Any
+    sort_stats: Any
+    with_ci: Any
+    write_table: Any
+    paired: Any
+
 
 #: the table's outcomes: (key, label, unit, decimals)
 MEASURES = [
@@ -108,17 +124,12 @@ def outcomes_by_replicate(life: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def section(b: _Build) -> None:
+def section(b: _Build, h: Helpers) -> None:
     """The life course's section of the report (nothing for a run without one)."""
     from sim.publish import figures as rf
-    from sim.publish.report import (
-        _band_caption,
-        _sort_stats,
-        _with_ci,
-        _write_table,
-        describe,
-        paired,
-    )
+
+    _band_caption, _sort_stats, _with_ci = h.band_caption, h.sort_stats, h.with_ci
+    _write_table, paired = h.write_table, h.paired
 
     res = b.res
     if res.kind != "run":
