@@ -320,3 +320,23 @@ def test_sharded_life_runs_agree(arm):
     assert pd.DataFrame(one["rows"]).equals(a) and pd.DataFrame(one["life_rows"]).equals(la)
     three = shards.run_pair(sc, sc.seed, arm, 0, 3, backend="thread")
     assert pd.DataFrame(three["life_rows"]).equals(la)
+
+
+def test_subgroup_spending_adds_up_with_a_life_course():
+    """With deaths and entrants, capitation paid per member is spread over the month's members
+    only, and every dimension's groups add up to the monthly table's spending."""
+    sc = load_scenario(
+        "scenarios/compare_payment_models.toml",
+        ["population.patients=3000", "months=8", "replications=1", "outputs.figure=false"],
+    )
+    out = run(sc, arms=["capitation", "blended"])
+    keys = ["arm", "replicate", "month"]
+    total = out.monthly.groupby(keys)["spending"].sum()
+    for dim, d in out.subgroups.groupby("subgroup"):
+        parts = d.groupby(keys)["spending"].sum()
+        np.testing.assert_allclose(parts.loc[total.index], total, rtol=1e-9, err_msg=dim)
+    deaths = out.life[out.life["setting"] == out.life["setting"].iloc[0]]
+    every = out.subgroups[out.subgroups["subgroup"] == "all"].set_index(keys)["deaths"]
+    np.testing.assert_array_equal(
+        every.loc[total.index], deaths.groupby(keys)["deaths"].sum().loc[total.index]
+    )
