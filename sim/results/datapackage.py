@@ -18,7 +18,13 @@ from typing import Any
 
 from sim.errors import ResultsError
 from sim.guards.extras import require
-from sim.results.tables import MONTHLY_COLUMNS, PROVIDER_COLUMNS, SUMMARY_COLUMNS
+from sim.results.tables import (
+    LIFE_SUMMARY_COLUMNS,
+    LIFE_TABLE_COLUMNS,
+    MONTHLY_COLUMNS,
+    PROVIDER_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 
 DEFAULT_LICENSE = "CC-BY-4.0"
 DEFAULT_VERSION = "1.0.0"
@@ -36,6 +42,12 @@ TABLES: dict[str, tuple[str, dict[str, tuple[str, str, str]], str]] = {
                     "replicates."),
     "providers.parquet": ("providers", PROVIDER_COLUMNS,
                           "One row per arm, replicate, month, setting and provider."),
+    "life.parquet": ("life", LIFE_TABLE_COLUMNS,
+                     "With a life course: one row per arm, replicate, month, care setting and "
+                     "payer (members' flow, survival, deaths)."),
+    "summary_life.csv": ("summary_life", LIFE_SUMMARY_COLUMNS,
+                         "With a life course: one row per arm and care setting (and 'all'), "
+                         "averaged over replicates."),
 }  # fmt: skip
 
 #: SPDX identifiers with a title and a licence text address (others are written by name only)
