@@ -266,6 +266,4 @@ def test_survival_and_life_years_of_the_starting_cohort():
     assert row["survival_end"] == pytest.approx((1 - h) ** months, rel=1e-12)
     expected = (1 - (1 - h) ** months) / (12 * h)
     assert row["life_years_per_starting_member"] == pytest.approx(expected, rel=1e-12)
-    assert row["death_rate"] == pytest.approx(
-        1000 * row["deaths"] / row["member_years"], rel=1e-12
-    )
+    assert row["death_rate"] == pytest.approx(1000 * row["deaths"] / row["member_years"], rel=1e-12)

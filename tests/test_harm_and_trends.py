@@ -68,11 +68,13 @@ def test_a_provider_bearing_the_harm_over_treats_less():
     expected = gap / (providers.altruism * 40.0 + 2 * cost * 0.003)
     np.testing.assert_allclose(incentives.optimal_theta(model.world, 0), expected)
     plain = HealthSystemModel(one_setting(months=1, arms=arms), "ffs")
-    assert (incentives.optimal_theta(model.world, 0) < incentives.optimal_theta(plain.world, 0)).all()
+    bent, flat = incentives.optimal_theta(model.world, 0), incentives.optimal_theta(plain.world, 0)
+    assert (bent < flat).all()
 
 
 def _revenue_per_visit(monthly: pd.DataFrame) -> pd.Series:
-    return monthly.groupby("month")["provider_revenue"].sum() / monthly.groupby("month")["visits"].sum()
+    by = monthly.groupby("month")
+    return by["provider_revenue"].sum() / by["visits"].sum()
 
 
 def test_price_updates_each_january():

@@ -48,9 +48,7 @@ def test_the_starting_ages_have_the_stated_bands():
 
 
 def _life_world(patients: int, months: int, **life) -> HealthSystemModel:
-    sc = one_setting(
-        population={"patients": patients}, months=months, life={**PLAIN_LIFE, **life}
-    )
+    sc = one_setting(population={"patients": patients}, months=months, life={**PLAIN_LIFE, **life})
     return HealthSystemModel(sc, "ffs")
 
 
@@ -184,9 +182,7 @@ def _check_flow(out) -> None:
     life = out.life
     first = life["setting"].iloc[0]
     flow = life[life["setting"] == first].set_index(["arm", "replicate", "payer", "month"])
-    assert (
-        flow["members_start"] + flow["entries"] - flow["deaths"] == flow["members_end"]
-    ).all()
+    assert (flow["members_start"] + flow["entries"] - flow["deaths"] == flow["members_end"]).all()
     assert (flow["members_start"] + flow["entries"] == flow["members"]).all()
     nxt = flow.groupby(level=["arm", "replicate", "payer"])["members_start"].shift(-1)
     ok = nxt.isna() | (nxt == flow["members_end"])
@@ -226,10 +222,10 @@ def test_age_band_and_sex_subgroups_partition_the_members():
 def test_bad_life_tables_are_refused():
     """Unknown settings or conditions and shares that do not add up name their field."""
     base = {"life": {"settings": {"nowhere": {"admission_fatality": 0.1}}}}
-    with pytest.raises(ScenarioError, match="life.settings.nowhere: unknown setting"):
+    with pytest.raises(ScenarioError, match=r"life\.settings\.nowhere: unknown setting"):
         one_setting(**base)
     bad = {"life": {"settings": {"clinic": {"condition_admission_fatality": {"x": 0.1}}}}}
-    with pytest.raises(ScenarioError, match="condition_admission_fatality.x: unknown condition"):
+    with pytest.raises(ScenarioError, match=r"condition_admission_fatality\.x: unknown condition"):
         one_setting(**bad)
     with pytest.raises(ScenarioError, match="age_shares"):
         one_setting(life={"age_shares": [0.5, 0.5, 0.5]})
