@@ -14,7 +14,7 @@ from scipy import integrate, optimize
 
 from sim.engine.behaviour import optimal_therapy, therapy_day_value
 from sim.experiments.run import run
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, validate_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 ALPHA, E, K, D, M_B, C = 0.5, 0.9, 0.8, 0.1, 90.0, 0.8
@@ -102,6 +102,8 @@ def _snf(offset: float, risk: float | None = None, months: int = 25):
     if risk is not None:
         extra.append(f"settings.snf.therapy.shortfall_risk={risk}")
     scn = load_scenario(SCENARIOS / "snf_payment_reform.toml", extra)
+    # therapy's own effect, in the closed cohort (the scenario without its life course)
+    scn = validate_scenario({**scn.model_dump(mode="json"), "life": None}, "test")
     df = run(scn).monthly
     # from month 12: therapist staff have grown with the SNF's first admissions
     return (
