@@ -38,8 +38,10 @@ def main(path: str) -> None:
     # allowed amounts at rate level 1: the capitation, bundled and blended contracts apply
     # each payer's rate level themselves
     rate = np.array([p.rate_multiplier for p in m.payers])
+    mm = 0.0  # member-months (members vary by month with a life course)
     for _ in range(sc.months):
         m.step()
+        mm += float(m.world.payer_members.sum())
         for s, mc in enumerate(m.month_care):
             allowed[s] += float((mc.revenue / rate[mc.payer]).sum())
             new = mc.new_episode
@@ -49,7 +51,6 @@ def main(path: str) -> None:
             weights[s].append(
                 bundle.price(pop.condition[idx], mc.function_at_start[new], pop.risk[idx])
             )
-    mm = sc.population.patients * sc.months
     for s, st in enumerate(m.settings):
         w = np.concatenate(weights[s]).mean()
         print(
