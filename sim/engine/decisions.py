@@ -5,12 +5,13 @@ For a patient in a given state the provider weighs ``profit + α·benefit`` (Ell
 could give in what is left of the patient's payment period, at the contract's prices
 (:mod:`sim.engine.payment.prices`, net of the contract's terms):
 
-    value(k) = R(k) − c·k + m·[α·B(k/m) − e·h·(q_B − k/m)²₊ + o·G(k/m)]
+    value(k) = R(k) − c·k + m·[α·B(k/m) − e·(h·(q_B − k/m)²₊ + h_o·(k/m − q_B)²₊) + o·G(k/m)]
 
 ``R`` the revenue schedule of ``k`` more units, ``c`` the marginal cost, ``m`` the months the
 plan covers (the units spread evenly over them), ``B`` the patient's money-valued benefit per
 month (``B(q) = d·q_B·q − d/2·q²``), ``e`` what one adverse event costs the provider under the
-contract, ``h`` how fast under-treatment raises the event risk, ``o`` the outcome payment per
+contract, ``h`` how fast under-treatment raises the event risk (``h_o``: over-treatment,
+``adverse_events.overtreatment_risk``, 0 by default), ``o`` the outcome payment per
 point of function and ``G`` the points gained. The best ``k`` is found on the whole-unit grid
 0..K (:func:`plan`): a straight schedule gives the closed forms of REFERENCE.md §1 to the
 nearest unit; a threshold draws plans to it (bunching follows, with no end-of-period rule); a
@@ -49,6 +50,8 @@ class Terms:
     curvature: float
     shortfall_risk: float
     value_per_point: float
+    #: event risk slope on over-treatment (harm from too much care; 0: none)
+    overtreatment_risk: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def objective(prices: Prices, need: np.ndarray, months: np.ndarray, terms: Terms
     benefit = d * q * (q_b - 0.5 * q)
     short = np.maximum(q_b - q, 0.0)
     events = terms.shortfall_risk * short * short
+    if terms.overtreatment_risk:
+        over = np.maximum(q - q_b, 0.0)
+        events = events + terms.overtreatment_risk * over * over
     gain = d * np.minimum(q, q_b) * (q_b - 0.5 * np.minimum(q, q_b)) / terms.value_per_point
     alpha = np.asarray(terms.benefit_weight, np.float64)[:, None]
     per_event = np.asarray(terms.per_event, np.float64)[:, None]

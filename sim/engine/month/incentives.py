@@ -188,6 +188,7 @@ def decision_terms(world: World, s: int, g: int, provider: np.ndarray, contract)
         marginal_cost=cfg.marginal_cost,
         curvature=cfg.benefit_curvature,
         shortfall_risk=cfg.adverse_events.shortfall_risk,
+        overtreatment_risk=cfg.adverse_events.overtreatment_risk,
         value_per_point=cfg.value_per_function_point,
     )
 

@@ -9,6 +9,7 @@ from sim.publish.report.context import Section
 from sim.publish.report.sections import (
     economics,
     key_measures,
+    life,
     outcomes,
     parameters,
     sensitivity,
@@ -21,6 +22,7 @@ SECTIONS: tuple[Section, ...] = (
     key_measures.SECTION,
     trends.SECTION,
     subgroups.SECTION,
+    life.SECTION,
     economics.SECTION,
     parameters.SECTION,
     sensitivity.SECTION,

@@ -29,8 +29,14 @@ def build(ctx: Context) -> Part | None:
     part = ctx.part(
         f"QALYs per member (function mapped to utility), costs in the **{perspective}** "
         f"perspective, both discounted at {100 * rate:g}% a year, against the baseline arm "
-        f"**{base}**; the model has no mortality, so QALYs differ only through function. "
-        "Definitions: `sim/results/economics.py`.",
+        f"**{base}**; "
+        + (
+            "members die (the life course), so QALYs and life-years per person ever a member "
+            "differ through survival as well as function. "
+            if "life_years_per_member" in t.columns
+            else "the model has no mortality, so QALYs differ only through function. "
+        )
+        + "Definitions: `sim/results/economics.py`.",
     )
     inc = eco["increments"]
     draws = int(inc["replicate"].nunique()) if "replicate" in inc else 0
@@ -74,6 +80,11 @@ def build(ctx: Context) -> Part | None:
             "Cost/member (USD)": f"{r['cost_per_member']:,.2f}",
             "ΔCost (USD)": _ci3(r, "incremental_cost", 2),
             "ΔQALYs": _ci3(r, "incremental_qalys", 5),
+            **(
+                {"ΔLife-years": _ci3(r, "incremental_life_years", 5)}
+                if "incremental_life_years" in t.columns
+                else {}
+            ),
             "ICER (USD/QALY)": (f"{r['icer']:,.0f}" if np.isfinite(r["icer"]) else "—")
             + (
                 f" ({r['icer_note']})" if isinstance(r["icer_note"], str) and r["icer_note"] else ""

@@ -33,15 +33,27 @@ def subgroups_by_replicate(sub: pd.DataFrame) -> pd.DataFrame:
     g = d.groupby(keys, sort=False)
     tot = g[["members", "spending", "oop", "adverse_events", "qalys"]].sum()
     last = d[d["month"] == d["month"].max()].set_index(keys)
+    per = last["members"].reindex(tot.index)
+    life = "deaths" in d.columns
+    if life:
+        # a life course: per person ever a member of the group
+        first = d[d["month"] == d["month"].min()].set_index(keys)
+        per = (
+            first["members"].reindex(tot.index)
+            - first["entries"].reindex(tot.index)
+            + g["entries"].sum()
+        )
     out = pd.DataFrame(
         {
             "oop_per_member_year": 12 * tot["oop"] / tot["members"],
             "spending_pmpm": tot["spending"] / tot["members"],
             "adverse_events_per_1000": 1000 * tot["adverse_events"] / tot["members"],
-            "qalys_per_member": tot["qalys"] / last["members"].reindex(tot.index),
+            "qalys_per_member": tot["qalys"] / per,
             "function_change": last["function_change"].reindex(tot.index),
         }
     )
+    if life:
+        out["deaths_per_1000_member_years"] = 12_000 * g["deaths"].sum() / tot["members"]
     return out.reset_index()
 
 
@@ -60,7 +72,10 @@ def build(ctx: Context) -> Part | None:
         "Outcomes by subgroup (`[analysis] subgroups`); groups are fixed at month 0. Payments "
         "not tied to a claim (capitation) are attributed to members by risk score.",
     )
-    keys = [k for k, *_ in SUBGROUP_MEASURES]
+    measures = list(SUBGROUP_MEASURES)
+    if "deaths_per_1000_member_years" in wide.columns:
+        measures.append(("deaths_per_1000_member_years", "Deaths", "per 1,000 member-years", 2))
+    keys = [k for k, *_ in measures]
     stats = describe(wide, ["subgroup", "group", "arm"], keys)
     part.data(
         wide,
@@ -93,7 +108,7 @@ def build(ctx: Context) -> Part | None:
             )
         rows, data = [], []
         for grp in groups:
-            for k, label, unit, dec in SUBGROUP_MEASURES:
+            for k, label, unit, dec in measures:
                 row = {"Group": grp, "Measure": label, "Unit": unit}
                 for arm in res.arms:
                     r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == k)]

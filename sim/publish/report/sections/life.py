@@ -12,28 +12,12 @@ run, S(−1) = 1); the death rate = 12,000 × deaths / members.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 import pandas as pd
 
+from sim.publish.report.context import Context, Part, Section, band_caption
+from sim.publish.report.statistics import paired, sort_stats
+from sim.publish.report.tables import with_ci
 from sim.publish.trends import describe
-
-if TYPE_CHECKING:
-    from sim.publish.report import _Build
-
-
-@dataclass(frozen=True)
-class Helpers:
-    """The report's helpers this section uses, passed in by the report (they live in
-    ``sim.publish.report`` itself, which imports this module)."""
-
-    band_caption: Any
-    sort_stats: Any
-    with_ci: Any
-    write_table: Any
-    paired: Any
-
 
 #: the table's outcomes: (key, label, unit, decimals)
 MEASURES = [
@@ -124,22 +108,17 @@ def outcomes_by_replicate(life: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def section(b: _Build, h: Helpers) -> None:
-    """The life course's section of the report (nothing for a run without one)."""
+def build(ctx: Context) -> Part | None:
+    """The life course's section of the report (None for a run without one)."""
     from sim.publish import figures as rf
 
-    _band_caption, _sort_stats, _with_ci = h.band_caption, h.sort_stats, h.with_ci
-    _write_table, paired = h.write_table, h.paired
-
-    res = b.res
+    res = ctx.res
     if res.kind != "run":
-        return
+        return None
     life = read_life(res.folder)
     if life is None:
-        return
-    b.section(
-        "life",
-        "Mortality and survival",
+        return None
+    part = ctx.part(
         "With the life course (`[life]`): every member has an age and a sex, dies with a "
         "monthly probability from the Social Security period life table scaled by risk and "
         "function and raised after admissions and adverse events, and new beneficiaries enter "
@@ -148,44 +127,48 @@ def section(b: _Build, h: Helpers) -> None:
     monthly = monthly_by_replicate(life).assign(point=0)
     keys = ["survival", "death_rate"]
     by = ["point", "arm", "month"]
-    mstats = _sort_stats(describe(monthly, by, keys), res.arms, keys)
-    mstats["date"] = rf.as_dates(mstats["month"], b.start)
-    b.data(mstats, "life_monthly.csv")
+    mstats = sort_stats(describe(monthly, by, keys), res.arms, keys)
+    mstats["date"] = rf.as_dates(mstats["month"], ctx.start)
+    part.data(mstats, "life_monthly.csv", "survival and deaths by arm and month: mean and CI")
     panels = [
         ("survival", "Starting members alive", "fraction, end of month"),
         ("death_rate", "Deaths", "per 1,000 member-years"),
     ]
-    b.figure(
-        b.by_month(mstats, res.arms, panels, "Survival and deaths by arm", ncols=2),
+    part.figure(
+        ctx.by_month(mstats, res.arms, panels, "Survival and deaths by arm", ncols=2),
         "life",
         "Survival and deaths by arm",
-        _band_caption(
+        band_caption(
             res,
             "The share of the starting members alive at the end of each month, and the month's "
             "deaths per 1,000 member-years (× 12), by arm.",
         ),
     )
-    others = [a for a in res.arms if a != b.baseline]
+    others = [a for a in res.arms if a != ctx.baseline]
     if others:
         # the arms' effects are small beside the levels: their paired differences by month
-        mdiff = paired(monthly, res.arms, b.baseline, ["point", "replicate", "month"], keys)
-        mdstats = _sort_stats(describe(mdiff, by, keys), res.arms, keys)
-        mdstats["date"] = rf.as_dates(mdstats["month"], b.start)
-        b.data(mdstats.assign(baseline=b.baseline), "life_monthly_differences.csv")
-        b.figure(
-            b.by_month(
+        mdiff = paired(monthly, res.arms, ctx.baseline, ["point", "replicate", "month"], keys)
+        mdstats = sort_stats(describe(mdiff, by, keys), res.arms, keys)
+        mdstats["date"] = rf.as_dates(mdstats["month"], ctx.start)
+        part.data(
+            mdstats.assign(baseline=ctx.baseline),
+            "life_monthly_differences.csv",
+            "survival and deaths: paired differences from the baseline by month",
+        )
+        part.figure(
+            ctx.by_month(
                 mdstats,
                 others,
                 [(k, t, f"difference, {u}") for k, t, u in panels],
-                f"Survival and deaths: difference from {rf.label_of(b.baseline)}",
+                f"Survival and deaths: difference from {rf.label_of(ctx.baseline)}",
                 zero_line=True,
                 ncols=2,
             ),
             "life_differences",
-            f"Survival and deaths: difference from {b.baseline}",
-            _band_caption(
+            f"Survival and deaths: difference from {ctx.baseline}",
+            band_caption(
                 res,
-                f"Each arm minus the baseline arm ({b.baseline}), paired by replication, month "
+                f"Each arm minus the baseline arm ({ctx.baseline}), paired by replication, month "
                 "by month: the share of the starting members alive and deaths per 1,000 "
                 "member-years.",
                 paired=True,
@@ -194,7 +177,7 @@ def section(b: _Build, h: Helpers) -> None:
     wide = outcomes_by_replicate(life)
     outcome_keys = [c for c in wide.columns if c not in ("arm", "replicate")]
     stats = describe(wide, ["arm"], outcome_keys)
-    b.data(wide, "life_by_replicate.csv")
+    part.data(wide, "life_by_replicate.csv", "mortality and survival per arm and replication")
     labels = {k: (label, unit, dec) for k, label, unit, dec in MEASURES}
     for setting in dict.fromkeys(life["setting"].astype(str)):
         labels[f"admission_mortality:{setting}"] = (
@@ -210,7 +193,7 @@ def section(b: _Build, h: Helpers) -> None:
     dstats = None
     if others:
         pair = ["point", "replicate"]
-        diffs = paired(wide.assign(point=0), res.arms, b.baseline, pair, outcome_keys)
+        diffs = paired(wide.assign(point=0), res.arms, ctx.baseline, pair, outcome_keys)
         dstats = describe(diffs, ["arm"], outcome_keys)
     rows, data = [], []
     for k in outcome_keys:
@@ -218,32 +201,33 @@ def section(b: _Build, h: Helpers) -> None:
         row = {"Measure": label, "Unit": unit}
         for arm in res.arms:
             r = stats[(stats["arm"] == arm) & (stats["measure"] == k)]
-            row[arm] = "n/a" if r.empty else _with_ci(r.iloc[0], dec, res.replications)
+            row[arm] = "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications)
             if not r.empty:
                 data.append({"arm": arm, "measure": k, "kind": "level", **r.iloc[0][STATS]})
         if dstats is not None:
             for arm in others:
                 r = dstats[(dstats["arm"] == arm) & (dstats["measure"] == k)]
-                row[f"{arm} − {b.baseline}"] = (
-                    "n/a" if r.empty else _with_ci(r.iloc[0], dec, res.replications, signed=True)
+                row[f"{arm} − {ctx.baseline}"] = (
+                    "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications, signed=True)
                 )
                 if not r.empty:
-                    kind = f"difference from {b.baseline}"
+                    kind = f"difference from {ctx.baseline}"
                     data.append({"arm": arm, "measure": k, "kind": kind, **r.iloc[0][STATS]})
         rows.append(row)
-    b.table(
-        _write_table(
-            b.root / "tables",
-            "life",
-            "Mortality and survival by arm",
-            f"Cells: mean [95% CI] over {res.replications} replication(s); differences from "
-            f"{b.baseline} paired by replication. Survival and life-years are the starting "
-            "members' (life-years: the area under their survival curve over the run, "
-            "undiscounted); deaths per 1,000 member-years count every member; the mortality "
-            "after an admission or an adverse event counts deaths within its month (about 30 "
-            "days).",
-            pd.DataFrame(data),
-            pd.DataFrame(rows),
-            2,
-        )
+    part.table(
+        "life",
+        "Mortality and survival by arm",
+        f"Cells: mean [95% CI] over {res.replications} replication(s); differences from "
+        f"{ctx.baseline} paired by replication. Survival and life-years are the starting "
+        "members' (life-years: the area under their survival curve over the run, "
+        "undiscounted); deaths per 1,000 member-years count every member; the mortality "
+        "after an admission or an adverse event counts deaths within its month (about 30 "
+        "days).",
+        pd.DataFrame(data),
+        pd.DataFrame(rows),
+        2,
     )
+    return part
+
+
+SECTION = Section("life", "Mortality and survival", build, kinds=("run",))
