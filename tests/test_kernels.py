@@ -168,6 +168,39 @@ def test_outcomes(n, with_extra):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize(("with_risk", "sharded"), [(True, False), (False, True)])
+def test_deaths(n, with_risk, sharded):
+    """The life course's month: the same dead, status, members left and function sums."""
+    from sim.engine import lifetable
+
+    rng = np.random.default_rng(n + 3 * with_risk + sharded)
+    enrolled = rng.random(n) < 0.85
+    age = rng.integers(60, 125, n).astype(np.int16)  # some past 119 (q = 1), some below 65
+    female = rng.random(n) < 0.55
+    q = np.stack([lifetable.Q_MALE, lifetable.Q_FEMALE]) * 20.0  # many deaths
+    h = lifetable.monthly_death_probability(np.minimum(q, 1.0)).reshape(-1)
+    risk = rng.lognormal(0, 0.5, n) if with_risk else None
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    f_entry = rng.uniform(0, 100, n).astype(np.float32)
+    members = np.flatnonzero(enrolled)
+    care = np.sort(rng.choice(members, min(members.size, n // 4), replace=False))
+    survive = rng.uniform(0.5, 1.0, care.size)
+    gid = np.arange(n, dtype=np.int64) * 5 + 2 if sharded else None
+    cut = np.sort(rng.integers(0, n + 1, 2))
+    bounds = np.array([0, *cut, n])
+    status = np.where(enrolled, 1, rng.choice([0, 2], n)).astype(np.int8)
+    sa, sb = status.copy(), status.copy()
+    args = (h, risk, function, 0.013, care, survive, gid, np.uint64(0xABCDEF12), bounds)
+    a = NB.deaths(enrolled, age, female, *args, sa, f_entry)
+    b = NP.deaths(enrolled, age, female, *args, sb, f_entry)
+    same(a, b)
+    same(sa, sb)
+    if n > 100:
+        assert 0 < a[0].size < members.size  # some die, not every member
+        assert (sa[a[0]] == 2).all() and enrolled[a[0]].all()
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("n_payers", [1, 3])
 def test_record_counts(n, n_payers):
     rng = np.random.default_rng(n + n_payers)

@@ -465,6 +465,58 @@ class Numpy:
         return count
 
     @staticmethod
+    def deaths(
+        enrolled: np.ndarray,
+        age: np.ndarray,
+        female: np.ndarray,
+        h: np.ndarray,
+        risk_term: np.ndarray | None,
+        function: np.ndarray,
+        slope: float,
+        care_idx: np.ndarray,
+        care_survive: np.ndarray,
+        gid: np.ndarray | None,
+        base: np.uint64,
+        bounds: np.ndarray,
+        status: np.ndarray,
+        f_entry: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The life course's month (:mod:`sim.engine.month.lifecourse`): each member
+        (``enrolled``) dies when its counter-based uniform (counter ``base``, the patient's
+        number in the whole run ``gid``, itself when None) falls below ``1 − s``, with ``s =
+        (1 − min(1, h[sex, age − 65] · risk_term · (1 + slope·(100 − function)))) ·
+        care_survive`` (``age`` in whole years, ``h`` flattened: men's ages 65-119, then
+        women's; ``slope`` per point of function; the risk term only when ``risk_term`` is
+        given; ``care_survive`` for the members ``care_idx``, ascending, 1 for the others); the
+        dead's ``status`` becomes 2. Returns the dead (ascending) and,
+        per block of ``bounds``, the members still alive (``status`` 1), and the members'
+        sums of ``function`` and ``f_entry`` (float64, summed in patient order)."""
+        ages = h.size // 2
+        idx = np.flatnonzero(enrolled)
+        a = np.clip(age[idx].astype(np.int64) - 65, 0, ages - 1)
+        hh = h[female[idx].astype(np.int64) * ages + a]
+        if risk_term is not None:
+            f = function[idx].astype(np.float64)
+            hh = np.minimum(hh * risk_term[idx] * (1.0 + slope * (100.0 - f)), 1.0)
+        survive = 1.0 - hh
+        if care_idx.size:
+            survive[np.searchsorted(idx, care_idx)] *= care_survive
+        u = Numpy.uniforms(idx if gid is None else gid[idx], base)
+        dead = idx[u < 1.0 - survive]
+        status[dead] = 2
+        nb = bounds.size - 1
+        end, f_sum, f0_sum = np.zeros(nb), np.zeros(nb), np.zeros(nb)
+        for g in range(nb):
+            lo, hi = int(bounds[g]), int(bounds[g + 1])
+            end[g] = np.count_nonzero(status[lo:hi] == 1)
+            if hi > lo:
+                mine = enrolled[lo:hi]
+                # in patient order (a running sum), as the compiled loop adds them
+                f_sum[g] = np.cumsum(np.where(mine, function[lo:hi].astype(np.float64), 0.0))[-1]
+                f0_sum[g] = np.cumsum(np.where(mine, f_entry[lo:hi].astype(np.float64), 0.0))[-1]
+        return dead, end, f_sum, f0_sum
+
+    @staticmethod
     def uniforms(patients: np.ndarray, base: np.uint64) -> np.ndarray:
         """Counter-based uniforms on [0, 1), float64 with 53 random bits: the splitmix64
         finaliser of ``patient · golden + base`` (wrapping uint64), top 53 bits."""
@@ -683,6 +735,44 @@ class Numba:
             np.asarray(profit, np.float64),
             np.asarray(benefit, np.float64),
             int(n_providers),
+        )
+
+    def deaths(
+        self,
+        enrolled,
+        age,
+        female,
+        h,
+        risk_term,
+        function,
+        slope,
+        care_idx,
+        care_survive,
+        gid,
+        base,
+        bounds,
+        status,
+        f_entry,
+    ):
+        """:meth:`Numpy.deaths`, compiled."""
+        has_risk, has_gid = risk_term is not None, gid is not None
+        return self._k["deaths"](
+            enrolled,
+            age,
+            female,
+            np.asarray(h, np.float64),
+            np.asarray(risk_term, np.float64) if has_risk else np.zeros(0),
+            has_risk,
+            function,
+            float(slope),
+            np.asarray(care_idx, np.int64),
+            np.asarray(care_survive, np.float64),
+            np.asarray(gid, np.int64) if has_gid else np.zeros(0, np.int64),
+            has_gid,
+            np.uint64(base),
+            np.asarray(bounds, np.int64),
+            status,
+            f_entry,
         )
 
     def uniforms(self, patients, base):
@@ -1166,6 +1256,60 @@ def _compiled() -> dict[str, Any]:
             left[i] -= 1
         return f0, p_ae, adverse, change
 
+    @jit
+    def deaths(
+        enrolled,
+        age,
+        female,
+        h,
+        risk_term,
+        has_risk,
+        function,
+        slope,
+        care_idx,
+        care_survive,
+        gid,
+        has_gid,
+        base,
+        bounds,
+        status,
+        f_entry,
+    ):  # pragma: no cover - compiled
+        ages = h.size // 2
+        nb = bounds.size - 1
+        end = np.zeros(nb)
+        f_sum = np.zeros(nb)
+        f0_sum = np.zeros(nb)
+        dead = np.empty(enrolled.size, np.int64)
+        nd = 0
+        c = 0
+        nc = care_idx.size
+        for g in range(nb):
+            for i in range(bounds[g], bounds[g + 1]):
+                if not enrolled[i]:
+                    continue
+                f = np.float64(function[i])
+                f_sum[g] += f
+                f0_sum[g] += np.float64(f_entry[i])
+                a = np.int64(age[i]) - 65
+                a = 0 if a < 0 else (ages - 1 if a > ages - 1 else a)
+                hh = h[(ages if female[i] else 0) + a]
+                if has_risk:
+                    hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))
+                    hh = 1.0 if hh > 1.0 else hh
+                s = 1.0 - hh
+                while c < nc and care_idx[c] < i:
+                    c += 1
+                if c < nc and care_idx[c] == i:
+                    s *= care_survive[c]
+                if uniform(gid[i] if has_gid else i, base) < 1.0 - s:
+                    dead[nd] = i
+                    nd += 1
+                    status[i] = 2
+                elif status[i] == 1:
+                    end[g] += 1
+        return dead[:nd].copy(), end, f_sum, f0_sum
+
     return {
         "new_needs": new_needs,
         "active": active,
@@ -1181,4 +1325,5 @@ def _compiled() -> dict[str, Any]:
         "provider_sums": provider_sums,
         "learn": learn,
         "uniforms": uniforms,
+        "deaths": deaths,
     }

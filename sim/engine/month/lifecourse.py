@@ -139,7 +139,8 @@ class Life:
         norm = np.exp(sigma * sigma * eps * (eps - 1.0) / 2.0) * (
             1.0 + slope * (100.0 - sc.population.function_mean) / 100.0
         )
-        self._risk_term = None
+        #: risk^ε / N per patient (None: no multiplier on the hazard)
+        self._risk_term: np.ndarray | None = None
         if eps or slope:
             self._risk_term = pop.risk.astype(np.float64) ** eps / norm
         # excess mortality after care, by setting: per condition for admissions
@@ -160,6 +161,17 @@ class Life:
             grid_age = np.tile(lifetable.AGES, 2)
             self._need_norm = float(cells @ lifetable.need_factor(grid_age, grid_f))
         world.need_scale = self._need_scale(np.arange(n), 0) * self.enrolled
+        # patients by the month of each five years their age reaches a multiple of five years
+        # (their need band changes), and of each year their birthday: a month looks at its own
+        phase = (-self.age0.astype(np.int64)) % _BAND_MONTHS
+        self._by_phase = np.argsort(phase, kind="stable")
+        self._phase_bounds = np.searchsorted(phase[self._by_phase], np.arange(_BAND_MONTHS + 1))
+        birthday = phase % 12
+        self._by_birthday = np.argsort(birthday, kind="stable")
+        self._birthday_bounds = np.searchsorted(birthday[self._by_birthday], np.arange(13))
+        #: age in whole years this month (``(age0 + month) // 12``, kept by birthdays)
+        self.age = (self.age0 // 12).astype(np.int16)
+        self._function_sums = (np.zeros(world.n_payers), np.zeros(world.n_payers))
         world.payer_members = self._by_payer(pop, self.enrolled)
         self._cohort_alive = self._by_payer(pop, self.cohort)
         self._month: dict[str, np.ndarray] = {}
@@ -201,6 +213,11 @@ class Life:
             world.change_members(leavers, -1)
             world.need_scale[leavers] = 0.0
             changed.append(leavers)
+        if m > 0:
+            k = m % 12
+            self.age[
+                self._by_birthday[self._birthday_bounds[k] : self._birthday_bounds[k + 1]]
+            ] += 1
         start = world.payer_members.copy()
         a, b = self._entry_bounds[m], self._entry_bounds[m + 1]
         joiners = self._entrants[a:b]
@@ -215,42 +232,66 @@ class Life:
             world.need_scale[joiners] = self._need_scale(joiners, m)
             changed.append(joiners)
         if self.cfg.need_by_age and m > 0:
-            age = self.age0.astype(np.int64) + m
-            older = (age % _BAND_MONTHS == 0) & (age > ENTRY_AGE) & (age <= _LAST_BAND)
-            crossing = np.flatnonzero(older & self.enrolled)
+            # birthdays into a band: patients of this month's phase (age ≡ 0 mod 60 months)
+            k = m % _BAND_MONTHS
+            phase = self._by_phase[self._phase_bounds[k] : self._phase_bounds[k + 1]]
+            age = self.age0[phase].astype(np.int64) + m
+            crossing = phase[(age > ENTRY_AGE) & (age <= _LAST_BAND) & self.enrolled[phase]]
             if crossing.size:
                 world.need_scale[crossing] = self._need_scale(crossing, m)
                 changed.append(crossing)
         if changed:
-            world.rescale_need(np.unique(np.concatenate(changed)))
+            # leavers, joiners and birthdays are different patients
+            world.rescale_need(np.concatenate(changed))
         entries = np.bincount(pop.payer[joiners], minlength=world.n_payers).astype(float)
         self._month = {"life.members_start": start, "life.entries": entries}
 
     def deaths(self, world: World) -> None:
         """This month's deaths among the members, after the month's care (module docstring):
-        their open episodes end, a payment period cut short ends with them."""
+        their open episodes end, a payment period cut short ends with them. One pass over the
+        patients (``kernels.deaths``) draws them and counts the members left and their sums
+        of function."""
         pop = world.population
-        m = world.month_number
-        idx = np.flatnonzero(self.enrolled)
-        age = np.clip((self.age0[idx].astype(np.int64) + m) // 12 - lifetable.AGE_MIN, 0, None)
-        h = self._h[self.female[idx].astype(np.int64), np.minimum(age, lifetable.AGES.size - 1)]
-        if self._risk_term is not None:
-            slope = self.cfg.function_slope
-            f = pop.function[idx].astype(np.float64)
-            h = np.minimum(h * self._risk_term[idx] * (1.0 + slope * (100.0 - f) / 100.0), 1.0)
-        survive = 1.0 - h
+        # the excess of care: each member admitted or with an adverse event this month, and
+        # its probability of surviving them (the settings' factors multiplied in their order)
+        events, factors = [], []
         for s, (admission, adverse) in self._excess.items():
             care = world.month[s]
             if admission.any():
                 k = care.patients[care.new_episode]
-                pos = np.searchsorted(idx, k)
-                survive[pos] *= 1.0 - admission[pop.condition[k]]
+                events.append(k)
+                factors.append(1.0 - admission[pop.condition[k]])
             if adverse:
-                pos = np.searchsorted(idx, care.patients[care.adverse])
-                survive[pos] *= 1.0 - adverse
-        dead = idx[pop.uniforms(idx, 0, draws.DEATH) < 1.0 - survive]
+                k = care.patients[care.adverse]
+                events.append(k)
+                factors.append(np.full(k.size, 1.0 - adverse))
+        care_idx, care_survive = _NONE, np.zeros(0)
+        if events:
+            k, f = np.concatenate(events), np.concatenate(factors)
+            order = np.argsort(k, kind="stable")
+            k, f = k[order], f[order]
+            care_idx, first = np.unique(k, return_index=True)
+            care_survive = np.multiply.reduceat(f, first)
+            members = self.enrolled[care_idx]
+            care_idx, care_survive = care_idx[members], care_survive[members]
+        dead, end, f_sum, f0_sum = world.kernels.deaths(
+            self.enrolled,
+            self.age,
+            self.female,
+            self._h.reshape(-1),
+            self._risk_term,
+            pop.function,
+            self.cfg.function_slope / 100.0,
+            care_idx,
+            care_survive,
+            None if pop.shard is None else pop.global_index(np.arange(pop.n)),
+            pop.uniform_base(0, draws.DEATH),
+            pop.payer_start,
+            self.status,
+            self.f_entry,
+        )
         self.dying = dead
-        self.status[dead] = 2
+        self._function_sums = (f_sum, f0_sum)
         pop.decline[dead] = 0.0
         self._care = []
         for s, care in enumerate(world.month):
@@ -280,7 +321,7 @@ class Life:
             "life.deaths": gone,
             "life.members": world.payer_members.copy(),
             # counted afresh from every patient's state: the flow identity is a check
-            "life.members_end": self._by_payer(pop, self.status == 1),
+            "life.members_end": end,
             "life.cohort_alive": self._cohort_alive.copy(),
         }
 
@@ -290,16 +331,9 @@ class Life:
 
     def function_sums(self, world: World) -> tuple[np.ndarray, np.ndarray]:
         """Each payer's sum of function over this month's members, and of their function at
-        month 0 or at entry (float64): the monthly table's mean function and its change."""
-        pop = world.population
-        b = pop.payer_start
-        f = np.where(self.enrolled, pop.function, np.float32(0.0))
-        f0 = np.where(self.enrolled, self.f_entry, np.float32(0.0))
-        blocks = [slice(int(b[g]), int(b[g + 1])) for g in range(b.size - 1)]
-        return (
-            np.array([f[x].sum(dtype=np.float64) for x in blocks]),
-            np.array([f0[x].sum(dtype=np.float64) for x in blocks]),
-        )
+        month 0 or at entry (float64, summed in patient order by :meth:`deaths`, after the
+        month's care): the monthly table's mean function and its change."""
+        return self._function_sums
 
 
 def _members_of(patients: np.ndarray, chosen: np.ndarray) -> np.ndarray:
