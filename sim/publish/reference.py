@@ -190,10 +190,18 @@ def outputs_reference() -> str:
         "health-economic tables `economics.csv` (one row per arm), `economics_replicates.csv` "
         "(one row per arm and replication: the probabilistic-sensitivity draws) and `ceac.csv` "
         "(the acceptability curve). These add to the tables above and change none of them.",
+        "- with two arms or more (and the baseline arm among them): `decomposition.csv` (one "
+        "row per arm and setting, plus `all`) and `decomposition_replicates.csv` (the same "
+        "per replication): each arm's change in provider revenue per member-month against "
+        "the baseline arm, split exactly into cases, length of stay, intensity per visit, "
+        "coding and price per unit (natural-log points; the identity and the all-settings "
+        "weights are in `sim/results/margins.py`);",
+        "- when providers decided on cases (`behaviour.admission`): `admission_rates.csv`, "
+        "one row per arm, setting, payer (and `all`) and risk-score quartile (and `all`).",
         "",
     ]
     from sim.engine.subgroups import SUBGROUP_COLUMNS
-    from sim.results import economics
+    from sim.results import economics, margins
     from sim.results.tables import SUBGROUP_SUMMARY_COLUMNS
 
     nmb = economics.wtp_columns([50_000.0])
@@ -210,6 +218,9 @@ def outputs_reference() -> str:
         ("economics.csv", {**economics.ECONOMICS_COLUMNS, **nmb_doc}),
         ("economics_replicates.csv", economics.INCREMENT_COLUMNS),
         ("ceac.csv", economics.CEAC_COLUMNS),
+        ("decomposition.csv", margins.DECOMPOSITION_COLUMNS),
+        ("decomposition_replicates.csv", margins.REPLICATE_COLUMNS),
+        ("admission_rates.csv", margins.ADMISSION_COLUMNS),
     ):
         lines += [f"## `{title}`", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
         for name, (dtype, unit, desc) in cols.items():

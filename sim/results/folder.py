@@ -175,7 +175,11 @@ def write_results(
     With ``subgroups`` (the run's subgroup rows: the scenario has an ``[analysis]`` table) the
     folder also holds ``subgroups.parquet``, ``summary_subgroups.csv`` and the health-economic
     tables ``economics.csv``, ``economics_replicates.csv`` and ``ceac.csv``
-    (:mod:`sim.results.economics`).
+    (:mod:`sim.results.economics`). With ``scenario``, a run of two arms or more with its
+    baseline arm also gets the decomposition of each arm's effect by margin
+    (``decomposition.csv``, ``decomposition_replicates.csv``), and a run whose providers
+    decided on cases (``behaviour.admission``) ``admission_rates.csv``
+    (:mod:`sim.results.margins`).
 
     ``figures``, if given, draws figures into the folder being assembled and returns their file
     names (the caller's: ``sim run`` draws ``trends.png`` with :mod:`sim.publish`), so the
@@ -222,6 +226,10 @@ def write_results(
                 ),
                 "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
             }
+        if scenario is not None:
+            more, cols = _margin_tables(tmp, monthly, scenario)
+            files += more
+            extra_columns |= cols
         if figures is not None:
             files += figures(tmp)
         meta = {
@@ -243,6 +251,35 @@ def write_results(
             encoding="utf-8",
         )
     return Written(out, files)
+
+
+def _margin_tables(
+    tmp: Path, monthly: pd.DataFrame, scenario: Scenario
+) -> tuple[list[str], dict[str, Any]]:
+    """The decomposition by margin against the baseline arm (a run of two arms or more with
+    its baseline) and the admission rates (a run whose providers decided on cases):
+    :mod:`sim.results.margins`."""
+    from sim.results import margins
+
+    arms = list(dict.fromkeys(monthly["arm"].astype(str)))
+    base, last = scenario.baseline, scenario.outputs.summary_months
+    files: list[str] = []
+    cols: dict[str, Any] = {}
+    if len(arms) >= 2 and base in arms:
+        dec = margins.decompose(monthly, base, last, arms)
+        dec["table"].to_csv(tmp / "decomposition.csv", index=False, float_format="%.6g")
+        dec["replicates"].to_csv(
+            tmp / "decomposition_replicates.csv", index=False, float_format="%.10g"
+        )
+        files += ["decomposition.csv", "decomposition_replicates.csv"]
+        cols["decomposition.csv"] = column_dictionary(margins.DECOMPOSITION_COLUMNS)
+        cols["decomposition_replicates.csv"] = column_dictionary(margins.REPLICATE_COLUMNS)
+    if margins.has_admissions(monthly) and base in arms:
+        rates = margins.admission_rates(monthly, base, last, arms)
+        rates.to_csv(tmp / "admission_rates.csv", index=False, float_format="%.6g")
+        files.append("admission_rates.csv")
+        cols["admission_rates.csv"] = column_dictionary(margins.ADMISSION_COLUMNS)
+    return files, cols
 
 
 def _json_default(obj: Any) -> Any:

@@ -64,6 +64,10 @@ class Admission(Feature):
         "discretionary_admission_rate": Column("float64", "fraction", "Share of discretionary_cases the provider took.", ratio=("_discretionary_admitted", "discretionary_cases")),
         "cases_to_alternative": Column("int64", "episodes", "Cases turned away whose need went to the setting's alternative setting (the rest get care outside the modelled settings)."),
         "case_value": Column("float64", "USD/case", "Mean value to the provider of the cases it decided on (price of the case and of its units, less their cost, plus its weight on the patient's benefit against the alternative).", ratio=("_case_value", "cases_decided")),
+        "cases_decided_risk_q1": Column("int64", "episodes", "cases_decided of members in risk-score quartile 1 (the weights of admission_rate_risk_q1 over months and payers).", sum="_decided_q1"),
+        "cases_decided_risk_q2": Column("int64", "episodes", "cases_decided of members in risk-score quartile 2.", sum="_decided_q2"),
+        "cases_decided_risk_q3": Column("int64", "episodes", "cases_decided of members in risk-score quartile 3.", sum="_decided_q3"),
+        "cases_decided_risk_q4": Column("int64", "episodes", "cases_decided of members in risk-score quartile 4.", sum="_decided_q4"),
     }  # fmt: skip
 
     @classmethod

@@ -7,6 +7,7 @@ add a module here and one line to the list (docs/howto/add-a-report-figure.md).
 
 from sim.publish.report.context import Section
 from sim.publish.report.sections import (
+    decomposition,
     economics,
     key_measures,
     outcomes,
@@ -22,6 +23,7 @@ SECTIONS: tuple[Section, ...] = (
     trends.SECTION,
     subgroups.SECTION,
     economics.SECTION,
+    decomposition.SECTION,
     parameters.SECTION,
     sensitivity.SECTION,
     value.SECTION,
