@@ -30,7 +30,7 @@ HAND = {
 
 
 def hand_monthly(coding: bool = True) -> pd.DataFrame:
-    """Two arms, one replicate, two settings, one payer, two months (each month half the
+    """Two arms, one replicate, two settings, one payer, two months (each about half the
     sums; the coding ratio the same in both), and a month outside a 2-month window."""
     rows = []
     for (arm, setting), (*sums, k) in HAND.items():
@@ -42,7 +42,9 @@ def hand_monthly(coding: bool = True) -> pd.DataFrame:
                 "arm": arm, "replicate": 0, "month": month, "setting": setting, "payer": "p",
                 "members": mm, "provider_revenue": rev, "episodes": eps, "visits": vis,
                 "service_units": units, "episode_units_ended": eu, "episodes_ended": ee,
-                **({margins.CODING_COLUMN: k if month else 9.0} if coding else {}),
+                # risk in care: 2 per unit, coded k times higher (9 times outside the window)
+                **({margins.TRUE_RISK: 2.0 * units,
+                    margins.CODED_RISK: 2.0 * units * (k if month else 9.0)} if coding else {}),
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -87,9 +89,9 @@ def test_each_term_on_a_hand_built_table():
     assert (b[[*TERMS, "d_total"]].abs().to_numpy() < 1e-15).all()
 
 
-def test_without_a_coding_column_coding_is_one():
-    """No coding column (coding as a decision not in the run): the coding term is 0 and the
-    price term takes what coding took."""
+def test_without_coded_risk_coding_is_one():
+    """No coded and true risk in the table (a run without them): the coding term is 0 and
+    the price term takes what coding took."""
     with_k = margins.by_replicate(hand_monthly(), "base", last_months=2)
     without = margins.by_replicate(hand_monthly(coding=False), "base", last_months=2)
     w = with_k.set_index(["arm", "setting"])

@@ -29,10 +29,10 @@ exactly (terms in natural-log points; × 100 ≈ percent for small changes):
   stay or an inpatient day, visits per episode elsewhere;
 - **intensity**: service units per visit (15-minute units per therapy visit; 1 where the
   unit is the visit or the day, so the term is 0 there);
-- **coding**: κ, the coded/true risk ratio of the patients in care (the monthly column
-  :data:`CODING_COLUMN`, weighted by service units across the window's rows: R = U·κ·p holds
-  with κ the units-weighted mean). It is 1 — the term 0 — when the run has no such column or
-  the column is 0 (coding as a decision off);
+- **coding**: κ, the coded/true risk of the patients in care over the window, Σ
+  ``coded_risk_in_care`` / Σ ``risk_in_care`` (the monthly columns of coding as a decision;
+  their ratio by row is ``coded_risk_ratio``). It is 1 — the term 0 — when the run has no
+  such columns, or no risk in care in the setting;
 - **price**: revenue per service unit net of coding, R/(κ·U). Under capitation or a bundle
   revenue does not follow units, so fewer units show as a higher price per unit.
 
@@ -79,9 +79,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-#: the monthly column of the coded/true risk ratio of the patients in care (coding as a
-#: decision); absent, or 0 in a row, it counts as 1
-CODING_COLUMN = "coded_risk_ratio"
+#: the monthly sums of the coded and the true risk scores of the patients in care, whose
+#: ratio is the coding factor κ (absent: κ = 1)
+CODED_RISK, TRUE_RISK = "coded_risk_in_care", "risk_in_care"
 #: the risk-score quartiles of the admission columns
 RISK_GROUPS = ("q1", "q2", "q3", "q4")
 #: the additive terms of the decomposition, in order: (key, label)
@@ -106,7 +106,7 @@ _LEVELS = {
     "cases_per_1000": ("float64", "episodes/1000 member-months", "Episodes of care started (cases taken) per 1,000 member-months."),
     "visits_per_case": ("float64", "visits/episode", "Visits per case (days of stay per case where the unit is a day): length of stay. NaN for 'all'."),
     "units_per_visit": ("float64", "units/visit", "Service units per visit (1 where the unit is the visit or the day): intensity. NaN for 'all'."),
-    "coding_ratio": ("float64", "ratio", "Coded/true risk of the patients in care, weighted by service units (1 without coding as a decision). NaN for 'all'."),
+    "coding_ratio": ("float64", "ratio", "Coded/true risk of the patients in care over the window, Σ coded_risk_in_care / Σ risk_in_care (1 without them). NaN for 'all'."),
     "price_per_unit": ("float64", "USD/unit", "Provider revenue per service unit net of coding, revenue / (coding_ratio × service_units). NaN for 'all'."),
     "units_per_ended_episode": ("float64", "units/episode", "Units over the whole of the episodes that ended in the window per episode ended (length of stay of ended stays; a check on visits_per_case × units_per_visit, not a term). NaN for 'all'."),
 }  # fmt: skip
@@ -194,16 +194,17 @@ def levels(monthly: pd.DataFrame, last_months: int = 0) -> pd.DataFrame:
     m = window(monthly, last_months)
     keys = ["arm", "replicate", "setting"]
     m = m.assign(arm=m["arm"].astype(str), setting=m["setting"].astype(str))
-    kappa = (
-        m[CODING_COLUMN].astype(float).where(lambda k: k > 0, 1.0)
-        if CODING_COLUMN in m
-        else pd.Series(1.0, index=m.index)
-    )
-    m = m.assign(_coded_units=m["service_units"].astype(float) * kappa)
+    coding = CODED_RISK in m and TRUE_RISK in m
     cols = ["members", "provider_revenue", "episodes", "visits", "service_units",
-            "episode_units_ended", "episodes_ended", "_coded_units"]  # fmt: skip
+            "episode_units_ended", "episodes_ended", *([CODED_RISK, TRUE_RISK] if coding else [])]  # fmt: skip
     s = m.groupby(keys, sort=False)[cols].sum().astype(float)
     units = s["service_units"]
+    if coding:
+        true = s[TRUE_RISK]
+        kappa = (s[CODED_RISK] / true.where(true > 0)).fillna(1.0)
+    else:
+        kappa = pd.Series(1.0, index=s.index)
+    coded_units = units * kappa
     out = pd.DataFrame(index=s.index)
     out["member_months"] = s["members"]
     out["revenue"] = s["provider_revenue"]
@@ -212,10 +213,8 @@ def levels(monthly: pd.DataFrame, last_months: int = 0) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["visits_per_case"] = s["visits"] / s["episodes"].where(s["episodes"] > 0)
         out["units_per_visit"] = units / s["visits"].where(s["visits"] > 0)
-        out["coding_ratio"] = s["_coded_units"] / units.where(units > 0)
-        out["price_per_unit"] = s["provider_revenue"] / s["_coded_units"].where(
-            s["_coded_units"] > 0
-        )
+        out["coding_ratio"] = kappa
+        out["price_per_unit"] = s["provider_revenue"] / coded_units.where(coded_units > 0)
         out["units_per_ended_episode"] = s["episode_units_ended"] / s["episodes_ended"].where(
             s["episodes_ended"] > 0
         )
