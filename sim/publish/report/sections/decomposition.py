@@ -117,7 +117,12 @@ def _decomposition(ctx: Context, part: Part, per_rep: pd.DataFrame) -> None:
                 continue
             row = {"Arm": arm, "Setting": s}
             for k, lbl in BARS:
-                row[lbl.capitalize()] = with_ci(st.loc[k], 1, res.replications, signed=True)
+                r = st.loc[k]
+                # a margin that did not move in any replication (coding without coded risk,
+                # intensity where the unit is the visit): 0, without a spurious interval
+                zero = r["mean"] == 0 and not (r["sd"] > 0)
+                text = with_ci(r, 1, res.replications, signed=True)
+                row[lbl.capitalize()] = "0" if zero else text
             rows.append(row)
     part.table(
         "decomposition",
@@ -125,8 +130,8 @@ def _decomposition(ctx: Context, part: Part, per_rep: pd.DataFrame) -> None:
         "Log points (100 × the change in the natural log; ≈ % for small changes); cells: mean "
         f"[95% CI] over {res.replications} replication(s) of the paired change. Total = cases "
         "+ length of stay + intensity per visit + coding + price per unit (the means add up "
-        "exactly; intervals do not). n/a: a margin without a value (no cases, units or revenue "
-        "in a setting of one of the arms).",
+        "exactly; intervals do not); 0: no change in any replication. n/a: a margin without a "
+        "value (no cases, units or revenue in a setting of one of the arms).",
         tidy.drop(columns="measure"),
         pd.DataFrame(rows),
         2,
