@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
-from sim.engine.payment.prices import Position, Prices, from_total
+from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, from_total
 
 
 class HomeHealthParams(CaseMixParams):
@@ -135,6 +135,12 @@ class HomeHealthLegacy(PaymentModel):
 
         return from_total(total, position.period_units, units)
 
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the period's price through its case-mix weight: the finite difference of
+        :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
+
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The episode's price at its last month, from the period's visits."""
         price = self.episode_price(
@@ -236,6 +242,12 @@ class PDGM(PaymentModel):
             return rules.lupa_payment(visits, lupa, price, per_visit) * rate
 
         return from_total(total, position.period_units, units)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the period's price through its case-mix weight: the finite difference of
+        :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Each period's price at its end, or its visits at per-visit rates below the LUPA."""
