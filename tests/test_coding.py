@@ -271,9 +271,7 @@ def test_coding_moves_toward_a_new_k_star_at_the_adjustment_speed():
 def test_only_for_profit_providers_code_when_told_so():
     """With ``for_profit_only`` the non-profits keep coding at 0 whatever the contract pays."""
     over = {
-        "behaviour": {
-            "upcoding": {"enabled": True, "mode": "decision", "for_profit_only": True}
-        },
+        "behaviour": {"upcoding": {"enabled": True, "mode": "decision", "for_profit_only": True}},
         "settings": {"clinic": {"providers": {"for_profit_share": 0.4}}},
         "months": 2,
     }
