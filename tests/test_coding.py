@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import one_setting
 
-from sim.engine.features.upcoding import yardstick
+from sim.engine.features.upcoding import care_value
 from sim.engine.model import HealthSystemModel
 from sim.engine.payment import REGISTRY, ContractParams, Panel, PaymentModel, terms
 from sim.engine.payment.prices import CodingRevenue, Position
@@ -203,23 +203,30 @@ def _step(model: HealthSystemModel, months: int) -> None:
         model.step()
 
 
-def test_coding_is_k_star_where_payment_is_risk_adjusted_and_none_under_a_fee():
-    """After the run's first month each provider codes its members' risk at k* = pmpm × rate ×
-    Σ true risk / (members × κ × S) under risk-adjusted capitation (exactly: its revenue of
-    coding is linear in k), and not at all under fee-for-service; the coded/true ratio of the
-    patients in care is 1 + k and the month's cost of coding κ·S·k²/2 per member."""
-    sc = one_setting(**DECISION, months=3)
-    kappa = sc.behaviour.upcoding.coding_cost
-    cap = HealthSystemModel(sc, "capitation")
-    _step(cap, 2)
-    w = cap.world
-    s_unit = yardstick(w.settings[0], sc.population.regions)
+def _best(model: HealthSystemModel, pmpm: float) -> np.ndarray:
+    """k* of each provider (one payer) after this month under a risk-adjusted capitation at
+    ``pmpm``: pmpm × Σ true risk of its members / (its patients in care × κ × V)."""
+    w = model.world
     pop = w.population
     prov = pop.provider[0].astype(np.int64)
     n_prov = w.providers[0].n
-    members = np.bincount(prov, minlength=n_prov)
-    true_risk = np.bincount(prov, pop.risk.astype(np.float64), minlength=n_prov)
-    want = 40.0 * true_risk / (members * kappa * s_unit)
+    care = w.month[0]
+    in_care = np.bincount(care.provider[care.sought], minlength=n_prov)
+    value = care_value(w.settings[0], w.providers[0].region)
+    risk = np.bincount(prov, pop.risk.astype(np.float64), minlength=n_prov)
+    return pmpm * risk / (in_care * w.behaviour.upcoding.coding_cost * value)
+
+
+def test_coding_is_k_star_where_payment_is_risk_adjusted_and_none_under_a_fee():
+    """In optimal mode each provider codes its members' risk at k* = pmpm × rate × Σ true risk
+    / (patients in care × κ × V) under risk-adjusted capitation (exactly: its revenue of
+    coding is linear in k), and not at all under fee-for-service; the coded/true ratio of the
+    patients in care is 1 + k and the month's cost of coding κ·V·k²/2 per patient in care."""
+    sc = one_setting(behaviour={**DECISION["behaviour"], "mode": "optimal"}, months=3)
+    cap = HealthSystemModel(sc, "capitation")
+    _step(cap, 1)
+    want = _best(cap, 40.0)
+    w = cap.world
     assert 0.01 < want.mean() < sc.behaviour.upcoding.max_risk_inflation
     np.testing.assert_allclose(w.coding.k[0][:, 0], want, rtol=1e-9)
     ffs = HealthSystemModel(sc, "ffs")
@@ -227,20 +234,26 @@ def test_coding_is_k_star_where_payment_is_risk_adjusted_and_none_under_a_fee():
     assert not ffs.world.coding.k[0].any()
 
     m = run(sc).monthly
-    row = m[(m.arm == "capitation") & (m.month == 2)].iloc[0]
     care = m[(m.arm == "ffs")]
     assert (care.coded_risk_ratio == 1.0).all() and (care.coding_cost == 0.0).all()
+    row = m[(m.arm == "capitation") & (m.month == 1)].iloc[0]
     assert row.coded_risk_ratio == pytest.approx(row.coded_risk_in_care / row.risk_in_care)
     assert 1.0 + want.min() - 1e-9 <= row.coded_risk_ratio <= 1.0 + want.max() + 1e-9
-    cost = 0.5 * kappa * s_unit * (want**2 * members).sum()
+    _step(cap, 1)  # month 1, coded at k*
+    c = cap.world.month[0]
+    in_care = np.bincount(c.provider[c.sought], minlength=want.size)
+    value = care_value(w.settings[0], w.providers[0].region)
+    cost = 0.5 * sc.behaviour.upcoding.coding_cost * (value * want**2 * in_care).sum()
     assert row.coding_cost == pytest.approx(cost, rel=1e-9)
-    # what coding 1% higher earns: 1% of pmpm × Σ coded risk
-    assert row.coding_return == pytest.approx(0.01 * 40.0 * (true_risk * (1 + want)).sum())
+    # what coding 1% higher earns: 1% of pmpm × Σ coded risk of the members
+    pop = w.population
+    true = np.bincount(pop.provider[0].astype(np.int64), pop.risk.astype(float), want.size)
+    assert row.coding_return == pytest.approx(0.01 * 40.0 * (true * (1 + want)).sum())
 
 
 def test_coding_moves_toward_a_new_k_star_at_the_adjustment_speed():
     """After a switch from fee-for-service to capitation, each provider's coding intensity
-    moves a share λ (its speed) of the way to k* each month: k_t = k*·(1 − (1 − λ)^t)."""
+    moves a share λ (its speed) of the way to the month's k* each month."""
     arms = [
         {
             "name": "switch",
@@ -251,21 +264,16 @@ def test_coding_moves_toward_a_new_k_star_at_the_adjustment_speed():
     sc = one_setting(**DECISION, months=6, arms=arms)
     m = HealthSystemModel(sc, "switch")
     _step(m, 2)
-    w = m.world
-    assert not w.coding.k[0].any()
-    speed = w.providers[0].speed
-    pop = w.population
-    prov = pop.provider[0].astype(np.int64)
-    n_prov = w.providers[0].n
-    best = (
-        40.0
-        * np.bincount(prov, pop.risk.astype(np.float64), minlength=n_prov)
-        / (np.bincount(prov, minlength=n_prov) * sc.behaviour.upcoding.coding_cost
-           * yardstick(w.settings[0], sc.population.regions))
-    )  # fmt: skip
-    for t in range(1, 4):
+    k = m.world.coding.k[0][:, 0]
+    assert not k.any()
+    speed = m.world.providers[0].speed
+    assert (speed < 1).all()
+    for _ in range(3):
+        before = k.copy()
         m.step()
-        np.testing.assert_allclose(w.coding.k[0][:, 0], best * (1 - (1 - speed) ** t), rtol=1e-9)
+        best = _best(m, 40.0)
+        np.testing.assert_allclose(k, before + speed * (best - before), rtol=1e-9)
+    assert (k > 0).all() and (k < best).all()
 
 
 def test_only_for_profit_providers_code_when_told_so():

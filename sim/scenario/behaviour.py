@@ -40,11 +40,12 @@ class UpcodingConfig(Strict):
         "function_shift lower, whatever the contract; decision: each provider chooses the "
         "relative coding intensity k of each payer's risk scores (coded = true × (1 + k), "
         "0 ≤ k ≤ max_risk_inflation) that maximises what the payer's contract pays for coding "
-        "less its cost, coding_cost × yardstick × k²/2 per member-month, so k* = (revenue of "
-        "coding per unit of k per member-month) / (coding_cost × yardstick): positive where "
-        "payment is risk-adjusted, 0 under fee-for-service; k moves toward k* at the "
-        "provider's adaptation speed each month (at once in optimal mode). Function is coded "
-        "as it is in this mode.",
+        "less its cost, coding_cost × V × k²/2 per patient-month in care (V: the fee-schedule "
+        "value of a month of patient-optimal care), so k* = (what coding earns per unit of k) "
+        "/ (patients in care × coding_cost × V): positive where payment is risk-adjusted, 0 "
+        "under fee-for-service; k moves toward k* at the provider's adaptation speed each month "
+        "(at once in optimal mode). Function is coded as it is in this mode (docs/ODD.md, "
+        "'Coding').",
     )
     risk_inflation: float = F(
         0.05,
@@ -60,13 +61,13 @@ class UpcodingConfig(Strict):
     coding_cost: float = F(
         16.0,
         "ratio",
-        "Mode decision: κ, the cost of coding at intensity k per member-month, κ·S·k²/2, in "
-        "units of the setting's yardstick S (the fee-schedule value of its patient-optimal "
-        "care per member-month: need_probability × episode_months × optimal_units × the mean "
-        "fee per unit). A risk-adjusted per-member payment equal to S makes k* = 1/κ: 16 "
-        "gives 6.25%, the coding intensity of Medicare Advantage over traditional Medicare "
-        "for the same people (6.4%: Geruso & Layton 2020, J Polit Econ 128:984; Kronick & "
-        "Welch 2014, MMRR 4(2)); the cost itself is an assumption.",
+        "Mode decision: κ, the cost of coding at intensity k per patient-month in care, κ·V·k²/2, "
+        "in units of V, the fee-schedule value of a month of patient-optimal care at the "
+        "provider (optimal_units × its region's fee per unit). A risk-adjusted PMPM that pays "
+        "what its members' optimal care is worth on the fee schedule makes k* = mean risk / κ: "
+        "16 gives 6.25%, the coding intensity of Medicare Advantage over traditional Medicare "
+        "for the same people (6.4%: Geruso & Layton 2020, J Polit Econ 128:984; Kronick & Welch "
+        "2014, MMRR 4(2)); the cost itself is an assumption.",
         gt=0,
         le=1e6,
     )

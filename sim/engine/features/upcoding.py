@@ -13,21 +13,21 @@ provider upcoding (a null object, :class:`Coding`, so the engine never asks whet
   intensity ``k`` of each payer's risk scores (coded = true × (1 + k), 0 ≤ k ≤ k_max) from what
   the payer's contract pays for coding (``PaymentModel.coding``, the pricing interface's answer
   to "what does coding every risk score 1% higher earn", net of the contract's terms:
-  :func:`sim.engine.payment.terms.coding_margin`), against a convex cost of coding,
-  ``κ·S·k²/2`` per member-month (κ ``coding_cost``, S the setting's yardstick,
-  :func:`yardstick`). With ``D`` what coding 1% higher earns ×100 this month, at the current
-  ``k``, and ``N`` the provider's members of the payer, profit ``R(k) − N·κ·S·k²/2`` is highest
-  at
+  :func:`sim.engine.payment.terms.coding_margin`), against a convex cost of coding, ``κ·V·k²/2``
+  per patient-month in care (the records it codes from: κ ``coding_cost``, V the fee-schedule
+  value of a month of patient-optimal care at the provider, :func:`care_value`). With ``D``
+  what coding 1% higher earns ×100 this month, at the current ``k``, and ``n`` the provider's
+  patients of the payer in care, profit ``R(k) − n·κ·V·k²/2`` is highest at
 
-      k* = D / ((1 + k)·N·κ·S)         (clipped to [0, k_max])
+      k* = D / ((1 + k)·n·κ·V)         (clipped to [0, k_max])
 
   — exact for a risk-adjusted per-member payment, whose ``D/(1 + k)`` does not move with ``k``
-  (``pmpm·rate·Σ true risk``), and a fixed point reached by the partial adjustment below for a
-  case-mix price whose weights step with risk. Under fee-for-service without risk adjustment
-  ``D = 0`` and providers do not code. Each month ``k`` moves a share λ (the provider's
-  adaptation speed; 1 in ``optimal`` mode and after the run's first month, when coding starts
-  in balance with the starting contracts) of the way to ``k*``; the cost is booked as a
-  provider cost (``coding_cost``). Function is coded as it is in this mode.
+  (``pmpm·rate·Σ true risk`` of the members), and a fixed point reached by the partial
+  adjustment below for a case-mix price whose weights step with risk. Under fee-for-service
+  without risk adjustment ``D = 0`` and providers do not code. Coding starts at ``k = 0`` and
+  each month moves a share λ (the provider's adaptation speed; 1 in ``optimal`` mode) of the way
+  to ``k*`` (a provider with no patient of the payer in care this month keeps its ``k``); the
+  cost is booked as a provider cost (``coding_cost``). Function is coded as it is in this mode.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sim.engine.month.care import SettingMonth
     from sim.engine.settings import CareSetting
     from sim.engine.world import World
-    from sim.scenario import RegionConfig, UpcodingConfig
+    from sim.scenario import UpcodingConfig
 
 
 class Coding:
@@ -105,16 +105,12 @@ class Coding:
         return np.maximum(function - self.cfg.function_shift * self.upcodes[s][provider], 0.0)
 
 
-def yardstick(setting: CareSetting, regions: dict[str, RegionConfig]) -> float:
-    """The setting's scale, against which the cost of coding is set: the fee-schedule value of
-    its patient-optimal care per member-month at risk score 1, ``need_probability ×
-    episode_months × optimal_units × the mean fee per unit`` (regions weighed by their shares
-    of patients; payer rate level 1). A yardstick, not a price: it does not move with the
-    contracts."""
-    cfg = setting.cfg
-    shares = np.array([r.share for r in regions.values()], np.float64)
-    fee = float(shares @ setting.fee_per_unit / shares.sum())
-    return cfg.need_probability * cfg.episode_months * cfg.optimal_units * fee
+def care_value(setting: CareSetting, region: np.ndarray) -> np.ndarray:
+    """The scale against which the cost of coding is set, per provider (of ``region``): the
+    fee-schedule value of a month of patient-optimal care at risk score 1, ``optimal_units ×
+    the fee per unit`` of its region (payer rate level 1). A yardstick, not a price: it does
+    not move with the contracts."""
+    return setting.cfg.optimal_units * setting.fee_per_unit[np.asarray(region, np.int64)]
 
 
 def coding_revenue(world: World, s: int, g: int) -> np.ndarray:
@@ -143,7 +139,7 @@ class CodingDecisions(Feature):
     name = "coding"
     SHARDABLE = True
     COLUMNS: ClassVar[dict[str, Column]] = {
-        "coding_cost": Column("float64", "USD", "What providers spent on coding the payer's members' risk scores higher this month, κ·S·k²/2 per member-month (behaviour.upcoding.mode = decision; included in provider_cost; 0 otherwise)."),
+        "coding_cost": Column("float64", "USD", "What providers spent on coding the payer's risk scores higher this month, κ·V·k²/2 per patient-month in care (behaviour.upcoding.mode = decision; included in provider_cost; 0 otherwise)."),
         "coding_return": Column("float64", "USD", "What coding every risk score of the payer's patients in care and members 1% higher would have earned the providers this month under the payer's contract and its terms (PaymentModel.coding; mode decision): 0 where payment does not follow coded risk."),
     }  # fmt: skip
 
@@ -154,35 +150,46 @@ class CodingDecisions(Feature):
 
     def __init__(self, world: World) -> None:
         cfg = world.behaviour.upcoding
-        regions = world.config.population.regions
         self.k_max = cfg.max_risk_inflation
-        #: per setting: κ·S, the cost of coding per member-month at k = 1 (× k²/2)
-        self.kappa = [cfg.coding_cost * yardstick(st, regions) for st in world.settings]
-        #: per setting: this month's cost of coding (providers × payers), and what coding 1%
-        #: higher earns (×100, providers × payers)
+        #: per setting, per provider: κ·V, the cost of coding a patient-month at k = 1 (× k²/2)
+        self.kappa = [
+            cfg.coding_cost * care_value(st, p.region)
+            for st, p in zip(world.settings, world.providers, strict=True)
+        ]
+        #: per setting: this month's patients in care and cost of coding (providers × payers;
+        #: computed once the month's care is known), and what coding 1% higher earns (×100)
+        self._month = [-1] * len(world.settings)
+        self._in_care = [np.zeros_like(k) for k in world.coding.k]
         self._cost = [np.zeros_like(k) for k in world.coding.k]
         self._revenue = [np.zeros_like(k) for k in world.coding.k]
 
-    def start_month(self, world: World) -> None:
-        """This month's cost of coding, at the intensities in force."""
-        for s, k in enumerate(world.coding.k):
-            members = np.stack([pn.members for pn in world.providers[s].panels], axis=1)
-            self._cost[s] = 0.5 * self.kappa[s] * k * k * members
+    def _costs(self, world: World, s: int) -> np.ndarray:
+        """This month's cost of coding (providers × payers), at the intensities in force."""
+        if self._month[s] != world.month_number:
+            care = world.month[s]
+            k = world.coding.k[s]
+            n_prov, n_payers = k.shape
+            key = care.provider[care.sought].astype(np.int64) * n_payers + care.payer[care.sought]
+            n = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
+            self._in_care[s] = n.astype(np.float64)
+            self._cost[s] = 0.5 * self.kappa[s][:, None] * k * k * n
+            self._month[s] = world.month_number
+        return self._cost[s]
 
     def provider_cost(self, world: World, s: int) -> np.ndarray | None:
         """The month's cost of coding per provider."""
-        return self._cost[s].sum(axis=1)
+        return self._costs(world, s).sum(axis=1)
 
     def cost_by_payer(self, world: World, s: int) -> np.ndarray | None:
-        """The same cost, by the payer whose members were coded."""
-        return self._cost[s].sum(axis=0)
+        """The same cost, by the payer whose patients were coded."""
+        return self._costs(world, s).sum(axis=0)
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
         """The month's cost of coding and what coding 1% higher earns, by payer."""
         for g in range(world.n_payers):
             self._revenue[s][:, g] = coding_revenue(world, s, g)
         return {
-            "coding_cost": self._cost[s].sum(axis=0),
+            "coding_cost": self._costs(world, s).sum(axis=0),
             "coding_return": 0.01 * self._revenue[s].sum(axis=0),
         }
 
@@ -192,13 +199,10 @@ class CodingDecisions(Feature):
         coding = world.coding
         for s, k in enumerate(coding.k):
             providers = world.providers[s]
-            members = np.stack([pn.members for pn in providers.panels], axis=1)
-            per_k = self._revenue[s] / (1.0 + k)
-            best = np.divide(
-                per_k, members * self.kappa[s], out=np.zeros_like(k), where=members > 0
-            )
+            cost = self._in_care[s] * self.kappa[s][:, None]
+            best = np.divide(self._revenue[s] / (1.0 + k), cost, out=k.copy(), where=cost > 0)
             best = np.clip(best, 0.0, self.k_max) * coding.upcodes[s][:, None]
-            if world.optimal or world.month_number == 0:
+            if world.optimal:
                 k[:] = best
             else:
                 k += providers.speed[:, None] * (best - k)
