@@ -7,6 +7,7 @@ rules — with the coded/true risk column."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import one_setting
 
@@ -274,6 +275,9 @@ def test_coding_moves_toward_a_new_k_star_at_the_adjustment_speed():
         best = _best(m, 40.0)
         np.testing.assert_allclose(k, before + speed * (best - before), rtol=1e-9)
     assert (k > 0).all() and (k < best).all()
+    # the panels' coded risk (what risk adjustment pays on) follows k: as counted afresh
+    fresh = m.world.build_panels(0)[0].risk_sum
+    np.testing.assert_allclose(m.world.providers[0].panels[0].risk_sum, fresh, rtol=1e-12)
 
 
 def test_only_for_profit_providers_code_when_told_so():
@@ -312,3 +316,41 @@ def test_decision_coding_needs_nothing_else_and_fixed_coding_is_unchanged():
         one_setting(behaviour={"upcoding": {"enabled": True, "mode": "sometimes"}})
     with pytest.raises((ScenarioError, ValueError), match="coding_cost"):
         one_setting(behaviour={"upcoding": {"enabled": True, "coding_cost": 0.0}})
+
+
+def test_coding_and_capacity_at_prices_shard(tmp_path):
+    """Coding decisions, capacity at the contracts' prices and rationing of admissions keep to
+    each provider's own patients: a run split by region over three shards agrees with the
+    whole run."""
+    from test_shards import SCENARIO
+
+    from sim.experiments import shards
+    from sim.scenario import load_scenario
+
+    path = tmp_path / "shards.toml"
+    path.write_text(SCENARIO)
+    sc = load_scenario(
+        path,
+        [
+            "behaviour.upcoding.enabled=true",
+            'behaviour.upcoding.mode="decision"',
+            'behaviour.mode="best_response"',
+            "behaviour.admission.enabled=true",
+            "supply.participation.enabled=false",
+            'supply.capacity.target="price"',
+            "supply.capacity.ration_admissions=true",
+            "supply.capacity.warmup_months=2",
+            "supply.capacity.initial=0.9",
+            "months=8",
+        ],
+    )
+    for arm in ("capitation", "ffs"):
+        whole = HealthSystemModel(sc, arm)
+        _step(whole, sc.months)
+        a = pd.DataFrame(whole.rows)
+        assert a.coding_cost.sum() > 0 or arm == "ffs"
+        assert a.shadow_price.sum() > 0 or arm == "capitation"
+        out = shards.run_pair(sc, sc.seed, arm, 0, 3, backend="thread")
+        b = pd.DataFrame(out["rows"])
+        num = a.select_dtypes("number").columns
+        assert np.allclose(b[num].to_numpy(float), a[num].to_numpy(float), rtol=1e-10, atol=1e-6)

@@ -202,8 +202,11 @@ class CodingDecisions(Feature):
             cost = self._in_care[s] * self.kappa[s][:, None]
             best = np.divide(self._revenue[s] / (1.0 + k), cost, out=k.copy(), where=cost > 0)
             best = np.clip(best, 0.0, self.k_max) * coding.upcodes[s][:, None]
+            before = 1.0 + k
             if world.optimal:
                 k[:] = best
             else:
                 k += providers.speed[:, None] * (best - k)
-            world.rebuild_panels(s)
+            # the members' coded risk follows (what build_panels would count, up to rounding)
+            for g, pn in enumerate(providers.panels):
+                pn.risk_sum[:] *= (1.0 + k[:, g]) / before[:, g]
