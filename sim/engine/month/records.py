@@ -105,7 +105,7 @@ COLUMNS: dict[str, Column] = {
     "oop": Column("float64", "USD", "Patients' out-of-pocket payments (deductible, coinsurance, copays)."),
     "oop_pmpm": Column("float64", "USD/member-month", "oop / members.", ratio=("oop", "members")),
     "provider_revenue": Column("float64", "USD", "What providers received: the allowed amounts of their claims (patients' cost sharing included, copays too), lump payments, pay-for-performance and reconciliations = payer_payments + oop.", derive=lambda r: float(r.sum("revenue")) + float(r.sum("lump"))),
-    "provider_cost": Column("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments) + adverse-event costs borne + fixed cost (allocated by members).", derive=lambda r: float(r.sum("service_cost") + r.sum("liability") + r.sum("fixed_cost"))),
+    "provider_cost": Column("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments, plus coding: coding_cost) + adverse-event costs borne + fixed cost (allocated by members).", derive=lambda r: float(r.sum("service_cost") + r.sum("liability") + r.sum("fixed_cost"))),
     "provider_margin": Column("float64", "USD", "provider_revenue − provider_cost.", derive=lambda r: r["provider_revenue"] - r["provider_cost"]),
     "adverse_events": Column("int64", "events", "Adverse events (falls, complications) during episodes.", sum="adverse"),
     "adverse_event_cost_payer": Column("float64", "USD", "Cost of adverse events paid by the payer.", sum="ae_payer"),
