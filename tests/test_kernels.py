@@ -402,3 +402,69 @@ def test_reference_outputs_with_compiled_kernels(monkeypatch):
     bad = [name for name, data in cases().items() if fingerprint(data) != stored[name]]
     assert not bad
     assert used and set(used) == {"numba"}  # every model ran the compiled kernels
+
+
+#: a fresh process: small models of the main comparison and of the default world with the
+#: compiled kernels forced, two months each (every kernel is called), then numba's cache
+#: statistics of every kernel printed as JSON
+_FRESH_PROCESS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from conftest import default_world
+from reference_outputs import _small
+from sim.engine import kernels
+from sim.engine.model import HealthSystemModel
+from sim.scenario import validate_scenario
+main = validate_scenario(_small("compare_payment_models"), "kernels test")
+for sc in (main, default_world()):
+    m = HealthSystemModel(sc, sc.arms[0].name)
+    m.step()
+    m.step()
+import numpy as np
+kernels.Numba().uniforms(np.arange(5), np.uint64(3))
+stats = {k: d.stats for k, d in kernels._compiled().items()}
+print(json.dumps({
+    k: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] for k, s in stats.items()
+}))
+"""
+
+
+def _cache_files(folder) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_every_kernel_from_the_cache(tmp_path):
+    """Kernels are compiled once per install: in a fresh process with an empty cache they are
+    compiled and saved; a second process loads every one of them (no cache miss, nothing
+    compiled) and the cache folder is left as it was (no new entry, no file rewritten)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cache = tmp_path / "numba_cache"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "SIM_KERNELS": "numba"}
+    tests = str(Path(__file__).resolve().parent)
+
+    def fresh() -> dict[str, list[int]]:
+        p = subprocess.run(
+            [sys.executable, "-c", _FRESH_PROCESS, tests],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    first = fresh()
+    assert set(first) == set(kernels._compiled())
+    assert all(misses >= 1 for _, misses in first.values())  # an empty cache: compiled
+    files = _cache_files(cache)
+    assert files
+    second = fresh()
+    assert {k: misses for k, (_, misses) in second.items()} == dict.fromkeys(first, 0)
+    assert all(hits >= 1 for hits, _ in second.values())
+    assert _cache_files(cache) == files
