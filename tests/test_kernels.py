@@ -468,3 +468,53 @@ def test_a_second_process_loads_every_kernel_from_the_cache(tmp_path):
     assert {k: misses for k, (_, misses) in second.items()} == dict.fromkeys(first, 0)
     assert all(hits >= 1 for hits, _ in second.values())
     assert _cache_files(cache) == files
+
+
+def _care_inputs(rng, n, n_settings, n_cells):
+    cell = rng.integers(0, n_cells, n)
+    lists = [np.flatnonzero(rng.random(n) < 0.3) for _ in range(n_settings)]
+    spend = tuple(rng.normal(100, 80, p.size) for p in lists)
+    oop = tuple(np.where(rng.random(p.size) < 0.3, 0.0, rng.gamma(2, 20, p.size)) for p in lists)
+    units = tuple(rng.integers(0, 4, p.size) for p in lists)
+    adverse = tuple(rng.random(p.size) < 0.1 for p in lists)
+    return cell, tuple(lists), spend, oop, units, adverse
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n_settings,n_cells", [(1, 1), (2, 13), (3, 40)])
+def test_care_cell_sums(n, n_settings, n_cells):
+    """Both twins give the bits of the per-patient arrays over everyone summed by bincount
+    (what the subgroup tables summed before)."""
+    rng = np.random.default_rng(n + n_settings)
+    args = _care_inputs(rng, n, n_settings, n_cells)
+    out = NB.care_cell_sums(*args, n_cells)
+    same(out, NP.care_cell_sums(*args, n_cells))
+    cell, lists, spend, oop, units, adverse = args
+    dense = np.zeros((4, n))
+    for s, p in enumerate(lists):
+        for row, col in zip(dense, (spend, oop, units, adverse), strict=True):
+            row[p] += col[s]
+    # (np.bincount of nobody gives integer zeros)
+    for j in range(4):
+        same(out[j], np.bincount(cell, dense[j], n_cells).astype(np.float64))
+    same(out[4], np.bincount(cell, (dense[2] > 0).astype(np.float64), n_cells).astype(float))
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize(
+    "xp,fp",
+    [([0.0, 100.0], [0.30, 0.95]), ([0.0, 20.0, 55.5, 100.0], [-0.2, 0.31, 0.7, 1.0])],
+)
+def test_cell_sums(n, xp, fp):
+    """Function, change and utility per cell: np.interp's bits, bincount's order; the
+    mapping's points themselves and the ends of the scale included."""
+    rng = np.random.default_rng(n)
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    special = np.array([0.0, 100.0, *xp[1:-1], 50.0], np.float32)[:n]
+    function[: special.size] = special
+    f0 = rng.uniform(0, 100, n).astype(np.float32).astype(np.float64)
+    cell = rng.integers(0, 9, n)
+    out = NB.cell_sums(cell, function, f0, xp, fp, 9)
+    same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
+    f = function.astype(np.float64)
+    same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))

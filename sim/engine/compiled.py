@@ -486,6 +486,81 @@ def outcomes(
     return f0, p_ae, adverse, change
 
 
+@jit
+def care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells):  # pragma: no cover
+    """:meth:`sim.engine.kernels.Numpy.care_cell_sums`, compiled: the settings' patient lists
+    merged in one pass (each ascending), each patient's totals added to its cell at once."""
+    n_settings = len(patients)
+    out = np.zeros((5, n_cells))
+    at = np.zeros(n_settings, np.int64)
+    end = np.iinfo(np.int64).max
+    while True:
+        i = end
+        for s in range(n_settings):
+            if at[s] < patients[s].size and patients[s][at[s]] < i:
+                i = patients[s][at[s]]
+        if i == end:
+            break
+        sp = 0.0
+        oo = 0.0
+        un = 0.0
+        ad = 0.0
+        for s in range(n_settings):
+            k = at[s]
+            if k < patients[s].size and patients[s][k] == i:
+                sp += spend[s][k]
+                oo += oop[s][k]
+                un += units[s][k]
+                ad += 1.0 if adverse[s][k] else 0.0
+                at[s] = k + 1
+        c = cell[i]
+        out[0, c] += sp
+        out[1, c] += oo
+        out[2, c] += un
+        out[3, c] += ad
+        out[4, c] += 1.0 if un > 0.0 else 0.0
+    return out
+
+
+@jit
+def cell_sums(cell, function, f0, xp, fp, slopes, n_cells):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.cell_sums`, compiled: one pass over everyone; the
+    utility is numpy's ``arr_interp`` step for step (numba's port of it: ``np.interp``)."""
+    out = np.zeros((3, n_cells))
+    last = xp.size - 1
+    for i in range(cell.size):
+        f = np.float64(function[i])
+        c = cell[i]
+        out[0, c] += f
+        out[1, c] += f - f0[i]
+        if f != f:  # NaN
+            u = f
+        elif f > xp[last]:
+            u = fp[last]
+        elif f < xp[0]:
+            u = fp[0]
+        else:
+            lo = 0  # the last point at or below f
+            hi = last
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if xp[mid] <= f:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if lo == last or xp[lo] == f:
+                u = fp[lo]
+            else:
+                slope = slopes[lo]
+                u = slope * (f - xp[lo]) + fp[lo]
+                if u != u:  # NaN in one direction: try the other
+                    u = slope * (f - xp[lo + 1]) + fp[lo + 1]
+                    if u != u and fp[lo] == fp[lo + 1]:
+                        u = fp[lo]
+        out[2, c] += u
+    return out
+
+
 #: the kernels by name (the methods of :class:`sim.engine.kernels.Numba` call these)
 KERNELS = {
     "new_needs": new_needs,
@@ -502,4 +577,6 @@ KERNELS = {
     "provider_sums": provider_sums,
     "learn": learn,
     "uniforms": uniforms,
+    "care_cell_sums": care_cell_sums,
+    "cell_sums": cell_sums,
 }

@@ -466,6 +466,56 @@ class Numpy:
         return count
 
     @staticmethod
+    def care_cell_sums(
+        cell: np.ndarray,
+        patients: tuple[np.ndarray, ...],
+        spend: tuple[np.ndarray, ...],
+        oop: tuple[np.ndarray, ...],
+        units: tuple[np.ndarray, ...],
+        adverse: tuple[np.ndarray, ...],
+        n_cells: int,
+    ) -> np.ndarray:
+        """The month's care by subgroup cell (:mod:`sim.engine.subgroups`): per setting its
+        patients in episode (ascending) and their spending, out-of-pocket, service units and
+        adverse events; each patient's totals over the settings (added in setting order, from
+        0.0), summed per cell ``cell[patient]`` in patient order, as ``np.bincount`` sums a
+        per-patient array over everyone (a patient without care adds 0.0, which changes no
+        sum). Rows (float64, ``n_cells`` each): spending, out-of-pocket, service units, adverse
+        events, patients treated (service units above 0)."""
+        every = np.unique(np.concatenate(patients)) if patients else np.zeros(0, np.int64)
+        per = np.zeros((4, every.size))
+        for s, p in enumerate(patients):
+            at = np.searchsorted(every, p)
+            for row, col in zip(per, (spend, oop, units, adverse), strict=True):
+                row[at] += col[s]
+        c = cell[every]
+        out = np.empty((5, n_cells))
+        for j in range(4):
+            out[j] = np.bincount(c, per[j], n_cells)
+        out[4] = np.bincount(c, (per[2] > 0).astype(np.float64), n_cells)
+        return out
+
+    @staticmethod
+    def cell_sums(
+        cell: np.ndarray,
+        function: np.ndarray,
+        f0: np.ndarray,
+        xp: np.ndarray,
+        fp: np.ndarray,
+        n_cells: int,
+    ) -> np.ndarray:
+        """Everyone's function by subgroup cell: per cell ``cell[i]``, in patient order
+        (``np.bincount``), the sums of function (float64), of its change since ``f0`` and of
+        the utility ``np.interp(function, xp, fp)``. Rows (float64, ``n_cells`` each):
+        function, change, utility."""
+        f = function.astype(np.float64)
+        out = np.empty((3, n_cells))
+        out[0] = np.bincount(cell, f, n_cells)
+        out[1] = np.bincount(cell, f - f0, n_cells)
+        out[2] = np.bincount(cell, np.interp(f, xp, fp), n_cells)
+        return out
+
+    @staticmethod
     def uniforms(patients: np.ndarray, base: np.uint64) -> np.ndarray:
         """Counter-based uniforms on [0, 1), float64 with 53 random bits: the splitmix64
         finaliser of ``patient · golden + base`` (wrapping uint64), top 53 bits."""
@@ -684,6 +734,36 @@ class Numba:
             np.asarray(profit, np.float64),
             np.asarray(benefit, np.float64),
             int(n_providers),
+        )
+
+    def care_cell_sums(self, cell, patients, spend, oop, units, adverse, n_cells):
+        """:meth:`Numpy.care_cell_sums`, compiled: one merge of the settings' patients."""
+        if not patients:
+            return NUMPY.care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells)
+
+        def as_(arrays, dtype):
+            return tuple(np.asarray(a, dtype) for a in arrays)
+
+        return self._k["care_cell_sums"](
+            cell,
+            as_(patients, np.int64),
+            as_(spend, np.float64),
+            as_(oop, np.float64),
+            as_(units, np.int64),
+            as_(adverse, np.bool_),
+            int(n_cells),
+        )
+
+    def cell_sums(self, cell, function, f0, xp, fp, n_cells):
+        """:meth:`Numpy.cell_sums`, compiled: one pass, ``np.interp``'s arithmetic."""
+        xp = np.asarray(xp, np.float64)
+        fp = np.asarray(fp, np.float64)
+        if xp.size < 2:
+            return NUMPY.cell_sums(cell, function, f0, xp, fp, n_cells)
+        # the slopes as np.interp computes them (one division per segment)
+        slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+        return self._k["cell_sums"](
+            cell, function, np.asarray(f0, np.float64), xp, fp, slopes, int(n_cells)
         )
 
     def uniforms(self, patients, base):
