@@ -532,7 +532,7 @@ def cell_sums(cell, function, f0, xp, fp, slopes, n_cells):  # pragma: no cover 
         f = np.float64(function[i])
         c = cell[i]
         out[0, c] += f
-        out[1, c] += f - f0[i]
+        out[1, c] += f - np.float64(f0[i])
         if f != f:  # NaN
             u = f
         elif f > xp[last]:

@@ -505,9 +505,9 @@ class Numpy:
         n_cells: int,
     ) -> np.ndarray:
         """Everyone's function by subgroup cell: per cell ``cell[i]``, in patient order
-        (``np.bincount``), the sums of function (float64), of its change since ``f0`` and of
-        the utility ``np.interp(function, xp, fp)``. Rows (float64, ``n_cells`` each):
-        function, change, utility."""
+        (``np.bincount``), the sums of function (as float64), of its change since ``f0`` (as
+        float64) and of the utility ``np.interp(function, xp, fp)``. Rows (float64,
+        ``n_cells`` each): function, change, utility."""
         f = function.astype(np.float64)
         out = np.empty((3, n_cells))
         out[0] = np.bincount(cell, f, n_cells)
@@ -762,9 +762,7 @@ class Numba:
             return NUMPY.cell_sums(cell, function, f0, xp, fp, n_cells)
         # the slopes as np.interp computes them (one division per segment)
         slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
-        return self._k["cell_sums"](
-            cell, function, np.asarray(f0, np.float64), xp, fp, slopes, int(n_cells)
-        )
+        return self._k["cell_sums"](cell, function, f0, xp, fp, slopes, int(n_cells))
 
     def uniforms(self, patients, base):
         """:meth:`Numpy.uniforms`, compiled."""

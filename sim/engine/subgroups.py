@@ -168,6 +168,10 @@ class Subgroups:
             self.cell_group = list(table)
         self.cell = inverse.reshape(-1)
         self.n_cells = self.cell_group[0].size
+        # the month's passes read the cells and the function at month 0 in the smallest dtypes
+        # that hold them exactly (the float32 function, as stored), half the bytes per patient
+        self._cell = self.cell.astype(np.min_scalar_type(max(self.n_cells - 1, 0)))
+        self._f0 = pop.function.copy()
         self.rows: list[dict[str, Any]] = []
 
     def utility(self, function: np.ndarray) -> np.ndarray:
@@ -238,7 +242,7 @@ class Subgroups:
         k = world.kernels
         month = world.month
         care = k.care_cell_sums(
-            self.cell,
+            self._cell,
             tuple(c.patients for c in month),
             tuple(c.paid.revenue - c.paid.oop + c.paid.ae_payer for c in month),
             tuple(c.paid.oop for c in month),
@@ -247,7 +251,7 @@ class Subgroups:
             self.n_cells,
         )
         everyone = k.cell_sums(
-            self.cell, world.population.function, self.f0, self.u_x, self.u_y, self.n_cells
+            self._cell, world.population.function, self._f0, self.u_x, self.u_y, self.n_cells
         )
         cells = dict(
             zip(("spending", "oop", "service_units", "adverse_events"), care[:4], strict=True)
