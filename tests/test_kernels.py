@@ -362,11 +362,25 @@ def test_select(monkeypatch):
     monkeypatch.setenv("SIM_KERNELS", "numba")
     assert kernels.select(10).name == "numba"
     monkeypatch.setenv("SIM_KERNELS", "auto")
+    monkeypatch.setattr(kernels, "loaded", lambda: False)
     assert kernels.select(kernels.MIN_PATIENTS - 1) is kernels.NUMPY
     assert kernels.select(kernels.MIN_PATIENTS).name == "numba"
+    # once a process has loaded them, small models take them too
+    monkeypatch.setattr(kernels, "loaded", lambda: True)
+    assert kernels.select(10).name == "numba"
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    assert kernels.select(10) is kernels.NUMPY
     monkeypatch.setenv("SIM_KERNELS", "fast")
     with pytest.raises(SimError, match=r"SIM_KERNELS='fast'.*auto, numpy, numba"):
         kernels.select(10)
+
+
+def test_preload_loads_the_kernels_for_small_models(monkeypatch):
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    assert kernels.preload() is False
+    monkeypatch.setenv("SIM_KERNELS", "auto")
+    assert kernels.preload() is True
+    assert kernels.loaded() and kernels.select(10).name == "numba"
 
 
 def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch):

@@ -19,8 +19,10 @@ uses cannot change its outputs, so it is chosen for speed alone, once per model 
 
 * ``SIM_KERNELS=numpy`` or ``numba`` forces one (``numba`` fails if numba is not installed);
 * ``auto`` (the default) takes numba when it is installed and the population has at least
-  :data:`MIN_PATIENTS` patients. Smaller runs keep numpy and never import numba, whose import
-  and kernel loading would dominate a small run; numba is imported at a kernel's first call.
+  :data:`MIN_PATIENTS` patients, or when this process has loaded the kernels already (a large
+  model ran, or :func:`preload`: a process running many small simulations). Other small runs
+  keep numpy and never import numba, whose import and kernel loading would dominate one small
+  run; numba is imported at a kernel's first call.
 
 numba is in the ``fast`` extra (and in ``all``); without it every run uses :class:`Numpy`.
 The compiled kernels live in :mod:`sim.engine.compiled` (module-level functions, cached on disk
@@ -793,9 +795,29 @@ def select(n_patients: int) -> Kernels:
     m = mode()
     if m == "numpy":
         return NUMPY
-    if m == "numba" or (n_patients >= MIN_PATIENTS and numba_available()):
+    if m == "numba" or (numba_available() and (n_patients >= MIN_PATIENTS or loaded())):
         return _numba()
     return NUMPY
+
+
+def loaded() -> bool:
+    """Whether this process has loaded the compiled kernels already (a large model ran, or
+    :func:`preload`): then ``auto`` gives them to models of any size, at no further cost."""
+    return _compiled.cache_info().currsize > 0
+
+
+def preload() -> bool:
+    """Load the compiled kernels now when numba is installed and ``SIM_KERNELS`` allows them
+    (``auto`` or ``numba``), so that every later model of this process uses them, small ones
+    included: for a process that runs many small simulations (a calibration's or a sweep's
+    worker), where the load (about 0.5-1 s, once) is soon repaid. Returns whether they are
+    loaded. The outputs are the same either way."""
+    if mode() == "numpy" or not numba_available():
+        return False
+    k = _compiled()
+    x = np.zeros(1, np.int64)
+    k["uniforms"](x, np.uint64(0))  # numba's own start-up, and one kernel, at once
+    return True
 
 
 #: the numpy twins (what a model of fewer than MIN_PATIENTS patients, or without numba, uses)
