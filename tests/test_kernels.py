@@ -532,3 +532,26 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
     f = function.astype(np.float64)
     same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_episode_values(n):
+    """The month's profit added to each episode's value, the ended ones counted and summed by
+    (provider, payer, risk group) in patient order and reset: both twins, in place alike."""
+    rng = np.random.default_rng(n + 5)
+    size = max(n, 1)
+    patients = np.flatnonzero(rng.random(size) < 0.4)
+    sought = rng.random(patients.size) < 0.8
+    profit = rng.normal(50, 40, patients.size)
+    left = rng.integers(0, 3, size).astype(np.int16)
+    provider = rng.integers(0, 7, size).astype(np.int32)
+    payer = rng.integers(0, 2, size).astype(np.int8)
+    risk_group = rng.integers(0, 4, size).astype(np.int8)
+    value = rng.normal(0, 100, size)
+    value_nb = value.copy()
+    args = (patients, sought, profit, left, provider, payer, risk_group)
+    out = NB.episode_values(*args, value_nb, 2, 7 * 2 * 4)
+    same(out, NP.episode_values(*args, value, 2, 7 * 2 * 4))
+    same(value_nb, value)
+    if n > 100:
+        assert out[0].sum() > 0 and (value[patients[sought & (left[patients] == 0)]] == 0).all()

@@ -487,6 +487,28 @@ def outcomes(
 
 
 @jit
+def episode_values(
+    patients, sought, profit, left, provider, payer, risk_group, value, n_payers, n_keys
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.episode_values`, compiled."""
+    count = np.zeros(n_keys, np.int64)
+    total = np.zeros(n_keys)
+    for k in range(patients.size):
+        if not sought[k]:
+            continue
+        i = patients[k]
+        v = value[i] + profit[k]
+        if left[i] == 0:
+            key = (np.int64(provider[i]) * n_payers + np.int64(payer[i])) * 4 + risk_group[i]
+            count[key] += 1
+            total[key] += v
+            value[i] = 0.0
+        else:
+            value[i] = v
+    return count, total
+
+
+@jit
 def care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells):  # pragma: no cover
     """:meth:`sim.engine.kernels.Numpy.care_cell_sums`, compiled: the settings' patient lists
     merged in one pass (each ascending), each patient's totals added to its cell at once."""
@@ -577,6 +599,7 @@ KERNELS = {
     "provider_sums": provider_sums,
     "learn": learn,
     "uniforms": uniforms,
+    "episode_values": episode_values,
     "care_cell_sums": care_cell_sums,
     "cell_sums": cell_sums,
 }

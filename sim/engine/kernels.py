@@ -468,6 +468,36 @@ class Numpy:
         return count
 
     @staticmethod
+    def episode_values(
+        patients: np.ndarray,
+        sought: np.ndarray,
+        profit: np.ndarray,
+        left: np.ndarray,
+        provider: np.ndarray,
+        payer: np.ndarray,
+        risk_group: np.ndarray,
+        value: np.ndarray,
+        n_payers: int,
+        n_keys: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Episode values (:class:`sim.engine.features.selection.EpisodeValues`): the month's
+        ``profit`` of the patients in episode (ascending) who sought care added to their
+        episode's ``value``; the episodes that ended (``left == 0``) counted and their values
+        summed by key ``(provider · n_payers + payer) · 4 + risk group`` in patient order
+        (``np.bincount``, ``n_keys`` keys), and their values reset to 0, in place. Returns the
+        counts (int64) and sums (float64)."""
+        idx = patients[sought]
+        value[idx] += profit[sought]
+        ended = idx[left[idx] == 0]
+        key = (
+            provider[ended].astype(np.int64) * n_payers + payer[ended].astype(np.int64)
+        ) * 4 + risk_group[ended]
+        count = np.bincount(key, minlength=n_keys)
+        total = np.bincount(key, value[ended], minlength=n_keys).astype(np.float64)
+        value[ended] = 0.0
+        return count, total
+
+    @staticmethod
     def care_cell_sums(
         cell: np.ndarray,
         patients: tuple[np.ndarray, ...],
@@ -736,6 +766,23 @@ class Numba:
             np.asarray(profit, np.float64),
             np.asarray(benefit, np.float64),
             int(n_providers),
+        )
+
+    def episode_values(
+        self, patients, sought, profit, left, provider, payer, risk_group, value, n_payers, n_keys
+    ):
+        """:meth:`Numpy.episode_values`, compiled."""
+        return self._k["episode_values"](
+            patients.astype(np.int64, copy=False),
+            sought,
+            np.asarray(profit, np.float64),
+            left,
+            provider,
+            payer,
+            risk_group,
+            value,
+            int(n_payers),
+            int(n_keys),
         )
 
     def care_cell_sums(self, cell, patients, spend, oop, units, adverse, n_cells):
