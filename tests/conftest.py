@@ -92,3 +92,10 @@ def default_world(**over: Any) -> Scenario:
 @pytest.fixture
 def small_world() -> Scenario:
     return default_world()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow end-to-end tests (``@pytest.mark.slow``) first, each group in its collected
+    order: with several workers (``make test``: pytest-xdist) they start at once instead of
+    one of them ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
