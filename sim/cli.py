@@ -327,7 +327,10 @@ def _run(args: argparse.Namespace) -> int:
     elif args.scheduler is not None:
         raise ScenarioError("--scheduler", None, "--scheduler runs the shards of --shards K")
     out = args.out or Path("results") / scenario.name
-    check_out(out)
+    check_out(out, replaced=True)
+    from sim.results.folder import check_run_folder
+
+    check_run_folder(out)  # a folder of other files is refused before the run, not after
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
 
     if args.datapackage:  # check the extra and the flags before a long run, not after
@@ -651,7 +654,7 @@ def _report(args: argparse.Namespace) -> int:
     from sim.publish.report import build_report
 
     if args.out is not None:
-        check_out(args.out)
+        check_out(args.out, replaced=True)
     progress = None if args.quiet else _step_progress("report", "steps")
     report = build_report(args.results, baseline=args.baseline, out=args.out, progress=progress)
     for path in report.files:

@@ -17,6 +17,7 @@ depend on the executor or on the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -364,10 +365,13 @@ def part_name(point: int, replicate: int, table: str) -> str:
     return f"{table}-p{point:07d}-r{replicate:05d}.parquet"
 
 
-def _write_part(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd", write_statistics=False)
-    os.replace(tmp, path)
+def _write_part(df: pd.DataFrame, folder: Path, name: str) -> None:
+    """A part file in ``folder/parts/``, whole or absent, written without following links."""
+    from sim.guards import files
+
+    with files.writer(folder, f"{PARTS}/{name}") as fh:
+        df.to_parquet(fh, engine="pyarrow", index=False, compression="zstd",
+                      write_statistics=False)  # fmt: skip
 
 
 def run_task(task: Any, finish: Callable[[Any], None], whose: str) -> TaskResult:
@@ -402,14 +406,14 @@ def execute(task: Task) -> TaskResult:
     """Run all arms for one design point and replication; write its parts. Never raises."""
 
     def finish(result: Any) -> None:
-        folder = Path(task.folder) / PARTS
+        folder = Path(task.folder)
         tag = {"point": task.point, **task.params}
         if task.outputs == "monthly":
             monthly = result.monthly.assign(**tag)
-            _write_part(monthly, folder / part_name(task.point, task.replicate, "monthly"))
+            _write_part(monthly, folder, part_name(task.point, task.replicate, "monthly"))
         summary = result.summary.assign(replicate=task.replicate, seed=task.seed, **tag)
         # the summary part is written last: its presence marks the run as done
-        _write_part(summary, folder / part_name(task.point, task.replicate, "summary"))
+        _write_part(summary, folder, part_name(task.point, task.replicate, "summary"))
 
     return run_task(task, finish, "the sweep's")
 
@@ -547,51 +551,87 @@ class SweepOutcome:
 
 
 def _read_index(folder: Path) -> list[dict[str, Any]]:
-    path = folder / INDEX
-    if not path.exists():
+    """The run index's entries (lines that are not an entry, such as one cut short by a kill,
+    are skipped); read only if it is a regular file in the folder."""
+    from sim.guards import files
+
+    if files.kind(folder, INDEX) == "missing":
         return []
+    text = files.read_text(folder, INDEX)
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            entry = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue  # a line cut short by a kill
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("point"), int)
+            and isinstance(entry.get("replicate"), int)
+            and isinstance(entry.get("status"), str)
+        ):
+            out.append(entry)
     return out
 
 
-def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
-    """Create or check the results folder; return the runs already done."""
-    spec = folder / SPEC
-    if folder.exists():
-        if not folder.is_dir():
-            raise ResultsError(f"{folder}: exists and is not a folder; choose another --out")
-        if spec.exists():
-            from sim.guards.limits import read_json_object
+#: what ``sim sweep`` writes into its folder (``report/``, ``sensitivity/``: ``sim report`` and
+#: ``sim sensitivity``)
+SWEEP_ENTRIES = {
+    **dict.fromkeys(
+        (SPEC, INDEX, "summary.parquet", "monthly.parquet", "design.parquet", "datapackage.json",
+         "README.md", "metadata.json"),
+        "file",
+    ),
+    **dict.fromkeys((PARTS, "report", "sensitivity"), "folder"),
+}  # fmt: skip
 
-            try:
-                old = read_json_object(spec)
-            except ResultsError as exc:
-                raise ResultsError(f"{exc}; remove the folder or choose another --out") from None
-            if old.get("fingerprint") != sweep.fingerprint():
-                raise ResultsError(
-                    f"{folder}: holds results of a different sweep or scenario "
-                    f"({old.get('name')!r}); choose another --out or remove it"
-                )
-            if old.get("code") not in (None, code_hash()):
-                raise ResultsError(
-                    f"{folder}: was started with other simulation code ({old.get('code')}; "
-                    f"this is {code_hash()}); finishing it would mix results of two versions. "
-                    "Choose another --out, or rerun the whole sweep"
-                )
-        elif any(folder.iterdir()):
+
+def _own_sweep(folder: Path) -> str | None:
+    from sim.guards import files
+
+    if files.kind(folder, SPEC) != "file":
+        return f"no {SPEC}"
+    listing = files.entries(folder, PARTS) if files.kind(folder, PARTS) == "folder" else {}
+    for name, kind in listing.items():
+        if kind != "file" and not name.endswith(".tmp"):
+            return f"{PARTS}/{name} is not a file"
+    return None
+
+
+def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
+    """Create or check the results folder; return the runs already done.
+
+    The folder must be absent, empty, or this sweep's own results folder (by content:
+    :func:`sim.results.folder.check_folder`); nothing in it is followed through a link."""
+    from sim.guards import files
+    from sim.results.folder import check_folder
+
+    if check_folder(folder, command="sim sweep", entries=SWEEP_ENTRIES, own=_own_sweep):
+        try:
+            old = json.loads(files.read_bytes(folder, SPEC))
+        except (ResultsError, ValueError, RecursionError) as exc:
+            why = exc if isinstance(exc, ResultsError) else f"{folder / SPEC}: not readable JSON"
+            raise ResultsError(f"{why}; remove the folder or choose another --out") from None
+        if not isinstance(old, dict):
             raise ResultsError(
-                f"{folder}: exists and is not a sweep results folder (no {SPEC}); "
-                "choose another --out or remove it"
+                f"{folder / SPEC}: corrupt, expected a JSON object; remove the folder or choose "
+                "another --out"
             )
-    (folder / PARTS).mkdir(parents=True, exist_ok=True)
-    if not spec.exists():
-        tmp = spec.with_suffix(".tmp")
-        tmp.write_text(
+        if old.get("fingerprint") != sweep.fingerprint():
+            raise ResultsError(
+                f"{folder}: holds results of a different sweep or scenario "
+                f"({old.get('name')!r}); choose another --out or remove it"
+            )
+        if old.get("code") not in (None, code_hash()):
+            raise ResultsError(
+                f"{folder}: was started with other simulation code ({old.get('code')}; "
+                f"this is {code_hash()}); finishing it would mix results of two versions. "
+                "Choose another --out, or rerun the whole sweep"
+            )
+    else:  # the spec first: a folder of this sweep is known by it from the start
+        files.write_text(
+            folder,
+            SPEC,
             json.dumps(
                 {
                     "name": sweep.config.name,
@@ -604,16 +644,18 @@ def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
                 indent=2,
             )
             + "\n",
-            encoding="utf-8",
         )
-        os.replace(tmp, spec)
-    for leftover in (folder / PARTS).glob(".*.tmp"):
-        leftover.unlink()
+    with files.folder(folder, PARTS, create=True) as fd:
+        for leftover in os.listdir(fd):
+            if leftover.startswith(".") and leftover.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=fd)
+        present = {n for n, k in files.entries(folder, PARTS).items() if k == "file"}
     need_monthly = sweep.config.outputs == "monthly"
     done = set()
     for p, r in sweep.runs:
-        if (folder / PARTS / part_name(p, r, "summary")).exists() and (
-            not need_monthly or (folder / PARTS / part_name(p, r, "monthly")).exists()
+        if part_name(p, r, "summary") in present and (
+            not need_monthly or part_name(p, r, "monthly") in present
         ):
             done.add((p, r))
     return done
@@ -665,7 +707,9 @@ def run_sweep(
         for p, r in sweep.runs
         if (p, r) not in done
     ]
-    index = (folder / INDEX).open("a", encoding="utf-8")
+    from sim.guards import files
+
+    index = files.open_append(folder, INDEX)
     for p, r in sorted(done - indexed):  # done, but killed before the index heard of it
         record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
                 "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
@@ -704,11 +748,16 @@ def run_sweep(
 
 
 def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
+    from sim.guards import files
+
     frames = []
     for p, r in sorted(sweep.runs):
         path = folder / PARTS / part_name(p, r, table)
         try:
-            frames.append(pd.read_parquet(path))
+            with files.open_file(folder, f"{PARTS}/{path.name}") as fh:
+                frames.append(pd.read_parquet(fh))
+        except ResultsError as exc:
+            raise ResultsError(f"{exc}; delete it and run the sweep again") from None
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise ResultsError(
                 f"{path}: cannot be read ({type(exc).__name__}); delete it and run the sweep "

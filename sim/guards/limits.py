@@ -116,11 +116,23 @@ def _os_reason(exc: OSError) -> str:
 # output folders
 
 
-def check_out(out: Path, option: str = "--out") -> None:
+def check_out(out: Path, option: str = "--out", *, replaced: bool = False) -> None:
     """Refuse an output folder that cannot be made where the user asked: under a system tree,
-    through a regular file, with a name the file system refuses, or not writable."""
+    through a regular file, with a name the file system refuses, or not writable; and, for a
+    folder that is ``replaced`` as a whole when the command finishes (``sim run``, ``sim
+    report``), the current folder or one that holds it."""
     out = Path(out)
     absolute = Path(os.path.abspath(out))
+    if replaced:
+        here = Path(os.path.abspath(os.getcwd()))
+        if absolute == here or absolute in here.parents:
+            raise ScenarioError(
+                option,
+                None,
+                f"{out}: is the current folder{'' if absolute == here else ' or holds it'}; "
+                "the results folder is replaced as a whole when the command finishes, so "
+                "choose a folder below it (e.g. results/NAME)",
+            )
     for tree in _SYSTEM_TREES:
         if absolute == Path(tree) or Path(tree) in absolute.parents:
             raise ScenarioError(option, None, f"{out}: is under {tree}; choose a folder of yours")

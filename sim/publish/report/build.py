@@ -24,7 +24,7 @@ from sim.publish.report.statistics import (
     table_measures,
 )
 from sim.publish.trends import describe
-from sim.results.folder import staged_folder
+from sim.results.folder import check_report_folder, staged_folder
 
 #: a folder holding both is a report folder that may be replaced
 REPORT_MARKERS = ("report.html", "index.md")
@@ -69,15 +69,7 @@ def build_report(
 
 
 def _check_out(out: Path, results: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise ResultsError(f"--out: {out} exists and is not a folder")
-        is_report = all((out / f).exists() for f in REPORT_MARKERS)
-        if any(out.iterdir()) and not is_report:
-            raise ResultsError(
-                f"--out: {out} exists and is not a report folder (no report.html and index.md); "
-                "choose another --out or remove it"
-            )
+    check_report_folder(out)  # absent, empty or a report folder, by content; no links
     r, o = results.resolve(), out.resolve()
     if o == r or o in r.parents:
         raise ResultsError(f"--out: {out} would replace the results folder {results}")
