@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
 import time
 import traceback
@@ -429,11 +430,23 @@ class Executors:
     """An executor kept open across several batches of tasks (``sim calibrate`` asks for a
     batch of trials at a time): the process pool or the Dask client and cluster start once,
     at the first batch, and stop at :meth:`close`. A task needs ``point``, ``replicate`` and
-    ``seed`` (a lost worker's failure names them)."""
+    ``seed`` (a lost worker's failure names them).
 
-    def __init__(self, executor: str, workers: int, scheduler: str | None) -> None:
+    A worker process that dies (killed, out of memory) costs the run it was running, reported
+    as failed with the worker's process id and how it ended, and ``notice`` is told at once
+    in one message; the pool is started afresh and the other unfinished runs go on there."""
+
+    def __init__(
+        self,
+        executor: str,
+        workers: int,
+        scheduler: str | None,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.executor, self.workers, self.scheduler = executor, workers, scheduler
+        self.notice = notice
         self._pool: Any = None
+        self._queue: Any = None
         self._client: Any = None
         self._cluster: Any = None
 
@@ -448,6 +461,7 @@ class Executors:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._queue.close()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -468,22 +482,7 @@ class Executors:
                 yield fn(t)
             return
         if executor == "process":
-            from concurrent.futures import as_completed
-
-            if self._pool is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-            futures = {self._pool.submit(fn, t): t for t in tasks}
-            try:
-                for f in as_completed(futures):
-                    yield _result(f, futures[f])
-            finally:
-                # if the coordinator stops early, queued runs are cancelled, not run to the end
-                for f in futures:
-                    f.cancel()
+            yield from self._process_results(tasks, fn)
             return
         require("distributed", "cluster", f"--executor {executor}")
         from distributed import Client, LocalCluster, as_completed
@@ -513,13 +512,130 @@ class Executors:
         finally:
             self._client.cancel(futures)  # runs not yet finished when the coordinator stops
 
+    def _start_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")
+            self._queue = ctx.SimpleQueue()
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_init_tracker,
+                initargs=(self._queue,),
+            )  # fmt: skip
+        return self._pool
+
+    def _process_results(
+        self, tasks: list[Any], fn: Callable[[Any], TaskResult]
+    ) -> Iterator[TaskResult]:
+        """The tasks on the process pool; after a worker's death, on a fresh pool."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        todo = list(range(len(tasks)))
+        strikes: dict[int, int] = {}
+        while todo:
+            pool = self._start_pool()
+            futures = {pool.submit(_tracked, fn, i, tasks[i]): i for i in todo}
+            processes = dict(getattr(pool, "_processes", None) or {})
+            done: set[int] = set()
+            broken = False
+            try:
+                for f in as_completed(futures):
+                    i = futures[f]
+                    try:
+                        res = f.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        break
+                    except Exception as exc:  # a result that could not be sent back
+                        res = _lost(tasks[i], f"{type(exc).__name__}: {exc}")
+                    done.add(i)
+                    yield res
+            finally:
+                if not broken:  # the coordinator stopped early: queued runs are cancelled
+                    for f in futures:
+                        f.cancel()
+            if not broken:
+                return
+            # a worker died: which run it had, from the workers' start messages and exit codes
+            processes.update(getattr(pool, "_processes", None) or {})
+            pool.shutdown(wait=True, cancel_futures=True)
+            started: dict[int, int] = {}
+            while not self._queue.empty():
+                i, pid = self._queue.get()
+                started[i] = pid
+            self._queue.close()
+            self._pool = None
+            unfinished = [i for i in todo if i not in done]
+            running = [i for i in unfinished if i in started]
+            ends = {pid: p.exitcode for pid, p in processes.items()}
+            dead = {pid for pid, code in ends.items() if code not in (None, -signal.SIGTERM)}
+            blamed = [i for i in running if started[i] in dead]
+            if not blamed:  # the death is not told apart from the pool's own stopping
+                for i in running:
+                    strikes[i] = strikes.get(i, 0) + 1
+                blamed = [i for i in running if strikes[i] >= 2]
+            for i in blamed:
+                pid = started[i]
+                how = _how_it_ended(ends.get(pid))
+                t = tasks[i]
+                text = (
+                    f"worker process {pid} {how} while running point {t.point} replicate "
+                    f"{t.replicate}"
+                )
+                if self.notice is not None:
+                    self.notice(
+                        f"{text}: that run is marked failed; the other runs go on on a fresh "
+                        "worker (run the same command again to retry it)"
+                    )
+                yield _lost(t, text)
+            todo = [i for i in unfinished if i not in blamed]
+
+
+_TRACKER: Any = None
+
+
+def _init_tracker(queue: Any) -> None:
+    global _TRACKER
+    _TRACKER = queue
+
+
+def _tracked(fn: Callable[[Any], TaskResult], index: int, task: Any) -> TaskResult:
+    """``fn(task)`` in a pool worker, telling the coordinator first which worker runs it."""
+    _TRACKER.put((index, os.getpid()))
+    return fn(task)
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (killed by hand, or by the system for want of memory?)" if code == -9 else ""
+        return f"was killed by {name}{why}"
+    return f"exited with status {code}"
+
+
+def _lost(task: Any, why: str) -> TaskResult:
+    return TaskResult(
+        task.point, task.replicate, task.seed, "failed", 0.0, f"worker lost: {why}", ""
+    )
+
 
 def _iter_results(
-    tasks: list[Task], executor: str, workers: int, scheduler: str | None
+    tasks: list[Task],
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    notice: Callable[[str], None] | None = None,
 ) -> Iterator[TaskResult]:
     if not tasks:
         return
-    with Executors(executor, workers, scheduler) as ex:
+    with Executors(executor, workers, scheduler, notice) as ex:
         yield from ex.results(tasks)
 
 
@@ -528,10 +644,7 @@ def _result(future, task: Task) -> TaskResult:
     try:
         return future.result()
     except Exception as exc:
-        return TaskResult(
-            task.point, task.replicate, task.seed, "failed", 0.0,
-            f"worker lost: {type(exc).__name__}: {exc}", "",
-        )  # fmt: skip
+        return _lost(task, f"{type(exc).__name__}: {exc}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,9 +785,12 @@ def run_sweep(
     command: list[str] | None = None,
     data_license: str = "CC-BY-4.0",
     data_version: str = "1.0.0",
+    notice: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
     """Run every run not yet done, record each in the index, and gather the dataset (its data
-    package under ``data_license``, an SPDX identifier, and version ``data_version``)."""
+    package under ``data_license``, an SPDX identifier, and version ``data_version``).
+    ``notice(text)``: told at once when a worker process dies (its run fails, the others go
+    on on a fresh worker)."""
     started = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     folder = Path(folder)
@@ -718,7 +834,7 @@ def run_sweep(
     if progress:
         progress(n_done, len(failed), total)
     try:
-        for res in _iter_results(tasks, executor, workers, scheduler):
+        for res in _iter_results(tasks, executor, workers, scheduler, notice):
             record(
                 {
                     "point": res.point,

@@ -325,11 +325,13 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON file that must hold an object."""
+    """A JSON file of a results folder that must hold an object: a regular file, not reached
+    through a link (:mod:`sim.guards.files`)."""
+    from sim.guards import files
+
+    path = Path(path)
     try:
-        if not path.is_file():
-            raise ResultsError(f"{path}: missing" if not path.exists() else f"{path}: not a file")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_bytes(path.parent, path.name))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ResultsError(f"{path}: corrupt, not readable JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
