@@ -92,8 +92,9 @@ def same_outputs(a: Path, b: Path) -> None:
 
 
 def command(path: Path, out: Path, workers: int) -> list[str]:
+    executor = "process" if workers > 1 else "serial"
     return [sys.executable, "-m", "sim", "calibrate", str(path), "--out", str(out), "--quiet",
-            "--executor", "process" if workers > 1 else "serial", "--workers", str(workers)]  # fmt: skip
+            "--executor", executor, "--workers", str(workers)]  # fmt: skip
 
 
 @pytest.mark.parametrize("method", ["optuna", "abc"])
