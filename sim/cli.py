@@ -359,9 +359,9 @@ def _run(args: argparse.Namespace) -> int:
                 shard_scheduler=args.scheduler,
             )
         except Exception as exc:
-            if args.shards is None or not _is_shard_error(exc):
+            if not _is_lost(exc):
                 raise
-            # a shard that failed or vanished mid-run (its own error in the message)
+            # a shard or worker process that failed or vanished mid-run (named in the message)
             failed: Exception | None = exc
         else:
             failed = None
@@ -400,10 +400,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_shard_error(exc: BaseException) -> bool:
+def _is_lost(exc: BaseException) -> bool:
+    """A shard that failed or died, or a worker process that died."""
+    from sim.experiments.parallel import LostWorker
     from sim.experiments.shards import ShardError
 
-    return isinstance(exc, ShardError)
+    return isinstance(exc, ShardError | LostWorker)
 
 
 def _start_workers(scenario, arms, workers: int | None):
@@ -452,6 +454,7 @@ def _sweep(args: argparse.Namespace) -> int:
             command=command_line(),
             data_license=args.data_license,
             data_version=args.data_version,
+            notice=_notice("sweep"),
         )
     finally:
         close()
@@ -492,7 +495,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     try:
         outcome = run_calibration(
             cal, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-            progress=progress, command=command_line(),
+            progress=progress, command=command_line(), notice=_notice("calibrate"),
         )  # fmt: skip
     finally:
         close()
@@ -533,7 +536,7 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         outcome = run_suite(
             suite, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-            progress=progress, command=command_line(),
+            progress=progress, command=command_line(), notice=_notice("validate"),
         )  # fmt: skip
     finally:
         close()
@@ -550,6 +553,15 @@ def _validate(args: argparse.Namespace) -> int:
         print("sim: some cases failed; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _notice(command: str):
+    """A line on stderr at once (a worker process lost mid-run)."""
+
+    def say(text: str) -> None:
+        print(f"sim {command}: {text}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _count_progress(label: str, what: str):
