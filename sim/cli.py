@@ -303,6 +303,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         check_seed(args.seed, "--seed")
     arms = _arms(args.arms, [a.name for a in scenario.arms], str(args.scenario))
+    if arms is not None and scenario.analysis is not None and scenario.baseline not in arms:
+        base = scenario.baseline
+        raise ScenarioError(
+            str(args.scenario),
+            "--arms",
+            f"the scenario's [analysis] compares every arm with its baseline arm {base!r} (the "
+            "health-economic tables, the report), so the arms run must include it: "
+            f"--arms {','.join([base, *arms])}",
+        )
     if args.workers is not None and not 1 <= args.workers <= 4096:
         raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
     if args.shards is not None:
