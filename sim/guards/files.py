@@ -134,6 +134,11 @@ def kind(root: str | Path, rel: str | os.PathLike[str]) -> str:
     return mode_kind(st.st_mode)
 
 
+#: what each kind of entry is, in words
+KIND_WORDS = {"file": "a file", "folder": "a folder", "link": "a symbolic link",
+              "other": "a pipe, device or socket", "missing": "missing"}  # fmt: skip
+
+
 def mode_kind(mode: int) -> str:
     """ "file", "folder", "link" or "other" for an ``lstat`` mode."""
     if stat.S_ISLNK(mode):

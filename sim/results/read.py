@@ -257,3 +257,85 @@ def run_metadata(folder: Path) -> dict[str, Any]:
         ):
             raise ResultsError(f"{path}: corrupt, 'scenario.arms' should be a list of objects")
     return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# sensitivity analyses
+
+SENSITIVITY = "sensitivity"
+
+
+@dataclass(frozen=True)
+class SensitivityTable:
+    """One table of ``RESULTS/sensitivity/`` (``sim sensitivity``): its file name, rows and
+    the figure drawn from it (PNG bytes; None if absent)."""
+
+    name: str
+    table: pd.DataFrame
+    figure: bytes | None
+
+
+def sensitivity_folder(folder: Path) -> dict[str, str]:
+    """The files of a results folder's ``sensitivity/`` (name -> "file"): empty when there is
+    none; a ResultsError when it is a link, not a folder, or holds anything but files."""
+    from sim.guards import files
+
+    where = folder / SENSITIVITY
+    what = files.kind(folder, SENSITIVITY)
+    if what == "missing":
+        return {}
+    if what != "folder":
+        why = f"is {files.KIND_WORDS[what]}" + ("" if what == "link" else ", not a folder")
+        raise ResultsError(
+            f"{where}: {why}; expected the folder `sim sensitivity` writes (nothing is read "
+            "through links): remove it, and run `sim sensitivity` again"
+        )
+    listing = files.entries(folder, SENSITIVITY)
+    for name, kind in listing.items():
+        if kind != "file":
+            raise ResultsError(
+                f"{where / name}: is {files.KIND_WORDS[kind]}; `sim sensitivity` writes only "
+                "files there: remove it"
+            )
+    return listing
+
+
+def read_sensitivity(folder: Path) -> tuple[list[SensitivityTable], list[str]]:
+    """The tables and figures of ``RESULTS/sensitivity/`` and its warnings, read without
+    following links and checked: each table has ``arm`` and ``parameter`` columns of text and
+    index columns of numbers."""
+    from sim.guards import files
+
+    listing = sensitivity_folder(folder)
+    out = []
+    for name in sorted(n for n in listing if n.endswith(".csv")):
+        path = folder / SENSITIVITY / name
+        try:
+            with files.open_file(folder, f"{SENSITIVITY}/{name}") as fh:
+                df = pd.read_csv(fh)
+        except ResultsError:
+            raise
+        except Exception as exc:  # pandas raises several types for damaged files
+            raise ResultsError(f"{path}: cannot be read as CSV ({type(exc).__name__})") from None
+        missing = [c for c in ("arm", "parameter") if c not in df]
+        if missing or df.empty:
+            raise ResultsError(
+                f"{path}: {'missing column(s) ' + ', '.join(missing) if missing else 'no rows'}; "
+                "not a table of `sim sensitivity`: run it again"
+            )
+        for col in df.columns:
+            if col in ("arm", "parameter", "setting", "outcome", "warning"):
+                continue
+            if not pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+                raise ResultsError(
+                    f"{path}: column {col} should hold numbers, found {df[col].dtype}; the "
+                    "table is damaged: run `sim sensitivity` again"
+                )
+        png = name.removesuffix(".csv") + ".png"
+        figure = files.read_bytes(folder, f"{SENSITIVITY}/{png}") if png in listing else None
+        out.append(SensitivityTable(name, df, figure))
+    warnings = []
+    if "warnings.txt" in listing:
+        text = files.read_text(folder, f"{SENSITIVITY}/warnings.txt", limit=2**20)
+        warnings = [x for x in text.splitlines() if x]
+    return out, warnings
