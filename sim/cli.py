@@ -649,6 +649,9 @@ def _sensitivity(args: argparse.Namespace) -> int:
     from sim.experiments.sensitivity import analyse, warnings_of, write
     from sim.results.read import load_sweep_spec
 
+    from sim.results.read import sensitivity_folder
+
+    sensitivity_folder(args.results)  # where the tables go is checked before the analysis
     progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
     results = analyse(args.results, args.outcomes, setting=args.setting, progress=progress)
     method = load_sweep_spec(args.results).config.design.method

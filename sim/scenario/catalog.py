@@ -99,7 +99,7 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
                 "not: remove it or copy to another folder (--to)"
             )
         if what not in ("missing", "file"):
-            raise ResultsError(f"{t}: exists and is a {what}, not a file")
+            raise ResultsError(f"{t}: exists and is {files.KIND_WORDS[what]}, not a file")
         if what == "file" and not overwrite:
             raise ResultsError(f"{t}: exists; pass --force to overwrite it")
     for src, t in zip(sources, targets, strict=True):
