@@ -647,9 +647,7 @@ def _sweep_progress(sweep):
 
 def _sensitivity(args: argparse.Namespace) -> int:
     from sim.experiments.sensitivity import analyse, warnings_of, write
-    from sim.results.read import load_sweep_spec
-
-    from sim.results.read import sensitivity_folder
+    from sim.results.read import load_sweep_spec, sensitivity_folder
 
     sensitivity_folder(args.results)  # where the tables go is checked before the analysis
     progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
