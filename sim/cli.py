@@ -344,10 +344,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.datapackage:  # check the extra and the flags before a long run, not after
         from sim.guards.extras import require
-        from sim.results.datapackage import license_descriptor
+        from sim.results.datapackage import check_version, license_descriptor
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
+        check_version(args.data_version)
     pool = None if args.shards is not None else _start_workers(scenario, arms, args.workers)
     try:
         # the model's imports here overlap with the workers' own
@@ -442,9 +443,10 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
-    from sim.results.datapackage import license_descriptor
+    from sim.results.datapackage import check_version, license_descriptor
 
-    license_descriptor(args.data_license)  # an empty licence is an error before the runs
+    license_descriptor(args.data_license)  # a licence or version refused before the runs
+    check_version(args.data_version)
     if args.scheduler and args.executor != "dask":
         raise ScenarioError("--scheduler", None, "is used with --executor dask only")
     sweep = load_sweep(args.sweep, yes=args.yes, workers=args.workers)

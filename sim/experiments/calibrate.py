@@ -89,10 +89,24 @@ class FreeParameter(Strict):
             raise ValueError("fields: at least one dotted field, without empty parts")
         if self.prior == "loguniform" and self.low <= 0:
             raise ValueError("a loguniform prior needs low > 0")
-        if (self.prior == "normal") != (self.mean is not None and self.sd is not None):
-            raise ValueError("mean and sd are needed by, and only by, a normal prior")
-        if (self.prior == "beta") != (self.a is not None and self.b is not None):
-            raise ValueError("a and b are needed by, and only by, a beta prior")
+        normal = [n for n in ("mean", "sd") if getattr(self, n) is not None]
+        beta = [n for n in ("a", "b") if getattr(self, n) is not None]
+        if self.prior == "normal" and len(normal) < 2:
+            raise ValueError("a normal prior needs mean and sd")
+        if self.prior == "beta" and len(beta) < 2:
+            raise ValueError("a beta prior needs a and b")
+        stray = [n for n in (*normal, *beta) if (n in normal) != (self.prior == "normal")
+                 or (n in beta) != (self.prior == "beta")]  # fmt: skip
+        if stray:
+            raise ValueError(
+                f"{' and '.join(stray)}: not used by a {self.prior} prior (mean and sd are a "
+                "normal prior's, a and b a beta prior's); remove or change the prior"
+            )
+        if self.integer and math.ceil(self.low) > math.floor(self.high):
+            raise ValueError(
+                f"integer = true, but no whole number lies between low ({self.low}) and high "
+                f"({self.high})"
+            )
         return self
 
     def value(self, u: float) -> float:
@@ -113,7 +127,9 @@ class FreeParameter(Strict):
 
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
-        return float(round(x)) if self.integer else float(x)
+        if self.integer:  # the nearest whole number within [low, high]
+            return float(min(max(round(x), math.ceil(lo)), math.floor(hi)))
+        return float(x)
 
 
 class TargetConfig(MeasureConfig):
@@ -203,6 +219,13 @@ class CalibrationConfig(Strict):
     def _unique(self) -> CalibrationConfig:
         if not self.parameters or not self.targets:
             raise ValueError("at least one parameter and one target are needed")
+        given = self.model_fields_set
+        if self.method == "abc" and "sampler" in given:
+            raise ValueError("sampler: used by method = optuna only (abc draws from the prior)")
+        if self.method == "optuna" and "abc" in given:
+            raise ValueError("abc: the [abc] table is used by method = abc only")
+        if {"accept", "epsilon"} <= self.abc.model_fields_set:
+            raise ValueError("abc: give accept (a share of the draws) or epsilon, not both")
         for what, names in (
             ("parameters", [p.name for p in self.parameters]),
             ("targets", [t.id for t in self.targets]),

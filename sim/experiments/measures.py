@@ -111,6 +111,11 @@ class MeasureConfig(Strict):
             raise ValueError(f"statistic {self.statistic!r} needs a baseline arm")
         if self.statistic == "level" and self.baseline is not None:
             raise ValueError("statistic 'level' measures one arm: remove baseline or change it")
+        if self.baseline is not None and self.baseline == self.arm:
+            raise ValueError(
+                f"baseline: the arm {self.arm!r} compared with itself measures nothing; name "
+                "the counterfactual arm"
+            )
         if (self.statistic == "elasticity") != (self.price_ratio is not None):
             raise ValueError("price_ratio is needed by, and only by, statistic 'elasticity'")
         if self.price_ratio == 1:

@@ -107,8 +107,9 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
             x = morris.sample(problem, d.samples, num_levels=d.morris_levels, seed=design_seed)
         df = pd.DataFrame(x, columns=names)
         for p in params:
-            if p.integer:
-                df[p.field] = df[p.field].round().astype(np.int64)
+            if p.integer:  # the nearest whole number within [low, high]
+                whole = df[p.field].round().clip(math.ceil(p.low), math.floor(p.high))
+                df[p.field] = whole.astype(np.int64)
     df.insert(0, "point", np.arange(len(df), dtype=np.int64))
     return df
 

@@ -64,6 +64,11 @@ class CaseConfig(MeasureConfig):
     def _range(self) -> CaseConfig:
         if len(self.range) != 2 or not self.range[0] <= self.range[1]:
             raise ValueError("range: [low, high] with low <= high")
+        if not self.range[0] <= self.published <= self.range[1]:
+            raise ValueError(
+                f"published ({self.published:g}) lies outside its own range [{self.range[0]:g}, "
+                f"{self.range[1]:g}]: the range is the published figure's interval"
+            )
         return self
 
 

@@ -20,6 +20,7 @@ import errno
 import json
 import math
 import os
+import re
 import socket
 import stat
 import tomllib
@@ -96,8 +97,52 @@ def read_input(path: str | Path, source: str | None = None, field: str | None = 
         raise refuse(f"is not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
 
 
+#: deepest nesting of a TOML input read: tables, arrays and inline tables inside each other,
+#: and parts of one dotted key or table name (shipped files nest 5 deep; the parser's time
+#: grows with the square of a dotted key's length)
+MAX_TOML_DEPTH = 64
+#: what the depth scan looks at: strings and comments (skipped whole), and the characters
+#: that open, close and separate
+_TOML_TOKENS = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'
+    r'|"(?:[^"\\\n]|\\.)*"?|\'[^\'\n]*\'?|#[^\n]*|[\[\]{}.,=\n]',
+    re.S,
+)
+
+
+def toml_depth(text: str) -> int:
+    """How deep a TOML text nests, found without parsing it (linear in its length): open
+    brackets and braces, plus the dots of a dotted key or table name at that point."""
+    depth = deepest = dots = 0
+    for m in _TOML_TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            dots = 0
+        elif c in "]}":
+            depth = max(0, depth - 1)
+            dots = 0
+        elif c == ".":
+            dots += 1
+        elif c in ",=\n":
+            dots = 0
+        else:
+            continue
+        deepest = max(deepest, depth + dots)
+    return deepest
+
+
 def parse_toml(text: str, source: str, field: str | None = None) -> dict[str, Any]:
-    """``tomllib.loads`` with its errors (including nesting too deep to parse) reported."""
+    """``tomllib.loads`` with its errors (including nesting too deep to parse) reported; a
+    text nested more than :data:`MAX_TOML_DEPTH` deep is refused before the parser runs."""
+    depth = toml_depth(text)
+    if depth > MAX_TOML_DEPTH:
+        raise ScenarioError(
+            source,
+            field,
+            f"nested {depth} levels deep (tables, arrays, or the parts of a dotted key); at "
+            f"most {MAX_TOML_DEPTH} are read",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -110,7 +110,7 @@ def write_dataset(
     """Write a sweep's tables as Parquet with ``datapackage.json`` (licence and version of the
     data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
     README; return the file names. ``code``: the hash of the simulation code that ran it."""
-    from sim.results.datapackage import license_descriptor
+    from sim.results.datapackage import check_version, license_descriptor
 
     folder = Path(folder)
     with safe.folder(folder) as fd, contextlib.suppress(FileNotFoundError):
@@ -141,7 +141,7 @@ def write_dataset(
         "name": cfg.name.lower().replace("_", "-"),
         "title": f"payment-sim sweep: {cfg.name}",
         "description": cfg.description or f"Sweep {cfg.name} of scenario {cfg.scenario}.",
-        "version": data_version,
+        "version": check_version(data_version),
         "created_with": f"payment-sim {versions().get('payment-sim')}",
         "licenses": [license_descriptor(data_license)],
         "resources": resources,
