@@ -140,8 +140,8 @@ def parse_toml(text: str, source: str, field: str | None = None) -> dict[str, An
         raise ScenarioError(
             source,
             field,
-            f"nested {depth} levels deep (tables, arrays, or the parts of a dotted key); at "
-            f"most {MAX_TOML_DEPTH} are read",
+            f"nested too deeply: {depth} levels (tables, arrays, or the parts of a dotted "
+            f"key); at most {MAX_TOML_DEPTH} are read",
         )
     try:
         return tomllib.loads(text)

@@ -29,7 +29,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     depth = len(key.split(".")) + toml_depth(raw)
     if depth > MAX_TOML_DEPTH:
         raise ScenarioError(
-            "--set", text[:60], f"nested {depth} levels deep; at most {MAX_TOML_DEPTH} are read"
+            "--set", text[:60], f"nested too deeply: {depth} levels; at most {MAX_TOML_DEPTH}"
         )
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]

@@ -56,6 +56,14 @@ def build_report(
     order (default :data:`~sim.publish.report.sections.SECTIONS`)."""
     res = load_results(results)
     if baseline is None:
+        analysis = res.scenario.get("analysis")
+        named = analysis.get("baseline") if isinstance(analysis, dict) else None
+        if named is not None and named not in res.arms:
+            raise ResultsError(
+                f"{res.folder}: the scenario's baseline arm {named!r} (analysis.baseline) is not "
+                f"in these results (arms: {', '.join(res.arms)}); give --baseline with one of "
+                "them, or run the baseline too"
+            )
         baseline = scenario_baseline(res.scenario, res.arms)
     elif baseline not in res.arms:
         raise ResultsError(
