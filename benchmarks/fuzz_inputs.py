@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from mutations import (  # noqa: E402
     SCENARIOS,
     mutation_values,
+    override,
     scenario_leaves,
     small_overrides,
 )
@@ -162,7 +163,7 @@ def scenario_cases(tmp: Path, rnd: random.Random) -> list[Case]:
             for value in mutation_values(leaf, rnd):
                 out = tmp / "out" / f"r{len(cases)}"
                 argv = ["run", str(path), "--out", str(out), "--quiet", *small]
-                argv += ["--set", f"{leaf.path}={value}"]
+                argv += ["--set", override(leaf, value)]
                 named = [p for p in leaf.path.split(".") if not p.isdigit()][-1]
                 cases.append(Case("scenario fields", argv, named, out))
     return cases
