@@ -103,11 +103,20 @@ def folder(root: str | Path, rel: str | os.PathLike[str] = "", *, create: bool =
             try:
                 fds.append(os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=fds[-1]))
             except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and _is_link(name, fds[-1]):
+                    raise refusal(here, _LINK) from None  # Linux says ENOTDIR for a link
                 raise refusal(here, exc) from None
         yield fds[-1]
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _split(rel: str | os.PathLike[str]) -> tuple[str, str]:
