@@ -160,14 +160,15 @@ class Workers:
         self._closed = True
         self._drain(None)
         self._queue.close()
-        running = {i: self._started[i] for i in pending.values() if i in self._started}
-        for i, pid in running.items():
-            code = processes[pid].exitcode if pid in processes else None
-            if code is not None and code != -signal.SIGTERM:
-                return LostWorker(
-                    f"worker process {pid} {_how_it_ended(code)} while running {describe(i)}"
-                )
-        what = ", ".join(describe(i) for i in running) or "its tasks"
+        running = {self._started[i]: i for i in pending.values() if i in self._started}
+        ends = {pid: p.exitcode for pid, p in processes.items()}
+        dead = [pid for pid, code in ends.items() if code not in (None, -signal.SIGTERM)]
+        for pid in sorted(dead, key=lambda pid: pid not in running):
+            what = f"while running {describe(running[pid])}" if pid in running else (
+                "before it started a task"
+            )  # fmt: skip
+            return LostWorker(f"worker process {pid} {_how_it_ended(ends[pid])} {what}")
+        what = ", ".join(describe(i) for i in running.values()) or "its tasks"
         return LostWorker(f"a worker process died while running {what}")
 
     def map(
