@@ -279,7 +279,14 @@ def sweep_tables(
     against each other: one design row per point, the summary's points all in the design."""
     check_dataset_complete(folder, spec)
     params = [p.field for p in spec.config.parameters]
-    num = params if numeric_parameters else []
+    # a sampled design's factors (low, high) and a grid's of numbers hold numbers
+    num = [
+        p.field
+        for p in spec.config.parameters
+        if numeric_parameters
+        or p.levels is None
+        or all(isinstance(x, int | float) and not isinstance(x, bool) for x in p.levels)
+    ]
     design = read_table(folder / "design.parquet", ["point", *params], key=["point"], numeric=num)
     summary = read_table(
         folder / "summary.parquet",
