@@ -1,7 +1,9 @@
 """A calibration stopped at any moment and resumed gives the bytes of one never stopped (#29):
 a real ``kill -9`` mid-run (Optuna's TPE and ABC rejection), a kill while a batch's trials
 were being told, and one while a trial's draws were being stored. Each trial is drawn by a
-sampler seeded by its number, from the trials of the batches before it."""
+sampler seeded by its number, from the trials of the batches before it. A run killed and run
+again gives the bytes of one never stopped (sweeps: tests/test_sweep.py; validations:
+tests/test_validate.py)."""
 
 from __future__ import annotations
 
@@ -182,3 +184,29 @@ def test_killed_while_a_trial_was_stored(tmp_path, monkeypatch, where):
     monkeypatch.setattr(optuna.trial.Trial, "_suggest", real_suggest)
     run_calibration(load_calibration(path), out, executor="serial", workers=2)
     same_outputs(clean, out)
+
+
+def test_killed_run_run_again_gives_the_same_bytes(tmp_path):
+    """kill -9 of `sim run` mid-run leaves no folder; run again, its tables are those of a run
+    never stopped, and the temporary folder the killed one left is gone."""
+    (tmp_path / "tiny.toml").write_text(SCENARIO.replace("months = 4", "months = 240"))
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cmd(folder: Path) -> list[str]:
+        return [sys.executable, "-m", "sim", "run", str(tmp_path / "tiny.toml"), "--out",
+                str(folder), "--workers", "1"]  # fmt: skip
+
+    proc = subprocess.Popen(cmd(out), env=env, start_new_session=True, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    while "(30%)" not in (line := proc.stderr.readline()):
+        assert line, "the run ended before it was killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not out.exists()
+    for folder in (out, clean):
+        p = subprocess.run([*cmd(folder), "--quiet"], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    for name in ("monthly.parquet", "summary.csv"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "out", "tiny.toml"]
