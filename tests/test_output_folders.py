@@ -16,7 +16,6 @@ import pytest
 
 from sim.cli import main
 from sim.errors import ResultsError
-from sim.guards import files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -368,6 +367,8 @@ def test_a_sensitivity_path_that_is_a_file(analysed, tmp_path, capsys):
 
 
 def test_writer_replaces_a_link_at_its_name_and_never_follows_one_above(tmp_path):
+    from sim.guards import files
+
     root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
     root.mkdir()
     elsewhere.mkdir()
@@ -386,6 +387,8 @@ def test_writer_replaces_a_link_at_its_name_and_never_follows_one_above(tmp_path
 def test_a_folder_swapped_for_a_link_while_open_is_not_followed(tmp_path):
     """The handle on a folder stays on the folder first opened: swapping it for a link (the
     race of a check before a write) cannot redirect what is written through the handle."""
+    from sim.guards import files
+
     root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
     (root / "parts").mkdir(parents=True)
     elsewhere.mkdir()
@@ -400,6 +403,8 @@ def test_a_folder_swapped_for_a_link_while_open_is_not_followed(tmp_path):
 
 
 def test_reads_refuse_fifos_links_and_folders_without_blocking(tmp_path):
+    from sim.guards import files
+
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "dir").mkdir()
     (tmp_path / "file").write_text("ok")
