@@ -172,8 +172,8 @@ REPORT_ENTRIES = {"report.html": "file", "index.md": "file", "figures": "folder"
 
 def _temporary(name: str) -> bool:
     """A temporary file or folder of an earlier writer that was stopped (``.x.tmp``,
-    ``.x.123-0.tmp``, ``.x.tmp-abc``, ``sweep.tmp``)."""
-    return name.endswith(".tmp") or (name.startswith(".") and ".tmp-" in name)
+    ``.x.123-0.tmp``, ``.x.tmp-abc``, ``.x.old-abc``, ``sweep.tmp``)."""
+    return name.endswith(".tmp") or (name.startswith(".") and (".tmp-" in name or ".old-" in name))
 
 
 def check_folder(
