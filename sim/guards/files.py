@@ -259,22 +259,7 @@ def read_text(root: str | Path, rel: str | os.PathLike[str], limit: int = MAX_RE
         raise refusal(Path(root) / os.fspath(rel), "not UTF-8 text") from None
 
 
-def split_path(path: str | Path) -> tuple[Path, str]:
-    """``path`` as (its folder, its name), for the functions above."""
-    path = Path(path)
-    return path.parent, path.name
-
-
-def check_no_links(root: str | Path, rel: str | os.PathLike[str] = "") -> None:
-    """Refuse a folder holding a symbolic link or anything but files and folders (one level)."""
-    for name, what in entries(root, rel).items():
-        if what in ("link", "other"):
-            shown = Path(root) / os.fspath(rel) / name
-            raise refusal(shown, _LINK if what == "link" else _NOT_REGULAR)
-
-
 __all__ = [
-    "check_no_links",
     "entries",
     "folder",
     "kind",
