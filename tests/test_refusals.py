@@ -8,7 +8,6 @@ bounds are checked from the schema itself by the property tests at the end."""
 from __future__ import annotations
 
 import math
-import random
 import shutil
 import time
 from pathlib import Path
@@ -92,7 +91,8 @@ def test_amounts_with_a_sign_or_scale_are_refused(case, tmp_path, capsys):
     cut-offs lay off the 0-100 function scale; a negative weight failed at run time)."""
     path, option, field, allowed = BAD_VALUES[case]
     out = tmp_path / "out"
-    rc = main(["run", str(path), "--set", option, "--out", str(out), "--quiet", *TINY])
+    small = [a for s in small_overrides(path) for a in ("--set", s)]  # switches kept in range
+    rc = main(["run", str(path), "--set", option, "--out", str(out), "--quiet", *small])
     refused(rc, capsys.readouterr().err, field, allowed)
     assert not out.exists()
 
@@ -448,24 +448,48 @@ def test_every_bound_of_the_schema_holds(case, side):
     assert named in str(exc.value), (leaf.path, value, str(exc.value))
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
-@given(
-    st.lists(st.floats(0, 2_000), min_size=1, max_size=3),
-    st.integers(0, 2**16),
-)
-def test_home_health_steps_in_bounds_give_no_negative_money(steps, seed):
-    """Any steps and thresholds the schema accepts: no negative out-of-pocket, payment or
-    revenue in any month (before, negative steps wrote negative money)."""
-    from sim.experiments.run import run
+def test_the_generator_finds_the_bounds_of_entries():
+    """The leaves of the schema include the entries of lists and tables with their bounds
+    (steps, thresholds, cut-offs, weights), so the property above covers them."""
+    entries = [leaf for path in SCENARIOS for leaf in scenario_leaves(path) if leaf.container]
+    found = {leaf.path.rsplit(".", 2)[-2]: (leaf.lo, leaf.hi) for leaf in entries}
+    assert found["steps"] == (0, None) and found["thresholds"] == (1, None)
+    assert found["function_cutoffs"] == (0, 100) and found["comorbidity_cutoffs"] == (0, None)
+    assert found["function_weights"] == (0, None) and found["comorbidity_weights"] == (0, None)
 
-    rnd = random.Random(seed)
-    thresholds = sorted(rnd.sample(range(1, 30), len(steps)))
-    sc = load_scenario(HOME_HEALTH, [
-        *small_overrides(HOME_HEALTH), "population.patients=400", "replications=1",
-        f"arms.0.contracts.0.steps={toml_value(steps)}",
-        f"arms.0.contracts.0.thresholds={toml_value(thresholds)}",
-    ])  # fmt: skip
-    monthly = run(sc, arms=[sc.arms[0].name]).monthly
-    for col in ("oop", "payer_payments", "provider_revenue", "spending"):
-        assert (monthly[col] >= 0).all(), col
+
+def _schema_range(info, default: float, *, element: bool = False) -> tuple[float, float]:
+    """The range of values a field (or its entries) may take by the schema; ``default`` on the
+    sides it leaves open."""
+    from mutations import _bounds, _element_bounds
+
+    lo, hi, *_ = _element_bounds(info.annotation) if element else _bounds(info)
+    return (-default if lo is None else lo), (default if hi is None else hi)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.data())
+def test_legacy_home_health_pays_no_negative_episode(data):
+    """Any base rate, steps and thresholds the schema accepts (drawn from its bounds): every
+    episode, whatever its visits, is paid a non-negative amount (negative steps were accepted,
+    and wrote negative out-of-pocket and revenue)."""
+    from hypothesis import assume
+    from pydantic import ValidationError
+
+    from sim.engine import rules
+    from sim.engine.payment.home_health import LegacyParams
+
+    fields = LegacyParams.model_fields
+    base = data.draw(st.floats(*_schema_range(fields["base_rate"], 5_000.0)))
+    n = data.draw(st.integers(1, 3))
+    steps = data.draw(st.lists(st.floats(*_schema_range(fields["steps"], 2_000.0, element=True)),
+                               min_size=n, max_size=n))  # fmt: skip
+    lo, hi = _schema_range(fields["thresholds"], 30, element=True)
+    thresholds = data.draw(st.lists(st.integers(int(lo), min(int(hi), 60)), min_size=n,
+                                    max_size=n, unique=True).map(sorted))  # fmt: skip
+    try:
+        p = LegacyParams(base_rate=base, steps=steps, thresholds=thresholds)
+    except ValidationError:
+        assume(False)
+    visits = np.arange(0, 61)
+    assert (rules.threshold_payment(visits, p.base_rate, p.thresholds, p.steps) >= 0).all()
