@@ -13,12 +13,19 @@ changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+import annotated_types as at
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.engine.payment.prices import CodingRevenue, Position, Prices, straight
+
+#: the entries of lists and tables of numbers with a sign or a scale: amounts, weights and
+#: risk scores that cannot be negative, points of the 0-100 function scale, visit counts
+NonNegative = Annotated[float, at.Ge(0)]
+Points = Annotated[float, at.Ge(0), at.Le(100)]
+Visits = Annotated[int, at.Ge(1)]
 
 
 class ContractParams(BaseModel):

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from sim.engine import rules
-from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Claims, NonNegative, Panel, PaymentModel, Settlement, Visits
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
 from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, from_total
 
@@ -59,13 +59,13 @@ class LegacyParams(HomeHealthParams):
         description="Price of a 60-day episode below the first therapy threshold, weight 1.",
         json_schema_extra={"unit": "USD/episode"},
     )
-    thresholds: list[int] = Field(
+    thresholds: list[Visits] = Field(
         list(rules.HH_THRESHOLDS_2008_2019),
         description="Therapy-visit thresholds of an episode ([10] for 2000-2007; [6, 14, 20] "
         "for 2008-2019; REFERENCE.md §5).",
         json_schema_extra={"unit": "visits/episode"},
     )
-    steps: list[float] = Field(
+    steps: list[NonNegative] = Field(
         [500.0, 800.0, 600.0],
         description="Payment added at each threshold, times the case-mix weight (assumption).",
         json_schema_extra={"unit": "USD"},
