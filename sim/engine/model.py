@@ -169,7 +169,9 @@ class HealthSystemModel(mesa.Model):
 
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
         world.exchange = self._exchange
-        world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
+        world.coding = Coding(
+            scenario.behaviour.upcoding, [p.for_profit for p in providers], len(payers)
+        )
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}

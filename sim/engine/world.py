@@ -380,7 +380,7 @@ class World:
         members = np.bincount(key, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
         risk = np.bincount(key, pop.risk, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
         # risk adjustment sees coded risk scores
-        risk = risk * self.coding.risk_factor(s, np.arange(n_prov))[:, None]
+        risk = risk * self.coding.panel_factor(s, n_prov)
         return [
             Panel(
                 members=members[:, g].astype(np.float64),
@@ -405,7 +405,6 @@ class World:
         to = np.asarray(to, np.int64)
         pop.provider[s][patients] = to
         n_prov = self.providers[s].n
-        factor = self.coding.risk_factor(s, np.arange(n_prov))
         payer = pop.payer[patients]
         risk = pop.risk[patients].astype(np.float64)
         for g, pn in enumerate(self.providers[s].panels):
@@ -415,7 +414,7 @@ class World:
             a, b, r = frm[mine], to[mine], risk[mine]
             pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
             moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
-            pn.risk_sum[:] += moved * factor
+            pn.risk_sum[:] += moved * self.coding.risk_factor(s, np.arange(n_prov), g)
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""

@@ -27,6 +27,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"  # the checkout's docs (a de
 def _type_name(t: object) -> str:
     origin = typing.get_origin(t)
     args = typing.get_args(t)
+    if origin is typing.Annotated:  # a number with bounds: named by its type
+        return _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Literal:

@@ -25,6 +25,11 @@ its need starts the same month (``alternative``), or care outside the modelled s
 gives it the alternative's share of the function gain at its optimum and costs the modelled
 payers nothing. This replaces ``behaviour.selection`` and ``supply.participation`` (one
 mechanism instead of three: the scenario refuses them together).
+
+Where capacity is short, V also loses what the case's units would displace at the provider
+(the features' ``displaced_value`` hook: with ``supply.capacity.ration_admissions``, the
+shadow price of capacity × the units), so congested providers turn away discretionary cases
+first.
 """
 
 from __future__ import annotations
@@ -148,6 +153,11 @@ class Admission(Feature):
             value[b] = (
                 case_value(prices, best, need[b], periods, alternative[b], terms) - cfg.case_cost
             )
+            # what the case's units would displace where capacity is short (supply.capacity)
+            for f in world.hooks("displaced_value", s):
+                shadow = f.displaced_value(world, s, provider[b], periods * best.units)
+                if shadow is not None:
+                    value[b] -= shadow
             if not contract.cares_for_members:
                 p[b] = acceptance(value[b], sigma)
         taken = pop.uniforms(patients, s, draws.ADMIT) < p
