@@ -13,13 +13,15 @@ STAMP       := $(VENV)/.installed
 SCENARIO    ?= scenarios/compare_payment_models.toml
 ARGS        ?=
 PYTEST_ARGS ?=
+# test workers (pytest-xdist): one per core by default; TEST_WORKERS=0 runs in this process
+TEST_WORKERS ?= auto
 CHROMIUM    := /usr/bin/chromium
 # Quiet pip, but warnings/errors still go to stderr (QUIET_PIP=-qq hides warnings too).
 QUIET_PIP   ?= --quiet
 PIP         := -m pip --disable-pip-version-check $(QUIET_PIP)
 PYCHECK     := import sys; assert sys.version_info >= (3, 12)
 
-.PHONY: all setup run test bench bench-startup explore lock clean
+.PHONY: all setup run test test-quick bench bench-startup explore lock clean
 .DEFAULT_GOAL := setup
 
 all: test
@@ -57,9 +59,14 @@ setup: $(STAMP) $(CHROMIUM)
 run: setup
 	$(VENV)/bin/sim run $(SCENARIO) $(ARGS)
 
+# Every test, the slow end-to-end ones included (what CI runs), on every core.
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -W error $(PYTEST_ARGS)
+	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The quick loop while developing: every test but the slow end-to-end ones (@pytest.mark.slow).
+test-quick: setup
+	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_step.py

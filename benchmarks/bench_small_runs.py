@@ -17,8 +17,17 @@ the working tree), a fresh child process (``PYTHONPATH`` = that revision's ``sim
 Revisions alternate round by round (``--rounds``) so the shared machine's load falls on both;
 the table shows the best round.
 
+``--efficiency``: small runs at large-run cost (issue 27). In one process, the shipped main
+comparison's first arm (fee-for-service, ``scenarios/compare_payment_models.toml`` with its
+participation, capacity and ``[analysis]`` tables), one replication, whole ``run()`` (model
+build, months, tables, summary, subgroup tables), at 20,000 patients × 60 months and at
+1,000,000 × 60 months (``--small``, ``--large``, ``--run-months``), alternating, best of
+``--rounds``; prints patient-months per second of each and their ratio (target ≥ 0.8), by
+wall clock and by the process's CPU time (steadier on a shared machine).
+
     PYTHONPATH=. python benchmarks/bench_small_runs.py
     PYTHONPATH=. python benchmarks/bench_small_runs.py --base HEAD~3 --runs 50 --rounds 2
+    PYTHONPATH=. python benchmarks/bench_small_runs.py --efficiency --rounds 3
 """
 
 from __future__ import annotations
@@ -113,6 +122,50 @@ def child(folder: Path, runs: int) -> None:
     print(json.dumps(out))
 
 
+#: small-run efficiency: patient-months/s of the small run ÷ of the large one (issue 27)
+EFFICIENCY_TARGET = 0.8
+
+
+def efficiency(small: int, large: int, months: int, rounds: int) -> int:
+    """Small and large runs of the shipped main job's first arm in this process, alternating;
+    prints the table (see the module docstring)."""
+    from sim.experiments.run import run
+    from sim.scenario.loading import load_scenario
+
+    path = ROOT / "scenarios" / "compare_payment_models.toml"
+    sizes = {"small": small, "large": large}
+    scenarios = {
+        k: load_scenario(path, [f"population.patients={n}", f"months={months}", "replications=1"])
+        for k, n in sizes.items()
+    }
+    arm = scenarios["small"].arms[0].name
+    for sc in scenarios.values():  # warm-up (imports, kernels loaded), not timed
+        run(sc.model_copy(update={"months": 2}), arms=[arm])
+    wall: dict[str, list[float]] = {k: [] for k in sizes}
+    cpu: dict[str, list[float]] = {k: [] for k in sizes}
+    for r in range(rounds):
+        for k in list(sizes) if r % 2 == 0 else list(reversed(sizes)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            run(scenarios[k], arms=[arm])
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+            print(f"  round {r + 1}, {sizes[k]:,} × {months}: {wall[k][-1]:.2f} s wall, "
+                  f"{cpu[k][-1]:.2f} s CPU", flush=True)  # fmt: skip
+    print(f"\n{arm} arm of compare_payment_models, {months} months, whole run(); best of {rounds}")
+    print("| patients | wall s | M patient-months/s (wall) | CPU s | M patient-months/s (CPU) |")
+    print("|---|---|---|---|---|")
+    rate = {}
+    for k, n in sizes.items():
+        rate[k] = (n * months / min(wall[k]), n * months / min(cpu[k]))
+        print(f"| {n:,} | {min(wall[k]):.2f} | {rate[k][0] / 1e6:.2f} | {min(cpu[k]):.2f} "
+              f"| {rate[k][1] / 1e6:.2f} |")  # fmt: skip
+    for i, how in enumerate(("wall", "CPU")):
+        ratio = rate["small"][i] / rate["large"][i]
+        verdict = "PASS" if ratio >= EFFICIENCY_TARGET else "MISS"
+        print(f"small ÷ large ({how}): {ratio:.2f} {verdict} (target ≥ {EFFICIENCY_TARGET})")
+    return 0
+
+
 def export(rev: str, into: Path) -> Path:
     dest = into / rev.replace("/", "_").replace("~", "_")
     dest.mkdir()
@@ -152,10 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=100, help="runs of the loop and of the sweep")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--efficiency", action="store_true", help="small ÷ large runs (issue 27)")
+    ap.add_argument("--small", type=int, default=20_000, help="--efficiency: small run's patients")
+    ap.add_argument("--large", type=int, default=1_000_000, help="--efficiency: large run's")
+    ap.add_argument("--run-months", type=int, default=60, help="--efficiency: months of both")
     a = ap.parse_args(argv)
     if a.child:
         child(a.child, a.runs)
         return 0
+    if a.efficiency:
+        print("command: PYTHONPATH=. python benchmarks/bench_small_runs.py", *sys.argv[1:])
+        return efficiency(a.small, a.large, a.run_months, a.rounds)
     print("command: PYTHONPATH=. python benchmarks/bench_small_runs.py " + " ".join(sys.argv[1:]))
     with tempfile.TemporaryDirectory(prefix="bench_small_") as tmp:
         folder = Path(tmp)

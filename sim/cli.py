@@ -303,6 +303,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         check_seed(args.seed, "--seed")
     arms = _arms(args.arms, [a.name for a in scenario.arms], str(args.scenario))
+    if arms is not None and scenario.analysis is not None and scenario.baseline not in arms:
+        base = scenario.baseline
+        raise ScenarioError(
+            str(args.scenario),
+            "--arms",
+            f"the scenario's [analysis] compares every arm with its baseline arm {base!r} (the "
+            "health-economic tables, the report), so the arms run must include it: "
+            f"--arms {','.join([base, *arms])}",
+        )
     if args.workers is not None and not 1 <= args.workers <= 4096:
         raise ScenarioError("--workers", None, f"must be 1 to 4096 (got {args.workers})")
     if args.shards is not None:
@@ -327,15 +336,19 @@ def _run(args: argparse.Namespace) -> int:
     elif args.scheduler is not None:
         raise ScenarioError("--scheduler", None, "--scheduler runs the shards of --shards K")
     out = args.out or Path("results") / scenario.name
-    check_out(out)
+    check_out(out, replaced=True)
+    from sim.results.folder import check_run_folder
+
+    check_run_folder(out)  # a folder of other files is refused before the run, not after
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
 
     if args.datapackage:  # check the extra and the flags before a long run, not after
         from sim.guards.extras import require
-        from sim.results.datapackage import license_descriptor
+        from sim.results.datapackage import check_version, license_descriptor
 
         require("frictionless", "datapackage", "--datapackage")
         license_descriptor(args.data_license)
+        check_version(args.data_version)
     pool = None if args.shards is not None else _start_workers(scenario, arms, args.workers)
     try:
         # the model's imports here overlap with the workers' own
@@ -356,9 +369,9 @@ def _run(args: argparse.Namespace) -> int:
                 shard_scheduler=args.scheduler,
             )
         except Exception as exc:
-            if args.shards is None or not _is_shard_error(exc):
+            if not _is_lost(exc):
                 raise
-            # a shard that failed or vanished mid-run (its own error in the message)
+            # a shard or worker process that failed or vanished mid-run (named in the message)
             failed: Exception | None = exc
         else:
             failed = None
@@ -398,10 +411,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_shard_error(exc: BaseException) -> bool:
+def _is_lost(exc: BaseException) -> bool:
+    """A shard that failed or died, or a worker process that died."""
+    from sim.experiments.parallel import LostWorker
     from sim.experiments.shards import ShardError
 
-    return isinstance(exc, ShardError)
+    return isinstance(exc, ShardError | LostWorker)
 
 
 def _start_workers(scenario, arms, workers: int | None):
@@ -429,9 +444,10 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--scheduler", None, "--executor dask needs --scheduler tcp://HOST:PORT"
         )
-    from sim.results.datapackage import license_descriptor
+    from sim.results.datapackage import check_version, license_descriptor
 
-    license_descriptor(args.data_license)  # an empty licence is an error before the runs
+    license_descriptor(args.data_license)  # a licence or version refused before the runs
+    check_version(args.data_version)
     if args.scheduler and args.executor != "dask":
         raise ScenarioError("--scheduler", None, "is used with --executor dask only")
     sweep = load_sweep(args.sweep, yes=args.yes, workers=args.workers)
@@ -450,6 +466,7 @@ def _sweep(args: argparse.Namespace) -> int:
             command=command_line(),
             data_license=args.data_license,
             data_version=args.data_version,
+            notice=_notice("sweep"),
         )
     finally:
         close()
@@ -490,7 +507,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     try:
         outcome = run_calibration(
             cal, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-            progress=progress, command=command_line(),
+            progress=progress, command=command_line(), notice=_notice("calibrate"),
         )  # fmt: skip
     finally:
         close()
@@ -531,7 +548,7 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         outcome = run_suite(
             suite, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-            progress=progress, command=command_line(),
+            progress=progress, command=command_line(), notice=_notice("validate"),
         )  # fmt: skip
     finally:
         close()
@@ -548,6 +565,15 @@ def _validate(args: argparse.Namespace) -> int:
         print("sim: some cases failed; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _notice(command: str):
+    """A line on stderr at once (a worker process lost mid-run)."""
+
+    def say(text: str) -> None:
+        print(f"sim {command}: {text}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _count_progress(label: str, what: str):
@@ -624,8 +650,9 @@ def _sweep_progress(sweep):
 
 def _sensitivity(args: argparse.Namespace) -> int:
     from sim.experiments.sensitivity import analyse, warnings_of, write
-    from sim.results.read import load_sweep_spec
+    from sim.results.read import load_sweep_spec, sensitivity_folder
 
+    sensitivity_folder(args.results)  # where the tables go is checked before the analysis
     progress = None if args.quiet else _step_progress("sensitivity", "outcomes × arms")
     results = analyse(args.results, args.outcomes, setting=args.setting, progress=progress)
     method = load_sweep_spec(args.results).config.design.method
@@ -652,7 +679,7 @@ def _report(args: argparse.Namespace) -> int:
     from sim.publish.report import build_report
 
     if args.out is not None:
-        check_out(args.out)
+        check_out(args.out, replaced=True)
     progress = None if args.quiet else _step_progress("report", "steps")
     report = build_report(args.results, baseline=args.baseline, out=args.out, progress=progress)
     for path in report.files:

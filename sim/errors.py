@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: problems listed in one refusal; the others are counted (a file of 100,000 bad values is
+#: refused in a few lines)
+MAX_PROBLEMS_SHOWN = 20
+
 
 class SimError(Exception):
     """An error caused by the user's input; the CLI prints it and exits with status 2."""
@@ -29,8 +33,11 @@ class ScenarioError(SimError):
     def _text(self) -> str:
         what = "invalid option" if self.source.startswith("--") else "invalid scenario"
         lines = [f"{self.source}: {what}"]
-        for field, message in self.problems:
+        for field, message in self.problems[:MAX_PROBLEMS_SHOWN]:
             lines.append(f"  {field}: {message}" if field else f"  {message}")
+        more = len(self.problems) - MAX_PROBLEMS_SHOWN
+        if more > 0:
+            lines.append(f"  ... and {more:,} more (fix these first)")
         return "\n".join(lines)
 
     @classmethod

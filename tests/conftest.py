@@ -92,3 +92,71 @@ def default_world(**over: Any) -> Scenario:
 @pytest.fixture
 def small_world() -> Scenario:
     return default_world()
+
+
+#: the slow end-to-end tests (file::function; every parameter of it), marked ``slow`` here in
+#: one place besides those decorated ``@pytest.mark.slow``: each took 15 s or more of a full
+#: run on 2 busy cores (a few seconds alone). ``make test`` and CI run them; ``make
+#: test-quick`` (``-m "not slow"``) does not. tests/test_suite.py checks every name exists.
+SLOW = frozenset(
+    {
+        "test_bad_input.py::test_any_scenario_mutation_runs_or_is_refused_naming_the_field",
+        "test_calibrate.py::test_calibration_end_to_end",
+        "test_calibrate.py::test_process_pool_gives_the_serial_trials",
+        "test_calibrate.py::test_resume_after_kill",
+        "test_cli.py::test_default_output_folder_and_summary_table",
+        "test_cli.py::test_run_writes_a_documented_results_folder",
+        "test_cli.py::test_same_seed_same_bytes_and_seed_flag",
+        "test_cli.py::test_set_overrides_fields",
+        "test_datapackage.py::test_an_empty_licence_is_refused_before_running",
+        "test_datapackage.py::test_run_writes_a_valid_package_of_every_table",
+        "test_datapackage.py::test_without_flag_there_is_no_package",
+        "test_doc_examples.py::test_howto_runs",
+        "test_doc_examples.py::test_tutorial_runs",
+        "test_examples.py::test_example_runs",
+        "test_explore_browser.py::test_moving_the_fee_slider_reruns_and_shows_what_sim_run_gives",
+        "test_home_health.py::test_the_shipped_reform_leaves_periods_just_below_every_threshold",
+        "test_howtos.py::test_following_the_how_tos_keeps_the_suite_green",
+        "test_howtos.py::test_following_the_output_column_how_to",
+        "test_kernels.py::test_reference_outputs_with_compiled_kernels",
+        "test_kernels.py::test_the_models_data_collector_is_the_same_with_compiled_kernels",
+        "test_packaging.py::test_installed_wheel_lists_copies_and_runs_a_scenario",
+        "test_packaging.py::test_wheel_carries_scenarios_license_and_typing_marker",
+        "test_parallel.py::test_a_serial_run_holds_one_model_at_a_time",
+        "test_parallel.py::test_cli_tables_are_byte_identical_for_one_and_two_workers",
+        "test_parallel.py::test_map_tasks_returns_results_in_task_order_and_raises_a_tasks_error",
+        "test_pathway.py::test_switch_changes_nothing_before_its_month",
+        "test_report.py::test_cli_corrupt_or_missing_parquet",
+        "test_report.py::test_cli_not_a_results_folder",
+        "test_report.py::test_cli_report_prints_paths_and_replaces_an_old_report",
+        "test_report.py::test_cli_unknown_baseline",
+        "test_report.py::test_one_replication_has_no_interval",
+        "test_report.py::test_run_report_writes_every_figure_and_table",
+        "test_report.py::test_sweep_report_writes_every_figure_and_table",
+        "test_report_analysis.py::test_report_progress_and_quiet",
+        "test_report_analysis.py::test_subgroup_and_economics_sections",
+        "test_report_analysis.py::test_the_report_leads_with_the_key_measures_against_the_declared_baseline",
+        "test_shards.py::test_run_with_shards_assembles_the_usual_tables",
+        "test_shards.py::test_shards_on_a_dask_cluster_give_the_process_bytes",
+        "test_shards.py::test_subgroup_tables_add_up_across_shards",
+        "test_shards.py::test_the_same_shard_count_gives_the_same_bytes_in_processes",
+        "test_sweep.py::test_cli_bad_sweep_and_foreign_folder",
+        "test_sweep.py::test_dataset_is_described",
+        "test_sweep.py::test_resume_after_kill",
+        "test_sweep.py::test_same_bytes_whatever_the_executor",
+        "test_sweep.py::test_sensitivity_sobol",
+        "test_validate.py::test_resume_after_kill",
+        "test_validate.py::test_shipped_suite_runs_reduced",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW` ``slow``; then run the slow ones first, each group in its
+    collected order: with several workers (``make test``: pytest-xdist) they start at once
+    instead of one of them ending the run alone."""
+    for item in items:
+        name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+        if name in SLOW:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

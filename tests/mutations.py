@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class Leaf:
     lo_open: bool
     hi_open: bool
     value: Any
+    #: an entry of a list or table: the whole list or table (a ``--set`` sets all of it)
+    container: Any = None
 
 
 def _kind(value: Any) -> str:
@@ -60,9 +63,24 @@ def _kind(value: Any) -> str:
 
 
 def _bounds(info: Any) -> tuple[float | None, float | None, bool, bool]:
+    return _bounds_of(info.metadata)
+
+
+def _element_bounds(annotation: Any) -> tuple[float | None, float | None, bool, bool]:
+    """The bounds of a list's or a table's entries (``list[NonNegative]``,
+    ``dict[str, Points]``): the constraints of its ``Annotated`` element type."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (list, dict) and args:
+        element = args[-1]
+        if typing.get_origin(element) is typing.Annotated:
+            return _bounds_of(typing.get_args(element)[1:])
+    return None, None, False, False
+
+
+def _bounds_of(metadata: Any) -> tuple[float | None, float | None, bool, bool]:
     lo = hi = None
     lo_open = hi_open = False
-    for m in info.metadata:
+    for m in metadata:
         if isinstance(m, at.Ge):
             lo = m.ge
         elif isinstance(m, at.Gt):
@@ -105,9 +123,10 @@ def leaves(model: BaseModel, prefix: str = "") -> list[Leaf]:
             out.append(Leaf(path, kind, lo, hi, lo_open, hi_open, value))
             if isinstance(value, list | dict) and value:
                 keys = range(len(value)) if isinstance(value, list) else value.keys()
+                bounds = _element_bounds(info.annotation)
                 for k in keys:
                     v = value[k]
-                    out.append(Leaf(f"{path}.{k}", _kind(v), None, None, False, False, v))
+                    out.append(Leaf(f"{path}.{k}", _kind(v), *bounds, v, value))
     return out
 
 
@@ -130,6 +149,21 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):
         return "{ " + ", ".join(f'"{k}" = {toml_value(x)}' for k, x in v.items()) + " }"
     raise TypeError(type(v))
+
+
+def override(leaf: Leaf, value: str) -> str:
+    """The ``--set`` option that gives ``leaf`` the TOML ``value``: an entry of a list or
+    table is set by setting the whole of it with that entry changed (a scenario file need not
+    hold the list for ``--set path.0`` to reach it)."""
+    if leaf.container is None:
+        return f"{leaf.path}={value}"
+    path, key = leaf.path.rsplit(".", 1)
+    c = leaf.container
+    if isinstance(c, list):
+        items = [value if str(i) == key else toml_value(x) for i, x in enumerate(c)]
+        return f"{path}=[{', '.join(items)}]"
+    items = [f'"{k}" = {value if str(k) == key else toml_value(x)}' for k, x in c.items()]
+    return f"{path}={{ {', '.join(items)} }}"
 
 
 def in_bounds(leaf: Leaf, rnd: random.Random) -> str | None:

@@ -144,6 +144,23 @@ def cases() -> dict[str, dict[str, Any]]:
     )
     for name in ("home_health_reform", "snf_payment_reform", "joint_replacement_bundle"):
         out[f"{name}:best_response"] = variant(name, **{"behaviour.mode": "best_response"})
+    # coding as a decision (per-member and case-mix prices of coding; a plan's PMPM), and
+    # capacity at the contracts' prices rationing admissions
+    coding = {"behaviour.upcoding.enabled": True, "behaviour.upcoding.mode": "decision"}
+    out[f"{main}:coding_decision"] = variant(main, **coding)
+    out["snf_payment_reform:coding_decision"] = variant("snf_payment_reform", **coding)
+    out[f"{main}:capacity_price_admissions"] = variant(
+        main,
+        **{
+            "behaviour.mode": "best_response",
+            "behaviour.admission.enabled": True,
+            "supply.participation.enabled": False,
+            "supply.capacity.target": "price",
+            "supply.capacity.ration_admissions": True,
+            "supply.capacity.warmup_months": 2,
+            "supply.capacity.initial": 0.9,
+        },
+    )
     out["prevention_investment:optimal"] = variant(
         "prevention_investment", **{"behaviour.mode": "optimal"}
     )

@@ -20,6 +20,7 @@ from mutations import (
     Leaf,
     leaves,
     mutation_values,
+    override,
     scenario_leaves,
     small_overrides,
     toml_value,
@@ -618,7 +619,7 @@ def test_any_scenario_mutation_runs_or_is_refused_naming_the_field(tmp_path, cap
     small = [a for s in small_overrides(path) for a in ("--set", s)]
     try:
         rc = main(["run", str(path), "--out", str(out), "--quiet", *small,
-                   "--set", f"{leaf.path}={value}"])  # fmt: skip
+                   "--set", override(leaf, value)])  # fmt: skip
     finally:
         err = capsys.readouterr().err
     if rc == 0:

@@ -50,12 +50,14 @@ def small(tmp_path: Path) -> Path:
 
 
 def test_run_writes_a_documented_results_folder(small, tmp_path):
-    """`sim run` writes the monthly table, summary, panel, metadata and figure."""
+    """`sim run` writes the monthly table, summary, panel, metadata and figure, and (two arms)
+    the decomposition by margin against the baseline arm."""
     out = tmp_path / "res"
     p = sim("run", str(small), "--out", str(out), "--quiet", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert {f.name for f in out.iterdir()} == {
-        "monthly.parquet", "summary.csv", "metadata.json", "trends.png", "providers.parquet"
+        "monthly.parquet", "summary.csv", "metadata.json", "trends.png", "providers.parquet",
+        "decomposition.csv", "decomposition_replicates.csv",
     }  # fmt: skip
     monthly = pd.read_parquet(out / "monthly.parquet")
     assert list(monthly.columns) == list(MONTHLY_COLUMNS)
@@ -66,6 +68,9 @@ def test_run_writes_a_documented_results_folder(small, tmp_path):
     assert meta["seed"] == 5 and meta["scenario"]["population"]["patients"] == 3000
     assert meta["versions"]["mesa"].startswith("3.")
     assert "git_commit" in meta and meta["columns"]["monthly.parquet"][0]["name"] == "arm"
+    decomposition = pd.read_csv(out / "decomposition.csv")
+    assert list(decomposition.columns) == [c["name"] for c in meta["columns"]["decomposition.csv"]]
+    assert set(decomposition["arm"]) == {"ffs", "capitation"}
     assert (out / "trends.png").stat().st_size > 10_000
 
 

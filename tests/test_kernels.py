@@ -395,11 +395,25 @@ def test_select(monkeypatch):
     monkeypatch.setenv("SIM_KERNELS", "numba")
     assert kernels.select(10).name == "numba"
     monkeypatch.setenv("SIM_KERNELS", "auto")
+    monkeypatch.setattr(kernels, "loaded", lambda: False)
     assert kernels.select(kernels.MIN_PATIENTS - 1) is kernels.NUMPY
     assert kernels.select(kernels.MIN_PATIENTS).name == "numba"
+    # once a process has loaded them, small models take them too
+    monkeypatch.setattr(kernels, "loaded", lambda: True)
+    assert kernels.select(10).name == "numba"
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    assert kernels.select(10) is kernels.NUMPY
     monkeypatch.setenv("SIM_KERNELS", "fast")
     with pytest.raises(SimError, match=r"SIM_KERNELS='fast'.*auto, numpy, numba"):
         kernels.select(10)
+
+
+def test_preload_loads_the_kernels_for_small_models(monkeypatch):
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    assert kernels.preload() is False
+    monkeypatch.setenv("SIM_KERNELS", "auto")
+    assert kernels.preload() is True
+    assert kernels.loaded() and kernels.select(10).name == "numba"
 
 
 def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch):
@@ -435,3 +449,144 @@ def test_reference_outputs_with_compiled_kernels(monkeypatch):
     bad = [name for name, data in cases().items() if fingerprint(data) != stored[name]]
     assert not bad
     assert used and set(used) == {"numba"}  # every model ran the compiled kernels
+
+
+#: a fresh process: small models of the main comparison and of the default world with the
+#: compiled kernels forced, two months each (every kernel is called), then numba's cache
+#: statistics of every kernel printed as JSON
+_FRESH_PROCESS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from conftest import default_world
+from reference_outputs import _small
+from sim.engine import kernels
+from sim.engine.model import HealthSystemModel
+from sim.scenario import validate_scenario
+main = validate_scenario(_small("compare_payment_models"), "kernels test")
+# without the life course too: its subgroup sums run the care and cell kernels
+off = validate_scenario(_small("compare_payment_models", off=True), "kernels test")
+for sc in (main, off, default_world()):
+    m = HealthSystemModel(sc, sc.arms[0].name)
+    m.step()
+    m.step()
+import numpy as np
+kernels.Numba().uniforms(np.arange(5), np.uint64(3))
+stats = {k: d.stats for k, d in kernels._compiled().items()}
+print(json.dumps({
+    k: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] for k, s in stats.items()
+}))
+"""
+
+
+def _cache_files(folder) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_every_kernel_from_the_cache(tmp_path):
+    """Kernels are compiled once per install: in a fresh process with an empty cache they are
+    compiled and saved; a second process loads every one of them (no cache miss, nothing
+    compiled) and the cache folder is left as it was (no new entry, no file rewritten)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cache = tmp_path / "numba_cache"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "SIM_KERNELS": "numba"}
+    tests = str(Path(__file__).resolve().parent)
+
+    def fresh() -> dict[str, list[int]]:
+        p = subprocess.run(
+            [sys.executable, "-c", _FRESH_PROCESS, tests],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    first = fresh()
+    assert set(first) == set(kernels._compiled())
+    assert all(misses >= 1 for _, misses in first.values())  # an empty cache: compiled
+    files = _cache_files(cache)
+    assert files
+    second = fresh()
+    assert {k: misses for k, (_, misses) in second.items()} == dict.fromkeys(first, 0)
+    assert all(hits >= 1 for hits, _ in second.values())
+    assert _cache_files(cache) == files
+
+
+def _care_inputs(rng, n, n_settings, n_cells):
+    cell = rng.integers(0, n_cells, n)
+    lists = [np.flatnonzero(rng.random(n) < 0.3) for _ in range(n_settings)]
+    spend = tuple(rng.normal(100, 80, p.size) for p in lists)
+    oop = tuple(np.where(rng.random(p.size) < 0.3, 0.0, rng.gamma(2, 20, p.size)) for p in lists)
+    units = tuple(rng.integers(0, 4, p.size) for p in lists)
+    adverse = tuple(rng.random(p.size) < 0.1 for p in lists)
+    return cell, tuple(lists), spend, oop, units, adverse
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n_settings,n_cells", [(1, 1), (2, 13), (3, 40)])
+def test_care_cell_sums(n, n_settings, n_cells):
+    """Both twins give the bits of the per-patient arrays over everyone summed by bincount
+    (what the subgroup tables summed before)."""
+    rng = np.random.default_rng(n + n_settings)
+    args = _care_inputs(rng, n, n_settings, n_cells)
+    out = NB.care_cell_sums(*args, n_cells)
+    same(out, NP.care_cell_sums(*args, n_cells))
+    cell, lists, spend, oop, units, adverse = args
+    dense = np.zeros((4, n))
+    for s, p in enumerate(lists):
+        for row, col in zip(dense, (spend, oop, units, adverse), strict=True):
+            row[p] += col[s]
+    # (np.bincount of nobody gives integer zeros)
+    for j in range(4):
+        same(out[j], np.bincount(cell, dense[j], n_cells).astype(np.float64))
+    same(out[4], np.bincount(cell, (dense[2] > 0).astype(np.float64), n_cells).astype(float))
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize(
+    "xp,fp",
+    [([0.0, 100.0], [0.30, 0.95]), ([0.0, 20.0, 55.5, 100.0], [-0.2, 0.31, 0.7, 1.0])],
+)
+def test_cell_sums(n, xp, fp):
+    """Function, change and utility per cell: np.interp's bits, bincount's order; the
+    mapping's points themselves and the ends of the scale included."""
+    rng = np.random.default_rng(n)
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    special = np.array([0.0, 100.0, *xp[1:-1], 50.0], np.float32)[:n]
+    function[: special.size] = special
+    f0 = rng.uniform(0, 100, n).astype(np.float32).astype(np.float64)
+    cell = rng.integers(0, 9, n)
+    out = NB.cell_sums(cell, function, f0, xp, fp, 9)
+    same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
+    f = function.astype(np.float64)
+    same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_episode_values(n):
+    """The month's profit added to each episode's value, the ended ones counted and summed by
+    (provider, payer, risk group) in patient order and reset: both twins, in place alike."""
+    rng = np.random.default_rng(n + 5)
+    size = max(n, 1)
+    patients = np.flatnonzero(rng.random(size) < 0.4)
+    sought = rng.random(patients.size) < 0.8
+    profit = rng.normal(50, 40, patients.size)
+    left = rng.integers(0, 3, size).astype(np.int16)
+    provider = rng.integers(0, 7, size).astype(np.int32)
+    payer = rng.integers(0, 2, size).astype(np.int8)
+    risk_group = rng.integers(0, 4, size).astype(np.int8)
+    value = rng.normal(0, 100, size)
+    value_nb = value.copy()
+    args = (patients, sought, profit, left, provider, payer, risk_group)
+    out = NB.episode_values(*args, value_nb, 2, 7 * 2 * 4)
+    same(out, NP.episode_values(*args, value, 2, 7 * 2 * 4))
+    same(value_nb, value)
+    if n > 100:
+        assert out[0].sum() > 0 and (value[patients[sought & (left[patients] == 0)]] == 0).all()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, SimError
 from sim.scenario import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_copy_of_a_sweep_brings_its_base_and_refuses_to_overwrite(tmp_path):
     sweep = next(s for s in catalog.list_scenarios() if s.kind == "sweep")
     written = catalog.copy_scenario(sweep.name, tmp_path)
     assert {p.name for p in written} == {sweep.path.name, sweep.base}
-    with pytest.raises(ScenarioError, match="exists"):
+    with pytest.raises(SimError, match="exists"):
         catalog.copy_scenario(sweep.name, tmp_path)
     with pytest.raises(ScenarioError, match="no shipped scenario 'nope'"):
         catalog.find_scenario("nope")

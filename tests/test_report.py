@@ -387,10 +387,10 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(run_folder, tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "paper.tex").write_text("keep me")
-    with pytest.raises(ResultsError, match="not a report folder"):
+    with pytest.raises(ResultsError, match=r"paper\.tex, which sim report does not write"):
         build_report(run_folder, out=precious)
     assert [x.name for x in precious.iterdir()] == ["paper.tex"]
-    with pytest.raises(ResultsError, match="not a report folder"):
+    with pytest.raises(ResultsError, match="which sim report does not write"):
         build_report(run_folder, out=run_folder)
     assert (run_folder / "monthly.parquet").exists()
 

@@ -230,3 +230,9 @@ def test_resume_after_kill(tmp_path):
     assert len(after) == 12 and all(after[k] == v for k, v in before.items())
     table = pd.read_csv(out / "validation.csv")
     assert table["replications"].tolist() == [12] and table["status"].tolist() == ["measured"]
+    # and the table is the bytes of an uninterrupted validation's (#29)
+    clean = tmp_path / "clean"
+    p = subprocess.run([*cmd[:6], str(clean), *cmd[7:]], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for name in ("validation.csv", "validation.md"):
+        assert (clean / name).read_bytes() == (out / name).read_bytes()

@@ -87,19 +87,35 @@ class Column:
 
     def value(self, row: Row) -> Any:
         """The column's value in ``row``."""
+        return self.getter()(row)
+
+    def getter(self) -> Callable[[Row], Any]:
+        """A function of the row giving the column's value (made once per table, since a
+        run reads every column of every row: its kind and dtype are not looked up again)."""
         if self.derive is not None:
-            return self.derive(row)
-        sums = row.sums
+            return self.derive
+        zero, optional = self.zero, self.optional
         if self.ratio is not None:
             num, den = self.ratio
-            if self.optional and num not in sums:
-                return self.zero
-            d = sums[den][row.g]
-            return float(sums[num][row.g] / d) if d > 0 else 0.0
-        if self.optional and self.sum not in sums:
-            return self.zero
-        v = sums[self.sum][row.g]
-        return int(v) if self.dtype.startswith("int") else float(v)
+
+            def ratio(row: Row) -> float:
+                sums = row.sums
+                if optional and num not in sums:
+                    return zero
+                d = sums[den][row.g]
+                return float(sums[num][row.g] / d) if d > 0 else 0.0
+
+            return ratio
+        key = self.sum
+        cast = int if self.dtype.startswith("int") else float
+
+        def total(row: Row) -> Any:
+            sums = row.sums
+            if optional and key not in sums:
+                return zero
+            return cast(sums[key][row.g])
+
+        return total
 
 
 class Row:
@@ -107,7 +123,7 @@ class Row:
     ``s`` (each a list by payer), the payer ``g``, the world, and the row's other columns
     (``row["name"]``, computed on first use)."""
 
-    __slots__ = ("_columns", "g", "s", "sums", "values", "world")
+    __slots__ = ("_getters", "g", "s", "sums", "values", "world")
 
     def __init__(
         self,
@@ -116,8 +132,12 @@ class Row:
         s: int,
         g: int,
         sums: Mapping[str, list],
+        getters: Mapping[str, Callable[[Row], Any]] | None = None,
     ) -> None:
-        self._columns, self.world, self.s, self.g, self.sums = columns, world, s, g, sums
+        self.world, self.s, self.g, self.sums = world, s, g, sums
+        if getters is None:
+            getters = {k: c.getter() for k, c in columns.items()}
+        self._getters = getters
         self.values: dict[str, Any] = {}
 
     def sum(self, key: str) -> Any:
@@ -125,9 +145,10 @@ class Row:
         return self.sums[key][self.g]
 
     def __getitem__(self, name: str) -> Any:
-        if name not in self.values:
-            self.values[name] = self._columns[name].value(self)
-        return self.values[name]
+        values = self.values
+        if name not in values:
+            values[name] = self._getters[name](self)
+        return values[name]
 
 
 class Table:
@@ -136,6 +157,8 @@ class Table:
 
     def __init__(self, columns: Mapping[str, Column]) -> None:
         self.columns: dict[str, Column] = {}
+        self._getters: dict[str, Callable[[Row], Any]] | None = None
+        self._made: list[str] = []  # the columns a row has (all but the run's)
         self._add("", columns)
 
     def add(self, owner: str, columns: Mapping[str, Column]) -> None:
@@ -155,6 +178,7 @@ class Table:
             elif c.kind == "ratio":
                 c = replace(c, ratio=(prefix + c.ratio[0], prefix + c.ratio[1]))
             self.columns[name] = replace(c, optional=True) if owner else c
+        self._getters = None
 
     def dictionary(self) -> dict[str, tuple[str, str, str]]:
         """The data dictionary: column → (dtype, unit, meaning)."""
@@ -166,8 +190,16 @@ class Table:
 
     def row(self, world: World, s: int, g: int, sums: Mapping[str, list]) -> dict[str, Any]:
         """One row: every column but the run's, in order."""
-        r = Row(self.columns, world, s, g, sums)
-        return {k: r[k] for k, c in self.columns.items() if not c.run}
+        if self._getters is None:
+            self._getters = {k: c.getter() for k, c in self.columns.items()}
+            self._made = [k for k, c in self.columns.items() if not c.run]
+        getters = self._getters
+        r = Row(self.columns, world, s, g, sums, getters)
+        values = r.values  # (a derived column may have made others already)
+        for k in self._made:
+            if k not in values:
+                values[k] = getters[k](r)
+        return {k: values[k] for k in self._made}
 
 
 def add_up(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:

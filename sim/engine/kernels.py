@@ -19,12 +19,15 @@ uses cannot change its outputs, so it is chosen for speed alone, once per model 
 
 * ``SIM_KERNELS=numpy`` or ``numba`` forces one (``numba`` fails if numba is not installed);
 * ``auto`` (the default) takes numba when it is installed and the population has at least
-  :data:`MIN_PATIENTS` patients. Smaller runs keep numpy and never import numba, whose import
-  and kernel loading would dominate a small run; numba is imported at a kernel's first call.
+  :data:`MIN_PATIENTS` patients, or when this process has loaded the kernels already (a large
+  model ran, or :func:`preload`: a process running many small simulations). Other small runs
+  keep numpy and never import numba, whose import and kernel loading would dominate one small
+  run; numba is imported at a kernel's first call.
 
 numba is in the ``fast`` extra (and in ``all``); without it every run uses :class:`Numpy`.
-Compiled kernels are cached next to this file (``cache=True``): only a process's first use
-after an install compiles them (about 6 s); later processes load them.
+The compiled kernels live in :mod:`sim.engine.compiled` (module-level functions, cached on disk
+by numba): only a process's first use after an install compiles them (about 6 s); later
+processes load them.
 
 No kernel uses a transcendental function: numpy's SIMD ``log``, ``exp`` and ``power`` differ
 from libm's by an ulp on some CPUs, so a compiled twin could not promise the same bits.
@@ -517,6 +520,86 @@ class Numpy:
         return dead, end, f_sum, f0_sum
 
     @staticmethod
+    def episode_values(
+        patients: np.ndarray,
+        sought: np.ndarray,
+        profit: np.ndarray,
+        left: np.ndarray,
+        provider: np.ndarray,
+        payer: np.ndarray,
+        risk_group: np.ndarray,
+        value: np.ndarray,
+        n_payers: int,
+        n_keys: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Episode values (:class:`sim.engine.features.selection.EpisodeValues`): the month's
+        ``profit`` of the patients in episode (ascending) who sought care added to their
+        episode's ``value``; the episodes that ended (``left == 0``) counted and their values
+        summed by key ``(provider · n_payers + payer) · 4 + risk group`` in patient order
+        (``np.bincount``, ``n_keys`` keys), and their values reset to 0, in place. Returns the
+        counts (int64) and sums (float64)."""
+        idx = patients[sought]
+        value[idx] += profit[sought]
+        ended = idx[left[idx] == 0]
+        key = (
+            provider[ended].astype(np.int64) * n_payers + payer[ended].astype(np.int64)
+        ) * 4 + risk_group[ended]
+        count = np.bincount(key, minlength=n_keys)
+        total = np.bincount(key, value[ended], minlength=n_keys).astype(np.float64)
+        value[ended] = 0.0
+        return count, total
+
+    @staticmethod
+    def care_cell_sums(
+        cell: np.ndarray,
+        patients: tuple[np.ndarray, ...],
+        spend: tuple[np.ndarray, ...],
+        oop: tuple[np.ndarray, ...],
+        units: tuple[np.ndarray, ...],
+        adverse: tuple[np.ndarray, ...],
+        n_cells: int,
+    ) -> np.ndarray:
+        """The month's care by subgroup cell (:mod:`sim.engine.subgroups`): per setting its
+        patients in episode (ascending) and their spending, out-of-pocket, service units and
+        adverse events; each patient's totals over the settings (added in setting order, from
+        0.0), summed per cell ``cell[patient]`` in patient order, as ``np.bincount`` sums a
+        per-patient array over everyone (a patient without care adds 0.0, which changes no
+        sum). Rows (float64, ``n_cells`` each): spending, out-of-pocket, service units, adverse
+        events, patients treated (service units above 0)."""
+        every = np.unique(np.concatenate(patients)) if patients else np.zeros(0, np.int64)
+        per = np.zeros((4, every.size))
+        for s, p in enumerate(patients):
+            at = np.searchsorted(every, p)
+            for row, col in zip(per, (spend, oop, units, adverse), strict=True):
+                row[at] += col[s]
+        c = cell[every]
+        out = np.empty((5, n_cells))
+        for j in range(4):
+            out[j] = np.bincount(c, per[j], n_cells)
+        out[4] = np.bincount(c, (per[2] > 0).astype(np.float64), n_cells)
+        return out
+
+    @staticmethod
+    def cell_sums(
+        cell: np.ndarray,
+        function: np.ndarray,
+        f0: np.ndarray,
+        xp: np.ndarray,
+        fp: np.ndarray,
+        n_cells: int,
+    ) -> np.ndarray:
+        """Everyone's function by subgroup cell: per cell ``cell[i]``, in patient order
+        (``np.bincount``), the sums of function (as float64), of its change since ``f0`` (as
+        float64) and of the utility ``np.interp(function, xp, fp)``. Rows (float64,
+        ``n_cells`` each): function, change, utility."""
+        f = function.astype(np.float64)
+        out = np.empty((3, n_cells))
+        out[0] = np.bincount(cell, f, n_cells)
+        out[1] = np.bincount(cell, f - f0, n_cells)
+        out[2] = np.bincount(cell, np.interp(f, xp, fp), n_cells)
+        return out
+
+    @staticmethod
     def uniforms(patients: np.ndarray, base: np.uint64) -> np.ndarray:
         """Counter-based uniforms on [0, 1), float64 with 53 random bits: the splitmix64
         finaliser of ``patient · golden + base`` (wrapping uint64), top 53 bits."""
@@ -775,6 +858,51 @@ class Numba:
             f_entry,
         )
 
+    def episode_values(
+        self, patients, sought, profit, left, provider, payer, risk_group, value, n_payers, n_keys
+    ):
+        """:meth:`Numpy.episode_values`, compiled."""
+        return self._k["episode_values"](
+            patients.astype(np.int64, copy=False),
+            sought,
+            np.asarray(profit, np.float64),
+            left,
+            provider,
+            payer,
+            risk_group,
+            value,
+            int(n_payers),
+            int(n_keys),
+        )
+
+    def care_cell_sums(self, cell, patients, spend, oop, units, adverse, n_cells):
+        """:meth:`Numpy.care_cell_sums`, compiled: one merge of the settings' patients."""
+        if not patients:
+            return NUMPY.care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells)
+
+        def as_(arrays, dtype):
+            return tuple(np.asarray(a, dtype) for a in arrays)
+
+        return self._k["care_cell_sums"](
+            cell,
+            as_(patients, np.int64),
+            as_(spend, np.float64),
+            as_(oop, np.float64),
+            as_(units, np.int64),
+            as_(adverse, np.bool_),
+            int(n_cells),
+        )
+
+    def cell_sums(self, cell, function, f0, xp, fp, n_cells):
+        """:meth:`Numpy.cell_sums`, compiled: one pass, ``np.interp``'s arithmetic."""
+        xp = np.asarray(xp, np.float64)
+        fp = np.asarray(fp, np.float64)
+        if xp.size < 2:
+            return NUMPY.cell_sums(cell, function, f0, xp, fp, n_cells)
+        # the slopes as np.interp computes them (one division per segment)
+        slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+        return self._k["cell_sums"](cell, function, f0, xp, fp, slopes, int(n_cells))
+
     def uniforms(self, patients, base):
         """:meth:`Numpy.uniforms`, compiled."""
         return self._k["uniforms"](patients.astype(np.int64, copy=False), np.uint64(base))
@@ -804,9 +932,29 @@ def select(n_patients: int) -> Kernels:
     m = mode()
     if m == "numpy":
         return NUMPY
-    if m == "numba" or (n_patients >= MIN_PATIENTS and numba_available()):
+    if m == "numba" or (numba_available() and (n_patients >= MIN_PATIENTS or loaded())):
         return _numba()
     return NUMPY
+
+
+def loaded() -> bool:
+    """Whether this process has loaded the compiled kernels already (a large model ran, or
+    :func:`preload`): then ``auto`` gives them to models of any size, at no further cost."""
+    return _compiled.cache_info().currsize > 0
+
+
+def preload() -> bool:
+    """Load the compiled kernels now when numba is installed and ``SIM_KERNELS`` allows them
+    (``auto`` or ``numba``), so that every later model of this process uses them, small ones
+    included: for a process that runs many small simulations (a calibration's or a sweep's
+    worker), where the load (about 0.5-1 s, once) is soon repaid. Returns whether they are
+    loaded. The outputs are the same either way."""
+    if mode() == "numpy" or not numba_available():
+        return False
+    k = _compiled()
+    x = np.zeros(1, np.int64)
+    k["uniforms"](x, np.uint64(0))  # numba's own start-up, and one kernel, at once
+    return True
 
 
 #: the numpy twins (what a model of fewer than MIN_PATIENTS patients, or without numba, uses)
@@ -823,507 +971,8 @@ def _numba() -> Numba:
 
 @cache
 def _compiled() -> dict[str, Any]:
-    """The numba kernels, compiled on first use (cached on disk)."""
-    from numba import njit
+    """The numba kernels (:mod:`sim.engine.compiled`), imported on first use: compiled on a
+    process's first use after an install, loaded from numba's cache after that."""
+    from sim.engine.compiled import KERNELS
 
-    jit = njit(cache=True, nogil=True)
-
-    @jit
-    def new_needs(u, function, risk, factor, left, ref, slope):  # pragma: no cover - compiled
-        # a branch-free (vectorized) pass marking the new episodes, a branch-free compaction
-        # of their numbers, and their probabilities recomputed (the same bits)
-        n = u.size
-        one = np.float32(1.0)
-        zero = np.float32(0.0)
-        new = np.empty(n, np.bool_)
-        m = 0
-        for i in range(n):
-            d = ref - function[i]
-            d = zero if d < zero else d  # np.maximum(d, 0): NaN stays NaN
-            p = (d * slope + one) * risk[i] * factor[i]
-            c = (left[i] == 0) & (u[i] < p)
-            new[i] = c
-            m += c
-        idx = compact(new, m)
-        pn = np.empty(m, np.float32)
-        for k in range(m):
-            i = idx[k]
-            d = ref - function[i]
-            d = zero if d < zero else d
-            p = (d * slope + one) * risk[i] * factor[i]
-            pn[k] = one if p > one else p  # np.minimum(p, 1): NaN stays NaN
-        return idx, pn
-
-    @jit
-    def compact(mask, m):  # pragma: no cover - compiled
-        # the positions of the m true values, without a branch per value
-        idx = np.empty(m + 1, np.int64)
-        k = 0
-        for i in range(mask.size):
-            idx[k] = i
-            k += mask[i]
-        return idx[:m]
-
-    @jit
-    def active(left, provider, sought, need, new_patients, new_referred):  # pragma: no cover
-        n = left.size
-        m = 0
-        for i in range(n):
-            m += left[i] > 0
-        idx = np.empty(m + 1, np.int64)
-        k = 0
-        for i in range(n):
-            idx[k] = i
-            k += left[i] > 0
-        idx = idx[:m]
-        prov = np.empty(m, np.int64)
-        sgt = np.empty(m, np.bool_)
-        nd = np.empty(m, np.float64)
-        new_ep = np.zeros(m, np.bool_)
-        referred = np.zeros(m, np.bool_)
-        j = 0
-        n_new = new_patients.size
-        for k in range(m):
-            i = idx[k]
-            prov[k] = provider[i]
-            sgt[k] = sought[i]
-            nd[k] = need[i]
-            # np.searchsorted(idx, new_patients): the first active patient at or after
-            while j < n_new and new_patients[j] <= i:
-                new_ep[k] = True
-                referred[k] = new_referred[j]
-                j += 1
-        if j < n_new:
-            raise IndexError("a new episode's patient is not active")
-        return idx, prov, sgt, nd, new_ep, referred
-
-    @jit
-    def deliver(
-        units, region, new_episode, upv, visit_fee, first_extra, billed_units, minutes, ep_units
-    ):  # pragma: no cover - compiled
-        m = units.size
-        visits = np.empty(m, np.int64)
-        billed = np.empty(m, np.int64)
-        mins = np.empty(m, np.int64)
-        value = np.empty(m, np.float64)
-        for i in range(m):
-            n = units[i]
-            v = -(-n // upv)
-            safe = v if v > 1 else 1
-            base = n // safe
-            extra = n - base * safe
-            hi = base + 1 if base + 1 < upv else upv
-            lo_n = v - extra
-            r = region[i]
-            val = lo_n * visit_fee[r, base] + extra * visit_fee[r, hi]
-            b = lo_n * billed_units[base] + extra * billed_units[hi]
-            if new_episode[i] and v > 0:
-                val = val + first_extra[r, hi if extra > 0 else base]
-                b = b + ep_units
-            else:
-                val = val + 0.0
-            visits[i] = v
-            billed[i] = b
-            mins[i] = lo_n * minutes[base] + extra * minutes[hi]
-            value[i] = val
-        return visits, billed, mins, value
-
-    @jit
-    def care_value(units, need, d, vpp, low):  # pragma: no cover - compiled
-        m = units.size
-        benefit = np.empty(m)
-        gain = np.empty(m)
-        low_value = np.empty(m)
-        for i in range(m):
-            q = np.float64(units[i])
-            nd = need[i]
-            benefit[i] = d * q * (nd - 0.5 * q)
-            qs = q if q < nd else nd  # np.minimum(q, need); need is never NaN
-            gain[i] = d * qs * (nd - 0.5 * qs) / vpp
-            valuable = np.floor(nd - low + 0.5)
-            valuable = valuable if valuable > 0.0 else 0.0
-            extra = units[i] - valuable
-            low_value[i] = extra if extra > 0.0 else 0.0
-        return benefit, gain, low_value
-
-    @jit
-    def record_counts(
-        bounds,
-        patients,
-        sought,
-        service_units,
-        new_episode,
-        billed,
-        visits,
-        minutes,
-        adverse,
-        period_end,
-        period_units,
-        at_threshold,
-        below_threshold,
-        referred,
-        left,
-        function,
-        episode_units,
-    ):  # pragma: no cover - compiled
-        n_blocks = bounds.size - 1
-        out = np.empty((n_blocks, 15))
-        for g in range(n_blocks):
-            # scalar accumulators and no branch per patient
-            treated = episodes = units = n_billed = n_visits = n_minutes = 0
-            n_adverse = ceiling = periods = p_units = at = below = ended_n = e_units = 0
-            n_referred = 0
-            for k in range(bounds[g], bounds[g + 1]):
-                i = patients[k]
-                u = np.int64(service_units[k])
-                ended = sought[k] & (left[i] == 0)
-                treated += u > 0
-                episodes += new_episode[k]
-                units += u
-                n_billed += billed[k]
-                n_visits += visits[k]
-                n_minutes += minutes[k]
-                n_adverse += adverse[k]
-                ceiling += ended & (function[i] >= 100.0)
-                periods += period_end[k]
-                p_units += np.int64(period_units[k]) * period_end[k]
-                at += at_threshold[k]
-                below += below_threshold[k]
-                ended_n += ended
-                e_units += np.int64(episode_units[i]) * ended
-                n_referred += referred[k]
-            row = (treated, episodes, units, n_billed, n_visits, n_minutes, n_adverse, ceiling)
-            row2 = (periods, p_units, at, below, ended_n, e_units, n_referred)
-            for j in range(8):
-                out[g, j] = np.float64(row[j])
-            for j in range(7):
-                out[g, 8 + j] = np.float64(row2[j])
-        return out
-
-    @jit
-    def share_costs(
-        patients, allowed, visits, deductible, ytd, coinsurance, copay, applies
-    ):  # pragma: no cover - compiled
-        m = patients.size
-        oop = np.empty(m)
-        for k in range(m):
-            i = patients[k]
-            a = allowed[k]
-            c = copay * visits[k]
-            if applies:
-                d = np.float64(deductible[i])
-                part = a if a < d else d  # np.minimum(allowed, deductible)
-                o = part + coinsurance * (a - part) + c
-                deductible[i] = np.float32(d - part)
-            else:
-                o = coinsurance * a + c
-            o = o if o < a else a  # at most the allowed amount
-            oop[k] = o
-            ytd[i] = np.float32(np.float64(ytd[i]) + o)
-        return oop
-
-    @jit
-    def group_counts(patients, payer, risk_group, n_payers):  # pragma: no cover - compiled
-        by_payer = np.zeros(n_payers, np.int64)
-        by_group = np.zeros((n_payers, 4), np.int64)
-        for k in range(patients.size):
-            i = patients[k]
-            g = payer[i]
-            by_payer[g] += 1
-            by_group[g, risk_group[i]] += 1
-        return by_payer, by_group
-
-    @jit
-    def start_episodes(
-        patients, length, need, seek, left, optimal_units, sought
-    ):  # pragma: no cover - compiled
-        for k in range(patients.size):
-            i = patients[k]
-            left[i] = length[k]
-            optimal_units[i] = need[k]
-            sought[i] = seek[k]
-
-    @jit
-    def plan_units(
-        gid,
-        patients,
-        month,
-        experimenting,
-        delta,
-        theta,
-        need,
-        max_units,
-        base,
-        sought,
-        new_episode,
-        episode_units,
-        episode_month,
-        period_units,
-    ):  # pragma: no cover - compiled
-        m = patients.size
-        sign = np.zeros(m, np.int8)
-        planned = np.empty(m)
-        units = np.empty(m, np.int64)
-        ep_month = np.empty(m, np.int64)
-        for k in range(m):
-            i = patients[k]
-            if experimenting:
-                sign[k] = np.int8((gid[k] + month) % 3 - 1)
-            x = need[k] + (theta[k] + delta * np.float64(sign[k]))
-            x = 0.0 if x < 0.0 else x
-            x = max_units if x > max_units else x
-            planned[k] = x
-            u = np.int64(np.floor(x + uniform(gid[k], base))) if sought[k] else 0
-            units[k] = u
-            used = 0 if new_episode[k] else np.int64(episode_units[i])
-            total = used + u
-            episode_units[i] = total if total < int16_max else int16_max
-            e = 0 if new_episode[k] else np.int64(episode_month[i])
-            ep_month[k] = e
-            period_units[i] = u if u < int16_max else int16_max
-            episode_month[i] = e + 1 if e + 1 < int16_max else int16_max
-        return sign, planned, units, ep_month
-
-    @jit
-    def pairwise(a, lo, n):  # pragma: no cover - compiled
-        # numpy's pairwise summation of float64 (numpy/_core/src/umath/loops_utils.h.src):
-        # below 8 in order; up to 128 in 8 accumulators, combined in a tree, then the rest in
-        # order; beyond, halves cut at a multiple of 8
-        if n < 8:
-            res = 0.0
-            for i in range(lo, lo + n):
-                res += a[i]
-            return res
-        if n <= 128:
-            r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-            r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-            end = n - n % 8
-            i = 8
-            while i < end:
-                j = lo + i
-                r0 += a[j]
-                r1 += a[j + 1]
-                r2 += a[j + 2]
-                r3 += a[j + 3]
-                r4 += a[j + 4]
-                r5 += a[j + 5]
-                r6 += a[j + 6]
-                r7 += a[j + 7]
-                i += 8
-            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-            while i < n:
-                res += a[lo + i]
-                i += 1
-            return res
-        n2 = n // 2
-        n2 -= n2 % 8
-        return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2)
-
-    @jit
-    def block_sums(bounds, columns):  # pragma: no cover - compiled
-        n_blocks = bounds.size - 1
-        out = np.empty((n_blocks, len(columns)))
-        for g in range(n_blocks):
-            a = bounds[g]
-            n = bounds[g + 1] - a
-            for j in range(len(columns)):
-                # the reduction starts from add's identity
-                out[g, j] = 0.0 + pairwise(columns[j], a, n)
-        return out
-
-    @jit
-    def provider_sums(provider, mask, profit, benefit, n_prov):  # pragma: no cover - compiled
-        count = np.zeros(n_prov, np.int64)
-        p_sum = np.zeros(n_prov)
-        b_sum = np.zeros(n_prov)
-        for i in range(provider.size):
-            if mask[i]:
-                p = provider[i]
-                count[p] += 1
-                p_sum[p] += profit[i]
-                b_sum[p] += benefit[i]
-        return count, p_sum, b_sum
-
-    @jit
-    def learn(provider, value, need_z, x, new_episode, xtx, xty, memory, mask):  # pragma: no cover
-        n_prov = xty.shape[0]
-        mx = np.zeros((n_prov, 6, 6))
-        my = np.zeros((n_prov, 6))
-        for i in range(provider.size):
-            if not mask[i]:
-                continue
-            p = provider[i]
-            y = value[i]
-            z = need_z[i]
-            xi = x[i]
-            c = (z, z * z, xi, xi * xi, 1.0 if new_episode[i] else 0.0)
-            my[p, 0] += y
-            mx[p, 0, 0] += 1.0
-            for a in range(5):
-                my[p, a + 1] += c[a] * y
-                mx[p, 0, a + 1] += c[a]
-                for b in range(a, 5):
-                    if not ((a == 0 and b == 0) or (a == 2 and b == 2) or (a == 4 and b == 4)):
-                        mx[p, a + 1, b + 1] += c[a] * c[b]
-        count = np.empty(n_prov)
-        keep = 1 - memory
-        for p in range(n_prov):
-            # the squares of z and x and the 0/1 column's square are columns 2, 4 and 5
-            mx[p, 1, 1] = mx[p, 0, 2]
-            mx[p, 3, 3] = mx[p, 0, 4]
-            mx[p, 5, 5] = mx[p, 0, 5]
-            for a in range(6):
-                for b in range(a + 1, 6):
-                    mx[p, b, a] = mx[p, a, b]
-            count[p] = mx[p, 0, 0]
-            if mx[p, 0, 0] > 0:
-                for a in range(6):
-                    xty[p, a] = keep * xty[p, a] + memory * my[p, a]
-                    for b in range(6):
-                        xtx[p, a, b] = keep * xtx[p, a, b] + memory * mx[p, a, b]
-        return count
-
-    int16_max = np.int64(_INT16_MAX)
-    golden = np.uint64(_GOLDEN)
-    m1 = np.uint64(0xBF58476D1CE4E5B9)
-    m2 = np.uint64(0x94D049BB133111EB)
-    s30, s27, s31, s11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-    scale = 1.0 / (1 << 53)
-
-    @jit
-    def uniform(g, base):  # pragma: no cover - compiled
-        # splitmix64 of a patient's number and the counter; its top 53 bits on [0, 1)
-        x = np.uint64(g) * golden + base
-        x ^= x >> s30
-        x *= m1
-        x ^= x >> s27
-        x *= m2
-        x ^= x >> s31
-        return np.float64(x >> s11) * scale
-
-    @jit
-    def uniforms(patients, base):  # pragma: no cover - compiled
-        out = np.empty(patients.size)
-        for i in range(patients.size):
-            out[i] = uniform(patients[i], base)
-        return out
-
-    @jit
-    def outcomes(
-        patients,
-        gid,
-        base,
-        units,
-        need,
-        gain,
-        extra_risk,
-        has_extra,
-        function,
-        risk,
-        left,
-        base_rate,
-        slope,
-        shortfall,
-        loss,
-    ):  # pragma: no cover - compiled
-        m = patients.size
-        f0 = np.empty(m)
-        p_ae = np.empty(m)
-        adverse = np.empty(m, np.bool_)
-        change = np.empty(m)
-        rate = np.float32(base_rate)  # a weak Python float times float32 risk: float32
-        for k in range(m):
-            i = patients[k]
-            f = np.float64(function[i])
-            f0[k] = f
-            b = np.float64(rate * risk[i]) * (1.0 + slope * (100.0 - f) / 100.0)
-            short = need[k] - units[k]
-            short = short if short > 0.0 else 0.0
-            p = b + shortfall * short * short
-            p = 1.0 if p > 1.0 else p
-            if has_extra:
-                p = p + extra_risk[k]
-                p = 1.0 if p > 1.0 else p
-            p_ae[k] = p
-            event = uniform(gid[k], base) < p
-            adverse[k] = event
-            after = f + gain[k] - loss * (1.0 if event else 0.0)
-            after = 0.0 if after < 0.0 else after
-            after = 100.0 if after > 100.0 else after
-            stored = np.float32(after)
-            function[i] = stored
-            change[k] = np.float64(stored) - f
-            left[i] -= 1
-        return f0, p_ae, adverse, change
-
-    @jit
-    def deaths(
-        enrolled,
-        age,
-        female,
-        h,
-        risk_term,
-        has_risk,
-        function,
-        slope,
-        care_idx,
-        care_survive,
-        gid,
-        has_gid,
-        base,
-        bounds,
-        status,
-        f_entry,
-    ):  # pragma: no cover - compiled
-        ages = h.size // 2
-        nb = bounds.size - 1
-        end = np.zeros(nb)
-        f_sum = np.zeros(nb)
-        f0_sum = np.zeros(nb)
-        dead = np.empty(enrolled.size, np.int64)
-        nd = 0
-        c = 0
-        nc = care_idx.size
-        for g in range(nb):
-            for i in range(bounds[g], bounds[g + 1]):
-                if not enrolled[i]:
-                    continue
-                f = np.float64(function[i])
-                f_sum[g] += f
-                f0_sum[g] += np.float64(f_entry[i])
-                a = np.int64(age[i]) - 65
-                a = 0 if a < 0 else (ages - 1 if a > ages - 1 else a)
-                hh = h[(ages if female[i] else 0) + a]
-                if has_risk:
-                    hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))
-                    hh = 1.0 if hh > 1.0 else hh
-                s = 1.0 - hh
-                while c < nc and care_idx[c] < i:
-                    c += 1
-                if c < nc and care_idx[c] == i:
-                    s *= care_survive[c]
-                if uniform(gid[i] if has_gid else i, base) < 1.0 - s:
-                    dead[nd] = i
-                    nd += 1
-                    status[i] = 2
-                elif status[i] == 1:
-                    end[g] += 1
-        return dead[:nd].copy(), end, f_sum, f0_sum
-
-    return {
-        "new_needs": new_needs,
-        "active": active,
-        "deliver": deliver,
-        "care_value": care_value,
-        "outcomes": outcomes,
-        "record_counts": record_counts,
-        "share_costs": share_costs,
-        "group_counts": group_counts,
-        "start_episodes": start_episodes,
-        "plan_units": plan_units,
-        "block_sums": block_sums,
-        "provider_sums": provider_sums,
-        "learn": learn,
-        "uniforms": uniforms,
-        "deaths": deaths,
-    }
+    return KERNELS

@@ -199,7 +199,9 @@ class HealthSystemModel(mesa.Model):
 
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
         world.exchange = self._exchange
-        world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
+        world.coding = Coding(
+            scenario.behaviour.upcoding, [p.for_profit for p in providers], len(payers)
+        )
         if scenario.life is not None:
             # ages, sexes, who enters when; members only on the panels from here on
             world.life = lifecourse.Life(world, scenario.life, streams["life"])

@@ -4,9 +4,12 @@ region, starting function band, or a combination (``[analysis] subgroups``).
 Groups are fixed at month 0 (the risk score does not change; the function band is the band of
 the patient's function at month 0), so a group's members neither appear nor vanish and the
 groups of a dimension partition the population. Every month the records stage calls
-:meth:`Subgroups.record`, which sums per-patient arrays into the finest cells the
-dimensions share (one ``np.bincount`` per column) and each dimension's groups as sums of
-cells: no per-patient Python loop.
+:meth:`Subgroups.record`, which sums the month into the finest cells the dimensions share and
+each dimension's groups as sums of cells: no per-patient Python loop. The sums per cell are
+those of per-patient arrays over everyone (:meth:`Subgroups._per_patient`, ``np.bincount``), bit
+for bit, taken from the patients in episode for the month's care and from one pass over everyone
+for function and utility (``world.kernels.care_cell_sums`` and ``cell_sums``); only payments
+not tied to a claim, spread over a payer's members, build every member's spending.
 
 Spending is attributed to patients: claims as paid, adverse-event costs the payer bore, and
 payments not tied to a claim (capitation, the fixed part of a blended payment,
@@ -214,6 +217,10 @@ class Subgroups:
             self.cell_group = list(table)
         self.cell = inverse.reshape(-1)
         self.n_cells = self.cell_group[0].size
+        # the month's passes read the cells and the function at month 0 in the smallest dtypes
+        # that hold them exactly (the float32 function, as stored), half the bytes per patient
+        self._cell = self.cell.astype(np.min_scalar_type(max(self.n_cells - 1, 0)))
+        self._f0 = pop.function.copy()
         self.rows: list[dict[str, Any]] = []
 
     def utility(self, function: np.ndarray) -> np.ndarray:
@@ -235,7 +242,9 @@ class Subgroups:
         if orphan and total > 0:
             spend[b] += orphan * r / total
 
-    def _per_patient(self, world: World) -> dict[str, np.ndarray]:
+    def _per_patient(self, world: World, spending_only: bool = False) -> dict[str, np.ndarray]:
+        """The month's per-patient arrays (everyone) whose sums per cell the rows are: the
+        reference for :meth:`_cells`, and the spending when lumps are spread."""
         pop = world.population
         n = pop.n
         spend = np.zeros(n)
@@ -265,6 +274,8 @@ class Subgroups:
                     spend[b] += lump[prov] * share
                     orphan = float(lump[rsum == 0].sum())  # paid to providers without members
                 self._spread_orphan(world, spend, risk[b], b, orphan)
+        if spending_only:
+            return {"spending": spend}
         f = pop.function.astype(np.float64)
         if life is None:
             return {
@@ -296,10 +307,50 @@ class Subgroups:
             "deaths": died,
         }
 
+    def _cells(self, world: World) -> dict[str, np.ndarray]:
+        """This month's sums per cell: the same bits as :meth:`_per_patient`'s arrays summed
+        with ``np.bincount``, from the patients in episode (their care) and one pass over
+        everyone (function and utility), without a per-patient array of the month."""
+        k = world.kernels
+        month = world.month
+        care = k.care_cell_sums(
+            self._cell,
+            tuple(c.patients for c in month),
+            tuple(c.paid.revenue - c.paid.oop + c.paid.ae_payer for c in month),
+            tuple(c.paid.oop for c in month),
+            tuple(c.service_units for c in month),
+            tuple(c.adverse for c in month),
+            self.n_cells,
+        )
+        everyone = k.cell_sums(
+            self._cell, world.population.function, self._f0, self.u_x, self.u_y, self.n_cells
+        )
+        cells = dict(
+            zip(("spending", "oop", "service_units", "adverse_events"), care[:4], strict=True)
+        )
+        cells["patients_treated"] = care[4]
+        cells.update(zip(("function", "change", "utility"), everyone, strict=True))
+        return cells
+
+    def _lumps(self, world: World) -> bool:
+        """Whether this month's spending has payments not tied to a claim to spread over the
+        members (capitation, blended fixed parts, reconciliations), or a sharded run's orphan
+        lumps to exchange: then every member's spending is built (:meth:`_per_patient`)."""
+        return self.sharded or any(
+            lump.size and lump.any() for c in world.month for lump in c.paid.lump_by_payer
+        )
+
     def record(self, world: World, date: str) -> None:
         """Append this month's rows (one per dimension and group)."""
-        x = self._per_patient(world)
-        cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
+        if self.life is not None:
+            # members of the month weigh function and utility: the per-patient arrays
+            x = self._per_patient(world)
+            cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
+        else:
+            cells = self._cells(world)
+            if self._lumps(world):
+                spend = self._per_patient(world, spending_only=True)["spending"]
+                cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
         members_of = self.members
         if self.life is not None and not self.sharded:
             # the month's members of each group

@@ -413,7 +413,7 @@ class World:
             r = np.where(enrolled, pop.risk, np.float32(0.0))
         risk = np.bincount(key, r, minlength=n_prov * n_payers).reshape(n_prov, n_payers)
         # risk adjustment sees coded risk scores
-        risk = risk * self.coding.risk_factor(s, np.arange(n_prov))[:, None]
+        risk = risk * self.coding.panel_factor(s, n_prov)
         return [
             Panel(
                 members=members[:, g].astype(np.float64),
@@ -442,7 +442,6 @@ class World:
             counted = self.life.enrolled[patients]
             patients, frm, to = patients[counted], frm[counted], to[counted]
         n_prov = self.providers[s].n
-        factor = self.coding.risk_factor(s, np.arange(n_prov))
         payer = pop.payer[patients]
         risk = pop.risk[patients].astype(np.float64)
         for g, pn in enumerate(self.providers[s].panels):
@@ -452,7 +451,7 @@ class World:
             a, b, r = frm[mine], to[mine], risk[mine]
             pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
             moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
-            pn.risk_sum[:] += moved * factor
+            pn.risk_sum[:] += moved * self.coding.risk_factor(s, np.arange(n_prov), g)
 
     def change_members(self, patients: np.ndarray, sign: int) -> None:
         """Add (``sign`` = +1) or remove (−1) ``patients`` to or from their providers' panels

@@ -89,10 +89,24 @@ class FreeParameter(Strict):
             raise ValueError("fields: at least one dotted field, without empty parts")
         if self.prior == "loguniform" and self.low <= 0:
             raise ValueError("a loguniform prior needs low > 0")
-        if (self.prior == "normal") != (self.mean is not None and self.sd is not None):
-            raise ValueError("mean and sd are needed by, and only by, a normal prior")
-        if (self.prior == "beta") != (self.a is not None and self.b is not None):
-            raise ValueError("a and b are needed by, and only by, a beta prior")
+        normal = [n for n in ("mean", "sd") if getattr(self, n) is not None]
+        beta = [n for n in ("a", "b") if getattr(self, n) is not None]
+        if self.prior == "normal" and len(normal) < 2:
+            raise ValueError("a normal prior needs mean and sd")
+        if self.prior == "beta" and len(beta) < 2:
+            raise ValueError("a beta prior needs a and b")
+        stray = [n for n in (*normal, *beta) if (n in normal) != (self.prior == "normal")
+                 or (n in beta) != (self.prior == "beta")]  # fmt: skip
+        if stray:
+            raise ValueError(
+                f"{' and '.join(stray)}: not used by a {self.prior} prior (mean and sd are a "
+                "normal prior's, a and b a beta prior's); remove or change the prior"
+            )
+        if self.integer and math.ceil(self.low) > math.floor(self.high):
+            raise ValueError(
+                f"integer = true, but no whole number lies between low ({self.low}) and high "
+                f"({self.high})"
+            )
         return self
 
     def value(self, u: float) -> float:
@@ -113,7 +127,9 @@ class FreeParameter(Strict):
 
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
-        return float(round(x)) if self.integer else float(x)
+        if self.integer:  # the nearest whole number within [low, high]
+            return float(min(max(round(x), math.ceil(lo)), math.floor(hi)))
+        return float(x)
 
 
 class TargetConfig(MeasureConfig):
@@ -203,6 +219,13 @@ class CalibrationConfig(Strict):
     def _unique(self) -> CalibrationConfig:
         if not self.parameters or not self.targets:
             raise ValueError("at least one parameter and one target are needed")
+        given = self.model_fields_set
+        if self.method == "abc" and "sampler" in given:
+            raise ValueError("sampler: used by method = optuna only (abc draws from the prior)")
+        if self.method == "optuna" and "abc" in given:
+            raise ValueError("abc: the [abc] table is used by method = abc only")
+        if {"accept", "epsilon"} <= self.abc.model_fields_set:
+            raise ValueError("abc: give accept (a share of the draws) or epsilon, not both")
         for what, names in (
             ("parameters", [p.name for p in self.parameters]),
             ("targets", [t.id for t in self.targets]),
@@ -351,30 +374,62 @@ def _objective(cfg: CalibrationConfig, means: dict[str, float]) -> float:
     return total
 
 
-def _sampler(cfg: CalibrationConfig):
+def _sampler(cfg: CalibrationConfig, number: int = 0):
+    """The sampler that draws trial ``number``'s parameters: seeded by the sampler seed and
+    the trial's number (``SeedSequence(sampler_seed, spawn_key=(number,))``), so a trial's
+    draw depends only on its number and the trials finished before it, never on how often the
+    calibration was stopped and resumed."""
     import optuna
 
+    seed = int(np.random.SeedSequence(cfg.sampler_seed, spawn_key=(number,)).generate_state(1)[0])
     if cfg.method == "abc" or cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.sampler_seed)
-    return optuna.samplers.TPESampler(
-        seed=cfg.sampler_seed, n_startup_trials=min(10, max(2, cfg.trials // 5))
-    )
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, cfg.trials // 5)))
 
 
-def open_study(cal: Calibration, folder: Path):
-    """Create or reopen the study in ``folder/study.db``; refuse another calibration's."""
+#: what ``sim calibrate`` writes into its folder
+CALIBRATION_ENTRIES = {
+    **dict.fromkeys(
+        (SPEC, STUDY, f"{STUDY}-journal", f"{STUDY}-wal", f"{STUDY}-shm", ERRORS,
+         "trials.parquet", "posterior.parquet", "fit.csv", "parameters.toml", "objective.png",
+         "fit.png", "metadata.json"),
+        "file",
+    ),
+    PARTS: "folder",
+}  # fmt: skip
+
+
+def _own_calibration(folder: Path) -> str | None:
+    from sim.guards import files
+
+    if files.kind(folder, SPEC) != "file":
+        return f"no {SPEC}"
+    if files.kind(folder, PARTS) == "folder":
+        for name, kind in files.entries(folder, PARTS).items():
+            if kind != "file":
+                return f"{PARTS}/{name} is not a file"
+    return None
+
+
+def open_study(cal: Calibration, folder: Path, batch: int = 1):
+    """Create or reopen the study in ``folder/study.db``; refuse another calibration's.
+    Return the study and the batch size (trials asked at once): ``batch`` for a new
+    calibration, the one it started with for a resumed one (so the trials do not depend on
+    the number of workers of the resumed run)."""
     from sim.experiments.measures import write_json
     from sim.experiments.sweep import code_hash
+    from sim.guards import files
     from sim.guards.extras import require
+    from sim.results.folder import check_folder
 
     optuna = require("optuna", "calibration", "sim calibrate")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = folder / SPEC
-    if spec.exists():
+    if check_folder(
+        folder, command="sim calibrate", entries=CALIBRATION_ENTRIES, own=_own_calibration
+    ):
         from sim.guards.limits import read_json_object
 
-        old = read_json_object(spec)
+        old = read_json_object(folder / SPEC)
         if old.get("fingerprint") != cal.fingerprint():
             raise ResultsError(
                 f"{folder}: holds another calibration ({old.get('name')!r}) or the same one with "
@@ -385,30 +440,33 @@ def open_study(cal: Calibration, folder: Path):
                 f"{folder}: was started with other simulation code ({old.get('code')}; this is "
                 f"{code_hash()}); choose another --out, or remove it to start again"
             )
-    elif any(folder.iterdir()):
-        raise ResultsError(
-            f"{folder}: exists and is not a calibration folder (no {SPEC}); choose another --out"
-        )
+        stored = old.get("batch")
+        if isinstance(stored, int) and not isinstance(stored, bool) and 1 <= stored <= 4096:
+            batch = stored
     else:
         write_json(
-            spec,
+            folder / SPEC,
             {
                 "name": cal.config.name,
                 "fingerprint": cal.fingerprint(),
                 "code": code_hash(),
                 "calibration": cal.config.model_dump(mode="json"),
                 "source": cal.source,
+                "batch": batch,
             },
+            root=folder,
         )
-    (folder / PARTS).mkdir(exist_ok=True)
+    with files.folder(folder, PARTS, create=True):
+        pass
     storage = f"sqlite:///{(folder / STUDY).resolve()}"
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=cal.config.name,
         storage=storage,
         sampler=_sampler(cal.config),
         direction="minimize",
         load_if_exists=True,
     )
+    return study, batch
 
 
 def part_path(folder: Path, trial: int, group: int, replicate: int) -> Path:
@@ -428,7 +486,7 @@ def _trial_tasks(cal: Calibration, folder: Path, trial: int, u: dict[str, float]
         )
         for r in range(cal.config.seeds):
             part = part_path(folder, trial, g, r)
-            if read_part(part) is not None:
+            if read_part(part, folder) is not None:
                 continue
             tasks.append(
                 MeasureTask(
@@ -440,6 +498,7 @@ def _trial_tasks(cal: Calibration, folder: Path, trial: int, u: dict[str, float]
                     measures=measures,
                     part=str(part),
                     code=code_hash(),
+                    folder=str(folder),
                 )
             )
     return tasks
@@ -450,7 +509,7 @@ def trial_values(cal: Calibration, folder: Path, trial: int) -> dict[str, list[f
     out: dict[str, list[float]] = {t.id: [] for t in cal.config.targets}
     for g in range(len(cal.groups)):
         for r in range(cal.config.seeds):
-            part = read_part(part_path(folder, trial, g, r))
+            part = read_part(part_path(folder, trial, g, r), folder)
             if part is None:
                 return None
             for k, v in part.items():
@@ -467,12 +526,19 @@ def run_calibration(
     scheduler: str | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     command: list[str] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> CalibrationOutcome:
     """Run (or resume) the calibration until ``trials`` trials are finished, then write the
-    outputs. ``progress(finished, trials, best objective)`` after each trial."""
+    outputs. ``progress(finished, trials, best objective)`` after each trial; ``notice(text)``
+    when a worker process is lost (its runs fail, the others go on on a fresh worker).
+
+    Trials are asked in batches of ``batch`` (default: the number of workers, kept from the
+    first start): trials ``k·batch`` to ``(k+1)·batch − 1`` make batch ``k``, each drawn whole
+    by a sampler seeded by its number (:func:`_sampler`, :func:`_draw`) from the trials of the
+    batches before, then stored. So a calibration killed at any moment (even ``kill -9``) and
+    resumed gives the trials, and the outputs, of one that was never stopped."""
     import os
 
-    import optuna
     from optuna.trial import TrialState
 
     from sim.experiments.measures import executors
@@ -484,19 +550,14 @@ def run_calibration(
         if not scheduler:
             raise ScenarioError("--scheduler", None, "--executor dask needs --scheduler")
         check_scheduler(scheduler)
-    study = open_study(cal, folder)
     cfg = cal.config
     workers = workers or os.cpu_count() or 1
-    batch = cfg.batch or workers
-    names = [p.name for p in cfg.parameters]
-    dist = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in names}
+    study, batch = open_study(cal, folder, cfg.batch or workers)
 
     def finished() -> list[Any]:
         return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
-    # trials a killed coordinator left running: finish them first (their parts are kept)
-    pending = [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-    resumed = len(pending)
+    resumed = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
 
     def best() -> float:
         done = [t.value for t in finished() if t.state == TrialState.COMPLETE]
@@ -504,9 +565,9 @@ def run_calibration(
 
     if progress:
         progress(len(finished()), cfg.trials, best())
-    with executors(executor, workers, scheduler) as pool:
+    with executors(executor, workers, scheduler, notice) as pool:
         while len(finished()) < cfg.trials:
-            _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best)
+            _batch(cal, folder, study, pool, batch, progress, best)
     files = write_outputs(cal, folder, study, command)
     done = finished()
     return CalibrationOutcome(
@@ -525,22 +586,48 @@ def _finished(study: Any) -> int:
     return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
 
 
-def _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best) -> None:
-    """Ask (or take from the trials left running) one batch of trials, run them, tell them."""
+def _draw(study: Any, cfg: CalibrationConfig, number: int, dist: dict[str, Any]) -> dict:
+    """Trial ``number``'s parameters (on the unit cube): drawn by its own sampler
+    (:func:`_sampler`) in a study in memory holding the finished trials, so that the draw is
+    made before anything of it is stored."""
+    import optuna
+
+    mem = optuna.create_study(direction="minimize", sampler=_sampler(cfg, number))
+    mem.add_trials([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    return dict(mem.ask(dist).params)
+
+
+def _batch(cal, folder, study, pool, batch, progress, best) -> None:
+    """Run the first batch with an unfinished trial: ask its trials not yet asked (each with
+    its own sampler), run those not yet told, tell them in order."""
+    import optuna
     from optuna.trial import TrialState
 
     from sim.experiments.measures import execute
+    from sim.guards import files
 
     cfg = cal.config
-
-    room = cfg.trials - _finished(study)
+    names = [p.name for p in cfg.parameters]
+    dist = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in names}
+    asked = study.get_trials(deepcopy=False)
+    first = next((t.number for t in asked if not t.state.is_finished()), len(asked))
+    start = first // batch * batch
     trials: list[tuple[int, dict[str, float]]] = []
-    while pending and len(trials) < batch:
-        num = pending.pop(0)
-        t = study.get_trials(deepcopy=False)[num]
-        trials.append((num, {n: float(t.params[n]) for n in names}))
-    while len(trials) < min(batch, room):
-        t = study.ask(dist)
+    for num in range(start, min(start + batch, cfg.trials)):
+        if num >= len(asked):  # drawn whole, then stored: enqueued with its values, and asked
+            study.enqueue_trial(_draw(study, cfg, num, dist))
+            t = study.ask(dist)
+        else:
+            t = asked[num]
+            if t.state.is_finished():
+                continue
+            if t.state == TrialState.WAITING:  # stopped after it was enqueued
+                t = study.ask(dist)
+            elif any(n not in t.params for n in names):  # stopped while its values were stored
+                trial = optuna.trial.Trial(study, t._trial_id)
+                for n in names:
+                    trial.suggest_float(n, 0.0, 1.0)  # the enqueued value
+                t = study.get_trials(deepcopy=False)[num]
         trials.append((t.number, {n: float(t.params[n]) for n in names}))
     tasks = [task for num, u in trials for task in _trial_tasks(cal, folder, num, u)]
     errors: dict[int, str] = {}
@@ -552,8 +639,8 @@ def _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best
         means = {k: interval(v)[0] for k, v in vals.items()} if vals else {}
         obj = _objective(cfg, means) if vals else math.nan
         if num in errors or math.isnan(obj):
-            with (folder / ERRORS).open("a", encoding="utf-8") as fh:
-                why = errors.get(num, "a measure is undefined (NaN) in every replicate")
+            why = errors.get(num, "a measure is undefined (NaN) in every replicate")
+            with files.open_append(folder, ERRORS) as fh:
                 fh.write(json.dumps({"trial": num, "error": why}) + "\n")
             study.tell(num, state=TrialState.FAIL)
         else:
@@ -569,8 +656,10 @@ def _batch(cal, folder, study, pool, pending, batch, dist, names, progress, best
 def trials_table(cal: Calibration, folder: Path, study: Any) -> pd.DataFrame:
     """One row per trial: number, state, objective, parameter values, each target's mean."""
     errors: dict[int, str] = {}
-    if (folder / ERRORS).exists():
-        for line in (folder / ERRORS).read_text(encoding="utf-8").splitlines():
+    from sim.guards import files
+
+    if files.kind(folder, ERRORS) != "missing":
+        for line in files.read_text(folder, ERRORS).splitlines():
             try:
                 e = json.loads(line)
                 errors[int(e["trial"])] = str(e["error"])
@@ -660,9 +749,9 @@ def write_parameter_file(
     for p in cal.config.parameters:
         for f in p.fields:
             lines.append(f"{json.dumps(f)} = {_toml_value(values[p.name])}  # {p.name}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from sim.guards import files
+
+    files.write_text(path.parent, path.name, "\n".join(lines) + "\n")
 
 
 def write_outputs(
@@ -670,15 +759,15 @@ def write_outputs(
 ) -> list[str]:
     """Trials table, fit, parameter file, figures and metadata of a finished calibration."""
     from sim.experiments.measures import write_json
+    from sim.guards import files
     from sim.results.folder import provenance, versions
 
     cfg = cal.config
     trials = trials_table(cal, folder, study)
-    files = []
-    tmp = folder / ".trials.parquet.tmp"
-    trials.to_parquet(tmp, index=False)
-    tmp.replace(folder / "trials.parquet")
-    files.append("trials.parquet")
+    written: list[str] = []
+    with files.writer(folder, "trials.parquet") as fh:
+        trials.to_parquet(fh, index=False)
+    written.append("trials.parquet")
     ok = trials[trials["state"] == "complete"].sort_values(["objective", "trial"])
     if ok.empty:
         raise ResultsError(f"{folder}: every trial failed (see trials.parquet, column error)")
@@ -702,10 +791,9 @@ def write_outputs(
                 f"{ok['objective'].iloc[0]:.4g}. Raise epsilon or the number of draws"
             )
         post = post.sort_values("trial")
-        tmp = folder / ".posterior.parquet.tmp"
-        post[["trial", "objective", *names]].to_parquet(tmp, index=False)
-        tmp.replace(folder / "posterior.parquet")
-        files.append("posterior.parquet")
+        with files.writer(folder, "posterior.parquet") as fh:
+            post[["trial", "objective", *names]].to_parquet(fh, index=False)
+        written.append("posterior.parquet")
         values = {n: float(post[n].median()) for n in names}
         fit = _fit(cal, {t.id: list(post[f"model_{t.id}"]) for t in cfg.targets}, "posterior")
         info.update(
@@ -715,11 +803,11 @@ def write_outputs(
                 "point": "posterior median of each parameter",
             }
         )
-    fit.to_csv(folder / "fit.csv", index=False)
-    files.append("fit.csv")
+    files.write_text(folder, "fit.csv", fit.to_csv(index=False))
+    written.append("fit.csv")
     write_parameter_file(folder / "parameters.toml", cal, values, info)
-    files.append("parameters.toml")
-    files += _figures(cal, folder, trials, fit)
+    written.append("parameters.toml")
+    written += _figures(cal, folder, trials, fit)
     write_json(
         folder / "metadata.json",
         {
@@ -731,13 +819,16 @@ def write_outputs(
             "command": command or [],
             **provenance(),
         },
+        root=folder,
     )
-    files.append("metadata.json")
-    return files
+    written.append("metadata.json")
+    return written
 
 
 def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataFrame) -> list[str]:
     import matplotlib
+
+    from sim.guards import files
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -752,7 +843,8 @@ def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataF
     ax.set_title(f"{cal.config.name}: objective by trial")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(folder / "objective.png", dpi=120)
+    with files.writer(folder, "objective.png") as fh:
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
 
     n = len(fit)
@@ -778,7 +870,8 @@ def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataF
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(folder / "fit.png", dpi=120)
+    with files.writer(folder, "fit.png") as fh:
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
     return ["objective.png", "fit.png"]
 

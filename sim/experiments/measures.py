@@ -111,6 +111,11 @@ class MeasureConfig(Strict):
             raise ValueError(f"statistic {self.statistic!r} needs a baseline arm")
         if self.statistic == "level" and self.baseline is not None:
             raise ValueError("statistic 'level' measures one arm: remove baseline or change it")
+        if self.baseline is not None and self.baseline == self.arm:
+            raise ValueError(
+                f"baseline: the arm {self.arm!r} compared with itself measures nothing; name "
+                "the counterfactual arm"
+            )
         if (self.statistic == "elasticity") != (self.price_ratio is not None):
             raise ValueError("price_ratio is needed by, and only by, statistic 'elasticity'")
         if self.price_ratio == 1:
@@ -232,21 +237,32 @@ class MeasureTask:
     measures: tuple[tuple[str, dict[str, Any]], ...]  # (id, MeasureConfig as data)
     part: str
     code: str
+    folder: str  # the output folder the part lies in (nothing below it is a link)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (a temporary file renamed): whole or absent after a kill."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _inside(path: Path, root: Path | None) -> tuple[Path, str]:
+    root = path.parent if root is None else Path(root)
+    return root, path.relative_to(root).as_posix()
 
 
-def read_part(path: Path) -> dict[str, float] | None:
-    """A part's values, or None if it is absent or unreadable (then it is run again)."""
+def write_json(path: Path, data: dict[str, Any], root: Path | None = None) -> None:
+    """Write JSON atomically (a temporary file renamed): whole or absent after a kill. No link
+    below ``root`` (default: the file's folder) is followed (:mod:`sim.guards.files`)."""
+    from sim.guards import files
+
+    files.write_text(*_inside(Path(path), root), json.dumps(data, indent=1, allow_nan=True) + "\n")
+
+
+def read_part(path: Path, root: Path | None = None) -> dict[str, float] | None:
+    """A part's values, or None if it is absent, unreadable, or not a regular file reached
+    without links below ``root`` (then it is run again, and its writer replaces it)."""
+    from sim.errors import ResultsError
+    from sim.guards import files
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_bytes(*_inside(Path(path), root), limit=2**20))
         return {k: float(v) for k, v in data["values"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ResultsError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 
@@ -262,14 +278,21 @@ def execute(task: MeasureTask) -> TaskResult:
         write_json(
             Path(task.part),
             {"values": values, "replicate": task.replicate, "seed": task.seed},
+            root=Path(task.folder),
         )
 
     return run_task(task, finish, "the coordinator's")
 
 
-def executors(executor: str = "process", workers: int | None = None, scheduler: str | None = None):
+def executors(
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    notice: Any = None,
+):
     """A sweep executor (process pool, Dask, serial) kept open across batches: its
-    ``results(tasks, execute)`` gives each task's result as it finishes."""
+    ``results(tasks, execute)`` gives each task's result as it finishes; ``notice(text)`` is
+    told when a worker process dies."""
     from sim.experiments.sweep import Executors
 
-    return Executors(executor, workers or os.cpu_count() or 1, scheduler)
+    return Executors(executor, workers or os.cpu_count() or 1, scheduler, notice)

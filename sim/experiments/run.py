@@ -158,7 +158,10 @@ def run(
 
         data = scenario.model_dump(mode="json")
         tasks = [(data, seed, arm, rep) for rep, arm in pairs]
-        parts = map_tasks(run_pair, tasks, workers, on_progress=advance, pool=pool)
+        parts = map_tasks(
+            run_pair, tasks, workers, on_progress=advance, pool=pool,
+            describe=lambda i: f"replicate {pairs[i][0]} of arm {pairs[i][1]!r}",
+        )  # fmt: skip
     monthly = pd.concat([p.monthly for p in parts], ignore_index=True)
     providers = None
     if scenario.outputs.provider_panel:

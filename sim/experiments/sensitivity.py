@@ -226,15 +226,18 @@ def warnings_of(results: dict[str, pd.DataFrame]) -> list[str]:
 
 def write(folder: str | Path, results: dict[str, pd.DataFrame], method: str) -> list[Path]:
     """Write each outcome's table (CSV) and figure (PNG) under RESULTS/sensitivity/."""
+    from sim.guards import files
     from sim.publish.plots import sensitivity_figure
     from sim.results.folder import staged_folder
+    from sim.results.read import sensitivity_folder
 
-    out = Path(folder) / "sensitivity"
+    folder = Path(folder)
+    out = folder / "sensitivity"
     names = []
+    kept = sensitivity_folder(folder)  # checked: a folder of files, no links
     with staged_folder(out) as tmp:  # all tables and figures, or none
-        if out.exists():  # keep the analyses of other outcomes or methods
-            for old in out.iterdir():
-                (tmp / old.name).write_bytes(old.read_bytes())
+        for old in kept:  # keep the analyses of other outcomes or methods
+            (tmp / old).write_bytes(files.read_bytes(folder, f"sensitivity/{old}"))
         for outcome, df in results.items():
             csv, png = f"{method}_{outcome}.csv", f"{method}_{outcome}.png"
             df.to_csv(tmp / csv, index=False, float_format="%.6g")

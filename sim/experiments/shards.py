@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import pickle
+import signal
 import threading
 import traceback
 import uuid
@@ -308,13 +309,26 @@ def run_pair(
         return _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler)
     data = scenario.model_dump(mode="json") if backend == "process" else scenario
     conns, workers = [], []
+
+    def ended(k: int) -> str:
+        """How shard ``k``'s process ended (it is given a second to be seen ended)."""
+        w = workers[k]
+        if backend != "process":
+            return ""
+        w.join(timeout=1)
+        return f" (process {w.pid} {_how_it_ended(w.exitcode)})"
+
     try:
         for k in range(shards):
             here, there = multiprocessing.Pipe()
             shard = (k, shards, regions[k])
             workers.append(_start(backend, _shard_main, (there, data, seed, arm, replicate, shard)))
             conns.append(here)
-        parts, n_total = _hub(conns, progress)
+            if backend == "process":
+                # the child holds its own copy: with this one closed, a shard that dies is
+                # seen at once as the end of its pipe, instead of a wait for ever
+                there.close()
+        parts, n_total = _hub(conns, progress, ended)
     finally:
         # a shard still waiting for the hub stops when its end of the pipe closes
         for c in conns:
@@ -376,17 +390,32 @@ def _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler) -> d
     return _assemble(parts, n_total)
 
 
-def _hub(conns: list[Connection], progress) -> tuple[list[dict[str, Any]], list[int]]:
-    """Answer the shards' exchanges, in shard order, until every shard is done."""
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "is still running but closed its end of the line"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _hub(
+    conns: list[Connection], progress, ended: Callable[[int], str] = lambda k: ""
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Answer the shards' exchanges, in shard order, until every shard is done; a shard whose
+    line ends (its process died) is named, with ``ended(k)``: how it ended."""
     n_total: list[int] = []
     while True:
         msgs = []
         for k, conn in enumerate(conns):
             try:
                 msgs.append(conn.recv())
-            except EOFError:
+            except (EOFError, ConnectionResetError):
                 raise ShardError(
-                    f"shard {k} stopped without a word (killed, or out of memory?)"
+                    f"shard {k} of {len(conns)} stopped without a word{ended(k)}: killed by "
+                    "hand, or by the system for want of memory?"
                 ) from None
         tags = {m[0] for m in msgs}
         if "error" in tags:

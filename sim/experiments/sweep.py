@@ -17,11 +17,13 @@ depend on the executor or on the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import math
 import os
+import signal
 import socket
 import time
 import traceback
@@ -105,8 +107,9 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
             x = morris.sample(problem, d.samples, num_levels=d.morris_levels, seed=design_seed)
         df = pd.DataFrame(x, columns=names)
         for p in params:
-            if p.integer:
-                df[p.field] = df[p.field].round().astype(np.int64)
+            if p.integer:  # the nearest whole number within [low, high]
+                whole = df[p.field].round().clip(math.ceil(p.low), math.floor(p.high))
+                df[p.field] = whole.astype(np.int64)
     df.insert(0, "point", np.arange(len(df), dtype=np.int64))
     return df
 
@@ -364,10 +367,13 @@ def part_name(point: int, replicate: int, table: str) -> str:
     return f"{table}-p{point:07d}-r{replicate:05d}.parquet"
 
 
-def _write_part(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd", write_statistics=False)
-    os.replace(tmp, path)
+def _write_part(df: pd.DataFrame, folder: Path, name: str) -> None:
+    """A part file in ``folder/parts/``, whole or absent, written without following links."""
+    from sim.guards import files
+
+    with files.writer(folder, f"{PARTS}/{name}") as fh:
+        df.to_parquet(fh, engine="pyarrow", index=False, compression="zstd",
+                      write_statistics=False)  # fmt: skip
 
 
 def run_task(task: Any, finish: Callable[[Any], None], whose: str) -> TaskResult:
@@ -402,14 +408,14 @@ def execute(task: Task) -> TaskResult:
     """Run all arms for one design point and replication; write its parts. Never raises."""
 
     def finish(result: Any) -> None:
-        folder = Path(task.folder) / PARTS
+        folder = Path(task.folder)
         tag = {"point": task.point, **task.params}
         if task.outputs == "monthly":
             monthly = result.monthly.assign(**tag)
-            _write_part(monthly, folder / part_name(task.point, task.replicate, "monthly"))
+            _write_part(monthly, folder, part_name(task.point, task.replicate, "monthly"))
         summary = result.summary.assign(replicate=task.replicate, seed=task.seed, **tag)
         # the summary part is written last: its presence marks the run as done
-        _write_part(summary, folder / part_name(task.point, task.replicate, "summary"))
+        _write_part(summary, folder, part_name(task.point, task.replicate, "summary"))
 
     return run_task(task, finish, "the sweep's")
 
@@ -425,11 +431,23 @@ class Executors:
     """An executor kept open across several batches of tasks (``sim calibrate`` asks for a
     batch of trials at a time): the process pool or the Dask client and cluster start once,
     at the first batch, and stop at :meth:`close`. A task needs ``point``, ``replicate`` and
-    ``seed`` (a lost worker's failure names them)."""
+    ``seed`` (a lost worker's failure names them).
 
-    def __init__(self, executor: str, workers: int, scheduler: str | None) -> None:
+    A worker process that dies (killed, out of memory) costs the run it was running, reported
+    as failed with the worker's process id and how it ended, and ``notice`` is told at once
+    in one message; the pool is started afresh and the other unfinished runs go on there."""
+
+    def __init__(
+        self,
+        executor: str,
+        workers: int,
+        scheduler: str | None,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.executor, self.workers, self.scheduler = executor, workers, scheduler
+        self.notice = notice
         self._pool: Any = None
+        self._queue: Any = None
         self._client: Any = None
         self._cluster: Any = None
 
@@ -444,6 +462,7 @@ class Executors:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._queue.close()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -464,22 +483,7 @@ class Executors:
                 yield fn(t)
             return
         if executor == "process":
-            from concurrent.futures import as_completed
-
-            if self._pool is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-            futures = {self._pool.submit(fn, t): t for t in tasks}
-            try:
-                for f in as_completed(futures):
-                    yield _result(f, futures[f])
-            finally:
-                # if the coordinator stops early, queued runs are cancelled, not run to the end
-                for f in futures:
-                    f.cancel()
+            yield from self._process_results(tasks, fn)
             return
         require("distributed", "cluster", f"--executor {executor}")
         from distributed import Client, LocalCluster, as_completed
@@ -509,13 +513,130 @@ class Executors:
         finally:
             self._client.cancel(futures)  # runs not yet finished when the coordinator stops
 
+    def _start_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")
+            self._queue = ctx.SimpleQueue()
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_init_tracker,
+                initargs=(self._queue,),
+            )  # fmt: skip
+        return self._pool
+
+    def _process_results(
+        self, tasks: list[Any], fn: Callable[[Any], TaskResult]
+    ) -> Iterator[TaskResult]:
+        """The tasks on the process pool; after a worker's death, on a fresh pool."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        todo = list(range(len(tasks)))
+        strikes: dict[int, int] = {}
+        while todo:
+            pool = self._start_pool()
+            futures = {pool.submit(_tracked, fn, i, tasks[i]): i for i in todo}
+            processes = dict(getattr(pool, "_processes", None) or {})
+            done: set[int] = set()
+            broken = False
+            try:
+                for f in as_completed(futures):
+                    i = futures[f]
+                    try:
+                        res = f.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        break
+                    except Exception as exc:  # a result that could not be sent back
+                        res = _lost(tasks[i], f"{type(exc).__name__}: {exc}")
+                    done.add(i)
+                    yield res
+            finally:
+                if not broken:  # the coordinator stopped early: queued runs are cancelled
+                    for f in futures:
+                        f.cancel()
+            if not broken:
+                return
+            # a worker died: which run it had, from the workers' start messages and exit codes
+            processes.update(getattr(pool, "_processes", None) or {})
+            pool.shutdown(wait=True, cancel_futures=True)
+            started: dict[int, int] = {}
+            while not self._queue.empty():
+                i, pid = self._queue.get()
+                started[i] = pid
+            self._queue.close()
+            self._pool = None
+            unfinished = [i for i in todo if i not in done]
+            running = [i for i in unfinished if i in started]
+            ends = {pid: p.exitcode for pid, p in processes.items()}
+            dead = {pid for pid, code in ends.items() if code not in (None, -signal.SIGTERM)}
+            blamed = [i for i in running if started[i] in dead]
+            if not blamed:  # the death is not told apart from the pool's own stopping
+                for i in running:
+                    strikes[i] = strikes.get(i, 0) + 1
+                blamed = [i for i in running if strikes[i] >= 2]
+            for i in blamed:
+                pid = started[i]
+                how = _how_it_ended(ends.get(pid))
+                t = tasks[i]
+                text = (
+                    f"worker process {pid} {how} while running point {t.point} replicate "
+                    f"{t.replicate}"
+                )
+                if self.notice is not None:
+                    self.notice(
+                        f"{text}: that run is marked failed; the other runs go on on a fresh "
+                        "worker (run the same command again to retry it)"
+                    )
+                yield _lost(t, text)
+            todo = [i for i in unfinished if i not in blamed]
+
+
+_TRACKER: Any = None
+
+
+def _init_tracker(queue: Any) -> None:
+    global _TRACKER
+    _TRACKER = queue
+
+
+def _tracked(fn: Callable[[Any], TaskResult], index: int, task: Any) -> TaskResult:
+    """``fn(task)`` in a pool worker, telling the coordinator first which worker runs it."""
+    _TRACKER.put((index, os.getpid()))
+    return fn(task)
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (killed by hand, or by the system for want of memory?)" if code == -9 else ""
+        return f"was killed by {name}{why}"
+    return f"exited with status {code}"
+
+
+def _lost(task: Any, why: str) -> TaskResult:
+    return TaskResult(
+        task.point, task.replicate, task.seed, "failed", 0.0, f"worker lost: {why}", ""
+    )
+
 
 def _iter_results(
-    tasks: list[Task], executor: str, workers: int, scheduler: str | None
+    tasks: list[Task],
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    notice: Callable[[str], None] | None = None,
 ) -> Iterator[TaskResult]:
     if not tasks:
         return
-    with Executors(executor, workers, scheduler) as ex:
+    with Executors(executor, workers, scheduler, notice) as ex:
         yield from ex.results(tasks)
 
 
@@ -524,10 +645,7 @@ def _result(future, task: Task) -> TaskResult:
     try:
         return future.result()
     except Exception as exc:
-        return TaskResult(
-            task.point, task.replicate, task.seed, "failed", 0.0,
-            f"worker lost: {type(exc).__name__}: {exc}", "",
-        )  # fmt: skip
+        return _lost(task, f"{type(exc).__name__}: {exc}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,51 +665,87 @@ class SweepOutcome:
 
 
 def _read_index(folder: Path) -> list[dict[str, Any]]:
-    path = folder / INDEX
-    if not path.exists():
+    """The run index's entries (lines that are not an entry, such as one cut short by a kill,
+    are skipped); read only if it is a regular file in the folder."""
+    from sim.guards import files
+
+    if files.kind(folder, INDEX) == "missing":
         return []
+    text = files.read_text(folder, INDEX)
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            entry = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue  # a line cut short by a kill
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("point"), int)
+            and isinstance(entry.get("replicate"), int)
+            and isinstance(entry.get("status"), str)
+        ):
+            out.append(entry)
     return out
 
 
-def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
-    """Create or check the results folder; return the runs already done."""
-    spec = folder / SPEC
-    if folder.exists():
-        if not folder.is_dir():
-            raise ResultsError(f"{folder}: exists and is not a folder; choose another --out")
-        if spec.exists():
-            from sim.guards.limits import read_json_object
+#: what ``sim sweep`` writes into its folder (``report/``, ``sensitivity/``: ``sim report`` and
+#: ``sim sensitivity``)
+SWEEP_ENTRIES = {
+    **dict.fromkeys(
+        (SPEC, INDEX, "summary.parquet", "monthly.parquet", "design.parquet", "datapackage.json",
+         "README.md", "metadata.json"),
+        "file",
+    ),
+    **dict.fromkeys((PARTS, "report", "sensitivity"), "folder"),
+}  # fmt: skip
 
-            try:
-                old = read_json_object(spec)
-            except ResultsError as exc:
-                raise ResultsError(f"{exc}; remove the folder or choose another --out") from None
-            if old.get("fingerprint") != sweep.fingerprint():
-                raise ResultsError(
-                    f"{folder}: holds results of a different sweep or scenario "
-                    f"({old.get('name')!r}); choose another --out or remove it"
-                )
-            if old.get("code") not in (None, code_hash()):
-                raise ResultsError(
-                    f"{folder}: was started with other simulation code ({old.get('code')}; "
-                    f"this is {code_hash()}); finishing it would mix results of two versions. "
-                    "Choose another --out, or rerun the whole sweep"
-                )
-        elif any(folder.iterdir()):
+
+def _own_sweep(folder: Path) -> str | None:
+    from sim.guards import files
+
+    if files.kind(folder, SPEC) != "file":
+        return f"no {SPEC}"
+    listing = files.entries(folder, PARTS) if files.kind(folder, PARTS) == "folder" else {}
+    for name, kind in listing.items():
+        if kind != "file" and not name.endswith(".tmp"):
+            return f"{PARTS}/{name} is not a file"
+    return None
+
+
+def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
+    """Create or check the results folder; return the runs already done.
+
+    The folder must be absent, empty, or this sweep's own results folder (by content:
+    :func:`sim.results.folder.check_folder`); nothing in it is followed through a link."""
+    from sim.guards import files
+    from sim.results.folder import check_folder
+
+    if check_folder(folder, command="sim sweep", entries=SWEEP_ENTRIES, own=_own_sweep):
+        try:
+            old = json.loads(files.read_bytes(folder, SPEC))
+        except (ResultsError, ValueError, RecursionError) as exc:
+            why = exc if isinstance(exc, ResultsError) else f"{folder / SPEC}: not readable JSON"
+            raise ResultsError(f"{why}; remove the folder or choose another --out") from None
+        if not isinstance(old, dict):
             raise ResultsError(
-                f"{folder}: exists and is not a sweep results folder (no {SPEC}); "
-                "choose another --out or remove it"
+                f"{folder / SPEC}: corrupt, expected a JSON object; remove the folder or choose "
+                "another --out"
             )
-    (folder / PARTS).mkdir(parents=True, exist_ok=True)
-    if not spec.exists():
-        tmp = spec.with_suffix(".tmp")
-        tmp.write_text(
+        if old.get("fingerprint") != sweep.fingerprint():
+            raise ResultsError(
+                f"{folder}: holds results of a different sweep or scenario "
+                f"({old.get('name')!r}); choose another --out or remove it"
+            )
+        if old.get("code") not in (None, code_hash()):
+            raise ResultsError(
+                f"{folder}: was started with other simulation code ({old.get('code')}; "
+                f"this is {code_hash()}); finishing it would mix results of two versions. "
+                "Choose another --out, or rerun the whole sweep"
+            )
+    else:  # the spec first: a folder of this sweep is known by it from the start
+        files.write_text(
+            folder,
+            SPEC,
             json.dumps(
                 {
                     "name": sweep.config.name,
@@ -604,16 +758,18 @@ def prepare_folder(sweep: Sweep, folder: Path) -> set[tuple[int, int]]:
                 indent=2,
             )
             + "\n",
-            encoding="utf-8",
         )
-        os.replace(tmp, spec)
-    for leftover in (folder / PARTS).glob(".*.tmp"):
-        leftover.unlink()
+    with files.folder(folder, PARTS, create=True) as fd:
+        for leftover in os.listdir(fd):
+            if leftover.startswith(".") and leftover.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=fd)
+        present = {n for n, k in files.entries(folder, PARTS).items() if k == "file"}
     need_monthly = sweep.config.outputs == "monthly"
     done = set()
     for p, r in sweep.runs:
-        if (folder / PARTS / part_name(p, r, "summary")).exists() and (
-            not need_monthly or (folder / PARTS / part_name(p, r, "monthly")).exists()
+        if part_name(p, r, "summary") in present and (
+            not need_monthly or part_name(p, r, "monthly") in present
         ):
             done.add((p, r))
     return done
@@ -630,9 +786,12 @@ def run_sweep(
     command: list[str] | None = None,
     data_license: str = "CC-BY-4.0",
     data_version: str = "1.0.0",
+    notice: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
     """Run every run not yet done, record each in the index, and gather the dataset (its data
-    package under ``data_license``, an SPDX identifier, and version ``data_version``)."""
+    package under ``data_license``, an SPDX identifier, and version ``data_version``).
+    ``notice(text)``: told at once when a worker process dies (its run fails, the others go
+    on on a fresh worker)."""
     started = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     folder = Path(folder)
@@ -665,7 +824,9 @@ def run_sweep(
         for p, r in sweep.runs
         if (p, r) not in done
     ]
-    index = (folder / INDEX).open("a", encoding="utf-8")
+    from sim.guards import files
+
+    index = files.open_append(folder, INDEX)
     for p, r in sorted(done - indexed):  # done, but killed before the index heard of it
         record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
                 "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
@@ -674,7 +835,7 @@ def run_sweep(
     if progress:
         progress(n_done, len(failed), total)
     try:
-        for res in _iter_results(tasks, executor, workers, scheduler):
+        for res in _iter_results(tasks, executor, workers, scheduler, notice):
             record(
                 {
                     "point": res.point,
@@ -704,11 +865,16 @@ def run_sweep(
 
 
 def _sorted_parts(folder: Path, table: str, sweep: Sweep) -> pd.DataFrame:
+    from sim.guards import files
+
     frames = []
     for p, r in sorted(sweep.runs):
         path = folder / PARTS / part_name(p, r, table)
         try:
-            frames.append(pd.read_parquet(path))
+            with files.open_file(folder, f"{PARTS}/{path.name}") as fh:
+                frames.append(pd.read_parquet(fh))
+        except ResultsError as exc:
+            raise ResultsError(f"{exc}; delete it and run the sweep again") from None
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise ResultsError(
                 f"{path}: cannot be read ({type(exc).__name__}); delete it and run the sweep "

@@ -15,9 +15,11 @@ case is run again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError, field_validator, model_validator
 
-from sim.errors import ScenarioError
+from sim.errors import ResultsError, ScenarioError
 from sim.experiments.measures import MeasureConfig, MeasureTask, check_against, interval, read_part
 from sim.guards.limits import parse_toml, read_input
 from sim.guards.paths import TEMPLATES, data_file
@@ -62,6 +64,11 @@ class CaseConfig(MeasureConfig):
     def _range(self) -> CaseConfig:
         if len(self.range) != 2 or not self.range[0] <= self.range[1]:
             raise ValueError("range: [low, high] with low <= high")
+        if not self.range[0] <= self.published <= self.range[1]:
+            raise ValueError(
+                f"published ({self.published:g}) lies outside its own range [{self.range[0]:g}, "
+                f"{self.range[1]:g}]: the range is the published figure's interval"
+            )
         return self
 
 
@@ -205,6 +212,49 @@ class ValidationOutcome:
         return self.table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")
 
 
+#: what ``sim validate`` writes into its folder
+VALIDATION_ENTRIES = {
+    **dict.fromkeys(
+        ("validation.csv", "validation.md", "validation.html", "metadata.json"), "file"
+    ),
+    PARTS: "folder",
+}
+
+
+def _own_validation(folder: Path) -> str | None:
+    from sim.guards import files
+
+    if files.kind(folder, "metadata.json") == "file":
+        from sim.guards.limits import read_json_object
+
+        try:
+            meta = read_json_object(folder / "metadata.json")
+        except ResultsError:
+            return "its metadata.json is not readable JSON"
+        if not isinstance(meta.get("suite"), str) or not isinstance(meta.get("cases"), dict):
+            return "its metadata.json is not one it writes"
+    if files.kind(folder, PARTS) == "folder":
+        for name, kind in files.entries(folder, PARTS).items():
+            if kind != "file" or not (name.endswith(".json") or name.endswith(".tmp")):
+                return f"{PARTS}/{name} is not a part it writes"
+    return None
+
+
+def prepare_folder(folder: Path) -> None:
+    """Check the output folder (absent, empty or a validation's, by content: nothing in it
+    is followed through a link) and make its ``parts/``, without the temporary files of a
+    run that was killed."""
+    from sim.guards import files
+    from sim.results.folder import check_folder
+
+    check_folder(folder, command="sim validate", entries=VALIDATION_ENTRIES, own=_own_validation)
+    with files.folder(folder, PARTS, create=True) as fd:
+        for leftover in os.listdir(fd):
+            if leftover.startswith(".") and leftover.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=fd)
+
+
 def part_path(folder: Path, case: Case, replicate: int) -> Path:
     """The part file of one (case, replicate)."""
     return folder / PARTS / f"{case.id}-{case.key()}-r{replicate:04d}.json"
@@ -219,8 +269,11 @@ def run_suite(
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     command: list[str] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> ValidationOutcome:
-    """Run every (case, replicate) not yet done, then write the table, Markdown and HTML."""
+    """Run every (case, replicate) not yet done, then write the table, Markdown and HTML.
+    ``notice(text)``: told at once when a worker process dies (its run fails, the others go
+    on on a fresh worker)."""
     from sim.experiments.measures import execute, executors
     from sim.experiments.sweep import code_hash
 
@@ -232,29 +285,27 @@ def run_suite(
         if not scheduler:
             raise ScenarioError("--scheduler", None, "--executor dask needs --scheduler")
         check_scheduler(scheduler)
-    (folder / PARTS).mkdir(parents=True, exist_ok=True)
-    for leftover in (folder / PARTS).glob(".*.tmp"):
-        leftover.unlink()
+    prepare_folder(folder)
     tasks, total = [], 0
     for i, c in enumerate(suite.cases):
         for r in range(c.replications):
             total += 1
             part = part_path(folder, c, r)
-            if read_part(part) is None:
+            if read_part(part, folder) is None:
                 tasks.append(
                     MeasureTask(
                         point=i, replicate=r, seed=c.seed, scenario=c.scenario,
                         arms=tuple(c.config.arms),
                         measures=((c.id, c.config.model_dump(
                             mode="json", include=set(MeasureConfig.model_fields))),),
-                        part=str(part), code=code_hash(),
+                        part=str(part), code=code_hash(), folder=str(folder),
                     )
                 )  # fmt: skip
     done = total - len(tasks)
     errors: dict[str, str] = {}
     if progress:
         progress(done, total)
-    with executors(executor, workers, scheduler) as pool:
+    with executors(executor, workers, scheduler, notice) as pool:
         for res in pool.results(tasks, execute):
             if res.status == "done":
                 done += 1
@@ -280,7 +331,7 @@ def run_suite(
 def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
     rows = []
     for c in suite.cases:
-        vals = [read_part(part_path(folder, c, r)) for r in range(c.replications)]
+        vals = [read_part(part_path(folder, c, r), folder) for r in range(c.replications)]
         got = [v[c.id] for v in vals if v is not None]
         mean, lo, hi = interval(got)
         lo_r, hi_r = c.config.range
@@ -335,14 +386,15 @@ def write_outputs(
 ) -> list[str]:
     """validation.csv, validation.md, validation.html (jinja2) and metadata.json."""
     from sim.experiments.measures import write_json
+    from sim.guards import files
     from sim.guards.extras import require
     from sim.results.folder import provenance, versions
 
     jinja2 = require("jinja2", "calibration", "sim validate's HTML page")
-    table.to_csv(folder / "validation.csv", index=False)
+    files.write_text(folder, "validation.csv", table.to_csv(index=False))
     small = " (reduced suite: --small)" if suite.small else ""
     md = f"# Validation: {suite.folder}{small}\n\n" + markdown(table)
-    (folder / "validation.md").write_text(md, encoding="utf-8")
+    files.write_text(folder, "validation.md", md)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     page = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(
         suite=str(suite.folder),
@@ -367,7 +419,7 @@ def write_outputs(
         ],
         cases={c.id: c.config for c in suite.cases},
     )
-    (folder / "validation.html").write_text(page, encoding="utf-8")
+    files.write_text(folder, "validation.html", page)
     write_json(
         folder / "metadata.json",
         {
@@ -387,5 +439,6 @@ def write_outputs(
             "command": command or [],
             **provenance(),
         },
+        root=folder,
     )
     return ["validation.csv", "validation.md", "validation.html", "metadata.json"]

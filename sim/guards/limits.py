@@ -20,6 +20,7 @@ import errno
 import json
 import math
 import os
+import re
 import socket
 import stat
 import tomllib
@@ -96,8 +97,52 @@ def read_input(path: str | Path, source: str | None = None, field: str | None = 
         raise refuse(f"is not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
 
 
+#: deepest nesting of a TOML input read: tables, arrays and inline tables inside each other,
+#: and parts of one dotted key or table name (shipped files nest 5 deep; the parser's time
+#: grows with the square of a dotted key's length)
+MAX_TOML_DEPTH = 64
+#: what the depth scan looks at: strings and comments (skipped whole), and the characters
+#: that open, close and separate
+_TOML_TOKENS = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'
+    r'|"(?:[^"\\\n]|\\.)*"?|\'[^\'\n]*\'?|#[^\n]*|[\[\]{}.,=\n]',
+    re.S,
+)
+
+
+def toml_depth(text: str) -> int:
+    """How deep a TOML text nests, found without parsing it (linear in its length): open
+    brackets and braces, plus the dots of a dotted key or table name at that point."""
+    depth = deepest = dots = 0
+    for m in _TOML_TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            dots = 0
+        elif c in "]}":
+            depth = max(0, depth - 1)
+            dots = 0
+        elif c == ".":
+            dots += 1
+        elif c in ",=\n":
+            dots = 0
+        else:
+            continue
+        deepest = max(deepest, depth + dots)
+    return deepest
+
+
 def parse_toml(text: str, source: str, field: str | None = None) -> dict[str, Any]:
-    """``tomllib.loads`` with its errors (including nesting too deep to parse) reported."""
+    """``tomllib.loads`` with its errors (including nesting too deep to parse) reported; a
+    text nested more than :data:`MAX_TOML_DEPTH` deep is refused before the parser runs."""
+    depth = toml_depth(text)
+    if depth > MAX_TOML_DEPTH:
+        raise ScenarioError(
+            source,
+            field,
+            f"nested too deeply: {depth} levels (tables, arrays, or the parts of a dotted "
+            f"key); at most {MAX_TOML_DEPTH} are read",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -116,11 +161,23 @@ def _os_reason(exc: OSError) -> str:
 # output folders
 
 
-def check_out(out: Path, option: str = "--out") -> None:
+def check_out(out: Path, option: str = "--out", *, replaced: bool = False) -> None:
     """Refuse an output folder that cannot be made where the user asked: under a system tree,
-    through a regular file, with a name the file system refuses, or not writable."""
+    through a regular file, with a name the file system refuses, or not writable; and, for a
+    folder that is ``replaced`` as a whole when the command finishes (``sim run``, ``sim
+    report``), the current folder or one that holds it."""
     out = Path(out)
     absolute = Path(os.path.abspath(out))
+    if replaced:
+        here = Path(os.path.abspath(os.getcwd()))
+        if absolute == here or absolute in here.parents:
+            raise ScenarioError(
+                option,
+                None,
+                f"{out}: is the current folder{'' if absolute == here else ' or holds it'}; "
+                "the results folder is replaced as a whole when the command finishes, so "
+                "choose a folder below it (e.g. results/NAME)",
+            )
     for tree in _SYSTEM_TREES:
         if absolute == Path(tree) or Path(tree) in absolute.parents:
             raise ScenarioError(option, None, f"{out}: is under {tree}; choose a folder of yours")
@@ -325,11 +382,13 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON file that must hold an object."""
+    """A JSON file of a results folder that must hold an object: a regular file, not reached
+    through a link (:mod:`sim.guards.files`)."""
+    from sim.guards import files
+
+    path = Path(path)
     try:
-        if not path.is_file():
-            raise ResultsError(f"{path}: missing" if not path.exists() else f"{path}: not a file")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_bytes(path.parent, path.name))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ResultsError(f"{path}: corrupt, not readable JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):

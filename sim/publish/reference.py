@@ -27,6 +27,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"  # the checkout's docs (a de
 def _type_name(t: object) -> str:
     origin = typing.get_origin(t)
     args = typing.get_args(t)
+    if origin is typing.Annotated:  # a number with bounds: named by its type
+        return _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Literal:
@@ -195,10 +197,18 @@ def outputs_reference() -> str:
         "and `summary_life.csv` (one row per arm and setting, plus `all`); `members` and every "
         "rate per member then count the month's members, and the subgroup and economic tables "
         "add the columns listed under them (per person who was a member at some time).",
+        "- with two arms or more (and the baseline arm among them): `decomposition.csv` (one "
+        "row per arm and setting, plus `all`) and `decomposition_replicates.csv` (the same "
+        "per replication): each arm's change in provider revenue per member-month against "
+        "the baseline arm, split exactly into cases, length of stay, intensity per visit, "
+        "coding and price per unit (natural-log points; the identity and the all-settings "
+        "weights are in `sim/results/margins.py`);",
+        "- when providers decided on cases (`behaviour.admission`): `admission_rates.csv`, "
+        "one row per arm, setting, payer (and `all`) and risk-score quartile (and `all`).",
         "",
     ]
     from sim.engine.subgroups import LIFE_SUBGROUP_COLUMNS, SUBGROUP_COLUMNS
-    from sim.results import economics
+    from sim.results import economics, margins
     from sim.results.tables import (
         LIFE_SUBGROUP_SUMMARY_COLUMNS,
         LIFE_SUMMARY_COLUMNS,
@@ -225,6 +235,9 @@ def outputs_reference() -> str:
         ("ceac.csv", economics.CEAC_COLUMNS),
         ("life.parquet", LIFE_TABLE_COLUMNS),
         ("summary_life.csv", LIFE_SUMMARY_COLUMNS),
+        ("decomposition.csv", margins.DECOMPOSITION_COLUMNS),
+        ("decomposition_replicates.csv", margins.REPLICATE_COLUMNS),
+        ("admission_rates.csv", margins.ADMISSION_COLUMNS),
     ):
         name, _, extra = title.partition(", ")
         head = f"## `{name}`" + (f" ({extra})" if extra else "")

@@ -1,7 +1,8 @@
 """A single run's results folder as a Frictionless data package (``sim run --datapackage``).
 
 ``datapackage.json`` describes every table of the folder (``monthly.parquet``,
-``summary.csv``, ``providers.parquet`` when written) and every column: type, unit and meaning
+``summary.csv``, ``providers.parquet`` when written, and with an ``[analysis]`` table the
+subgroup, economics and acceptability-curve tables) and every column: type, unit and meaning
 from the data dictionary in :mod:`sim.results.tables`. The package is built and validated with the
 ``frictionless`` library (the ``datapackage`` extra): data are checked against the schemas
 before the file is put in place, so an invalid package is never written.
@@ -12,7 +13,7 @@ The licence and the version of the data are the user's to set: by default CC-BY-
 from __future__ import annotations
 
 import json
-import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +67,44 @@ KNOWN_LICENSES = {
 
 
 def license_descriptor(spdx: str) -> dict[str, str]:
-    """A Data Package ``licenses`` entry for an SPDX identifier."""
+    """A Data Package ``licenses`` entry for an SPDX licence identifier or expression
+    (``CC-BY-4.0``, ``CC-BY-4.0 OR ODbL-1.0``, ``LicenseRef-mine``), checked against the SPDX
+    licence list and written in its canonical case."""
+    from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+
+    allowed = (
+        "give an SPDX licence identifier (https://spdx.org/licenses/), e.g. CC-BY-4.0, CC0-1.0 "
+        "or ODbL-1.0, or LicenseRef-<name> for a licence of your own"
+    )
     if not spdx.strip():
-        raise ResultsError("--license: give an SPDX identifier, e.g. CC-BY-4.0")
+        raise ResultsError(f"--license: {allowed}")
+    try:
+        spdx = canonicalize_license_expression(spdx.strip())
+    except InvalidLicenseExpression:
+        raise ResultsError(f"--license: {spdx!r} is not an SPDX licence; {allowed}") from None
     entry = {"name": spdx}
     if spdx in KNOWN_LICENSES:
         title, path = KNOWN_LICENSES[spdx]
         entry.update(title=title, path=path)
     return entry
+
+
+#: a version of the data: semantic versioning (MAJOR.MINOR.PATCH, with an optional
+#: pre-release and build), as the Data Package specification recommends
+_SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+
+
+def check_version(version: str) -> str:
+    """A version of the data, checked: MAJOR.MINOR.PATCH (semantic versioning)."""
+    if not _SEMVER.fullmatch(version):
+        raise ResultsError(
+            f"--data-version: {version!r} is not a version; give MAJOR.MINOR.PATCH (semantic "
+            "versioning, https://semver.org), e.g. 1.0.0 or 2.1.0-rc.1"
+        )
+    return version
 
 
 def _fields(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
@@ -83,20 +114,59 @@ def _fields(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
     ]
 
 
+def analysis_tables(wtp: list[float]) -> dict[str, tuple[str, dict[str, Any], str]]:
+    """The tables a run with an ``[analysis]`` table also writes (their NMB columns: one per
+    willingness-to-pay threshold ``wtp``), as :data:`TABLES` lists the others."""
+    from sim.engine.subgroups import SUBGROUP_COLUMNS
+    from sim.results import economics
+    from sim.results.tables import SUBGROUP_SUMMARY_COLUMNS
+
+    return {
+        "subgroups.parquet": (
+            "subgroups", SUBGROUP_COLUMNS,
+            "One row per arm, replicate, month, subgroup dimension and group.",
+        ),
+        "summary_subgroups.csv": (
+            "summary-subgroups", SUBGROUP_SUMMARY_COLUMNS,
+            "One row per arm, subgroup dimension and group, averaged over replicates.",
+        ),
+        "economics.csv": (
+            "economics", {**economics.ECONOMICS_COLUMNS, **economics.wtp_columns(wtp)},
+            "One row per arm: QALYs, costs, increments against the baseline, ICER and net "
+            "monetary benefit.",
+        ),
+        "economics_replicates.csv": (
+            "economics-replicates", economics.increment_columns(wtp),
+            "One row per arm and replicate: the increments against the baseline.",
+        ),
+        "ceac.csv": (
+            "ceac", economics.CEAC_COLUMNS,
+            "The cost-effectiveness acceptability curve: one row per threshold and arm.",
+        ),
+    }  # fmt: skip
+
+
 def package_descriptor(
     folder: Path, *, license: str = DEFAULT_LICENSE, version: str = DEFAULT_VERSION
 ) -> dict[str, Any]:
-    """The data package of a results folder as a descriptor (not yet validated)."""
+    """The data package of a results folder as a descriptor (not yet validated): every table
+    the run wrote (those of its ``[analysis]`` too)."""
+    from sim.guards import files
+    from sim.guards.limits import read_json_object
+
     folder = Path(folder)
-    meta_path = folder / "metadata.json"
-    if not meta_path.exists():
+    if files.kind(folder, "metadata.json") == "missing":
         raise ResultsError(f"{folder}: not a results folder of `sim run` (no metadata.json)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    scenario = meta.get("scenario", {})
+    meta = read_json_object(folder / "metadata.json")
+    scenario = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
     name = str(scenario.get("name", folder.name))
+    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
+    wtp = analysis.get("wtp") if isinstance(analysis.get("wtp"), list) else []
+    if not all(isinstance(w, int | float) and not isinstance(w, bool) for w in wtp):
+        raise ResultsError(f"{folder / 'metadata.json'}: corrupt, scenario.analysis.wtp")
     resources = []
-    for file, (res_name, columns, desc) in TABLES.items():
-        if not (folder / file).exists():
+    for file, (res_name, columns, desc) in {**TABLES, **analysis_tables(wtp)}.items():
+        if files.kind(folder, file) != "file":
             continue
         resources.append(
             {
@@ -131,7 +201,7 @@ def write_run_datapackage(
     Raises :class:`~sim.errors.ResultsError` listing the problems if validation fails."""
     frictionless = require("frictionless", "datapackage", "--datapackage")
     folder = Path(folder)
-    descriptor = package_descriptor(folder, license=license, version=version)
+    descriptor = package_descriptor(folder, license=license, version=check_version(version))
     package = frictionless.Package.from_descriptor(descriptor, basepath=str(folder))
     report = package.validate()
     if not report.valid:
@@ -140,10 +210,8 @@ def write_run_datapackage(
         raise ResultsError(
             f"{folder}: the data package does not validate:\n  " + "\n  ".join(problems[:10])
         )
-    out = folder / "datapackage.json"
-    tmp = folder / ".datapackage.json.tmp"
-    tmp.write_text(
-        json.dumps(package.to_descriptor(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    os.replace(tmp, out)
-    return out
+    from sim.guards import files
+
+    text = json.dumps(package.to_descriptor(), indent=2, ensure_ascii=False) + "\n"
+    files.write_text(folder, "datapackage.json", text)
+    return folder / "datapackage.json"

@@ -9,6 +9,7 @@ reader (:mod:`sim.results.read`) reports as incomplete, and the next ``sim sweep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.guards import files as safe
 from sim.results.folder import provenance, versions
 from sim.results.tables import MONTHLY_COLUMNS, SUMMARY_COLUMNS
 
@@ -44,15 +46,13 @@ DATASET_MARKER = "metadata.json"
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    safe.write_text(path.parent, path.name, text)
 
 
 def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd", write_statistics=False)
-    os.replace(tmp, path)
+    with safe.writer(path.parent, path.name) as fh:
+        df.to_parquet(fh, engine="pyarrow", index=False, compression="zstd",
+                      write_statistics=False)  # fmt: skip
 
 
 def _field_type(series: pd.Series) -> str:
@@ -110,10 +110,11 @@ def write_dataset(
     """Write a sweep's tables as Parquet with ``datapackage.json`` (licence and version of the
     data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
     README; return the file names. ``code``: the hash of the simulation code that ran it."""
-    from sim.results.datapackage import license_descriptor
+    from sim.results.datapackage import check_version, license_descriptor
 
     folder = Path(folder)
-    (folder / DATASET_MARKER).unlink(missing_ok=True)  # incomplete until it is written again
+    with safe.folder(folder) as fd, contextlib.suppress(FileNotFoundError):
+        os.unlink(DATASET_MARKER, dir_fd=fd)  # incomplete until it is written again
     files = []
     resources = []
     for name, df in tables.items():
@@ -140,7 +141,7 @@ def write_dataset(
         "name": cfg.name.lower().replace("_", "-"),
         "title": f"payment-sim sweep: {cfg.name}",
         "description": cfg.description or f"Sweep {cfg.name} of scenario {cfg.scenario}.",
-        "version": data_version,
+        "version": check_version(data_version),
         "created_with": f"payment-sim {versions().get('payment-sim')}",
         "licenses": [license_descriptor(data_license)],
         "resources": resources,
@@ -164,8 +165,11 @@ def write_dataset(
     }
     _atomic_write(folder / "README.md", dataset_readme(sweep, tables, meta))
     files.append("README.md")
-    for old in folder.glob(".*.tmp"):  # left by an earlier gathering that was stopped
-        old.unlink(missing_ok=True)
+    with safe.folder(folder) as fd:  # left by an earlier gathering that was stopped
+        for old in os.listdir(fd):
+            if old.startswith(".") and old.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(old, dir_fd=fd)
     # last: its presence tells readers that every other file of the dataset is in place
     _atomic_write(folder / DATASET_MARKER, json.dumps(meta, indent=2, default=str) + "\n")
     files.insert(-1, DATASET_MARKER)

@@ -126,12 +126,15 @@ def staged_folder(out: Path) -> Iterator[Path]:
     ``with`` block succeeds (replacing an old ``out``); on any error nothing is left behind.
 
     Temporary folders left beside ``out`` by an earlier process that was killed
-    (``.<out>.tmp-*``) are removed first."""
+    (``.<out>.tmp-*``, ``.<out>.old-*``) are removed first. ``out`` is taken as its absolute
+    path, so ``.`` or ``..`` name the folder they stand for."""
+    out = Path(os.path.abspath(out))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        for stale in out.parent.glob(f".{glob_escape(out.name)}.tmp-*"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
+        for pattern in (".tmp-*", ".old-*"):
+            for stale in out.parent.glob(f".{glob_escape(out.name)}{pattern}"):
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:
         from sim.guards.limits import describe_os_error
@@ -139,7 +142,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
         raise ResultsError(f"cannot write {describe_os_error(exc, out)}") from None
     try:
         yield tmp
-        if out.exists():
+        if os.path.lexists(out):
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.replace(out, old / out.name)
             os.replace(tmp, out)
@@ -149,6 +152,131 @@ def staged_folder(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# what may be written into: empty, absent, or a folder of the command's own kind
+
+
+#: what ``sim run`` writes into its folder (``report/``: ``sim report``'s default output)
+RUN_ENTRIES = {
+    **dict.fromkeys(
+        ("monthly.parquet", "summary.csv", "metadata.json", "providers.parquet",
+         "subgroups.parquet", "summary_subgroups.csv", "economics.csv",
+         "economics_replicates.csv", "ceac.csv", "trends.png", "datapackage.json"),
+        "file",
+    ),
+    "report": "folder",
+}  # fmt: skip
+#: what ``sim report`` writes into its folder
+REPORT_ENTRIES = {"report.html": "file", "index.md": "file", "figures": "folder",
+                  "tables": "folder", "data": "folder"}  # fmt: skip
+
+
+def _temporary(name: str) -> bool:
+    """A temporary file or folder of an earlier writer that was stopped (``.x.tmp``,
+    ``.x.123-0.tmp``, ``.x.tmp-abc``, ``.x.old-abc``, ``sweep.tmp``)."""
+    return name.endswith(".tmp") or (name.startswith(".") and (".tmp-" in name or ".old-" in name))
+
+
+def check_folder(
+    out: Path,
+    *,
+    command: str,
+    entries: dict[str, str],
+    own: Callable[[Path], str | None] | None = None,
+    option: str = "--out",
+) -> bool:
+    """Refuse to write into ``out`` unless it is absent, empty, or a folder of ``command``'s
+    own results, judged by its content: every entry is one ``command`` writes (``entries``:
+    name -> "file" or "folder"; temporary files of a stopped writer too), none is a link, a
+    FIFO or a device, and ``own(out)`` (the command's check of its identifying file) finds no
+    problem. Return whether ``out`` exists and holds entries (results to replace or resume)."""
+    from sim.guards import files
+
+    out = Path(out)
+    absolute = Path(os.path.abspath(out))
+    what = files.kind(absolute.parent, absolute.name)
+    if what == "missing":
+        return False
+    if what == "link":
+        raise ResultsError(
+            f"{option}: {out} is a symbolic link; give the folder itself (results are never "
+            "written through links)"
+        )
+    if what != "folder":
+        raise ResultsError(f"{option}: {out} exists and is not a folder; choose another {option}")
+    listing = files.entries(out)
+    if not listing:
+        return False
+    for name, kind in listing.items():
+        if kind in ("link", "other"):
+            raise ResultsError(
+                f"{option}: {out / name} "
+                + ("is a symbolic link" if kind == "link" else "is not a regular file (a pipe, "
+                   "device or socket)")
+                + f"; {command} writes only into a folder of its own results, which holds "
+                "neither: remove it or choose another " + option
+            )  # fmt: skip
+    foreign = [
+        n
+        for n, k in listing.items()
+        if entries.get(n) != k and not (_temporary(n) and k != "other")
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ResultsError(
+            f"{option}: {out} holds {shown}, which {command} does not write; it writes only "
+            "into a folder that is empty, absent or one of its own results folders. Choose "
+            f"another {option}, or move those away"
+        )
+    problem = own(out) if own is not None else None
+    if problem:
+        raise ResultsError(
+            f"{option}: {out} is not a results folder of {command} ({problem}); choose another "
+            f"{option} or remove it"
+        )
+    return True
+
+
+def _own_json(out: Path, name: str, keys: dict[str, type]) -> str | None:
+    """``None`` if ``out/name`` is a JSON object with ``keys`` of their types, else why not."""
+    from sim.guards import files
+
+    try:
+        data = json.loads(files.read_bytes(out, name))
+    except ResultsError:
+        return f"no {name}, or not a regular file"
+    except (ValueError, RecursionError):
+        return f"{name} is not readable JSON"
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), t) for k, t in keys.items()):
+        return f"its {name} is not one it writes"
+    return None
+
+
+def _own_run(out: Path) -> str | None:
+    return _own_json(out, "metadata.json", {"scenario": dict, "files": list, "arms": list})
+
+
+def _own_report(out: Path) -> str | None:
+    from sim.guards import files
+
+    missing = [f for f in ("report.html", "index.md") if files.kind(out, f) != "file"]
+    return f"no {' and no '.join(missing)}" if missing else None
+
+
+def check_run_folder(out: Path, option: str = "--out") -> bool:
+    """:func:`check_folder` for ``sim run``: it replaces a run's results folder as a whole."""
+    return check_folder(out, command="sim run", entries=RUN_ENTRIES, own=_own_run, option=option)
+
+
+def check_report_folder(out: Path, option: str = "--out") -> bool:
+    """:func:`check_folder` for ``sim report``: it replaces a report folder as a whole."""
+    return check_folder(
+        out, command="sim report", entries=REPORT_ENTRIES, own=_own_report, option=option
+    )
 
 
 def glob_escape(name: str) -> str:
@@ -183,19 +311,17 @@ def write_results(
     With ``subgroups`` (the run's subgroup rows: the scenario has an ``[analysis]`` table) the
     folder also holds ``subgroups.parquet``, ``summary_subgroups.csv`` and the health-economic
     tables ``economics.csv``, ``economics_replicates.csv`` and ``ceac.csv``
-    (:mod:`sim.results.economics`).
+    (:mod:`sim.results.economics`). With ``scenario``, a run of two arms or more with its
+    baseline arm also gets the decomposition of each arm's effect by margin
+    (``decomposition.csv``, ``decomposition_replicates.csv``), and a run whose providers
+    decided on cases (``behaviour.admission``) ``admission_rates.csv``
+    (:mod:`sim.results.margins`).
 
     ``figures``, if given, draws figures into the folder being assembled and returns their file
     names (the caller's: ``sim run`` draws ``trends.png`` with :mod:`sim.publish`), so the
     folder, figures included, still appears all at once."""
     out = Path(out)
-    if out.exists() and not (
-        out.is_dir() and (not any(out.iterdir()) or (out / "metadata.json").exists())
-    ):
-        raise ResultsError(
-            f"{out}: exists and is not a results folder (no metadata.json); "
-            "choose another --out or remove it"
-        )
+    check_run_folder(out)
     with staged_folder(out) as tmp:
         files = ["monthly.parquet", "summary.csv", "metadata.json"]
         _write_parquet(monthly, tmp / "monthly.parquet")
@@ -239,6 +365,10 @@ def write_results(
                 ),
                 "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
             }
+        if scenario is not None:
+            more, cols = _margin_tables(tmp, monthly, scenario)
+            files += more
+            extra_columns |= cols
         if figures is not None:
             files += figures(tmp)
         meta = {
@@ -260,6 +390,35 @@ def write_results(
             encoding="utf-8",
         )
     return Written(out, files)
+
+
+def _margin_tables(
+    tmp: Path, monthly: pd.DataFrame, scenario: Scenario
+) -> tuple[list[str], dict[str, Any]]:
+    """The decomposition by margin against the baseline arm (a run of two arms or more with
+    its baseline) and the admission rates (a run whose providers decided on cases):
+    :mod:`sim.results.margins`."""
+    from sim.results import margins
+
+    arms = list(dict.fromkeys(monthly["arm"].astype(str)))
+    base, last = scenario.baseline, scenario.outputs.summary_months
+    files: list[str] = []
+    cols: dict[str, Any] = {}
+    if len(arms) >= 2 and base in arms:
+        dec = margins.decompose(monthly, base, last, arms)
+        dec["table"].to_csv(tmp / "decomposition.csv", index=False, float_format="%.6g")
+        dec["replicates"].to_csv(
+            tmp / "decomposition_replicates.csv", index=False, float_format="%.10g"
+        )
+        files += ["decomposition.csv", "decomposition_replicates.csv"]
+        cols["decomposition.csv"] = column_dictionary(margins.DECOMPOSITION_COLUMNS)
+        cols["decomposition_replicates.csv"] = column_dictionary(margins.REPLICATE_COLUMNS)
+    if margins.has_admissions(monthly) and base in arms:
+        rates = margins.admission_rates(monthly, base, last, arms)
+        rates.to_csv(tmp / "admission_rates.csv", index=False, float_format="%.6g")
+        files.append("admission_rates.csv")
+        cols["admission_rates.csv"] = column_dictionary(margins.ADMISSION_COLUMNS)
+    return files, cols
 
 
 def _json_default(obj: Any) -> Any:

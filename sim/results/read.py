@@ -142,13 +142,16 @@ def read_table(
     """A Parquet table with the ``required`` columns, each of its documented type (the data
     dictionary; ``numeric`` columns: any number), at least one row and, if ``key`` is given,
     no two rows with the same key."""
+    from sim.guards import files
+
     hint = f" ({hint})" if hint else ""
-    if not path.exists():
-        raise ResultsError(f"{path}: missing{hint}")
-    if not path.is_file():
-        raise ResultsError(f"{path}: not a file{hint}")
     try:
-        df = pd.read_parquet(path)
+        fh = files.open_file(path.parent, path.name)  # a regular file, not through a link
+    except ResultsError as exc:
+        raise ResultsError(f"{exc}{hint}") from None
+    try:
+        with fh:
+            df = pd.read_parquet(fh)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise ResultsError(
             f"{path}: corrupt, cannot be read as Parquet ({type(exc).__name__}){hint}"
@@ -179,7 +182,70 @@ def read_table(
             raise ResultsError(
                 f"{path}: {int(dup.sum())} duplicated rows ({', '.join(key)}); the table is damaged"
             )
+    for col in required:
+        check_values(df[col], path, col, numeric=col in numeric)
     return df
+
+
+#: summary columns that are undefined (NaN) where their denominator is zero (no one treated,
+#: no function gained, no investment counterfactual); every other number must be finite
+MAY_BE_UNDEFINED = frozenset(
+    {"units_per_treated", "spending_change_from_investment_pmpm", "spending_per_function_point",
+     "low_value_share", "provider_margin_pct"}
+)  # fmt: skip
+#: units of decimal columns that cannot be negative (whole-number columns, counts and
+#: indices, cannot either)
+NON_NEGATIVE_UNITS = frozenset(
+    {"units", "minutes", "FTE", "months", "fraction", "fraction/month", "weight",
+     "units/person-month", "persons/1000 member-months", "events/1000 member-months",
+     "episodes/1,000 members/year", "member-months", "points (0-100)"}
+)  # fmt: skip
+_UNITS: dict[str, str] = {
+    **{c: u for c, (_, u, _) in PROVIDER_COLUMNS.items()},
+    **{c: u for c, (_, u, _) in SUMMARY_COLUMNS.items()},
+    **{c: u for c, (_, u, _) in MONTHLY_COLUMNS.items()},
+}
+
+
+def check_values(series: pd.Series, path: Path, col: str, *, numeric: bool = False) -> None:
+    """Refuse a column of numbers holding what no run writes: a non-finite value (NaN or
+    infinite; NaN is allowed in :data:`MAY_BE_UNDEFINED`), or a negative count (whole-number
+    columns and those of :data:`NON_NEGATIVE_UNITS`)."""
+    import numpy as np
+
+    dtype = "float64" if numeric else COLUMN_TYPES.get(col)
+    if dtype not in ("int32", "int64", "float64"):
+        return
+    x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isinf(x) if col in MAY_BE_UNDEFINED else ~np.isfinite(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ResultsError(
+            f"{path}: column {col} has {int(bad.sum()):,} value(s) that are not finite numbers "
+            f"(first: row {i}, {x[i]}); a run writes finite numbers only, so the table is "
+            "damaged and is not used"
+        )
+    if dtype in ("int32", "int64") or _UNITS.get(col) in NON_NEGATIVE_UNITS:
+        neg = x < 0
+        if neg.any():
+            i = int(np.flatnonzero(neg)[0])
+            raise ResultsError(
+                f"{path}: column {col} has {int(neg.sum()):,} negative value(s) (first: row "
+                f"{i}, {x[i]:g}); it counts ({_UNITS.get(col, 'a count')}) and cannot be "
+                "negative, so the table is damaged and is not used"
+            )
+
+
+def check_arms(present: Iterable[str], listed: Iterable[str], path: Path, where: str) -> None:
+    """Every arm ``where`` lists (metadata.json, sweep.json) has rows in the table at ``path``:
+    a table missing an arm's rows is damaged (and a report would compare the others with
+    another baseline without a word)."""
+    missing = [a for a in listed if a not in set(present)]
+    if missing:
+        raise ResultsError(
+            f"{path}: no rows of arm(s) {', '.join(map(repr, missing))}, which {where} lists; "
+            "the table is damaged and is not used (run the scenario again)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +279,14 @@ def sweep_tables(
     against each other: one design row per point, the summary's points all in the design."""
     check_dataset_complete(folder, spec)
     params = [p.field for p in spec.config.parameters]
-    num = params if numeric_parameters else []
+    # a sampled design's factors (low, high) and a grid's of numbers hold numbers
+    num = [
+        p.field
+        for p in spec.config.parameters
+        if numeric_parameters
+        or p.levels is None
+        or all(isinstance(x, int | float) and not isinstance(x, bool) for x in p.levels)
+    ]
     design = read_table(folder / "design.parquet", ["point", *params], key=["point"], numeric=num)
     summary = read_table(
         folder / "summary.parquet",
@@ -257,3 +330,103 @@ def run_metadata(folder: Path) -> dict[str, Any]:
         ):
             raise ResultsError(f"{path}: corrupt, 'scenario.arms' should be a list of objects")
     return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# sensitivity analyses
+
+SENSITIVITY = "sensitivity"
+
+
+@dataclass(frozen=True)
+class SensitivityTable:
+    """One table of ``RESULTS/sensitivity/`` (``sim sensitivity``): its file name, rows and
+    the figure drawn from it (PNG bytes; None if absent)."""
+
+    name: str
+    table: pd.DataFrame
+    figure: bytes | None
+
+
+def sensitivity_folder(folder: Path) -> dict[str, str]:
+    """The files of a results folder's ``sensitivity/`` (name -> "file"): empty when there is
+    none; a ResultsError when it is a link, not a folder, or holds anything but files."""
+    from sim.guards import files
+
+    where = folder / SENSITIVITY
+    what = files.kind(folder, SENSITIVITY)
+    if what == "missing":
+        return {}
+    if what != "folder":
+        why = f"is {files.KIND_WORDS[what]}" + ("" if what == "link" else ", not a folder")
+        raise ResultsError(
+            f"{where}: {why}; expected the folder `sim sensitivity` writes (nothing is read "
+            "through links): remove it, and run `sim sensitivity` again"
+        )
+    listing = files.entries(folder, SENSITIVITY)
+    for name, kind in listing.items():
+        if kind != "file":
+            raise ResultsError(
+                f"{where / name}: is {files.KIND_WORDS[kind]}; `sim sensitivity` writes only "
+                "files there: remove it"
+            )
+    return listing
+
+
+def read_sensitivity(folder: Path) -> tuple[list[SensitivityTable], list[str]]:
+    """The tables and figures of ``RESULTS/sensitivity/`` and its warnings, read without
+    following links and checked: each table has ``arm`` and ``parameter`` columns of text and
+    index columns of numbers."""
+    from sim.guards import files
+
+    listing = sensitivity_folder(folder)
+    out = []
+    for name in sorted(n for n in listing if n.endswith(".csv")):
+        path = folder / SENSITIVITY / name
+        try:
+            with files.open_file(folder, f"{SENSITIVITY}/{name}") as fh:
+                df = pd.read_csv(fh)
+        except ResultsError:
+            raise
+        except Exception as exc:  # pandas raises several types for damaged files
+            raise ResultsError(f"{path}: cannot be read as CSV ({type(exc).__name__})") from None
+        missing = [c for c in ("arm", "parameter") if c not in df]
+        if missing or df.empty:
+            raise ResultsError(
+                f"{path}: {'missing column(s) ' + ', '.join(missing) if missing else 'no rows'}; "
+                "not a table of `sim sensitivity`: run it again"
+            )
+        for col in df.columns:
+            if col in ("arm", "parameter", "setting", "outcome", "warning"):
+                continue
+            if not pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+                raise ResultsError(
+                    f"{path}: column {col} should hold numbers, found {df[col].dtype}; the "
+                    "table is damaged: run `sim sensitivity` again"
+                )
+        png = name.removesuffix(".csv") + ".png"
+        figure = files.read_bytes(folder, f"{SENSITIVITY}/{png}") if png in listing else None
+        out.append(SensitivityTable(name, df, figure))
+    warnings = []
+    if "warnings.txt" in listing:
+        text = files.read_text(folder, f"{SENSITIVITY}/warnings.txt", limit=2**20)
+        warnings = [x for x in text.splitlines() if x]
+    return out, warnings
+
+
+def read_csv_table(folder: Path, name: str) -> pd.DataFrame:
+    """A CSV table of a results folder (``economics.csv``, ...), read only if it is a regular
+    file reached without links, with at least one row."""
+    from sim.guards import files
+
+    path = folder / name
+    try:
+        with files.open_file(folder, name) as fh:
+            df = pd.read_csv(fh, keep_default_na=True)
+    except ResultsError:
+        raise
+    except Exception as exc:  # pandas raises several types for damaged files
+        raise ResultsError(f"{path}: cannot be read as CSV ({type(exc).__name__})") from None
+    if df.empty:
+        raise ResultsError(f"{path}: has no rows")
+    return df

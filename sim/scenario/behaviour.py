@@ -27,9 +27,26 @@ class BunchingConfig(Strict):
 class UpcodingConfig(Strict):
     """Case-mix coding inflation: providers code patients as sicker than they are. Only what
     payment models see changes (risk scores for risk adjustment, function for case-mix
-    groups); patients' health does not."""
+    groups); patients' health does not. ``fixed``: a given inflation, the same for every
+    payer; ``decision``: each provider chooses how hard to code each payer's risk scores from
+    what the payer's contract pays for coding, against a convex cost of coding (docs/ODD.md,
+    "Coding")."""
 
     enabled: bool = F(False, "flag", "Switch the behaviour on.")
+    mode: Literal["fixed", "decision"] = F(
+        "fixed",
+        "choice",
+        "fixed: upcoding providers code risk scores risk_inflation higher and function "
+        "function_shift lower, whatever the contract; decision: each provider chooses the "
+        "relative coding intensity k of each payer's risk scores (coded = true × (1 + k), "
+        "0 ≤ k ≤ max_risk_inflation) that maximises what the payer's contract pays for coding "
+        "less its cost, coding_cost × V × k²/2 per patient-month in care (V: the fee-schedule "
+        "value of a month of patient-optimal care), so k* = (what coding earns per unit of k) "
+        "/ (patients in care × coding_cost × V): positive where payment is risk-adjusted, 0 "
+        "under fee-for-service; k moves toward k* at the provider's adaptation speed each month "
+        "(at once in optimal mode). Function is coded as it is in this mode (docs/ODD.md, "
+        "'Coding').",
+    )
     risk_inflation: float = F(
         0.05,
         "fraction",
@@ -41,6 +58,26 @@ class UpcodingConfig(Strict):
         5.0, "points (0-100)", "Coded function = true function − this (floored at 0).", ge=0
     )
     for_profit_only: bool = F(False, "flag", "Only for-profit providers upcode.")
+    coding_cost: float = F(
+        16.0,
+        "ratio",
+        "Mode decision: κ, the cost of coding at intensity k per patient-month in care, κ·V·k²/2, "
+        "in units of V, the fee-schedule value of a month of patient-optimal care at the "
+        "provider (optimal_units × its region's fee per unit). A risk-adjusted PMPM that pays "
+        "what its members' optimal care is worth on the fee schedule makes k* = mean risk / κ: "
+        "16 gives 6.25%, the coding intensity of Medicare Advantage over traditional Medicare "
+        "for the same people (6.4%: Geruso & Layton 2020, J Polit Econ 128:984; Kronick & Welch "
+        "2014, MMRR 4(2)); the cost itself is an assumption.",
+        gt=0,
+        le=1e6,
+    )
+    max_risk_inflation: float = F(
+        0.3,
+        "fraction",
+        "Mode decision: the most a provider can code risk scores above the true ones (assumption).",
+        ge=0,
+        le=1,
+    )
 
 
 class SelectionConfig(Strict):

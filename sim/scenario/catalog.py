@@ -7,7 +7,6 @@ checkout. This module reads only TOML and the file system: listing is fast.
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,22 +74,34 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
     """Copy the shipped file ``name`` into folder ``dest`` (a sweep brings its base scenario
     along, so it runs from there); return the files written.
 
-    An existing file is left alone and reported as a ScenarioError unless ``overwrite``."""
+    An existing file is left alone and reported as a ScenarioError unless ``overwrite``; a
+    symbolic link, or anything but a regular file, at a target's name is never written
+    through, ``overwrite`` or not. Each file is written whole (under a temporary name, then
+    renamed) or not at all."""
+    from sim.errors import ResultsError
+    from sim.guards import files
+    from sim.guards.limits import check_out
+
     item = find_scenario(name)
     dest = Path(dest)
-    if dest.exists() and not dest.is_dir():
-        raise ScenarioError(str(dest), None, "exists and is not a folder")
+    check_out(dest, "--to")
     sources = [item.path]
     if item.base:
         base = scenarios_dir() / item.base
         if base.exists():
             sources.append(base)
     targets = [dest / src.name for src in sources]
-    if not overwrite:
-        for t in targets:
-            if t.exists():
-                raise ScenarioError(str(t), None, "exists; pass --force to overwrite it")
-    dest.mkdir(parents=True, exist_ok=True)
+    for t in targets:
+        what = files.kind(dest, t.name)
+        if what == "link":
+            raise ResultsError(
+                f"{t}: is a symbolic link; files are not written through links, --force or "
+                "not: remove it or copy to another folder (--to)"
+            )
+        if what not in ("missing", "file"):
+            raise ResultsError(f"{t}: exists and is {files.KIND_WORDS[what]}, not a file")
+        if what == "file" and not overwrite:
+            raise ResultsError(f"{t}: exists; pass --force to overwrite it")
     for src, t in zip(sources, targets, strict=True):
-        shutil.copyfile(src, t)
+        files.write_bytes(dest, t.name, src.read_bytes())
     return targets

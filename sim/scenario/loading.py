@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError
-from sim.guards.limits import parse_toml, read_input
+from sim.guards.limits import MAX_TOML_DEPTH, parse_toml, read_input, toml_depth
 from sim.scenario.payers import default_payers
 from sim.scenario.population import default_conditions, default_regions
 from sim.scenario.scenario import Scenario
@@ -26,6 +26,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ScenarioError("--set", text, "expected dotted.key=value")
+    depth = len(key.split(".")) + toml_depth(raw)
+    if depth > MAX_TOML_DEPTH:
+        raise ScenarioError(
+            "--set", text[:60], f"nested too deeply: {depth} levels; at most {MAX_TOML_DEPTH}"
+        )
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:

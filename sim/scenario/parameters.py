@@ -30,6 +30,8 @@ from sim.errors import ScenarioError
 from sim.guards.limits import parse_toml, read_input
 
 INCLUDE = "include"
+#: most parameter files a scenario may include (each is read and applied in turn)
+MAX_INCLUDES = 64
 #: top-level tables of a parameter file
 SECTIONS = ("parameters", "calibration")
 
@@ -76,6 +78,11 @@ def include_paths(data: dict[str, Any], path: Path, source: str) -> list[Path]:
         raise ScenarioError(
             source, INCLUDE, 'must be a list of parameter file paths, e.g. ["params.toml"]'
         )
+    if len(inc) > MAX_INCLUDES:
+        raise ScenarioError(
+            source, INCLUDE, f"names {len(inc):,} files; a scenario may include at most "
+            f"{MAX_INCLUDES} parameter files",
+        )  # fmt: skip
     return [(path.parent / p).resolve() for p in inc]
 
 

@@ -582,7 +582,14 @@ def check_settings(settings: dict[str, SettingConfig], population: PopulationCon
 
 
 def check_admission(behaviour: Any, supply: Any) -> None:
-    """The extensive margin replaces selection and participation: not both."""
+    """The extensive margin replaces selection and participation: not both. Capacity rations
+    admissions only where providers decide them."""
+    cap = supply.capacity
+    if cap.enabled and cap.ration_admissions and not behaviour.admission.enabled:
+        raise ValueError(
+            "supply.capacity.ration_admissions: capacity rations admissions through the "
+            "providers' admission decisions; switch behaviour.admission.enabled on, or this off"
+        )
     if behaviour.admission.enabled:
         if behaviour.selection.enabled:
             raise ValueError(

@@ -118,6 +118,45 @@ class CapacityConfig(Strict):
         gt=0,
         le=120,
     )
+    target: Literal["demand", "price"] = F(
+        "demand",
+        "choice",
+        "What capacity moves toward. demand: planned units × (1 + slack). price: planned units "
+        "plus a buffer set by what a unit of capacity earns at the contracts' prices (the "
+        "price of a unit to the provider's patients from the pricing interface, less its "
+        "marginal cost, by payer, weighed by the provider's members) against its cost "
+        "(capacity_cost): the newsvendor's planned units × (1 + demand_cv·z), z the "
+        "standard normal quantile of 1 − cost / earnings (at least the median: a provider "
+        "keeps capacity for the units it plans), so a higher payer price expands capacity and "
+        "a lower one shrinks it (docs/ODD.md). After a loss, both expand no further.",
+    )
+    capacity_cost: float = F(
+        0.1,
+        "× marginal_cost",
+        "target = price: the cost of holding one unit of capacity for a month, as a share of "
+        "the setting's marginal cost of a unit (assumption: with demand_cv = 0.1, a unit "
+        "earning its marginal cost × 0.6 gets about the 10% buffer of target = demand).",
+        ge=0,
+        le=100,
+    )
+    demand_cv: float = F(
+        0.1,
+        "fraction",
+        "target = price: the month-to-month coefficient of variation of a provider's planned "
+        "units that the buffer insures against (assumption; about 1/√(patients in care) for "
+        "a provider with a hundred).",
+        ge=0,
+        le=10,
+    )
+    ration_admissions: bool = F(
+        False,
+        "flag",
+        "With behaviour.admission: a provider short of capacity weighs the shadow price of "
+        "capacity — the value to it of the units a new case would displace (last month's "
+        "rationed units: their price less marginal cost plus its altruism × their marginal "
+        "benefit to the patients who lost them) × the case's units — against the case's "
+        "value, so congested providers take fewer discretionary cases first.",
+    )
 
 
 class MarketConfig(Strict):

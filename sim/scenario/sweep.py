@@ -88,6 +88,11 @@ class ParameterConfig(Strict):
             raise ValueError("give both low and high")
         if self.low is not None and not self.high > self.low:
             raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
+        if self.integer and self.low is not None and math.ceil(self.low) > math.floor(self.high):
+            raise ValueError(
+                f"integer = true, but no whole number lies between low ({self.low}) and high "
+                f"({self.high})"
+            )
         return self
 
 
@@ -110,7 +115,7 @@ class DesignConfig(Strict):
         le=1_000_000,
     )
     second_order: bool = F(True, "flag", "sobol: also allow second-order indices.")
-    morris_levels: int = F(4, "levels", "morris: grid levels of each parameter.", ge=2)
+    morris_levels: int = F(4, "levels", "morris: grid levels of each parameter.", ge=2, le=100)
 
 
 class SweepConfig(Strict):

@@ -21,6 +21,7 @@ from sim.engine.features.participation import Participation
 from sim.engine.features.pathway import Pathway
 from sim.engine.features.selection import Selection
 from sim.engine.features.therapy import Therapy
+from sim.engine.features.upcoding import CodingDecisions
 
 if TYPE_CHECKING:
     from sim.engine.world import World
@@ -36,6 +37,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Capacity,
     Participation,
     Admission,
+    CodingDecisions,
 )
 
 

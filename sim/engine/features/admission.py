@@ -25,6 +25,11 @@ its need starts the same month (``alternative``), or care outside the modelled s
 gives it the alternative's share of the function gain at its optimum and costs the modelled
 payers nothing. This replaces ``behaviour.selection`` and ``supply.participation`` (one
 mechanism instead of three: the scenario refuses them together).
+
+Where capacity is short, V also loses what the case's units would displace at the provider
+(the features' ``displaced_value`` hook: with ``supply.capacity.ration_admissions``, the
+shadow price of capacity × the units), so congested providers turn away discretionary cases
+first.
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ class Admission(Feature):
         "discretionary_admission_rate": Column("float64", "fraction", "Share of discretionary_cases the provider took.", ratio=("_discretionary_admitted", "discretionary_cases")),
         "cases_to_alternative": Column("int64", "episodes", "Cases turned away whose need went to the setting's alternative setting (the rest get care outside the modelled settings)."),
         "case_value": Column("float64", "USD/case", "Mean value to the provider of the cases it decided on (price of the case and of its units, less their cost, plus its weight on the patient's benefit against the alternative).", ratio=("_case_value", "cases_decided")),
+        "cases_decided_risk_q1": Column("int64", "episodes", "cases_decided of members in risk-score quartile 1 (the weights of admission_rate_risk_q1 over months and payers).", sum="_decided_q1"),
+        "cases_decided_risk_q2": Column("int64", "episodes", "cases_decided of members in risk-score quartile 2.", sum="_decided_q2"),
+        "cases_decided_risk_q3": Column("int64", "episodes", "cases_decided of members in risk-score quartile 3.", sum="_decided_q3"),
+        "cases_decided_risk_q4": Column("int64", "episodes", "cases_decided of members in risk-score quartile 4.", sum="_decided_q4"),
     }  # fmt: skip
 
     @classmethod
@@ -144,6 +153,11 @@ class Admission(Feature):
             value[b] = (
                 case_value(prices, best, need[b], periods, alternative[b], terms) - cfg.case_cost
             )
+            # what the case's units would displace where capacity is short (supply.capacity)
+            for f in world.hooks("displaced_value", s):
+                shadow = f.displaced_value(world, s, provider[b], periods * best.units)
+                if shadow is not None:
+                    value[b] -= shadow
             if not contract.cares_for_members:
                 p[b] = acceptance(value[b], sigma)
         taken = pop.uniforms(patients, s, draws.ADMIT) < p

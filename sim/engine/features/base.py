@@ -18,6 +18,7 @@ The hooks, in the order a month calls them (``s`` is a setting's index):
 ``forced_needs``       needs stage: patients whose episode starts whatever their need draw
 ``seek_factor``        needs stage: a factor on new elective patients' care-seeking probability
 ``screen``             needs stage: new patients their provider turns away
+``displaced_value``    needs stage: what a new case's units would displace at its provider
 ``ration_units``       delivery stage: the month's units when capacity is short (congestion)
 ``adjust_units``       delivery stage: units at a payment period's end (thresholds ahead)
 ``deliver``            delivery stage: a second decision delivered with the units (therapy)
@@ -54,6 +55,7 @@ HOOKS = (
     "forced_needs",
     "seek_factor",
     "screen",
+    "displaced_value",
     "ration_units",
     "adjust_units",
     "deliver",
@@ -126,6 +128,14 @@ class Feature:
     ) -> np.ndarray | None:
         """New patients (ascending) seeking care whom their provider turns away (a boolean per
         patient)."""
+        return None
+
+    def displaced_value(
+        self, world: World, s: int, provider: np.ndarray, units: np.ndarray
+    ) -> np.ndarray | None:
+        """What new cases (taken or not) of ``units`` service units over their episode would
+        displace at their ``provider`` (USD per case; the shadow price of capacity × the
+        units), which the provider's admission decision weighs; None: nothing."""
         return None
 
     def ration_units(

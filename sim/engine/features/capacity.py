@@ -21,6 +21,29 @@ patients at its provider seeks care with the usual probability × ``(1 + wait /
 wait_reference)^wait_elasticity`` (the same draws: the episodes forgone are counted). Quantity
 is where the patients' demand and the providers' preferred supply meet (PADSIM's blended
 equilibrium). Capacity itself costs nothing beyond the setting's fixed cost (assumption).
+
+With ``target = "price"`` capacity follows what a unit of it earns at the contracts' prices
+instead of planned demand alone: the price of a unit to the provider's patients of each payer
+(:func:`unit_earnings`: the month's units and cases at the contract's prices,
+``PaymentModel.prices``, per unit delivered) less its marginal cost, weighed by the provider's
+members by payer, against the cost of holding a unit of capacity ``c_K`` (``capacity_cost`` ×
+marginal cost). A unit of capacity above planned demand ``D`` is used only when demand turns
+out higher (a coefficient of variation ``demand_cv``), so the provider holds the newsvendor's
+quantity (:func:`price_target`)
+
+    K* = D · (1 + cv · Φ⁻¹(1 − c_K / m))       (the quantile at least ½: K* ≥ D)
+
+— a higher payer price (``m``) expands capacity, a lower one shrinks it, and a contract that
+pays nothing per unit (capitation) leaves it at planned demand. After a loss it expands no
+further, as before.
+
+With ``ration_admissions`` (and ``behaviour.admission``) a congested provider also rations
+cases: the *shadow price of capacity* — the value to it of a unit of what rationing took last
+month (:func:`shadow_price`: the rationed units' price less marginal cost, plus its altruism ×
+their marginal benefit to the patients who lost them, ``α·d·(q_B − q)``) — times a new case's
+units is what taking the case displaces, and the admission decision subtracts it from the
+case's value (the ``displaced_value`` hook). Urgent cases, worth far more than that, are still
+taken; discretionary ones, worth little more than their alternative, are turned away first.
 """
 
 from __future__ import annotations
@@ -28,11 +51,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+from scipy.special import ndtri
 
 from sim.engine import draws
 from sim.engine.columns import Column
 from sim.engine.features.base import Feature
+from sim.engine.month import incentives
 from sim.engine.month.accounts import provider_margin
+from sim.engine.payment import terms
 
 if TYPE_CHECKING:
     from sim.engine.month.care import SettingMonth
@@ -64,6 +90,52 @@ def wait_months(share: np.ndarray, max_wait: float) -> np.ndarray:
     return np.minimum(wait, max_wait)
 
 
+def price_target(demand: np.ndarray, earnings: np.ndarray, cost: float, cv: float) -> np.ndarray:
+    """The newsvendor's capacity ``D·(1 + cv·z)``, ``z = Φ⁻¹(1 − cost / earnings)`` for a unit
+    earning ``earnings`` and costing ``cost`` to hold, the quantile between ½ (``z = 0``: the
+    planned units ``demand``, also where a unit earns nothing) and 0.999."""
+    m = np.asarray(earnings, np.float64)
+    fractile = np.divide(cost, m, out=np.ones(m.shape), where=m > 0)
+    z = ndtri(np.clip(1.0 - fractile, 0.5, 0.999))
+    return demand * (1.0 + cv * z)
+
+
+def shadow_price(
+    cut: np.ndarray, value: np.ndarray, provider: np.ndarray, n_providers: int
+) -> np.ndarray:
+    """The value to each provider of a unit of what rationing took (``cut`` units of patients
+    whose units are each worth ``value`` to it): ``Σ cut·value / Σ cut``, at least 0; 0 where
+    nothing was cut."""
+    units = np.bincount(provider, cut, minlength=n_providers)
+    worth = np.bincount(provider, cut * value, minlength=n_providers)
+    return np.maximum(np.divide(worth, units, out=np.zeros(n_providers), where=units > 0), 0.0)
+
+
+def unit_earnings(world: World, s: int, fallback: np.ndarray) -> np.ndarray:
+    """What a unit of care earns each provider of setting ``s`` (rows) from each payer's
+    patients (columns) at the contract's prices, less its marginal cost: the month's units and
+    cases of its patients in care at the contract's prices where they stood
+    (:func:`incentives.month_position`, net of the contract's terms) per unit delivered;
+    ``fallback`` (the marginal revenue less marginal cost) where it delivered none."""
+    care = world.month[s]
+    cost = world.settings[s].cfg.marginal_cost
+    out = np.array(fallback, np.float64, copy=True)
+    n = out.shape[0]
+    for g, b in enumerate(care.by_payer):
+        rows = np.arange(b.start, b.stop)[care.sought[b]]
+        units = care.service_units[rows].astype(np.int64)
+        if not units.any():
+            continue
+        contract = world.contract(s, g)
+        pos = incentives.month_position(world, s, g, rows, contract)
+        prices = terms.net_prices(contract.params, contract.prices(pos, int(units.max())))
+        revenue = np.bincount(pos.provider, prices.at(units) + prices.case, minlength=n)
+        delivered = np.bincount(pos.provider, units, minlength=n)
+        per_unit = np.divide(revenue, delivered, out=np.zeros(n), where=delivered > 0)
+        out[:, g] = np.where(delivered > 0, per_unit - cost, out[:, g])
+    return out
+
+
 class Capacity(Feature):
     """Capacity and congestion in one setting."""
 
@@ -74,6 +146,8 @@ class Capacity(Feature):
         "unmet_units": Column("int64", "units", "Planned service units not delivered because the provider's capacity was short (unmet demand; service_units = demand_units − unmet_units, before an episode's covered-units limit and bunching)."),
         "wait_months": Column("float64", "months", "Mean wait of the payer's patients in care this month: a patient served a share r of its planned units waits (1 − r)/r months for the rest (up to supply.capacity.max_wait).", ratio=("_wait", "_treated")),
         "episodes_forgone_wait": Column("int64", "episodes", "New elective episodes not taken to a provider because of the wait there (the same draws would have sought care without it)."),
+        "unit_earnings": Column("float64", "USD/unit", "What a unit of care of the payer's patients earned the providers at the contract's prices (the month's units and cases at PaymentModel.prices, per unit delivered) less marginal cost, mean over providers weighed by their members of the payer (supply.capacity.target = price; 0 otherwise).", ratio=("_earnings", "_members")),
+        "shadow_price": Column("float64", "USD/unit", "The shadow price of capacity: what a unit of the care rationing took last month was worth to the provider, mean over providers weighed by their members of the payer (supply.capacity.ration_admissions; 0 otherwise).", ratio=("_shadow", "_members")),
     }  # fmt: skip
     SHARDABLE = True
 
@@ -109,6 +183,12 @@ class Capacity(Feature):
         self._unmet = np.zeros(0, np.int64)
         self._wait = np.zeros(0)
         self._forgone = np.zeros(g, np.int64)
+        #: target = price: what a unit earns each provider from each payer's patients, less
+        #: marginal cost (this month's)
+        self.earnings = np.zeros((n_prov, g))
+        #: ration_admissions: the value to each provider of a unit of what rationing took
+        #: last month (USD per unit)
+        self.shadow = np.zeros(n_prov)
 
     # -----------------------------------------------------------------------------------------
     def start_month(self, world: World) -> None:
@@ -168,20 +248,39 @@ class Capacity(Feature):
         r = share[provider, payer]
         self._wait = np.where(units > 0, self.wait[provider, payer], 0.0)
         short = r < 1.0
+        if cfg.ration_admissions:
+            self.shadow = np.zeros(n_prov)
         if not short.any():
             return units
         out = units.copy()
         u = pop.uniforms(patients[short], s, draws.RATION_ROUNDING)
         out[short] = np.minimum(np.floor(units[short] * r[short] + u), units[short])
         self._unmet = units - out
+        if cfg.ration_admissions:
+            # the units rationing took: their price less cost, plus the provider's altruism
+            # × their marginal benefit where the patient was left, α·d·(q_B − q)
+            setting = world.settings[s].cfg
+            alpha = world.providers[s].benefit_weight[provider]
+            lost = np.maximum(pop.optimal_units[s][patients] - out, 0.0)
+            value = self.unit_value[provider, payer] + alpha * setting.benefit_curvature * lost
+            self.shadow = shadow_price(self._unmet.astype(np.float64), value, provider, n_prov)
         return out
+
+    def displaced_value(
+        self, world: World, s: int, provider: np.ndarray, units: np.ndarray
+    ) -> np.ndarray | None:
+        """With ``ration_admissions``: what new cases of ``units`` units would displace at
+        their providers, the shadow price of capacity × the units (module docstring)."""
+        if not self.cfg.ration_admissions:
+            return None
+        return self.shadow[provider] * units
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
         """Capacity, demand, unmet demand and waits by payer; episodes forgone for the wait."""
         w = world.providers[s].payer_weight()
         active = world.providers[s].active
         capacity = np.nan_to_num(self.capacity) * active
-        return {
+        out = {
             "capacity_units": capacity @ w,
             "demand_units": by_payer(self._planned),
             "unmet_units": by_payer(self._unmet),
@@ -189,13 +288,32 @@ class Capacity(Feature):
             "_treated": by_payer(care.sought),
             "episodes_forgone_wait": self._forgone.astype(np.float64),
         }
+        cfg = self.cfg
+        if cfg.target == "price" or cfg.ration_admissions:
+            members = (
+                np.stack([pn.members for pn in world.providers[s].panels], 1) * active[:, None]
+            )
+            out["_members"] = members.sum(axis=0)
+            if cfg.target == "price":
+                self.earnings = unit_earnings(world, s, self.unit_value)
+                out["_earnings"] = (self.earnings * members).sum(axis=0)
+            if cfg.ration_admissions:
+                out["_shadow"] = self.shadow @ members
+        return out
 
     def after_records(self, world: World) -> None:
-        """Capacity moves part of the way toward planned demand, expanding only with a
-        non-negative margin (see the module docstring)."""
+        """Capacity moves part of the way toward planned demand (and, with ``target =
+        "price"``, the buffer what a unit earns pays for), expanding only with a non-negative
+        margin (see the module docstring)."""
         cfg = self.cfg
         margin = provider_margin(world, self.s)
-        target = self.demand * (1.0 + cfg.slack)
+        if cfg.target == "price":
+            # the newsvendor's buffer on what a unit earns, weighed by the members by payer
+            earned = (self.earnings * world.providers[self.s].payer_weight()).sum(axis=1)
+            cost = cfg.capacity_cost * world.settings[self.s].cfg.marginal_cost
+            target = price_target(self.demand, earned, cost, cfg.demand_cv)
+        else:
+            target = self.demand * (1.0 + cfg.slack)
         loss = margin < 0
         target = np.where(
             loss, np.minimum(target, self.capacity) * (1.0 - cfg.margin_response), target

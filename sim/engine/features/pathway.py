@@ -488,7 +488,7 @@ class Pathway(Feature):
                 spend,
                 pop.condition[ii],
                 self.window_function[ii],
-                pop.risk[ii] * world.coding.risk_factor(acute, hosp),
+                pop.risk[ii] * world.coding.risk_factor(acute, hosp, g),
                 payer.rate_multiplier,
                 world.month_number,
             )
@@ -502,7 +502,7 @@ class Pathway(Feature):
                         spend + 1.0,
                         pop.condition[ii],
                         self.window_function[ii],
-                        pop.risk[ii] * world.coding.risk_factor(acute, hosp),
+                        pop.risk[ii] * world.coding.risk_factor(acute, hosp, g),
                         payer.rate_multiplier,
                         world.month_number,
                     )

@@ -92,21 +92,23 @@ class EpisodeValues:
         pop = world.population
         w = world.behaviour.memory
         for s, care in enumerate(world.month):
-            own = care.sought
-            idx = care.patients[own]
-            acc = self.episode_value[s]
-            acc[idx] += patient_profit(world, s)[own]
-            ended = idx[pop.episode_left[s][idx] == 0]
-            if not ended.size:
+            size = world.providers[s].n * world.n_payers * GROUPS
+            count, total = world.kernels.episode_values(
+                care.patients,
+                care.sought,
+                patient_profit(world, s),
+                pop.episode_left[s],
+                pop.provider[s],
+                pop.payer,
+                world.risk_group,
+                self.episode_value[s],
+                world.n_payers,
+                size,
+            )
+            if not count.any():  # no episode ended
                 continue
-            n_prov = world.providers[s].n
-            key = (
-                pop.provider[s][ended].astype(np.int64) * world.n_payers
-                + pop.payer[ended].astype(np.int64)
-            ) * GROUPS + world.risk_group[ended]
-            size = n_prov * world.n_payers * GROUPS
-            count = np.bincount(key, minlength=size).reshape(self.mean[s].shape)
-            total = np.bincount(key, acc[ended], minlength=size).reshape(self.mean[s].shape)
+            count = count.reshape(self.mean[s].shape)
+            total = total.reshape(self.mean[s].shape)
             has = count > 0
             batch = np.divide(total, count, out=np.zeros(total.shape), where=has)
             first = has & ~self.seen[s]
@@ -115,7 +117,6 @@ class EpisodeValues:
             self.mean[s][again] = (1 - w) * self.mean[s][again] + w * batch[again]
             self.seen[s] |= has
             self.count[s] += count
-            acc[ended] = 0.0
 
 
 def expected_benefit(

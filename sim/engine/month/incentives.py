@@ -159,7 +159,7 @@ def position(
         fee_per_unit=setting.fee_per_unit[pop.region[patients]] * payer.rate_multiplier,
         condition=pop.condition[patients],
         function=coding.function(s, provider, pop.function[patients]),
-        risk=coding.coded_risk(s, provider, pop.risk[patients]),
+        risk=coding.coded_risk(s, provider, pop.risk[patients], g),
         rate_multiplier=payer.rate_multiplier,
         marginal_cost=setting.cfg.marginal_cost,
         units_per_visit=float(setting.units_per_visit),
@@ -170,6 +170,54 @@ def position(
         period_value=np.where(fresh, 0.0, pop.period_value[s][patients]),
         new_episode=new,
         readmission=np.zeros(new.size, bool) if readmission is None else readmission,
+        month=world.month_number,
+        year=world.date.year,
+        month_of_year=world.date.month,
+    )
+
+
+def month_position(
+    world: World, s: int, g: int, rows: np.ndarray, contract: PaymentModel
+) -> Position:
+    """Where the patients of setting ``s``'s month at ``rows`` (payer ``g``'s, in care) stood
+    on ``contract``'s schedule at the start of this month's care, read back from the month's
+    care once it is delivered (what :func:`position` saw then, before the month added its
+    units, their value and a month of the episode), with case mix as coded: what their
+    month's units and case earned at the contract's prices."""
+    pop = world.population
+    care = world.month[s]
+    setting = world.settings[s]
+    payer = world.payers[g]
+    patients = care.patients[rows]
+    provider = care.provider[rows].astype(np.int64)
+    new = care.new_episode[rows]
+    units = care.service_units[rows].astype(np.int64)
+    ep_month = care.episode_month[rows].astype(np.int64)
+    period = max(int(contract.period_months), 1)
+    in_period = ep_month % period
+    fresh = new | (in_period == 0)
+    left = pop.episode_left[s][patients].astype(np.int64) + 1
+    months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1)
+    episode_units = pop.episode_units[s][patients].astype(np.int64) - units
+    readmission = care.columns.get("readmission")
+    coding = world.coding
+    return Position(
+        provider=provider,
+        patient=patients.astype(np.int64),
+        fee_per_unit=setting.fee_per_unit[pop.region[patients]] * payer.rate_multiplier,
+        condition=pop.condition[patients],
+        function=coding.function(s, provider, care.function_at_start[rows]),
+        risk=coding.coded_risk(s, provider, pop.risk[patients], g),
+        rate_multiplier=payer.rate_multiplier,
+        marginal_cost=setting.cfg.marginal_cost,
+        units_per_visit=float(setting.units_per_visit),
+        period_units=np.where(fresh, 0, care.period_units[rows] - units).astype(np.int64),
+        episode_units=np.where(new, 0, np.maximum(episode_units, 0)),
+        months_left=months_left.astype(np.int64),
+        episode_month=ep_month,
+        period_value=np.where(fresh, 0.0, care.period_value[rows] - care.fee_value[rows]),
+        new_episode=new,
+        readmission=np.zeros(rows.size, bool) if readmission is None else readmission[rows] > 0,
         month=world.month_number,
         year=world.date.year,
         month_of_year=world.date.month,

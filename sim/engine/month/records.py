@@ -54,6 +54,16 @@ def _public_payer_spending(r: Row) -> float:
     return r["spending"] if r.world.payer_public[r.g] else 0.0
 
 
+def _risk_in_care(world: World, s: int, care: Any) -> np.ndarray:
+    return np.where(care.sought, world.population.risk[care.patients], 0.0)
+
+
+def _coded_risk_in_care(world: World, s: int, care: Any) -> np.ndarray:
+    risk = world.population.risk[care.patients]
+    coded = world.coding.coded_risk(s, care.provider, risk, care.payer.astype(np.int64))
+    return np.where(care.sought, coded, 0.0)
+
+
 def _discharges_per_1000(r: Row) -> float:
     nm = float(r.sum("members"))
     return 12_000.0 * float(r.sum("episodes_ended")) / nm if nm else 0.0
@@ -96,7 +106,7 @@ COLUMNS: dict[str, Column] = {
     "oop": Column("float64", "USD", "Patients' out-of-pocket payments (deductible, coinsurance, copays)."),
     "oop_pmpm": Column("float64", "USD/member-month", "oop / members.", ratio=("oop", "members")),
     "provider_revenue": Column("float64", "USD", "What providers received: the allowed amounts of their claims (patients' cost sharing included, copays too), lump payments, pay-for-performance and reconciliations = payer_payments + oop.", derive=lambda r: float(r.sum("revenue")) + float(r.sum("lump"))),
-    "provider_cost": Column("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments) + adverse-event costs borne + fixed cost (allocated by members).", derive=lambda r: float(r.sum("service_cost") + r.sum("liability") + r.sum("fixed_cost"))),
+    "provider_cost": Column("float64", "USD", "Service cost (marginal cost × service units, plus therapist minutes × cost per minute where there is therapy, plus investments, plus coding: coding_cost) + adverse-event costs borne + fixed cost (allocated by members).", derive=lambda r: float(r.sum("service_cost") + r.sum("liability") + r.sum("fixed_cost"))),
     "provider_margin": Column("float64", "USD", "provider_revenue − provider_cost.", derive=lambda r: r["provider_revenue"] - r["provider_cost"]),
     "adverse_events": Column("int64", "events", "Adverse events (falls, complications) during episodes.", sum="adverse"),
     "adverse_event_cost_payer": Column("float64", "USD", "Cost of adverse events paid by the payer.", sum="ae_payer"),
@@ -124,6 +134,9 @@ COLUMNS: dict[str, Column] = {
     "referrals_in": Column("int64", "episodes", "Episodes started by a discharge from the pathway's acute setting (post-acute settings; destination share = referrals_in / discharges of the acute setting).", sum="referrals"),
     "discharges_per_1000": Column("float64", "episodes/1,000 members/year", "episodes_ended per 1,000 members, annualised (× 12): in an inpatient setting, discharges per 1,000 enrollees a year.", derive=_discharges_per_1000),
     "claims_denied": Column("float64", "USD", "Claim amounts the contract refused to pay (medical review above an annual therapy threshold): paid by neither payer nor patient, not in provider_revenue.", sum="denied"),
+    "risk_in_care": Column("float64", "risk score", "Sum of the true risk scores of the payer's patients in care this month (an episode taken to a provider).", per_patient=_risk_in_care),
+    "coded_risk_in_care": Column("float64", "risk score", "Sum of their risk scores as their providers coded them for the payer (behaviour.upcoding; equal to risk_in_care without it).", per_patient=_coded_risk_in_care),
+    "coded_risk_ratio": Column("float64", "ratio", "coded_risk_in_care / risk_in_care: how much higher than the truth providers code the payer's patients' risk (1 without upcoding; the coding margin of a reform's effect).", ratio=("coded_risk_in_care", "risk_in_care")),
 }  # fmt: skip
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.prices import CodingRevenue, Position
 
 
 def reconcile(
@@ -212,6 +213,18 @@ class ACO(PaymentModel):
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
         """The fee-for-service claims (what cost sharing applies to)."""
         return self.params.fee_multiplier * np.asarray(fee_value, np.float64)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """In performance years the benchmark follows the members' coded risk, and the ACO
+        keeps ``sharing_rate`` of it: ``sharing_rate·benchmark rate·rate·Σ coded risk`` per
+        unit of relative coding (in the sharing region: the MSR, the caps, the gate and the
+        benchmark years' own risk are ignored, as in :meth:`marginal_revenue`); nothing
+        before the first performance year."""
+        n = panel.members.size
+        if self.benchmark_rate is None or self.benchmark_rate.size != n:
+            return CodingRevenue(np.zeros(position.size), np.zeros(n))
+        rate = self.params.sharing_rate * self.benchmark_rate * panel.rate_multiplier
+        return CodingRevenue(np.zeros(position.size), rate * panel.risk_sum)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Fee-for-service claims; in December, the year's reconciliation per ACO as a lump

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.prices import CodingRevenue, Position
 
 
 class AllPayerBudgetParams(ContractParams):
@@ -123,6 +124,14 @@ class AllPayerBudget(PaymentModel):
         growth = (1.0 + prm.annual_update) ** (year - self._first_year)
         base = panel.risk_sum if prm.risk_adjusted else panel.members
         return base * (prm.budget_pmpm * growth * self._rate)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """A risk-adjusted target follows the members' coded risk, and ``1 − v`` of it is
+        paid whatever the volume: ``(1 − v)·target`` per unit of relative coding; nothing
+        when the target is not risk-adjusted."""
+        target = self.target(panel, position.year) if self.params.risk_adjusted else 0.0
+        per = (1.0 - self.params.volume_share) * target * np.ones(panel.members.size)
+        return CodingRevenue(np.zeros(position.size), per)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """``v`` of the charges per claim (cost-shared), ``(1 − v)`` of the target per

@@ -13,12 +13,19 @@ changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+import annotated_types as at
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sim.engine.payment.prices import Position, Prices, straight
+from sim.engine.payment.prices import CodingRevenue, Position, Prices, straight
+
+#: the entries of lists and tables of numbers with a sign or a scale: amounts, weights and
+#: risk scores that cannot be negative, points of the 0-100 function scale, visit counts
+NonNegative = Annotated[float, at.Ge(0)]
+Points = Annotated[float, at.Ge(0), at.Le(100)]
+Visits = Annotated[int, at.Ge(1)]
 
 
 class ContractParams(BaseModel):
@@ -237,6 +244,16 @@ class PaymentModel:
             + self.cost_margin() * position.marginal_cost
         )
         return straight(per, position.size, units)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """What coding every risk score 1% higher earns under the contract this month, ×100
+        (:mod:`sim.engine.payment.prices`): per patient in care at ``position`` given its
+        month's ``units`` (a price by case-mix group: :func:`~sim.engine.payment.prices.
+        by_difference`), and per provider of ``panel`` (a risk-adjusted payment per member).
+        Default: nothing — the payment does not read risk scores (fee-for-service). The
+        contract's generic terms (a shared-savings benchmark, a capitated plan's PMPM) add theirs
+        (:func:`sim.engine.payment.terms.coding_margin`)."""
+        return CodingRevenue(np.zeros(position.size), np.zeros(panel.members.size))
 
     def cost_margin(self) -> float:
         """Share of a unit's cost the contract pays back at the margin (cost-based

@@ -7,9 +7,11 @@ the efficient quantity.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.prices import CodingRevenue, Position
 
 
 class BlendedParams(ContractParams):
@@ -54,6 +56,14 @@ class Blended(PaymentModel):
     def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
         """One more unit earns the fee share of the fee schedule."""
         return self.params.fee_fraction * fee_per_unit
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """The fixed part follows the members' coded risk (``pmpm·rate·Σ coded risk`` per unit of
+        relative coding, risk-adjusted); the fee share does not read risk."""
+        per = panel.risk_sum * (self.params.pmpm * panel.rate_multiplier)
+        if not self.params.risk_adjusted:
+            per = per * 0.0
+        return CodingRevenue(np.zeros(position.size), per)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The fee share of each claim's fee-schedule value; the PMPM part per provider as a

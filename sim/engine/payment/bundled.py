@@ -13,7 +13,7 @@ from pydantic import Field
 
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
-from sim.engine.payment.prices import Position, Prices, straight
+from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, straight
 
 
 class BundledParams(CaseMixParams):
@@ -59,6 +59,12 @@ class Bundled(PaymentModel):
         price = self.price(position.condition, position.function, position.risk)
         case = np.where(position.new_episode, price * position.rate_multiplier, 0.0)
         return straight(0.0, position.size, units, case)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the case price through its comorbidity weight: the finite difference of
+        :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
 
     def expected_allowed(self, fee_value, condition, function, risk, rate_multiplier):
         """The episode's case-mix price (what a patient's cost sharing applies to)."""

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.prices import CodingRevenue, Position
 
 
 class CapitationParams(ContractParams):
@@ -163,6 +164,14 @@ class Capitation(PaymentModel):
         self._cost = np.zeros(0)  # ... cost of care net of stop-loss recoveries
         self._events = np.zeros(0)
         self._treated = np.zeros(0)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """The PMPM follows the members' coded risk: ``pmpm·rate·Σ coded risk`` per unit of
+        relative coding (risk-adjusted); nothing when not risk-adjusted."""
+        per = panel.risk_sum * (self.params.pmpm * panel.rate_multiplier)
+        if not self.params.risk_adjusted:
+            per = per * 0.0
+        return CodingRevenue(np.zeros(position.size), per)
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """No claim amounts; PMPM × members' risk (coded) × rate level per provider as a lump;

@@ -4,47 +4,40 @@ PDPM-like systems (REFERENCE.md §4-§6). Shared by the payment models that pric
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from sim.engine.payment.base import ContractParams
+from sim.engine.payment.base import ContractParams, NonNegative, Points
 
 
 class CaseMixParams(ContractParams):
     """Case-mix weights by condition group, functional level and comorbidity (risk) level."""
 
-    condition_weights: dict[str, float] = Field(
+    condition_weights: dict[str, NonNegative] = Field(
         {},
         description="Case-mix weight per condition group (missing groups weigh 1).",
         json_schema_extra={"unit": "ratio"},
     )
-    function_cutoffs: list[float] = Field(
+    function_cutoffs: list[Points] = Field(
         [40.0, 70.0],
         description="Function at the start separating the functional levels (low < c1 ≤ "
         "mid < c2 ≤ high).",
         json_schema_extra={"unit": "points (0-100)"},
     )
-    function_weights: list[float] = Field(
+    function_weights: list[NonNegative] = Field(
         [1.3, 1.0, 0.8],
         description="Case-mix weight per functional level, low to high.",
         json_schema_extra={"unit": "ratio"},
     )
-    comorbidity_cutoffs: list[float] = Field(
+    comorbidity_cutoffs: list[NonNegative] = Field(
         [0.8, 1.5],
         description="Risk score separating the comorbidity levels.",
         json_schema_extra={"unit": "risk score"},
     )
-    comorbidity_weights: list[float] = Field(
+    comorbidity_weights: list[NonNegative] = Field(
         [0.9, 1.0, 1.25],
         description="Case-mix weight per comorbidity level, low to high.",
         json_schema_extra={"unit": "ratio"},
     )
-
-    @field_validator("function_weights", "comorbidity_weights")
-    @classmethod
-    def _weights(cls, v: list[float]) -> list[float]:
-        if any(w < 0 for w in v):
-            raise ValueError("weights must be >= 0")
-        return v
 
     @model_validator(mode="after")
     def _levels(self) -> CaseMixParams:

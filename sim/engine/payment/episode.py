@@ -17,7 +17,15 @@ from pydantic import Field, field_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
-from sim.engine.payment.prices import Position, Prices, grid, straight
+from sim.engine.payment.prices import (
+    CODING_STEP,
+    CodingRevenue,
+    Position,
+    Prices,
+    by_difference,
+    grid,
+    straight,
+)
 
 
 class EpisodeParams(CaseMixParams):
@@ -171,6 +179,33 @@ class EpisodeBundle(PaymentModel):
 
         schedule = spending - before + reconciled(spending) - reconciled(before)
         return Prices(schedule, np.zeros(position.size))
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the stay's price and the reconciliation's case-mix target: the finite
+        difference of :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`: what the target does to the
+        reconciliation of the period's spending from where it stands), plus, in setting scope
+        at a period's start, what it does to the reconciliation's level there (the savings at
+        no spending, ``stop_gain × target``, from which :meth:`prices` counts). Nothing per
+        member; a pathway's reconciliation, settled when its window closes, is not priced."""
+        claims = by_difference(self, position, units)
+        prm = self.params
+        if prm.scope == "setting":
+            start = np.asarray(position.episode_month) % self.period_months == 0
+
+            def level(risk: np.ndarray) -> np.ndarray:
+                w = self.case_mix.weight(position.condition, position.function, risk)
+                return rules.reconcile(
+                    0.0,
+                    prm.target_price * w * position.rate_multiplier,
+                    downside_share=self.downside_share(position.month),
+                    stop_gain=prm.stop_gain,
+                    stop_loss=prm.stop_loss,
+                )
+
+            up = level(position.risk * (1.0 + CODING_STEP)) - level(position.risk)
+            claims = claims + np.where(start, up / CODING_STEP, 0.0)
+        return CodingRevenue(claims, np.zeros(panel.members.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The month's claims; at a period's end (setting scope) its reconciliation as an

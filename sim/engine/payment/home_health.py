@@ -20,9 +20,9 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from sim.engine import rules
-from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Claims, NonNegative, Panel, PaymentModel, Settlement, Visits
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
-from sim.engine.payment.prices import Position, Prices, from_total
+from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, from_total
 
 
 class HomeHealthParams(CaseMixParams):
@@ -59,13 +59,13 @@ class LegacyParams(HomeHealthParams):
         description="Price of a 60-day episode below the first therapy threshold, weight 1.",
         json_schema_extra={"unit": "USD/episode"},
     )
-    thresholds: list[int] = Field(
+    thresholds: list[Visits] = Field(
         list(rules.HH_THRESHOLDS_2008_2019),
         description="Therapy-visit thresholds of an episode ([10] for 2000-2007; [6, 14, 20] "
         "for 2008-2019; REFERENCE.md §5).",
         json_schema_extra={"unit": "visits/episode"},
     )
-    steps: list[float] = Field(
+    steps: list[NonNegative] = Field(
         [500.0, 800.0, 600.0],
         description="Payment added at each threshold, times the case-mix weight (assumption).",
         json_schema_extra={"unit": "USD"},
@@ -134,6 +134,12 @@ class HomeHealthLegacy(PaymentModel):
             return rules.lupa_payment(visits, p.lupa_visits, full, p.per_visit) * rate
 
         return from_total(total, position.period_units, units)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the period's price through its case-mix weight: the finite difference of
+        :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The episode's price at its last month, from the period's visits."""
@@ -236,6 +242,12 @@ class PDGM(PaymentModel):
             return rules.lupa_payment(visits, lupa, price, per_visit) * rate
 
         return from_total(total, position.period_units, units)
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves the period's price through its case-mix weight: the finite difference of
+        :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Each period's price at its end, or its visits at per-visit rates below the LUPA."""

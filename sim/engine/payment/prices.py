@@ -19,6 +19,14 @@ case is a readmission. It answers with a :class:`Prices`:
   readmission penalty's price of one more readmission (negative), the per-beneficiary limit a
   new beneficiary brings in.
 
+A third question prices coding (``behaviour.upcoding.mode = "decision"``): what coding every
+risk score 1% higher earns (:meth:`~sim.engine.payment.base.PaymentModel.coding`, answered
+×100, per unit of relative coding intensity, as a :class:`CodingRevenue`): the month's units and
+case of each patient in care at its risk score coded 1% higher, less at its score as coded
+(:func:`by_difference`: a case-mix weight that steps with risk, a per diem or period price by
+case-mix group), and what the members bring (a risk-adjusted per-member payment, a
+risk-adjusted benchmark). A contract whose payment does not read risk scores answers 0.
+
 Both are allowed amounts (what the payer and the patient pay together), before the contract's
 generic terms — shared savings, liability for adverse events, pay-for-performance — which
 :func:`sim.engine.payment.terms.net_prices` applies around any model's prices, as
@@ -28,7 +36,7 @@ REFERENCE.md §1 are the special case of a straight schedule (``tests/payment/te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -132,3 +140,30 @@ def from_total(total, before: np.ndarray, units: int, *, case: np.ndarray | floa
     b = np.asarray(before, np.float64)[:, None]
     at = total(b + grid(units)[None, :])
     return Prices(at - at[:, :1], np.broadcast_to(np.asarray(case, np.float64), b.shape[:1]).copy())
+
+
+#: the step of :func:`by_difference`: risk scores coded 1% higher
+CODING_STEP = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class CodingRevenue:
+    """What coding every risk score 1% higher earns under a contract this month, ×100 (USD per
+    unit of relative coding intensity): ``claims`` per patient in care (its units and case: claim
+    amounts, which the contract's terms treat like any claim), ``members`` per provider
+    (payments per member, outside the claims)."""
+
+    claims: np.ndarray
+    members: np.ndarray
+
+
+def by_difference(model, position: Position, units: np.ndarray) -> np.ndarray:
+    """Per patient: what this month's ``units`` and case earn at ``model``'s prices with the
+    risk score coded 1% higher, less at the score as coded, / 1% (a finite difference of
+    :meth:`~sim.engine.payment.base.PaymentModel.prices`: exact for prices proportional to
+    risk, the step's expected share for weights that step with it)."""
+    u = np.asarray(units, np.int64)
+    k = int(u.max(initial=0))
+    at = model.prices(position, k)
+    up = model.prices(replace(position, risk=position.risk * (1.0 + CODING_STEP)), k)
+    return ((up.at(u) + up.case) - (at.at(u) + at.case)) / CODING_STEP

@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 from sim.engine import rules
 from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
-from sim.engine.payment.prices import Position, Prices, grid
+from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, grid
 
 #: per diem tables over the covered days 1..100 (index d − 1 is day d)
 _DAYS = np.arange(1, rules.SNF_COVERED_DAYS + 1)
@@ -130,6 +130,12 @@ class SkilledNursing(PaymentModel):
         schedule = schedule * position.rate_multiplier
         return Prices(np.broadcast_to(schedule, (position.size, units + 1)).copy(),
                       np.zeros(position.size))  # fmt: skip
+
+    def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
+        """Coding moves each day's per diem through the stay's case-mix weights: the finite
+        difference of :meth:`prices` at risk scores coded 1% higher
+        (:func:`~sim.engine.payment.prices.by_difference`); nothing per member."""
+        return CodingRevenue(by_difference(self, position, units), np.zeros(panel.members.size))
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The month's days of covered stay at the model's per diem; the daily coinsurance from

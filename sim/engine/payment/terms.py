@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.engine.billing import apply_cost_sharing
-from sim.engine.payment.base import ContractParams
-from sim.engine.payment.prices import Prices
+from sim.engine.payment.base import ContractParams, Panel
+from sim.engine.payment.prices import CodingRevenue, Prices
 
 if TYPE_CHECKING:
     from sim.scenario import BenefitDesign
@@ -237,3 +237,25 @@ def net_prices(prm: ContractParams, prices: Prices) -> Prices:
 def point_margin(prm: ContractParams) -> float:
     """What one more point of function gained pays the provider, net of shared savings."""
     return (1.0 - prm.shared_savings_rate) * prm.outcome_payment
+
+
+def coding_margin(
+    prm: ContractParams, revenue: CodingRevenue | None, provider: np.ndarray, panel: Panel
+) -> np.ndarray:
+    """What coding every risk score 1% higher earns each provider of ``panel`` under every term
+    of the contract, ×100: the model's answer (``revenue``: per patient of ``provider``, and
+    per member; None: nothing), its claims net of shared savings as :func:`net_prices`, plus
+    the shared-savings benchmark's ``s·benchmark_pmpm·rate`` per unit of coded risk and a
+    capitated plan's ``plan_pmpm`` from Medicare per unit of coded risk (the plan codes with
+    its providers: what the plan gains counts as the providers'; assumption)."""
+    n = panel.members.size
+    s = prm.shared_savings_rate
+    out = np.zeros(n)
+    if revenue is not None:
+        claims = np.bincount(np.asarray(provider, np.int64), revenue.claims, minlength=n)
+        out += claims * (1.0 - s * (1.0 - prm.coinsurance)) + revenue.members
+    if s:
+        out += s * prm.benchmark_pmpm * panel.rate_multiplier * panel.risk_sum
+    if prm.plan_pmpm:
+        out += prm.plan_pmpm * panel.risk_sum
+    return out

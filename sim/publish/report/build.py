@@ -24,7 +24,7 @@ from sim.publish.report.statistics import (
     table_measures,
 )
 from sim.publish.trends import describe
-from sim.results.folder import staged_folder
+from sim.results.folder import check_report_folder, staged_folder
 
 #: a folder holding both is a report folder that may be replaced
 REPORT_MARKERS = ("report.html", "index.md")
@@ -56,6 +56,14 @@ def build_report(
     order (default :data:`~sim.publish.report.sections.SECTIONS`)."""
     res = load_results(results)
     if baseline is None:
+        analysis = res.scenario.get("analysis")
+        named = analysis.get("baseline") if isinstance(analysis, dict) else None
+        if named is not None and named not in res.arms:
+            raise ResultsError(
+                f"{res.folder}: the scenario's baseline arm {named!r} (analysis.baseline) is not "
+                f"in these results (arms: {', '.join(res.arms)}); give --baseline with one of "
+                "them, or run the baseline too"
+            )
         baseline = scenario_baseline(res.scenario, res.arms)
     elif baseline not in res.arms:
         raise ResultsError(
@@ -69,15 +77,7 @@ def build_report(
 
 
 def _check_out(out: Path, results: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise ResultsError(f"--out: {out} exists and is not a folder")
-        is_report = all((out / f).exists() for f in REPORT_MARKERS)
-        if any(out.iterdir()) and not is_report:
-            raise ResultsError(
-                f"--out: {out} exists and is not a report folder (no report.html and index.md); "
-                "choose another --out or remove it"
-            )
+    check_report_folder(out)  # absent, empty or a report folder, by content; no links
     r, o = results.resolve(), out.resolve()
     if o == r or o in r.parents:
         raise ResultsError(f"--out: {out} would replace the results folder {results}")

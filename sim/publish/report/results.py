@@ -18,8 +18,16 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import ResultsError
+from sim.guards import files
 from sim.publish.trends import ordered, setting_units
-from sim.results.read import load_sweep_spec, read_table, run_metadata, sweep_tables
+from sim.results.read import (
+    check_arms,
+    load_sweep_spec,
+    read_csv_table,
+    read_table,
+    run_metadata,
+    sweep_tables,
+)
 from sim.results.tables import summarize
 
 #: columns the report reads (others may come and go)
@@ -129,6 +137,7 @@ def _load_run(folder: Path) -> Results:
         "written by `sim run`",
         key=["arm", "replicate", "month", "setting", "payer"],
     )
+    check_arms(monthly["arm"], meta.get("arms") or [], folder / "monthly.parquet", "metadata.json")
     arms = ordered(
         list(dict.fromkeys(monthly["arm"].astype(str))),
         [str(a) for a in meta.get("arms") or []] or list(_arm_descriptions(sc)),
@@ -195,6 +204,7 @@ def _load_sweep(folder: Path) -> Results:
         monthly_columns=RUN_MONTHLY_COLUMNS,
     )
     meta = run_metadata(folder)
+    check_arms(summary["arm"], sweep_spec.arms, folder / "summary.parquet", "sweep.json")
     base = sweep_spec.base
     full = _validated(base)
     arms = ordered(list(dict.fromkeys(summary["arm"].astype(str))), sweep_spec.arms)
@@ -248,15 +258,9 @@ def _read_subgroups(folder: Path) -> pd.DataFrame | None:
 
 def _read_economics(folder: Path) -> dict[str, pd.DataFrame] | None:
     names = {"table": "economics.csv", "increments": "economics_replicates.csv", "ceac": "ceac.csv"}
-    if not all((folder / n).exists() for n in names.values()):
+    if not all(files.kind(folder, n) != "missing" for n in names.values()):
         return None
-    out = {}
-    for k, n in names.items():
-        try:
-            out[k] = pd.read_csv(folder / n, keep_default_na=True)
-        except Exception as exc:  # pandas raises several types for damaged files
-            raise ResultsError(f"{folder / n}: cannot be read as CSV ({exc})") from None
-    return out
+    return {k: read_csv_table(folder, n) for k, n in names.items()}
 
 
 def _validated(base: dict[str, Any]) -> dict[str, Any]:

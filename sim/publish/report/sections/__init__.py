@@ -7,6 +7,7 @@ add a module here and one line to the list (docs/howto/add-a-report-figure.md).
 
 from sim.publish.report.context import Section
 from sim.publish.report.sections import (
+    decomposition,
     economics,
     key_measures,
     life,
@@ -24,6 +25,7 @@ SECTIONS: tuple[Section, ...] = (
     subgroups.SECTION,
     life.SECTION,
     economics.SECTION,
+    decomposition.SECTION,
     parameters.SECTION,
     sensitivity.SECTION,
     value.SECTION,

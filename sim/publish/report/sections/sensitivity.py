@@ -4,8 +4,9 @@ its figures copied and its indices as tables, when it has been run.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-import pandas as pd
 
 from sim.publish.report.context import Context, FigureOut, Part, Section
 from sim.publish.report.tables import slug
@@ -18,30 +19,31 @@ COLUMNS = (
 
 
 def build(ctx: Context) -> Part | None:
-    """The sensitivity analysis of a sweep (``sim sensitivity``), when it has been run."""
-    folder = ctx.res.folder / "sensitivity"
-    if not folder.is_dir():
+    """The sensitivity analysis of a sweep (``sim sensitivity``), when it has been run. Its
+    folder is read without following links or opening anything but regular files
+    (:func:`sim.results.read.read_sensitivity`)."""
+    from sim.guards import files
+    from sim.results.read import read_sensitivity
+
+    if files.kind(ctx.res.folder, "sensitivity") == "missing":
         part = ctx.part()
         part.note(
             "No sensitivity analysis yet: run `sim sensitivity RESULTS` (sobol or morris "
             "designs) and then `sim report` again to include it."
         )
         return part
-    tables = sorted(folder.glob("*.csv"))
+    tables, lines = read_sensitivity(ctx.res.folder)
     if not tables:
         return None
-    warn = folder / "warnings.txt"
     intro = "Indices from `sim sensitivity` (SALib), with the seed's share of the variance."
-    if warn.exists():
-        lines = [x for x in warn.read_text(encoding="utf-8").splitlines() if x]
+    if lines:
         intro += "\n\n**Warnings:**\n\n" + "\n".join(f"- {x}" for x in lines)
     part = ctx.part(intro)
-    for csv in tables:
-        df = pd.read_csv(csv)
-        png = csv.with_suffix(".png")
-        if png.exists():
-            dest = ctx.root / "figures" / f"sensitivity_{png.name}"
-            dest.write_bytes(png.read_bytes())
+    for t in tables:
+        df, csv = t.table, Path(t.name)
+        if t.figure is not None:
+            dest = ctx.root / "figures" / f"sensitivity_{csv.stem}.png"
+            dest.write_bytes(t.figure)
             part.figures.append(
                 FigureOut(dest.stem, f"Sensitivity: {csv.stem}", f"From {csv.name}.", [dest])
             )
