@@ -241,7 +241,7 @@ def test_run_differences_are_paired_by_replicate(run_folder, run_report):
             got = (row["mean"], row["ci_low"], row["ci_high"])
             assert_allclose(got, expected, rtol=1e-8, atol=1e-10, err_msg=f"{arm} {m}")
     md = (run_report.folder / "tables" / "differences.md").read_text()
-    assert "capitation vs ffs" in md and "Payer spending" in md
+    assert "| capitation |" in md and "fee-for-service (ffs)" in md and "Payer spending" in md
 
 
 def test_monthly_trend_data_match_parquet(run_folder, run_report):

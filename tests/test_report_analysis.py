@@ -136,10 +136,14 @@ def test_one_replication_is_said_on_the_figure():
         }
     )
     fig = rf.band_lines(stats, ["a"], [("m", "M", "u")], replications=1)
-    assert any("1 replication" in t.get_text() for t in fig.texts)
+    fig.canvas.draw()
+    texts = [t.get_text() for t in rf._texts(fig)]
+    assert any("1 replication" in t for t in texts)
     fig2 = rf.band_lines(stats, ["a"], [("m", "M", "u")], replications=3)
-    assert not any("1 replication" in t.get_text() for t in fig2.texts)
-    assert any("95% CI over 3 replications" in t.get_text() for t in fig2.texts)
+    fig2.canvas.draw()
+    texts = [t.get_text() for t in rf._texts(fig2)]
+    assert not any("1 replication" in t for t in texts)
+    assert any("95% CI over 3 replications" in t for t in texts)
 
 
 def test_an_arm_looks_the_same_in_every_figure():
