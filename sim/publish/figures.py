@@ -896,6 +896,51 @@ def sensitivity(
     return fig
 
 
+def objective_by_trial(trials: pd.DataFrame, name: str) -> Figure:
+    """A calibration's objective by trial (log scale) and the best so far; ``trials``: the
+    finished trials, columns ``trial`` and ``objective``."""
+    with styled():
+        fig = new_figure(COLUMN * 1.5, 2.8)
+        ax = fig.subplots()
+        ax.plot(trials["trial"], trials["objective"], linestyle="none", marker="o",
+                markersize=2.5, color=COLOURS[2], alpha=0.7, label="trial")  # fmt: skip
+        ax.plot(trials["trial"], trials["objective"].cummin(), color=COLOURS[1],
+                label="best so far")  # fmt: skip
+        if (trials["objective"] > 0).all() and len(trials):
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+        _finish(ax, f"Calibration {label_of(name)}: objective by trial", "trial",
+                "objective (weighted squared z-scores)")  # fmt: skip
+        ax.legend(loc="upper right")
+    return fig
+
+
+def targets_fit(fit: pd.DataFrame) -> Figure:
+    """Each calibration target (its value ± its stated uncertainty) beside the model's figure
+    at the best trial (its 95% interval over seeds), one panel per target, three a row;
+    ``fit``: columns ``target``, ``value``, ``uncertainty``, ``model``, ``model_low``,
+    ``model_high``."""
+    n = len(fit)
+    with styled():
+        fig, axes = _axes(n, ncols=3, height=1.9, extra=0.5)
+        for ax, (_, row) in zip(axes, fit.iterrows(), strict=True):
+            u = float(row["uncertainty"])
+            ax.errorbar([0], [row["value"]], yerr=[[u], [u]], fmt="s", color="0.1", capsize=3,
+                        label="target ± its uncertainty")  # fmt: skip
+            lo, hi = float(row["model_low"]), float(row["model_high"])
+            m = float(row["model"])
+            err = [[max(m - lo, 0.0)], [max(hi - m, 0.0)]] if np.isfinite(lo) else None
+            ax.errorbar([1], [m], yerr=err, fmt="o", color=COLOURS[2], capsize=3,
+                        label="model, 95% interval over seeds")  # fmt: skip
+            ax.set_xticks([0, 1], ["target", "model"])
+            ax.set_xlim(-0.6, 1.6)
+            ax.grid(False, axis="x")
+            _finish(ax, label_of(row["target"]), "", "")
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncol=2)
+    return fig
+
+
 def as_dates(months: pd.Series, start: dt.date) -> pd.Series:
     """Simulation months as the first day of their calendar month (datetime64)."""
     k = start.year * 12 + start.month - 1 + months.astype(int)
