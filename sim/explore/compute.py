@@ -39,7 +39,7 @@ import pandas as pd
 from sim.errors import ScenarioError
 
 #: the population the page runs by default: big enough for a few providers per setting and
-#: stable means, small enough that four arms × 3 replications × 5 years take a few seconds
+#: stable means, small enough that seven arms × 3 replications × 5 years take seconds
 INTERACTIVE_PATIENTS = 10_000
 #: replications by default: enough for a band, few enough to stay interactive
 INTERACTIVE_REPLICATIONS = 3

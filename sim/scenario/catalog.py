@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, SimError
 from sim.guards.paths import SCENARIOS, data_file
 
 __all__ = ["ShippedScenario", "copy_scenario", "find_scenario", "list_scenarios", "scenarios_dir"]
@@ -75,11 +75,12 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
     """Copy the shipped file ``name`` into folder ``dest`` (a sweep brings its base scenario
     along, so it runs from there); return the files written.
 
-    An existing file is left alone and reported as a ScenarioError unless ``overwrite``."""
+    An existing file is left alone and reported (a :class:`~sim.errors.SimError` naming it:
+    the file is not an invalid scenario, it is in the way) unless ``overwrite``."""
     item = find_scenario(name)
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
-        raise ScenarioError(str(dest), None, "exists and is not a folder")
+        raise SimError(f"{dest}: exists and is not a folder; --to takes a folder")
     sources = [item.path]
     if item.base:
         base = scenarios_dir() / item.base
@@ -89,7 +90,7 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
     if not overwrite:
         for t in targets:
             if t.exists():
-                raise ScenarioError(str(t), None, "exists; pass --force to overwrite it")
+                raise SimError(f"{t}: the file exists; pass --force to overwrite it")
     dest.mkdir(parents=True, exist_ok=True)
     for src, t in zip(sources, targets, strict=True):
         shutil.copyfile(src, t)
