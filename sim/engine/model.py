@@ -1,8 +1,9 @@
 """The Mesa model: one world under one arm's payment contracts.
 
-Provider incentives follow Ellis & McGuire (1986), "Provider behavior under prospective
-reimbursement: cost sharing and supply", J Health Econ 5:129-151 (REFERENCE.md §1); the
-payment rules follow Medicare's (REFERENCE.md §3-§7).
+Provider incentives follow Ellis & McGuire (1986) [@ellis1986], "Provider behavior under prospective
+reimbursement: cost sharing and supply", J Health Econ 5:129-151 [@ellis1986]; the
+payment rules follow Medicare's [@cms_pfs2025; @cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015;
+@medpac2024].
 """
 
 from __future__ import annotations
@@ -455,5 +456,5 @@ class HealthSystemModel(mesa.Model):
         return None
 
     def optimal_theta(self, s: int) -> np.ndarray:
-        """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+        """Closed-form best style of each provider of setting ``s`` [@ellis1986]."""
         return incentives.optimal_theta(self.world, s)

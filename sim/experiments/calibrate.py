@@ -8,9 +8,10 @@ source) and how to search:
 - ``method = "optuna"``: Optuna's TPE (or random) sampler minimises the objective, by default
   the weighted squared standardized distance ``Σ_k w_k ((m_k − v_k) / u_k)²``, where ``m_k`` is
   target k's model figure averaged over ``seeds`` replicates;
-- ``method = "abc"``: ABC rejection (Pritchard et al. 1999): ``trials`` draws from the prior,
-  each simulated, the distance is the same objective, and the ``accept`` fraction of draws
-  closest to the targets (or those within ``epsilon``) is the posterior sample.
+- ``method = "abc"``: ABC rejection (Pritchard et al. 1999) [@pritchard1999]: ``trials`` draws
+  from the prior, each simulated, the distance is the same objective, and the ``accept``
+  fraction of draws closest to the targets (or those within ``epsilon``) is the posterior
+  sample.
 
 Every trial uses replicates 0..seeds−1 of the same root seed: common random numbers across
 trials, so two trials differ only by their parameters. The study lives in ``study.db``

@@ -47,7 +47,7 @@ STYLE_FILE = data_file(STYLE)
 PAGE, COLUMN = 7.2, 3.5
 #: the smallest text a figure may hold, points (at the size it is drawn and printed)
 MIN_FONT = 6.0
-#: arm colours, most distinct first: Okabe & Ito (2008) without yellow (too light on white),
+#: arm colours, most distinct first: Okabe & Ito (2008) [@okabe2008] without yellow (too light),
 #: ordered so that the two close pairs (orange / vermillion, sky blue / blue) fall on arms
 #: whose line styles and markers differ most; then grey and wine
 COLOURS = [

@@ -69,7 +69,7 @@ class BehaviourConfig(Strict):
         "learning",
         "choice",
         "learning: providers adapt their practice style from experience; optimal: each plays "
-        "the closed-form best response at once (REFERENCE.md §1); fixed: styles never move.",
+        "the closed-form best response at once [@ellis1986]; fixed: styles never move.",
     )
     initial_offset: float = F(
         0.0,
@@ -147,7 +147,8 @@ class BehaviourConfig(Strict):
         "from that payer's patients alone; in between, the norm plus that share of the "
         "difference. 0 is the default because it is what providers did before the option "
         "existed (one style per provider); physicians' treatment follows the payer mix of "
-        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337; values in between are "
+        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337 [@glied2002]; values in "
+        "between are "
         "an assumption).",
         ge=0,
         le=1,
