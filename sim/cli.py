@@ -201,6 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("name", help="name of a shipped scenario (see `sim scenarios`)")
     cp.add_argument("--to", type=Path, default=Path("."), help="folder (default: here)")
     cp.add_argument("--force", action="store_true", help="overwrite existing files")
+    js = sc_sub.add_parser(
+        "schema",
+        help="the JSON Schema of scenario files (for editors): its path, or --json its text",
+    )
+    js.add_argument("--json", action="store_true", help="print the schema itself")
 
     ex = sub.add_parser(
         "explore",
@@ -698,6 +703,12 @@ def _scenarios(args: argparse.Namespace) -> int:
     if args.scenarios_command == "copy":
         for path in copy_scenario(args.name, args.to, overwrite=args.force):
             print(path)
+        return 0
+    if args.scenarios_command == "schema":
+        from sim.scenario import jsonschema
+
+        print(jsonschema.path().read_text(encoding="utf-8") if args.json else jsonschema.path(),
+              end="" if args.json else "\n")  # fmt: skip
         return 0
     shipped = list_scenarios()
     width = max(len(s.name) for s in shipped)
