@@ -198,7 +198,9 @@ def test_notes_are_rendered_from_markdown_and_raw_html_is_escaped(snf_report):
 
 
 def test_wide_latex_tables_fit_the_page():
-    """CI columns join their means; more than six columns are scaled to the text width."""
+    """CI columns join their means; every table is boxed and scaled to the text width when it
+    is wider (LaTeX measures it: tests/test_publication.py compiles the report's tables), and
+    more than six columns are set small."""
     df = pd.DataFrame(
         {
             "Measure": ["x"],
@@ -210,11 +212,10 @@ def test_wide_latex_tables_fit_the_page():
     assert list(fitted.columns) == ["Measure", "arm0", "arm1", "arm2", "arm3"]
     assert fitted.loc[0, "arm0"] == "1.0 [0.5, 1.5]"
     narrow = latex_table(fitted, "c", "tab:x", "lrrrr")
-    assert "\\toprule" in narrow and "resizebox" not in narrow
+    assert "\\toprule" in narrow and "\\small" not in narrow
+    assert "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}" in narrow
     wide = latex_table(df, "c", "tab:y", "l" + "r" * 8)
-    assert "\\resizebox{\\linewidth}{!}{%" in wide and wide.index("resizebox") < wide.index(
-        "\\begin{tabular}"
-    )
+    assert wide.index("\\small") < wide.index("\\sbox0{") < wide.index("\\begin{tabular}")
 
 
 def test_subgroup_and_economics_sections(tmp_path):

@@ -173,8 +173,9 @@ def _axes(
 
 def _chars(ax, fontsize: float = 8.0) -> int:
     """About how many characters of text fit across an axes (for wrapping its title)."""
-    width = ax.get_position().width * ax.figure.get_figwidth()
-    return max(12, int(width * 72 / (0.55 * fontsize)))
+    # the layout takes some of the cell for tick and axis labels: count on 85% of it
+    width = 0.85 * ax.get_position().width * ax.figure.get_figwidth()
+    return max(12, int(width * 72 / (0.6 * fontsize)))
 
 
 def wrap(text: str, width: int) -> str:
@@ -526,7 +527,7 @@ def forest(
     ``measure``, ``mean``, ``ci_low``, ``ci_high``."""
     styles = _styles_for(arms, styles)
     n = len(panels)
-    height = 0.2 * len(arms) + 0.6
+    height = 0.2 * len(arms) + 0.9
     with styled():
         fig, axes = _axes(n, ncols=2 if n > 1 else 1, height=height, sharey=True, extra=0.5)
         ys = np.arange(len(arms))[::-1]

@@ -220,20 +220,24 @@ def latex_fit(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit_width(tex: str, columns: int) -> str:
-    """Scale a wide tabular to the text width (graphicx's resizebox) and set it small."""
-    if columns <= LATEX_FIT_COLUMNS:
-        return tex
-    tex = tex.replace(
-        "\\begin{tabular}", "\\small\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}", 1
+    """A tabular that never runs off the page: set in a box, and scaled down to the text width
+    (graphicx's resizebox) when the box is wider; more than :data:`LATEX_FIT_COLUMNS` columns
+    are also set small."""
+    small = "\\small\n" if columns > LATEX_FIT_COLUMNS else ""
+    tex = tex.replace("\\begin{tabular}", f"{small}\\sbox0{{%\n\\begin{{tabular}}", 1)
+    return tex.replace(
+        "\\end{tabular}",
+        "\\end{tabular}}%\n"
+        "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi",
+        1,
     )
-    return tex.replace("\\end{tabular}", "\\end{tabular}%\n}", 1)
 
 
 def latex_table(df: pd.DataFrame, caption: str, label: str, align: str) -> str:
     """A booktabs LaTeX table (pandas ``to_latex``, whose template engine, jinja2, is a
-    dependency), every cell and header through :func:`latex_escape`. Tables of more than
-    :data:`LATEX_FIT_COLUMNS` columns are scaled to the text width (``\\resizebox``; needs
-    ``\\usepackage{booktabs,graphicx}``)."""
+    dependency), every cell and header through :func:`latex_escape`. A table wider than the
+    text is scaled to its width (``\\resizebox``; needs ``\\usepackage{booktabs,graphicx}``),
+    and one of more than :data:`LATEX_FIT_COLUMNS` columns is set small."""
     tex = (
         df.map(latex_escape)
         .rename(columns=latex_escape)

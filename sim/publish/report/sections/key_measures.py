@@ -135,53 +135,50 @@ def build(ctx: Context) -> Part | None:
 def _run_figure(
     ctx: Context, part: Part, rw: pd.DataFrame, panels: list, point: int, at: str
 ) -> None:
-    """Over the run: each key measure by arm (left) and each arm's difference from the
-    baseline (right), means with their 95% intervals, one row of panels per measure."""
+    """Over the run: each key measure by arm (one figure) and each arm's difference from the
+    baseline paired by replication (another), means with their 95% intervals, one panel per
+    measure."""
     from sim.publish import figures as rf
 
     res = ctx.res
     names = [k for k, _, _ in panels]
     w = rw[rw["point"] == point]
-    levels = describe(w, ["arm"], names)
-    rows, shown_panels = [levels], []
-    diffs = None
-    if ctx.others:
-        d = paired(w, res.arms, ctx.baseline, ["point", "replicate"], names)
-        diffs = describe(d, ["arm"], names)
-        diffs["measure"] = diffs["measure"] + ":difference"
-        rows.append(diffs)
-    for key, title, unit in panels:
-        shown_panels.append((key, title, unit))
-        if diffs is not None:
-            shown_panels.append(
-                (
-                    f"{key}:difference",
-                    f"{title}, difference from {label_of(ctx.baseline)}",
-                    f"difference, {unit}",
-                )
-            )
-    stats = pd.concat(rows, ignore_index=True)
     part.figure(
         rf.forest(
-            stats,
+            describe(w, ["arm"], names),
             res.arms,
-            shown_panels,
+            panels,
             suptitle=f"Key measures over the run{at}",
             styles=ctx.styles,
             replications=res.replications,
-            zero=[k for k, _, _ in shown_panels if k.endswith(":difference")],
         ),
         "key_measures",
         f"Key measures over the run{at}",
         "Each key measure over the run (flows pooled over every month; levels such as function "
-        "change in the last month), by arm"
-        + (
-            f" (left) and each arm minus the baseline arm ({ctx.baseline}), paired by "
-            "replication (right)"
-            if diffs is not None
-            else ""
-        )
-        + f". Markers: means over replications; bars: {ctx.ci_fig}.",
+        f"change in the last month), by arm. Markers: means over replications; bars: "
+        f"{ctx.ci_fig}.",
+    )
+    if not ctx.others:
+        return
+    diffs = describe(
+        paired(w, res.arms, ctx.baseline, ["point", "replicate"], names), ["arm"], names
+    )
+    dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
+    part.figure(
+        rf.forest(
+            diffs,
+            ctx.others,
+            dpanels,
+            suptitle=f"Key measures: difference from {label_of(ctx.baseline)}{at}",
+            styles=ctx.styles,
+            replications=res.replications,
+            zero=names,
+        ),
+        "key_measures_differences",
+        f"Key measures: difference from {ctx.baseline} over the run{at}",
+        f"Each arm minus the baseline arm ({ctx.baseline}), paired by replication, over the run. "
+        f"Markers: mean paired differences; bars: {ctx.ci_fig}; the line at zero: no "
+        "difference.",
     )
 
 
