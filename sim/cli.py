@@ -229,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--months", type=int, help="starting months (default: the scenario's)")
     ex.add_argument("--replications", type=int, help="starting replications (default: 3)")
+    ex.add_argument("--seed", type=int, help="starting seed (default: the scenario's)")
     return p
 
 
@@ -726,6 +727,10 @@ def _explore(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "port" else 1):
             raise ScenarioError(f"--{name}", None, f"must be at least 1 (got {value})")
+    if args.seed is not None:
+        from sim.guards.limits import check_seed
+
+        check_seed(args.seed, "--seed")
     return serve(
         args.scenario,
         host=args.host,
@@ -733,6 +738,7 @@ def _explore(args: argparse.Namespace) -> int:
         patients=args.patients,
         months=args.months,
         replications=args.replications,
+        seed=args.seed,
     )
 
 

@@ -53,6 +53,9 @@ MODEL_REPORTERS = {
     "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
     "units_per_treated": _units_per_treated,
     "mean_function": lambda m: float(m.population.function.mean(dtype=np.float64)),
+    "function_change": lambda m: (
+        float(m.population.function.mean(dtype=np.float64)) - m._function_start
+    ),
 }
 
 
@@ -215,6 +218,8 @@ class HealthSystemModel(mesa.Model):
         world.coding = Coding(scenario.behaviour.upcoding, [p.for_profit for p in providers])
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
+        #: members' mean function at month 0 (the DataCollector's function_change)
+        self._function_start = float(population.function.mean(dtype=np.float64))
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
         #: announcement month -> the months of the switches announced then
         self._announcements: dict[int, list[int]] = {}

@@ -53,13 +53,31 @@ def _cell(value: object) -> tuple[str, str]:
     return text, ""
 
 
-def _table_html(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
+def table_html(
+    df: pd.DataFrame,
+    numeric: set[str] | None = None,
+    *,
+    table_id: str = "",
+    caption: str = "",
+    row_ids: list[str] | None = None,
+    col_ids: list[str] | None = None,
+) -> str:
+    """A table as HTML from the report's template (``templates/table.html.j2``, autoescaped):
+    numeric columns right-aligned, an interval on a line of its own. ``row_ids`` and
+    ``col_ids`` become ``data-row`` and ``data-col`` attributes (the explorer's table)."""
     return _render(
         "table.html.j2",
         columns=[str(c) for c in df.columns],
         rows=[[_cell(v) for v in row] for row in df.itertuples(index=False)],
         numeric=set(map(str, numeric or set())),
+        table_id=table_id,
+        caption=caption,
+        row_ids=row_ids,
+        col_ids=col_ids,
     )
+
+
+_table_html = table_html
 
 
 def _environment() -> Any:
