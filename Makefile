@@ -16,12 +16,13 @@ PYTEST_ARGS ?=
 # test workers (pytest-xdist): one per core by default; TEST_WORKERS=0 runs in this process
 TEST_WORKERS ?= auto
 CHROMIUM    := /usr/bin/chromium
+PDFLATEX    := /usr/bin/pdflatex
 # Quiet pip, but warnings/errors still go to stderr (QUIET_PIP=-qq hides warnings too).
 QUIET_PIP   ?= --quiet
 PIP         := -m pip --disable-pip-version-check $(QUIET_PIP)
 PYCHECK     := import sys; assert sys.version_info >= (3, 12)
 
-.PHONY: all setup run test test-quick bench bench-startup explore lock clean
+.PHONY: all setup run test test-quick bench bench-startup explore docs lock clean
 .DEFAULT_GOAL := setup
 
 all: test
@@ -54,7 +55,20 @@ $(CHROMIUM):
 	         "the browser test will be skipped (install Debian's chromium to run it)"; \
 	fi
 
-setup: $(STAMP) $(CHROMIUM)
+# The LaTeX tables of `sim report` are compiled by the tests (tests/test_publication.py) with
+# Debian's pdflatex and booktabs: texlive-latex-base and texlive-latex-recommended, without
+# recommends (about 144 MB installed). Installed when missing and we are root (CI), as chromium.
+$(PDFLATEX):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing texlive-latex-base and texlive-latex-recommended (Debian packages) for the LaTeX table test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        texlive-latex-base texlive-latex-recommended >/dev/null; \
+	else \
+	    echo "make: $(PDFLATEX) is missing and cannot be installed here (not root or no apt-get);" \
+	         "the LaTeX table test will be skipped (install Debian's texlive-latex-recommended to run it)"; \
+	fi
+
+setup: $(STAMP) $(CHROMIUM) $(PDFLATEX)
 
 run: setup
 	$(VENV)/bin/sim run $(SCENARIO) $(ARGS)
@@ -76,6 +90,10 @@ bench-startup: setup
 
 explore: setup
 	$(VENV)/bin/sim explore $(ARGS)
+
+# The documentation site in site/ (strict: a warning is an error; `make test` builds it too)
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # Regenerate requirements.lock: resolve pyproject.toml (+ [test]) from scratch in a
 # throw-away venv, using a placeholder `sim` package so the real code is not needed.

@@ -9,8 +9,8 @@ and what the fixed cost per provider would be for a 5% margin; spending per memb
 capitated-plan PMPMs at 120%); SNF therapy minutes per day and shared share; spending per SNF
 day just after a switch in both arms (PDPM budget neutrality); the institutional discharge
 share by year and the mean pathway spending per unit of case-mix weight (bundle targets). These
-are calibration targets (REFERENCE.md §4, §6, §7 or the scenario's own stated design), not the
-reforms' effects.
+are calibration targets ([@cms_snf_fy2019; @cms_cjr2015; @medpac2024] or the scenario's own
+stated design), not the reforms' effects.
 """
 
 from __future__ import annotations

@@ -9,14 +9,18 @@ the file, the field and what is allowed, and exit with status 2; nothing is writ
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+from sim import __version__
 from sim.errors import ScenarioError, SimError
 from sim.guards.limits import RUNS_WITHOUT_YES
 
 EXIT_INPUT = 2
+#: the exit status of a command whose reader went away (``sim scenarios | head``): 128 + SIGPIPE
+EXIT_PIPE = 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="sim",
         description="Agent-based simulation of how payment models shape what providers do.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s (payment-sim) {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser(
         "run",
@@ -196,6 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("name", help="name of a shipped scenario (see `sim scenarios`)")
     cp.add_argument("--to", type=Path, default=Path("."), help="folder (default: here)")
     cp.add_argument("--force", action="store_true", help="overwrite existing files")
+    js = sc_sub.add_parser(
+        "schema",
+        help="the JSON Schema of scenario files (for editors): its path, or --json its text",
+    )
+    js.add_argument("--json", action="store_true", help="print the schema itself")
 
     ex = sub.add_parser(
         "explore",
@@ -219,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--months", type=int, help="starting months (default: the scenario's)")
     ex.add_argument("--replications", type=int, help="starting replications (default: 3)")
+    ex.add_argument("--seed", type=int, help="starting seed (default: the scenario's)")
     return p
 
 
@@ -243,12 +254,33 @@ def _check_executor(args: argparse.Namespace) -> None:
         )
     if args.scheduler and args.executor != "dask":
         raise ScenarioError("--scheduler", None, "is used with --executor dask only")
+    _check_dask(args.executor)
+
+
+def _check_dask(executor: str) -> None:
+    """A Dask executor needs the cluster extra: say so before any folder is made."""
+    if executor in ("dask", "dask-local"):
+        from sim.guards.extras import check
+
+        check("distributed", "cluster", f"--executor {executor}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 a shard failed, 2 bad input, 130
-    interrupted)."""
+    interrupted, 141 the reader of the output went away, as in ``sim scenarios | head``)."""
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # the reader of stdout closed it: stop quietly, and let nothing write to it again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; input errors and interruptions become exit statuses."""
     try:
         from sim.engine import kernels
 
@@ -450,6 +482,7 @@ def _sweep(args: argparse.Namespace) -> int:
     check_version(args.data_version)
     if args.scheduler and args.executor != "dask":
         raise ScenarioError("--scheduler", None, "is used with --executor dask only")
+    _check_dask(args.executor)
     sweep = load_sweep(args.sweep, yes=args.yes, workers=args.workers)
     out = args.out or Path("results") / sweep.config.name
     check_out(out)
@@ -611,12 +644,17 @@ def _count_progress(label: str, what: str):
 
 
 def _sweep_progress(sweep):
-    """Runs done and failed, rate and ETA: a live bar on a terminal, plain lines elsewhere."""
+    """Runs done and failed, rate and ETA: a live bar on a terminal, plain lines elsewhere.
+    The rate counts the runs finished in this session only: a resumed sweep's runs done
+    before are in the count, not in the rate."""
     start = time.perf_counter()
+    before: list[int] = []  # runs already finished at the first call (a resumed sweep)
 
     def stats(done: int, failed: int, total: int) -> str:
         finished = done + failed
-        rate = finished / max(time.perf_counter() - start, 1e-9) * 60
+        if not before:
+            before.append(finished)
+        rate = (finished - before[0]) / max(time.perf_counter() - start, 1e-9) * 60
         left = total - finished
         eta = f", ETA {left / rate:.1f} min" if rate > 0 and left else ""
         return f"{done}/{total} runs done, {failed} failed, {rate:.1f} runs/min{eta}"
@@ -695,6 +733,12 @@ def _scenarios(args: argparse.Namespace) -> int:
         for path in copy_scenario(args.name, args.to, overwrite=args.force):
             print(path)
         return 0
+    if args.scenarios_command == "schema":
+        from sim.scenario import jsonschema
+
+        print(jsonschema.path().read_text(encoding="utf-8") if args.json else jsonschema.path(),
+              end="" if args.json else "\n")  # fmt: skip
+        return 0
     shipped = list_scenarios()
     width = max(len(s.name) for s in shipped)
     for s in shipped:
@@ -711,6 +755,10 @@ def _explore(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "port" else 1):
             raise ScenarioError(f"--{name}", None, f"must be at least 1 (got {value})")
+    if args.seed is not None:
+        from sim.guards.limits import check_seed
+
+        check_seed(args.seed, "--seed")
     return serve(
         args.scenario,
         host=args.host,
@@ -718,6 +766,7 @@ def _explore(args: argparse.Namespace) -> int:
         patients=args.patients,
         months=args.months,
         replications=args.replications,
+        seed=args.seed,
     )
 
 
@@ -766,46 +815,76 @@ def _progress_bar(scenario, arms):
 
 
 def _print_summary(result, elapsed: float) -> None:
+    """The run's outcomes by arm on the terminal: arms named in words and in full, each cell the
+    mean over replications with the half-width of its 95% t-interval (per-replication values,
+    as the report computes them; summary.csv pools the replications)."""
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
+    from scipy import stats as sps
 
-    s = result.summary
+    from sim.publish.labels import label_of
+    from sim.results.tables import summarize
+
     sc = result.scenario
+    m = result.monthly
+    reps = list(dict.fromkeys(m["replicate"]))
+    per = pd_concat(
+        summarize(m[m["replicate"] == r], None, sc.outputs.summary_months).assign(replicate=r)
+        for r in reps
+    )
     pm = sc.population.patients * sc.months * len(result.arms) * sc.replications
-    console = Console(width=max(Console().width, 110))
+    # wide enough for every arm's name and every cell in full (a log file has no terminal)
+    console = Console(width=max(Console().width, 160))
+    n = len(reps)
+    how = f"mean ± 95% CI half-width over {n} replications" if n > 1 else "one replication: no CI"
     title = (
-        f"{sc.name}: {sc.population.patients:,} patients × {sc.months} months × "
-        f"{len(result.arms)} arms × {sc.replications} replicate(s), seed {result.seed}"
+        f"{label_of(sc.name)}: {sc.population.patients:,} patients × {sc.months} months × "
+        f"{len(result.arms)} arms × {n} replication(s), seed {result.seed}; {how}"
     )
     table = Table(title=title, title_justify="left")
-    settings = [x for x in dict.fromkeys(s["setting"]) if x != "all"]
-    table.add_column("arm")
-    table.add_column("spending\n$ pmpm", justify="right")
-    table.add_column("OOP\n$ pmpm", justify="right")
-    for st in settings:
-        table.add_column(f"{st}\nunits/treated", justify="right")
-    table.add_column("Δ function\npoints", justify="right")
-    table.add_column("adverse ev.\n/1,000 mm", justify="right")
-    table.add_column("margin\n% revenue", justify="right")
+    settings = [x for x in dict.fromkeys(per["setting"]) if x != "all"]
+    columns = [
+        ("spending_pmpm", "all", "spending\nUSD pmpm", 2, False),
+        ("oop_pmpm", "all", "out-of-pocket\nUSD pmpm", 2, False),
+        *[("units_per_treated", st, f"{label_of(st)}\nunits per treated", 2, False)
+          for st in settings],
+        ("function_change", "all", "Δ function\npoints", 2, True),
+        ("adverse_events_per_1000", "all", "adverse events\nper 1,000 mm", 2, False),
+        ("provider_margin_pct", "all", "margin\n% revenue", 1, False),
+    ]  # fmt: skip
+    table.add_column("arm", no_wrap=True)
+    for _, _, head, _, _ in columns:
+        table.add_column(head, justify="right", no_wrap=True, min_width=12)
     for arm in result.arms:
-        a = s[s["arm"] == arm].set_index("setting")
-        allr = a.loc["all"]
-        table.add_row(
-            arm,
-            f"{allr.spending_pmpm:,.2f}",
-            f"{allr.oop_pmpm:,.2f}",
-            *[f"{a.loc[st, 'units_per_treated']:.2f}" for st in settings],
-            f"{allr.function_change:+.2f}",
-            f"{allr.adverse_events_per_1000:.2f}",
-            f"{allr.provider_margin_pct:.1f}",
-        )
+        cells = []
+        for col, setting, _, dec, signed in columns:
+            v = per.loc[(per["arm"] == arm) & (per["setting"] == setting), col].to_numpy(float)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                cells.append("n/a")
+                continue
+            mean = v.mean()
+            text = f"{mean:+,.{dec}f}" if signed else f"{mean:,.{dec}f}"
+            if v.size > 1:
+                half = sps.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+                text += f" ± {half:,.{dec}f}"
+            cells.append(text)
+        table.add_row(label_of(arm), *cells)
     console.print(table)
-    units = ", ".join(f"{st}: {sc.settings[st].unit}" for st in settings)
+    units = ", ".join(f"{label_of(st)}: {sc.settings[st].unit}" for st in settings)
     console.print(f"units — {units}; mm = member-months; full tables in summary.csv")
     console.print(
         f"{pm / 1e6:,.1f}M patient-months in {elapsed:.1f} s "
         f"({pm / max(elapsed, 1e-9) / 1e6:.1f}M/s)"
     )
+
+
+def pd_concat(frames):
+    """The frames stacked (pandas imported here, not at the command line's start)."""
+    import pandas as pd
+
+    return pd.concat(list(frames), ignore_index=True)
 
 
 if __name__ == "__main__":

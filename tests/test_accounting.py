@@ -77,7 +77,7 @@ def test_each_perspective_in_its_own_column():
     np.testing.assert_allclose(ffs["public_payer_spending"], ffs["spending"])
     assert (ffs["plan_spending"] == 0).all() and (ffs["plan_revenue"] == 0).all()
     summary = result.summary.set_index(["arm", "setting"])
-    # Medicare pays the plan more than traditional Medicare costs (REFERENCE.md §7: ≈ 120%)
+    # Medicare pays the plan more than traditional Medicare costs ([@medpac2024]: ≈ 120%)
     assert (
         summary.loc[("capitated_plan", "all"), "public_payer_pmpm"]
         > summary.loc[("traditional_ffs", "all"), "public_payer_pmpm"]

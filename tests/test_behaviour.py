@@ -1,4 +1,4 @@
-"""Provider decisions against the closed forms of Ellis & McGuire (REFERENCE.md §1)."""
+"""Provider decisions against the closed forms of Ellis & McGuire [@ellis1986]."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ D = 40.0  # benefit curvature d
 
 
 def _oracle_offset(arm: str, alpha: np.ndarray) -> np.ndarray:
-    """θ from REFERENCE.md §1, written out independently of the engine."""
+    """θ from [@ellis1986], written out independently of the engine."""
     p = {"ffs": FEE_99213, "capitation": 0.0, "blended": 0.25 * FEE_99213}[arm]
     return (p - C) / (alpha * D)
 

@@ -1,4 +1,4 @@
-"""Tests for sim.engine.billing: Medicare Part B FFS rules (REFERENCE.md §3; CMS Pub. 100-04 ch.
+"""Tests for sim.engine.billing: Medicare Part B FFS rules ([@cms_pfs2025]; CMS Pub. 100-04 ch.
 5)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ EIGHT_MINUTE_TABLE = [
 
 @pytest.mark.parametrize(("minutes", "units"), EIGHT_MINUTE_TABLE)
 def test_units_from_minutes_table(minutes: int, units: int) -> None:
-    """The 8-minute-rule table of REFERENCE.md §3 holds at every edge, plus its extension."""
+    """The 8-minute-rule table of [@cms_claims_ch5] holds at every edge, plus its extension."""
     assert units_from_minutes(minutes) == units
     assert isinstance(units_from_minutes(minutes), int)
 
@@ -210,7 +210,7 @@ def test_allocate_respects_minutes_of_each_code(minutes: dict[str, int]) -> None
 
 
 def test_constants_match_reference() -> None:
-    """Conversion factors, deductibles, KX thresholds and rates equal REFERENCE.md §3."""
+    """Conversion factors, deductibles, KX thresholds and rates equal [@cms_partb2025]."""
     assert CONVERSION_FACTORS == {2023: 33.8872, 2024: 33.2875, 2025: 32.3465, 2026: 33.4009}
     assert CONVERSION_FACTOR_2024_TO_MAR8 == 32.7442
     assert CONVERSION_FACTOR_2026_QUALIFYING_APM == 33.5675
@@ -256,7 +256,7 @@ REFERENCE_2025_PRICES = {
 
 @pytest.mark.parametrize(("code", "price"), sorted(REFERENCE_2025_PRICES.items()))
 def test_default_codes_reproduce_reference_2025_prices(code: str, price: float) -> None:
-    """DEFAULT_CODES × 2025 CF at national GPCI is within ±1% of REFERENCE.md §3's price."""
+    """DEFAULT_CODES × 2025 CF at national GPCI is within ±1% of [@cms_pfs2025]'s price."""
     assert fee(DEFAULT_CODES[code], NATIONAL, CF_2025) == pytest.approx(price, rel=0.01)
 
 
@@ -328,7 +328,7 @@ def test_visit_payment_default_codes_three_units() -> None:
     got = visit_payment({"97110": 45}, [], DEFAULT_CODES, NATIONAL, CF_2025)
     assert got == pytest.approx(expected)
     gross = 3 * fee(rvu, NATIONAL, CF_2025)
-    assert 85.0 <= gross <= 100.0  # REFERENCE §3: 45-min visit ≈ 3 units ≈ $85–100 gross
+    assert 85.0 <= gross <= 100.0  # [@cms_pfs2025]: 45-min visit ≈ 3 units ≈ $85–100 gross
     assert got < gross
 
 

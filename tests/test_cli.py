@@ -56,8 +56,8 @@ def test_run_writes_a_documented_results_folder(small, tmp_path):
     p = sim("run", str(small), "--out", str(out), "--quiet", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert {f.name for f in out.iterdir()} == {
-        "monthly.parquet", "summary.csv", "metadata.json", "trends.png", "providers.parquet",
-        "decomposition.csv", "decomposition_replicates.csv",
+        "monthly.parquet", "summary.csv", "metadata.json", "trends.png", "trends.pdf",
+        "trends.svg", "providers.parquet", "decomposition.csv", "decomposition_replicates.csv",
     }  # fmt: skip
     monthly = pd.read_parquet(out / "monthly.parquet")
     assert list(monthly.columns) == list(MONTHLY_COLUMNS)
@@ -79,7 +79,7 @@ def test_default_output_folder_and_summary_table(small, tmp_path):
     p = sim("run", str(small), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "results" / "small" / "monthly.parquet").exists()
-    assert "capitation" in p.stdout and "units/treated" in p.stdout
+    assert "capitation" in p.stdout and "units per treated" in p.stdout
     assert "8/8 months (100%)" in p.stderr  # progress, as plain lines when not on a terminal
 
 

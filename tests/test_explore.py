@@ -6,6 +6,7 @@ import io
 import json
 import tomllib
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,66 @@ def test_sim_explore_with_an_unknown_scenario_exits_2_before_serving(capsys):
 
     assert main(["explore", "nope"]) == 2
     assert "no shipped scenario 'nope'" in capsys.readouterr().err
+
+
+def test_the_export_holds_what_sim_run_writes(tmp_path):
+    """The exported folder has the files `sim run` writes for the same scenario (subgroups,
+    economics, the trends figure in three formats), with the same tables."""
+    import subprocess
+    import sys
+
+    data = c.export_zip(SMALL)
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    names = {n.split("/", 1)[1] for n in zf.namelist()}
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sim", *c.command(SMALL)[1:], "--out", str(out), "--quiet"]
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+    assert names == {p.name for p in out.iterdir()}
+    folder = zf.namelist()[0].split("/")[0]
+    assert zf.read(f"{folder}/summary.csv") == (out / "summary.csv").read_bytes()
+    assert {"trends.png", "trends.pdf", "trends.svg", "economics.csv"} <= names
+
+
+def test_the_stepper_steps_every_arm_as_a_mesa_model():
+    """Month by month: one HealthSystemModel per arm under the page's seed, stepped together;
+    the series are their DataCollectors', dated from the scenario's start; nothing more once
+    every month is done; the same seed gives the run's own first replication."""
+    s = replace(SMALL, seed=11)
+    st = c.Stepper(s)
+    assert st.month == 0 and not st.done and set(st.models) == {a.name for a in st.scenario.arms}
+    assert st.step() == 1 and all(m.steps == 1 for m in st.models.values())
+    for _ in range(10):
+        st.step()
+    assert st.done and st.month == SMALL.months
+    d = st.data()
+    assert set(d["measure"]) == set(c.WATCH) and len(d) == len(st.models) * len(c.WATCH) * 4
+    ffs = st.models["ffs"].datacollector.get_model_vars_dataframe()
+    got = d[(d["arm"] == "ffs") & (d["measure"] == "spending_pmpm")]["value"].to_numpy()
+    np.testing.assert_array_equal(got, ffs["spending_pmpm"].to_numpy())
+    assert str(d["date"].min().date()) == str(st.scenario.start or "2025-01-01")[:10]
+    # replicate 0 of the seed: the batch run's first replication month by month
+    one = run(c.scenario_for(replace(s, replications=1)), seed=11).monthly
+    spend = one[one["arm"] == "ffs"].groupby("month")["spending"].sum()
+    members = one[(one["arm"] == "ffs") & (one["setting"] == one["setting"].iloc[0])]
+    members = members.groupby("month")["members"].sum()
+    np.testing.assert_allclose(got, (spend / members).to_numpy(), rtol=1e-12)
+
+
+def test_the_page_renders_in_a_notebook():
+    """sim.explore.notebook gives the page as a component a notebook displays: it renders with
+    the controls of Mesa's pages (play, pause, step, reset, a seed) and the save and export
+    buttons, for the scenario asked for."""
+    solara = pytest.importorskip("solara")
+    from sim.explore import app, notebook
+
+    element = notebook(str(MAIN), patients=1_500, months=4, replications=2, seed=5)
+    assert app.settings.value.seed == 5 and app.settings.value.patients == 1_500
+    import ipyvuetify as v
+
+    _, rc = solara.render(element, handle_error=False)
+    try:
+        buttons = {c for b in rc.find(v.Btn).widgets for c in b.children if isinstance(c, str)}
+        assert {"play", "pause", "step", "reset"} <= buttons
+        assert any(f.label.startswith("seed") for f in rc.find(v.TextField).widgets)
+    finally:
+        rc.close()

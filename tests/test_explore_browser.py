@@ -77,7 +77,7 @@ def server():
 
 
 def _shown(page, arm: str, outcome: str) -> str:
-    return page.inner_text(f'#summary tr[data-arm="{arm}"] td[data-outcome="{outcome}"]')
+    return page.inner_text(f'#summary tr[data-row="{arm}"] td[data-col="{outcome}"]')
 
 
 def _expected(fee_level: float) -> dict[tuple[str, str], str]:

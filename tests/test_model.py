@@ -146,6 +146,46 @@ def test_mesa_conventions():
     assert "1." in HealthSystemModel.__doc__ and "6." in HealthSystemModel.__doc__
 
 
+def test_rng_takes_what_mesa_model_takes():
+    """rng may be a seed, a Generator, a BitGenerator or a SeedSequence, as for mesa.Model: the
+    same seed gives the same rows whichever form it comes in, and a Generator passed in is not
+    drawn from."""
+    sc = default_world(months=2)
+
+    def rows(rng):
+        m = HealthSystemModel(sc, "ffs", rng=rng, replicate=1)
+        m.run_for(2)
+        return pd.DataFrame(m.rows)
+
+    ref = rows(123)
+    gen = np.random.default_rng(123)
+    state = gen.bit_generator.state
+    for form in (gen, np.random.PCG64(123), np.random.SeedSequence(123), np.int64(123)):
+        pd.testing.assert_frame_equal(rows(form), ref)
+    assert gen.bit_generator.state == state
+    assert HealthSystemModel(sc, "ffs", rng=gen).seed == 123
+    assert not rows(124).equals(ref)
+    with pytest.raises(TypeError, match="rng"):
+        HealthSystemModel(sc, "ffs", rng="123")
+
+
+def test_the_datacollector_reports_each_provider():
+    """The DataCollector keeps a row per provider and month with its setting, traits and style
+    (Mesa's agent-type reporters), equal to the model's own arrays."""
+    sc = default_world(months=2)
+    m = HealthSystemModel(sc, "ffs", rng=5)
+    m.run_for(2)
+    df = m.datacollector.get_agenttype_vars_dataframe(Provider)
+    n_prov = len(m.agents_by_type[Provider])
+    assert len(df) == 2 * n_prov
+    assert set(df["setting"]) == set(sc.settings)
+    last = df.xs(df.index.get_level_values("Step").max(), level="Step")
+    for agent in m.agents_by_type[Provider]:
+        row = last.loc[agent.unique_id]
+        assert row["theta"] == m.world.providers[agent.setting].theta[agent.index]
+        assert row["altruism"] == agent.altruism
+
+
 def test_patient_view():
     """One patient can be inspected as an object, reading the columnar state."""
     sc = default_world()

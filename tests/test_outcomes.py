@@ -3,7 +3,8 @@ with the 0-100 ceiling binding for few patients, in every shipped scenario.
 
 The ranges are the model's documented assumptions (docs/ODD.md, "Function scale"), of the
 order that functional-outcome measures report: a hospital stay treats the acute event but
-many older patients lose function in hospital (Covinsky et al. 2011, JAMA 306:1782), so its
+many older patients lose function in hospital (Covinsky et al. 2011, JAMA 306:1782)
+[@covinsky2011], so its
 net gain is small; a skilled-nursing or home-health episode of rehabilitation gains of the
 order of 5-15% of the scale (FIM-like measures; approx., assumption); an outpatient therapy
 episode somewhat less; a primary-care episode little.

@@ -112,7 +112,7 @@ def _cost_based_world(**params):
 
 
 def test_full_cost_reimbursement_puts_the_closed_form_at_the_patient_optimum():
-    """s = 0, no overhead: a unit earns its marginal cost, so θ* = 0 (REFERENCE.md §1:
+    """s = 0, no overhead: a unit earns its marginal cost, so θ* = 0 ([@ellis1986]:
     α·B'(q) = s·C'(q))."""
     m = HealthSystemModel(_cost_based_world())
     np.testing.assert_allclose(m.optimal_theta(0), 0.0, atol=1e-12)

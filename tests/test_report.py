@@ -241,7 +241,7 @@ def test_run_differences_are_paired_by_replicate(run_folder, run_report):
             got = (row["mean"], row["ci_low"], row["ci_high"])
             assert_allclose(got, expected, rtol=1e-8, atol=1e-10, err_msg=f"{arm} {m}")
     md = (run_report.folder / "tables" / "differences.md").read_text()
-    assert "capitation vs ffs" in md and "Payer spending" in md
+    assert "| capitation |" in md and "fee-for-service (ffs)" in md and "Payer spending" in md
 
 
 def test_monthly_trend_data_match_parquet(run_folder, run_report):
@@ -395,11 +395,19 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(run_folder, tmp_path):
     assert (run_folder / "monthly.parquet").exists()
 
 
-def test_latex_without_jinja2_matches_pandas():
-    """The hand-written LaTeX table (no jinja2) equals pandas' and escapes special characters."""
-    df = pd.DataFrame({"Measure": ["a_b & c", "50% θ"], "ffs 95% CI": ["[1.0, 2.0]", NA_ONE]})
-    own = latex_table(df, "Mean ± t·s/√n", "tab:x", "lr", use_pandas=False)
-    assert r"a\_b \& c" in own and r"50\% $\theta$" in own and r"\pm" in own
-    assert r"\begin{tabular}{lr}" in own and r"\bottomrule" in own
-    pytest.importorskip("jinja2")
-    assert own == latex_table(df, "Mean ± t·s/√n", "tab:x", "lr", use_pandas=True)
+def test_latex_escapes_special_characters_and_symbols():
+    """Special characters are escaped, symbols and Greek letters (Δ, λ, θ, ±) become math, an
+    accent a LaTeX accent; the table is ASCII, and a character with no LaTeX form is an error
+    naming it rather than a table that fails to compile."""
+    from sim.publish.report.tables import latex_escape
+
+    df = pd.DataFrame(
+        {"Measure": ["a_b & c", "50% θ"], "ΔCost at λ 95% CI": ["[1.0, 2.0]", NA_ONE]}
+    )
+    tex = latex_table(df, "Mean ± t·s/√n, café", "tab:x", "lr")
+    assert r"a\_b \& c" in tex and r"50\% $\theta$" in tex and r"\pm" in tex
+    assert r"$\Delta$Cost at $\lambda$" in tex and r"caf\'{e}" in tex
+    assert r"\begin{tabular}{lr}" in tex and r"\bottomrule" in tex
+    assert tex.isascii()
+    with pytest.raises(ValueError, match="U\\+2603"):
+        latex_escape("snow ☃")

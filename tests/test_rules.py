@@ -1,4 +1,5 @@
-"""Payment rules of the reforms against worked examples computed by hand (REFERENCE.md §4-§6)."""
+"""Payment rules of the reforms against worked examples computed by hand
+[@cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015]."""
 
 from __future__ import annotations
 

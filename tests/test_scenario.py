@@ -42,7 +42,7 @@ def test_defaults_need_only_arms():
     """A scenario of just its arms is complete: every other field has a default."""
     sc = validate_scenario({"arms": [{"name": "ffs", "contracts": [{"model": "ffs"}]}]})
     assert set(sc.settings) == {"outpatient_therapy", "primary_care"}
-    assert sc.payers["medicare_ffs"].deductible == 257.0  # Part B 2025, REFERENCE.md §3
+    assert sc.payers["medicare_ffs"].deductible == 257.0  # Part B 2025 [@cms_partb2025]
 
 
 def test_contract_must_cover_every_payer_and_setting():

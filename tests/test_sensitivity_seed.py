@@ -70,10 +70,23 @@ def test_s1_above_st_and_out_of_range_are_flagged_with_a_sample_size():
 
 
 def test_a_large_seed_share_asks_for_replications():
-    """When the seed makes 20% of the variance of the means, the warning asks for the
-    replications that bring it to 5% (it falls as 1/r)."""
+    """When the seed makes 20% of the variance of the means with 2 replications, the warning
+    asks for the replications that bring it to 5%: the seed's part σ²_w/r falls as 1/r while
+    the design's part stays, so r' = 0.2 · 2 · 0.95 / (0.05 · 0.8) = 9.5 → 10."""
     w = sobol_warnings(_table([0.3, 0.5], [0.05, 0.05], [0.4, 0.6], [0.05, 0.05], 0.2), 64, 2, "o")
-    assert len(w) == 1 and "replications = 8" in w[0]
+    assert len(w) == 1 and "replications = 10" in w[0]
+    assert "design.samples" not in w[0]
+
+
+def test_no_advice_beyond_what_anyone_runs():
+    """A seed that makes nearly all the variance, or intervals that would need a base sample
+    above 2^14, give no design to run but say the outcome hardly moves over the ranges."""
+    w = sobol_warnings(
+        _table([0.3, 0.5], [0.05, 0.05], [0.4, 0.6], [0.05, 0.05], 0.999), 64, 2, "o"
+    )
+    assert len(w) == 1 and "barely move this outcome" in w[0] and "replications =" not in w[0]
+    w = sobol_warnings(_table([0.9, -8.0], [0.1, 8.0], [0.3, 0.4], [0.1, 8.0]), 16, 4, "o")
+    assert len(w) == 1 and "hardly varies" in w[0] and "design.samples =" not in w[0]
 
 
 def test_one_replication_is_flagged():
@@ -121,9 +134,10 @@ def test_sim_sensitivity_reports_the_seed_share_and_warns(tmp_path, capsys):
     assert "sim sensitivity: 1/1 outcomes × arms" in err
     table = pd.read_csv(out / "sensitivity" / "sobol_spending_pmpm.csv")
     assert table["seed_share"].between(0, 1).all()
-    # 8 design points: the intervals are wide, so the indices fail the checks
+    # 8 design points of 1,000 patients over 3 months: the seed makes all the variance, so the
+    # indices fail the checks and no design is recommended
     warnings = (out / "sensitivity" / "warnings.txt").read_text()
-    assert "spending_pmpm, arm ffs" in warnings and "use design.samples =" in warnings
+    assert "spending_pmpm, arm ffs" in warnings and "barely move this outcome" in warnings
     assert "warning: spending_pmpm, arm ffs" in err
     assert main(["sensitivity", str(out), "--outcome", "spending_pmpm", "--quiet"]) == 0
     assert "sim sensitivity:" not in capsys.readouterr().err

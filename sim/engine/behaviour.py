@@ -1,6 +1,6 @@
 """How providers choose service intensity and how they adapt it.
 
-A provider values ``profit + α·patient benefit`` (Ellis & McGuire 1986; REFERENCE.md §1). Its
+A provider values ``profit + α·patient benefit`` (Ellis & McGuire 1986 [@ellis1986]). Its
 *practice style* is an offset θ, in service units per month, from each patient's optimum:
 patient i gets ``q_i = clip(q_B,i + θ, 0, max_units)``. With quadratic benefit, marginal revenue
 m per unit, marginal cost c and an expected adverse-event liability that grows with the square
@@ -13,8 +13,8 @@ has the same offset for every patient:
 pay-for-performance payment per point of function gained and v the value of a point: every
 term that makes under-treatment costlier to the provider; κ_o = 2·(liability share·event cost
 + penalty per event)·overtreatment risk, with harm from too much care). With κ = κ_o = 0 this
-is the table of
-REFERENCE.md §1: FFS θ = (p − c)/(α·d), capitation θ = −c/(α·d), blended θ = (p' − c)/(α·d).
+is the table of [@ellis1986]: FFS θ = (p − c)/(α·d), capitation θ = −c/(α·d), blended
+θ = (p' − c)/(α·d).
 
 Providers are not told θ*. In ``learning`` mode each provider varies its style slightly across
 its patients (−δ, 0, +δ, assigned by patient number and month) and keeps a running record

@@ -1,8 +1,7 @@
 """Medicare Part B fee-for-service billing rules for outpatient therapy.
 
 Pure functions and immutable data; no module-level mutable state is read or written by the
-functions. Source of truth for every number and rule here is ``/work/shared/REFERENCE.md`` §3
-("Medicare Part B fee-for-service (outpatient therapy)"), which in turn cites:
+functions. Every number and rule here comes from these sources (keys of docs/references.bib):
 
 * the Medicare Physician Fee Schedule (PFS) payment formula
   ``(wRVU·GPCI_w + peRVU·GPCI_pe + mpRVU·GPCI_mp) × CF``;
@@ -58,15 +57,15 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Constants (REFERENCE.md §3)
+# Constants [@cms_pfs2025]
 # ---------------------------------------------------------------------------------------------
 
 #: Length of one timed-code unit in minutes (CMS Pub. 100-04 ch. 5 §20.2).
 MINUTES_PER_UNIT = 15
-#: Minimum timed minutes in a day to bill one unit: "< 8 → 0" (REFERENCE.md §3, ch. 5 §20.2).
+#: Minimum timed minutes in a day to bill one unit: "< 8 → 0" ([@cms_claims_ch5], ch. 5 §20.2).
 MIN_MINUTES_FOR_UNIT = 8
 
-#: PFS conversion factor ($ per RVU) by calendar year (REFERENCE.md §3).
+#: PFS conversion factor ($ per RVU) by calendar year [@cms_pfs2025].
 #: 2024: $33.2875 applies from 9 March 2024; the earlier 2024 value was $32.7442 (1 Jan–8 Mar),
 #: kept separately as ``CONVERSION_FACTOR_2024_TO_MAR8``.
 #: 2026: $33.4009 is the non-qualifying-APM factor; qualifying APM participants get
@@ -77,25 +76,25 @@ CONVERSION_FACTORS: dict[int, float] = {
     2025: 32.3465,
     2026: 33.4009,
 }
-#: 2024 CF in force 1 Jan–8 Mar 2024 (REFERENCE.md §3).
+#: 2024 CF in force 1 Jan–8 Mar 2024 [@cms_pfs2025].
 CONVERSION_FACTOR_2024_TO_MAR8 = 32.7442
-#: 2026 CF for qualifying APM participants (REFERENCE.md §3).
+#: 2026 CF for qualifying APM participants [@cms_pfs2025].
 CONVERSION_FACTOR_2026_QUALIFYING_APM = 33.5675
 
-#: Annual Part B deductible in $ (REFERENCE.md §3).
+#: Annual Part B deductible in $ [@cms_partb2025].
 PART_B_DEDUCTIBLE: dict[int, float] = {2024: 240.0, 2025: 257.0, 2026: 283.0}
 #: KX-modifier threshold per beneficiary-year in $ (PT+SLP combined; OT separate)
-#: (REFERENCE.md §3).
+#: [@cms_pfs2025].
 KX_THRESHOLD: dict[int, float] = {2024: 2330.0, 2025: 2410.0, 2026: 2480.0}
-#: Targeted medical review above this annual amount in $ (REFERENCE.md §3).
+#: Targeted medical review above this annual amount in $ [@cms_pfs2025].
 MEDICAL_REVIEW_THRESHOLD = 3000.0
-#: Part B coinsurance after the deductible (REFERENCE.md §3).
+#: Part B coinsurance after the deductible [@cms_partb2025].
 PART_B_COINSURANCE = 0.20
 #: Services furnished in whole or part by a therapy assistant (CQ/CO modifiers) are paid at 85%
-#: (REFERENCE.md §3).
+#: [@cms_pfs2025].
 ASSISTANT_RATE = 0.85
 #: MPPR: after the first unit of the day, the practice-expense part of each further therapy unit
-#: is paid at 50% (REFERENCE.md §3).
+#: is paid at 50% [@cms_pfs2025].
 MPPR_PE_RATE = 0.50
 
 
@@ -107,7 +106,7 @@ MPPR_PE_RATE = 0.50
 def units_from_minutes(total_minutes: int | np.integer | np.ndarray) -> int | np.ndarray:
     """Billable 15-minute units for a day's total timed minutes (the "8-minute rule").
 
-    REFERENCE.md §3 / Medicare Claims Processing Manual (CMS Pub. 100-04) ch. 5 §20.2:
+    [@cms_claims_ch5] / Medicare Claims Processing Manual (CMS Pub. 100-04) ch. 5 §20.2:
     ``< 8 → 0; 8–22 → 1; 23–37 → 2; 38–52 → 3; 53–67 → 4; 68–82 → 5``, then one more unit per
     further 15 minutes, a remainder of ≥ 8 minutes earning a unit. Closed form:
     ``0 if m < 8 else (m + 7) // 15`` (for ``m ≥ 8`` this is ``m // 15 + (m % 15 >= 8)``).
@@ -142,7 +141,7 @@ def units_from_minutes(total_minutes: int | np.integer | np.ndarray) -> int | np
 def allocate_units(minutes_by_code: Mapping[str, int]) -> dict[str, int]:
     """Distribute a day's timed units over timed codes by the total-time method.
 
-    CMS Pub. 100-04 ch. 5 §20.2 (REFERENCE.md §3): the number of units is set by the *total*
+    CMS Pub. 100-04 ch. 5 §20.2 [@cms_claims_ch5]: the number of units is set by the *total*
     timed minutes of the day, ``units_from_minutes(sum(minutes))``. Assignment:
 
     1. each code first gets ``minutes // 15`` whole units (a service performed for at least 15
@@ -245,7 +244,7 @@ class CodeRVU:
     """Relative value units of one HCPCS/CPT code (non-facility setting).
 
     ``timed``: True for 15-minute timed codes (billed by the 8-minute rule), False for untimed
-    codes billed as 1 unit per service (REFERENCE.md §3).
+    codes billed as 1 unit per service [@cms_pfs2025].
     """
 
     code: str
@@ -285,7 +284,7 @@ def fee(
 ) -> float:
     """Payment for one unit of one code under the Medicare PFS.
 
-    REFERENCE.md §3 (Medicare PFS):
+    [@cms_pfs2025] (Medicare PFS):
     ``(work·GPCI_w + pe·pe_fraction·GPCI_pe + mp·GPCI_mp) × CF × payer_multiplier``.
 
     ``pe_fraction`` scales the practice-expense component only; ``MPPR_PE_RATE`` (0.5) implements
@@ -307,7 +306,7 @@ def _rvu(code: str, work: float, pe: float, mp: float, timed: bool, desc: str) -
 #: Default non-facility RVUs.
 #:
 #: Calibration: the *total* RVU of each code is chosen (to 2 decimals) so that
-#: ``total × CF_2025 ($32.3465)`` reproduces REFERENCE.md §3's approx. 2025 national non-facility
+#: ``total × CF_2025 ($32.3465)`` reproduces [@cms_pfs2025]'s approx. 2025 national non-facility
 #: payment per unit (secondary sources there): 97110 ≈ $28.8 (0.89 → $28.79), 97112 ≈ $32.4
 #: (1.00 → $32.35), 97140 ≈ $27.2 (0.84 → $27.17), 97530 ≈ $35 (1.08 → $34.93), 97535 ≈ $32
 #: (0.99 → $32.02), 97165/97166/97167 ≈ $100 each (3.09 → $99.95).
@@ -316,13 +315,13 @@ def _rvu(code: str, work: float, pe: float, mp: float, timed: bool, desc: str) -
 #: typical split (therapy codes ≈ 52% work, 45% PE, 3% MP; E/M ≈ 46% work, 50% PE, 4% MP). Only
 #: the totals were calibrated. The split matters for GPCI adjustment and for MPPR (which cuts PE).
 #:
-#: ASSUMPTION: 97161–97163 (PT evaluations), 99213 and 99214 are not priced in REFERENCE.md;
+#: ASSUMPTION: 97161–97163 (PT evaluations), 99213 and 99214 are not priced in the sources;
 #: their values are approx., assumption; verify against the CMS RVU files: PT evaluations set equal
 #: to the OT evaluations (≈ $100), 99213 ≈ $91 (2.81 RVU), 99214 ≈ $129 (3.99 RVU).
 DEFAULT_CODES: dict[str, CodeRVU] = {
     c.code: c
     for c in (
-        # Timed 15-minute therapy codes (REFERENCE.md §3 approx. 2025 prices).
+        # Timed 15-minute therapy codes ([@cms_pfs2025] approx. 2025 prices).
         _rvu("97110", 0.46, 0.40, 0.03, True, "therapeutic exercise, each 15 min"),
         _rvu("97112", 0.52, 0.45, 0.03, True, "neuromuscular re-education, each 15 min"),
         _rvu("97140", 0.44, 0.38, 0.02, True, "manual therapy techniques, each 15 min"),
@@ -332,7 +331,7 @@ DEFAULT_CODES: dict[str, CodeRVU] = {
         _rvu("97161", 1.61, 1.39, 0.09, False, "PT evaluation, low complexity"),
         _rvu("97162", 1.61, 1.39, 0.09, False, "PT evaluation, moderate complexity"),
         _rvu("97163", 1.61, 1.39, 0.09, False, "PT evaluation, high complexity"),
-        # OT evaluations, untimed (REFERENCE.md §3: 97165 ≈ $100, 97166/97167 reported equal).
+        # OT evaluations, untimed ([@cms_pfs2025]: 97165 ≈ $100, 97166/97167 reported equal).
         _rvu("97165", 1.61, 1.39, 0.09, False, "OT evaluation, low complexity"),
         _rvu("97166", 1.61, 1.39, 0.09, False, "OT evaluation, moderate complexity"),
         _rvu("97167", 1.61, 1.39, 0.09, False, "OT evaluation, high complexity"),
@@ -363,18 +362,18 @@ def visit_payment(
 
     ``mppr=False`` pays every unit with full practice expense (to switch the reduction off).
 
-    Units billed (REFERENCE.md §3; CMS Pub. 100-04 ch. 5 §20.2): timed codes get
+    Units billed ([@cms_claims_ch5]; CMS Pub. 100-04 ch. 5 §20.2): timed codes get
     ``allocate_units(minutes_by_code)`` units; each entry of ``untimed_codes`` bills 1 unit
     (a code listed twice bills twice).
 
-    MPPR (REFERENCE.md §3): exactly one unit of the day is paid with full practice expense; every
+    MPPR [@cms_pfs2025]: exactly one unit of the day is paid with full practice expense; every
     other unit has its PE component paid at ``MPPR_PE_RATE`` (50%). The full-PE unit is chosen by
     ranking all units of the day (timed and untimed) by the code's PE RVU, highest first; ties
     go to untimed units before timed units, then to the code listed first (``untimed_codes``
     order, then ``minutes_by_code`` order). Since GPCI_pe is common to all units of a visit,
     ranking by PE RVU equals ranking by PE payment.
 
-    Assistant (REFERENCE.md §3, CQ/CO modifiers): if ``assistant`` is True every *timed* unit
+    Assistant ([@cms_pfs2025], CQ/CO modifiers): if ``assistant`` is True every *timed* unit
     (after MPPR) is paid at ``ASSISTANT_RATE`` (85%); untimed evaluation/visit codes are not
     reduced (they are furnished by the therapist/physician).
 
@@ -484,7 +483,7 @@ def apply_cost_sharing(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Beneficiary out-of-pocket for a claim: deductible first, then coinsurance, plus copay.
 
-    REFERENCE.md §3: the beneficiary pays the annual Part B deductible, then 20% coinsurance
+    [@cms_partb2025]: the beneficiary pays the annual Part B deductible, then 20% coinsurance
     (``PART_B_COINSURANCE``). Elementwise (broadcasting) over arrays, one element per
     independent claim/beneficiary:
 

@@ -1,7 +1,7 @@
 """Clinical relationships: patient benefit, function gain, adverse-event risk, need.
 
 All functions are vectorized over patients and free of state. Benefit follows the quadratic
-form of Ellis & McGuire (1986; REFERENCE.md §1): with the patient-optimal quantity
+form of Ellis & McGuire (1986) [@ellis1986]: with the patient-optimal quantity
 q_B = b/d, the money-valued benefit of q units is ``B(q) = b·q − (d/2)·q²``. Beyond q_B extra
 units add burden, not function: function gain stops at the satiation point q_B (diminishing
 returns up to satiation), while the money value ``B`` used in the provider's objective keeps the
@@ -74,6 +74,6 @@ def seek_probability(expected_oop: np.ndarray, elasticity: float, reference: flo
     """Probability an elective need is taken to a provider: (1 + oop/reference)^elasticity.
 
     The elasticity of care seeking to the out-of-pocket price approaches ``elasticity`` as the
-    price grows past ``reference`` (RAND HIE: about −0.2; REFERENCE.md §2).
+    price grows past ``reference`` (RAND HIE: about −0.2 [@manning1987]).
     """
     return np.power(1.0 + expected_oop / reference, elasticity)

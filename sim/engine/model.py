@@ -1,8 +1,9 @@
 """The Mesa model: one world under one arm's payment contracts.
 
-Provider incentives follow Ellis & McGuire (1986), "Provider behavior under prospective
-reimbursement: cost sharing and supply", J Health Econ 5:129-151 (REFERENCE.md §1); the
-payment rules follow Medicare's (REFERENCE.md §3-§7).
+Provider incentives follow Ellis & McGuire (1986) [@ellis1986], "Provider behavior under prospective
+reimbursement: cost sharing and supply", J Health Econ 5:129-151 [@ellis1986]; the
+payment rules follow Medicare's [@cms_pfs2025; @cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015;
+@medpac2024].
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ MODEL_REPORTERS = {
     "adverse_events_per_1000": lambda m: 1000 * _per_member("adverse_events")(m),
     "units_per_treated": _units_per_treated,
     "mean_function": _mean_function,
+    "function_change": lambda m: _mean_function(m) - m._function_start,
 }
 
 
@@ -85,6 +87,43 @@ def _theta_offset(care: SettingMonth) -> np.ndarray:
     refused any: the cap is part of what its choice earns, not of the choice) minus the
     patient optimum."""
     return care.planned_units + care.not_authorized - care.optimal_units
+
+
+#: provider-level reporters of the DataCollector (one row per provider a month)
+PROVIDER_REPORTERS = {
+    "setting": lambda p: p.model.world.settings[p.setting].name,
+    "region": "region",
+    "altruism": "altruism",
+    "for_profit": "for_profit",
+    "theta": "theta",
+}
+
+
+def root_sequence(
+    rng: int | np.random.Generator | np.random.BitGenerator | np.random.SeedSequence,
+    replicate: int,
+) -> tuple[int | None, np.random.SeedSequence]:
+    """(the seed, the root ``SeedSequence`` of replicate ``replicate``) from what
+    ``mesa.Model`` accepts as ``rng``: a seed, a Generator or BitGenerator (its own seed
+    sequence, never drawn from) or a SeedSequence. The seed is the sequence's entropy (None
+    when it is not a seed an output table can hold)."""
+    if isinstance(rng, bool):
+        raise TypeError("rng: a seed is an int, not a bool")
+    if isinstance(rng, int | np.integer):
+        seed = int(rng)
+        return seed, np.random.SeedSequence(seed, spawn_key=(replicate,))
+    if isinstance(rng, np.random.Generator):
+        rng = rng.bit_generator
+    if isinstance(rng, np.random.BitGenerator):
+        rng = rng.seed_seq
+    if not isinstance(rng, np.random.SeedSequence):
+        raise TypeError(
+            f"rng: a seed (int), a numpy Generator, BitGenerator or SeedSequence, not "
+            f"{type(rng).__name__}"
+        )
+    entropy = rng.entropy
+    seed = int(entropy) if isinstance(entropy, int) and 0 <= entropy < 2**63 else None
+    return seed, np.random.SeedSequence(entropy, spawn_key=(*rng.spawn_key, replicate))
 
 
 class HealthSystemModel(mesa.Model):
@@ -136,8 +175,11 @@ class HealthSystemModel(mesa.Model):
     arm:
         The arm whose contracts apply (default: the first).
     rng:
-        Root seed of the run (an int; default ``scenario.seed``). Streams are spawned from
-        ``SeedSequence(rng, spawn_key=(replicate,))``.
+        What ``mesa.Model`` takes: a seed (an int), a ``numpy.random.Generator``, a
+        ``BitGenerator`` or a ``SeedSequence``; default ``scenario.seed`` (a run is reproducible
+        without one). Streams are spawned from ``SeedSequence(seed, spawn_key=(replicate,))``;
+        a Generator gives its own seed sequence (``default_rng(7)`` runs exactly as ``7``) and
+        is never drawn from.
     replicate:
         Replication number (a child seed of the root seed).
     """
@@ -147,13 +189,16 @@ class HealthSystemModel(mesa.Model):
         scenario: Scenario,
         arm: str | None = None,
         *,
-        rng: int | None = None,
+        rng: int
+        | np.random.Generator
+        | np.random.BitGenerator
+        | np.random.SeedSequence
+        | None = None,
         replicate: int = 0,
         shard: tuple[int, int, frozenset[int]] | None = None,
         exchange: Exchange | None = None,
     ) -> None:
-        seed = scenario.seed if rng is None else int(rng)
-        root = np.random.SeedSequence(seed, spawn_key=(replicate,))
+        seed, root = root_sequence(scenario.seed if rng is None else rng, replicate)
         streams = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(streams["mesa"]))
         #: what the month exchanges with the other shards of a sharded run
@@ -207,6 +252,14 @@ class HealthSystemModel(mesa.Model):
             world.life = lifecourse.Life(world, scenario.life, streams["life"])
         self._build_panels()
         self._f0_sum = population.function_sum_by_payer()
+        #: members' mean function at month 0 (the DataCollector's function_change)
+        life = world.life
+        self._function_start = (
+            float(population.function.mean(dtype=np.float64))
+            if life is None
+            else float(population.function.sum(dtype=np.float64, where=life.enrolled))
+            / max(1, int(life.enrolled.sum()))
+        )
         self._pending_contracts: dict[int, list[tuple[str, str, PaymentModel]]] = {}
         #: announcement month -> the months of the switches announced then
         self._announcements: dict[int, list[int]] = {}
@@ -238,8 +291,11 @@ class HealthSystemModel(mesa.Model):
         self.life_rows: list[dict[str, Any]] | None = [] if scenario.life is not None else None
         #: subgroup rows (sim/engine/subgroups.py), when the scenario has an [analysis] table
         self.subgroups = Subgroups(world, scenario.analysis) if scenario.analysis else None
-        # for mesa.batch_run and Mesa tooling: whole-population aggregates each month
-        self.datacollector = mesa.DataCollector(model_reporters=MODEL_REPORTERS)
+        # for mesa.batch_run and Mesa tooling: whole-population aggregates each month, and each
+        # provider's style and traits (get_agenttype_vars_dataframe(Provider))
+        self.datacollector = mesa.DataCollector(
+            model_reporters=MODEL_REPORTERS, agenttype_reporters={Provider: PROVIDER_REPORTERS}
+        )
 
     # -----------------------------------------------------------------------------------------
     # the month
@@ -504,5 +560,5 @@ class HealthSystemModel(mesa.Model):
         return None
 
     def optimal_theta(self, s: int) -> np.ndarray:
-        """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+        """Closed-form best style of each provider of setting ``s`` [@ellis1986]."""
         return incentives.optimal_theta(self.world, s)

@@ -1,7 +1,8 @@
 """Payment rules of the post-acute and episode reforms, as pure, vectorized functions.
 
-Each function implements one published rule (REFERENCE.md §4-§6) and is tested against worked
-examples computed by hand. Payment models (``sim/engine/payment/``) and care settings compose them.
+Each function implements one published rule [@cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015] and
+is tested against worked examples computed by hand. Payment models (``sim/engine/payment/``) and
+care settings compose them.
 
 - Skilled nursing, PDPM-like (from Oct 2019): the variable per diem (PT and OT components fall
   2% from day 21 and every 7 days after; NTA at 300% on days 1-3) and the 25% limit on group
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
-# Skilled nursing: PDPM-like variable per diem (REFERENCE.md §4)
+# Skilled nursing: PDPM-like variable per diem [@cms_snf_fy2019]
 
 #: PT and OT components: 100% on days 1-20, then 2% less from day 21 and every 7 days after
 PDPM_THERAPY_FIRST_DAY_OF_DECLINE = 21
@@ -144,7 +145,7 @@ def rug_level(minutes_per_week: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Home health (REFERENCE.md §5)
+# Home health [@cms_hh_cy2019]
 
 #: legacy therapy-visit thresholds of a 60-day episode
 HH_THRESHOLDS_2000_2007 = (10,)
@@ -178,7 +179,7 @@ def lupa_payment(
 
 
 # ---------------------------------------------------------------------------------------------
-# Hospital episode bundles (REFERENCE.md §6)
+# Hospital episode bundles [@cms_cjr2015]
 
 
 def reconcile(

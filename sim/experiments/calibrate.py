@@ -8,9 +8,10 @@ source) and how to search:
 - ``method = "optuna"``: Optuna's TPE (or random) sampler minimises the objective, by default
   the weighted squared standardized distance ``Σ_k w_k ((m_k − v_k) / u_k)²``, where ``m_k`` is
   target k's model figure averaged over ``seeds`` replicates;
-- ``method = "abc"``: ABC rejection (Pritchard et al. 1999): ``trials`` draws from the prior,
-  each simulated, the distance is the same objective, and the ``accept`` fraction of draws
-  closest to the targets (or those within ``epsilon``) is the posterior sample.
+- ``method = "abc"``: ABC rejection (Pritchard et al. 1999) [@pritchard1999]: ``trials`` draws
+  from the prior, each simulated, the distance is the same objective, and the ``accept``
+  fraction of draws closest to the targets (or those within ``epsilon``) is the posterior
+  sample.
 
 Every trial uses replicates 0..seeds−1 of the same root seed: common random numbers across
 trials, so two trials differ only by their parameters. The study lives in ``study.db``
@@ -714,44 +715,42 @@ def _fit(cal: Calibration, values_by_target: dict[str, list[float]], spread: str
     return pd.DataFrame(rows)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(float(v)) if isinstance(v, float) else str(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))
-
-
 def write_parameter_file(
     path: Path, cal: Calibration, values: dict[str, float], info: dict[str, Any]
 ) -> None:
-    """A parameter file scenarios can include: [calibration] provenance, [parameters]."""
+    """A parameter file scenarios can include: [calibration] provenance (with the fields each
+    calibrated parameter set, ``[calibration.fields]``), [parameters]. Written by tomli-w."""
+    import tomli_w
+
     from sim import __version__
 
-    lines = [
+    head = [
         f"# Parameters calibrated by `sim calibrate {cal.source}` ({cal.config.method}).",
         '# Include them in a scenario with: include = ["<path to this file>"]',
         "# (docs/calibration.md). Fitted to the targets listed below: `sim validate` refuses",
         "# this file for a suite with a case of the same id.",
         "",
-        "[calibration]",
-        f"name = {_toml_value(cal.config.name)}",
-        f"file = {_toml_value(cal.source)}",
-        f"method = {_toml_value(cal.config.method)}",
-        f"targets = {_toml_value([t.id for t in cal.config.targets])}",
-        f"version = {_toml_value(__version__)}",
-        f"written = {_toml_value(dt.datetime.now(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ'))}",
     ]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in info.items()]
-    lines += ["", "[parameters]"]
-    for p in cal.config.parameters:
-        for f in p.fields:
-            lines.append(f"{json.dumps(f)} = {_toml_value(values[p.name])}  # {p.name}")
+    calibration: dict[str, Any] = {
+        "name": cal.config.name,
+        "file": cal.source,
+        "method": cal.config.method,
+        "targets": [t.id for t in cal.config.targets],
+        "version": __version__,
+        "written": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **{k: _plain(v) for k, v in info.items()},
+        "fields": {p.name: list(p.fields) for p in cal.config.parameters},
+    }
+    parameters = {f: float(values[p.name]) for p in cal.config.parameters for f in p.fields}
+    text = tomli_w.dumps({"calibration": calibration, "parameters": parameters})
     from sim.guards import files
 
-    files.write_text(path.parent, path.name, "\n".join(lines) + "\n")
+    files.write_text(path.parent, path.name, "\n".join(head) + text)
+
+
+def _plain(v: Any) -> Any:
+    """A value as TOML takes it (numpy numbers as Python's)."""
+    return v.item() if hasattr(v, "item") else v
 
 
 def write_outputs(
@@ -826,54 +825,15 @@ def write_outputs(
 
 
 def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataFrame) -> list[str]:
-    import matplotlib
-
-    from sim.guards import files
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The objective by trial and each target against the model's figure
+    (:func:`sim.publish.figures.objective_by_trial`, :func:`~sim.publish.figures.targets_fit`),
+    each as PNG (300 dpi), PDF and SVG."""
+    from sim.publish import figures as rf
 
     ok = trials[trials["state"] == "complete"].sort_values("trial")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.scatter(ok["trial"], ok["objective"], s=10, label="trial")
-    ax.plot(ok["trial"], ok["objective"].cummin(), color="C1", label="best so far")
-    ax.set_yscale("log")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("objective")
-    ax.set_title(f"{cal.config.name}: objective by trial")
-    ax.legend()
-    fig.tight_layout()
-    with files.writer(folder, "objective.png") as fh:
-        fig.savefig(fh, dpi=120, format="png")
-    plt.close(fig)
-
-    n = len(fit)
-    fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 3.2), squeeze=False)
-    for ax, (_, row) in zip(axes[0], fit.iterrows(), strict=True):
-        ax.errorbar([0], [row["value"]], yerr=[[row["uncertainty"]], [row["uncertainty"]]],
-                    fmt="s", color="k", capsize=4, label="target ± uncertainty")  # fmt: skip
-        lo = (
-            max(row["model"] - row["model_low"], 0.0)
-            if row["model_low"] == row["model_low"]
-            else 0.0
-        )
-        hi = (
-            max(row["model_high"] - row["model"], 0.0)
-            if row["model_high"] == row["model_high"]
-            else 0.0
-        )
-        ax.errorbar([1], [row["model"]], yerr=[[lo], [hi]], fmt="o", color="C0", capsize=4,
-                    label="model")  # fmt: skip
-        ax.set_xticks([0, 1], ["target", "model"])
-        ax.set_xlim(-0.6, 1.6)
-        ax.set_title(row["target"], fontsize=8)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    with files.writer(folder, "fit.png") as fh:
-        fig.savefig(fh, dpi=120, format="png")
-    plt.close(fig)
-    return ["objective.png", "fit.png"]
+    files = rf.save(rf.objective_by_trial(ok, cal.config.name), folder, "objective")
+    files += rf.save(rf.targets_fit(fit), folder, "fit")
+    return [f.name for f in files]
 
 
 # ---------------------------------------------------------------------------------------------

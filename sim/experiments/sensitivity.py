@@ -17,9 +17,12 @@ left in the means the indices are computed from (``seed_share_of_means``: σ²_s
 variance of the means, at most 1). With one replication neither can be estimated (NaN, and a
 warning). Sobol indices are checked: an index outside [0, 1] beyond its confidence interval, or
 S1 above ST beyond both intervals, means the sample is too small (or the seed noise too large)
-for the indices to be read; the warning gives the base sample N to use instead, the N that
-brings the widest interval to ±0.05 (intervals shrink as 1/√N), rounded up to a power of 2, and
-the replications that bring the seed's share of the means below 5%.
+for the indices to be read. The warning says what to change: while the seed makes more than 5%
+of the variance of the means, the replications that bring it below 5% (more design points do
+not remove seed noise); then the base sample N that brings the widest interval to ±0.05
+(intervals shrink as 1/√N), rounded up to a power of 2. When either would be beyond what anyone
+runs (more than 100 replications, or N above 2^14), the warning says the outcome hardly moves
+over the ranges swept, instead of recommending a design nobody can run.
 
 Tables go to ``RESULTS/sensitivity/<method>_<outcome>.csv``, figures beside them, and the
 warnings to ``RESULTS/sensitivity/warnings.txt`` (and the terminal).
@@ -56,6 +59,10 @@ def _load_config(folder: Path) -> SweepConfig:
 TARGET_HALF_WIDTH = 0.05
 #: the seed's share of the variance of the replicate means the recommended replications aim at
 TARGET_SEED_SHARE = 0.05
+#: the largest base sample the advice recommends (2^14 · (2k + 2) runs per replication)
+MAX_SAMPLES = 2**14
+#: the most replications per design point the advice recommends
+MAX_REPLICATIONS = 100
 
 
 def seed_variance(y: np.ndarray) -> tuple[float, float]:
@@ -103,20 +110,49 @@ def sobol_warnings(df: pd.DataFrame, samples: int, replications: int, outcome: s
         if not problems:
             continue
         widest = float(np.nanmax(np.concatenate([c1, ct])))
-        n_rec = _pow2(samples * (widest / TARGET_HALF_WIDTH) ** 2) if widest > 0 else samples
-        r_rec = replications
-        if replications >= 2 and np.isfinite(seed_means) and seed_means > TARGET_SEED_SHARE:
-            r_rec = math.ceil(replications * seed_means / TARGET_SEED_SHARE)
-        advice = f"use design.samples = {max(n_rec, samples)}"
-        if r_rec > replications:
-            advice += f" and replications = {r_rec}"
-        elif replications < 2:
-            advice += " and replications >= 2"
         out.append(
             f"{outcome}, arm {arm}: {'; '.join(problems)} (samples = {samples}, widest "
-            f"interval ±{widest:.3g}): {advice}"
+            f"interval ±{widest:.3g}): {_advice(samples, replications, widest, seed_means)}"
         )
     return out
+
+
+def _advice(samples: int, replications: int, widest: float, seed_means: float) -> str:
+    """What to change in the sweep so that its Sobol indices can be read.
+
+    Seed noise first: while the seed makes more than :data:`TARGET_SEED_SHARE` of the variance
+    of the means, more design points cannot narrow the intervals by much, so the advice is the
+    replications that bring it below (the samples are judged again after that run). Then the
+    base sample N that brings the widest interval to ±:data:`TARGET_HALF_WIDTH`, unless that
+    is beyond :data:`MAX_SAMPLES`: then the outcome hardly varies over the ranges swept, and
+    no design a computer can run will resolve its indices."""
+    if replications < 2:
+        return "use replications >= 2 (the seed's share of the variance is unknown with one)"
+    if np.isfinite(seed_means) and seed_means > TARGET_SEED_SHARE:
+        # the seed's share m of the means' variance with r replications is (σ²_w / r) / V,
+        # the design's part V(1 − m); with r' it is (m·r/r') / (1 − m + m·r/r'), which is at
+        # most t from r' = m·r·(1 − t) / (t·(1 − m))
+        t, m = TARGET_SEED_SHARE, min(seed_means, 1.0)
+        r_rec = math.ceil(m * replications * (1 - t) / (t * (1 - m))) if m < 1 else math.inf
+        if r_rec > MAX_REPLICATIONS:
+            return (
+                f"the parameters barely move this outcome beyond the seed's noise (it would take "
+                f"more than {MAX_REPLICATIONS} replications to bring the seed's share below "
+                f"{100 * t:.0f}%); leave this outcome out (--outcome) or widen the ranges"
+            )
+        return (
+            f"use replications = {r_rec} (or a larger population) so that the seed makes less "
+            f"than {100 * t:.0f}% of the variance of the means, then run sim sensitivity "
+            "again; more design points do not remove seed noise"
+        )
+    n_rec = _pow2(samples * (widest / TARGET_HALF_WIDTH) ** 2) if widest > 0 else samples
+    if n_rec > MAX_SAMPLES:
+        return (
+            f"no practical design.samples gets the intervals to ±{TARGET_HALF_WIDTH} (it would "
+            f"take {n_rec:,}): the outcome hardly varies over the ranges swept; widen the "
+            "ranges, or leave this outcome out (--outcome)"
+        )
+    return f"use design.samples = {max(n_rec, samples)}"
 
 
 def analyse(
@@ -225,7 +261,8 @@ def warnings_of(results: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def write(folder: str | Path, results: dict[str, pd.DataFrame], method: str) -> list[Path]:
-    """Write each outcome's table (CSV) and figure (PNG) under RESULTS/sensitivity/."""
+    """Write each outcome's table (CSV) and figure (PNG, PDF, SVG) under
+    RESULTS/sensitivity/."""
     from sim.guards import files
     from sim.publish.plots import sensitivity_figure
     from sim.results.folder import staged_folder
@@ -241,8 +278,8 @@ def write(folder: str | Path, results: dict[str, pd.DataFrame], method: str) -> 
         for outcome, df in results.items():
             csv, png = f"{method}_{outcome}.csv", f"{method}_{outcome}.png"
             df.to_csv(tmp / csv, index=False, float_format="%.6g")
-            sensitivity_figure(df, method, outcome, tmp / png)
-            names += [csv, png]
+            figures = sensitivity_figure(df, method, outcome, tmp / png)
+            names += [csv, *(p.name for p in figures)]
         warnings = warnings_of(results)
         if warnings:
             (tmp / "warnings.txt").write_text("\n".join(warnings) + "\n", encoding="utf-8")

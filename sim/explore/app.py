@@ -1,12 +1,16 @@
-"""The explorer page (Solara): ``sim explore [SCENARIO]`` serves it.
+"""The explorer page (Solara): ``sim explore [SCENARIO]`` serves it, and a notebook shows it
+(:func:`sim.explore.notebook`).
 
 Left: the scenario (a shipped one or a file), the population the page runs (small by default,
-so a change reruns in seconds), replications, and the payment and behaviour knobs of
-:mod:`sim.explore.compute`. Right: the arms side by side (outcomes table), monthly trends with
-the range over replications, each provider's style θ against its optimum θ*, the equivalent
-``sim run`` command, and buttons to save the settings as a scenario file and to export the
-results folder. Each change starts a run in a background thread (an older run still going is
-abandoned); runs are cached per setting, so going back to a setting is instant.
+so a change reruns in seconds), replications and the seed, and the payment and behaviour knobs
+of :mod:`sim.explore.compute` — the model's parameters as controls. Right, as Mesa's SolaraViz
+pages have it: **month by month**, the arms as Mesa models stepped together (play, pause, step,
+reset) with their DataCollectors' series drawn as they come; then **over replications**, the arms
+side by side (outcomes table), the report's monthly trends figure with its 95% intervals, each
+provider's style θ against its optimum θ*, the equivalent ``sim run`` command, and buttons to
+save the settings as a scenario file and to export the results folder. Each change starts a run
+in a background thread (an older run still going is abandoned); runs are cached per setting, so
+going back to a setting is instant. Figures use the report's arm colours and calendar dates.
 """
 
 from __future__ import annotations
@@ -14,18 +18,28 @@ from __future__ import annotations
 import html
 import os
 import shlex
+import threading
+import time
 from dataclasses import replace
 
 import solara
 import solara.lab
 from matplotlib.figure import Figure
 
-from sim.explore import ENV_MONTHS, ENV_PATIENTS, ENV_REPLICATIONS, ENV_SCENARIO
+from sim.explore import ENV_MONTHS, ENV_PATIENTS, ENV_REPLICATIONS, ENV_SCENARIO, ENV_SEED
 from sim.explore import compute as c
 
-#: arm colours (colour-blind safe, Okabe-Ito) and line styles for greyscale print
-COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
-LINES = ["-", "--", ":", "-."]
+#: pause between two months while playing (seconds): the page redraws each month
+PLAY_PAUSE = 0.05
+#: resolution the page shows figures at (they are drawn at print size, 7.2 inches wide)
+SCREEN_DPI = 120
+#: the report's table style (sim/publish/report/page.py), for the arms side by side
+TABLE_CSS = """
+#summary{border-collapse:collapse;font-size:13px;margin:.4em 0}
+#summary th,#summary td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}
+#summary th{background:#eee}#summary caption{text-align:left;font-size:12px;color:#333}
+#summary td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+"""
 
 
 def _initial() -> c.Settings:
@@ -38,12 +52,18 @@ def _initial() -> c.Settings:
         patients=env_int(ENV_PATIENTS) or c.INTERACTIVE_PATIENTS,
         months=env_int(ENV_MONTHS),
         replications=env_int(ENV_REPLICATIONS) or c.INTERACTIVE_REPLICATIONS,
+        seed=env_int(ENV_SEED),
     )
 
 
 settings = solara.reactive(_initial())
 file_text = solara.reactive("")
 error = solara.reactive("")
+seed_error = solara.reactive("")
+#: month by month: the stepped models (None until play or step), playing or not, months shown
+stepper: solara.Reactive[c.Stepper | None] = solara.reactive(None)
+playing = solara.reactive(False)
+watched = solara.reactive(0)
 
 
 @solara.lab.task(prefer_threaded=True)
@@ -83,7 +103,26 @@ def _choose_scenario(name: str) -> None:
         scenario=name,
         patients=settings.value.patients,
         replications=settings.value.replications,
+        seed=settings.value.seed,
     )
+
+
+def _set_seed(text: str) -> None:
+    """The seed box: empty for the scenario's own seed, else a whole number 0 to 2**63 − 1."""
+    text = text.strip()
+    if not text:
+        seed_error.value = ""
+        _set(seed=None)
+        return
+    try:
+        seed = int(text)
+        if not 0 <= seed < 2**63:
+            raise ValueError
+    except ValueError:
+        seed_error.value = f"seed: a whole number from 0 to 2**63 - 1, not {text!r}"
+        return
+    seed_error.value = ""
+    _set(seed=seed)
 
 
 def _slider(label, field, value, lo, hi, step, *, disabled=False, to=None) -> None:
@@ -102,7 +141,7 @@ def _slider(label, field, value, lo, hi, step, *, disabled=False, to=None) -> No
 
 @solara.component
 def Controls(base, knobs: c.Knobs) -> None:
-    """The left column: scenario, population and the knobs."""
+    """The left column: scenario, population and seed, and the knobs."""
     s = settings.value
     shipped = c.shipped_scenarios()
     current = s.scenario if s.scenario in shipped else None
@@ -123,6 +162,14 @@ def Controls(base, knobs: c.Knobs) -> None:
         _slider("months", "months", months, 6, max(120, knobs.months), 6,
                 to=lambda v: None if v == base.months else v)  # fmt: skip
         _slider("replications", "replications", s.replications, 1, 10, 1)
+        solara.InputText(
+            f"seed (empty: the scenario's, {base.seed})",
+            value="" if s.seed is None else str(s.seed),
+            on_value=_set_seed,
+            continuous_update=False,
+        )
+        if seed_error.value:
+            solara.Error(seed_error.value)
         solara.HTML(tag="small", unsafe_innerHTML=(
             "The page runs a small population (10,000 patients by default) so that a change "
             "reruns in seconds; results are cached per setting."))  # fmt: skip
@@ -147,86 +194,168 @@ def Controls(base, knobs: c.Knobs) -> None:
     solara.Style(".v-slider .v-label, .v-input__slider .v-label { min-width: 9.5em; }")
 
 
-def _summary_html(result, s: c.Settings) -> str:
+def summary_html(result, s: c.Settings) -> str:
+    """The arms side by side (all settings together, means over replications), as the report's
+    tables are made (its template: ``sim.publish.report.page.table_html``); each row carries
+    its arm and each cell its outcome (``data-row``, ``data-col``)."""
+    import pandas as pd
+
+    from sim.publish.labels import label_of
+    from sim.publish.report.page import table_html
+
     table = c.summary_table(result)
-    head = "".join(
-        f"<th>{html.escape(label)}<br><small>{html.escape(unit)}</small></th>"
-        for label, unit, _ in c.OUTCOMES.values()
+    heads = [f"{label} ({unit})" for label, unit, _ in c.OUTCOMES.values()]
+    shown = pd.DataFrame(
+        [
+            [label_of(arm), *(f"{row[k]:,.{d}f}" for k, (_, _, d) in c.OUTCOMES.items())]
+            for arm, row in table.iterrows()
+        ],
+        columns=["arm", *heads],
     )
-    rows = []
-    for arm, row in table.iterrows():
-        cells = "".join(
-            f'<td data-outcome="{k}">{row[k]:,.{d}f}</td>' for k, (_, _, d) in c.OUTCOMES.items()
-        )
-        rows.append(f'<tr data-arm="{html.escape(str(arm))}"><th>{html.escape(str(arm))}</th>'
-                    f"{cells}</tr>")  # fmt: skip
     sc = result.scenario
     caption = (
         f"{sc.population.patients:,} patients × {sc.months} months × {sc.replications} "
         f"replication(s), seed {result.seed}; means over replications, all settings"
     )
-    return (
-        '<table id="summary" style="border-collapse:collapse;font-size:14px" border="1" '
-        f'cellpadding="6"><caption style="text-align:left">{html.escape(caption)}</caption>'
-        f"<tr><th>arm</th>{head}</tr>{''.join(rows)}</table>"
+    return table_html(
+        shown,
+        set(heads),
+        table_id="summary",
+        caption=caption,
+        row_ids=[str(a) for a in table.index],
+        col_ids=["arm", *c.OUTCOMES],
     )
 
 
 def trends_figure(result) -> Figure:
-    """Monthly trends per arm: mean over replications, band from the lowest to the highest."""
-    b = c.bands(c.trends(result))
-    fig = Figure(figsize=(11, 5.6), layout="constrained")
-    axes = fig.subplots(2, 2)
-    for ax, (metric, (label, unit)) in zip(axes.flat, c.TRENDS.items(), strict=True):
-        d = b[b["metric"] == metric]
-        for i, arm in enumerate(result.arms):
-            a = d[d["arm"] == arm]
-            colour = COLOURS[i % len(COLOURS)]
-            ax.plot(a["month"], a["mean"], color=colour, linestyle=LINES[i % len(LINES)],
-                    linewidth=1.6, label=arm)  # fmt: skip
-            ax.fill_between(a["month"], a["low"], a["high"], color=colour, alpha=0.18,
-                            linewidth=0)  # fmt: skip
-        ax.set_title(label, fontsize=10)
-        ax.set_ylabel(unit, fontsize=8)
-        ax.set_xlabel("month", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=8, frameon=False)
-    n = result.scenario.replications
-    fig.suptitle(f"Monthly trends: mean and range over {n} replication(s)", fontsize=11)
-    return fig
+    """Monthly trends by arm: the report's figure (``sim run``'s trends figure: calendar months,
+    95% intervals over replications, the policy switches marked, the report's arm colours)."""
+    from sim.publish.trends import trends_figure as report_trends
+
+    return report_trends(result.monthly, result.scenario.model_dump(mode="json"))
 
 
 def providers_figure(result) -> Figure:
-    """Each provider's style θ against its optimum θ* in the last month, one panel per arm."""
+    """Each provider's style θ against its optimum θ* in the last month, one panel per arm,
+    in the arm's colour and marker (one shade per care setting)."""
+    from sim.publish import figures as rf
+    from sim.publish.labels import label_of
+
     p = c.provider_styles(result)
     settings_ = list(dict.fromkeys(p["setting"]))
-    fig = Figure(figsize=(11, 3.2), layout="constrained")
-    axes = fig.subplots(1, len(result.arms), sharex=True, sharey=True, squeeze=False)[0]
+    styles = rf.arm_styles(result.arms)
     lo = float(min(p["theta"].min(), p["theta_optimal"].min()))
     hi = float(max(p["theta"].max(), p["theta_optimal"].max()))
-    markers = ["o", "s", "^", "D", "v", "x"]
-    for i, (ax, arm) in enumerate(zip(axes, result.arms, strict=True)):
-        ax.plot([lo, hi], [lo, hi], color="0.5", linewidth=0.8, linestyle="--")
-        for j, st in enumerate(settings_):
-            d = p[(p["arm"] == arm) & (p["setting"] == st)]
-            ax.scatter(d["theta_optimal"], d["theta"], s=16, alpha=0.75,
-                       color=COLOURS[i % len(COLOURS)], marker=markers[j % len(markers)],
-                       label=st)  # fmt: skip
-        ax.set_title(arm, fontsize=10)
-        ax.set_xlabel("optimum θ* (units/month)", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("style θ (units/month)", fontsize=8)
-    axes[0].legend(fontsize=7, frameon=False)
-    fig.suptitle("Providers in the last month: style against its optimum (dashed: θ = θ*)",
-                 fontsize=11)  # fmt: skip
+    ncols = min(4, len(result.arms))
+    with rf.styled():
+        fig, axes = rf._axes(len(result.arms), ncols=ncols, height=1.9, extra=0.6,
+                             sharex=True, sharey=True)  # fmt: skip
+        for ax, arm in zip(axes, result.arms, strict=True):
+            st = styles[arm]
+            ax.plot([lo, hi], [lo, hi], color="0.5", linewidth=0.8, linestyle="--")
+            for j, setting in enumerate(settings_):
+                d = p[(p["arm"] == arm) & (p["setting"] == setting)]
+                ax.plot(d["theta_optimal"], d["theta"], linestyle="none", marker=st["marker"],
+                        color=st["color"], alpha=1.0 - 0.45 * j, markersize=3,
+                        label=label_of(setting))  # fmt: skip
+            ax.set_title(label_of(arm), loc="left")
+        for ax in axes[-ncols:]:
+            ax.set_xlabel("optimum θ* (units/month)")
+        for ax in axes[::ncols]:
+            ax.set_ylabel("style θ (units/month)")
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncol=len(names),
+                   title="care setting (dashed: θ = θ*)")  # fmt: skip
+        fig.suptitle("Providers in the last month: style against its optimum")
     return fig
+
+
+def watch_figure(data, scenario) -> Figure:
+    """The month-by-month view: each arm's DataCollector series so far by calendar month, in
+    the report's arm colours, over the scenario's whole calendar (so the lines grow)."""
+    import numpy as np
+    import pandas as pd
+
+    from sim.publish import figures as rf
+    from sim.publish.trends import scenario_start, switch_events
+
+    sc = scenario.model_dump(mode="json")
+    arms = [a.name for a in scenario.arms]
+    stats = data.assign(mean=data["value"], ci_low=float("nan"), ci_high=float("nan"), n=1)
+    panels = [(k, t, u) for k, (t, u) in c.WATCH.items()]
+    fig = rf.band_lines(stats, arms, panels, x="date", xlabel="calendar month",
+                        styles=rf.arm_styles(arms), events=switch_events(sc, arms))  # fmt: skip
+    start = scenario_start(sc)
+    end = rf.as_dates(pd.Series([scenario.months]), start).iloc[0]
+    for ax in fig.axes:
+        if ax.get_visible():
+            ax.set_xlim(np.datetime64(start, "D"), end)
+    return fig
+
+
+def _ensure_stepper(s: c.Settings) -> c.Stepper:
+    """The month-by-month models of these settings (built on first use)."""
+    current = stepper.value
+    if current is None or current.settings != s:
+        current = c.Stepper(s)
+        stepper.value = current
+    return current
+
+
+def _reset() -> None:
+    playing.value = False
+    stepper.value = None
+    watched.value = 0
+
+
+def _step(s: c.Settings) -> None:
+    watched.value = _ensure_stepper(s).step()
+
+
+@solara.component
+def Watch(s: c.Settings) -> None:
+    """Month by month, as Mesa's pages: play, pause, step and reset the arms' models (one
+    replication, the page's seed), and their DataCollectors' series drawn as they come."""
+    solara.use_effect(_reset, [s])  # new settings: the models start again
+
+    def play(cancel: threading.Event) -> None:
+        while playing.value and not cancel.is_set():
+            st = _ensure_stepper(s)
+            if st.done:
+                playing.value = False
+                return
+            watched.value = st.step()
+            time.sleep(PLAY_PAUSE)
+
+    solara.use_thread(play, dependencies=[playing.value, s])
+    st = stepper.value
+    months = st.scenario.months if st is not None else (s.months or c.load_base(s.scenario).months)
+    with solara.Card("Month by month: the arms as Mesa models (one replication)"):
+        with solara.Row():
+            solara.Button("play", icon_name="mdi-play", on_click=lambda: playing.set(True),
+                          disabled=playing.value or (st is not None and st.done))  # fmt: skip
+            solara.Button("pause", icon_name="mdi-pause", on_click=lambda: playing.set(False),
+                          disabled=not playing.value)  # fmt: skip
+            solara.Button("step", icon_name="mdi-step-forward", on_click=lambda: _step(s),
+                          disabled=playing.value or (st is not None and st.done))  # fmt: skip
+            solara.Button("reset", icon_name="mdi-restore", on_click=_reset)
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f'<span id="watch-month">month {watched.value} of {months}</span>'
+            + (" (playing)" if playing.value else "")))  # fmt: skip
+        if st is not None and watched.value > 0:
+            fig = watch_figure(st.data(), st.scenario)
+            solara.FigureMatplotlib(fig, format="png", dpi=SCREEN_DPI,
+                                    dependencies=[watched.value, id(st)])  # fmt: skip
+        else:
+            solara.HTML(tag="small", unsafe_innerHTML=(
+                "Play or step: each arm is a HealthSystemModel (Mesa) under the page's settings "
+                "and seed, stepped one month at a time; the lines are its DataCollector's "
+                "series."))  # fmt: skip
 
 
 @solara.component
 def Results(s: c.Settings) -> None:
-    """The right column: status, the arms side by side, trends, providers, save and export."""
+    """Over replications: status, the arms side by side, trends, providers, save and export."""
     done = compute_run.value if compute_run.finished else None
     shown = done if done is not None and done[0] == s else None
     latest = shown or (compute_run.latest if compute_run.latest else None)
@@ -247,16 +376,27 @@ def Results(s: c.Settings) -> None:
         ResultsBody(s_done, result)
 
 
+def _export(s_done: c.Settings) -> bytes:
+    """The results folder as a zip; an error becomes a message on the page, not a traceback."""
+    try:
+        data = c.export_zip(s_done)
+    except Exception as exc:
+        error.value = f"export failed: {exc}"
+        raise
+    return data
+
+
 @solara.component
 def ResultsBody(s_done: c.Settings, result) -> None:
     """Outcomes table, figures, save and export of one finished run (built once per run)."""
     cmd = solara.use_memo(lambda: " ".join(shlex.quote(x) for x in c.command(s_done)), [s_done])
-    table = solara.use_memo(lambda: _summary_html(result, s_done), [s_done])
+    table = solara.use_memo(lambda: summary_html(result, s_done), [s_done])
     trends = solara.use_memo(lambda: trends_figure(result), [s_done])
     providers = solara.use_memo(lambda: providers_figure(result), [s_done])
+    solara.Style(TABLE_CSS)
     solara.HTML(tag="div", unsafe_innerHTML=table)
-    solara.FigureMatplotlib(trends, format="png", dpi=80, dependencies=[s_done])
-    solara.FigureMatplotlib(providers, format="png", dpi=80, dependencies=[s_done])
+    solara.FigureMatplotlib(trends, format="png", dpi=SCREEN_DPI, dependencies=[s_done])
+    solara.FigureMatplotlib(providers, format="png", dpi=SCREEN_DPI, dependencies=[s_done])
     with solara.Row():
         name = result.scenario.name
         solara.FileDownload(
@@ -264,7 +404,7 @@ def ResultsBody(s_done: c.Settings, result) -> None:
             label="save settings as scenario", mime_type="application/toml",
         )  # fmt: skip
         solara.FileDownload(
-            lambda: c.export_zip(s_done), filename=f"{name}_results.zip",
+            lambda: _export(s_done), filename=f"{name}_results.zip",
             label="export results folder", mime_type="application/zip",
         )  # fmt: skip
     solara.HTML(tag="p", unsafe_innerHTML="The same run from the command line:")
@@ -286,4 +426,6 @@ def Page() -> None:
             solara.HTML(tag="p", unsafe_innerHTML=html.escape(base.description))
             Controls(base, knobs)
         with solara.Column():
-            Results(s)
+            Watch(s)
+            with solara.Card("Over replications: the arms side by side"):
+                Results(s)

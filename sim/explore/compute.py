@@ -39,7 +39,7 @@ import pandas as pd
 from sim.errors import ScenarioError
 
 #: the population the page runs by default: big enough for a few providers per setting and
-#: stable means, small enough that four arms × 3 replications × 5 years take a few seconds
+#: stable means, small enough that seven arms × 3 replications × 5 years take seconds
 INTERACTIVE_PATIENTS = 10_000
 #: replications by default: enough for a band, few enough to stay interactive
 INTERACTIVE_REPLICATIONS = 3
@@ -61,6 +61,14 @@ TRENDS: dict[str, tuple[str, str]] = {
     "spending_pmpm": ("payer spending", "$ per member-month"),
     "oop_pmpm": ("out-of-pocket", "$ per member-month"),
     "service_units_per_1000": ("service units", "per 1,000 members"),
+    "function_change": ("Δ function since month 0", "points"),
+}
+
+#: the month-by-month view (:class:`Stepper`): DataCollector model reporter -> (label, unit)
+WATCH: dict[str, tuple[str, str]] = {
+    "spending_pmpm": ("payer spending", "$ per member-month"),
+    "oop_pmpm": ("out-of-pocket", "$ per member-month"),
+    "units_per_treated": ("units per patient treated", "units"),
     "function_change": ("Δ function since month 0", "points"),
 }
 
@@ -223,7 +231,8 @@ def command(settings: Settings) -> list[str]:
     base = load_base(settings.scenario)
     cmd = ["sim", "run", str(resolve(settings.scenario))]
     for o in overrides(base, settings):
-        cmd += ["--set", o]
+        # the page's runs skip the figure; its export (what the command reproduces) draws it
+        cmd += ["--set", "outputs.figure=true" if o == "outputs.figure=false" else o]
     if settings.seed is not None:
         cmd += ["--seed", str(settings.seed)]
     return cmd
@@ -336,6 +345,55 @@ def provider_styles(result) -> pd.DataFrame:
     return out.assign(gap=out["theta"] - out["theta_optimal"])
 
 
+class Stepper:
+    """The page's arms as Mesa models, stepped together one month at a time (Mesa's own
+    play / step / reset): one :class:`~sim.engine.model.HealthSystemModel` per arm, built as the
+    batch run builds replicate 0 under the page's seed (so its months are the run's first
+    replication's), each collecting :data:`WATCH` in its DataCollector."""
+
+    def __init__(self, settings: Settings) -> None:
+        from sim.engine.model import HealthSystemModel
+
+        self.settings = settings
+        self.scenario = scenario_for(settings)
+        seed = self.scenario.seed if settings.seed is None else settings.seed
+        self.models = {
+            a.name: HealthSystemModel(self.scenario, a.name, rng=seed, replicate=0)
+            for a in self.scenario.arms
+        }
+        self.month = 0
+
+    @property
+    def done(self) -> bool:
+        """Every month of the scenario simulated."""
+        return self.month >= self.scenario.months
+
+    def step(self) -> int:
+        """One more month for every arm (nothing once done); the months simulated."""
+        if not self.done:
+            for model in self.models.values():
+                model.step()
+            self.month += 1
+        return self.month
+
+    def data(self) -> pd.DataFrame:
+        """The DataCollectors' series so far: columns arm, month (1, 2, ...), date (the first
+        day of the calendar month, from the scenario's start), measure (a key of
+        :data:`WATCH`), value."""
+        from sim.publish.figures import as_dates
+        from sim.publish.trends import scenario_start
+
+        frames = []
+        for arm, model in self.models.items():
+            df = model.datacollector.get_model_vars_dataframe()[list(WATCH)]
+            df = df.reset_index(drop=True).assign(arm=arm, month=lambda d: d.index + 1)
+            frames.append(df.melt(["arm", "month"], var_name="measure", value_name="value"))
+        out = pd.concat(frames, ignore_index=True)
+        start = scenario_start(self.scenario.model_dump(mode="json"))
+        out["date"] = as_dates(out["month"] - 1, start)
+        return out[["arm", "month", "date", "measure", "value"]]
+
+
 # ---------------------------------------------------------------------------------------------
 # saving and exporting
 
@@ -393,6 +451,8 @@ def export_zip(settings: Settings) -> bytes:
             meta=meta,
             figures=trends_png(result.monthly, result.scenario),
             life=result.life,
+            subgroups=result.subgroups,
+            scenario=result.scenario,
         )
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name in written.files:

@@ -21,3 +21,19 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
             f"{feature} needs {module.split('.')[0]}, which is not installed; "
             f"install it with: pip install 'payment-sim[{extra}]'"
         ) from exc
+
+
+def check(module: str, extra: str, feature: str) -> None:
+    """Like :func:`require`, without importing ``module`` (a check before any work starts:
+    importing a large library only to learn it is there costs seconds)."""
+    from importlib.util import find_spec
+
+    try:
+        found = find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingExtraError(
+            f"{feature} needs {module.split('.')[0]}, which is not installed; "
+            f"install it with: pip install 'payment-sim[{extra}]'"
+        )

@@ -224,17 +224,14 @@ def check_seed(seed: int, source: str, field: str = "seed") -> None:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new process (MemAvailable), or None if unknown."""
+    """Bytes of memory available to a new process without swapping (psutil's
+    ``virtual_memory().available``: MemAvailable on Linux, its equivalent elsewhere), or None
+    if unknown."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # a platform psutil cannot read: no memory check rather than no run
         return None
 
 

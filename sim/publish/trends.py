@@ -7,7 +7,6 @@ results folder (:mod:`sim.results.tables`) can call it.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,14 +28,16 @@ def plural(unit: str) -> str:
 
 
 def monthly_panels(settings: list[str], units: dict[str, str]) -> list[tuple[str, str, str]]:
-    """Monthly measures: (key, title, y label with unit)."""
+    """Monthly measures: (key, title, y label with unit); settings named in words."""
+    from sim.publish.labels import label_of
+
     return [
         ("spending_pmpm", "Payer spending", "USD per member-month"),
         ("oop_pmpm", "Out-of-pocket", "USD per member-month"),
         *[
             (
                 f"units_per_treated:{s}",
-                f"Units per treated patient: {s}",
+                f"Units per treated patient: {label_of(s)}",
                 f"{plural(units[s])} per treated patient",
             )
             for s in settings
@@ -135,6 +136,8 @@ def scenario_start(scenario: dict[str, Any]) -> dt.date:
 def switch_events(scenario: dict[str, Any], arms: list[str]) -> list[tuple[Any, str]]:
     """Policy switches of the arms shown, one per month: (date as datetime64, label naming the
     arms that switch and the month)."""
+    from sim.publish.labels import label_of
+
     start = scenario_start(scenario)
     by_month: dict[int, list[str]] = {}
     for arm in scenario.get("arms") or [] if isinstance(scenario, dict) else []:
@@ -147,17 +150,16 @@ def switch_events(scenario: dict[str, Any], arms: list[str]) -> list[tuple[Any, 
     for month, names in sorted(by_month.items()):
         k = start.year * 12 + start.month - 1 + month
         day = dt.date(k // 12, k % 12 + 1, 1)
-        who = (
-            "" if len(names) == len(arms) else f" ({', '.join(n.replace('_', ' ') for n in names)})"
-        )
+        who = "" if len(names) == len(arms) else f" ({', '.join(label_of(n) for n in names)})"
         out.append((np.datetime64(day, "D"), f"switch {day:%b %Y}{who}"))
     return out
 
 
-def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: Path) -> None:
-    """``sim run``'s trends.png: the report's monthly figure (same code, same style), drawn
-    from a run's monthly table (PNG only, 300 dpi)."""
+def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None) -> Any:
+    """``sim run``'s trends figure: the report's monthly figure (same code, same style), drawn
+    from a run's monthly table; returns the matplotlib figure."""
     from sim.publish import figures as rf
+    from sim.publish.labels import capitalised, label_of
 
     sc = scenario or {}
     arms = list(dict.fromkeys(monthly["arm"].astype(str)))
@@ -171,18 +173,15 @@ def trends_figure(monthly: pd.DataFrame, scenario: dict[str, Any] | None, path: 
     reps = int(monthly["replicate"].nunique())
     order = [str(a.get("name")) for a in sc.get("arms") or [] if isinstance(a, dict)]
     styles = rf.arm_styles(ordered(arms, order))
-    fig = rf.band_lines(
+    name = capitalised(label_of(sc.get("name") or "run"))
+    return rf.band_lines(
         stats,
         arms,
         panels,
         x="date",
         xlabel="calendar month",
-        suptitle=f"{sc.get('name') or 'run'}: monthly trends by arm",
+        suptitle=f"{name}: monthly trends by arm",
         styles=styles,
         events=switch_events(sc, arms),
         replications=reps,
     )
-    fig.savefig(path, dpi=rf.DPI, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)

@@ -199,11 +199,25 @@ def write_run_datapackage(
     descriptor and every table against it, and write it (atomically); return its path.
 
     Raises :class:`~sim.errors.ResultsError` listing the problems if validation fails."""
-    frictionless = require("frictionless", "datapackage", "--datapackage")
     folder = Path(folder)
     descriptor = package_descriptor(folder, license=license, version=check_version(version))
-    package = frictionless.Package.from_descriptor(descriptor, basepath=str(folder))
-    report = package.validate()
+    return write_package(folder, descriptor)
+
+
+def write_package(folder: Path, descriptor: dict[str, Any], *, rows: int | None = None) -> Path:
+    """Build a data package from ``descriptor`` with frictionless (its paths relative to
+    ``folder``), validate the descriptor and the tables against their schemas (every row, or
+    the first ``rows`` of each table), and write ``datapackage.json`` (atomically) as
+    frictionless writes it; return its path. Used by ``sim run --datapackage`` and by a
+    sweep's dataset (:mod:`sim.results.dataset`).
+
+    Raises :class:`~sim.errors.ResultsError` listing the problems if validation fails."""
+    frictionless = require("frictionless", "datapackage", "--datapackage")
+    try:
+        package = frictionless.Package.from_descriptor(descriptor, basepath=str(folder))
+    except frictionless.FrictionlessException as exc:
+        raise ResultsError(f"{folder}: the data package is not valid: {exc}") from None
+    report = package.validate(limit_rows=rows) if rows else package.validate()
     if not report.valid:
         problems = [f"{e.type}: {e.message}" for t in report.tasks for e in t.errors]
         problems += [f"{e.type}: {e.message}" for e in report.errors]

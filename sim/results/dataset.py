@@ -1,5 +1,7 @@
 """A sweep's results as a citable dataset: Parquet tables, a Frictionless ``datapackage.json``
-describing every table and column (type, unit, meaning), metadata and a generated README.
+describing every table and column (type, unit, meaning; built and validated by the
+``frictionless`` library, as a run's is: :func:`sim.results.datapackage.write_package`),
+metadata and a generated README.
 
 Every file is written under a temporary name and renamed into place, and the dataset as a whole
 is all or nothing to its readers: ``metadata.json``, the marker of a complete dataset, is
@@ -24,14 +26,6 @@ from sim.results.tables import MONTHLY_COLUMNS, SUMMARY_COLUMNS
 if TYPE_CHECKING:
     from sim.experiments.sweep import Sweep
 
-_FRICTIONLESS_TYPES = {
-    "string": "string",
-    "int32": "integer",
-    "int64": "integer",
-    "float64": "number",
-    "bool": "boolean",
-}
-
 TABLE_DOCS = {
     "design": "The design: one row per design point, one column per varied scenario field.",
     "summary": "Per run (design point × replication) and arm: the run summary per setting and "
@@ -43,6 +37,9 @@ TABLE_DOCS = {
 #: the file written last when a sweep's dataset is gathered: its presence marks the dataset
 #: complete (:mod:`sim.results.read` checks it)
 DATASET_MARKER = "metadata.json"
+#: rows of each table checked against its schema when the data package is built (the
+#: descriptor is always checked whole; a sweep's monthly table can hold millions of rows)
+VALIDATE_ROWS = 10_000
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -110,7 +107,7 @@ def write_dataset(
     """Write a sweep's tables as Parquet with ``datapackage.json`` (licence and version of the
     data: ``data_license``, an SPDX identifier, and ``data_version``), ``metadata.json`` and a
     README; return the file names. ``code``: the hash of the simulation code that ran it."""
-    from sim.results.datapackage import check_version, license_descriptor
+    from sim.results.datapackage import check_version, license_descriptor, write_package
 
     folder = Path(folder)
     with safe.folder(folder) as fd, contextlib.suppress(FileNotFoundError):
@@ -125,8 +122,6 @@ def write_dataset(
             {
                 "name": name,
                 "path": path.name,
-                "format": "parquet",
-                "mediatype": "application/vnd.apache.parquet",
                 "profile": "tabular-data-resource",
                 "description": TABLE_DOCS[name],
                 "schema": {
@@ -146,7 +141,7 @@ def write_dataset(
         "licenses": [license_descriptor(data_license)],
         "resources": resources,
     }
-    _atomic_write(folder / "datapackage.json", json.dumps(package, indent=2) + "\n")
+    write_package(folder, package, rows=VALIDATE_ROWS)
     files.append("datapackage.json")
     meta = {
         "sweep": cfg.model_dump(mode="json"),

@@ -94,7 +94,8 @@ class AnalysisConfig(Strict):
         0.03,
         "fraction/year",
         "Annual discount rate of QALYs and costs (3%: the Second Panel on Cost-Effectiveness "
-        "in Health and Medicine, Sanders et al. 2016 JAMA 316:1093), applied monthly as "
+        "in Health and Medicine, Sanders et al. 2016 JAMA 316:1093 [@sanders2016]), applied "
+        "monthly as "
         "(1 + r)^(-month/12).",
         ge=0,
         le=0.2,
@@ -117,7 +118,7 @@ class AnalysisConfig(Strict):
         [50_000.0, 100_000.0, 150_000.0],
         "USD/QALY",
         "Willingness-to-pay thresholds for net monetary benefit (the US range $50,000-"
-        "$150,000 per QALY; Neumann, Cohen & Weinstein 2014 NEJM 371:796).",
+        "$150,000 per QALY; Neumann, Cohen & Weinstein 2014 NEJM 371:796 [@neumann2014]).",
     )
     perspective: Literal[PERSPECTIVES] = F(  # type: ignore[valid-type]
         "health_system",

@@ -122,7 +122,7 @@ class BehaviourConfig(Strict):
         "learning",
         "choice",
         "learning: providers adapt one practice style per provider from experience; optimal: "
-        "each plays the style's closed-form best response at once (REFERENCE.md §1); fixed: "
+        "each plays the style's closed-form best response at once [@ellis1986]; fixed: "
         "styles never move; best_response: providers compute the rules they are told about — "
         "each patient's units are the best response to the contract's prices for that patient "
         "where it stands (thresholds, caps, per diems by day of stay, limits), and after a "
@@ -205,7 +205,8 @@ class BehaviourConfig(Strict):
         "from that payer's patients alone; in between, the norm plus that share of the "
         "difference. 0 is the default because it is what providers did before the option "
         "existed (one style per provider); physicians' treatment follows the payer mix of "
-        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337; values in between are "
+        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337 [@glied2002]; values in "
+        "between are "
         "an assumption).",
         ge=0,
         le=1,

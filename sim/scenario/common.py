@@ -4,7 +4,8 @@ inheritance of built-in named entries.
 
 Every field carries a description and a unit (``json_schema_extra={"unit": ...}``) so that the
 field reference in ``docs/scenario-reference.md`` is generated from the schema and cannot drift.
-Defaults cite their source (``../shared/REFERENCE.md`` section) or say "assumption".
+Defaults cite their source by its key in ``docs/references.bib`` (``[@key]``) or say
+"assumption".
 """
 
 from __future__ import annotations

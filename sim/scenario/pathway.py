@@ -107,7 +107,7 @@ class PathwayConfig(Strict):
         3,
         "months",
         "Months of a pathway from its index admission (3 ≈ the 90-day CJR episode; "
-        "REFERENCE.md §6); readmissions inside it belong to it.",
+        "[@cms_cjr2015]); readmissions inside it belong to it.",
         ge=1,
         le=24,
     )

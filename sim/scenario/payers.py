@@ -13,7 +13,7 @@ class BenefitDesign(Strict):
         0.2,
         "fraction",
         "Patient share of the fee-schedule value of services after the deductible (Part B: "
-        "20%; REFERENCE.md §3).",
+        "20% [@cms_partb2025]).",
         ge=0,
         le=1,
     )
@@ -43,7 +43,7 @@ class PayerConfig(Strict):
     deductible: float = F(
         257.0,
         "USD/year",
-        "Annual deductible (Medicare Part B 2025: $257; REFERENCE.md §3).",
+        "Annual deductible (Medicare Part B 2025: $257 [@cms_partb2025]).",
         ge=0,
     )
     benefit_design: BenefitDesign = F(

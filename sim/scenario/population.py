@@ -57,7 +57,7 @@ class PopulationConfig(Strict):
         0.5,
         "log-sd",
         "Spread of the comorbidity risk score (lognormal, normalised to mean 1.0 as CMS-HCC "
-        "scores are; REFERENCE.md §7).",
+        "scores are [@medpac2024]).",
         ge=0,
         le=3,
     )

@@ -53,7 +53,7 @@ class Scenario(Strict):
     payers: dict[str, PayerConfig] = F(
         default_payers(),
         "table",
-        "Payers. Medicare Part B deductible from REFERENCE.md §3; commercial rates ≈ 1.4× "
+        "Payers. Medicare Part B deductible from [@cms_partb2025]; commercial rates ≈ 1.4× "
         "Medicare, the $1,500 commercial deductible and the other-care amounts are assumptions.",
     )
     settings: dict[str, SettingConfig] = F(default_settings(), "table", "Care settings, by name.")

@@ -102,8 +102,8 @@ class ProvidersConfig(Strict):
     altruism: DistributionConfig = F(
         DistributionConfig(a=2.0, b=2.0, low=0.1, high=0.9),
         "weight",
-        "Weight α on patient benefit, heterogeneous across providers (Godager & Wiesen 2013; "
-        "REFERENCE.md §1, §8).",
+        "Weight α on patient benefit, heterogeneous across providers (Godager & Wiesen 2013) "
+        "[@ellis1986; @godager2013; @brosigkoch2017].",
     )
     adaptation_speed: DistributionConfig = F(
         DistributionConfig(a=2.0, b=5.0, low=0.05, high=0.6),
@@ -117,7 +117,7 @@ class ProvidersConfig(Strict):
         1.5,
         "ratio",
         "For-profit providers adapt this much faster (responded more strongly to past payment "
-        "changes; REFERENCE.md §8).",
+        "changes [@godager2013]).",
         gt=0,
     )
     for_profit_altruism_multiplier: float = F(
@@ -194,7 +194,7 @@ class StaffingConfig(Strict):
 class TherapyConfig(Strict):
     """A second decision for settings whose service unit is a day of stay (skilled nursing):
     therapy minutes per day, delivered individually, concurrently (one therapist, two
-    patients) or in groups (REFERENCE.md §4).
+    patients) or in groups [@cms_snf_fy2019].
 
     Per patient-month the provider's objective adds ``days × g(m)``, with m the planned
     minutes per day, ``g(m) = R(m) − cost_per_minute·k·m + α·(β(m) − β(m_B))``, R the per-day
@@ -257,7 +257,7 @@ class TherapyConfig(Strict):
         "fraction",
         "Share of minutes delivered concurrently or in groups where payment counts shared "
         "minutes at less than full weight (RUG-IV: fewer than 3% of stays had any; "
-        "REFERENCE.md §4).",
+        "[@cms_snf_fy2019]).",
         ge=0,
         le=1,
     )
@@ -351,7 +351,7 @@ class SettingConfig(Strict):
         {},
         "share of minutes",
         "Timed CPT codes and the share of timed minutes each gets; billed by the 8-minute rule "
-        "(REFERENCE.md §3). Empty for visit-based settings.",
+        "[@cms_pfs2025]. Empty for visit-based settings.",
     )
     per_visit_codes: list[str] = F(
         [], "codes", "Untimed codes billed once per visit (1 unit each)."
@@ -363,17 +363,17 @@ class SettingConfig(Strict):
         None,
         "USD/visit",
         "Fee-schedule value of one visit for a setting paid outside the physician fee schedule "
-        "(e.g. home health per-visit rates, REFERENCE.md §5); then no codes are needed.",
+        "(e.g. home health per-visit rates [@cms_hh_cy2019]); then no codes are needed.",
         ge=0,
     )
     conversion_factor: float = F(
-        32.3465, "USD/RVU", "Medicare PFS conversion factor (2025; REFERENCE.md §3).", gt=0
+        32.3465, "USD/RVU", "Medicare PFS conversion factor (2025 [@cms_pfs2025]).", gt=0
     )
     mppr: bool = F(
         True,
         "flag",
         "Apply the multiple procedure payment reduction (50% of practice expense after the "
-        "first unit of the day; REFERENCE.md §3).",
+        "first unit of the day [@cms_pfs2025]).",
     )
     need_probability: float = F(
         0.01,
@@ -415,7 +415,7 @@ class SettingConfig(Strict):
     benefit_curvature: float = F(
         3.0,
         "USD/unit^2",
-        "d in B(q) = b·q − (d/2)·q² (money-valued patient benefit; REFERENCE.md §1).",
+        "d in B(q) = b·q − (d/2)·q² (money-valued patient benefit [@ellis1986]).",
         gt=0,
     )
     value_per_function_point: float = F(
@@ -434,7 +434,7 @@ class SettingConfig(Strict):
         None,
         "units/episode",
         "Most units of one episode (skilled nursing: 100 covered days per benefit period, "
-        "REFERENCE.md §4); the episode ends when they are used. None: no limit.",
+        "[@cms_snf_fy2019]); the episode ends when they are used. None: no limit.",
         ge=1,
         le=100_000,
     )
@@ -475,7 +475,7 @@ class SettingConfig(Strict):
         -0.2,
         "elasticity",
         "Elasticity of elective care seeking to expected out-of-pocket cost (RAND HIE, "
-        "Manning et al. 1987; REFERENCE.md §2).",
+        "Manning et al. 1987 [@manning1987]).",
         ge=-10,
         le=0,
     )

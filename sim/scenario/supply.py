@@ -103,7 +103,8 @@ class CapacityConfig(Strict):
         "Elasticity of elective care seeking to the wait: a new elective patient seeks care "
         "with the usual probability × (1 + wait / wait_reference)^elasticity. Approx.: "
         "demand elasticities to waiting time of about −0.1 to −0.2 for elective surgery "
-        "(Martin & Smith 1999, J Public Econ 71:141; Gravelle, Smith & Xavier 2003); an "
+        "(Martin & Smith 1999, J Public Econ 71:141 [@martin1999]; Gravelle, Smith & Xavier "
+        "2003 [@gravelle2003]); an "
         "assumption for other settings.",
         ge=-10,
         le=0,
@@ -168,8 +169,9 @@ class MarketConfig(Strict):
     setting's distribution of characteristics (altruism, speed, ownership) in each region; it
     starts with the region's mean styles and takes a fair share of the region's members who
     are not in an episode. For-profit providers exit and enter ``for_profit_speed`` times
-    faster (REFERENCE.md §8: for-profit providers responded more strongly to payment changes;
-    SNF volume responds mostly via entry and exit, §2)."""
+    faster (for-profit skilled nursing facilities responded more strongly to past payment
+    changes, a finding whose source is still to be identified; SNF volume responds mostly via
+    entry and exit [@white2011])."""
 
     enabled: bool = F(False, "flag", "Switch the mechanism on.")
     exit_margin: float = F(
@@ -201,7 +203,7 @@ class MarketConfig(Strict):
         2.0,
         "ratio",
         "For-profit providers exit and enter after exit_months / this and entry_months / this "
-        "months (rounded up; assumption, cf. REFERENCE.md §8).",
+        "months (rounded up; assumption, cf. [@godager2013]).",
         ge=1,
         le=100,
     )
@@ -216,7 +218,7 @@ class MarketConfig(Strict):
 
 class SupplyConfig(Strict):
     """The supply side beyond intensity: whom providers accept, how much they can do, who
-    stays in the market (RAND's PADSIM margins; White et al. 2016). Each part is off by
+    stays in the market (RAND's PADSIM margins; White et al. 2016 [@white2016]). Each part is off by
     default, and off reproduces the model without it."""
 
     participation: ParticipationConfig = F(

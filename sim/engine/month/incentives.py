@@ -7,7 +7,7 @@ contract pays back, around which every contract term adds its margin,
 :func:`sim.engine.payment.terms.margins`), and the extra cost of under-treatment (adverse-event
 costs borne, penalties, outcome payments lost, shared savings). Features with a second decision add
 what a day is worth at its best level (therapy). The closed-form best style θ*
-(:func:`sim.engine.behaviour.optimal_offset`, REFERENCE.md §1) follows; in ``optimal`` mode
+(:func:`sim.engine.behaviour.optimal_offset` [@ellis1986]) follows; in ``optimal`` mode
 providers play it at once.
 """
 
@@ -104,7 +104,7 @@ def _margins(world: World, s: int, w: np.ndarray) -> None:
 
 
 def optimal_theta(world: World, s: int) -> np.ndarray:
-    """Closed-form best style of each provider of setting ``s`` (REFERENCE.md §1)."""
+    """Closed-form best style of each provider of setting ``s`` [@ellis1986]."""
     cfg = world.settings[s].cfg
     providers = world.providers[s]
     revenue = providers.marginal_revenue + providers.day_extra

@@ -18,8 +18,8 @@ The quality gate: the ACO's adverse events per treated patient-month over the ye
 ``max_adverse_rate`` (none: no gate). Rebasing: every ``rebase_years`` the benchmark becomes
 the ACO's own spending per risk-adjusted member-month over the agreement period that ended
 (the ratchet that makes today's savings lower tomorrow's benchmark). MSSP track 1: one-sided,
-50% sharing, MSR 2-3.9%, a 10% cap, three-year agreements (42 CFR 425; McWilliams et al. 2016,
-N Engl J Med 374:2357).
+50% sharing, MSR 2-3.9%, a 10% cap, three-year agreements (42 CFR 425 [@cfr_425]; McWilliams
+et al. 2016, N Engl J Med 374:2357 [@mcwilliams2016]).
 
 At the margin (in the sharing region) a unit earns the fee less the share of it that savings
 would have returned: ``fee · (1 − sharing_rate)`` (:func:`sim.engine.payment.terms.shared_savings`'s

@@ -89,8 +89,8 @@ class ContractParams(BaseModel):
         description="A capitated plan (Medicare Advantage-like) runs this contract: Medicare "
         "pays the plan this much per member-month at risk score 1 (risk-adjusted with coded "
         "risk scores) and the plan pays providers under the contract, keeping the difference "
-        "(plan_margin). MA benchmarks are 95-115% of FFS cost, payments ≈ 120% (REFERENCE.md "
-        "§7). 0: no plan.",
+        "(plan_margin). MA benchmarks are 95-115% of FFS cost, payments ≈ 120% [@medpac2024]. "
+        "0: no plan.",
         json_schema_extra={"unit": "USD/member-month"},
     )
     prior_authorization: float | None = Field(

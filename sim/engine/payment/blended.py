@@ -1,8 +1,8 @@
 """Blended payment: a fixed part per member per month plus a reduced fee per unit.
 
 With fixed part K' and fee p' per unit, the provider's optimum is
-q = q_B − (c − p')/(α·d) (REFERENCE.md §1, Ellis & McGuire 1986): a mix of the two can reach
-the efficient quantity.
+q = q_B − (c − p')/(α·d) (Ellis & McGuire 1986) [@ellis1986]: a mix of the two can reach the
+efficient quantity.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class BlendedParams(ContractParams):
 
 class Blended(PaymentModel):
     """Blended payment: part fixed per member (risk-adjusted PMPM), part a share of the fee
-    schedule per unit (REFERENCE.md §1)."""
+    schedule per unit [@ellis1986]."""
 
     name = "blended"
     cares_for_members = True

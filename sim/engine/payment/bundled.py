@@ -1,9 +1,9 @@
 """Bundled (episode) payment: one price per episode of care, set by case-mix group.
 
 The case-mix group is condition × functional level × comorbidity level, as in PDGM-like and
-PDPM-like systems (REFERENCE.md §4-§6). The price is paid when the episode starts; further
-units earn nothing at the margin, and complications inside the episode (adverse events) are the
-provider's cost.
+PDPM-like systems [@cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015]. The price is paid when the
+episode starts; further units earn nothing at the margin, and complications inside the episode
+(adverse events) are the provider's cost.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Capitation: a fixed, risk-adjusted amount per enrolled member per month (PMPM).
 
 Paid whether or not care is used, so a unit of care earns nothing at the margin and the
-provider bears the cost of adverse events (REFERENCE.md §1, §7). Risk adjustment multiplies
+provider bears the cost of adverse events [@ellis1986; @medpac2024]. Risk adjustment multiplies
 the PMPM by the member's risk score (normalised to mean 1.0, like CMS-HCC scores).
 
 Three optional terms share the provider's risk (MODEL.md), each off by default:

@@ -1,5 +1,6 @@
 """Case-mix groups: condition × functional level × comorbidity level, as in DRG-, PDGM- and
-PDPM-like systems (REFERENCE.md §4-§6). Shared by the payment models that price by group."""
+PDPM-like systems [@cms_snf_fy2019; @cms_hh_cy2019; @cms_cjr2015]. Shared by the payment models
+that price by group."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ system* (IPS) paid an agency the least of its reasonable costs, an aggregate per
 (the limit × its visits) and an aggregate per-beneficiary limit (the annual limit × the
 beneficiaries it served), per fiscal year (McCall et al. 2003; validation/ips_1997_users.toml).
 
-With cost share ``s`` borne by the provider (Ellis & McGuire 1986; REFERENCE.md §1), a
+With cost share ``s`` borne by the provider (Ellis & McGuire 1986 [@ellis1986]), a
 prospective part ``R`` per episode and reported cost ``C``, the contract pays
 
     R + (1 − s) · C,    C = (marginal cost + overhead allocated per unit) × units

@@ -1,4 +1,4 @@
-"""Episode bundle with retrospective reconciliation (CJR-like; REFERENCE.md §6).
+"""Episode bundle with retrospective reconciliation (CJR-like [@cms_cjr2015]).
 
 Fee-for-service is paid during the episode as usual. When the episode's payment period ends
 (``episode_months``, 3 for a 90-day episode), its fee-schedule spending is reconciled against a
@@ -88,7 +88,7 @@ class EpisodeParams(CaseMixParams):
 class EpisodeBundle(PaymentModel):
     """FFS (or a stay price) during the episode, then reconciliation of the episode's spending
     against a case-mix target: savings paid, overruns repaid once downside risk is phased in
-    (REFERENCE.md §6)."""
+    [@cms_cjr2015]."""
 
     name = "episode_bundle"
     Params = EpisodeParams

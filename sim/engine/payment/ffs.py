@@ -2,7 +2,7 @@
 
 The fee schedule is built the Medicare way in :mod:`sim.engine.billing` (RVU × conversion factor ×
 GPCI), times the payer's rate level. The patient pays the annual deductible, then 20%
-coinsurance (Medicare Part B; REFERENCE.md §3). Adverse events are billed to the payer.
+coinsurance (Medicare Part B [@cms_partb2025]). Adverse events are billed to the payer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Home health payment, before and after the 2020 reform (REFERENCE.md §5).
+"""Home health payment, before and after the 2020 reform [@cms_hh_cy2019].
 
 - ``hh_legacy``: 60-day episodes (two model months). The episode's case-mix price rises at
   therapy-visit thresholds — a single threshold at 10 visits (2000-2007) or thresholds at 6, 14
@@ -32,7 +32,7 @@ class HomeHealthParams(CaseMixParams):
         160.14,
         ge=0,
         description="Per-visit payment of a low-utilization period (2019 PT rate $160.14; "
-        "SN $146.50, OT $161.24; REFERENCE.md §5).",
+        "SN $146.50, OT $161.24 [@cms_hh_cy2019]).",
         json_schema_extra={"unit": "USD/visit"},
     )
     adverse_event_liability: float = Field(
@@ -62,7 +62,7 @@ class LegacyParams(HomeHealthParams):
     thresholds: list[Visits] = Field(
         list(rules.HH_THRESHOLDS_2008_2019),
         description="Therapy-visit thresholds of an episode ([10] for 2000-2007; [6, 14, 20] "
-        "for 2008-2019; REFERENCE.md §5).",
+        "for 2008-2019 [@cms_hh_cy2019]).",
         json_schema_extra={"unit": "visits/episode"},
     )
     steps: list[NonNegative] = Field(
@@ -90,7 +90,7 @@ class LegacyParams(HomeHealthParams):
 
 class HomeHealthLegacy(PaymentModel):
     """Legacy home health: a 60-day episode whose price steps up at therapy-visit thresholds,
-    per visit below the LUPA (REFERENCE.md §5)."""
+    per visit below the LUPA [@cms_hh_cy2019]."""
 
     name = "hh_legacy"
     Params = LegacyParams
@@ -170,7 +170,7 @@ class PDGMParams(HomeHealthParams):
     lupa_thresholds: dict[str, int] = Field(
         {},
         description="Low-utilization threshold per condition group (the group's 10th "
-        "percentile, 2-6 visits; REFERENCE.md §5); missing groups use default_lupa.",
+        "percentile, 2-6 visits [@cms_hh_cy2019]); missing groups use default_lupa.",
         json_schema_extra={"unit": "visits/period"},
     )
     default_lupa: int = Field(
@@ -192,7 +192,7 @@ class PDGMParams(HomeHealthParams):
 
 class PDGM(PaymentModel):
     """PDGM-like home health: 30-day periods priced by case-mix group, per visit below the
-    group's LUPA threshold (REFERENCE.md §5)."""
+    group's LUPA threshold [@cms_hh_cy2019]."""
 
     name = "pdgm"
     Params = PDGMParams

@@ -12,7 +12,8 @@ acute setting), ``R_h`` the sum of the risk scores of its stays (the risk-adjust
 a hospital with sicker patients is expected to readmit more), ``ρ`` the readmissions per unit
 of risk of all hospitals under the contract, and ``share`` the share of the hospital's base
 payments from the targeted conditions (HRRP: the penalty is the excess over the targeted
-conditions weighted by their payments, capped at 3% of all base payments; CMS, 42 CFR 412.154).
+conditions weighted by their payments, capped at 3% of all base payments; CMS, 42 CFR 412.154
+[@cfr_412_154]).
 In the first year there is no performance period and no penalty (nor before
 ``first_penalty_year``: HRRP's performance periods began before its first penalties).
 

@@ -1,4 +1,4 @@
-"""Skilled nursing facility (Part A) payment, before and after PDPM (REFERENCE.md §4).
+"""Skilled nursing facility (Part A) payment, before and after PDPM [@cms_snf_fy2019].
 
 In a skilled-nursing setting one service unit is one day of stay. Both models pay each month
 for that month's days of the stay, as the sum of the per diems of those days; a whole stay
@@ -47,8 +47,7 @@ class SNFParams(CaseMixParams):
         209.50,
         ge=0,
         description="Patient coinsurance per covered day on days 21-100 of a stay (Medicare "
-        "2025: $209.50/day, CMS 2025; not in REFERENCE.md, which only says coinsurance starts "
-        "on day 21).",
+        "2025: $209.50/day [@cms_partb2025]; coinsurance starts on day 21 [@cms_snf_fy2019]).",
         json_schema_extra={"unit": "USD/day"},
     )
     coinsurance: float = Field(
@@ -251,38 +250,41 @@ class PDPMParams(SNFParams):
         62.04,
         ge=0,
         description="PT component per diem at weight 1 (FY2021 unadjusted federal urban rate, "
-        "SNF PPS final rule 85 FR 47594, Table 3).",
+        "SNF PPS final rule 85 FR 47594 [@cms_snf_fy2021], Table 3).",
         json_schema_extra={"unit": "USD/day"},
     )
     ot: float = Field(
         57.75,
         ge=0,
-        description="OT component per diem at weight 1 (FY2021 urban, 85 FR 47594).",
+        description="OT component per diem at weight 1 (FY2021 urban, 85 FR 47594 "
+        "[@cms_snf_fy2021]).",
         json_schema_extra={"unit": "USD/day"},
     )
     slp: float = Field(
         23.16,
         ge=0,
-        description="Speech-language pathology component at weight 1 (FY2021 urban, 85 FR 47594).",
+        description="Speech-language pathology component at weight 1 (FY2021 urban, "
+        "85 FR 47594 [@cms_snf_fy2021]).",
         json_schema_extra={"unit": "USD/day"},
     )
     nursing: float = Field(
         108.16,
         ge=0,
-        description="Nursing component at weight 1 (FY2021 urban, 85 FR 47594).",
+        description="Nursing component at weight 1 (FY2021 urban, 85 FR 47594 [@cms_snf_fy2021]).",
         json_schema_extra={"unit": "USD/day"},
     )
     nta: float = Field(
         81.60,
         ge=0,
-        description="Non-therapy ancillary component at weight 1 (FY2021 urban, 85 FR 47594).",
+        description="Non-therapy ancillary component at weight 1 (FY2021 urban, 85 FR 47594 "
+        "[@cms_snf_fy2021]).",
         json_schema_extra={"unit": "USD/day"},
     )
     non_case_mix: float = Field(
         96.85,
         ge=0,
         description="Non-case-mix component, paid whatever the case mix (FY2021 urban, "
-        "85 FR 47594).",
+        "85 FR 47594 [@cms_snf_fy2021]).",
         json_schema_extra={"unit": "USD/day"},
     )
     case_mix_index: float = Field(

@@ -4,7 +4,7 @@ Medicare's outpatient therapy cap (from 1999, with an exceptions process from 20
 allowed amounts of a beneficiary's therapy in a calendar year; above the threshold a claim is
 paid only with an exception (the KX modifier: the provider attests that the care is medically
 necessary), and above a higher threshold claims go to manual medical review, which denies some
-(from October 2012: $3,700; REFERENCE.md §3 gives today's KX threshold, $2,410 in 2025, and
+(from October 2012: $3,700 [@cms_pfs2025] gives today's KX threshold, $2,410 in 2025, and
 targeted review above $3,000). The Bipartisan Budget Act of 2018 replaced the cap by the KX
 threshold alone.
 

@@ -175,10 +175,20 @@ class Section:
         return self.step or self.title
 
 
-def band_caption(res: Results, what: str, *, paired: bool = False) -> str:
-    """A time-series caption: ``what``, then what the lines and bands are."""
+def band_caption(res: Results, what: str, *, paired: bool = False, arms: int = 0) -> str:
+    """A time-series caption: ``what``, then what the lines and bands are (``arms``: how many
+    arms the figure draws; with more than :data:`sim.publish.figures.MANY_ARMS` it has no
+    bands)."""
+    from sim.publish.figures import with_bands
+
+    mean = "mean paired difference" if paired else "mean"
+    if res.replications >= 2 and not with_bands(arms):
+        return (
+            f"{what} Lines: {mean} over {res.replications} replications; with {arms} arms the "
+            "95% bands are left out so that the lines can be told apart (the intervals are in "
+            "the data file)."
+        )
     if res.replications >= 2:
-        mean = "mean paired difference" if paired else "mean"
         return (
             f"{what} Lines: {mean} over {res.replications} replications; shaded bands: "
             f"95% {CI_METHOD} (each band's edges are drawn in its arm's line style)."

@@ -11,9 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, FigureOut, Part, Section
 from sim.publish.report.statistics import CI_METHOD, NA_ONE
-from sim.publish.report.tables import TableOut
+from sim.publish.report.tables import TableOut, latex_fit
 
 #: rows of a table shown in report.html (the files always hold every row)
 MAX_HTML_ROWS = 300
@@ -25,6 +26,7 @@ h1{margin-bottom:.2em}h2{border-bottom:1px solid #bbb;padding-bottom:.2em;margin
 table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#eee}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td .ci{display:block;color:#555;font-size:.9em}.tablewrap{max-width:100%;overflow-x:auto}
 figure{margin:1.2em 0}img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#333;margin-top:.3em}.note{background:#f4f4f4;padding:.6em .8em;
 border-left:4px solid #888;margin:.6em 0}code{background:#f1f1f1;padding:0 .2em}
@@ -41,13 +43,41 @@ def render_markdown(text: str, *, inline: bool = False) -> str:
     return md.renderInline(text) if inline else md.render(text)
 
 
-def _table_html(df: pd.DataFrame, numeric: set[str] | None = None) -> str:
+def _cell(value: object) -> tuple[str, str]:
+    """A cell as (value, interval): ``12.3 [11.0, 13.6]`` shows its interval on a line of its
+    own, so a column is as wide as a number, not as a number and its interval."""
+    text = str(value)
+    head, sep, tail = text.partition(" [")
+    if sep and tail.endswith("]") and head and not head.startswith("["):
+        return head, f"[{tail}"
+    return text, ""
+
+
+def table_html(
+    df: pd.DataFrame,
+    numeric: set[str] | None = None,
+    *,
+    table_id: str = "",
+    caption: str = "",
+    row_ids: list[str] | None = None,
+    col_ids: list[str] | None = None,
+) -> str:
+    """A table as HTML from the report's template (``templates/table.html.j2``, autoescaped):
+    numeric columns right-aligned, an interval on a line of its own. ``row_ids`` and
+    ``col_ids`` become ``data-row`` and ``data-col`` attributes (the explorer's table)."""
     return _render(
         "table.html.j2",
         columns=[str(c) for c in df.columns],
-        rows=[[str(v) for v in row] for row in df.itertuples(index=False)],
+        rows=[[_cell(v) for v in row] for row in df.itertuples(index=False)],
         numeric=set(map(str, numeric or set())),
+        table_id=table_id,
+        caption=caption,
+        row_ids=row_ids,
+        col_ids=col_ids,
     )
+
+
+_table_html = table_html
 
 
 def _environment() -> Any:
@@ -122,7 +152,8 @@ def html(ctx: Context, parts: list[tuple[Section, Part]]) -> str:
     )
     arms = pd.DataFrame(
         {
-            "arm": res.arms,
+            "arm": [label_of(a) for a in res.arms],
+            "name in the tables": res.arms,
             "description": [res.arm_descriptions.get(a, "") for a in res.arms],
             "payment models": [models.get(a, "") for a in res.arms],
         }
@@ -154,10 +185,12 @@ def html(ctx: Context, parts: list[tuple[Section, Part]]) -> str:
 
     def table(t: TableOut) -> dict[str, Any]:
         shown = t.display.head(MAX_HTML_ROWS)
+        # as printed: each "X 95% CI" column joined to its "X" column (half the columns)
+        fitted = latex_fit(shown)
         return {
             "stem": t.stem,
             "title": t.title,
-            "html": Markup(_table_html(shown, t.numeric)),
+            "html": Markup(_table_html(fitted, {c for c in fitted.columns if c in t.numeric})),
             "truncated": len(t.display) > len(shown),
             "shown": len(shown),
             "rows": len(t.display),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.results import Results
 from sim.publish.trends import monthly_wide, plural, sort_by_arm
 
@@ -47,6 +48,15 @@ _OVERALL = {
 }  # fmt: skip
 
 
+def outcome_label(column: str) -> tuple[str, str] | None:
+    """(label, unit) of a summary column over all settings, as the report's tables name it;
+    None for a column they do not show."""
+    for c, label, unit, _ in (*_OVERALL["head"], *_OVERALL["tail"]):
+        if c == column:
+            return label, unit
+    return None
+
+
 def table_measures(settings: list[str], units: dict[str, str]) -> list[Measure]:
     """The outcomes of the summary and difference tables, in order: spending and OOP, units
     per treated patient in each setting, then function, adverse events, margin, low-value
@@ -57,7 +67,7 @@ def table_measures(settings: list[str], units: dict[str, str]) -> list[Measure]:
 
     per_setting = [
         Measure(f"units_per_treated:{s}", "units_per_treated", s,
-                f"Units per treated patient: {s}",
+                f"Units per treated patient: {label_of(s)}",
                 f"{plural(units[s])} per treated patient-month", 2)
         for s in settings
     ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The report's tables: numbers and intervals as text, and each table written three ways —
 ``stem.csv`` (tidy numbers), ``stem.md`` (GitHub-flavoured Markdown) and ``stem.tex`` (booktabs
-LaTeX, wide tables scaled to the text width) — by :func:`write_table`.
+LaTeX, wide tables scaled to the text width; compiled by pdflatex in the tests) — by
+:func:`write_table`.
 """
 
 from __future__ import annotations
@@ -122,25 +123,78 @@ _LATEX_SPECIAL = {
 }
 
 
-#: characters pdflatex does not know without extra packages
+#: characters pdflatex does not know without extra packages: typographic signs as text, Greek
+#: letters and mathematical signs in math mode
 _LATEX_UNICODE = {
     "−": "-",
     "–": "--",
     "—": "---",
+    "’": "'",
+    "‘": "`",
+    "“": "``",
+    "”": "''",
+    "…": r"\ldots{}",
+    "\u00a0": "~",
+    "°": r"$^\circ$",
     "±": r"$\pm$",
     "√": r"$\surd$",
     "×": r"$\times$",
-    "θ": r"$\theta$",
-    "α": r"$\alpha$",
+    "÷": r"$\div$",
     "≥": r"$\geq$",
     "≤": r"$\leq$",
+    "≈": r"$\approx$",
+    "≠": r"$\neq$",
+    "→": r"$\rightarrow$",
     "·": r"$\cdot$",
+    "²": r"$^2$",
+    "³": r"$^3$",
+    "∞": r"$\infty$",
+    "Δ": r"$\Delta$",
+    "α": r"$\alpha$",
+    "β": r"$\beta$",
+    "γ": r"$\gamma$",
+    "δ": r"$\delta$",
+    "ε": r"$\varepsilon$",
+    "θ": r"$\theta$",
+    "κ": r"$\kappa$",
+    "λ": r"$\lambda$",
+    "μ": r"$\mu$",
+    "ρ": r"$\rho$",
+    "σ": r"$\sigma$",
+    "τ": r"$\tau$",
+    "φ": r"$\phi$",
+    "χ": r"$\chi$",
+    "ω": r"$\omega$",
 }
 
 
 def latex_escape(text: Any) -> str:
-    """Text safe in a LaTeX table: special characters escaped, common symbols as math."""
-    return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch, ch) for ch in str(text))
+    """Text safe in a LaTeX table compiled by pdflatex without extra packages: special
+    characters escaped, typographic signs as text, Greek letters and mathematical signs in math
+    mode, accented letters as LaTeX accents; any other character outside ASCII is an error
+    (add it to the map), so a table never fails to compile on a character nobody saw."""
+    import unicodedata
+
+    out = []
+    for ch in str(text):
+        if ch in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[ch])
+        elif ch in _LATEX_UNICODE:
+            out.append(_LATEX_UNICODE[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            base = unicodedata.normalize("NFD", ch)
+            accents = {"\u0301": "'", "\u0300": "`", "\u0308": '"', "\u0302": "^", "\u0303": "~",
+                       "\u0327": "c"}  # fmt: skip
+            if len(base) == 2 and ord(base[0]) < 128 and base[1] in accents:
+                out.append(f"\\{accents[base[1]]}{{{base[0]}}}")
+            else:
+                raise ValueError(
+                    f"character {ch!r} (U+{ord(ch):04X}) in {str(text)!r} has no LaTeX form in "
+                    "sim.publish.report.tables._LATEX_UNICODE"
+                )
+    return "".join(out)
 
 
 #: a LaTeX table with more columns than this is scaled to the text width
@@ -166,59 +220,36 @@ def latex_fit(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit_width(tex: str, columns: int) -> str:
-    """Scale a wide tabular to the text width (graphicx's resizebox) and set it small."""
-    if columns <= LATEX_FIT_COLUMNS:
-        return tex
-    tex = tex.replace(
-        "\\begin{tabular}", "\\small\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}", 1
-    )
-    return tex.replace("\\end{tabular}", "\\end{tabular}%\n}", 1)
-
-
-def latex_table(
-    df: pd.DataFrame, caption: str, label: str, align: str, *, use_pandas: bool | None = None
-) -> str:
-    """A booktabs LaTeX table: pandas ``to_latex`` when jinja2 is installed, else written here
-    (same layout). Tables of more than :data:`LATEX_FIT_COLUMNS` columns are scaled to the
-    text width (``\\resizebox``; needs ``\\usepackage{booktabs,graphicx}``)."""
-    return _fit_width(
-        _latex_table(df, caption, label, align, use_pandas=use_pandas), len(df.columns)
+    """A tabular that never runs off the page: set in a box, and scaled down to the text width
+    (graphicx's resizebox) when the box is wider; more than :data:`LATEX_FIT_COLUMNS` columns
+    are also set small."""
+    small = "\\small\n" if columns > LATEX_FIT_COLUMNS else ""
+    tex = tex.replace("\\begin{tabular}", f"{small}\\sbox0{{%\n\\begin{{tabular}}", 1)
+    return tex.replace(
+        "\\end{tabular}",
+        "\\end{tabular}}%\n"
+        "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi",
+        1,
     )
 
 
-def _latex_table(
-    df: pd.DataFrame, caption: str, label: str, align: str, *, use_pandas: bool | None = None
-) -> str:
-    if use_pandas is None:
-        import importlib.util
-
-        use_pandas = importlib.util.find_spec("jinja2") is not None
-    if use_pandas:
-        return (
-            df.map(latex_escape)
-            .rename(columns=latex_escape)
-            .to_latex(
-                index=False,
-                escape=False,
-                caption=latex_escape(caption),
-                label=label,
-                column_format=align,
-            )
+def latex_table(df: pd.DataFrame, caption: str, label: str, align: str) -> str:
+    """A booktabs LaTeX table (pandas ``to_latex``, whose template engine, jinja2, is a
+    dependency), every cell and header through :func:`latex_escape`. A table wider than the
+    text is scaled to its width (``\\resizebox``; needs ``\\usepackage{booktabs,graphicx}``),
+    and one of more than :data:`LATEX_FIT_COLUMNS` columns is set small."""
+    tex = (
+        df.map(latex_escape)
+        .rename(columns=latex_escape)
+        .to_latex(
+            index=False,
+            escape=False,
+            caption=latex_escape(caption),
+            label=label,
+            column_format=align,
         )
-    lines = [
-        r"\begin{table}",
-        rf"\caption{{{latex_escape(caption)}}}",
-        rf"\label{{{label}}}",
-        rf"\begin{{tabular}}{{{align}}}",
-        r"\toprule",
-        " & ".join(latex_escape(c) for c in df.columns) + r" \\",
-        r"\midrule",
-        *(" & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)),
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
+    )
+    return _fit_width(tex, len(df.columns))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, Part, Section
 
 
@@ -52,7 +53,7 @@ def build(ctx: Context) -> Part | None:
                 cost_label=f"incremental cost per member, USD ({perspective})",
             ),
             "ce_plane",
-            f"Cost-effectiveness plane against {base}",
+            f"Cost-effectiveness plane against {label_of(base)}",
             f"Small markers: one per replication ({draws} draws of the probabilistic "
             "sensitivity analysis); large markers: the means. Lines through the origin: equal "
             "net monetary benefit at each willingness-to-pay threshold (below a line, the arm "
@@ -68,14 +69,16 @@ def build(ctx: Context) -> Part | None:
         ),
         "ceac",
         "Cost-effectiveness acceptability curve",
-        "For each willingness to pay per QALY, the share of replications in which each arm "
-        "has the highest net monetary benefit (dotted: the scenario's thresholds)."
+        "For each willingness to pay per QALY, the share of replications (draws) in which each "
+        "arm has the highest net monetary benefit; dotted, labelled lines: the scenario's "
+        "thresholds. Arms never the highest at any threshold shown are named under the figure "
+        "instead of drawn on top of each other at zero."
         + (" One replication: each probability is 0 or 1." if draws == 1 else ""),
     )
     rows = []
     for _, r in t.iterrows():
         row = {
-            "Arm": r["arm"],
+            "Arm": label_of(r["arm"]),
             "QALYs/member": f"{r['qalys_per_member']:.4f}",
             "Cost/member (USD)": f"{r['cost_per_member']:,.2f}",
             "ΔCost (USD)": _ci3(r, "incremental_cost", 2),

@@ -1,17 +1,38 @@
 """Key measures: the measures the scenario declares as its key ones (``[analysis]
-key_measures``, defined in :mod:`sim.scenario.key_measures`), monthly by arm and against the
-baseline arm (figures), and over the run (a table), with paired differences.
+key_measures``, defined in :mod:`sim.scenario.key_measures`) over the run, by arm and against
+the baseline arm with paired differences (a figure and a table), and monthly by arm and against
+the baseline for the key measures the monthly-trends figures do not already show.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, Part, Section, band_caption, point_text
 from sim.publish.report.results import key_measures
 from sim.publish.report.statistics import CI_METHOD, NA_ONE, paired
 from sim.publish.report.tables import lead, shown, with_ci
-from sim.publish.trends import describe, sort_by_arm
+from sim.publish.trends import describe, monthly_panels, plural, sort_by_arm
+
+
+def measure_label(name: str, units: dict[str, str]) -> tuple[str, str]:
+    """(title, unit) of a key measure in words: the setting named in words, and a setting's
+    "units" named by the setting's own unit (length of stay of a skilled nursing facility in
+    "days of stay per ended episode")."""
+    from sim.scenario import key_measures as ms
+
+    base, setting = ms.parse(name)
+    spec = ms.MEASURES[base]
+    if setting is None:
+        return spec.label, spec.unit
+    sep = " " if spec.label.endswith(" to") else ": "
+    unit = spec.unit
+    if unit == "units per patient-month":
+        unit = "units per treated patient-month"
+    if unit.startswith("units "):
+        unit = f"{plural(units.get(setting) or 'service unit')} {unit[len('units ') :]}"
+    return f"{spec.label}{sep}{label_of(setting)}", unit
 
 
 def build(ctx: Context) -> Part | None:
@@ -60,7 +81,7 @@ def build(ctx: Context) -> Part | None:
         sort_by_arm(mw, res.arms, ["point", "replicate", "month"]),
         sort_by_arm(rw, res.arms, ["point", "replicate"]),
     )
-    panels = [(n, *ms.label(n)) for n in shown_names]
+    panels = [(n, *measure_label(n, res.units)) for n in shown_names]
     mstats = describe(mw, ["point", "arm", "month"], shown_names)
     mstats["date"] = rf.as_dates(mstats["month"], ctx.start)
     mdiff = paired(mw, res.arms, ctx.baseline, ["point", "replicate", "month"], shown_names)
@@ -74,38 +95,91 @@ def build(ctx: Context) -> Part | None:
     )
     point = res.design["point"].iloc[0]
     at = point_text(res, int(point))
-    band = band_caption(res, "")
-    part.figure(
-        ctx.by_month(
-            mstats[mstats["point"] == point],
-            res.arms,
-            panels,
-            f"Key measures by arm{at}",
-            ncols=min(3, len(panels)),
-        ),
-        "key_measures",
-        f"Key measures by arm{at}",
-        "Each key measure by calendar month and arm; dashed vertical lines: policy switches."
-        + band,
-    )
-    if ctx.others:
-        dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
+    _run_figure(ctx, part, rw, panels, int(point), at)
+    # monthly figures only for the key measures the monthly-trends figures do not show
+    in_trends = {k for k, _, _ in monthly_panels(res.settings, res.units)}
+    monthly = [p for p in panels if p[0] not in in_trends]
+    if monthly:
+        band = band_caption(res, "", arms=len(res.arms))
         part.figure(
             ctx.by_month(
-                mdstats[mdstats["point"] == point],
-                ctx.others,
-                dpanels,
-                f"Key measures: difference from {rf.label_of(ctx.baseline)}{at}",
-                zero_line=True,
-                ncols=min(3, len(dpanels)),
+                mstats[mstats["point"] == point],
+                res.arms,
+                monthly,
+                f"Key measures by month and arm{at}",
             ),
-            "key_measures_differences",
-            f"Key measures: difference from {ctx.baseline}{at}",
-            f"Each arm minus the baseline arm ({ctx.baseline}), paired by replication, month by "
-            "month." + band_caption(res, "", paired=True),
+            "key_measures_monthly",
+            f"Key measures by month and arm{at}",
+            "Each key measure that the monthly trends do not show, by calendar month and arm; "
+            "dashed vertical lines: policy switches." + band,
         )
+        if ctx.others:
+            dpanels = [(k, t, f"difference, {u}") for k, t, u in monthly]
+            part.figure(
+                ctx.by_month(
+                    mdstats[mdstats["point"] == point],
+                    ctx.others,
+                    dpanels,
+                    f"Key measures: difference from {label_of(ctx.baseline)} by month{at}",
+                    zero_line=True,
+                ),
+                "key_measures_monthly_differences",
+                f"Key measures: difference from {ctx.baseline} by month{at}",
+                f"Each arm minus the baseline arm ({ctx.baseline}), paired by replication, month "
+                "by month." + band_caption(res, "", paired=True, arms=len(ctx.others)),
+            )
     _run_table(ctx, part, rw, shown_names)
     return part
+
+
+def _run_figure(
+    ctx: Context, part: Part, rw: pd.DataFrame, panels: list, point: int, at: str
+) -> None:
+    """Over the run: each key measure by arm (one figure) and each arm's difference from the
+    baseline paired by replication (another), means with their 95% intervals, one panel per
+    measure."""
+    from sim.publish import figures as rf
+
+    res = ctx.res
+    names = [k for k, _, _ in panels]
+    w = rw[rw["point"] == point]
+    part.figure(
+        rf.forest(
+            describe(w, ["arm"], names),
+            res.arms,
+            panels,
+            suptitle=f"Key measures over the run{at}",
+            styles=ctx.styles,
+            replications=res.replications,
+        ),
+        "key_measures",
+        f"Key measures over the run{at}",
+        "Each key measure over the run (flows pooled over every month; levels such as function "
+        f"change in the last month), by arm. Markers: means over replications; bars: "
+        f"{ctx.ci_fig}.",
+    )
+    if not ctx.others:
+        return
+    diffs = describe(
+        paired(w, res.arms, ctx.baseline, ["point", "replicate"], names), ["arm"], names
+    )
+    dpanels = [(k, t, f"difference, {u}") for k, t, u in panels]
+    part.figure(
+        rf.forest(
+            diffs,
+            ctx.others,
+            dpanels,
+            suptitle=f"Key measures: difference from {label_of(ctx.baseline)}{at}",
+            styles=ctx.styles,
+            replications=res.replications,
+            zero=names,
+        ),
+        "key_measures_differences",
+        f"Key measures: difference from {ctx.baseline} over the run{at}",
+        f"Each arm minus the baseline arm ({ctx.baseline}), paired by replication, over the run. "
+        f"Markers: mean paired differences; bars: {ctx.ci_fig}; the line at zero: no "
+        "difference.",
+    )
 
 
 def _run_table(ctx: Context, part: Part, rw: pd.DataFrame, names: list[str]) -> None:
@@ -120,7 +194,7 @@ def _run_table(ctx: Context, part: Part, rw: pd.DataFrame, names: list[str]) -> 
     for pt in res.design["point"]:
         head = shown(lead(res, int(pt)))
         for name in names:
-            title, unit = ms.label(name)
+            title, unit = measure_label(name, res.units)
             dec = ms.MEASURES[ms.parse(name)[0]].decimals
             row = {**head, "Measure": title, "Unit": unit}
             for arm in res.arms:
@@ -128,10 +202,10 @@ def _run_table(ctx: Context, part: Part, rw: pd.DataFrame, names: list[str]) -> 
                     (rstats["point"] == pt) & (rstats["arm"] == arm) & (rstats["measure"] == name)
                 ]
                 if r.empty:
-                    row[arm] = "n/a"
+                    row[label_of(arm)] = "n/a"
                     continue
                 r = r.iloc[0]
-                row[arm] = with_ci(r, dec, res.replications)
+                row[label_of(arm)] = with_ci(r, dec, res.replications)
                 data.append(
                     {
                         **lead(res, int(pt)),
@@ -147,7 +221,7 @@ def _run_table(ctx: Context, part: Part, rw: pd.DataFrame, names: list[str]) -> 
                     & (rdstats["arm"] == arm)
                     & (rdstats["measure"] == name)
                 ]
-                col = f"{arm} − {ctx.baseline}"
+                col = f"{label_of(arm)} − {label_of(ctx.baseline)}"
                 if r.empty:
                     row[col] = "n/a"
                     continue

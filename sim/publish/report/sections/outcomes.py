@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, Part, Section
 from sim.publish.report.results import Results
 from sim.publish.report.statistics import CI_METHOD, NA_ONE, Measure
@@ -23,14 +24,15 @@ def summary_tables(
         for m in measures:
             disp = {**shown(head), "Measure": m.label, "Unit": m.unit}
             for arm in res.arms:
+                col = label_of(arm)
                 r = s[(s["arm"] == arm) & (s["measure"] == m.key)]
                 if r.empty:
-                    disp[arm] = disp[f"{arm} 95% CI"] = "n/a"
+                    disp[col] = disp[f"{col} 95% CI"] = "n/a"
                     continue
                 r = r.iloc[0]
                 data_rows.append(_data_row(head, arm, m, r, res.replications))
-                disp[arm] = num(r["mean"], m.decimals)
-                disp[f"{arm} 95% CI"] = ci_text(r, m.decimals, res.replications)
+                disp[col] = num(r["mean"], m.decimals)
+                disp[f"{col} 95% CI"] = ci_text(r, m.decimals, res.replications)
             disp_rows.append(disp)
     return pd.DataFrame(data_rows), pd.DataFrame(disp_rows)
 
@@ -47,7 +49,7 @@ def difference_tables(
         for m in measures:
             disp = {**shown(head), "Measure": m.label, "Unit": m.unit}
             for arm in others:
-                col = f"{arm} vs {baseline}"
+                col = label_of(arm)
                 r = s[(s["arm"] == arm) & (s["measure"] == m.key)]
                 if r.empty:
                     disp[col] = disp[f"{col} 95% CI"] = "n/a"
@@ -100,7 +102,7 @@ def build(ctx: Context) -> Part:
         "(ratios are averaged over replications, so they can differ slightly from summary.csv, "
         "which pools replications). Spending is payer spending; spending per point of function "
         "adds OOP. Settings: "
-        + ", ".join(f"{s} (unit: {res.units[s]})" for s in res.settings)
+        + ", ".join(f"{label_of(s)} (unit: {res.units[s]})" for s in res.settings)
         + "."
     )
     what = "design point and arm" if res.kind == "sweep" else "arm"
@@ -126,7 +128,7 @@ def build(ctx: Context) -> Part:
         )
     )
     data, display = difference_tables(res, ctx.dstats, ctx.measures, ctx.baseline)
-    title = f"Differences from the baseline arm ({ctx.baseline})"
+    title = f"Differences from the baseline arm, {label_of(ctx.baseline)} ({ctx.baseline})"
     if res.kind == "sweep":
         title += " by design point"
     part.table("differences", title, dnotes, data, display, n_lead + 2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, Part, Section
 from sim.publish.report.tables import slug, with_ci
 from sim.publish.trends import describe
@@ -60,6 +61,7 @@ def subgroups_by_replicate(sub: pd.DataFrame) -> pd.DataFrame:
 def build(ctx: Context) -> Part | None:
     """Tables (and figures for small dimensions) of the outcomes by subgroup and arm."""
     from sim.publish import figures as rf
+    from sim.publish.figures import group_label
 
     res = ctx.res
     if res.subgroups is None:
@@ -109,10 +111,16 @@ def build(ctx: Context) -> Part | None:
         rows, data = [], []
         for grp in groups:
             for k, label, unit, dec in measures:
-                row = {"Group": grp, "Measure": label, "Unit": unit}
+                row = {
+                    "Group": group_label(grp).replace("\n", ", "),
+                    "Measure": label,
+                    "Unit": unit,
+                }
                 for arm in res.arms:
                     r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == k)]
-                    row[arm] = "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications)
+                    row[label_of(arm)] = (
+                        "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications)
+                    )
                     if not r.empty:
                         data.append(
                             {

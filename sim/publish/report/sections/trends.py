@@ -59,6 +59,7 @@ def build(ctx: Context) -> Part:
                 "service units per treated patient in each setting, mean "
                 "change in members' function since month 0 and adverse "
                 "events per 1,000 member-months, by arm.",
+                arms=len(res.arms),
             ),
         )
         if ctx.others:
@@ -77,6 +78,7 @@ def build(ctx: Context) -> Part:
                     f"Each arm minus the baseline arm ({ctx.baseline}), "
                     "paired by replication, month by month.",
                     paired=True,
+                    arms=len(ctx.others),
                 ),
             )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sim.publish.labels import label_of
 from sim.publish.report.context import Context, Part, Section
 from sim.publish.report.statistics import wide_stats
 from sim.publish.trends import plural
@@ -79,51 +80,46 @@ def _value_figures(ctx: Context, part: Part) -> None:
         )
 
     qstats = wide_stats(ctx.stats)
-    grid = [
-        [
-            (
-                (
-                    f"units_per_treated:{s}",
-                    s,
-                    f"{plural(res.units[s])} per treated patient-month",
-                ),
-                ("function_change", "Change in function", "points (0-100), month 0 to last"),
-            )
-            for s in res.settings
-        ]
-    ]
-    with_gain = all(f"function_gain_per_treated:{s}" in qstats for s in res.settings)
-    if with_gain:
-        grid.append(
-            [
-                (
-                    x,
-                    (
-                        f"function_gain_per_treated:{s}",
-                        "Function gained per patient",
-                        "points per treated patient-month",
-                    ),
-                )
-                for (x, _), s in zip(grid[0], res.settings, strict=True)
-            ]
+    # each setting's own volume against its own outcome, then the members' function against
+    # what is spent on them: no two panels plot the same number
+    pairs = [
+        (
+            (f"units_per_treated:{s}", label_of(s),
+             f"{plural(res.units[s])} per treated patient-month"),
+            (f"function_gain_per_treated:{s}", f"Function gained per patient: {label_of(s)}",
+             "points gained per treated patient-month"),
         )
+        for s in res.settings
+    ]  # fmt: skip
+    pairs.append(
+        (
+            ("spending_pmpm", "all settings", "payer spending, USD per member-month"),
+            (
+                "function_change",
+                "Members' change in function against spending",
+                "points (0-100), month 0 to last",
+            ),
+        )
+    )
+    with_gain = all(f"function_gain_per_treated:{s}" in qstats for s in res.settings)
     few = len(res.design) <= 30
     part.figure(
-        rf.quality_quantity(qstats, res.arms, grid, errorbars=few, styles=ctx.styles),
+        rf.quality_quantity(qstats, res.arms, pairs, errorbars=few, styles=ctx.styles),
         "quality_quantity",
         "Quality against quantity",
         "Outcome against volume: one marker per arm"
         + (" and design point" if res.kind == "sweep" else "")
         + ", at its mean over replications, with "
         + (f"{ctx.ci_fig} on both axes." if few else "no error bars (too many points).")
-        + " Top: mean change in members' function from month 0 to the last month"
         + (
-            "; bottom: function gained from care per treated patient-month in the setting"
+            " One panel per care setting: function gained from care per treated patient-month "
+            "against service units per treated patient-month in the setting (more volume with "
+            "no more function gained is low-value care); "
             if with_gain
-            else ""
+            else " "
         )
-        + ". x: service units per treated patient-month in the setting. More volume with "
-        "no more function gained is low-value care.",
+        + "the last panel: the members' mean change in function from month 0 to the last "
+        "month against payer spending per member-month over all settings.",
     )
 
 
