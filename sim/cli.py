@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
+        "--posterior",
+        metavar="FOLDER",
+        help="draw the world's parameters from this ABC-SMC calibration's posterior (its "
+        "results folder): replicate d runs draw d, so every interval is a prediction interval "
+        "combining parameter and stochastic uncertainty (needs --draws)",
+    )
+    r.add_argument(
+        "--draws", type=int, help="with --posterior: posterior draws (the replications), 1-10,000"
+    )
+    r.add_argument(
         "--datapackage",
         action="store_true",
         help="also write a Frictionless data package (datapackage.json) describing the tables "
@@ -326,6 +336,22 @@ def _run(args: argparse.Namespace) -> int:
             require("distributed", "cluster", "--scheduler")
     elif args.scheduler is not None:
         raise ScenarioError("--scheduler", None, "--scheduler runs the shards of --shards K")
+    posterior, draws, draws_table = None, None, None
+    if (args.posterior is None) != (args.draws is None):
+        raise ScenarioError("--posterior", None, "--posterior and --draws go together")
+    if args.posterior is not None:
+        from sim.experiments.posterior import draw_scenarios, load_posterior
+
+        if not 1 <= args.draws <= 10_000:
+            raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+        if args.shards is not None:
+            raise ScenarioError("--posterior", None, "posterior draws do not run in --shards")
+        posterior = load_posterior(args.posterior)
+        scenario = scenario.model_copy(update={"replications": args.draws})
+        seed = scenario.seed if args.seed is None else args.seed
+        draws, draws_table = draw_scenarios(
+            scenario.model_dump(mode="json"), posterior, args.draws, seed
+        )
     out = args.out or Path("results") / scenario.name
     check_out(out)
     check_run_memory(scenario, str(args.scenario), len(arms) if arms else None)
@@ -354,7 +380,10 @@ def _run(args: argparse.Namespace) -> int:
                 pool=pool,
                 shards=args.shards,
                 shard_scheduler=args.scheduler,
+                draws=draws,
             )
+            if posterior is not None:
+                result.draws, result.posterior = draws_table, posterior.source
         except Exception as exc:
             if args.shards is None or not _is_shard_error(exc):
                 raise
@@ -382,6 +411,7 @@ def _run(args: argparse.Namespace) -> int:
         figures=trends_png(result.monthly, scenario) if scenario.outputs.figure else None,
         subgroups=result.subgroups,
         scenario=scenario,
+        extras={"draws.csv": draws_table} if draws_table is not None else None,
     )
     if args.datapackage:
         from sim.results.datapackage import write_run_datapackage

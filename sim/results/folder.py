@@ -167,6 +167,7 @@ def write_results(
     providers: pd.DataFrame | None,
     meta: dict[str, Any],
     figures: Callable[[Path], list[str]] | None = None,
+    extras: dict[str, pd.DataFrame] | None = None,
     subgroups: pd.DataFrame | None = None,
     scenario: Scenario | None = None,
 ) -> Written:
@@ -179,7 +180,8 @@ def write_results(
 
     ``figures``, if given, draws figures into the folder being assembled and returns their file
     names (the caller's: ``sim run`` draws ``trends.png`` with :mod:`sim.publish`), so the
-    folder, figures included, still appears all at once."""
+    folder, figures included, still appears all at once. ``extras``: further tables (CSV) by file
+    name, e.g. the posterior draws of a run with parameter uncertainty (``draws.csv``)."""
     out = Path(out)
     if out.exists() and not (
         out.is_dir() and (not any(out.iterdir()) or (out / "metadata.json").exists())
@@ -222,6 +224,9 @@ def write_results(
                 ),
                 "ceac.csv": column_dictionary(economics.CEAC_COLUMNS),
             }
+        for name, table in (extras or {}).items():
+            table.to_csv(tmp / name, index=False, float_format="%.10g")
+            files.append(name)
         if figures is not None:
             files += figures(tmp)
         meta = {
