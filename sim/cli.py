@@ -166,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--replications", type=int, help="replications per case (overrides cases)")
     v.add_argument("--cases", help="comma-separated case ids to run (default: all)")
+    v.add_argument(
+        "--posterior",
+        metavar="FOLDER",
+        help="draw the world's parameters from this ABC-SMC calibration's posterior: every "
+        "case's replicate d runs draw d, and each interval is a prediction interval",
+    )
+    v.add_argument("--draws", type=int, help="with --posterior: posterior draws, 1-10,000")
     _executor_options(v)
 
     a = sub.add_parser(
@@ -548,9 +555,18 @@ def _validate(args: argparse.Namespace) -> int:
     from sim.results.folder import command_line
 
     cases = None if args.cases is None else [c.strip() for c in args.cases.split(",")]
+    posterior = None
+    if (args.posterior is None) != (args.draws is None):
+        raise ScenarioError("--posterior", None, "--posterior and --draws go together")
+    if args.posterior is not None:
+        from sim.experiments.posterior import load_posterior
+
+        if not 1 <= args.draws <= 10_000:
+            raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+        posterior = load_posterior(args.posterior)
     suite = load_suite(
         args.suite, small=args.small, replications=args.replications,
-        parameters=args.parameters, cases=cases,
+        parameters=args.parameters, cases=cases, posterior=posterior, draws=args.draws,
     )  # fmt: skip
     out = args.out or Path("results") / "validation"
     check_out(out)
@@ -568,7 +584,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(outcome.table_text)
     print(
         f"validation {args.suite}: {outcome.ok}/{outcome.cases} cases measured "
-        f"({outcome.inside} inside the published range), {len(outcome.failed)} failed, "
+        f"({outcome.inside} inside the published range, {outcome.covered} covered by the "
+        f"model's interval), {len(outcome.failed)} failed, "
         f"{outcome.seconds:.1f} s; results: {outcome.folder}/ ({', '.join(outcome.files)})"
     )
     if outcome.failed:
