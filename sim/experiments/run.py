@@ -181,8 +181,7 @@ def run(
 
         data = scenario.model_dump(mode="json")
         tasks = [
-            (dict(draws[rep]) if draws is not None else data, seed, arm, rep)
-            for rep, arm in pairs
+            (dict(draws[rep]) if draws is not None else data, seed, arm, rep) for rep, arm in pairs
         ]
         parts = map_tasks(run_pair, tasks, workers, on_progress=advance, pool=pool)
     monthly = pd.concat([p.monthly for p in parts], ignore_index=True)
