@@ -192,8 +192,9 @@ def test_a_run_with_posterior_draws(tmp_path, truth):
     outs = []
     for k in range(2):
         out = tmp_path / f"run{k}"
-        assert main(["run", str(tmp_path / "tiny.toml"), "--posterior", str(tmp_path / "cal"),
-                     "--draws", "3", "--out", str(out), "--quiet", "--workers", "1"]) == 0  # fmt: skip
+        args = ["run", str(tmp_path / "tiny.toml"), "--posterior", str(tmp_path / "cal"),
+                "--draws", "3", "--out", str(out), "--quiet", "--workers", "1"]  # fmt: skip
+        assert main(args) == 0
         outs.append(out)
     draws = pd.read_csv(outs[0] / "draws.csv")
     assert list(draws["draw"]) == [0, 1, 2]
