@@ -175,6 +175,19 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--draws", type=int, help="with --posterior: posterior draws, 1-10,000")
     _executor_options(v)
 
+    fc = sub.add_parser(
+        "forecast",
+        help="register a forecast of a reform not yet evaluated (posterior draws, dated)",
+        description="Run a forecast spec's outcomes with posterior draws of the world's "
+        "parameters and write the registered forecast file (never overwritten; commit it).",
+    )
+    fc.add_argument("spec", type=Path, help="forecast spec (TOML, a [forecast] table)")
+    fc.add_argument("--posterior", required=True, metavar="FOLDER",
+                    help="an ABC-SMC calibration's results folder")  # fmt: skip
+    fc.add_argument("--draws", type=int, default=200, help="posterior draws (default: 200)")
+    fc.add_argument("--out", type=Path, required=True, help="the forecast file to write")
+    fc.add_argument("--workers", type=int, help="worker processes (default: 1)")
+
     a = sub.add_parser(
         "sensitivity",
         help="Sobol or Morris indices from a finished sweep",
@@ -278,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return _calibrate(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "forecast":
+            return _forecast(args)
         if args.command == "sensitivity":
             return _sensitivity(args)
         if args.command == "report":
@@ -593,6 +608,21 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"  failed: {case}: {err}", file=sys.stderr)
         print("sim: some cases failed; run the same command again to retry them", file=sys.stderr)
         return 1
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from sim.experiments.forecast import register
+    from sim.experiments.posterior import load_posterior
+
+    if not 1 <= args.draws <= 10_000:
+        raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+    posterior = load_posterior(args.posterior)
+    doc = register(args.spec, posterior, args.draws, args.out, workers=args.workers)
+    for p in doc["predictions"]:
+        print(f"  {p['outcome']}: {p['mean']:.4g} [{p['interval_low']:.4g}, "
+              f"{p['interval_high']:.4g}]")  # fmt: skip
+    print(f"forecast registered: {args.out} (commit it; it is never edited)")
     return 0
 
 

@@ -571,6 +571,13 @@ def write_outputs(
         f"## Cases\n\n{markdown(table)}"
     )
     (folder / "validation.md").write_text(md, encoding="utf-8")
+    from sim.experiments.forecast import markdown as forecast_markdown
+    from sim.experiments.forecast import registered
+
+    forecasts = registered(suite.folder)
+    if forecasts:
+        md += "\n" + forecast_markdown(forecasts)
+        (folder / "validation.md").write_text(md, encoding="utf-8")
     figures = forest(table, folder)
     svg = (folder / "forest.svg").read_text(encoding="utf-8") if figures else ""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -583,6 +590,7 @@ def write_outputs(
         scores=score,
         scores_text=scores_markdown(score),
         forest=svg,
+        forecasts=forecasts,
         rows=[
             {
                 **r,
@@ -613,6 +621,7 @@ def write_outputs(
             "posterior": suite.posterior,
             "draws": suite.draws,
             "scores": score,
+            "forecasts": [fc["file"] for fc in forecasts],
             "cases": {
                 c.id: {
                     "file": str(c.path),
