@@ -1007,6 +1007,7 @@ def field_reference() -> str:
         ("Calibration file (top level)", CalibrationConfig, ()),
         ("`[[parameters]]`", FreeParameter, ()),
         ("`[abc]`", AbcConfig, ()),
+        ("`[smc]`", SmcConfig, ()),
         ("Measure (of a target or a case)", MeasureConfig, ()),
         ("`[[targets]]` (a measure, plus)", TargetConfig, measure),
         ("`[case]` of a case file (a measure, plus)", CaseConfig, measure),
