@@ -68,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     r.add_argument(
+        "--posterior",
+        metavar="FOLDER",
+        help="draw the world's parameters from this ABC-SMC calibration's posterior (its "
+        "results folder): replicate d runs draw d, so every interval is a prediction interval "
+        "combining parameter and stochastic uncertainty (needs --draws)",
+    )
+    r.add_argument(
+        "--draws", type=int, help="with --posterior: posterior draws (the replications), 1-10,000"
+    )
+    r.add_argument(
         "--datapackage",
         action="store_true",
         help="also write a Frictionless data package (datapackage.json) describing the tables "
@@ -161,7 +171,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--replications", type=int, help="replications per case (overrides cases)")
     v.add_argument("--cases", help="comma-separated case ids to run (default: all)")
+    v.add_argument(
+        "--posterior",
+        metavar="FOLDER",
+        help="draw the world's parameters from this ABC-SMC calibration's posterior: every "
+        "case's replicate d runs draw d, and each interval is a prediction interval",
+    )
+    v.add_argument("--draws", type=int, help="with --posterior: posterior draws, 1-10,000")
     _executor_options(v)
+
+    fc = sub.add_parser(
+        "forecast",
+        help="register a forecast of a reform not yet evaluated (posterior draws, dated)",
+        description="Run a forecast spec's outcomes with posterior draws of the world's "
+        "parameters and write the registered forecast file (never overwritten; commit it).",
+    )
+    fc.add_argument("spec", type=Path, help="forecast spec (TOML, a [forecast] table)")
+    fc.add_argument("--posterior", required=True, metavar="FOLDER",
+                    help="an ABC-SMC calibration's results folder")  # fmt: skip
+    fc.add_argument("--draws", type=int, default=200, help="posterior draws (default: 200)")
+    fc.add_argument("--out", type=Path, required=True, help="the forecast file to write")
+    fc.add_argument("--workers", type=int, help="worker processes (default: 1)")
 
     a = sub.add_parser(
         "sensitivity",
@@ -293,6 +323,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _calibrate(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "forecast":
+            return _forecast(args)
         if args.command == "sensitivity":
             return _sensitivity(args)
         if args.command == "report":
@@ -367,6 +399,22 @@ def _run(args: argparse.Namespace) -> int:
             require("distributed", "cluster", "--scheduler")
     elif args.scheduler is not None:
         raise ScenarioError("--scheduler", None, "--scheduler runs the shards of --shards K")
+    posterior, draws, draws_table = None, None, None
+    if (args.posterior is None) != (args.draws is None):
+        raise ScenarioError("--posterior", None, "--posterior and --draws go together")
+    if args.posterior is not None:
+        from sim.experiments.posterior import draw_scenarios, load_posterior
+
+        if not 1 <= args.draws <= 10_000:
+            raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+        if args.shards is not None:
+            raise ScenarioError("--posterior", None, "posterior draws do not run in --shards")
+        posterior = load_posterior(args.posterior)
+        scenario = scenario.model_copy(update={"replications": args.draws})
+        seed = scenario.seed if args.seed is None else args.seed
+        draws, draws_table = draw_scenarios(
+            scenario.model_dump(mode="json"), posterior, args.draws, seed
+        )
     out = args.out or Path("results") / scenario.name
     check_out(out, replaced=True)
     from sim.results.folder import check_run_folder
@@ -399,7 +447,10 @@ def _run(args: argparse.Namespace) -> int:
                 pool=pool,
                 shards=args.shards,
                 shard_scheduler=args.scheduler,
+                draws=draws,
             )
+            if posterior is not None:
+                result.draws, result.posterior = draws_table, posterior.source
         except Exception as exc:
             if not _is_lost(exc):
                 raise
@@ -428,6 +479,7 @@ def _run(args: argparse.Namespace) -> int:
         subgroups=result.subgroups,
         scenario=scenario,
         life=result.life,
+        extras={"draws.csv": draws_table} if draws_table is not None else None,
     )
     if args.datapackage:
         from sim.results.datapackage import write_run_datapackage
@@ -569,9 +621,18 @@ def _validate(args: argparse.Namespace) -> int:
     from sim.results.folder import command_line
 
     cases = None if args.cases is None else [c.strip() for c in args.cases.split(",")]
+    posterior = None
+    if (args.posterior is None) != (args.draws is None):
+        raise ScenarioError("--posterior", None, "--posterior and --draws go together")
+    if args.posterior is not None:
+        from sim.experiments.posterior import load_posterior
+
+        if not 1 <= args.draws <= 10_000:
+            raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+        posterior = load_posterior(args.posterior)
     suite = load_suite(
         args.suite, small=args.small, replications=args.replications,
-        parameters=args.parameters, cases=cases,
+        parameters=args.parameters, cases=cases, posterior=posterior, draws=args.draws,
     )  # fmt: skip
     out = args.out or Path("results") / "validation"
     check_out(out)
@@ -589,7 +650,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(outcome.table_text)
     print(
         f"validation {args.suite}: {outcome.ok}/{outcome.cases} cases measured "
-        f"({outcome.inside} inside the published range), {len(outcome.failed)} failed, "
+        f"({outcome.inside} inside the published range, {outcome.covered} covered by the "
+        f"model's interval), {len(outcome.failed)} failed, "
         f"{outcome.seconds:.1f} s; results: {outcome.folder}/ ({', '.join(outcome.files)})"
     )
     if outcome.failed:
@@ -607,6 +669,21 @@ def _notice(command: str):
         print(f"sim {command}: {text}", file=sys.stderr, flush=True)
 
     return say
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from sim.experiments.forecast import register
+    from sim.experiments.posterior import load_posterior
+
+    if not 1 <= args.draws <= 10_000:
+        raise ScenarioError("--draws", None, f"must be 1 to 10,000 (got {args.draws})")
+    posterior = load_posterior(args.posterior)
+    doc = register(args.spec, posterior, args.draws, args.out, workers=args.workers)
+    for p in doc["predictions"]:
+        print(f"  {p['outcome']}: {p['mean']:.4g} [{p['interval_low']:.4g}, "
+              f"{p['interval_high']:.4g}]")  # fmt: skip
+    print(f"forecast registered: {args.out} (commit it; it is never edited)")
+    return 0
 
 
 def _count_progress(label: str, what: str):

@@ -172,16 +172,40 @@ class AbcConfig(Strict):
     )
 
 
+class SmcConfig(Strict):
+    """ABC-SMC (``method = "abc_smc"``, :mod:`sim.experiments.abc_smc`): the population, the
+    generations and when to stop."""
+
+    population: int = F(200, "particles", "Particles accepted in each generation.", ge=10,
+                        le=100_000)  # fmt: skip
+    generations: int = F(8, "generations", "Most generations (0 is the prior).", ge=1, le=100)
+    quantile: float = F(
+        0.5, "fraction", "Each generation's epsilon: this quantile of the last distances.",
+        gt=0, lt=1,
+    )  # fmt: skip
+    minimum_epsilon: float = F(
+        0.0, "as distance", "Stop once epsilon is at most this (0: run every generation).", ge=0
+    )
+    max_simulations: int | None = F(
+        None, "particles", "Stop after this many particles were simulated in all.", ge=1
+    )
+    batch: int | None = F(
+        None, "particles", "Proposals simulated at once (default: 4 × the workers, at least "
+        "the population up to 64).", ge=1, le=100_000,
+    )  # fmt: skip
+
+
 class CalibrationConfig(Strict):
     """A calibration file: free parameters, targets, objective and search."""
 
     name: str = F("calibration", "name", "Name; default output folder results/<name>/.")
     description: str = F("", "text", "What is calibrated and why.")
-    method: Literal["optuna", "abc"] = F(
+    method: Literal["optuna", "abc", "abc_smc"] = F(
         "optuna",
         "choice",
         "optuna: minimise the objective (a point estimate); abc: ABC rejection from the prior "
-        "(a posterior sample).",
+        "(a posterior sample); abc_smc: sequential Monte Carlo ABC with pyabc (a posterior "
+        "sample, generation by generation: sim.experiments.abc_smc).",
     )
     sampler: Literal["tpe", "random"] = F(
         "tpe", "choice", "optuna: TPE (Bayesian optimisation) or random search."
@@ -208,6 +232,7 @@ class CalibrationConfig(Strict):
         {}, "table", "Overrides of every target's scenario (dotted keys), e.g. population size."
     )
     abc: AbcConfig = F(AbcConfig(), "table", "ABC rejection settings (method = abc).")
+    smc: SmcConfig = F(SmcConfig(), "table", "ABC-SMC settings (method = abc_smc).")
     parameters: list[FreeParameter] = F(..., "table", "Free parameters.")
     targets: list[TargetConfig] = F(..., "table", "Targets.")
 
@@ -392,8 +417,10 @@ def _sampler(cfg: CalibrationConfig, number: int = 0):
 CALIBRATION_ENTRIES = {
     **dict.fromkeys(
         (SPEC, STUDY, f"{STUDY}-journal", f"{STUDY}-wal", f"{STUDY}-shm", ERRORS,
-         "trials.parquet", "posterior.parquet", "fit.csv", "parameters.toml", "objective.png",
-         "fit.png", "metadata.json"),
+         "trials.parquet", "posterior.parquet", "fit.csv", "parameters.toml", "metadata.json",
+         "identification.csv", "abc.db", "abc.db-journal", "abc.db-wal", "abc.db-shm",
+         *(f"{name}.{ext}" for name in ("objective", "fit", "predictive", "pairs", "epsilon")
+           for ext in ("png", "pdf", "svg"))),
         "file",
     ),
     PARTS: "folder",
@@ -417,14 +444,30 @@ def open_study(cal: Calibration, folder: Path, batch: int = 1):
     Return the study and the batch size (trials asked at once): ``batch`` for a new
     calibration, the one it started with for a resumed one (so the trials do not depend on
     the number of workers of the resumed run)."""
-    from sim.experiments.measures import write_json
-    from sim.experiments.sweep import code_hash
-    from sim.guards import files
     from sim.guards.extras import require
-    from sim.results.folder import check_folder
 
     optuna = require("optuna", "calibration", "sim calibrate")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    batch = open_folder(cal, folder, batch)
+    storage = f"sqlite:///{(folder / STUDY).resolve()}"
+    study = optuna.create_study(
+        study_name=cal.config.name,
+        storage=storage,
+        sampler=_sampler(cal.config),
+        direction="minimize",
+        load_if_exists=True,
+    )
+    return study, batch
+
+
+def open_folder(cal: Calibration, folder: Path, batch: int = 1) -> int:
+    """Create or reopen a calibration's folder (any method); refuse another calibration's, or
+    a folder of other files. Returns the batch size (``batch``, or a resumed run's own)."""
+    from sim.experiments.measures import write_json
+    from sim.experiments.sweep import code_hash
+    from sim.guards import files
+    from sim.results.folder import check_folder
+
     if check_folder(
         folder, command="sim calibrate", entries=CALIBRATION_ENTRIES, own=_own_calibration
     ):
@@ -459,15 +502,7 @@ def open_study(cal: Calibration, folder: Path, batch: int = 1):
         )
     with files.folder(folder, PARTS, create=True):
         pass
-    storage = f"sqlite:///{(folder / STUDY).resolve()}"
-    study = optuna.create_study(
-        study_name=cal.config.name,
-        storage=storage,
-        sampler=_sampler(cal.config),
-        direction="minimize",
-        load_if_exists=True,
-    )
-    return study, batch
+    return batch
 
 
 def part_path(folder: Path, trial: int, group: int, replicate: int) -> Path:
@@ -552,6 +587,8 @@ def run_calibration(
             raise ScenarioError("--scheduler", None, "--executor dask needs --scheduler")
         check_scheduler(scheduler)
     cfg = cal.config
+    if cfg.method == "abc_smc":
+        return _run_smc(cal, folder, executor, workers, scheduler, progress, command, started)
     workers = workers or os.cpu_count() or 1
     study, batch = open_study(cal, folder, cfg.batch or workers)
 
@@ -579,6 +616,38 @@ def run_calibration(
         resumed=resumed,
         seconds=time.perf_counter() - started,
         best=best(),
+        files=files,
+    )
+
+
+def _run_smc(cal, folder, executor, workers, scheduler, progress, command, started):
+    """``method = "abc_smc"``: the generations of :mod:`sim.experiments.abc_smc`, then the
+    posterior's outputs."""
+    import os
+
+    from sim.experiments.abc_smc import run_smc
+    from sim.experiments.measures import executors
+
+    open_folder(cal, folder)
+    workers = workers or os.cpu_count() or 1
+    cfg = cal.config
+    expected = cfg.smc.population * cfg.smc.generations * 2
+
+    def tick(runs: int) -> None:
+        if progress:
+            progress(runs, expected * len(cal.groups) * cfg.seeds, math.nan)
+
+    with executors(executor, workers, scheduler) as pool:
+        outcome = run_smc(cal, folder, pool, workers=workers, progress=tick)
+    files = write_smc_outputs(cal, folder, outcome, command)
+    return CalibrationOutcome(
+        folder=folder,
+        trials=outcome.simulations,
+        finished=outcome.simulations,
+        failed=0,
+        resumed=0,
+        seconds=time.perf_counter() - started,
+        best=outcome.epsilon,
         files=files,
     )
 
@@ -824,6 +893,149 @@ def write_outputs(
     return written
 
 
+def write_smc_outputs(
+    cal: Calibration, folder: Path, outcome: Any, command: list[str] | None
+) -> list[str]:
+    """An ABC-SMC run's posterior sample (every generation, ``posterior.parquet``), the
+    identification table (``identification.csv``), the posterior predictive fit of every
+    target (``fit.csv``), the parameter file of posterior medians, figures and metadata."""
+    from sim.experiments.abc_smc import identification, posterior_table, weighted_quantile
+    from sim.experiments.measures import write_json
+    from sim.results.folder import provenance, versions
+
+    cfg = cal.config
+    post = posterior_table(cal, outcome.history)
+    tmp = folder / ".posterior.parquet.tmp"
+    post.to_parquet(tmp, index=False)
+    tmp.replace(folder / "posterior.parquet")
+    files = ["posterior.parquet"]
+    final = post[post["generation"] == post["generation"].max()]
+    ident, warnings = identification(cal, final)
+    ident.to_csv(folder / "identification.csv", index=False)
+    files.append("identification.csv")
+    w = final["weight"].to_numpy()
+    values = {p.name: weighted_quantile(final[p.name].to_numpy(), w, 0.5)
+              for p in cfg.parameters}  # fmt: skip
+    # the posterior predictive of each target: the accepted particles' figures, weighted
+    rows = []
+    for tg in cfg.targets:
+        x = final[f"model_{tg.id}"].to_numpy()
+        mean = float(np.average(x, weights=w))
+        z = (mean - tg.value) / tg.uncertainty
+        rows.append({
+            "target": tg.id, "value": tg.value, "uncertainty": tg.uncertainty, "model": mean,
+            "model_low": weighted_quantile(x, w, 0.025),
+            "model_high": weighted_quantile(x, w, 0.975), "z": z, "weight": tg.weight,
+            "contribution": tg.weight * z * z, "within_1_uncertainty": bool(abs(z) <= 1),
+            "source": tg.source,
+        })  # fmt: skip
+    fit = pd.DataFrame(rows)
+    fit.to_csv(folder / "fit.csv", index=False)
+    files.append("fit.csv")
+    info: dict[str, Any] = {
+        "seeds": cfg.seeds,
+        "population": cfg.smc.population,
+        "generations": outcome.generations,
+        "simulations": outcome.simulations,
+        "epsilon": outcome.epsilon,
+        "point": "posterior median of each parameter (the final generation, weighted)",
+    }
+    write_parameter_file(folder / "parameters.toml", cal, values, info)
+    files.append("parameters.toml")
+    files += _smc_figures(cal, folder, post, fit)
+    write_json(
+        folder / "metadata.json",
+        {
+            "calibration": cfg.model_dump(mode="json"),
+            "source": cal.source,
+            "result": {**info, "parameters": values, "warnings": warnings},
+            "scenarios": [g.source for g in cal.groups],
+            "versions": versions(),
+            "command": command or [],
+            **provenance(),
+        },
+    )
+    files.append("metadata.json")
+    return files
+
+
+def _smc_figures(cal: Calibration, folder: Path, post: pd.DataFrame, fit: pd.DataFrame):
+    """The posterior predictive check of every target, the pairwise posterior and the
+    epsilon schedule (PNG, PDF)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    final = post[post["generation"] == post["generation"].max()]
+    prior_gen = post[post["generation"] == 0]
+    n = len(fit)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.6 * rows), squeeze=False)
+    for ax, (_, row) in zip(axes.flat, fit.iterrows(), strict=False):
+        col = f"model_{row['target']}"
+        ax.hist(prior_gen[col], bins=20, weights=prior_gen["weight"], color="0.8",
+                label="generation 0", density=True)  # fmt: skip
+        ax.hist(final[col], bins=20, weights=final["weight"], color="C0", alpha=0.7,
+                label="posterior", density=True)  # fmt: skip
+        ax.axvline(row["value"], color="k", lw=1.5, label="target")
+        ax.axvspan(row["value"] - row["uncertainty"], row["value"] + row["uncertainty"],
+                   color="k", alpha=0.12, label="± uncertainty")  # fmt: skip
+        ax.set_title(str(row["target"]).replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle("Posterior predictive check (model figure of each target)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    for ext in ("png", "pdf"):
+        fig.savefig(folder / f"predictive.{ext}", dpi=300)
+        out.append(f"predictive.{ext}")
+    plt.close(fig)
+
+    names = [p.name for p in cal.config.parameters]
+    k = len(names)
+    fig, axes = plt.subplots(k, k, figsize=(1.6 * k + 1, 1.6 * k + 1), squeeze=False)
+    w = final["weight"].to_numpy()
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            ax = axes[i][j]
+            if i == j:
+                ax.hist(final[a], bins=15, weights=w, color="C0")
+            elif i > j:
+                ax.scatter(final[b], final[a], s=4, alpha=0.5, c=w, cmap="Blues")
+            else:
+                ax.set_visible(False)
+            ax.tick_params(labelsize=5)
+            if i == k - 1:
+                ax.set_xlabel(b.replace("_", " "), fontsize=6)
+            if j == 0:
+                ax.set_ylabel(a.replace("_", " "), fontsize=6)
+    fig.suptitle("Posterior sample, pairwise (final generation)", fontsize=9)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(folder / f"pairs.{ext}", dpi=300)
+        out.append(f"pairs.{ext}")
+    plt.close(fig)
+
+    eps = post.groupby("generation")["distance"].max()
+    fig, ax = plt.subplots(figsize=(4, 2.6))
+    ax.plot(eps.index, eps.to_numpy(), marker="o")
+    ax.set_yscale("log")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("largest accepted distance")
+    ax.set_title("ABC-SMC: epsilon by generation", fontsize=9)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(folder / f"epsilon.{ext}", dpi=300)
+        out.append(f"epsilon.{ext}")
+    plt.close(fig)
+    return out
+
+
 def _figures(cal: Calibration, folder: Path, trials: pd.DataFrame, fit: pd.DataFrame) -> list[str]:
     """The objective by trial and each target against the model's figure
     (:func:`sim.publish.figures.objective_by_trial`, :func:`~sim.publish.figures.targets_fit`),
@@ -851,6 +1063,7 @@ def field_reference() -> str:
         ("Calibration file (top level)", CalibrationConfig, ()),
         ("`[[parameters]]`", FreeParameter, ()),
         ("`[abc]`", AbcConfig, ()),
+        ("`[smc]`", SmcConfig, ()),
         ("Measure (of a target or a case)", MeasureConfig, ()),
         ("`[[targets]]` (a measure, plus)", TargetConfig, measure),
         ("`[case]` of a case file (a measure, plus)", CaseConfig, measure),

@@ -48,6 +48,10 @@ class RunResult:
     shards: int | None = None
     #: the life table's rows (sim/engine/month/lifecourse.py) when the scenario has [life]
     life: pd.DataFrame | None = None
+    #: with parameter draws from a posterior (sim/experiments/posterior.py): the draw of each
+    #: replicate (draw = replicate) and where the posterior came from
+    draws: pd.DataFrame | None = None
+    posterior: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
@@ -66,6 +70,17 @@ class RunResult:
                 "streams": list(STREAMS),
             },
             "shards": self._shards(),
+            "uncertainty": (
+                {
+                    "kind": "posterior draws",
+                    "posterior": self.posterior,
+                    "note": "replicate d runs posterior draw d (draws.csv): intervals over the "
+                    "replicates are prediction intervals combining parameter and stochastic "
+                    "uncertainty (2.5% and 97.5% quantiles)",
+                }
+                if self.draws is not None
+                else {"kind": "replicates", "note": "intervals over replicates: stochastic only"}
+            ),
             "versions": versions(),
             **provenance(),
         }
@@ -105,6 +120,7 @@ def run(
     pool: Workers | None = None,
     shards: int | None = None,
     shard_scheduler: str | None = None,
+    draws: Sequence[Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run every replicate of every arm; return the monthly table, summary and panels.
 
@@ -119,12 +135,27 @@ def run(
     ``shards``: split each pair's patients by region over that many worker processes
     (:mod:`sim.experiments.shards`); the pairs then run one after another. One shard gives the same
     bytes as none; more shards agree with it to floating-point rounding. ``shard_scheduler``: run
-    the shards on a Dask cluster (its address, or ``"local"``) instead of local processes."""
+    the shards on a Dask cluster (its address, or ``"local"``) instead of local processes.
+
+    ``draws``: one scenario (as data: validated and dumped) per replicate, replicate ``d``
+    running draw ``d`` (:func:`sim.experiments.posterior.draw_scenarios`): posterior draws,
+    with the same arms, months and seed as ``scenario``."""
     seed = scenario.seed if seed is None else seed
     arm_names = list(arms) if arms else [a.name for a in scenario.arms]
     for a in arm_names:
         scenario.arm(a)  # KeyError for unknown arms is the caller's to report
     months = scenario.months
+    by_rep: dict[int, Scenario] = {}
+    if draws is not None:
+        from sim.scenario import validate_scenario
+
+        if len(draws) != scenario.replications:
+            raise ValueError(f"{len(draws)} draws for {scenario.replications} replications")
+        by_rep = {d: validate_scenario(dict(x), f"draw {d}") for d, x in enumerate(draws)}
+
+    def sc_of(rep: int) -> Scenario:
+        return by_rep.get(rep, scenario)
+
     replicates = range(scenario.replications) if replicate is None else [replicate]
     pairs = [(rep, arm) for rep in replicates for arm in arm_names]
     total = months * len(pairs)
@@ -148,16 +179,18 @@ def run(
         from sim.experiments import shards as sharding
 
         sharding.check(scenario, shards)
-        parts = [_sharded_pair(scenario, seed, arm, rep, shards, advance) for rep, arm in pairs]
+        parts = [_sharded_pair(sc_of(rep), seed, arm, rep, shards, advance) for rep, arm in pairs]
     elif workers == 1 and pool is None:
         parts = []
         for rep, arm in pairs:
-            parts.append(run_pair(scenario, seed, arm, rep, progress=advance))
+            parts.append(run_pair(sc_of(rep), seed, arm, rep, progress=advance))
     else:
         from sim.experiments.parallel import map_tasks
 
         data = scenario.model_dump(mode="json")
-        tasks = [(data, seed, arm, rep) for rep, arm in pairs]
+        tasks = [
+            (dict(draws[rep]) if draws is not None else data, seed, arm, rep) for rep, arm in pairs
+        ]
         parts = map_tasks(
             run_pair, tasks, workers, on_progress=advance, pool=pool,
             describe=lambda i: f"replicate {pairs[i][0]} of arm {pairs[i][1]!r}",

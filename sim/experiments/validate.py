@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError, field_validator, model_validator
 
@@ -35,6 +36,8 @@ from sim.guards.limits import parse_toml, read_input
 from sim.guards.paths import TEMPLATES, data_file
 from sim.scenario import F, apply_override, check_label, read_scenario_data
 
+#: the seed of a suite's posterior draws (the same draws for every case)
+DRAWS_SEED = 20261206
 #: ``--small``: at most this many patients and replications per case
 SMALL_PATIENTS = 2_000
 SMALL_REPLICATIONS = 2
@@ -49,7 +52,33 @@ class CaseConfig(MeasureConfig):
     finding: str = F(..., "text", "The published finding, in words and figures.")
     citation: str = F(..., "text", "Where it is published.")
     published: float = F(..., "as statistic", "The published figure, in the statistic's units.")
-    range: list[float] = F(..., "as statistic", "[low, high]: the published range or interval.")
+    range: list[float] = F(
+        ...,
+        "as statistic",
+        "[low, high]: the study's confidence interval when it gives one (then interval_level "
+        "says its level), otherwise the range the published figures span (e.g. across years); "
+        "the notes say which.",
+    )
+    interval_level: float | None = F(
+        None,
+        "probability",
+        "The level of the study's confidence interval given as range (e.g. 0.95); none: the "
+        "range is not a confidence interval (its half-width is then taken as 1.96 standard "
+        "errors for the standardised error, a convention stated in the notes).",
+        gt=0,
+        lt=1,
+    )
+    design: str = F(
+        "",
+        "text",
+        "The study's design and comparison: randomised trial, difference-in-differences against "
+        "which group, regression discontinuity, a before-after series against which trend.",
+    )
+    concurrent: str = F(
+        "",
+        "text",
+        "Concurrent policies and confounders the study names, and how the replay handles each.",
+    )
     replications: int = F(5, "runs", "Replicates for the model's interval.", ge=1, le=1_000)
     notes: str = F("", "text", "How the figure maps to the statistic; what the model leaves out.")
 
@@ -82,6 +111,12 @@ class Case:
     scenario: dict[str, Any]
     seed: int
     replications: int
+    #: with posterior draws: the scenario of each replicate (replicate d runs draw d)
+    draws: list[dict[str, Any]] | None = None
+
+    def scenario_of(self, replicate: int) -> dict[str, Any]:
+        """The scenario (as data) replicate ``replicate`` runs."""
+        return self.scenario if self.draws is None else self.draws[replicate]
 
     def key(self) -> str:
         """A hash of what the case's parts depend on."""
@@ -89,7 +124,7 @@ class Case:
 
         blob = json.dumps(
             {"case": self.config.model_dump(mode="json"), "scenario": self.scenario,
-             "seed": self.seed, "code": code_hash()},
+             "draws": self.draws, "seed": self.seed, "code": code_hash()},
             sort_keys=True,
         )  # fmt: skip
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -103,6 +138,9 @@ class Suite:
     cases: list[Case]
     small: bool
     parameters: str | None
+    #: the posterior the cases' parameters were drawn from, and how many draws (None: none)
+    posterior: str | None = None
+    draws: int | None = None
 
 
 def _refuse_calibrated(ids: set[str], targets: list[str], source: str, what: Path) -> None:
@@ -123,8 +161,16 @@ def load_suite(
     replications: int | None = None,
     parameters: str | Path | None = None,
     cases: list[str] | None = None,
+    posterior: Any = None,
+    draws: int | None = None,
 ) -> Suite:
-    """Read and validate every case of a suite and its scenario, up front."""
+    """Read and validate every case of a suite and its scenario, up front.
+
+    A case's scenario may set only policy: none of the fields its base world declares
+    calibrated (``world.calibrated``, :mod:`sim.scenario.world`) — a case that sets a
+    behavioural parameter is refused. With ``posterior`` (:class:`~sim.experiments.posterior.
+    Posterior`) and ``draws``, replicate ``d`` of every case runs the same posterior draw ``d``:
+    one parameter vector for the whole suite per draw."""
     from sim.scenario import validate_scenario
     from sim.scenario.parameters import apply_parameters, calibrated_on, read_parameter_file
 
@@ -169,6 +215,7 @@ def load_suite(
         scen_raw = parse_toml(read_input(scen, source, "case.scenario"), str(scen))
         for pf, targets in calibrated_on(scen_raw, scen, str(scen)).items():
             _refuse_calibrated(ids, targets, source, pf)
+        _refuse_behavioural(scen_raw, scen, config, source)
         data = read_scenario_data(scen, source, "case.scenario")
         for k, v in config.set.items():
             apply_override(data, k.split("."), v, f"{source} (case.set.{k})")
@@ -183,8 +230,45 @@ def load_suite(
         reps = replications or config.replications
         if small:
             reps = min(reps, SMALL_REPLICATIONS)
-        out.append(Case(f.stem, f, config, sc.model_dump(mode="json"), sc.seed, reps))
-    return Suite(folder, out, small, None if parameters is None else str(parameters))
+        data = sc.model_dump(mode="json")
+        per_draw = None
+        if posterior is not None:
+            from sim.experiments.posterior import draw_scenarios
+
+            reps = int(draws or reps)
+            # the suite's draws: the same for every case (a seed of the suite's own)
+            per_draw, _ = draw_scenarios(data, posterior, reps, DRAWS_SEED)
+            for d, x in enumerate(per_draw):
+                validate_scenario(x, f"{scen} (case {f.stem}, posterior draw {d})")
+        out.append(Case(f.stem, f, config, data, sc.seed, reps, per_draw))
+    return Suite(
+        folder, out, small, None if parameters is None else str(parameters),
+        None if posterior is None else posterior.source, draws if posterior is not None else None,
+    )  # fmt: skip
+
+
+def _refuse_behavioural(raw: dict[str, Any], path: Path, config: CaseConfig, source: str) -> None:
+    """A case sets policy only: its scenario file and its ``set`` may not touch a field its
+    world declares calibrated (behaviour, providers, the world's calibrated parameters)."""
+    from sim.scenario.world import calibrated_fields, sets_calibrated
+
+    patterns = calibrated_fields(raw, path, source)
+    if not patterns:
+        return
+    found = sets_calibrated(raw, patterns)
+    nested: dict[str, Any] = {}
+    for key, value in config.set.items():
+        apply_override(nested, key.split("."), value, source)
+    found += [f"case.set.{x}" for x in sets_calibrated(nested, patterns)]
+    if found:
+        raise ScenarioError(
+            source,
+            "case.scenario",
+            f"{path.name} sets {', '.join(found)}: a behavioural or calibrated parameter of its "
+            "base world (world.calibrated). A validation case may set only policy — contracts, "
+            "switches, the era's policy parameters and the composition of the population it "
+            "studies — so that every case tests the same world",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,13 +286,14 @@ class ValidationOutcome:
     inside: int
     failed: list[tuple[str, str]]
     seconds: float
+    covered: int = 0
     files: list[str] = field(default_factory=list)
 
     @property
     def table_text(self) -> str:
         """The table as plain text (the terminal's summary)."""
         cols = ["case", "published", "range_low", "range_high", "model", "interval_low",
-                "interval_high", "result"]  # fmt: skip
+                "interval_high", "covered", "standardised_error", "result"]  # fmt: skip
         return self.table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")
 
 
@@ -294,7 +379,7 @@ def run_suite(
             if read_part(part, folder) is None:
                 tasks.append(
                     MeasureTask(
-                        point=i, replicate=r, seed=c.seed, scenario=c.scenario,
+                        point=i, replicate=r, seed=c.seed, scenario=c.scenario_of(r),
                         arms=tuple(c.config.arms),
                         measures=((c.id, c.config.model_dump(
                             mode="json", include=set(MeasureConfig.model_fields))),),
@@ -322,6 +407,7 @@ def run_suite(
         cases=len(suite.cases),
         ok=ok,
         inside=int((table["result"] == "inside").sum()),
+        covered=int(table["covered"].sum()),
         failed=[(c, e) for c, e in errors.items()],
         seconds=time.perf_counter() - started,
         files=files,
@@ -329,30 +415,61 @@ def run_suite(
 
 
 def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
+    """One row per case: the published figure and interval, the model's figure and interval
+    (a prediction interval over posterior draws, else the t-interval of the mean over
+    replicates), and the scores: whether the published figure lies inside the model's
+    interval (covered), whether the signs agree, and the standardised error
+    ``(model − published) / sqrt(sd_model² + se_published²)``."""
+    from sim.experiments.posterior import prediction_interval
+
     rows = []
     for c in suite.cases:
         vals = [read_part(part_path(folder, c, r), folder) for r in range(c.replications)]
         got = [v[c.id] for v in vals if v is not None]
-        mean, lo, hi = interval(got)
+        if c.draws is not None:
+            mean, lo, hi = prediction_interval(np.asarray(got, np.float64))
+            kind = "prediction"
+        else:
+            mean, lo, hi = interval(got)
+            kind = "replication"
+        x = np.asarray(got, np.float64)
+        x = x[np.isfinite(x)]
+        sd = float(x.std(ddof=1)) if x.size > 1 else math.nan
         lo_r, hi_r = c.config.range
+        level = c.config.interval_level or 0.95
+        from scipy.stats import norm
+
+        se_pub = (hi_r - lo_r) / (2 * float(norm.ppf(0.5 + level / 2)))
+        pub = c.config.published
         if c.id in errors or len(got) < c.replications:
             status, result = "failed", "not run"
         elif math.isnan(mean):
             status, result = "measured", "undefined"
         else:
             status, result = "measured", "inside" if lo_r <= mean <= hi_r else "outside"
+        measured = status == "measured" and not math.isnan(mean)
+        denom = math.sqrt((sd if math.isfinite(sd) else 0.0) ** 2 + se_pub**2)
         rows.append(
             {
                 "case": c.id,
                 "title": c.config.title,
                 "statistic": c.config.statistic,
-                "published": c.config.published,
+                "published": pub,
                 "range_low": lo_r,
                 "range_high": hi_r,
+                "range_is_ci": c.config.interval_level is not None,
                 "model": mean,
                 "interval_low": lo,
                 "interval_high": hi,
+                "interval_kind": kind,
+                "model_sd": sd,
                 "replications": len(got),
+                "covered": bool(measured and lo <= pub <= hi),
+                # a published figure of 0 has no sign to agree with: not scored
+                "sign_agrees": (
+                    bool(measured and np.sign(mean) == np.sign(pub)) if pub != 0 else None
+                ),
+                "standardised_error": (mean - pub) / denom if measured and denom > 0 else math.nan,
                 "result": result,
                 "status": status,
                 "error": errors.get(c.id, ""),
@@ -362,23 +479,130 @@ def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scores(table: pd.DataFrame) -> dict[str, Any]:
+    """The suite's scores over the cases measured: coverage (published figure inside the
+    model's interval), sign agreement, the mean standardised error and its mean absolute
+    value, and the share of model figures inside the published range."""
+    m = table[table["status"] == "measured"]
+    z = m["standardised_error"].to_numpy(np.float64)
+    z = z[np.isfinite(z)]
+    n = len(m)
+    return {
+        "cases": len(table),
+        "measured": int(n),
+        "coverage": float(m["covered"].mean()) if n else math.nan,
+        "sign_agreement": (
+            float(m["sign_agrees"].dropna().astype(bool).mean())
+            if m["sign_agrees"].notna().any()
+            else math.nan
+        ),
+        "mean_standardised_error": float(z.mean()) if z.size else math.nan,
+        "mean_absolute_standardised_error": float(np.abs(z).mean()) if z.size else math.nan,
+        "inside_published_range": float((m["result"] == "inside").mean()) if n else math.nan,
+    }
+
+
 def _fmt(x: float) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """The table as Markdown: case, published figure and range, model and interval, result."""
+    """The table as Markdown: case, published figure and interval, model and its interval,
+    whether the published figure is covered, the signs agree, and the standardised error."""
+    kind = "prediction" if (table.get("interval_kind") == "prediction").any() else "95%"
     lines = [
-        "| case | published | range | model | 95% interval | result | citation |",
-        "|---|---|---|---|---|---|---|",
+        f"| case | published | published interval | model | {kind} interval | covered "
+        "| sign | z | citation |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
+        ci = "CI" if r.range_is_ci else "range"
         lines.append(
             f"| {r.case} | {_fmt(r.published)} | [{_fmt(r.range_low)}, {_fmt(r.range_high)}] "
-            f"| {_fmt(r.model)} | [{_fmt(r.interval_low)}, {_fmt(r.interval_high)}] "
-            f"| {r.result} | {r.citation} |"
+            f"({ci}) | {_fmt(r.model)} | [{_fmt(r.interval_low)}, {_fmt(r.interval_high)}] "
+            f"| {'yes' if r.covered else 'no'} "
+            f"| {'—' if r.sign_agrees is None else 'yes' if r.sign_agrees else 'no'} "
+            f"| {_fmt(r.standardised_error)} | {r.citation} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def scores_markdown(s: dict[str, Any]) -> str:
+    """The scores as a short Markdown list."""
+
+    def pct(x: float) -> str:
+        return "—" if x != x else f"{100 * x:.0f}%"
+
+    return (
+        f"- cases measured: {s['measured']} of {s['cases']}\n"
+        f"- coverage (published figure inside the model's interval): {pct(s['coverage'])}\n"
+        f"- sign agreement: {pct(s['sign_agreement'])}\n"
+        f"- mean standardised error: {_fmt(s['mean_standardised_error'])} "
+        f"(mean absolute: {_fmt(s['mean_absolute_standardised_error'])})\n"
+        f"- model figure inside the published interval: {pct(s['inside_published_range'])}\n"
+    )
+
+
+def forest(table: pd.DataFrame, folder: Path) -> list[str]:
+    """A forest plot of every measured case: the published figure and interval (black) and
+    the model's figure and interval (blue), one panel per statistic (PNG, PDF, SVG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = table[table["status"] == "measured"]
+    if m.empty:
+        return []
+    groups = list(dict.fromkeys(m["statistic"]))
+    heights = [max(len(m[m["statistic"] == g]), 1) for g in groups]
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(6.5, 0.45 * sum(heights) + 1.2 * len(groups)),
+        gridspec_kw={"height_ratios": heights}, squeeze=False,
+    )  # fmt: skip
+    for ax, g in zip(axes[:, 0], groups, strict=True):
+        d = m[m["statistic"] == g].reset_index(drop=True)
+        y = np.arange(len(d))[::-1]
+        scale = 100.0 if g in ("relative_change", "share", "difference_share") else 1.0
+        ax.errorbar(
+            d["published"] * scale,
+            y + 0.15,
+            xerr=[
+                (d["published"] - d["range_low"]) * scale,
+                (d["range_high"] - d["published"]) * scale,
+            ],
+            fmt="s",
+            color="black",
+            ms=4,
+            capsize=2,
+            label="published (interval)",
+        )
+        ax.errorbar(
+            d["model"] * scale,
+            y - 0.15,
+            xerr=[
+                (d["model"] - d["interval_low"]).clip(lower=0) * scale,
+                (d["interval_high"] - d["model"]).clip(lower=0) * scale,
+            ],
+            fmt="o",
+            color="#1f5fa8",
+            ms=4,
+            capsize=2,
+            label="model (interval)",
+        )
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_yticks(y, [c.replace("_", " ") for c in d["case"]], fontsize=7)
+        unit = " (%)" if scale == 100.0 else ""
+        ax.set_xlabel(f"{g.replace('_', ' ')}{unit}", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].legend(fontsize=7, loc="best", frameon=False)
+    fig.tight_layout()
+    out = []
+    for ext in ("png", "pdf", "svg"):
+        fig.savefig(folder / f"forest.{ext}", dpi=300)
+        out.append(f"forest.{ext}")
+    plt.close(fig)
+    return out
 
 
 def write_outputs(
@@ -393,13 +617,32 @@ def write_outputs(
     jinja2 = require("jinja2", "calibration", "sim validate's HTML page")
     files.write_text(folder, "validation.csv", table.to_csv(index=False))
     small = " (reduced suite: --small)" if suite.small else ""
-    md = f"# Validation: {suite.folder}{small}\n\n" + markdown(table)
+    score = scores(table)
+    md = (
+        f"# Validation: {suite.folder}{small}\n\n## Scores\n\n{scores_markdown(score)}\n"
+        f"## Cases\n\n{markdown(table)}"
+    )
     files.write_text(folder, "validation.md", md)
+    from sim.experiments.forecast import markdown as forecast_markdown
+    from sim.experiments.forecast import registered
+
+    forecasts = registered(suite.folder)
+    if forecasts:
+        md += "\n" + forecast_markdown(forecasts)
+        files.write_text(folder, "validation.md", md)
+    figures = forest(table, folder)
+    svg = (folder / "forest.svg").read_text(encoding="utf-8") if figures else ""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     page = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(
         suite=str(suite.folder),
         small=suite.small,
         parameters=suite.parameters,
+        posterior=suite.posterior,
+        draws=suite.draws,
+        scores=score,
+        scores_text=scores_markdown(score),
+        forest=svg,
+        forecasts=forecasts,
         rows=[
             {
                 **r,
@@ -412,6 +655,7 @@ def write_outputs(
                         "model",
                         "interval_low",
                         "interval_high",
+                        "standardised_error",
                     )
                 },
             }
@@ -426,6 +670,10 @@ def write_outputs(
             "suite": str(suite.folder),
             "small": suite.small,
             "parameters": suite.parameters,
+            "posterior": suite.posterior,
+            "draws": suite.draws,
+            "scores": score,
+            "forecasts": [fc["file"] for fc in forecasts],
             "cases": {
                 c.id: {
                     "file": str(c.path),
@@ -441,4 +689,4 @@ def write_outputs(
         },
         root=folder,
     )
-    return ["validation.csv", "validation.md", "validation.html", "metadata.json"]
+    return ["validation.csv", "validation.md", "validation.html", *figures, "metadata.json"]

@@ -298,6 +298,7 @@ def write_results(
     providers: pd.DataFrame | None,
     meta: dict[str, Any],
     figures: Callable[[Path], list[str]] | None = None,
+    extras: dict[str, pd.DataFrame] | None = None,
     subgroups: pd.DataFrame | None = None,
     scenario: Scenario | None = None,
     life: pd.DataFrame | None = None,
@@ -319,7 +320,8 @@ def write_results(
 
     ``figures``, if given, draws figures into the folder being assembled and returns their file
     names (the caller's: ``sim run`` draws ``trends.png`` with :mod:`sim.publish`), so the
-    folder, figures included, still appears all at once."""
+    folder, figures included, still appears all at once. ``extras``: further tables (CSV) by file
+    name, e.g. the posterior draws of a run with parameter uncertainty (``draws.csv``)."""
     out = Path(out)
     check_run_folder(out)
     with staged_folder(out) as tmp:
@@ -369,6 +371,9 @@ def write_results(
             more, cols = _margin_tables(tmp, monthly, scenario)
             files += more
             extra_columns |= cols
+        for name, table in (extras or {}).items():
+            table.to_csv(tmp / name, index=False, float_format="%.10g")
+            files.append(name)
         if figures is not None:
             files += figures(tmp)
         meta = {

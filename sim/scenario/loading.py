@@ -108,9 +108,11 @@ def read_scenario_data(path: Path, source: str, field: str | None = None) -> dic
     """A scenario file's data, named after the file by default, with the parameter files it
     includes applied (``include``, :func:`sim.scenario.parameters.with_includes`)."""
     from sim.scenario.parameters import with_includes
+    from sim.scenario.world import apply_world
 
     data = parse_toml(read_input(path, source if field else None, field), str(path))
     data.setdefault("name", path.stem)
+    data = apply_world(data, path, str(path))
     return with_includes(data, path, str(path), validate_scenario)
 
 

@@ -35,6 +35,13 @@ class Scenario(Strict):
 
     name: str = F("scenario", "name", "Scenario name; default results folder results/<name>/.")
     description: str = F("", "text", "What question the scenario asks.")
+    world: str | None = F(
+        None,
+        "path / name",
+        "In a file: the world file the scenario is built on (relative to the file; "
+        "sim.scenario.world): the base world's population, settings, providers and behaviour, "
+        "under the scenario's own values. Once applied: the world's name.",
+    )
     months: int = F(60, "months", "Months simulated.", ge=1, le=1200)
     seed: int = F(
         20261127, "integer", "Root seed of the run (numpy SeedSequence).", ge=0, le=MAX_SEED

@@ -1,0 +1,360 @@
+"""Joint Bayesian calibration by ABC-SMC (``method = "abc_smc"``), with pyabc.
+
+Sequential Monte Carlo approximate Bayesian computation (Toni et al. 2009; Beaumont et al.
+2009; pyabc: Klinger, Rickert & Hasenauer 2018, Bioinformatics 34:3591; Schälte et al. 2022,
+JOSS 7:4304) turns the calibration file's priors into a posterior sample: generation 0 draws
+``population`` particles from the prior; each later generation perturbs particles of the last
+(a multivariate normal kernel fitted to them) and keeps those whose distance to the targets is
+below an epsilon that shrinks generation by generation (the median of the last distances), with
+importance weights prior / proposal. The distance is the targets' standardized one,
+``sqrt(Σ_k w_k ((m_k − v_k)/u_k)²)``, each model figure ``m_k`` the mean over ``seeds``
+replicates run with the same random numbers for every particle (common random numbers).
+
+pyabc decides; the simulations run on the sweep executors (process pool, Dask, serial), as the
+other calibration methods' do (:func:`sim.experiments.measures.execute`, one part file per
+(particle, target scenario, replicate)). The sampler (:class:`ExecutorSampler`) makes this
+deterministic and resumable:
+
+- each generation ``t`` seeds numpy's global generator (pyabc's) from
+  ``SeedSequence(sampler_seed, spawn_key=(t + 1,))``;
+- a batch of proposals is made by replaying pyabc's simulate function against a model that
+  only records the parameters it is asked for (pass 1), the batch's simulations run in
+  parallel, and the same proposals are made again from the same generator state against a
+  model that reads their results (pass 2), accepted in proposal order until the population is
+  full — so neither the number of workers nor the order in which runs finish changes anything;
+- generations are stored in pyabc's history (``abc.db``, SQLite), part files by particle: a
+  calibration killed at any moment (``kill -9``) resumes at its last complete generation with
+  the same draws, and runs already done are not run again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ResultsError
+
+if TYPE_CHECKING:
+    from sim.experiments.calibrate import Calibration, FreeParameter
+
+DB = "abc.db"
+#: part files of ABC-SMC simulations: generation, particle (proposal number), group, replicate
+PART = "s{t:03d}-p{i:06d}-g{g:03d}-r{r:04d}.json"
+
+
+def prior(p: FreeParameter) -> Any:
+    """A free parameter's prior as a pyabc random variable (on its natural scale)."""
+    import pyabc
+
+    lo, hi = p.low, p.high
+    if p.prior == "uniform":
+        return pyabc.RV("uniform", lo, hi - lo)
+    if p.prior == "loguniform":
+        return pyabc.RV("loguniform", lo, hi)
+    if p.prior == "normal":
+        sd = float(p.sd or 1.0)
+        mu = float(p.mean or 0.0)
+        return pyabc.RV("truncnorm", (lo - mu) / sd, (hi - mu) / sd, loc=mu, scale=sd)
+    return pyabc.RV("beta", p.a, p.b, loc=lo, scale=hi - lo)
+
+
+def distance(cal: Calibration) -> Callable[[dict, dict], float]:
+    """The standardized distance between a particle's figures and the targets."""
+    targets = [(t.id, t.value, t.uncertainty, t.weight) for t in cal.config.targets]
+
+    def d(x: dict[str, float], x0: dict[str, float]) -> float:
+        total = 0.0
+        for tid, _value, u, w in targets:
+            m = float(x.get(tid, math.nan))
+            if not math.isfinite(m):
+                return math.inf
+            z = (m - float(x0[tid])) / u
+            total += w * z * z
+        return math.sqrt(total)
+
+    return d
+
+
+@dataclass
+class Simulations:
+    """The runs of the particles proposed so far: what pass 2 reads, by parameter values."""
+
+    cal: Calibration
+    folder: Path
+    pool: Any
+    progress: Callable[[int], None] | None = None
+    #: figures by the particle's parameter values (a tuple in the parameters' order)
+    figures: dict[tuple[float, ...], dict[str, float]] = field(default_factory=dict)
+    runs: int = 0
+
+    def key(self, pars: dict[str, float]) -> tuple[float, ...]:
+        return tuple(float(pars[p.name]) for p in self.cal.config.parameters)
+
+    def values(self, pars: dict[str, float]) -> dict[str, float]:
+        """Parameter values as the scenario takes them (integers rounded)."""
+        out = {}
+        for p in self.cal.config.parameters:
+            v = float(pars[p.name])
+            out[p.name] = float(round(v)) if p.integer else v
+        return out
+
+    def run(self, t: int, proposals: list[dict[str, float]], first: int) -> None:
+        """Run the proposals of generation ``t`` (numbered from ``first``) not run yet."""
+        from sim.experiments.measures import MeasureTask, execute, interval, read_part
+        from sim.experiments.sweep import code_hash
+
+        cal = self.cal
+        cfg = cal.config
+        tasks = []
+        todo: list[tuple[int, dict[str, float]]] = []
+        for j, pars in enumerate(proposals):
+            i = first + j
+            if self.key(pars) in self.figures:
+                continue
+            todo.append((i, pars))
+            values = self.values(pars)
+            for g, grp in enumerate(cal.groups):
+                measures = tuple(
+                    (cfg.targets[k].id, cfg.targets[k].measure_data()) for k in grp.targets
+                )
+                data = cal.scenario(g, values)
+                for r in range(cfg.seeds):
+                    part = self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r)
+                    if read_part(part) is not None:
+                        continue
+                    tasks.append(
+                        MeasureTask(
+                            point=i,
+                            replicate=r,
+                            seed=grp.seed,
+                            scenario=data,
+                            arms=grp.arms,
+                            measures=measures,
+                            part=str(part),
+                            code=code_hash(),
+                        )
+                    )
+        for _ in self.pool.results(tasks, execute):
+            self.runs += 1
+            if self.progress:
+                self.progress(self.runs)
+        for i, pars in todo:
+            by_target: dict[str, list[float]] = {tg.id: [] for tg in cfg.targets}
+            for g in range(len(cal.groups)):
+                for r in range(cfg.seeds):
+                    part = read_part(self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r))
+                    for k, v in (part or {}).items():
+                        by_target[k].append(v)
+            self.figures[self.key(pars)] = {
+                k: (interval(v)[0] if v else math.nan) for k, v in by_target.items()
+            }
+
+
+class _Recorder:
+    """Pass 1's model: records the parameters pyabc asks for, returns figures no target
+    accepts."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.asked: list[dict[str, float]] = []
+        self.ids = ids
+
+    def __call__(self, pars: Any) -> dict[str, float]:
+        self.asked.append({k: float(v) for k, v in dict(pars).items()})
+        return {k: math.inf for k in self.ids}
+
+
+class _Reader:
+    """Pass 2's model: the figures of runs already made."""
+
+    def __init__(self, sims: Simulations) -> None:
+        self.sims = sims
+
+    def __call__(self, pars: Any) -> dict[str, float]:
+        return self.sims.figures[self.sims.key({k: float(v) for k, v in dict(pars).items()})]
+
+
+def make_sampler(sims: Simulations, seed: int, batch: int, swap: Callable[[Any], None]):
+    """A pyabc sampler that runs each batch of proposals on the executors (module docstring).
+    ``swap(model)`` sets the function the pyabc model calls."""
+    from pyabc.sampler import Sampler
+
+    ids = [t.id for t in sims.cal.config.targets]
+
+    class ExecutorSampler(Sampler):
+        """Deterministic batches of pyabc's proposals, run on the sweep executors."""
+
+        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf,
+                                    all_accepted=False, ana_vars=None):  # fmt: skip
+            # pyabc draws from numpy's global generator: seed it per generation
+            np.random.seed(  # noqa: NPY002
+                int(np.random.SeedSequence(seed, spawn_key=(t + 1,)).generate_state(1)[0])
+            )
+            sample = self._create_empty_sample()
+            done = 0
+            evaluations = 0
+            while sample.n_accepted < n and evaluations < max_eval:
+                size = int(min(batch, max_eval - evaluations))
+                state = np.random.get_state()  # noqa: NPY002
+                recorder = _Recorder(ids)
+                swap(recorder)
+                for _ in range(size):
+                    simulate_one()
+                sims.run(t, recorder.asked, done)
+                np.random.set_state(state)  # noqa: NPY002
+                swap(_Reader(sims))
+                for _ in range(size):
+                    particle = simulate_one()
+                    sample.append(particle)
+                    evaluations += 1
+                    done += 1
+                    if sample.n_accepted >= n:
+                        break
+            self.nr_evaluations_ = evaluations
+            if sample.n_accepted < n:
+                sample.ok = False
+            return sample
+
+    return ExecutorSampler()
+
+
+@dataclass
+class SmcOutcome:
+    """A finished ABC-SMC run: the history, its generations and simulations."""
+
+    history: Any
+    generations: int
+    simulations: int
+    epsilon: float
+
+
+def run_smc(
+    cal: Calibration,
+    folder: Path,
+    pool: Any,
+    *,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> SmcOutcome:
+    """Run (or resume) the ABC-SMC of ``cal`` in ``folder`` on ``pool`` (module docstring)."""
+    from sim.guards.extras import require
+
+    pyabc = require("pyabc", "calibration", "method = abc_smc")
+    import logging
+
+    for name in ("ABC", "Sampler", "Epsilon", "Distance", "Acceptor", "History", "Data"):
+        logging.getLogger(f"ABC.{name}").setLevel(logging.WARNING)
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    cfg = cal.config
+    smc = cfg.smc
+    sims = Simulations(cal, folder, pool, progress)
+    current: dict[str, Any] = {}
+
+    def model(pars: Any) -> dict[str, float]:
+        return current["f"](pars)
+
+    def swap(f: Any) -> None:
+        current["f"] = f
+
+    batch = smc.batch or max(workers * 4, min(smc.population, 64))
+    sampler = make_sampler(sims, cfg.sampler_seed, batch, swap)
+    priors = pyabc.Distribution(**{p.name: prior(p) for p in cfg.parameters})
+    abc = pyabc.ABCSMC(
+        model,
+        priors,
+        distance(cal),
+        population_size=smc.population,
+        sampler=sampler,
+        eps=pyabc.QuantileEpsilon(alpha=smc.quantile),
+    )
+    db = f"sqlite:///{(folder / DB).resolve()}"
+    observed = {t.id: t.value for t in cfg.targets}
+    history = abc.load(db, 1) if (folder / DB).exists() else abc.new(db, observed)
+    done = history.max_t + 1
+    if done < smc.generations:
+        history = abc.run(
+            max_nr_populations=smc.generations - done,
+            minimum_epsilon=smc.minimum_epsilon,
+            max_total_nr_simulations=smc.max_simulations or np.inf,
+        )
+    if history.max_t < 0:
+        raise ResultsError(f"{folder}: ABC-SMC accepted no generation")
+    pops = history.get_all_populations()
+    eps = float(pops[pops["t"] == history.max_t]["epsilon"].iloc[0])
+    return SmcOutcome(history, history.max_t + 1, int(history.total_nr_simulations), eps)
+
+
+def posterior_table(cal: Calibration, history: Any) -> pd.DataFrame:
+    """Every generation's accepted particles: generation, particle, weight, parameters,
+    distance, and each target's model figure."""
+    names = [p.name for p in cal.config.parameters]
+    frames = []
+    for t in range(history.max_t + 1):
+        pop = history.get_population(t=t)
+        rows = []
+        for k, particle in enumerate(pop.particles):
+            row: dict[str, Any] = {"generation": t, "particle": k, "weight": particle.weight}
+            row.update({n: float(particle.parameter[n]) for n in names})
+            row["distance"] = float(particle.distance)
+            row.update({f"model_{tid}": float(v) for tid, v in particle.sum_stat.items()})
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        df["weight"] = df["weight"] / df["weight"].sum()
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``x`` with weights ``w`` (the inverse of the weighted CDF at its
+    midpoints)."""
+    order = np.argsort(x, kind="stable")
+    x, w = np.asarray(x, float)[order], np.asarray(w, float)[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return float(np.interp(q, cdf, x))
+
+
+def identification(cal: Calibration, final: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Per parameter: prior and posterior mean, sd and 95% interval, and how much the data
+    narrowed it (posterior sd ÷ prior sd); per pair, the weighted correlation. Warnings name
+    parameters the targets do not inform (sd ratio above 0.8: they keep their prior) and
+    pairs they do not separate (|correlation| above 0.7)."""
+    w = final["weight"].to_numpy()
+    rows = []
+    warnings: list[str] = []
+    names = [p.name for p in cal.config.parameters]
+    for p in cal.config.parameters:
+        x = final[p.name].to_numpy()
+        mean = float(np.average(x, weights=w))
+        sd = float(np.sqrt(np.average((x - mean) ** 2, weights=w)))
+        prior_sd = float(prior(p).std())
+        ratio = sd / prior_sd if prior_sd > 0 else math.nan
+        rows.append({
+            "parameter": p.name, "prior": p.prior, "low": p.low, "high": p.high,
+            "prior_sd": prior_sd, "mean": mean, "sd": sd,
+            "median": weighted_quantile(x, w, 0.5),
+            "q025": weighted_quantile(x, w, 0.025), "q975": weighted_quantile(x, w, 0.975),
+            "sd_ratio": ratio,
+        })  # fmt: skip
+        if ratio > 0.8:
+            warnings.append(
+                f"{p.name}: the targets barely inform it (posterior sd {ratio:.0%} of the "
+                "prior's): it keeps its prior, and its uncertainty flows into the predictions"
+            )
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            xa, xb = final[a].to_numpy(), final[b].to_numpy()
+            ma, mb = np.average(xa, weights=w), np.average(xb, weights=w)
+            cov = np.average((xa - ma) * (xb - mb), weights=w)
+            va, vb = np.average((xa - ma) ** 2, weights=w), np.average((xb - mb) ** 2, weights=w)
+            r = cov / math.sqrt(va * vb) if va > 0 and vb > 0 else 0.0
+            if abs(r) > 0.7:
+                warnings.append(
+                    f"{a} and {b}: posterior correlation {r:+.2f}; the targets do not separate "
+                    "them (a ridge of equally good values)"
+                )
+    return pd.DataFrame(rows), warnings
