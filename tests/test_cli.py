@@ -176,7 +176,7 @@ def test_refuses_to_overwrite_a_folder_that_is_not_results(small, tmp_path):
     out.mkdir()
     (out / "thesis.tex").write_text("keep me")
     p = sim("run", str(small), "--out", str(out), "--quiet", cwd=tmp_path)
-    assert p.returncode == 2 and "not a results folder" in p.stderr
+    assert p.returncode == 2 and "holds thesis.tex" in p.stderr and "--out" in p.stderr
     assert (out / "thesis.tex").read_text() == "keep me"
     assert [x.name for x in out.iterdir()] == ["thesis.tex"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,10 +77,10 @@ def start(argv: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def kill_a_worker(proc: subprocess.Popen, wanted: int, progress: str | None = None) -> int:
+def kill_a_worker(proc: subprocess.Popen, wanted: int, progress: int | None = None) -> int:
     """Wait until ``proc`` has ``wanted`` workers (and, with ``progress``, until it prints a
-    progress line holding it: the workers are at work), and kill -9 the first; return its
-    process id."""
+    progress line at that percentage or more: the workers are at work), and kill -9 the first;
+    return its process id."""
     deadline = time.time() + 120
     while time.time() < deadline and len(children(proc.pid)) < wanted:
         assert proc.poll() is None, proc.communicate()
@@ -87,7 +88,8 @@ def kill_a_worker(proc: subprocess.Popen, wanted: int, progress: str | None = No
     while progress is not None:
         line = proc.stderr.readline()
         assert line, "the command finished before a worker was killed"
-        if progress in line:
+        done = re.search(r"\((\d+)%\)", line)
+        if done and int(done.group(1)) >= progress:
             break
     assert proc.poll() is None, "the command finished before a worker was killed"
     victim = children(proc.pid)[0]
@@ -112,7 +114,7 @@ def test_a_killed_shard_is_named_and_does_not_hang_the_run(tmp_path):
     scenario.write_text(LONG.format(months=600, replications=1, patients=20_000))
     out = tmp_path / "out"
     proc = start(["run", str(scenario), "--arms", "ffs", "--shards", "2", "--out", str(out)])
-    victim = kill_a_worker(proc, 2, progress="(10%)")
+    victim = kill_a_worker(proc, 2, progress=10)
     rc, err, seconds = finish(proc, within=60)
     assert rc == 1 and seconds < 30, (rc, seconds, err)
     assert "shard" in err and str(victim) in err and "SIGKILL" in err, err
@@ -125,7 +127,8 @@ def test_a_killed_worker_of_a_run_is_named(tmp_path):
     scenario.write_text(LONG.format(months=600, replications=1, patients=20_000))
     out = tmp_path / "out"
     proc = start(["run", str(scenario), "--workers", "2", "--out", str(out)])
-    victim = kill_a_worker(proc, 1, progress="(20%)")
+    # past half of two tasks of the same size: both have started (one alone is half the run)
+    victim = kill_a_worker(proc, 1, progress=60)
     rc, err, seconds = finish(proc, within=60)
     assert rc == 1 and seconds < 30, (rc, seconds, err)
     assert f"worker process {victim} was killed by SIGKILL" in err, err
