@@ -96,8 +96,10 @@ def test_a_higher_price_per_case_raises_admissions(tmp_path):
 
     d = m[m.setting == "outpatient_therapy"]
     took = d.groupby("arm").apply(
-        lambda g: (g.discretionary_admission_rate * g.discretionary_cases).sum()
-        / g.discretionary_cases.sum(),
+        lambda g: (
+            (g.discretionary_admission_rate * g.discretionary_cases).sum()
+            / g.discretionary_cases.sum()
+        ),
         include_groups=False,
     )
     assert took["high"] > took["low"]
@@ -113,8 +115,10 @@ def test_a_global_budget_lowers_discretionary_admissions(tmp_path):
     m = run(scenario(tmp_path, arms)).monthly
     d = m[m.setting == "outpatient_therapy"]
     took = d.groupby("arm").apply(
-        lambda g: (g.discretionary_admission_rate * g.discretionary_cases).sum()
-        / g.discretionary_cases.sum(),
+        lambda g: (
+            (g.discretionary_admission_rate * g.discretionary_cases).sum()
+            / g.discretionary_cases.sum()
+        ),
         include_groups=False,
     )
     assert took["budget"] < took["ffs"]
@@ -164,9 +168,11 @@ def test_practice_moves_toward_a_new_best_response_at_the_adjustment_speed(tmp_p
     )
     sc = scenario(tmp_path, arms, months=14, admission="false")
     m = run(sc).monthly
-    d = m[m.setting == "outpatient_therapy"].groupby(["arm", "month"])[
-        ["service_units", "patients_treated"]
-    ].sum()
+    d = (
+        m[m.setting == "outpatient_therapy"]
+        .groupby(["arm", "month"])[["service_units", "patients_treated"]]
+        .sum()
+    )
     per = (d.service_units / d.patients_treated).unstack("arm")
     ffs, cap, sw = per["ffs"], per["cap"], per["switch"]
     assert sw.loc[5] == pytest.approx(ffs.loc[5], rel=0.02)
