@@ -16,7 +16,9 @@ studies). Its tables:
   has: the scenario's own values are merged over them (table by table, key by key);
 - ``[settings]``: a library — a scenario runs the settings it names in its ``[settings]`` table
   (each starting from the world's entry of that name) or, naming none, ``default_settings``;
-- ``[pathway]``: applies only to a scenario that has a ``[pathway]`` table.
+- ``[pathway]``: applies only to a scenario that has a ``[pathway]`` table;
+- ``[life]``: as the other tables, but its ``settings`` entries only for the settings the
+  scenario runs.
 
 The merged scenario records the world's name in its ``world`` field; ``world`` in a file is the
 path of the world file, relative to the scenario file.
@@ -117,6 +119,15 @@ def apply_world(data: dict[str, Any], path: Path, source: str) -> dict[str, Any]
             out["settings"] = {n: library[n] for n in names}
     elif isinstance(own, dict):
         out["settings"] = {n: _merge(library[n], v) if n in library else v for n, v in own.items()}
+    if "life" in world and isinstance(out.get("settings"), dict):
+        # the world's excess mortality after care, for the settings this scenario runs only
+        mine = data.get("life", {}) if isinstance(data.get("life"), dict) else {}
+        base = dict(world["life"])
+        if isinstance(base.get("settings"), dict):
+            base["settings"] = {
+                k: v for k, v in base["settings"].items() if k in out["settings"]
+            }
+        out["life"] = _merge(base, mine)
     if head.get("parameters"):
         params = str((where.parent / head["parameters"]).resolve())
         inc = out.get("include", [])
