@@ -126,7 +126,7 @@ class Simulations:
                 data = cal.scenario(g, values)
                 for r in range(cfg.seeds):
                     part = self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r)
-                    if read_part(part) is not None:
+                    if read_part(part, self.folder) is not None:
                         continue
                     tasks.append(
                         MeasureTask(
@@ -138,6 +138,7 @@ class Simulations:
                             measures=measures,
                             part=str(part),
                             code=code_hash(),
+                            folder=str(self.folder),
                         )
                     )
         for _ in self.pool.results(tasks, execute):
@@ -148,7 +149,9 @@ class Simulations:
             by_target: dict[str, list[float]] = {tg.id: [] for tg in cfg.targets}
             for g in range(len(cal.groups)):
                 for r in range(cfg.seeds):
-                    part = read_part(self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r))
+                    part = read_part(
+                        self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r), self.folder
+                    )
                     for k, v in (part or {}).items():
                         by_target[k].append(v)
             self.figures[self.key(pars)] = {
