@@ -57,7 +57,8 @@ def test_run_writes_a_valid_package_of_every_table(folder):
     assert report.valid, report.flatten(["type", "message"])
     pkg = json.loads((folder / "datapackage.json").read_text())
     assert [r["path"] for r in pkg["resources"]] == [
-        "monthly.parquet", "summary.csv", "providers.parquet"
+        "monthly.parquet", "summary.csv", "providers.parquet", "decomposition.csv",
+        "decomposition_replicates.csv",
     ]  # fmt: skip
     fields = {f["name"]: f for f in pkg["resources"][0]["schema"]["fields"]}
     assert fields["spending"]["type"] == "number" and fields["spending"]["unit"] == "USD"

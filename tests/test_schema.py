@@ -31,8 +31,15 @@ SCENARIOS = [
 
 
 def _as_json(path: Path) -> dict:
-    """A TOML file as an editor hands it to a JSON Schema validator (dates as ISO strings)."""
-    return json.loads(json.dumps(tomllib.loads(path.read_text(encoding="utf-8")), default=str))
+    """A TOML file as an editor hands it to a JSON Schema validator (dates as ISO strings); a
+    file on a world (``world = ...``) with its world's tables under it, as the loader reads it
+    (the world supplies what the file leaves out, e.g. a pathway's destinations)."""
+    from sim.scenario.world import apply_world
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = apply_world(data, path, str(path))
+    data.pop("world", None)  # the world's name, recorded by the loader
+    return json.loads(json.dumps(data, default=str))
 
 
 def _validator():

@@ -16,8 +16,9 @@ from sim.experiments.validate import load_suite, part_path, run_suite
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "validation"
 SHIPPED = ROOT / "validation"
-COLUMNS = ["case", "title", "statistic", "published", "range_low", "range_high", "model",
-           "interval_low", "interval_high", "replications", "result", "status", "error",
+COLUMNS = ["case", "title", "statistic", "published", "range_low", "range_high", "range_is_ci",
+           "model", "interval_low", "interval_high", "interval_kind", "model_sd", "replications",
+           "covered", "sign_agrees", "standardised_error", "result", "status", "error",
            "citation"]  # fmt: skip
 
 

@@ -94,6 +94,7 @@ class Simulations:
     runs: int = 0
 
     def key(self, pars: dict[str, float]) -> tuple[float, ...]:
+        """A particle's parameter values in the calibration's order (the runs' index)."""
         return tuple(float(pars[p.name]) for p in self.cal.config.parameters)
 
     def values(self, pars: dict[str, float]) -> dict[str, float]:

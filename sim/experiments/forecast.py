@@ -110,12 +110,12 @@ def register(
         for d in range(draws):
             part = parts / f"o{k:02d}-d{d:04d}.json"
             keys.append((k, d, part))
-            if read_part(part) is None:
+            if read_part(part, parts) is None:
                 tasks.append(MeasureTask(
                     point=k, replicate=d, seed=sc.seed, scenario=data[d], arms=arms,
                     measures=((m.name, m.model_dump(mode="json",
                                                     include=set(MeasureConfig.model_fields))),),
-                    part=str(part), code=code_hash(),
+                    part=str(part), code=code_hash(), folder=str(parts),
                 ))  # fmt: skip
     with executors(executor, workers or 1, None) as pool:
         for res in pool.results(tasks, execute):
@@ -123,7 +123,7 @@ def register(
                 raise ScenarioError(str(path), None, f"a run failed: {res.error}")
     predictions = []
     for k, m in enumerate(spec.outcomes):
-        values = [(read_part(p) or {}).get(m.name, np.nan) for kk, _, p in keys if kk == k]
+        values = [(read_part(p, parts) or {}).get(m.name, np.nan) for kk, _, p in keys if kk == k]
         mean, lo, hi = prediction_interval(np.asarray(values, np.float64))
         predictions.append({
             "outcome": m.name, "statistic": m.statistic, "mean": mean,

@@ -300,7 +300,16 @@ class ValidationOutcome:
 #: what ``sim validate`` writes into its folder
 VALIDATION_ENTRIES = {
     **dict.fromkeys(
-        ("validation.csv", "validation.md", "validation.html", "metadata.json"), "file"
+        (
+            "validation.csv",
+            "validation.md",
+            "validation.html",
+            "metadata.json",
+            "forest.png",
+            "forest.pdf",
+            "forest.svg",
+        ),
+        "file",
     ),
     PARTS: "folder",
 }

@@ -16,14 +16,14 @@ import os
 import sys
 from pathlib import Path
 
+from sim.explore.env import (
+    ENV_MONTHS,
+    ENV_PATIENTS,
+    ENV_REPLICATIONS,
+    ENV_SCENARIO,
+    ENV_SEED,
+)
 from sim.guards.extras import require
-
-#: environment variables through which `sim explore` hands its options to the page
-ENV_SCENARIO = "PAYMENT_SIM_EXPLORE_SCENARIO"
-ENV_PATIENTS = "PAYMENT_SIM_EXPLORE_PATIENTS"
-ENV_MONTHS = "PAYMENT_SIM_EXPLORE_MONTHS"
-ENV_REPLICATIONS = "PAYMENT_SIM_EXPLORE_REPLICATIONS"
-ENV_SEED = "PAYMENT_SIM_EXPLORE_SEED"
 
 #: what the server must not do on a machine without a network: Solara's telemetry
 QUIET_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}

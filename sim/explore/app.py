@@ -26,8 +26,8 @@ import solara
 import solara.lab
 from matplotlib.figure import Figure
 
-from sim.explore import ENV_MONTHS, ENV_PATIENTS, ENV_REPLICATIONS, ENV_SCENARIO, ENV_SEED
 from sim.explore import compute as c
+from sim.explore.env import ENV_MONTHS, ENV_PATIENTS, ENV_REPLICATIONS, ENV_SCENARIO, ENV_SEED
 
 #: pause between two months while playing (seconds): the page redraws each month
 PLAY_PAUSE = 0.05

@@ -19,6 +19,8 @@ from typing import Any
 
 from sim.errors import ResultsError
 from sim.guards.extras import require
+from sim.results.margins import ADMISSION_COLUMNS, DECOMPOSITION_COLUMNS
+from sim.results.margins import REPLICATE_COLUMNS as DECOMPOSITION_REPLICATE_COLUMNS
 from sim.results.tables import (
     LIFE_SUMMARY_COLUMNS,
     LIFE_TABLE_COLUMNS,
@@ -49,6 +51,13 @@ TABLES: dict[str, tuple[str, dict[str, tuple[str, str, str]], str]] = {
     "summary_life.csv": ("summary_life", LIFE_SUMMARY_COLUMNS,
                          "With a life course: one row per arm and care setting (and 'all'), "
                          "averaged over replicates."),
+    "decomposition.csv": ("decomposition", DECOMPOSITION_COLUMNS,
+                          "One row per arm and care setting (and 'all'): the change in provider "
+                          "revenue per member-month against the baseline arm by margin."),
+    "decomposition_replicates.csv": ("decomposition-replicates", DECOMPOSITION_REPLICATE_COLUMNS,
+                                     "The decomposition per replicate."),
+    "admission_rates.csv": ("admission-rates", ADMISSION_COLUMNS,
+                            "Share of cases taken by arm, setting, payer and risk quartile."),
 }  # fmt: skip
 
 #: SPDX identifiers with a title and a licence text address (others are written by name only)
@@ -114,29 +123,32 @@ def _fields(columns: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
     ]
 
 
-def analysis_tables(wtp: list[float]) -> dict[str, tuple[str, dict[str, Any], str]]:
+def analysis_tables(
+    wtp: list[float], life: bool = False
+) -> dict[str, tuple[str, dict[str, Any], str]]:
     """The tables a run with an ``[analysis]`` table also writes (their NMB columns: one per
-    willingness-to-pay threshold ``wtp``), as :data:`TABLES` lists the others."""
-    from sim.engine.subgroups import SUBGROUP_COLUMNS
+    willingness-to-pay threshold ``wtp``; with a life course (``life``) the columns of deaths
+    and life-years too), as :data:`TABLES` lists the others."""
+    from sim.engine.subgroups import subgroup_columns
     from sim.results import economics
-    from sim.results.tables import SUBGROUP_SUMMARY_COLUMNS
+    from sim.results.tables import subgroup_summary_columns
 
     return {
         "subgroups.parquet": (
-            "subgroups", SUBGROUP_COLUMNS,
+            "subgroups", subgroup_columns(life),
             "One row per arm, replicate, month, subgroup dimension and group.",
         ),
         "summary_subgroups.csv": (
-            "summary-subgroups", SUBGROUP_SUMMARY_COLUMNS,
+            "summary-subgroups", subgroup_summary_columns(life),
             "One row per arm, subgroup dimension and group, averaged over replicates.",
         ),
         "economics.csv": (
-            "economics", {**economics.ECONOMICS_COLUMNS, **economics.wtp_columns(wtp)},
+            "economics", economics.economics_columns(wtp, life),
             "One row per arm: QALYs, costs, increments against the baseline, ICER and net "
             "monetary benefit.",
         ),
         "economics_replicates.csv": (
-            "economics-replicates", economics.increment_columns(wtp),
+            "economics-replicates", economics.increment_columns(wtp, life),
             "One row per arm and replicate: the increments against the baseline.",
         ),
         "ceac.csv": (
@@ -165,7 +177,8 @@ def package_descriptor(
     if not all(isinstance(w, int | float) and not isinstance(w, bool) for w in wtp):
         raise ResultsError(f"{folder / 'metadata.json'}: corrupt, scenario.analysis.wtp")
     resources = []
-    for file, (res_name, columns, desc) in {**TABLES, **analysis_tables(wtp)}.items():
+    tables = {**TABLES, **analysis_tables(wtp, scenario.get("life") is not None)}
+    for file, (res_name, columns, desc) in tables.items():
         if files.kind(folder, file) != "file":
             continue
         resources.append(

@@ -163,7 +163,9 @@ RUN_ENTRIES = {
     **dict.fromkeys(
         ("monthly.parquet", "summary.csv", "metadata.json", "providers.parquet",
          "subgroups.parquet", "summary_subgroups.csv", "economics.csv",
-         "economics_replicates.csv", "ceac.csv", "trends.png", "datapackage.json"),
+         "economics_replicates.csv", "ceac.csv", "trends.png", "trends.pdf", "trends.svg",
+         "datapackage.json", "life.parquet", "summary_life.csv", "decomposition.csv",
+         "decomposition_replicates.csv", "admission_rates.csv", "draws.csv"),
         "file",
     ),
     "report": "folder",
