@@ -25,15 +25,24 @@ FIELDS = {
     "baseline",
     "table",
     "column",
+    "numerator",
+    "denominator",
     "setting",
     "window",
     "statistic",
+    "price_ratio",
     "published",
     "range",
+    "interval_level",
+    "design",
+    "concurrent",
     "replications",
     "notes",
 }
-REQUIRED = FIELDS - {"baseline", "setting", "window", "notes"}
+REQUIRED = FIELDS - {
+    "baseline", "setting", "window", "notes", "column", "numerator", "denominator",
+    "price_ratio", "interval_level",
+}  # fmt: skip
 
 
 def _case(path: Path) -> dict:
@@ -55,8 +64,12 @@ def test_each_case_follows_the_format(path):
     case = _case(path)
     assert set(case) <= FIELDS and set(case) >= REQUIRED
     assert case["table"] == "monthly"
-    assert MONTHLY_COLUMNS[case["column"]][0] in ("float64", "int64")
-    assert case["statistic"] in ("level", "difference", "relative_change")
+    measured = [case["column"]] if "column" in case else case["numerator"] + case["denominator"]
+    assert ("column" in case) != ("numerator" in case)
+    assert all(MONTHLY_COLUMNS[c][0] in ("float64", "int64") for c in measured)
+    assert case["statistic"] in ("level", "difference", "relative_change", "elasticity")
+    assert (case["statistic"] == "elasticity") == ("price_ratio" in case)
+    assert case["design"].strip() and case["concurrent"].strip()
     assert (case["statistic"] == "level") == ("baseline" not in case)
     lo, hi = case["range"]
     assert lo <= case["published"] <= hi
@@ -67,6 +80,17 @@ def test_each_case_follows_the_format(path):
     start, end = case["window"]
     assert 0 <= start < end <= sc.months
     assert "model" in case["notes"]  # the measured figure is written down
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_each_case_is_on_the_base_world(path):
+    """Every case's scenario is built on the base world (issue 26: one world), and a range given
+    as a confidence interval says its level."""
+    case = _case(path)
+    raw = tomllib.loads((path.parent / case["scenario"]).read_text(encoding="utf-8"))
+    assert raw.get("world") == "../../scenarios/worlds/medicare.toml"
+    if "interval_level" in case:
+        assert 0 < case["interval_level"] < 1
 
 
 @pytest.mark.parametrize(
