@@ -1,5 +1,5 @@
 """The provider's decisions at the contract's prices (sim/engine/decisions.py): the closed-form
-optima of REFERENCE.md §1 on the whole-unit grid, plans drawn to thresholds and stopped by
+optima [@ellis1986] on the whole-unit grid, plans drawn to thresholds and stopped by
 declining per diems, and the extensive margin's signs."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def terms(n: int, alpha: float = 0.5, per_event: float = 0.0, h: float = 0.0) ->
 )
 def test_a_straight_schedule_gives_the_closed_form_to_the_nearest_unit(fee, closed_form):
     """With a price per unit p the best plan is the whole number nearest the closed form of
-    REFERENCE.md §1, for patients of different needs and providers of different altruism."""
+    [@ellis1986], for patients of different needs and providers of different altruism."""
     need = np.array([8.0, 12.3, 20.0, 15.5])
     alpha = np.array([0.5, 0.8, 1.0, 0.3])
     t = Terms(alpha, np.zeros(4), np.zeros(4), C, D, 0.0, 1.0)
