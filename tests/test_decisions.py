@@ -1,5 +1,5 @@
 """The provider's decisions at the contract's prices (sim/engine/decisions.py): the closed-form
-optima of [@ellis1986] on the whole-unit grid, plans drawn to thresholds and stopped by
+optima [@ellis1986] on the whole-unit grid, plans drawn to thresholds and stopped by
 declining per diems, and the extensive margin's signs."""
 
 from __future__ import annotations

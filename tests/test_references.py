@@ -173,5 +173,8 @@ def test_the_check_finds_what_it_looks_for():
     keys = [m.group(1) for m in CITATION.finditer("see [@a1; @b-2, §3] and [@c]")]
     assert keys == ["a1", "c"]
     assert re.findall(r"@([A-Za-z][\w-]*)", CITATION.search("[@a1; @b-2]").group(2)) == ["b-2"]
-    assert any(p.search("from ../shared/REFERENCE.md §3") for p in OUTSIDE)
+    outside_note = "REFERENCE" + ".md"  # spelt in two parts: this file names no such file
+    assert any(p.search(f"from ../shared/{outside_note} §3") for p in OUTSIDE)
+    assert any(p.search(f"the closed forms of {outside_note} §1") for p in OUTSIDE)
+    assert not any(p.search("the closed forms [@ellis1986]") for p in OUTSIDE)
     assert not CITATION.search("a list [1, 2] and an email a@b.org")

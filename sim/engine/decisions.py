@@ -13,7 +13,7 @@ month (``B(q) = d·q_B·q − d/2·q²``), ``e`` what one adverse event costs th
 contract, ``h`` how fast under-treatment raises the event risk (``h_o``: over-treatment,
 ``adverse_events.overtreatment_risk``, 0 by default), ``o`` the outcome payment per
 point of function and ``G`` the points gained. The best ``k`` is found on the whole-unit grid
-0..K (:func:`plan`): a straight schedule gives the closed forms of [@ellis1986] to the
+0..K (:func:`plan`): a straight schedule gives the closed forms [@ellis1986] to the
 nearest unit; a threshold draws plans to it (bunching follows, with no end-of-period rule); a
 per diem that declines with the day of stay makes the provider stop — discharge — at the day
 its marginal value turns negative (optimal stopping on a concave objective); a cap lowers the

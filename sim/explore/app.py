@@ -107,6 +107,14 @@ def _choose_scenario(name: str) -> None:
     )
 
 
+def _reset_knobs() -> None:
+    """The scenario's own payment and behaviour values again; the run's size (patients, months,
+    replications) and the seed stay as they are."""
+    s = settings.value
+    settings.value = c.Settings(scenario=s.scenario, patients=s.patients, months=s.months,
+                                replications=s.replications, seed=s.seed)  # fmt: skip
+
+
 def _set_seed(text: str) -> None:
     """The seed box: empty for the scenario's own seed, else a whole number 0 to 2**63 − 1."""
     text = text.strip()
@@ -190,7 +198,7 @@ def Controls(base, knobs: c.Knobs) -> None:
             "the switch month moves each arm's first policy switch."))  # fmt: skip
     with solara.Card("Behaviour"):
         _slider("altruism ×", "altruism_level", s.altruism_level, 0.0, 2.0, 0.05)
-        solara.Button("reset knobs", on_click=lambda: _choose_scenario(s.scenario), text=True)
+        solara.Button("reset knobs", on_click=_reset_knobs, text=True)
     solara.Style(".v-slider .v-label, .v-input__slider .v-label { min-width: 9.5em; }")
 
 

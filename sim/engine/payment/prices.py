@@ -31,7 +31,8 @@ Both are allowed amounts (what the payer and the patient pay together), before t
 generic terms — shared savings, liability for adverse events, pay-for-performance — which
 :func:`sim.engine.payment.terms.net_prices` applies around any model's prices, as
 :func:`~sim.engine.payment.terms.margins` does for the closed form. The closed-form optima of
-[@ellis1986] are the special case of a straight schedule (``tests/test_prices.py``).
+the intensity choice [@ellis1986] are the special case of a straight schedule
+(``tests/test_prices.py``).
 """
 
 from __future__ import annotations
