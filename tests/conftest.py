@@ -102,6 +102,7 @@ SLOW = frozenset(
     {
         "test_bad_input.py::test_any_scenario_mutation_runs_or_is_refused_naming_the_field",
         "test_calibrate.py::test_calibration_end_to_end",
+        "test_forecasts.py::test_a_small_forecast_runs_from_the_world_posterior",
         "test_calibrate.py::test_process_pool_gives_the_serial_trials",
         "test_calibrate.py::test_resume_after_kill",
         "test_cli.py::test_default_output_folder_and_summary_table",

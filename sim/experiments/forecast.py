@@ -100,35 +100,42 @@ def register(
     spec = load_spec(path)
     parts = out.parent / f".{out.stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
+    # outcomes of the same scenario and arms share their runs: one run per draw measures all
+    groups: dict[tuple[str, tuple[str, ...]], list[ForecastMeasure]] = {}
+    for m in spec.outcomes:
+        arms = tuple(a for a in (m.arm, m.baseline) if a)
+        groups.setdefault((m.scenario, arms), []).append(m)
     tasks = []
-    keys: list[tuple[int, int, Path]] = []
-    for k, m in enumerate(spec.outcomes):
-        sc = load_scenario(path.parent / m.scenario)
+    parts_of: list[list[Path]] = []
+    for g, ((scenario, arms), outcomes) in enumerate(groups.items()):
+        sc = load_scenario(path.parent / scenario)
         sc = sc.model_copy(update={"replications": draws})
         data, _ = draw_scenarios(sc.model_dump(mode="json"), posterior, draws, sc.seed)
-        arms = tuple(a for a in (m.arm, m.baseline) if a)
-        for d in range(draws):
-            part = parts / f"o{k:02d}-d{d:04d}.json"
-            keys.append((k, d, part))
+        measures = tuple(
+            (m.name, m.model_dump(mode="json", include=set(MeasureConfig.model_fields)))
+            for m in outcomes
+        )
+        parts_of.append([parts / f"g{g:02d}-d{d:04d}.json" for d in range(draws)])
+        for d, part in enumerate(parts_of[-1]):
             if read_part(part, parts) is None:
                 tasks.append(MeasureTask(
-                    point=k, replicate=d, seed=sc.seed, scenario=data[d], arms=arms,
-                    measures=((m.name, m.model_dump(mode="json",
-                                                    include=set(MeasureConfig.model_fields))),),
-                    part=str(part), code=code_hash(), folder=str(parts),
+                    point=g, replicate=d, seed=sc.seed, scenario=data[d], arms=arms,
+                    measures=measures, part=str(part), code=code_hash(), folder=str(parts),
                 ))  # fmt: skip
     with executors(executor, workers or 1, None) as pool:
         for res in pool.results(tasks, execute):
             if res.status != "done":
                 raise ScenarioError(str(path), None, f"a run failed: {res.error}")
-    predictions = []
-    for k, m in enumerate(spec.outcomes):
-        values = [(read_part(p, parts) or {}).get(m.name, np.nan) for kk, _, p in keys if kk == k]
-        mean, lo, hi = prediction_interval(np.asarray(values, np.float64))
-        predictions.append({
-            "outcome": m.name, "statistic": m.statistic, "mean": mean,
-            "interval_low": lo, "interval_high": hi, "level": 0.95,
-        })  # fmt: skip
+    by_name: dict[str, dict[str, Any]] = {}
+    for g, outcomes in enumerate(groups.values()):
+        for m in outcomes:
+            values = [(read_part(p, parts) or {}).get(m.name, np.nan) for p in parts_of[g]]
+            mean, lo, hi = prediction_interval(np.asarray(values, np.float64))
+            by_name[m.name] = {
+                "outcome": m.name, "statistic": m.statistic, "mean": mean,
+                "interval_low": lo, "interval_high": hi, "level": 0.95,
+            }  # fmt: skip
+    predictions = [by_name[m.name] for m in spec.outcomes]  # in the spec's order
     doc = {
         "forecast": spec.model_dump(mode="json", exclude_none=True),
         "registration": {
