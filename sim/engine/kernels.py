@@ -887,9 +887,10 @@ def _compiled() -> dict[str, Any]:
                 i = patients[k]
                 u = np.int64(service_units[k])
                 ended = sought[k] & (left[i] == 0)
-                treated += u > 0
+                # numpy scalars added to the int accumulators: numba types them all int64
+                treated += u > 0  # type: ignore[assignment]
                 episodes += new_episode[k]
-                units += u
+                units += u  # type: ignore[assignment]
                 n_billed += billed[k]
                 n_visits += visits[k]
                 n_minutes += minutes[k]

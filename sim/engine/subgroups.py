@@ -152,7 +152,8 @@ class Subgroups:
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
             every = np.arange(math.prod(sizes))
             self.cell_group = [(every // st) % k for st, k in zip(strides, sizes, strict=True)]
-            inverse = combined
+            # np.asarray: an array already (sum() is typed as maybe its start, 0)
+            inverse = np.asarray(combined)
         elif math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
             strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
@@ -228,7 +229,7 @@ class Subgroups:
         """Append this month's rows (one per dimension and group)."""
         x = self._per_patient(world)
         cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
-        members_of = self.members
+        members_of: list[np.ndarray] = self.members
         if self.sharded:
             # the run's sums per cell, and its members per group, over every shard
             cells["_members"] = np.bincount(self.cell, minlength=self.n_cells).astype(np.float64)
