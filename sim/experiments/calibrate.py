@@ -111,6 +111,7 @@ class FreeParameter(Strict):
         else:
             from scipy.stats import beta
 
+            assert self.a is not None and self.b is not None  # a beta prior has them (validated)
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
         return float(round(x)) if self.integer else float(x)
@@ -812,7 +813,8 @@ def field_reference() -> str:
                 default = "(table)"
             else:
                 default = json.dumps(info.default)
-            unit = (info.json_schema_extra or {}).get("unit", "")
+            extra = info.json_schema_extra
+            unit = extra.get("unit", "") if isinstance(extra, dict) else ""
             lines.append(f"| `{name}` | {default} | {unit} | {info.description} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -311,7 +311,7 @@ def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: object) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 

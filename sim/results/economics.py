@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 
@@ -179,7 +180,7 @@ def wtp_columns(wtp: list[float]) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def discount(months: np.ndarray, rate: float) -> np.ndarray:
+def discount(months: npt.ArrayLike, rate: float) -> np.ndarray:
     """Weights (1 + rate)^(−month/12)."""
     return (1.0 + rate) ** (-np.asarray(months, float) / 12.0)
 

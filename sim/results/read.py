@@ -212,7 +212,7 @@ def sweep_tables(
     """The design, summary and (if kept) monthly tables of a complete sweep folder, checked
     against each other: one design row per point, the summary's points all in the design."""
     check_dataset_complete(folder, spec)
-    params = [p.field for p in spec.config.parameters]
+    params = [p.column for p in spec.config.parameters]
     num = params if numeric_parameters else []
     design = read_table(folder / "design.parquet", ["point", *params], key=["point"], numeric=num)
     summary = read_table(

@@ -187,7 +187,7 @@ def _load_run(folder: Path) -> Results:
 def _load_sweep(folder: Path) -> Results:
     sweep_spec = load_sweep_spec(folder)
     cfg = sweep_spec.config.model_dump(mode="json")
-    params = [p.field for p in sweep_spec.config.parameters]
+    params = [p.column for p in sweep_spec.config.parameters]
     design, summary, monthly = sweep_tables(
         folder,
         sweep_spec,
