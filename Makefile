@@ -59,6 +59,7 @@ run: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -W error $(PYTEST_ARGS)
 
 bench: setup
