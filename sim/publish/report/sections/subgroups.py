@@ -93,10 +93,10 @@ def build(ctx: Context) -> Part | None:
             )
         rows, data = [], []
         for grp in groups:
-            for k, label, unit, dec in SUBGROUP_MEASURES:
+            for key, label, unit, dec in SUBGROUP_MEASURES:
                 row = {"Group": grp, "Measure": label, "Unit": unit}
                 for arm in res.arms:
-                    r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == k)]
+                    r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == key)]
                     row[arm] = "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications)
                     if not r.empty:
                         data.append(
@@ -104,7 +104,7 @@ def build(ctx: Context) -> Part | None:
                                 "subgroup": dim,
                                 "group": grp,
                                 "arm": arm,
-                                "measure": k,
+                                "measure": key,
                                 **r.iloc[0][["n", "mean", "sd", "ci_low", "ci_high"]],
                             }
                         )
