@@ -250,15 +250,8 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
         ),
     )
     extra_cost, *money = sums.T
-    names: tuple[str, ...] = (
-        "revenue",
-        "oop",
-        "liability",
-        "ae_payer",
-        "gain",
-        "gain_from_care",
-        "benefit",
-    )
+    names: tuple[str, ...]
+    names = ("revenue", "oop", "liability", "ae_payer", "gain", "gain_from_care", "benefit")
     names += ("low", "p4p", "adjustment", "not_authorized", "denied")
     totals.update(zip(names, money, strict=True))
     service_cost = world.settings[s].cfg.marginal_cost * totals["units"] + extra_cost
