@@ -204,7 +204,8 @@ class Subgroups:
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
             every = np.arange(math.prod(sizes))
             self.cell_group = [(every // st) % k for st, k in zip(strides, sizes, strict=True)]
-            inverse = combined
+            # np.asarray: an array already (sum() is typed as maybe its start, 0)
+            inverse = np.asarray(combined)
         elif math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
             strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
@@ -351,7 +352,7 @@ class Subgroups:
             if self._lumps(world):
                 spend = self._per_patient(world, spending_only=True)["spending"]
                 cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
-        members_of = self.members
+        members_of: list[np.ndarray] = self.members
         if self.life is not None and not self.sharded:
             # the month's members of each group
             members_of = [

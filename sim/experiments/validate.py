@@ -502,7 +502,7 @@ def scores(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: object) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 

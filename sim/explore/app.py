@@ -91,7 +91,9 @@ def _set(**changes) -> None:
     settings.value = replace(settings.value, **changes)
 
 
-def _choose_scenario(name: str) -> None:
+def _choose_scenario(name: str | None) -> None:
+    if name is None:  # nothing chosen
+        return
     try:
         c.load_base(name)
     except Exception as exc:  # a file that does not load: say why, keep the old scenario

@@ -32,6 +32,7 @@ import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -203,7 +204,7 @@ def _handles(arms: Sequence[str], styles: dict[str, dict], kind: str) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = []
+    handles: list[Artist] = []
     for a in arms:
         st = styles[a]
         if kind == "bar":

@@ -134,7 +134,7 @@ def summarize(
         )
         for setting, d in [*df_arm.groupby("setting", sort=False), ("all", df_arm)]:
             cell = _Cell(arm, setting, d, reps, mm, function_change, invest_cols)
-            records.append({k: c.derive(cell) for k, c in SUMMARY.items()})
+            records.append({k: c.derive(cell) for k, c in SUMMARY.items() if c.derive})
     out = frame(records, SUMMARY_COLUMNS)
     key = out.set_index(["arm", "setting"])["spending_pmpm"]
     for arm, base in (counterfactuals or {}).items():
