@@ -112,18 +112,19 @@ def root_sequence(
     if isinstance(rng, int | np.integer):
         seed = int(rng)
         return seed, np.random.SeedSequence(seed, spawn_key=(replicate,))
-    if isinstance(rng, np.random.Generator):
-        rng = rng.bit_generator
-    if isinstance(rng, np.random.BitGenerator):
-        rng = rng.seed_seq
-    if not isinstance(rng, np.random.SeedSequence):
+    seq: object = rng
+    if isinstance(seq, np.random.Generator):
+        seq = seq.bit_generator
+    if isinstance(seq, np.random.BitGenerator):
+        seq = seq.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
         raise TypeError(
             f"rng: a seed (int), a numpy Generator, BitGenerator or SeedSequence, not "
-            f"{type(rng).__name__}"
+            f"{type(seq).__name__}"
         )
-    entropy = rng.entropy
-    seed = int(entropy) if isinstance(entropy, int) and 0 <= entropy < 2**63 else None
-    return seed, np.random.SeedSequence(entropy, spawn_key=(*rng.spawn_key, replicate))
+    entropy = seq.entropy
+    held = int(entropy) if isinstance(entropy, int) and 0 <= entropy < 2**63 else None
+    return held, np.random.SeedSequence(entropy, spawn_key=(*seq.spawn_key, replicate))
 
 
 class HealthSystemModel(mesa.Model):

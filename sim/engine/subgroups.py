@@ -145,14 +145,14 @@ def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.nd
     }
     life = world.life
     if life is not None:
-        edges = [int(e) if float(e).is_integer() else e for e in cfg.age_bands]
+        age_edges = [int(e) if float(e).is_integer() else e for e in cfg.age_bands]
         age = np.searchsorted(np.asarray(cfg.age_bands), life.age_at_start(), side="right")
         # whole-year edges: 65-74, 75-84, 85+ (an edge is the first age of its band)
         labels = [
             f"{a}-{b - 1}" if isinstance(b, int) else f"{a}-{b}"
-            for a, b in itertools.pairwise([65, *edges])
+            for a, b in itertools.pairwise([65, *age_edges])
         ]
-        out["age_band"] = (age, [*labels, f"{edges[-1]}+"])
+        out["age_band"] = (age, [*labels, f"{age_edges[-1]}+"])
         out["sex"] = (life.female.astype(np.int64), ["male", "female"])
     return out
 

@@ -138,6 +138,7 @@ class Simulations:
                             measures=measures,
                             part=str(part),
                             code=code_hash(),
+                            folder=str(self.folder),
                         )
                     )
         for _ in self.pool.results(tasks, execute):
@@ -148,8 +149,8 @@ class Simulations:
             by_target: dict[str, list[float]] = {tg.id: [] for tg in cfg.targets}
             for g in range(len(cal.groups)):
                 for r in range(cfg.seeds):
-                    part = read_part(self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r))
-                    for k, v in (part or {}).items():
+                    got = read_part(self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r))
+                    for k, v in (got or {}).items():
                         by_target[k].append(v)
             self.figures[self.key(pars)] = {
                 k: (interval(v)[0] if v else math.nan) for k, v in by_target.items()

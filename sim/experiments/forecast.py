@@ -115,7 +115,7 @@ def register(
                     point=k, replicate=d, seed=sc.seed, scenario=data[d], arms=arms,
                     measures=((m.name, m.model_dump(mode="json",
                                                     include=set(MeasureConfig.model_fields))),),
-                    part=str(part), code=code_hash(),
+                    part=str(part), code=code_hash(), folder=str(parts),
                 ))  # fmt: skip
     with executors(executor, workers or 1, None) as pool:
         for res in pool.results(tasks, execute):

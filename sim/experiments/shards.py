@@ -288,7 +288,7 @@ def _add_in_order(arrays: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _start(backend: str, target: Callable, args: tuple) -> Any:
+def _start(backend: str, target: Callable, args: tuple) -> BaseProcess | threading.Thread:
     worker: BaseProcess | threading.Thread
     if backend == "process":
         ctx = multiprocessing.get_context("spawn")
@@ -322,12 +322,13 @@ def run_pair(
     if backend == "dask":
         return _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler)
     data = scenario.model_dump(mode="json") if backend == "process" else scenario
-    conns, workers = [], []
+    conns: list[Connection] = []
+    workers: list[BaseProcess | threading.Thread] = []  # processes, or threads (_start)
 
     def ended(k: int) -> str:
         """How shard ``k``'s process ended (it is given a second to be seen ended)."""
         w = workers[k]
-        if backend != "process":
+        if not isinstance(w, BaseProcess):  # a thread
             return ""
         w.join(timeout=1)
         return f" (process {w.pid} {_how_it_ended(w.exitcode)})"
@@ -349,7 +350,7 @@ def run_pair(
             c.close()
         for w in workers:
             w.join(timeout=10)
-            if backend == "process" and w.is_alive():
+            if isinstance(w, BaseProcess) and w.is_alive():
                 w.terminate()
     return _assemble(parts, n_total)
 

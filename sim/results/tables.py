@@ -214,7 +214,7 @@ def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
         end = d[d["month"] == last]
         members = int(end["members"].iloc[0]) if len(end) else 0
         extra = {}
-        per = members
+        per: float = members  # people to divide by: persons ever members, with a life course
         if life:
             persons = persons_ever(d)
             per = persons

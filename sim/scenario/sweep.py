@@ -88,7 +88,12 @@ class ParameterConfig(Strict):
             raise ValueError("give both low and high")
         if self.low is not None and self.high is not None and not self.high > self.low:
             raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
-        if self.integer and self.low is not None and math.ceil(self.low) > math.floor(self.high):
+        if (
+            self.integer
+            and self.low is not None
+            and self.high is not None
+            and math.ceil(self.low) > math.floor(self.high)
+        ):
             raise ValueError(
                 f"integer = true, but no whole number lies between low ({self.low}) and high "
                 f"({self.high})"

@@ -124,9 +124,7 @@ def apply_world(data: dict[str, Any], path: Path, source: str) -> dict[str, Any]
         mine = data.get("life", {}) if isinstance(data.get("life"), dict) else {}
         base = dict(world["life"])
         if isinstance(base.get("settings"), dict):
-            base["settings"] = {
-                k: v for k, v in base["settings"].items() if k in out["settings"]
-            }
+            base["settings"] = {k: v for k, v in base["settings"].items() if k in out["settings"]}
         out["life"] = _merge(base, mine)
     if head.get("parameters"):
         params = str((where.parent / head["parameters"]).resolve())
