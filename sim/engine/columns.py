@@ -107,10 +107,11 @@ class Column:
 
             return ratio
         key = self.sum
-        assert key is not None  # a table's sum column is named (Table._add)
         cast = int if self.dtype.startswith("int") else float
 
         def total(row: Row) -> Any:
+            # a table's sum column is named (Table._add); a run's column is never read here
+            assert key is not None
             sums = row.sums
             if optional and key not in sums:
                 return zero
