@@ -76,6 +76,7 @@ run: setup
 # Every test, the slow end-to-end ones included (what CI runs), on every core.
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The quick loop while developing: every test but the slow end-to-end ones (@pytest.mark.slow).

@@ -110,6 +110,8 @@ class Column:
         cast = int if self.dtype.startswith("int") else float
 
         def total(row: Row) -> Any:
+            # a table's sum column is named (Table._add); a run's column is never read here
+            assert key is not None
             sums = row.sums
             if optional and key not in sums:
                 return zero
@@ -175,7 +177,7 @@ class Table:
                 raise ValueError(f"{owner}.{name}: a feature's sums come from its record hook")
             if c.kind == "sum":
                 c = replace(c, sum=prefix + (c.sum or name))
-            elif c.kind == "ratio":
+            elif c.ratio is not None:
                 c = replace(c, ratio=(prefix + c.ratio[0], prefix + c.ratio[1]))
             self.columns[name] = replace(c, optional=True) if owner else c
         self._getters = None
@@ -186,7 +188,12 @@ class Table:
 
     def per_patient(self) -> dict[str, Callable]:
         """The sums the records stage takes of per-patient arrays: sum → ``f(world, s, care)``."""
-        return {c.sum: c.per_patient for c in self.columns.values() if c.per_patient is not None}
+        out: dict[str, Callable] = {}
+        for c in self.columns.values():
+            if c.per_patient is not None:
+                assert c.sum is not None  # named by _add
+                out[c.sum] = c.per_patient
+        return out
 
     def row(self, world: World, s: int, g: int, sums: Mapping[str, list]) -> dict[str, Any]:
         """One row: every column but the run's, in order."""

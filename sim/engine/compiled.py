@@ -183,9 +183,9 @@ def record_counts(
     out = np.empty((n_blocks, 15))
     for g in range(n_blocks):
         # scalar accumulators and no branch per patient
-        treated = episodes = units = n_billed = n_visits = n_minutes = 0
-        n_adverse = ceiling = periods = p_units = at = below = ended_n = e_units = 0
-        n_referred = 0
+        treated = episodes = units = n_billed = n_visits = n_minutes = np.int64(0)
+        n_adverse = ceiling = periods = p_units = at = below = ended_n = e_units = np.int64(0)
+        n_referred = np.int64(0)
         for k in range(bounds[g], bounds[g + 1]):
             i = patients[k]
             u = np.int64(service_units[k])
@@ -621,7 +621,7 @@ def deaths(
             f_sum[g] += f
             f0_sum[g] += np.float64(f_entry[i])
             a = np.int64(age[i]) - 65
-            a = 0 if a < 0 else (ages - 1 if a > ages - 1 else a)
+            a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
             hh = h[(ages if female[i] else 0) + a]
             if has_risk:
                 hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))

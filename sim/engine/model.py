@@ -8,7 +8,7 @@ payment rules follow Medicare's [@cms_pfs2025; @cms_snf_fy2019; @cms_hh_cy2019; 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import mesa
 import numpy as np
@@ -112,18 +112,19 @@ def root_sequence(
     if isinstance(rng, int | np.integer):
         seed = int(rng)
         return seed, np.random.SeedSequence(seed, spawn_key=(replicate,))
-    if isinstance(rng, np.random.Generator):
-        rng = rng.bit_generator
-    if isinstance(rng, np.random.BitGenerator):
-        rng = rng.seed_seq
-    if not isinstance(rng, np.random.SeedSequence):
+    seq: object = rng
+    if isinstance(seq, np.random.Generator):
+        seq = seq.bit_generator
+    if isinstance(seq, np.random.BitGenerator):
+        seq = seq.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
         raise TypeError(
             f"rng: a seed (int), a numpy Generator, BitGenerator or SeedSequence, not "
-            f"{type(rng).__name__}"
+            f"{type(seq).__name__}"
         )
-    entropy = rng.entropy
-    seed = int(entropy) if isinstance(entropy, int) and 0 <= entropy < 2**63 else None
-    return seed, np.random.SeedSequence(entropy, spawn_key=(*rng.spawn_key, replicate))
+    entropy = seq.entropy
+    held = int(entropy) if isinstance(entropy, int) and 0 <= entropy < 2**63 else None
+    return held, np.random.SeedSequence(entropy, spawn_key=(*seq.spawn_key, replicate))
 
 
 class HealthSystemModel(mesa.Model):
@@ -229,7 +230,11 @@ class HealthSystemModel(mesa.Model):
             {name: by_region for name, (_, by_region) in zip(names, made, strict=True)},
             None
             if shard is None
-            else Shard(*shard, {n: p.local_of for n, p in zip(names, providers, strict=True)}),
+            else Shard(
+                *shard,
+                # each provider's number in the shard: set for a shard's providers
+                {n: cast(np.ndarray, p.local_of) for n, p in zip(names, providers, strict=True)},
+            ),
         )
 
         # payers and their contracts for this arm
@@ -266,9 +271,9 @@ class HealthSystemModel(mesa.Model):
         for switch in self.arm.switches:
             for payer in payers:
                 for setting in settings:
-                    cfg = self.arm.switch_for(switch, payer.name, setting.name)
-                    if cfg is not None:
-                        contract = self.make_contract(cfg, conditions)
+                    switched = self.arm.switch_for(switch, payer.name, setting.name)
+                    if switched is not None:
+                        contract = self.make_contract(switched, conditions)
                         self.schedule_contract_change(
                             switch.month, payer.name, setting.name, contract
                         )
@@ -352,7 +357,7 @@ class HealthSystemModel(mesa.Model):
             counts[np.argmax(raw - counts)] += 1
         while counts.sum() > n:
             counts[np.argmax(np.where(counts > 1, counts - raw, -np.inf))] -= 1
-        region = np.repeat(np.arange(len(region_shares)), counts)
+        region: np.ndarray = np.repeat(np.arange(len(region_shares)), counts)
 
         def characteristics(rng: np.random.Generator, n: int):
             def scaled_beta(d) -> np.ndarray:
@@ -369,7 +374,7 @@ class HealthSystemModel(mesa.Model):
         # potential entrants (supply.market): drawn from their own stream after the providers
         # in the market, with the same distributions, so the market's providers are the same
         reserve = self.config.supply.reserve(setting.name, counts.tolist())
-        active = np.ones(n, np.bool_)
+        active: np.ndarray = np.ones(n, np.bool_)
         if sum(reserve):
             extra_rng = np.random.default_rng(self._reserve_seed.spawn(1)[0])
             extra = characteristics(extra_rng, sum(reserve))
@@ -413,7 +418,7 @@ class HealthSystemModel(mesa.Model):
             bound=float(cfg.max_units),
             experience=Experience(n, cfg.optimal_units, beh.memory),
             offset=_theta_offset,
-            closed_form=lambda s=setting.index: incentives.optimal_theta(self.world, s),
+            closed_form=lambda: incentives.optimal_theta(self.world, setting.index),
         )
         providers = Providers(
             agents=agents,

@@ -20,6 +20,7 @@ block of every array, and of every sorted subset of patients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,13 @@ class _Draws:
         self.rng, self.n, self.pieces = rng, n, pieces
         self.keep: np.ndarray | None = None
 
-    def __call__(self, convert=None, *, sampler=None, keep_all: bool = False) -> np.ndarray:
+    def __call__(
+        self,
+        convert: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        sampler: Callable[[int], np.ndarray] | None = None,
+        keep_all: bool = False,
+    ) -> np.ndarray:
         sampler = sampler or self.rng.random
         convert = convert or (lambda x: x)
         if not self.pieces:
@@ -211,6 +218,7 @@ class Population:
                 if shard is None:
                     prov[idx] = members[chosen]
                 elif r in shard.regions:
+                    assert self._gid is not None  # set above for a shard
                     prov[np.searchsorted(self._gid, idx)] = shard.providers[name][members[chosen]]
             self.provider.append(prov)
             self.episode_left.append(np.zeros(n_local, np.int16))
@@ -262,6 +270,7 @@ class Population:
         """A shard's need uniforms: the whole population's, drawn in pieces from the same stream
         (float32 uniforms are the same drawn in pieces), keeping the shard's patients'."""
         gid, chunk, n = self._gid, self._chunk, self.n_total
+        assert gid is not None  # a shard's
         for s in range(len(self.setting_names)):
             out = self._draws[s]
             for a in range(0, n, chunk.size):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 # ---------------------------------------------------------------------------------------------
 # Skilled nursing: PDPM-like variable per diem [@cms_snf_fy2019]
@@ -183,8 +184,8 @@ def lupa_payment(
 
 
 def reconcile(
-    spending: np.ndarray,
-    target: np.ndarray,
+    spending: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
     downside_share: float,
     stop_gain: float = 0.20,

@@ -145,14 +145,14 @@ def _base_dimensions(world: World, cfg: AnalysisConfig) -> dict[str, tuple[np.nd
     }
     life = world.life
     if life is not None:
-        edges = [int(e) if float(e).is_integer() else e for e in cfg.age_bands]
+        age_edges = [int(e) if float(e).is_integer() else e for e in cfg.age_bands]
         age = np.searchsorted(np.asarray(cfg.age_bands), life.age_at_start(), side="right")
         # whole-year edges: 65-74, 75-84, 85+ (an edge is the first age of its band)
         labels = [
             f"{a}-{b - 1}" if isinstance(b, int) else f"{a}-{b}"
-            for a, b in itertools.pairwise([65, *edges])
+            for a, b in itertools.pairwise([65, *age_edges])
         ]
-        out["age_band"] = (age, [*labels, f"{edges[-1]}+"])
+        out["age_band"] = (age, [*labels, f"{age_edges[-1]}+"])
         out["sex"] = (life.female.astype(np.int64), ["male", "female"])
     return out
 
@@ -204,7 +204,8 @@ class Subgroups:
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
             every = np.arange(math.prod(sizes))
             self.cell_group = [(every // st) % k for st, k in zip(strides, sizes, strict=True)]
-            inverse = combined
+            # np.asarray: an array already (sum() is typed as maybe its start, 0)
+            inverse = np.asarray(combined)
         elif math.prod(sizes) < 2**62:  # mixed radix: one integer per combination of groups
             strides = [math.prod(sizes[:i]) for i in range(len(sizes))]
             combined = sum(d.code * st for d, st in zip(self.dims, strides, strict=True))
@@ -351,7 +352,7 @@ class Subgroups:
             if self._lumps(world):
                 spend = self._per_patient(world, spending_only=True)["spending"]
                 cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
-        members_of = self.members
+        members_of: list[np.ndarray] = self.members
         if self.life is not None and not self.sharded:
             # the month's members of each group
             members_of = [

@@ -58,11 +58,12 @@ class Style:
     closed_form: Callable[[], np.ndarray] | None = None
     #: where foresight pulls the style: the closed form under announced rules (None: nowhere)
     target: np.ndarray | None = None
-    #: the value before this month's adaptation (what providers imitate)
-    before: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: the value before this month's adaptation (what providers imitate); this and the next two
+    #: default to None (``type: ignore``) and are set before they are read: typed as set
+    before: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: this month's perceived slope and curvature of the objective (NaN: not enough seen)
-    slope: np.ndarray = field(default=None)  # type: ignore[assignment]
-    curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    slope: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    curvature: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: payer specificity λ (``behaviour.payer_specificity``): ``value`` is the provider's
     #: norm, shared by all its patients; payer g's patients get ``norm + λ·(separate_g −
     #: norm)``. With λ = 0 (the default) there is no separate style and nothing below is set.
@@ -122,7 +123,8 @@ class Providers:
 
     The fields are grouped by who writes them: the model when it builds the providers, the
     incentives when contracts change, the estimates stage every month, income tracking, the
-    features, and a sharded run's exchange."""
+    features, and a sharded run's exchange. A field defaulting to None with ``type: ignore`` is
+    set by its writer before anything reads it: typed as set, its readers need no None check."""
 
     # -- built with the providers (:meth:`HealthSystemModel._make_providers`) ------------------
     agents: list  # list[sim.engine.agents.Provider]
@@ -138,7 +140,7 @@ class Providers:
     seen: np.ndarray
     #: in the market: False for potential entrants not yet in it and for providers that left
     #: (``supply.market`` moves it; all True otherwise)
-    active: np.ndarray = field(default=None)  # type: ignore[assignment]
+    active: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: in a shard of a sharded run (:mod:`sim.experiments.shards`): each provider's number in
     #: the whole run, and for each of the run's providers its number here (−1: another
     #: shard's); None when the model holds the whole run
@@ -151,26 +153,26 @@ class Providers:
     #: each payer's members on each provider's panel, with their coded risk
     panels: list[Panel] = field(default_factory=list)
     #: fixed cost of the setting's providers charged to each payer (by members)
-    fixed_cost_by_payer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    fixed_cost_by_payer: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     # -- the incentives, when contracts change (:mod:`sim.engine.month.incentives`) -----------
     #: what the current contracts make worth at the margin
-    marginal_revenue: np.ndarray = field(default=None)  # type: ignore[assignment]
-    shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    marginal_revenue: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    shortfall_curvature: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: the extra cost of over-treatment (harm from too much care), likewise
-    overtreatment_curvature: np.ndarray = field(default=None)  # type: ignore[assignment]
+    overtreatment_curvature: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: what the provider bears of one adverse event (liability, penalties, shared savings)
-    event_margin: np.ndarray = field(default=None)  # type: ignore[assignment]
+    event_margin: np.ndarray = field(default=None)  # type: ignore[arg-type]
     #: value a day of stay adds at the best planned intensity of a second decision (therapy
     #: settings; zeros elsewhere), for the closed-form length of stay
-    day_extra: np.ndarray = field(default=None)  # type: ignore[assignment]
+    day_extra: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     # -- the month's estimates (:func:`sim.engine.month.adaptation.estimate`) ------------------
     #: profit and benefit per patient treated, who imitates and whom
-    profit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
-    benefit_pp: np.ndarray = field(default=None)  # type: ignore[assignment]
-    imitate: np.ndarray = field(default=None)  # type: ignore[assignment]
-    peer: np.ndarray = field(default=None)  # type: ignore[assignment]
+    profit_pp: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    benefit_pp: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    imitate: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    peer: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     # -- income effects (``behaviour.income_effect``; :func:`~sim.engine.month.adaptation.
     #    track_income`): smoothed monthly revenue, the reference income, and the marginal
@@ -292,6 +294,10 @@ class Ledgers:
 
 class World:
     """Everything a month acts on (see the module docstring)."""
+
+    #: what the month exchanges with the other shards of a run (:class:`Exchange`); set by the
+    #: model
+    exchange: Exchange
 
     def __init__(
         self,

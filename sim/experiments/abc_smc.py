@@ -150,10 +150,10 @@ class Simulations:
             by_target: dict[str, list[float]] = {tg.id: [] for tg in cfg.targets}
             for g in range(len(cal.groups)):
                 for r in range(cfg.seeds):
-                    part = read_part(
+                    got = read_part(
                         self.folder / "parts" / PART.format(t=t + 1, i=i, g=g, r=r), self.folder
                     )
-                    for k, v in (part or {}).items():
+                    for k, v in (got or {}).items():
                         by_target[k].append(v)
             self.figures[self.key(pars)] = {
                 k: (interval(v)[0] if v else math.nan) for k, v in by_target.items()

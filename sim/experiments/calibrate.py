@@ -126,6 +126,7 @@ class FreeParameter(Strict):
         else:
             from scipy.stats import beta
 
+            assert self.a is not None and self.b is not None  # a beta prior has them (validated)
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
         if self.integer:  # the nearest whole number within [low, high]
@@ -1078,7 +1079,8 @@ def field_reference() -> str:
                 default = "(table)"
             else:
                 default = json.dumps(info.default)
-            unit = (info.json_schema_extra or {}).get("unit", "")
+            extra = info.json_schema_extra
+            unit = extra.get("unit", "") if isinstance(extra, dict) else ""
             lines.append(f"| `{name}` | {default} | {unit} | {info.description} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

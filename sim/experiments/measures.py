@@ -99,7 +99,12 @@ class MeasureConfig(Strict):
         if ratio == (self.column is not None):
             raise ValueError("give either column or numerator and denominator")
         columns = MONTHLY_COLUMNS if self.table == "monthly" else SUMMARY_COLUMNS
-        for c in [self.column] if self.column else [*self.numerator, *self.denominator]:
+        if self.column:
+            names = [self.column]
+        else:
+            assert self.numerator and self.denominator  # checked above
+            names = [*self.numerator, *self.denominator]
+        for c in names:
             dtype = columns.get(c, ("", "", ""))[0]
             if dtype not in ("float64", "int64", "int32"):
                 raise ValueError(
@@ -175,6 +180,7 @@ def _figure(m: MeasureConfig, monthly: pd.DataFrame, arm: str) -> float:
         den = float(df[m.denominator].to_numpy(np.float64).sum())
         return num / den if den else math.nan
     col = m.column
+    assert col is not None  # a measure is a column or a ratio (validated)
     unit = MONTHLY_COLUMNS[col][1]
     if col in MEAN_COLUMNS or "/" in unit:
         w = df["members"].to_numpy(np.float64)

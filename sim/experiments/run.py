@@ -266,7 +266,7 @@ def _frame(
     data: dict[str, Any] = {}
     for k, (dtype, _, _) in columns.items():
         values = [tag[k]] * n if k in tag else [r[k] for r in rows]
-        data[k] = pd.array(values, dtype=dtype) if dtype == "string" else np.array(values, dtype)
+        data[k] = pd.array(values, dtype="string") if dtype == "string" else np.array(values, dtype)
     return pd.DataFrame(data, columns=list(columns))
 
 

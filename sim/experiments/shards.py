@@ -50,9 +50,10 @@ import signal
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -199,6 +200,16 @@ def _shard_main(
         conn.close()
 
 
+class _Line(Protocol):
+    """The hub's end of a shard's line: a pipe's :class:`Connection` or a :class:`_QueueConn`."""
+
+    def send(self, obj: Any) -> None: ...
+
+    def recv(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class _QueueConn:
     """One end of a shard's line to the hub over two ``distributed.Queue``s (by name, so it
     pickles into a Dask task): messages pickled to bytes. The hub's end watches the shard's
@@ -242,8 +253,8 @@ class _QueueConn:
 def _reduce_peers(parts: list[list[tuple]], n_total: list[int]) -> list[Peers]:
     """Every provider's figures in the run's numbering, from each shard's own."""
 
-    def blank(x: np.ndarray | None, n: int) -> np.ndarray | None:
-        return None if x is None else np.full((n, *x.shape[1:]), np.nan)
+    def blank(x: np.ndarray, n: int) -> np.ndarray:
+        return np.full((n, *x.shape[1:]), np.nan)
 
     out = []
     for s, n in enumerate(n_total):
@@ -252,7 +263,7 @@ def _reduce_peers(parts: list[list[tuple]], n_total: list[int]) -> list[Peers]:
             blank(first.profit_pp, n),
             blank(first.benefit_pp, n),
             [blank(x, n) for x in first.before],
-            [blank(x, n) for x in first.separate_before],
+            [None if x is None else blank(x, n) for x in first.separate_before],
         )
         for part in parts:
             gid, mine = part[s]
@@ -261,7 +272,9 @@ def _reduce_peers(parts: list[list[tuple]], n_total: list[int]) -> list[Peers]:
                 run.before[k][gid] = x
             for k, x in enumerate(mine.separate_before):
                 if x is not None:
-                    run.separate_before[k][gid] = x
+                    into = run.separate_before[k]
+                    assert into is not None  # every shard's styles have the same parts
+                    into[gid] = x
         out.append(run)
     return out
 
@@ -275,7 +288,8 @@ def _add_in_order(arrays: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _start(backend: str, target: Callable, args: tuple) -> Any:
+def _start(backend: str, target: Callable, args: tuple) -> BaseProcess | threading.Thread:
+    worker: BaseProcess | threading.Thread
     if backend == "process":
         ctx = multiprocessing.get_context("spawn")
         worker = ctx.Process(target=target, args=args, daemon=True)
@@ -308,12 +322,13 @@ def run_pair(
     if backend == "dask":
         return _run_dask(scenario, seed, arm, replicate, regions, progress, scheduler)
     data = scenario.model_dump(mode="json") if backend == "process" else scenario
-    conns, workers = [], []
+    conns: list[Connection] = []
+    workers: list[BaseProcess | threading.Thread] = []  # processes, or threads (_start)
 
     def ended(k: int) -> str:
         """How shard ``k``'s process ended (it is given a second to be seen ended)."""
         w = workers[k]
-        if backend != "process":
+        if not isinstance(w, BaseProcess):  # a thread
             return ""
         w.join(timeout=1)
         return f" (process {w.pid} {_how_it_ended(w.exitcode)})"
@@ -335,7 +350,7 @@ def run_pair(
             c.close()
         for w in workers:
             w.join(timeout=10)
-            if backend == "process" and w.is_alive():
+            if isinstance(w, BaseProcess) and w.is_alive():
                 w.terminate()
     return _assemble(parts, n_total)
 
@@ -402,7 +417,7 @@ def _how_it_ended(code: int | None) -> str:
 
 
 def _hub(
-    conns: list[Connection], progress, ended: Callable[[int], str] = lambda k: ""
+    conns: Sequence[_Line], progress, ended: Callable[[int], str] = lambda k: ""
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Answer the shards' exchanges, in shard order, until every shard is done; a shard whose
     line ends (its process died) is named, with ``ended(k)``: how it ended."""
@@ -446,7 +461,7 @@ def _hub(
 def _assemble(parts: list[dict[str, Any]], n_total: list[int]) -> dict[str, Any]:
     rows = parts[0]["rows"]
     provider_rows = [r for part in parts for r in part["provider_rows"]]
-    setting_order = {}
+    setting_order: dict[str, int] = {}
     for r in rows:
         setting_order.setdefault(r["setting"], len(setting_order))
     provider_rows.sort(key=lambda r: (r["month"], setting_order[r["setting"]], r["provider"]))

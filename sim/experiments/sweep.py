@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -81,16 +81,17 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
     apart from the replications' streams.
     """
     params = sweep.parameters
-    names = [p.field for p in params]
+    names = [p.column for p in params]
     d = sweep.design
     design_seed = int(
         np.random.SeedSequence(sweep.seed, spawn_key=(2**32,)).generate_state(1, np.uint32)[0]
     )
     if d.method == "grid":
-        rows = list(itertools.product(*[p.levels for p in params]))
+        # validated: a grid design has every factor's levels, a sampled one their bounds
+        rows = list(itertools.product(*[cast(list, p.levels) for p in params]))
         df = pd.DataFrame(rows, columns=names)
     else:
-        bounds = [[p.low, p.high] for p in params]
+        bounds = [cast("list[float]", [p.low, p.high]) for p in params]
         problem = {"num_vars": len(params), "names": names, "bounds": bounds}
         if d.method == "lhs":
             from scipy.stats import qmc
@@ -108,8 +109,9 @@ def design_points(sweep: SweepConfig) -> pd.DataFrame:
         df = pd.DataFrame(x, columns=names)
         for p in params:
             if p.integer:  # the nearest whole number within [low, high]
-                whole = df[p.field].round().clip(math.ceil(p.low), math.floor(p.high))
-                df[p.field] = whole.astype(np.int64)
+                low, high = cast(float, p.low), cast(float, p.high)  # validated, as above
+                whole = df[p.column].round().clip(math.ceil(low), math.floor(high))
+                df[p.column] = whole.astype(np.int64)
     df.insert(0, "point", np.arange(len(df), dtype=np.int64))
     return df
 
@@ -151,7 +153,7 @@ class Sweep:
     def point_overrides(self, point: int) -> dict[str, Any]:
         """The varied fields and their values at one design point."""
         row = self.design.iloc[point]
-        return {p.field: _plain(row[p.field]) for p in self.config.parameters}
+        return {p.column: _plain(row[p.column]) for p in self.config.parameters}
 
     def point_fields(self, point: int) -> dict[str, Any]:
         """Every scenario field the design point sets: each factor's fields (a linked
@@ -247,7 +249,7 @@ def load_sweep(path: str | Path, *, yes: bool = True, workers: int | None = None
             raise ScenarioError(source, where, str(exc)) from None
 
     targets = {
-        p.field: [
+        p.column: [
             f for j, t in enumerate(p.fields) for f in expanded(t, f"parameters.{i}.fields.{j}")
         ]
         for i, p in enumerate(config.parameters)
@@ -486,7 +488,8 @@ class Executors:
             yield from self._process_results(tasks, fn)
             return
         require("distributed", "cluster", f"--executor {executor}")
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
 
         if self._client is None:
             if executor == "dask":
@@ -504,14 +507,14 @@ class Executors:
                     host="127.0.0.1",
                 )
                 self._client = Client(self._cluster)
-        futures = []
+        submitted = []
         try:
-            futures = self._client.map(fn, tasks, pure=False)
-            by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
-            for f in as_completed(futures):
-                yield _result(f, by_key[f.key])
+            submitted = self._client.map(fn, tasks, pure=False)
+            by_key = {s.key: t for s, t in zip(submitted, tasks, strict=True)}
+            for s in dask_completed(submitted):
+                yield _result(s, by_key[s.key])
         finally:
-            self._client.cancel(futures)  # runs not yet finished when the coordinator stops
+            self._client.cancel(submitted)  # runs not yet finished when the coordinator stops
 
     def _start_pool(self) -> Any:
         if self._pool is None:
@@ -831,7 +834,8 @@ def run_sweep(
         record({"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
                 "seconds": None, "error": None, "worker": "recovered from part file"})  # fmt: skip
     total = len(sweep.runs)
-    n_done, failed = len(done), []
+    n_done = len(done)
+    failed: list[TaskResult] = []
     if progress:
         progress(n_done, len(failed), total)
     try:

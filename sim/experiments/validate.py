@@ -511,14 +511,15 @@ def scores(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: object) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 
 def markdown(table: pd.DataFrame) -> str:
     """The table as Markdown: case, published figure and interval, model and its interval,
     whether the published figure is covered, the signs agree, and the standardised error."""
-    kind = "prediction" if (table.get("interval_kind") == "prediction").any() else "95%"
+    predicted = "interval_kind" in table and (table["interval_kind"] == "prediction").any()
+    kind = "prediction" if predicted else "95%"
     lines = [
         f"| case | published | published interval | model | {kind} interval | covered "
         "| sign | z | citation |",

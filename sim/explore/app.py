@@ -91,7 +91,9 @@ def _set(**changes) -> None:
     settings.value = replace(settings.value, **changes)
 
 
-def _choose_scenario(name: str) -> None:
+def _choose_scenario(name: str | None) -> None:
+    if name is None:  # nothing chosen
+        return
     try:
         c.load_base(name)
     except Exception as exc:  # a file that does not load: say why, keep the old scenario
@@ -281,6 +283,7 @@ def providers_figure(result) -> Figure:
 def watch_figure(data, scenario) -> Figure:
     """The month-by-month view: each arm's DataCollector series so far by calendar month, in
     the report's arm colours, over the scenario's whole calendar (so the lines grow)."""
+    import matplotlib.dates as mdates
     import numpy as np
     import pandas as pd
 
@@ -297,7 +300,8 @@ def watch_figure(data, scenario) -> Figure:
     end = rf.as_dates(pd.Series([scenario.months]), start).iloc[0]
     for ax in fig.axes:
         if ax.get_visible():
-            ax.set_xlim(np.datetime64(start, "D"), end)
+            # the calendar limits as the date axis's numbers (what its converter makes of them)
+            ax.set_xlim(mdates.date2num(np.datetime64(start, "D")), mdates.date2num(end))
     return fig
 
 

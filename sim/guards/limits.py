@@ -395,4 +395,5 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def json_kind(v: Any) -> str:
     """What a JSON value is, for messages."""
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(v), type(v).__name__)
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(v), type(v).__name__)

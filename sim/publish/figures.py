@@ -32,6 +32,7 @@ import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -203,7 +204,7 @@ def _handles(arms: Sequence[str], styles: dict[str, dict], kind: str) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = []
+    handles: list[Artist] = []
     for a in arms:
         st = styles[a]
         if kind == "bar":
@@ -969,17 +970,25 @@ def _texts(fig: Figure) -> list:
                 if lo - eps <= loc <= hi + eps:
                     out.append(label)
             out.append(axis.label)
-        out += [ax.title, ax._left_title, ax._right_title, *ax.texts]
-        if ax.get_legend() is not None:
-            out += list(ax.get_legend().get_texts())
+        texts = list(ax.texts)
+        # the centre, left and right titles: the Axes' texts that are not among ax.texts
+        out += [c for c in ax.get_children() if isinstance(c, Text) and c not in texts]
+        out += texts
+        ax_legend = ax.get_legend()
+        if ax_legend is not None:
+            out += list(ax_legend.get_texts())
     for legend in fig.legends:
         out += list(legend.get_texts())
     out += list(fig.texts)
-    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
-        if legend is not None:
-            out.append(legend.get_title())
+    for maybe in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+        if maybe is not None:
+            out.append(maybe.get_title())
     seen: set[int] = set()
-    unique = [t for t in out if not (id(t) in seen or seen.add(id(t)))]
+    unique = []
+    for t in out:
+        if id(t) not in seen:
+            seen.add(id(t))
+            unique.append(t)
     return [t for t in unique if isinstance(t, Text) and t.get_visible() and t.get_text().strip()]
 
 
@@ -989,8 +998,10 @@ def text_overlaps(fig: Figure) -> list[str]:
     outside the figure, a text smaller than :data:`MIN_FONT` points, a figure wider than a
     journal's page (:data:`PAGE` plus a tenth of an inch). Uses the bounding boxes matplotlib
     computes when it draws the figure."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)  # new_figure's, which draws and measures
+    canvas.draw()
+    renderer = canvas.get_renderer()
     problems = []
     if fig.get_figwidth() > PAGE + 0.1:
         problems.append(f"figure {fig.get_figwidth():.2f} in wide (a page is {PAGE} in)")

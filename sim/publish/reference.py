@@ -74,7 +74,8 @@ def _table(model: type[BaseModel], path: str, seen: set, lines: list[str]) -> No
     lines += ["| field | type | default | unit | meaning |", "|---|---|---|---|---|"]
     children = []
     for name, f in model.model_fields.items():
-        unit = (f.json_schema_extra or {}).get("unit", "")
+        extra = f.json_schema_extra
+        unit = extra.get("unit", "") if isinstance(extra, dict) else ""
         desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
         lines.append(f"| `{name}` | {_type_name(f.annotation)} | {_default(f)} | {unit} | {desc} |")
         for sub in _nested(f.annotation):

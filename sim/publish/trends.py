@@ -50,7 +50,9 @@ def monthly_panels(settings: list[str], units: dict[str, str]) -> list[tuple[str
 def setting_units(sc: dict[str, Any], found: list[str]) -> dict[str, str]:
     """The unit of each setting in ``found``, from the scenario's ``settings`` tables
     ("service unit" where the scenario names none)."""
-    settings = sc.get("settings") if isinstance(sc.get("settings"), dict) else {}
+    settings = sc.get("settings")
+    if not isinstance(settings, dict):
+        settings = {}
     units = {}
     for s in found:
         unit = settings.get(s, {}).get("unit") if isinstance(settings.get(s), dict) else None
@@ -64,13 +66,13 @@ def ordered(found: list[str], preferred: list[str]) -> list[str]:
     return [a for a in preferred if a in found] + [a for a in found if a not in preferred]
 
 
-def _interval(n: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _interval(n: pd.Series, mean: pd.Series, sd: pd.Series) -> tuple[pd.Series, pd.Series]:
     """95% t-interval of the mean; NaN where fewer than 2 values."""
-    n = np.asarray(n, dtype=float)
-    ok = n >= 2
-    dof = np.where(ok, n - 1, 1.0)
+    count = np.asarray(n, dtype=float)
+    ok = count >= 2
+    dof = np.where(ok, count - 1, 1.0)
     tcrit = sps.t.ppf(0.5 + CI_LEVEL / 2, dof)
-    half = np.where(ok, tcrit * np.asarray(sd, float) / np.sqrt(np.where(ok, n, 1.0)), np.nan)
+    half = np.where(ok, tcrit * np.asarray(sd, float) / np.sqrt(np.where(ok, count, 1.0)), np.nan)
     return mean - half, mean + half
 
 

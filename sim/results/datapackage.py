@@ -91,7 +91,7 @@ def license_descriptor(spdx: str) -> dict[str, str]:
         spdx = canonicalize_license_expression(spdx.strip())
     except InvalidLicenseExpression:
         raise ResultsError(f"--license: {spdx!r} is not an SPDX licence; {allowed}") from None
-    entry = {"name": spdx}
+    entry: dict[str, str] = {"name": spdx}
     if spdx in KNOWN_LICENSES:
         title, path = KNOWN_LICENSES[spdx]
         entry.update(title=title, path=path)
@@ -170,10 +170,13 @@ def package_descriptor(
     if files.kind(folder, "metadata.json") == "missing":
         raise ResultsError(f"{folder}: not a results folder of `sim run` (no metadata.json)")
     meta = read_json_object(folder / "metadata.json")
-    scenario = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
+    value = meta.get("scenario")
+    scenario = value if isinstance(value, dict) else {}
     name = str(scenario.get("name", folder.name))
-    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
-    wtp = analysis.get("wtp") if isinstance(analysis.get("wtp"), list) else []
+    value = scenario.get("analysis")
+    analysis = value if isinstance(value, dict) else {}
+    value = analysis.get("wtp")
+    wtp = value if isinstance(value, list) else []
     if not all(isinstance(w, int | float) and not isinstance(w, bool) for w in wtp):
         raise ResultsError(f"{folder / 'metadata.json'}: corrupt, scenario.analysis.wtp")
     resources = []

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 
@@ -227,7 +228,7 @@ def economics_columns(wtp: list[float], life: bool) -> dict[str, tuple[str, str,
     return {**ECONOMICS_COLUMNS, **(LIFE_ECONOMICS_COLUMNS if life else {}), **wtp_columns(wtp)}
 
 
-def discount(months: np.ndarray, rate: float) -> np.ndarray:
+def discount(months: npt.ArrayLike, rate: float) -> np.ndarray:
     """Weights (1 + rate)^(−month/12)."""
     return (1.0 + rate) ** (-np.asarray(months, float) / 12.0)
 

@@ -76,6 +76,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 
@@ -163,7 +164,7 @@ ADMISSION_COLUMNS: dict[str, tuple[str, str, str]] = {
 }  # fmt: skip
 
 
-def log_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def log_mean(x: npt.ArrayLike, y: npt.ArrayLike) -> np.ndarray:
     """The logarithmic mean L(x, y) = (x − y)/(ln x − ln y), L(x, x) = x, of positive
     numbers (NaN where either is not positive)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -363,10 +364,10 @@ def admission_rates(
     groups = {"all": ("admission_rate", "cases_decided")} | {
         q: (f"admission_rate_risk_{q}", f"cases_decided_risk_{q}") for q in RISK_GROUPS
     }
-    parts = {}
+    parts: dict[str, pd.Series] = {}
     for g, (rate, decided) in groups.items():
         # the monthly ratio times its cases decided: the admitted (whole numbers)
-        parts[f"admitted_{g}"] = np.round(m[rate].astype(float) * m[decided].astype(float))
+        parts[f"admitted_{g}"] = (m[rate].astype(float) * m[decided].astype(float)).round()
         parts[f"decided_{g}"] = m[decided].astype(float)
     m = pd.concat([m[["arm", "replicate", "setting", "payer"]], pd.DataFrame(parts)], axis=1)
     by_payer = m.groupby(["arm", "replicate", "setting", "payer"], sort=False).sum()
@@ -417,7 +418,9 @@ def admission_rates(
         "payer": {p: i for i, p in enumerate(payers)},
         "risk_group": {g: i for i, g in enumerate(groups)},
     }
-    out = out.sort_values(
-        list(order), key=lambda c: c.map(order[c.name]), kind="stable"
-    ).reset_index(drop=True)
+
+    def rank(c: pd.Series) -> pd.Series:
+        return c.map(order[str(c.name)])
+
+    out = out.sort_values(list(order), key=rank, kind="stable").reset_index(drop=True)
     return _typed(out, ADMISSION_COLUMNS)

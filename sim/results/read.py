@@ -278,10 +278,10 @@ def sweep_tables(
     """The design, summary and (if kept) monthly tables of a complete sweep folder, checked
     against each other: one design row per point, the summary's points all in the design."""
     check_dataset_complete(folder, spec)
-    params = [p.field for p in spec.config.parameters]
+    params = [p.column for p in spec.config.parameters]
     # a sampled design's factors (low, high) and a grid's of numbers hold numbers
     num = [
-        p.field
+        p.column
         for p in spec.config.parameters
         if numeric_parameters
         or p.levels is None

@@ -134,7 +134,7 @@ def summarize(
         )
         for setting, d in [*df_arm.groupby("setting", sort=False), ("all", df_arm)]:
             cell = _Cell(arm, setting, d, reps, mm, function_change, invest_cols)
-            records.append({k: c.derive(cell) for k, c in SUMMARY.items()})
+            records.append({k: c.derive(cell) for k, c in SUMMARY.items() if c.derive})
     out = frame(records, SUMMARY_COLUMNS)
     key = out.set_index(["arm", "setting"])["spending_pmpm"]
     for arm, base in (counterfactuals or {}).items():
@@ -214,7 +214,7 @@ def summarize_subgroups(subgroups: pd.DataFrame) -> pd.DataFrame:
         end = d[d["month"] == last]
         members = int(end["members"].iloc[0]) if len(end) else 0
         extra = {}
-        per = members
+        per: float = members  # people to divide by: persons ever members, with a life course
         if life:
             persons = persons_ever(d)
             per = persons

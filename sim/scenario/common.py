@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import annotated_types as at
@@ -42,8 +42,7 @@ def check_label(v: str, what: str = "name") -> str:
 
 def F(default: Any, unit: str, description: str, **kw: Any) -> Any:
     """A field with a default, a unit and a description (all three are required here)."""
-    extra = {"unit": unit}
-    return Field(default, description=description, json_schema_extra=extra, **kw)
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
 
 
 def iso_date(v: Any) -> Any:
@@ -120,7 +119,7 @@ def check_shares(shares: dict[str, float], what: str) -> None:
         raise ValueError(f"{what}: shares must sum to 1 (they sum to {total:.6g})")
 
 
-def inherit(data: Any, table: str, builtin: dict[str, BaseModel]) -> Any:
+def inherit(data: Any, table: str, builtin: Mapping[str, BaseModel]) -> Any:
     """Entries of a named table that share a built-in entry's name start from its values."""
     if isinstance(data, dict) and isinstance(data.get(table), dict):
         merged = dict(data[table])

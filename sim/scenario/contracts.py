@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_
 from sim.scenario.common import MAX_MAGNITUDE, WILDCARD, F, numbers_in, too_large
 
 if TYPE_CHECKING:
+    from sim.engine.payment.base import ContractParams
     from sim.scenario.scenario import Scenario
 
 
@@ -31,7 +32,7 @@ class ContractConfig(BaseModel):
     payer: str = F(WILDCARD, "name", "Payer whose contract this is, or '*' for all.")
 
     #: the parameters as the payment model's Params validated them, once, with the contract
-    _params: BaseModel = PrivateAttr()
+    _params: ContractParams = PrivateAttr()
 
     @model_validator(mode="after")
     def _validate_params(self) -> ContractConfig:
@@ -61,7 +62,7 @@ class ContractConfig(BaseModel):
         return self
 
     @property
-    def params(self) -> BaseModel:
+    def params(self) -> ContractParams:
         """The contract's parameters, validated by its payment model's Params when the contract
         was validated."""
         return self._params

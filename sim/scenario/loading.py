@@ -4,6 +4,7 @@ overrides (into built-in named tables too) and validation with errors naming fil
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _builtin_tables() -> dict[tuple[str, ...], dict[str, BaseModel]]:
+def _builtin_tables() -> dict[tuple[str, ...], Mapping[str, BaseModel]]:
     """The built-in named tables, by their path in a scenario."""
     return {
         ("settings",): default_settings(),
@@ -61,12 +62,12 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any, source: st
         value = value.item()
     for prefix, table in _builtin_tables().items():
         if len(path) > len(prefix) and tuple(path[: len(prefix)]) == prefix:
-            node = data
+            node: Any = data
             for part in prefix[:-1]:
                 node = node.setdefault(part, {}) if isinstance(node, dict) else node
             if isinstance(node, dict) and prefix[-1] not in node:
                 node[prefix[-1]] = {k: v.model_dump(mode="json") for k, v in table.items()}
-    node: Any = data
+    node = data
     for i, part in enumerate(path):
         last = i == len(path) - 1
         if isinstance(node, list):

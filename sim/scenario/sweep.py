@@ -86,14 +86,26 @@ class ParameterConfig(Strict):
             raise ValueError("levels must not be empty")
         if (self.low is None) != (self.high is None):
             raise ValueError("give both low and high")
-        if self.low is not None and not self.high > self.low:
+        if self.low is not None and self.high is not None and not self.high > self.low:
             raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
-        if self.integer and self.low is not None and math.ceil(self.low) > math.floor(self.high):
+        if (
+            self.integer
+            and self.low is not None
+            and self.high is not None
+            and math.ceil(self.low) > math.floor(self.high)
+        ):
             raise ValueError(
                 f"integer = true, but no whole number lies between low ({self.low}) and high "
                 f"({self.high})"
             )
         return self
+
+    @property
+    def column(self) -> str:
+        """The factor's column in the design and the sweep's tables: its ``field`` (a linked
+        factor's name), which every validated factor has."""
+        assert self.field is not None
+        return self.field
 
 
 class DesignConfig(Strict):
@@ -161,10 +173,10 @@ class SweepConfig(Strict):
     def _design(self) -> SweepConfig:
         if not self.parameters:
             raise ValueError("parameters: at least one is needed")
-        fields = [p.field for p in self.parameters]
+        fields = [p.column for p in self.parameters]
         if len(set(fields)) != len(fields):
             raise ValueError("parameters: each field may be varied once")
-        names = {p.field for p in self.parameters if IDENTIFIER.fullmatch(p.field)}
+        names = {f for f in fields if IDENTIFIER.fullmatch(f)}
         for target, text in self.derived.items():
             try:
                 expression_names(text, names)
@@ -188,7 +200,9 @@ _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod,
 }  # fmt: skip
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
+    ast.USub: operator.neg, ast.UAdd: operator.pos,
+}  # fmt: skip
 _FUNCTIONS: dict[str, Callable[..., float]] = {
     "min": min, "max": max, "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log,
 }  # fmt: skip
@@ -255,6 +269,7 @@ def evaluate_expression(text: str, values: dict[str, float]) -> float:
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant):
+            assert isinstance(node.value, int | float)  # numbers only (_check)
             return float(node.value)  # floats overflow with an error; ints would grow
         if isinstance(node, ast.Name):
             return values[node.id]

@@ -34,7 +34,7 @@ first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from sim.engine.features.base import Feature
 from sim.engine.month import incentives
 
 if TYPE_CHECKING:
+    from sim.engine.features.pathway import Pathway
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import World
 
@@ -92,13 +93,13 @@ class Admission(Feature):
         #: per setting: patients turned away this month whose need goes to another setting
         self.sent = [np.zeros(n, np.bool_) for _ in range(n_settings)]
         self._stats: dict[int, dict[str, np.ndarray]] = {}
-        self.pathway = None
+        self.pathway: Pathway | None = None
 
     def connect(self, features: list[Feature]) -> None:
         """Find the care pathway: its readmissions are priced as readmissions."""
         for f in features:
             if f.name == "pathway":
-                self.pathway = f
+                self.pathway = cast("Pathway", f)  # found by its name
 
     def start_month(self, world: World) -> None:
         """Nothing carries over from last month's decisions."""

@@ -3,9 +3,10 @@
 A feature is an optional mechanism (panel churn, the therapy decision of a skilled-nursing
 stay, the acute care pathway, investments that lower future need, bunching at payment
 thresholds, selection of patients) that plugs into the month at fixed points. Every hook is a
-no-op here; a feature overrides the hooks it needs. :class:`Hooks` builds, once per run, the
-list of features that override each hook, per setting, so the stages call only those: an
-absent feature costs nothing and the engine never asks whether a feature is on.
+no-op here (``deliver`` is called only where overridden); a feature overrides the hooks it
+needs. :class:`Hooks` builds, once per run, the list of features that override each hook, per
+setting, so the stages call only those: an absent feature costs nothing and the engine never
+asks whether a feature is on.
 
 Features receive the :class:`~sim.engine.world.World` they act on and never import the model. They
 change patients' and their own state; money goes through the engine: a payment not tied to a
@@ -47,6 +48,7 @@ import numpy as np
 if TYPE_CHECKING:
     from sim.engine.columns import Column
     from sim.engine.month.care import SettingMonth
+    from sim.engine.month.delivery import Delivered, Delivery
     from sim.engine.world import Transfer, World
 
 #: hook names, in the order of the month (documented above)
@@ -166,9 +168,10 @@ class Feature:
         (``episode_month``: each patient's month of the episode, 0 = its first)."""
         return units
 
-    def deliver(self, world: World, s: int, care: SettingMonth) -> None:
-        """Deliver a decision of the feature's with the month's units (add ``care.columns``,
-        add to ``care.benefit`` and ``care.gain``)."""
+    def deliver(self, world: World, s: int, delivery: Delivery) -> Delivered:
+        """Deliver a decision of the feature's with the month's units: what it delivered (its
+        columns, benefit, gain, cost and adverse risk). Called only where overridden."""
+        raise NotImplementedError
 
     def risk_factor(
         self, world: World, s: int, event: str, patients: np.ndarray | None

@@ -32,7 +32,7 @@ adaptation speed (``learning``), at once (``optimal``), or not at all (``fixed``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from sim.engine.world import Transfer
 from sim.scenario import INVESTMENT_TYPES
 
 if TYPE_CHECKING:
+    from sim.engine.features.pathway import Pathway
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import World
     from sim.scenario import InvestmentsConfig
@@ -143,13 +144,13 @@ class Investments(Feature):
         self.fees = np.zeros((n_prov, world.n_payers))
         self.avoided = {t: np.zeros(world.n_payers, np.int64) for t in TARGETS}
         #: the pathway, when this is its acute setting (discharges and readmissions)
-        self.pathway = None
+        self.pathway: Pathway | None = None
 
     def connect(self, features: list[Feature]) -> None:
         """Find the pathway whose acute setting this is, if any."""
         for f in features:
             if getattr(f, "acute", None) == self.s and hasattr(f, "by_hospital"):
-                self.pathway = f
+                self.pathway = cast("Pathway", f)  # found by what it has
 
     # -----------------------------------------------------------------------------------------
     def start_month(self, world: World) -> None:
@@ -162,8 +163,8 @@ class Investments(Feature):
         for k in INVESTMENT_TYPES:
             self.cost[k][:] = 0.0
         self.fees[:] = 0.0
-        for t in TARGETS:
-            self.avoided[t][:] = 0
+        for target in TARGETS:
+            self.avoided[target][:] = 0
         for k, ring in self.pending.items():
             t = self.types[k]
             ring[(month + t.lag_months) % ring.shape[0]] = effect(self.level[k], t.scale)[prov]
@@ -326,7 +327,8 @@ class Investments(Feature):
 
     def cost_by_payer(self, world: World, s: int) -> np.ndarray:
         """This month's investment spending (all types) by payer."""
-        return sum(self.cost_of(k) for k in INVESTMENT_TYPES)
+        # np.asarray: an array already (sum() is typed as maybe its start, 0)
+        return np.asarray(sum(self.cost_of(k) for k in INVESTMENT_TYPES))
 
     def record(self, world: World, s: int, care: SettingMonth, by_payer) -> dict[str, np.ndarray]:
         """Spending by type, fees and events avoided, by payer."""
@@ -338,7 +340,8 @@ class Investments(Feature):
 
     def cost_by_provider(self) -> np.ndarray:
         """This month's investment spending (all types) per provider."""
-        return sum(c.sum(axis=1) for c in self.cost.values())
+        # np.asarray: an array already (sum() is typed as maybe its start, 0)
+        return np.asarray(sum(c.sum(axis=1) for c in self.cost.values()))
 
     def cost_of(self, k: str) -> np.ndarray:
         """This month's spending on investment type ``k``, by payer."""

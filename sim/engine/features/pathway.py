@@ -36,7 +36,7 @@ price); the payment goes to the admitting hospital as a lump.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from sim.engine.month.accounts import patient_profit
 from sim.engine.world import Transfer
 
 if TYPE_CHECKING:
+    from sim.engine.features.investments import Investments
     from sim.engine.month.care import SettingMonth
     from sim.engine.world import World
     from sim.scenario import PathwayConfig
@@ -160,7 +161,7 @@ class Pathway(Feature):
                 self.stays[s_dest] = np.zeros((4, world.providers[s_dest].n))
                 world.providers[s_dest].unit_value = np.zeros(world.providers[s_dest].n)
         #: investments of the acute setting that protect discharges (follow-up, home visits)
-        self.follow_up = None
+        self.follow_up: Investments | None = None
 
         # this month's counts, by payer (recorded on the acute setting's rows)
         self.n_payers = n_payers
@@ -170,7 +171,7 @@ class Pathway(Feature):
         """Find the acute setting's investments that protect discharges, if any."""
         for f in features:
             if getattr(f, "protects_discharges", False) and self.acute in f.settings:
-                self.follow_up = f
+                self.follow_up = cast("Investments", f)  # found by what it has
 
     # -----------------------------------------------------------------------------------------
     def start_month(self, world: World) -> None:
@@ -376,6 +377,7 @@ class Pathway(Feature):
         A referral of a patient whose own provider is outside it goes to a network provider
         (spread over them by patient number) when the hospital's perceived saving exceeds
         the cost of steering; the patient then stays with that provider."""
+        assert self.network is not None  # called with a network only
         if not patients.size:
             return
         spend = self.spend_per_stay(s)
@@ -418,6 +420,7 @@ class Pathway(Feature):
         and set what a day of stay costs it in referrals lost (its unit value): elasticity ×
         the steering hospitals' mean share borne × margin per stay / days per stay."""
         net = self.network
+        assert net is not None  # called with a network only
         m = net.memory
         hospitals = world.providers[self.acute]
         norm = (hospitals.payer_weight() * self.weight).sum(axis=1)
@@ -450,7 +453,9 @@ class Pathway(Feature):
             )[providers.region]
             providers.unit_value = -net.referral_elasticity * steering * per_day
             if world.optimal:
-                providers.theta[:] = providers.styles[0].closed_form()
+                theta = providers.styles[0].closed_form
+                assert theta is not None  # θ's closed form is set with it
+                providers.theta[:] = theta()
 
     # -----------------------------------------------------------------------------------------
     def after_payment(self, world: World) -> list[Transfer]:

@@ -85,7 +85,7 @@ class Therapy(Feature):
         #: therapist staff, minutes a month (NaN until the first month sets it)
         self.staff = np.full(n_prov, np.nan)
         #: best planned minutes per day under the current contracts
-        self.optimum = np.zeros(n_prov)
+        self.optimum: np.ndarray = np.zeros(n_prov)
 
     def _offset(self, care: SettingMonth) -> np.ndarray:
         return care.column("planned_minutes") - self.cfg.optimal_minutes

@@ -175,6 +175,8 @@ def track_income(world: World, s: int) -> None:
     beh = world.behaviour
     providers = world.providers[s]
     revenue = provider_revenue(world, s)
+    # set by the world when income effects are on
+    assert providers.income is not None and providers.income_reference is not None
     m = world.month_number
     if m == 0:
         providers.income[:] = revenue
@@ -213,6 +215,7 @@ def move_all(world: World, s: int, which: np.ndarray | None = None) -> None:
     altruism = altruism[at]
     speed = providers.speed[at]
     peers = providers.peers
+    assert peers is not None  # set by the exchange after the estimates
     # imitation of a better-performing peer (compared on this provider's own values)
     peer = np.asarray(providers.peer, np.int64)[at]
     with np.errstate(invalid="ignore"):
@@ -235,11 +238,16 @@ def move_all(world: World, s: int, which: np.ndarray | None = None) -> None:
             value = value + beh.foresight * speed * (style.target[at] - value)
         style.value[at] = np.minimum(np.maximum(value, -style.bound), style.bound)
         if style.separate is not None:
+            # a payer-specific part: its estimates are set with it
+            assert style.separate_before is not None and style.separate_slope is not None
+            assert style.separate_curvature is not None
             sep = style.separate_before[at]
             slope, curvature = style.separate_slope[at], style.separate_curvature[at]
             for g in range(sep.shape[1]):
                 v = newton_steps(sep[:, g], slope[:, g], curvature[:, g], speed, max_step)
                 if copies.any():
-                    theirs_g = peers.separate_before[k][peer, g]
+                    peer_separate = peers.separate_before[k]
+                    assert peer_separate is not None  # the style has a payer-specific part
+                    theirs_g = peer_separate[peer, g]
                     v = np.where(copies, v + weight * (theirs_g - v), v)
                 style.separate[at, g] = np.minimum(np.maximum(v, -style.bound), style.bound)

@@ -42,6 +42,7 @@ def refresh(world: World) -> None:
                 _margins(world, s, alone)
                 for style in split:
                     if style.closed_form is not None:
+                        assert style.separate_best is not None  # set with the separate part
                         style.separate_best[:, g] = style.closed_form()
         # last, the members' mix: what the norm and every feature's state follow
         _margins(world, s, w)

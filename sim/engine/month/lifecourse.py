@@ -205,13 +205,15 @@ class Life:
         """Last month's dead leave, this month's entrants join, birthdays move need factors."""
         pop = world.population
         m = world.month_number
+        need_scale = world.need_scale
+        assert need_scale is not None  # set by the life course when the run began
         changed = []
         leavers = self.dying
         self.dying = _NONE
         if leavers.size:
             self.enrolled[leavers] = False
             world.change_members(leavers, -1)
-            world.need_scale[leavers] = 0.0
+            need_scale[leavers] = 0.0
             changed.append(leavers)
         if m > 0:
             k = m % 12
@@ -229,7 +231,7 @@ class Life:
             pop.oop_year_to_date[joiners] = 0.0
             self.f_entry[joiners] = pop.function[joiners]
             world.change_members(joiners, +1)
-            world.need_scale[joiners] = self._need_scale(joiners, m)
+            need_scale[joiners] = self._need_scale(joiners, m)
             changed.append(joiners)
         if self.cfg.need_by_age and m > 0:
             # birthdays into a band: patients of this month's phase (age ≡ 0 mod 60 months)
@@ -238,7 +240,7 @@ class Life:
             age = self.age0[phase].astype(np.int64) + m
             crossing = phase[(age > ENTRY_AGE) & (age <= _LAST_BAND) & self.enrolled[phase]]
             if crossing.size:
-                world.need_scale[crossing] = self._need_scale(crossing, m)
+                need_scale[crossing] = self._need_scale(crossing, m)
                 changed.append(crossing)
         if changed:
             # leavers, joiners and birthdays are different patients

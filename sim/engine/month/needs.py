@@ -201,7 +201,7 @@ def seek_probability(
         elif type(c).expected_allowed is PaymentModel.expected_allowed:
             # the default price is proportional to the fee: no case mix to gather
             rate = pay.rate_multiplier
-            allowed = c.expected_allowed(fee[b] * rate, None, None, None, rate)  # type: ignore[arg-type]
+            allowed = c.expected_allowed(fee[b] * rate, None, None, None, rate)
             prm = c.params
         else:
             allowed = c.expected_allowed(

@@ -276,6 +276,7 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
         ),
     )
     extra_cost, *money = sums.T
+    names: tuple[str, ...]
     names = ("revenue", "oop", "liability", "ae_payer", "gain", "gain_from_care", "benefit")
     names += ("low", "p4p", "adjustment", "not_authorized", "denied")
     totals.update(zip(names, money, strict=True))
@@ -302,9 +303,9 @@ def _sums(world: World, s: int, f_sum: np.ndarray, f0_sum: np.ndarray) -> dict[s
     )
     new_q = np.asarray(care.new_needs_by_group, np.int64)
     declined_q = np.asarray(care.declined_by_group, np.int64)
-    for k in range(4):
-        totals[f"new_needs_risk_q{k + 1}"] = new_q[:, k]
-        totals[f"episodes_declined_risk_q{k + 1}"] = declined_q[:, k]
+    for q in range(4):
+        totals[f"new_needs_risk_q{q + 1}"] = new_q[:, q]
+        totals[f"episodes_declined_risk_q{q + 1}"] = declined_q[:, q]
     for key, per_patient in _PER_PATIENT.items():
         totals[key] = by_payer(per_patient(world, s, care))
     for f in world.hooks("record", s):
@@ -333,7 +334,8 @@ class _Provider:
         self.i = 0
 
 
-_PROVIDER_ROW = {k: c.derive for k, c in PROVIDER_COLUMNS.items() if not c.run}
+#: every column but the run's is derived
+_PROVIDER_ROW = {k: c.derive for k, c in PROVIDER_COLUMNS.items() if c.derive is not None}
 
 
 def _record_providers(

@@ -73,7 +73,9 @@ class ACOParams(ContractParams):
         description="Scales the fee schedule of the fee-for-service claims.",
         json_schema_extra={"unit": "ratio"},
     )
-    benchmark_pmpm: float | None = Field(
+    # the base's shared-savings benchmark, optional here (None: each ACO's own history); the
+    # shared-savings term that reads the base's is off unless shared_savings_rate is set
+    benchmark_pmpm: float | None = Field(  # type: ignore[assignment]
         None,
         ge=0,
         description="A benchmark for every ACO: allowed amounts per member-month at risk score "
@@ -281,8 +283,9 @@ class ACO(PaymentModel):
                 "year before it in the run (start the run, or the contract, earlier, or give "
                 "benchmark_pmpm)"
             )
-        spend = sum(self._history[y][0] for y in years)
-        risk = sum(self._history[y][1] for y in years)
+        # np.asarray: arrays already (sum() is typed as maybe its start, 0)
+        spend = np.asarray(sum(self._history[y][0] for y in years))
+        risk = np.asarray(sum(self._history[y][1] for y in years))
         # the mean over every ACO of the run (all shards)
         spend_all, risk_all = self.run_totals(np.array([spend.sum(), risk.sum()]))
         mean = float(spend_all / risk_all) if risk_all > 0 else 0.0

@@ -102,10 +102,10 @@ class AllPayerBudget(PaymentModel):
 
     def __init__(self, params: AllPayerBudgetParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
-        self._first_year: int | None = None
-        #: the payer's rate level when the contract began: the target grows by its own
-        #: annual update, not by the trends' price updates (a cap on revenue growth)
-        self._rate: float | None = None
+        #: the contract's first year, and the payer's rate level when it began: the target
+        #: grows by its own annual update, not by the trends' price updates (a cap on revenue
+        #: growth)
+        self._start: tuple[int, float] | None = None
 
     def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
         """``v`` × the all-payer rate of a unit."""
@@ -118,12 +118,12 @@ class AllPayerBudget(PaymentModel):
     def target(self, panel: Panel, year: int) -> np.ndarray:
         """This month's revenue target of each hospital (one twelfth of the annual)."""
         prm = self.params
-        if self._first_year is None:
-            self._first_year = year
-            self._rate = panel.rate_multiplier
-        growth = (1.0 + prm.annual_update) ** (year - self._first_year)
+        if self._start is None:
+            self._start = (year, panel.rate_multiplier)
+        first_year, rate = self._start
+        growth = (1.0 + prm.annual_update) ** (year - first_year)
         base = panel.risk_sum if prm.risk_adjusted else panel.members
-        return base * (prm.budget_pmpm * growth * self._rate)
+        return base * (prm.budget_pmpm * growth * rate)
 
     def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:
         """A risk-adjusted target follows the members' coded risk, and ``1 − v`` of it is

@@ -221,7 +221,7 @@ class PaymentModel:
     group_concurrent_cap: float | None = None
 
     def marginal_revenue(
-        self, fee_per_unit: np.ndarray, rate_multiplier: float = 1.0
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
     ) -> np.ndarray | float:
         """Revenue the provider earns from one more service unit, before cost sharing
         (what the payer and patient pay together), given the fee-schedule value of a unit

@@ -51,9 +51,12 @@ class Blended(PaymentModel):
     name = "blended"
     cares_for_members = True
     Params = BlendedParams
+    params: BlendedParams
     summary = "pays a fixed part per member per month plus a reduced fee per unit"
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> np.ndarray | float:
         """One more unit earns the fee share of the fee schedule."""
         return self.params.fee_fraction * fee_per_unit
 

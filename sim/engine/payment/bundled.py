@@ -8,6 +8,8 @@ episode starts; further units earn nothing at the margin, and complications insi
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import Field
 
@@ -39,14 +41,17 @@ class Bundled(PaymentModel):
     more."""
 
     name = "bundled"
-    Params = BundledParams
+    Params: ClassVar[type[BundledParams]] = BundledParams
+    params: BundledParams
     summary = "pays one case-mix-adjusted price per episode, at its start"
 
     def __init__(self, params: BundledParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> float:
         """Zero: the episode price does not move with units."""
         return 0.0
 

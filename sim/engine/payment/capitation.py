@@ -144,7 +144,9 @@ class Capitation(PaymentModel):
     Params = CapitationParams
     summary = "pays a risk-adjusted amount per member per month, whatever is used"
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> float:
         """Zero: the PMPM does not move with units."""
         return 0.0
 

@@ -92,6 +92,7 @@ class EpisodeBundle(PaymentModel):
 
     name = "episode_bundle"
     Params = EpisodeParams
+    params: EpisodeParams
     summary = "pays fee-for-service, then reconciles each episode's spending against a target"
 
     def __init__(self, params: EpisodeParams, condition_names: tuple[str, ...] = ()) -> None:
@@ -223,6 +224,7 @@ class EpisodeBundle(PaymentModel):
             * self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
             * claims.rate_multiplier
         )
+        assert claims.period_value is not None and claims.period_end is not None  # the engine's
         reconciliation = rules.reconcile(
             claims.period_value,
             target,

@@ -7,6 +7,8 @@ coinsurance (Medicare Part B [@cms_partb2025]). Adverse events are billed to the
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import Field
 
@@ -28,10 +30,13 @@ class FeeForService(PaymentModel):
     """Fee-for-service: each claim's fee-schedule value (RVU × CF × GPCI), times the fee level."""
 
     name = "ffs"
-    Params = FFSParams
+    Params: ClassVar[type[FFSParams]] = FFSParams
+    params: FFSParams
     summary = "pays the fee schedule per billed unit; patient pays deductible and coinsurance"
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> np.ndarray | float:
         """One more unit earns the fee schedule's value of a unit, times the fee level."""
         return self.params.fee_multiplier * fee_per_unit
 

@@ -94,6 +94,7 @@ class HomeHealthLegacy(PaymentModel):
 
     name = "hh_legacy"
     Params = LegacyParams
+    params: LegacyParams
     summary = "pays 60-day episodes whose price steps up at therapy-visit thresholds"
     period_months = 2
 
@@ -101,7 +102,9 @@ class HomeHealthLegacy(PaymentModel):
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> float:
         """Zero between thresholds."""
         return 0.0  # between thresholds a visit earns nothing more
 
@@ -143,6 +146,7 @@ class HomeHealthLegacy(PaymentModel):
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """The episode's price at its last month, from the period's visits."""
+        assert claims.period_units is not None and claims.period_end is not None  # the engine's
         price = self.episode_price(
             claims.period_units, claims.condition, claims.function_at_start, claims.risk
         )
@@ -196,6 +200,7 @@ class PDGM(PaymentModel):
 
     name = "pdgm"
     Params = PDGMParams
+    params: PDGMParams
     summary = "pays 30-day periods by case-mix group; below the LUPA threshold, per visit"
     period_months = 1
 
@@ -210,7 +215,9 @@ class PDGM(PaymentModel):
             or [params.default_lupa]
         )
 
-    def marginal_revenue(self, fee_per_unit: float, rate_multiplier: float = 1.0) -> float:
+    def marginal_revenue(
+        self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
+    ) -> float:
         """Zero above the LUPA threshold."""
         return 0.0  # above the LUPA threshold a visit earns nothing more
 
@@ -251,6 +258,7 @@ class PDGM(PaymentModel):
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Each period's price at its end, or its visits at per-visit rates below the LUPA."""
+        assert claims.period_units is not None and claims.period_end is not None  # the engine's
         price = self.period_price(
             claims.condition, claims.function_at_start, claims.risk, claims.episode_month
         )

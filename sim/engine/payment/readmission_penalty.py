@@ -127,8 +127,8 @@ class ReadmissionPenalty(Bundled):
     ) -> None:
         super().__init__(params, condition_names)
         self._year: int | None = None
-        #: per completed year: (readmissions, risk of stays) per hospital
-        self._history: list[tuple[np.ndarray, np.ndarray]] = []
+        #: per completed year: (readmissions, risk of stays, base payments) per hospital
+        self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._readmissions = np.zeros(0)
         self._risk = np.zeros(0)
         self._base = np.zeros(0)
@@ -150,9 +150,10 @@ class ReadmissionPenalty(Bundled):
         self.margin = np.zeros(n_prov)
         first = self.params.first_penalty_year
         if self._history and (first is None or year >= first):
-            o = sum(h[0] for h in self._history)
-            r = sum(h[1] for h in self._history)
-            b = sum(h[2] for h in self._history)
+            # np.asarray: arrays already (sum() is typed as maybe its start, 0)
+            o = np.asarray(sum(h[0] for h in self._history))
+            r = np.asarray(sum(h[1] for h in self._history))
+            b = np.asarray(sum(h[2] for h in self._history))
             p = self.params
             # the national sums: over every hospital of the run (all shards)
             o_sum, total = (float(x) for x in self.run_totals(np.array([o.sum(), r.sum()])))

@@ -24,6 +24,7 @@ the settlement's ``patient_share``), not the generic deductible and coinsurance.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -92,7 +93,8 @@ class SkilledNursing(PaymentModel):
     admissions are referrals (no elective demand), and each month's days are paid with the
     daily coinsurance as the patient's share. Subclasses say what the month's days pay."""
 
-    Params = SNFParams
+    Params: ClassVar[type[SNFParams]] = SNFParams
+    params: SNFParams
     period_months = 240
 
     def __init__(self, params: SNFParams, condition_names: tuple[str, ...] = ()) -> None:
@@ -188,6 +190,7 @@ class SNFLegacy(SkilledNursing):
 
     name = "snf_legacy"
     Params = LegacyParams
+    params: LegacyParams
     summary = (
         "pays a per diem of nursing × case mix plus a rehabilitation add-on set by therapy "
         "minutes per week (RUG-IV-like); daily coinsurance from day 21"
@@ -308,6 +311,7 @@ class PDPM(SkilledNursing):
 
     name = "snf_pdpm"
     Params = PDPMParams
+    params: PDPMParams
     summary = (
         "pays a per diem of case-mix components PT, OT, SLP, nursing and NTA with the "
         "variable per diem (PDPM-like); therapy minutes do not pay; daily coinsurance from "

@@ -62,9 +62,9 @@ def patient_cost_sharing(
     prm: ContractParams | BenefitDesign,
     allowed: np.ndarray,
     visits: np.ndarray,
-    deductible_left: np.ndarray,
+    deductible_left: np.ndarray | None,
     contract_share: np.ndarray | None,
-    sought: np.ndarray,
+    sought: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Settlement: what patients pay of ``allowed`` — the deductible, coinsurance and copays,
     all out of the allowed amount (the provider's total: a patient never pays more than it) —
@@ -73,12 +73,15 @@ def patient_cost_sharing(
     daily coinsurance). Under a payer's benefit design (``prm`` a
     :class:`~sim.scenario.BenefitDesign`), ``allowed`` is the fee-schedule value of the
     services: patients pay the same whatever the contract pays the provider, and the payer pays
-    the provider the rest of what the contract owes."""
+    the provider the rest of what the contract owes (``sought`` is needed with
+    ``contract_share``, ``deductible_left`` without it)."""
     copays = prm.copay_per_visit * visits
     if contract_share is not None:
+        assert sought is not None
         share = np.where(sought, contract_share, 0.0)
         return np.minimum(share + copays, allowed), None
     if prm.deductible_applies:
+        assert deductible_left is not None
         ded = deductible_left.astype(np.float64)
         oop, ded_after = apply_cost_sharing(allowed, ded, prm.coinsurance, copays, trusted=True)
         return np.minimum(oop, allowed), ded_after

@@ -112,7 +112,9 @@ def html(ctx: Context, parts: list[tuple[Section, Part]]) -> str:
 
     res, root, baseline = ctx.res, ctx.root, ctx.baseline
     meta = res.meta
-    versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
+    versions = meta.get("versions")
+    if not isinstance(versions, dict):
+        versions = {}
     command = meta.get("command")
     facts: list[tuple[str, str]] = [
         ("results", str(res.folder)),
@@ -247,7 +249,7 @@ def index(ctx: Context, parts: list[tuple[Section, Part]], head: Part) -> str:
     lines += ["", "## Data behind the tables and figures (CSV)", ""]
     for d in (d for p in (head, *(p for _, p in parts)) for d in p.data_files):
         lines.append(f"- `{d.file.relative_to(root)}`: {d.about}")
-    extra = [n for _, p in parts for n in p.notes]
+    extra: list[str | None] = [n for _, p in parts for n in p.notes]
     extra += [res.providers_note] if res.providers is None else []
     if extra:
         lines += ["", "## Notes", "", *(f"- {n}" for n in extra if n)]

@@ -115,7 +115,9 @@ def load_results(folder: str | Path) -> Results:
 
 
 def _arm_descriptions(sc: dict[str, Any]) -> dict[str, str]:
-    arms = sc.get("arms") if isinstance(sc.get("arms"), list) else []
+    arms = sc.get("arms")
+    if not isinstance(arms, list):
+        arms = []
     return {
         str(a.get("name")): str(a.get("description") or "") for a in arms if isinstance(a, dict)
     }
@@ -123,14 +125,18 @@ def _arm_descriptions(sc: dict[str, Any]) -> dict[str, str]:
 
 def _summary_months(scenario: dict) -> int:
     """The run's ``outputs.summary_months`` (0 for runs written before it existed)."""
-    outputs = scenario.get("outputs") if isinstance(scenario.get("outputs"), dict) else {}
+    outputs = scenario.get("outputs")
+    if not isinstance(outputs, dict):
+        outputs = {}
     value = outputs.get("summary_months", 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _load_run(folder: Path) -> Results:
     meta = run_metadata(folder)
-    sc = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
+    sc = meta.get("scenario")
+    if not isinstance(sc, dict):
+        sc = {}
     monthly = _read_parquet(
         folder / "monthly.parquet",
         RUN_MONTHLY_COLUMNS,
@@ -144,7 +150,7 @@ def _load_run(folder: Path) -> Results:
     )
     settings = list(dict.fromkeys(monthly["setting"].astype(str)))
     reps = sorted(int(r) for r in monthly["replicate"].unique())
-    per_rep = pd.concat(
+    per_rep: pd.DataFrame = pd.concat(
         [
             summarize(monthly[monthly["replicate"] == r], last_months=_summary_months(sc)).assign(
                 replicate=r, point=0
@@ -196,7 +202,7 @@ def _load_run(folder: Path) -> Results:
 def _load_sweep(folder: Path) -> Results:
     sweep_spec = load_sweep_spec(folder)
     cfg = sweep_spec.config.model_dump(mode="json")
-    params = [p.field for p in sweep_spec.config.parameters]
+    params = [p.column for p in sweep_spec.config.parameters]
     design, summary, monthly = sweep_tables(
         folder,
         sweep_spec,

@@ -106,10 +106,10 @@ def outcomes_by_replicate(res: Results, measures: list[Measure]) -> pd.DataFrame
         d = pr.loc[pr["setting"] == s].set_index(keys)
         cols.append(d["low_value_share"].rename(f"low_value_share:{s}"))
     if res.monthly is not None:
-        m = res.monthly.assign(
+        monthly = res.monthly.assign(
             arm=res.monthly["arm"].astype(str), setting=res.monthly["setting"].astype(str)
         )
-        g = m.groupby([*keys, "setting"])[["function_gain", "patients_treated"]].sum()
+        g = monthly.groupby([*keys, "setting"])[["function_gain", "patients_treated"]].sum()
         treated = g["patients_treated"].where(g["patients_treated"] > 0)
         gain = (g["function_gain"] / treated).unstack("setting")
         for s in res.settings:

@@ -204,7 +204,7 @@ LATEX_FIT_COLUMNS = 6
 def latex_fit(df: pd.DataFrame) -> pd.DataFrame:
     """The columns a printed table keeps: each ``X 95% CI`` column joins its ``X`` column as
     ``mean [low, high]`` (half the columns, the same numbers)."""
-    out = {}
+    out: dict[str, list[str]] = {}
     cols = list(df.columns)
     for c in cols:
         name = str(c)

@@ -188,11 +188,11 @@ def _admissions(ctx: Context, part: Part, rates: pd.DataFrame) -> None:
     for (s, p, g), d in r.groupby(["setting", "payer", "risk_group"], sort=False):
         row = {"Setting": s, "Payer": p, "Risk group": g}
         for arm in arms:
-            x = d[d["arm"] == arm]
-            if x.empty:
+            rows_of_arm = d[d["arm"] == arm]
+            if rows_of_arm.empty:
                 row[arm] = "n/a"
                 continue
-            x = x.iloc[0]
+            x = rows_of_arm.iloc[0]
             n = int(x["replicates"])
             cell = pd.Series(
                 {

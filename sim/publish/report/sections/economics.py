@@ -113,7 +113,13 @@ def build(ctx: Context) -> Part | None:
 def _ci3(r: pd.Series, k: str, dec: int) -> str:
     m, lo, hi = r[k], r.get(f"{k}_ci_low"), r.get(f"{k}_ci_high")
     text = f"{m:+,.{dec}f}" if np.isfinite(m) else "n/a"
-    if lo is not None and np.isfinite(lo) and np.isfinite(hi) and r["arm"] != r["baseline"]:
+    if (
+        lo is not None
+        and hi is not None
+        and np.isfinite(lo)
+        and np.isfinite(hi)
+        and r["arm"] != r["baseline"]
+    ):
         text += f" [{lo:,.{dec}f}, {hi:,.{dec}f}]"
     return text
 

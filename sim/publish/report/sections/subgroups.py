@@ -110,14 +110,14 @@ def build(ctx: Context) -> Part | None:
             )
         rows, data = [], []
         for grp in groups:
-            for k, label, unit, dec in measures:
+            for key, label, unit, dec in measures:
                 row = {
                     "Group": group_label(grp).replace("\n", ", "),
                     "Measure": label,
                     "Unit": unit,
                 }
                 for arm in res.arms:
-                    r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == k)]
+                    r = st[(st["group"] == grp) & (st["arm"] == arm) & (st["measure"] == key)]
                     row[label_of(arm)] = (
                         "n/a" if r.empty else with_ci(r.iloc[0], dec, res.replications)
                     )
@@ -127,7 +127,7 @@ def build(ctx: Context) -> Part | None:
                                 "subgroup": dim,
                                 "group": grp,
                                 "arm": arm,
-                                "measure": k,
+                                "measure": key,
                                 **r.iloc[0][["n", "mean", "sd", "ci_low", "ci_high"]],
                             }
                         )
