@@ -317,6 +317,11 @@ class World:
         self.behaviour = config.behaviour
         self.learning = config.behaviour.mode == "learning"
         self.optimal = config.behaviour.mode == "optimal"
+        #: what follows a contract's rules besides the units (the pathway's perceived share of
+        #: post-acute spending, investments, therapy's shared minutes) moves toward its target
+        #: at the providers' adaptation speed: when learning, and when best-responding (partial
+        #: adjustment after a change of rules); it jumps when optimal, and stays when fixed
+        self.adjusting = config.behaviour.mode in ("learning", "best_response")
         self.ledgers = Ledgers(len(settings), len(payers), [p.n for p in providers])
         beh = config.behaviour
         for prov in providers:

@@ -257,7 +257,7 @@ class Investments(Feature):
         for k in self.names:
             if world.optimal:
                 self.level[k][:] = target[k]
-            elif world.learning:
+            elif world.adjusting:
                 self.level[k] += world.providers[s].speed * (target[k] - self.level[k])
 
     def values(self, world: World) -> dict[str, np.ndarray]:

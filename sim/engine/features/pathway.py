@@ -530,7 +530,7 @@ class Pathway(Feature):
             target = self._target_weight(world)
         if world.optimal:
             self.weight[:] = target
-        elif world.learning:
+        elif world.adjusting:
             self.weight += self.speed[:, None] * (target - self.weight)
         if self.network is not None:
             self._network_month(world)

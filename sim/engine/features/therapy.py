@@ -200,7 +200,7 @@ class Therapy(Feature):
             * np.where(margin < 0, 1.0 - t.staffing.margin_response, 1.0)
         )
         self.staff += t.staffing.adjustment * (target - self.staff)
-        if world.learning:
+        if world.adjusting:
             gap = self.shared_target - self.shared_share
             self.shared_share += world.providers[s].speed * gap
 
