@@ -63,12 +63,16 @@ def _site(wheel: Path) -> Path:
 
 
 def test_wheel_carries_scenarios_license_and_typing_marker(installed):
-    """The wheel holds every shipped scenario, the py.typed marker and the licence."""
+    """The wheel holds every shipped scenario and world file, the py.typed marker and the
+    licence."""
     names = zipfile.ZipFile(installed).namelist()
-    shipped = sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
-    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("sim/scenarios_data/")) == (
-        shipped
+    folder = ROOT / "scenarios"
+    shipped = sorted(
+        p.relative_to(folder).as_posix()
+        for p in [*folder.glob("*.toml"), *folder.glob("worlds/*.toml")]
     )
+    prefix = "sim/scenarios_data/"
+    assert sorted(n[len(prefix) :] for n in names if n.startswith(prefix)) == shipped
     assert "sim/py.typed" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 

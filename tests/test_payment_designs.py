@@ -495,10 +495,16 @@ def test_money_is_conserved_under_each_design(design):
 
 def test_money_is_conserved_under_the_readmission_penalty_with_penalties_applied():
     """The HRRP replay (a care pathway, so readmissions exist), small: by 2014 some hospitals
-    pay a penalty, stays are paid less than the DRG arm's, and the ledgers still balance."""
+    pay a penalty, stays are paid less than the DRG arm's, and the ledgers still balance. (The
+    penalty is relative to the hospitals' average: small hospitals, so that there are several.)"""
     sc = load_scenario(
         "validation/scenarios/hrrp.toml",
-        ["population.patients=8000", "replications=1", "months=62"],
+        [
+            "population.patients=8000",
+            "replications=1",
+            "months=62",
+            "settings.hospital.providers.members_per_provider=1500",
+        ],
     )
     m = HealthSystemModel(sc, "hrrp")
     for _ in range(62):
