@@ -419,3 +419,15 @@ def test_reads_refuse_fifos_links_and_folders_without_blocking(tmp_path):
     assert files.entries(tmp_path) == {"dir": "folder", "fifo": "other", "file": "file",
                                        "link": "link"}  # fmt: skip
     assert files.kind(tmp_path, "link/x") == "link"
+
+
+def test_scenarios_copy_refuses_a_link_as_its_folder(tmp_path):
+    """`sim scenarios copy --to LINK` (a link to a folder elsewhere) writes nothing there."""
+    from sim.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "copy"
+    link.symlink_to(elsewhere)
+    assert main(["scenarios", "copy", "compare_payment_models", "--to", str(link)]) == 2
+    assert list(elsewhere.iterdir()) == []

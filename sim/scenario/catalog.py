@@ -84,6 +84,11 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
 
     item = find_scenario(name)
     dest = Path(dest)
+    if dest.is_symlink():
+        raise ResultsError(
+            f"{dest}: is a symbolic link; files are not written through links: give --to the "
+            "folder itself"
+        )
     check_out(dest, "--to")
     sources = [item.path]
     if item.base:
