@@ -43,7 +43,7 @@ def main(path: str) -> None:
         m.step()
         mm += float(m.world.payer_members.sum())
         for s, mc in enumerate(m.month_care):
-            allowed[s] += float((mc.revenue / rate[mc.payer]).sum())
+            allowed[s] += float((mc.paid.revenue / rate[mc.payer]).sum())
             new = mc.new_episode
             episodes[s] += new.sum()
             pop = m.population

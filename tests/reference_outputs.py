@@ -1,7 +1,7 @@
 """Reference outputs: hashes of every shipped scenario's tables at reduced size, plus variants.
 
 The month-pipeline redesign (issue 10) must keep every output byte for byte. Each case below
-runs a shipped scenario small (few patients, few months, switches moved early) and hashes the
+runs a scenario small (few patients, few months, switches moved early) and hashes the
 monthly table, the provider panel, the summary and the money ledgers, **column by column**
 (table → column → hash of the column's name, dtype and values), so that a new column is
 reported as new, not yet recorded, without touching the others' hashes, and a changed column
@@ -15,6 +15,14 @@ A new output column is recorded with ``--add`` (it refuses to change a recorded 
 deliberate change of behaviour (a fix of issue 11, say) re-records with ``--write`` in the same
 commit, and the commit message says why. The per-column format was recorded once (issue 23)
 from the engine of commit e6c4cf6, whose whole-table hashes it replaced.
+
+Two families of cases. ``shipped/<name>`` is each file of ``scenarios/`` as shipped now (on the
+base world, ``scenarios/worlds/medicare.toml``: best-responding providers who decide admissions,
+the calibrated parameters). The cases named by a scenario alone (``compare_payment_models``,
+``compare_payment_models:optimal``, ...) are the scenarios as they were shipped before they were
+put on the base world (issues 24 and 26): learning providers who take every patient, frozen in
+``tests/reference/scenarios/`` so that their recorded bytes stay checked ("with the new mechanisms
+off, today's reference outputs are unchanged").
 """
 
 from __future__ import annotations
@@ -30,16 +38,20 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
+#: the scenarios as shipped before the base world (module docstring)
+FROZEN = Path(__file__).resolve().parent / "reference" / "scenarios"
 STORE = Path(__file__).resolve().parent / "reference" / "outputs.json"
+#: the prefix of the cases that run the shipped files as they are now
+SHIPPED = "shipped/"
 
 PATIENTS = 1_500
 MONTHS = 10
 SWITCH_MONTH = 5
 
 
-def _shipped() -> list[str]:
+def _shipped(folder: Path = FROZEN) -> list[str]:
     out = []
-    for p in sorted(SCENARIOS.glob("*.toml")):
+    for p in sorted(folder.glob("*.toml")):
         data = tomllib.loads(p.read_text())
         if "arms" in data or "settings" in data or "payers" in data or "population" in data:
             out.append(p.stem)
@@ -73,12 +85,22 @@ def _mechanisms_off(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _changed_by_issue_25(name: str) -> bool:
-    data = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
-    return _mechanisms_off(tomllib.loads((SCENARIOS / f"{name}.toml").read_text())) != data
+    data = tomllib.loads((FROZEN / f"{name}.toml").read_text())
+    return _mechanisms_off(tomllib.loads((FROZEN / f"{name}.toml").read_text())) != data
 
 
-def _small(name: str, *, off: bool = False, **changes: Any) -> dict[str, Any]:
-    data = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
+def _small(
+    name: str, *, off: bool = False, shipped: bool = False, **changes: Any
+) -> dict[str, Any]:
+    """Scenario ``name`` at the reference size: the frozen pre-world file, or with ``shipped``
+    the file of ``scenarios/`` with its world and parameter files applied."""
+    if shipped:
+        from sim.scenario.loading import read_scenario_data
+
+        path = SCENARIOS / f"{name}.toml"
+        data = read_scenario_data(path, str(path))
+    else:
+        data = tomllib.loads((FROZEN / f"{name}.toml").read_text())
     if off:
         data = _mechanisms_off(data)
     data["population"] = {**data.get("population", {}), "patients": PATIENTS}
@@ -99,11 +121,13 @@ def _small(name: str, *, off: bool = False, **changes: Any) -> dict[str, Any]:
 
 
 def cases() -> dict[str, dict[str, Any]]:
-    """Every shipped scenario as shipped, its mechanisms-off variant where issue 25 switched
+    """Every shipped scenario as shipped now (``shipped/``); every scenario as shipped before the
+    base world, its mechanisms-off variant where issue 25 switched
     mechanisms on (``:life_off``: the hashes recorded before it), plus behaviour variants of
     the main and reform scenarios (of the mechanisms-off scenario, so their recorded hashes
     stay checked too)."""
-    out = {name: _small(name) for name in _shipped()}
+    out = {f"{SHIPPED}{name}": _small(name, shipped=True) for name in _shipped(SCENARIOS)}
+    out |= {name: _small(name) for name in _shipped()}
     changed = {name for name in _shipped() if _changed_by_issue_25(name)}
     for name in sorted(changed):
         out[f"{name}:life_off"] = _small(name, off=True)

@@ -91,6 +91,27 @@ def test_a_scenario_picks_settings_from_the_library_and_overrides_policy(world):
     assert sc.population.patients == 500
 
 
+def test_a_study_of_one_condition_group_keeps_the_worlds_life_course(world):
+    """A world's fatality after admission for a condition group applies to a scenario whose
+    population has that group, and is dropped (not refused) for one that studies another."""
+    life = (
+        "\n[life.settings.hospital]\nadverse_event_fatality = 0.05\n"
+        "[life.settings.hospital.condition_admission_fatality]\nmedical_complex = 0.1\n"
+    )
+    (world / "world.toml").write_text(WORLD + life)
+    base = 'world = "world.toml"\nmonths = 3\n[settings.hospital]\n'
+    (world / "all.toml").write_text(base + ARMS)
+    life_all = load_scenario(world / "all.toml").life
+    assert life_all is not None
+    assert life_all.settings["hospital"].condition_admission_fatality == {"medical_complex": 0.1}
+    one = base + "[population]\nconditions = { musculoskeletal = { share = 1.0 } }\n"
+    (world / "one.toml").write_text(one + ARMS)
+    life_one = load_scenario(world / "one.toml").life
+    assert life_one is not None
+    assert life_one.settings["hospital"].condition_admission_fatality == {}
+    assert life_one.settings["hospital"].adverse_event_fatality == 0.05
+
+
 def test_a_bad_world_file_is_refused(world):
     """An unknown table, a missing name or a default setting the library lacks: refused,
     naming the world file and the field."""

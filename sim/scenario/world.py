@@ -96,6 +96,25 @@ def world_path(data: dict[str, Any], path: Path, source: str) -> Path | None:
     return (path.parent / value).resolve()
 
 
+def _conditions(data: dict[str, Any]) -> set[str] | None:
+    """The condition groups a scenario's population names (None: the default groups)."""
+    pop = data.get("population")
+    conditions = pop.get("conditions") if isinstance(pop, dict) else None
+    return set(conditions) if isinstance(conditions, dict) else None
+
+
+def _for_conditions(life_setting: Any, conditions: set[str] | None) -> Any:
+    """A world's life entry for one setting with its condition-group fatalities kept only for
+    the groups the scenario's population has (a study of one condition group on the world)."""
+    by_condition = (
+        life_setting.get("condition_admission_fatality") if isinstance(life_setting, dict) else None
+    )
+    if conditions is None or not isinstance(by_condition, dict):
+        return life_setting
+    kept = {c: p for c, p in by_condition.items() if c in conditions}
+    return {**life_setting, "condition_admission_fatality": kept}
+
+
 def apply_world(data: dict[str, Any], path: Path, source: str) -> dict[str, Any]:
     """The scenario's data over its world's (module docstring); unchanged without a world.
     The world's parameter file joins the front of the scenario's ``include``."""
@@ -124,7 +143,11 @@ def apply_world(data: dict[str, Any], path: Path, source: str) -> dict[str, Any]
         mine = data.get("life", {}) if isinstance(data.get("life"), dict) else {}
         base = dict(world["life"])
         if isinstance(base.get("settings"), dict):
-            base["settings"] = {k: v for k, v in base["settings"].items() if k in out["settings"]}
+            base["settings"] = {
+                k: _for_conditions(v, _conditions(out))
+                for k, v in base["settings"].items()
+                if k in out["settings"]
+            }
         out["life"] = _merge(base, mine)
     if head.get("parameters"):
         params = str((where.parent / head["parameters"]).resolve())
