@@ -60,3 +60,14 @@ def test_shipped_scenarios_hold_the_worlds_calibrated_values(path):
             assert isinstance(fitted, float) and math.isclose(mine, fitted, rel_tol=1e-12), (
                 f"{path.name}: {field} = {mine}, calibrated {fitted}"
             )
+
+
+def test_the_worlds_parameter_file_is_the_calibrations():
+    """The world's parameter file (beside it, so that it travels with the package) holds the
+    posterior medians the calibration wrote, field for field."""
+    world = ROOT / "scenarios" / "worlds"
+    head = read_world(world / "medicare.toml", "world")["world"]
+    beside = read_parameter_file(world / head["parameters"])
+    written = read_parameter_file(ROOT / "calibration" / "world_posterior" / "parameters.toml")
+    assert beside["parameters"] == written["parameters"]
+    assert beside["calibration"] == written["calibration"]

@@ -16,7 +16,7 @@ import pytest
 
 import sim
 from sim.errors import ScenarioError, SimError
-from sim.scenario import catalog
+from sim.scenario import catalog, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,10 +131,18 @@ def test_run_from_a_checkout_records_version_and_commit(tmp_path):
 
 
 def test_copy_of_a_sweep_brings_its_base_and_refuses_to_overwrite(tmp_path):
-    """Copying a sweep copies its base scenario too; an existing file is not overwritten."""
+    """Copying a sweep copies its base scenario too, and the base world with its parameter
+    file that the scenario names, so the copy runs from there; an existing file is not
+    overwritten."""
     sweep = next(s for s in catalog.list_scenarios() if s.kind == "sweep")
     written = catalog.copy_scenario(sweep.name, tmp_path)
-    assert {p.name for p in written} == {sweep.path.name, sweep.base}
+    assert {p.relative_to(tmp_path).as_posix() for p in written} == {
+        sweep.path.name,
+        sweep.base,
+        "worlds/medicare.toml",
+        "worlds/medicare_parameters.toml",
+    }
+    assert load_scenario(tmp_path / str(sweep.base)).world == "us_medicare_2025"
     with pytest.raises(SimError, match="exists"):
         catalog.copy_scenario(sweep.name, tmp_path)
     with pytest.raises(ScenarioError, match="no shipped scenario 'nope'"):

@@ -95,9 +95,15 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
         base = scenarios_dir() / item.base
         if base.exists():
             sources.append(base)
-    targets = [dest / src.name for src in sources]
-    for t in targets:
-        what = files.kind(dest, t.name)
+    names = [src.name for src in sources]
+    for src in list(sources):
+        for extra in _world_files(src):
+            if extra not in sources:
+                sources.append(extra)
+                names.append(extra.relative_to(scenarios_dir()).as_posix())
+    targets = [dest / n for n in names]
+    for t, n in zip(targets, names, strict=True):
+        what = files.kind(dest, n)
         if what == "link":
             raise ResultsError(
                 f"{t}: is a symbolic link; files are not written through links, --force or "
@@ -107,6 +113,27 @@ def copy_scenario(name: str, dest: str | Path = ".", *, overwrite: bool = False)
             raise ResultsError(f"{t}: exists and is {files.KIND_WORDS[what]}, not a file")
         if what == "file" and not overwrite:
             raise ResultsError(f"{t}: exists; pass --force to overwrite it")
-    for src, t in zip(sources, targets, strict=True):
-        files.write_bytes(dest, t.name, src.read_bytes())
+    for src, n in zip(sources, names, strict=True):
+        files.write_bytes(dest, n, src.read_bytes())
     return targets
+
+
+def _world_files(path: Path) -> list[Path]:
+    """The shipped world file a shipped scenario names and the world's parameter file (what
+    the scenario needs beside it to run from a copy): files inside the shipped folder only."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    world = data.get("world")
+    if not isinstance(world, str):
+        return []
+    root = scenarios_dir().resolve()
+    out = []
+    where = (path.parent / world).resolve()
+    if where.is_relative_to(root) and where.is_file():
+        out.append(path.parent / world)
+        head = tomllib.loads(where.read_text(encoding="utf-8")).get("world", {})
+        params = head.get("parameters") if isinstance(head, dict) else None
+        if isinstance(params, str):
+            p = (where.parent / params).resolve()
+            if p.is_relative_to(root) and p.is_file():
+                out.append((path.parent / world).parent / params)
+    return out
