@@ -9,7 +9,9 @@ and setting, the mean style θ at months 12, 24, 36, 60 and the last, the closed
 median relative gap |θ − θ*| / max(|θ*|, 0.05) at months 36, 60 and the end, the first months
 from which it stays below 10% and 15%, and the same gap as a share of the setting's mean
 patient optimum. The closed form is what learning must converge to when conditions stay fixed
-(MODEL.md); this measures how long it takes, so analysis windows can start after it.
+(MODEL.md); this measures how long it takes, so analysis windows can start after it. The
+scenario runs in learning mode (the shipped scenarios' base world has best-responding
+providers, who need no convergence).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def main() -> None:
             f"months={a.months}",
             "outputs.provider_panel=true",
             "replications=1",
+            # the learning mode whose convergence this measures (the base world's providers
+            # best-respond and need none; its admission decisions are the best response's)
+            'behaviour.mode="learning"',
+            "behaviour.admission.enabled=false",
         ],
     )
     result = run(sc, arms=a.arms.split(","))
