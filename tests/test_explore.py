@@ -81,13 +81,17 @@ def test_every_shipped_scenario_takes_every_knob(name):
 
 
 def test_saved_scenario_file_loads_to_the_pages_scenario(tmp_path):
-    """The saved TOML loads to exactly the scenario the page runs."""
+    """The saved TOML loads to exactly the scenario the page runs, saved away from its world:
+    the base file's world is written out whole (only the world's name is left behind, in the
+    heading)."""
     s = c.Settings(scenario=str(MAIN), fee_level=1.1, cost_sharing=0.5, seed=3)
     text = c.scenario_toml(s)
     assert text.startswith("# Saved from the payment-sim explorer")
+    page = c.scenario_for(s)
+    assert page.world is not None and "(worlds/medicare.toml)" in text
     path = tmp_path / "saved.toml"
     path.write_text(text)
-    assert load_scenario(path) == c.scenario_for(s).model_copy(update={"seed": 3})
+    assert load_scenario(path) == page.model_copy(update={"seed": 3, "world": None})
 
 
 def test_runs_are_cached_per_setting_and_a_superseded_run_is_not():

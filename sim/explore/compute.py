@@ -400,14 +400,21 @@ class Stepper:
 
 def scenario_toml(settings: Settings) -> str:
     """The page's settings as a scenario file: the base file's table with the overrides applied,
-    headed by a comment saying where it came from. Loads to the page's scenario."""
+    headed by a comment saying where it came from. Loads to the page's scenario. A base file on
+    a world is written out whole, its world and the world's parameters applied (the file is
+    saved on its own, away from the world it names), the world's name in the heading."""
     import tomli_w
 
     from sim.scenario import apply_override, parse_override
+    from sim.scenario.loading import read_scenario_data
 
     path = resolve(settings.scenario)
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     data.setdefault("name", path.stem)
+    world = data.get("world")
+    if isinstance(world, str):
+        data = read_scenario_data(path, str(path))
+        data.pop("world", None)
     for item in overrides(load_base(settings.scenario), settings):
         keys, value = parse_override(item)
         apply_override(data, keys, value, "explorer")
@@ -417,8 +424,12 @@ def scenario_toml(settings: Settings) -> str:
         f"# Saved from the payment-sim explorer (sim explore), based on {path.name}.",
         "# Explorer settings: "
         + ", ".join(f"{k}={v}" for k, v in settings.to_dict().items() if k != "scenario"),
-        "",
     ]
+    if isinstance(world, str):
+        head.append(
+            f"# Written out whole: the base file's world ({world}) and its parameters applied."
+        )
+    head.append("")
     return "\n".join(head) + tomli_w.dumps(_without_none(data))
 
 
