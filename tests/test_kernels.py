@@ -519,6 +519,64 @@ def test_a_second_process_loads_every_kernel_from_the_cache(tmp_path):
     assert _cache_files(cache) == files
 
 
+#: the seams of the month's kernels: a module of each in sim.engine.kernels (the numpy twins
+#: and their compiled wrappers) and in sim.engine.compiled (the compiled kernels)
+SEAMS = ("needs", "draws", "billing", "sums", "learning")
+
+
+def _methods(cls) -> set[str]:
+    return {n for n, v in vars(cls).items() if not n.startswith("_") and callable(v)}
+
+
+def test_each_seam_has_both_twins_of_its_kernels_and_no_other():
+    """Per seam, the numpy twins, the compiled wrappers and the compiled kernels are the same
+    names; together they are every kernel of Numpy and Numba."""
+    import importlib
+
+    from sim.engine.compiled import KERNELS
+
+    seen: set[str] = set()
+    for seam in SEAMS:
+        module = importlib.import_module(f"sim.engine.kernels.{seam}")
+        cap = seam.capitalize()
+        names = _methods(getattr(module, f"Numpy{cap}"))
+        assert names == _methods(getattr(module, f"Numba{cap}")), seam
+        compiled = {k for k, v in KERNELS.items() if v.__module__ == f"sim.engine.compiled.{seam}"}
+        assert names == compiled, seam
+        assert not names & seen
+        seen |= names
+    every = {n for n in dir(kernels.Numpy) if not n.startswith("_") and n != "name"}
+    assert every == {n for n in dir(kernels.Numba) if not n.startswith("_") and n != "name"}
+    assert every == seen == set(KERNELS)
+
+
+def test_a_compiled_kernel_calls_only_compiled_functions_of_its_own_module():
+    """numba's cache of a module is keyed on that file alone, and a kernel carries a copy of
+    every compiled function it calls: a call into another module would keep a stale copy after
+    an edit there. No seam's compiled module holds another's compiled function or module."""
+    import importlib
+    import types
+
+    from numba.core.dispatcher import Dispatcher
+
+    for seam in SEAMS:
+        module = importlib.import_module(f"sim.engine.compiled.{seam}")
+        for name, value in vars(module).items():
+            if isinstance(value, Dispatcher):
+                assert value.py_func.__module__ == module.__name__, f"{seam}: {name}"
+            if isinstance(value, types.ModuleType):
+                assert not value.__name__.startswith("sim."), f"{seam}: {name}"
+
+
+def test_the_seam_check_sees_a_borrowed_function(monkeypatch):
+    """The check itself fails when a module holds another's compiled function."""
+    from sim.engine.compiled import draws, needs
+
+    monkeypatch.setattr(needs, "uniform", draws.uniform, raising=False)
+    with pytest.raises(AssertionError, match="needs: uniform"):
+        test_a_compiled_kernel_calls_only_compiled_functions_of_its_own_module()
+
+
 def _care_inputs(rng, n, n_settings, n_cells):
     cell = rng.integers(0, n_cells, n)
     lists = [np.flatnonzero(rng.random(n) < 0.3) for _ in range(n_settings)]
