@@ -8,14 +8,14 @@ Every kernel is a module-level function with ``cache=True``, so numba saves its 
 next to its module (or in ``NUMBA_CACHE_DIR``) on the first use after an install and later
 processes load it: a kernel defined inside a function (a closure) that calls another compiled
 function was saved again by every process and never loaded (``NUMBA_DEBUG_CACHE=1`` shows it).
-``tests/test_kernels.py`` checks that a second process compiles nothing and adds nothing to the
-cache.
+``tests/engine/test_kernels.py`` checks that a second process compiles nothing and adds nothing to
+the cache.
 
 The cache is keyed on each module file's time stamp and size: editing a module recompiles its
 kernels, and only its own. A kernel that calls another compiled function carries a copy of it
 in its machine code, so every compiled function a kernel calls is defined in the kernel's own
 module (``compact`` in ``needs``, ``uniform`` in ``draws``, ``pairwise`` in ``sums``): a kernel
-never keeps a stale copy of a function edited in another file (``tests/test_kernels.py``
+never keeps a stale copy of a function edited in another file (``tests/engine/test_kernels.py``
 checks that no module calls another's).
 
 What each computes, and the bits it must give, is its numpy twin's docstring in

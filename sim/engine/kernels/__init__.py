@@ -27,8 +27,8 @@ module        kernels
 
 and :mod:`~sim.engine.kernels.common` loads the compiled kernels for every seam.
 
-Both give the same bits for every input the model makes (``tests/test_kernels.py`` checks each
-kernel on random and edge-case inputs, and the reference outputs under both). Which one a run
+Both give the same bits for every input the model makes (``tests/engine/test_kernels.py`` checks
+each kernel on random and edge-case inputs, and the reference outputs under both). Which one a run
 uses cannot change its outputs, so it is chosen for speed alone, once per model by
 :func:`select`:
 
@@ -49,8 +49,9 @@ from libm's by an ulp on some CPUs, so a compiled twin could not promise the sam
 
 Where another kernel would pay, write both twins in its seam's module (the numpy twin in
 ``Numpy<Seam>``, the wrapper in ``Numba<Seam>``), the compiled kernel in the seam's module of
-:mod:`sim.engine.compiled` (and in its ``KERNELS``), and its test in ``tests/test_kernels.py``;
-the call site calls ``world.kernels.<name>(…)`` and never branches.
+:mod:`sim.engine.compiled` (and in its ``KERNELS``), and its test in
+``tests/engine/test_kernels.py``; the call site calls ``world.kernels.<name>(…)`` and never
+branches.
 """
 
 from __future__ import annotations
