@@ -55,8 +55,8 @@ $(CHROMIUM):
 	         "the browser test will be skipped (install Debian's chromium to run it)"; \
 	fi
 
-# The LaTeX tables of `sim report` are compiled by the tests (tests/test_publication.py) with
-# Debian's pdflatex and booktabs: texlive-latex-base and texlive-latex-recommended, without
+# The LaTeX tables of `sim report` are compiled by the tests (tests/publish/test_publication.py)
+# with Debian's pdflatex and booktabs: texlive-latex-base and texlive-latex-recommended, without
 # recommends (about 144 MB installed). Installed when missing and we are root (CI), as chromium.
 $(PDFLATEX):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -97,7 +97,7 @@ def small_world() -> Scenario:
 #: the slow end-to-end tests (file::function; every parameter of it), marked ``slow`` here in
 #: one place besides those decorated ``@pytest.mark.slow``: each took 15 s or more of a full
 #: run on 2 busy cores (a few seconds alone). ``make test`` and CI run them; ``make
-#: test-quick`` (``-m "not slow"``) does not. tests/test_suite.py checks every name exists.
+#: test-quick`` (``-m "not slow"``) does not. tests/project/test_suite.py checks every name exists.
 SLOW = frozenset(
     {
         "test_bad_input.py::test_any_scenario_mutation_runs_or_is_refused_naming_the_field",

@@ -1,7 +1,7 @@
 """The learning move written provider by provider, in plain floats: the reference that the
 engine's one-pass array move (:func:`sim.engine.month.adaptation.move_all`) is checked
-against, bit for bit (tests/test_provider_moves.py), and the scalar damped Newton step the
-closed-form examples of tests/test_behaviour.py pin."""
+against, bit for bit (tests/engine/test_provider_moves.py), and the scalar damped Newton step the
+closed-form examples of tests/engine/test_behaviour.py pin."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ runs a scenario small (few patients, few months, switches moved early) and hashe
 monthly table, the provider panel, the summary and the money ledgers, **column by column**
 (table → column → hash of the column's name, dtype and values), so that a new column is
 reported as new, not yet recorded, without touching the others' hashes, and a changed column
-names itself. ``tests/test_reference_outputs.py`` recomputes them.
+names itself. ``tests/project/test_reference_outputs.py`` recomputes them.
 
     python tests/reference_outputs.py           # compare: columns that differ, are new, went
     python tests/reference_outputs.py --add     # record new columns only (every recorded hash kept)

@@ -4,5 +4,5 @@
 holds the state a month acts on, ``month/`` has one module per stage, ``features/`` the
 optional mechanisms behind one hook protocol, ``payment/`` one module per payment model
 behind one interface. The engine imports nothing from the experiment, results or publishing
-wings (``tests/test_architecture.py``).
+wings (``tests/project/test_architecture.py``).
 """

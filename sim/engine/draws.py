@@ -23,7 +23,7 @@ plus 2³² (16–23 on a third, plus 2·2³², …). A page-0 counter is below 2
 8 million (a run has at most 1,200), so no two draws, old or new, share a counter, and every
 existing draw keeps its number and its bytes. Register the draw here (name, slot family,
 purpose, owner module, what it draws), import it in the owner and call
-``population.uniforms(patients, s, draws.NAME)``; ``tests/test_draws.py`` checks that pairs
+``population.uniforms(patients, s, draws.NAME)``; ``tests/engine/test_draws.py`` checks that pairs
 and counters are unique and that each draw is used by its owner and nobody else.
 """
 

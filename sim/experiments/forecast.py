@@ -7,8 +7,8 @@ made from the base world as it stands and committed with a date before the evide
 column or ratio, a window, a statistic) with ``N`` posterior draws of the world's parameters
 and writes the forecast file: the spec, each measure's predicted mean and 95% prediction
 interval, the date, the posterior and the code that made them. The file is committed and
-never edited after (``tests/test_forecasts.py`` checks every registered file's hash); ``sim
-validate SUITE`` lists the forecasts of ``SUITE/forecasts/`` as awaiting evidence.
+never edited after (``tests/experiments/test_forecasts.py`` checks every registered file's hash);
+``sim validate SUITE`` lists the forecasts of ``SUITE/forecasts/`` as awaiting evidence.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def register(
     }
     text = (
         "# A registered forecast (sim forecast): written once, never edited after it is "
-        "committed\n# (tests/test_forecasts.py checks its hash).\n" + tomli_w.dumps(doc)
+        "committed\n# (tests/experiments/test_forecasts.py checks its hash).\n" + tomli_w.dumps(doc)
     )
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -26,7 +26,7 @@ experiments are keyed by a patient's number in the whole run, and imitation's dr
 provider's. So a sharded run simulates the same patients and providers as the whole run: one
 shard gives the same bytes as the unsharded run, the same scenario, seed and shard count give
 identical bytes, and different shard counts differ only by the order of floating-point sums
-(tested in ``tests/test_shards.py``).
+(tested in ``tests/experiments/test_shards.py``).
 
 **What can be sharded.** A scenario with at least ``k`` regions whose features and payment
 models can be split (``Feature.SHARDABLE``, ``PaymentModel.shardable``: every shipped one).

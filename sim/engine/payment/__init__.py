@@ -34,7 +34,7 @@ REGISTRY: dict[str, type[PaymentModel]] = {
         AllPayerBudget,
         ACO,
         TherapyThreshold,
-        # new models go above PDPM: tests/test_howtos.py appends the how-to's after it
+        # new models go above PDPM: tests/project/test_howtos.py appends the how-to's after it
         PDPM,
     )
 }

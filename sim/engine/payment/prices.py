@@ -32,7 +32,7 @@ generic terms — shared savings, liability for adverse events, pay-for-performa
 :func:`sim.engine.payment.terms.net_prices` applies around any model's prices, as
 :func:`~sim.engine.payment.terms.margins` does for the closed form. The closed-form optima of
 the intensity choice [@ellis1986] are the special case of a straight schedule
-(``tests/test_prices.py``).
+(``tests/engine/payment/test_prices.py``).
 """
 
 from __future__ import annotations

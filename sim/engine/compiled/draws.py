@@ -1,0 +1,194 @@
+"""The compiled kernels that draw (:mod:`sim.engine.kernels.draws`), beside the one
+compiled uniform they call.
+
+What each computes, and the bits it must give, is its numpy twin's docstring in
+:mod:`sim.engine.kernels.draws`. Every compiled function a kernel here calls is defined in
+this file (the cache is per file: see :mod:`sim.engine.compiled`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+jit = njit(cache=True, nogil=True)
+
+# (the same constants as sim.engine.kernels.draws', which this module does not import)
+int16_max = np.int64(np.iinfo(np.int16).max)
+golden = np.uint64(0x9E3779B97F4A7C15)
+m1 = np.uint64(0xBF58476D1CE4E5B9)
+m2 = np.uint64(0x94D049BB133111EB)
+s30, s27, s31, s11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+scale = 1.0 / (1 << 53)
+
+
+@jit
+def uniform(g, base):  # pragma: no cover - compiled
+    """One counter-based uniform on [0, 1): :meth:`sim.engine.kernels.Numpy.uniforms` of one
+    patient."""
+    # splitmix64 of a patient's number and the counter; its top 53 bits on [0, 1)
+    x = np.uint64(g) * golden + base
+    x ^= x >> s30
+    x *= m1
+    x ^= x >> s27
+    x *= m2
+    x ^= x >> s31
+    return np.float64(x >> s11) * scale
+
+
+@jit
+def uniforms(patients, base):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.uniforms`, compiled."""
+    out = np.empty(patients.size)
+    for i in range(patients.size):
+        out[i] = uniform(patients[i], base)
+    return out
+
+
+@jit
+def plan_units(
+    gid,
+    patients,
+    month,
+    experimenting,
+    delta,
+    theta,
+    need,
+    max_units,
+    base,
+    sought,
+    new_episode,
+    episode_units,
+    episode_month,
+    period_units,
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.plan_units`, compiled."""
+    m = patients.size
+    sign = np.zeros(m, np.int8)
+    planned = np.empty(m)
+    units = np.empty(m, np.int64)
+    ep_month = np.empty(m, np.int64)
+    for k in range(m):
+        i = patients[k]
+        if experimenting:
+            sign[k] = np.int8((gid[k] + month) % 3 - 1)
+        x = need[k] + (theta[k] + delta * np.float64(sign[k]))
+        x = 0.0 if x < 0.0 else x
+        x = max_units if x > max_units else x
+        planned[k] = x
+        u = np.int64(np.floor(x + uniform(gid[k], base))) if sought[k] else 0
+        units[k] = u
+        used = 0 if new_episode[k] else np.int64(episode_units[i])
+        total = used + u
+        episode_units[i] = total if total < int16_max else int16_max
+        e = 0 if new_episode[k] else np.int64(episode_month[i])
+        ep_month[k] = e
+        period_units[i] = u if u < int16_max else int16_max
+        episode_month[i] = e + 1 if e + 1 < int16_max else int16_max
+    return sign, planned, units, ep_month
+
+
+@jit
+def outcomes(
+    patients,
+    gid,
+    base,
+    units,
+    need,
+    gain,
+    extra_risk,
+    has_extra,
+    function,
+    risk,
+    left,
+    base_rate,
+    slope,
+    shortfall,
+    loss,
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.outcomes`, compiled."""
+    m = patients.size
+    f0 = np.empty(m)
+    p_ae = np.empty(m)
+    adverse = np.empty(m, np.bool_)
+    change = np.empty(m)
+    rate = np.float32(base_rate)  # a weak Python float times float32 risk: float32
+    for k in range(m):
+        i = patients[k]
+        f = np.float64(function[i])
+        f0[k] = f
+        b = np.float64(rate * risk[i]) * (1.0 + slope * (100.0 - f) / 100.0)
+        short = need[k] - units[k]
+        short = short if short > 0.0 else 0.0
+        p = b + shortfall * short * short
+        p = 1.0 if p > 1.0 else p
+        if has_extra:
+            p = p + extra_risk[k]
+            p = 1.0 if p > 1.0 else p
+        p_ae[k] = p
+        event = uniform(gid[k], base) < p
+        adverse[k] = event
+        after = f + gain[k] - loss * (1.0 if event else 0.0)
+        after = 0.0 if after < 0.0 else after
+        after = 100.0 if after > 100.0 else after
+        stored = np.float32(after)
+        function[i] = stored
+        change[k] = np.float64(stored) - f
+        left[i] -= 1
+    return f0, p_ae, adverse, change
+
+
+@jit
+def deaths(
+    enrolled,
+    age,
+    female,
+    h,
+    risk_term,
+    has_risk,
+    function,
+    slope,
+    care_idx,
+    care_survive,
+    gid,
+    has_gid,
+    base,
+    bounds,
+    status,
+    f_entry,
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.deaths`, compiled."""
+    ages = h.size // 2
+    nb = bounds.size - 1
+    end = np.zeros(nb)
+    f_sum = np.zeros(nb)
+    f0_sum = np.zeros(nb)
+    dead = np.empty(enrolled.size, np.int64)
+    nd = 0
+    c = 0
+    nc = care_idx.size
+    for g in range(nb):
+        for i in range(bounds[g], bounds[g + 1]):
+            if not enrolled[i]:
+                continue
+            f = np.float64(function[i])
+            f_sum[g] += f
+            f0_sum[g] += np.float64(f_entry[i])
+            a = np.int64(age[i]) - 65
+            a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
+            hh = h[(ages if female[i] else 0) + a]
+            if has_risk:
+                hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))
+                hh = 1.0 if hh > 1.0 else hh
+            s = 1.0 - hh
+            while c < nc and care_idx[c] < i:
+                c += 1
+            if c < nc and care_idx[c] == i:
+                s *= care_survive[c]
+            if uniform(gid[i] if has_gid else i, base) < 1.0 - s:
+                dead[nd] = i
+                nd += 1
+                status[i] = 2
+            elif status[i] == 1:
+                end[g] += 1
+    return dead[:nd].copy(), end, f_sum, f0_sum
