@@ -146,9 +146,20 @@ def with_includes(
     data = {k: v for k, v in data.items() if k != INCLUDE}
     if not files:
         return data
-    full = validate(data, source).model_dump(mode="json")
+    full = _without_derived(validate(data, source).model_dump(mode="json"))
     for f in files:
         full, _ = apply_parameters(full, read_parameter_file(f, source)["parameters"])
+    return full
+
+
+def _without_derived(full: dict[str, Any]) -> dict[str, Any]:
+    """A validated scenario's dump without what validation derived from other fields: a
+    switch given by its date loses the month computed from it, so that a later ``--set`` of
+    the date (or of the start) moves the switch as it would in the file itself."""
+    for arm in full.get("arms") or []:
+        for sw in arm.get("switches") or []:
+            if sw.get("date") is not None:
+                sw.pop("month", None)
     return full
 
 

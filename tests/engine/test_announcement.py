@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from conftest import one_setting
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.engine.model import HealthSystemModel
 
@@ -66,7 +66,7 @@ def test_foresight_moves_styles_by_what_the_announced_rules_change():
 
     from sim.scenario import load_scenario
 
-    path = SCENARIOS / "snf_payment_reform.toml"
+    path = FROZEN / "snf_payment_reform.toml"
     sc = load_scenario(path, ["population.patients=20000", "months=26", "replications=1"])
     switch = next(w for w in sc.arms[0].switches)
     m = HealthSystemModel(sc, sc.arms[0].name)

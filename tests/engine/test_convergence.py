@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.experiments.run import run
 from sim.scenario import load_scenario
@@ -12,7 +12,7 @@ from sim.scenario import load_scenario
 
 def _gap(event_costs: str):
     scn = load_scenario(
-        SCENARIOS / "compare_payment_models.toml",
+        FROZEN / "compare_payment_models.toml",
         [
             "population.patients=30000",
             "months=30",
@@ -49,7 +49,7 @@ def test_summary_averages_the_last_months_only():
     """outputs.summary_months = 3 of an 8-month run: the summary is the last three months'
     totals per member-month; 0 (and a window longer than the run) summarises every month."""
     base = ["population.patients=5000", "months=8", "replications=1"]
-    path = SCENARIOS / "compare_payment_models.toml"
+    path = FROZEN / "compare_payment_models.toml"
     res = run(load_scenario(path, [*base, "outputs.summary_months=3"]), arms=["ffs"])
     m = res.monthly
     last = m[m["month"] >= 5]
@@ -70,7 +70,7 @@ def test_a_style_capped_by_prior_authorization_does_not_run_away():
     above the cap, read noise as a slope and drove the therapy style to ≈ 26 units a month
     above the optimum (θ* ignoring the cap: 5.9) in four years."""
     scn = load_scenario(
-        SCENARIOS / "capitated_plan_vs_ffs.toml",
+        FROZEN / "capitated_plan_vs_ffs.toml",
         ["population.patients=20000", "outputs.provider_panel=true"],
     )
     p = run(scn, arms=["capitated_plan"]).providers

@@ -20,13 +20,21 @@ PATHWAY_SCENARIOS = [
     [pytest.param(p, id=p.name) for p in PATHWAY_SCENARIOS],
 )
 def test_every_discharge_goes_home_or_is_a_referral(path):
-    """Acute discharges = discharges home + referrals into the destinations, per month and payer."""
+    """Acute discharges = discharges home + referrals into the destinations, per month and
+    payer; a referral a destination turns away (its admission decision) is a declined episode
+    there, so it is counted with the referrals (the destinations take patients only by
+    referral, so every one of their declined episodes is a referral)."""
     full = load_scenario(path)  # dated switches have their month once loaded
     last = max((w.month for a in full.arms for w in a.switches), default=0)
     sc = load_scenario(path, ["population.patients=20000", f"months={last + 3}"])
     m = run(sc).monthly
     keys = ["arm", "replicate", "month", "payer"]
     acute = m[m["setting"] == sc.pathway.acute_setting].set_index(keys)
-    into = m[m["setting"].isin(list(sc.pathway.destinations))].groupby(keys)["referrals_in"].sum()
+    destinations = list(sc.pathway.destinations)
+    assert all(sc.settings[d].need_probability == 0 for d in destinations)
+    dest = m[m["setting"].isin(destinations)]
+    into = (dest["referrals_in"] + dest["episodes_declined"]).groupby(
+        [dest[k] for k in keys]
+    ).sum()
     gap = acute["discharges"] - acute["discharges_home"] - into.reindex(acute.index, fill_value=0)
     assert (gap == 0).all(), gap[gap != 0].head(10).to_dict()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import default_world
+from paths import FROZEN
 
 from sim.engine.agents import Payer, Provider
 from sim.engine.features.selection import turn_away
@@ -393,7 +394,7 @@ def test_selection_values_patients_by_what_they_earn_the_provider():
     nothing but whose episodes pay well, take their referrals; fee-for-service providers paid
     above cost take everyone; every decline is counted in its risk quartile."""
     sc = load_scenario(
-        "scenarios/home_health_reform.toml",
+        FROZEN / "home_health_reform.toml",  # learning agencies: selection's mode
         ["population.patients=20000", "months=40", "behaviour.selection.enabled=true"],
     )
     m = run(sc).monthly
@@ -415,7 +416,7 @@ def test_selection_never_refuses_the_members_a_provider_is_paid_to_care_for():
     members' episodes (it would keep their PMPM and save the care, the capitation incentive
     that contracts forbid), while the bundle, paid per episode, turns some away."""
     sc = load_scenario(
-        "scenarios/compare_payment_models.toml",
+        FROZEN / "compare_payment_models.toml",  # learning providers: selection's mode
         ["population.patients=20000", "months=18", "behaviour.selection.enabled=true"],
     )
     m = run(sc, arms=["capitation", "blended", "bundled"]).monthly

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import one_setting
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.engine.model import HealthSystemModel
 from sim.experiments.run import run
@@ -135,7 +135,7 @@ def _snf_two_payers(lam: float):
 
     from sim.scenario import validate_scenario
 
-    path = SCENARIOS / "snf_payment_reform.toml"
+    path = FROZEN / "snf_payment_reform.toml"
     data = tomllib.loads(path.read_text())
     data["population"]["patients"] = 20_000
     data["months"] = 5

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from paths import SCENARIOS
+from paths import FROZEN
 from scipy import integrate, optimize
 
 from sim.engine.behaviour import optimal_therapy, therapy_day_value
@@ -100,7 +100,7 @@ def _snf(offset: float, risk: float | None = None, months: int = 25):
     ]
     if risk is not None:
         extra.append(f"settings.snf.therapy.shortfall_risk={risk}")
-    scn = load_scenario(SCENARIOS / "snf_payment_reform.toml", extra)
+    scn = load_scenario(FROZEN / "snf_payment_reform.toml", extra)
     # therapy's own effect, in the closed cohort (the scenario without its life course)
     scn = validate_scenario({**scn.model_dump(mode="json"), "life": None}, "test")
     df = run(scn).monthly

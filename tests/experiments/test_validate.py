@@ -116,8 +116,10 @@ def test_parameter_file_calibrated_on_a_case_is_refused(tmp_path):
     assert main(["validate", str(suite_dir), "--parameters", str(params), "--quiet"]) == 2
     # through a scenario that includes it
     scen = tmp_path / "scen.toml"
-    scen.write_text(f'include = ["{params}"]\n' + (ROOT / "scenarios/snf_payment_reform.toml")
-                    .read_text())  # fmt: skip
+    shipped = (ROOT / "scenarios/snf_payment_reform.toml").read_text()
+    worlds = ROOT / "scenarios" / "worlds"
+    shipped = shipped.replace('world = "worlds/', f'world = "{worlds}/')  # from elsewhere
+    scen.write_text(f'include = ["{params}"]\n' + shipped)
     case = suite_dir / "snf_shared_therapy_legacy.toml"
     text = case.read_text()
     case.write_text(text.replace(f'"{ROOT / "scenarios"}/snf_payment_reform.toml"', f'"{scen}"'))

@@ -101,6 +101,7 @@ def test_a_sweep_over_a_negative_weight_is_refused_before_any_run(tmp_path, caps
     """A sweep whose design sets a negative case-mix weight: every run failed; now the design
     point is refused up front, naming it."""
     shutil.copy(COMPARE, tmp_path / "base.toml")
+    shutil.copytree(SHIPPED / "worlds", tmp_path / "worlds")  # the world it names
     (tmp_path / "sw.toml").write_text(
         'name = "sw"\nscenario = "base.toml"\n[set]\n"population.patients" = 300\nmonths = 3\n'
         '[design]\nmethod = "grid"\n[[parameters]]\n'
@@ -334,6 +335,7 @@ def test_report_without_the_scenario_baseline_asks_for_one(tmp_path, capsys):
     """A sweep of some arms, not the [analysis] baseline: the report names it and asks for
     --baseline instead of taking the first arm."""
     shutil.copy(COMPARE, tmp_path / "base.toml")
+    shutil.copytree(SHIPPED / "worlds", tmp_path / "worlds")  # the world it names
     (tmp_path / "sw.toml").write_text(
         'name = "sw"\nscenario = "base.toml"\narms = ["capitation", "bundled"]\n[set]\n'
         '"population.patients" = 300\nmonths = 3\n[design]\nmethod = "grid"\n'

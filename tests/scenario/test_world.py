@@ -178,3 +178,18 @@ def test_a_case_that_sets_a_behavioural_parameter_is_refused(world):
     )
     with pytest.raises(ScenarioError, match="benefit_curvature"):
         load_suite(suite)
+
+
+def test_a_dated_switch_on_a_world_moves_with_its_date(world):
+    """A scenario on a world whose parameter file is applied: `--set` of a switch's date (or
+    of the start) moves the switch, as it does in a file without a world."""
+    arms = (
+        '[[arms]]\nname = "reform"\ncontracts = [{ model = "ffs" }]\n'
+        'switches = [{ date = 2026-01-01, contracts = [{ model = "ffs", fee_multiplier = 0.9 }] }]\n'
+    )
+    (world / "s.toml").write_text('world = "world.toml"\nmonths = 24\nstart = 2025-01-01\n' + arms)
+    assert load_scenario(world / "s.toml").arms[0].switches[0].month == 12
+    moved = load_scenario(world / "s.toml", ["arms.0.switches.0.date=2025-04-01"])
+    assert moved.arms[0].switches[0].month == 3
+    later = load_scenario(world / "s.toml", ["start=2025-07-01"])
+    assert later.arms[0].switches[0].month == 6

@@ -7,7 +7,7 @@ import tomllib
 
 import numpy as np
 import pytest
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.engine.features.investments import Investments, optimal_investment
 from sim.engine.model import HealthSystemModel
@@ -15,7 +15,7 @@ from sim.errors import ScenarioError
 from sim.experiments.run import run
 from sim.scenario import apply_override, validate_scenario
 
-SCENARIO = SCENARIOS / "prevention_investment.toml"
+SCENARIO = FROZEN / "prevention_investment.toml"
 
 
 def world(months: int = 12, patients: int = 60_000, drop_investments: bool = False, **sets):

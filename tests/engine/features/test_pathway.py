@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.engine import rules
 from sim.engine.behaviour import optimal_therapy
@@ -22,7 +22,7 @@ SMALL = ["population.patients=40000", "replications=1"]  # written for one repli
 
 def joint(months: int = 14, extra: list[str] | None = None):
     return load_scenario(
-        SCENARIOS / "joint_replacement_bundle.toml", [*SMALL, f"months={months}", *(extra or [])]
+        FROZEN / "joint_replacement_bundle.toml", [*SMALL, f"months={months}", *(extra or [])]
     )
 
 
@@ -137,7 +137,7 @@ def test_switch_changes_nothing_before_its_month():
     """snf_payment_reform: the reform arm equals the legacy arm, row for row, before the
     switch; after it, therapy falls and shared minutes stay within the 25% cap."""
     sc = load_scenario(
-        SCENARIOS / "snf_payment_reform.toml",
+        FROZEN / "snf_payment_reform.toml",
         ["population.patients=150000", "months=24", "arms.0.switches.0.month=8"],
     )
     df = run(sc).monthly

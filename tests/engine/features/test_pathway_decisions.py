@@ -8,7 +8,7 @@ import tomllib
 
 import numpy as np
 import pytest
-from paths import SCENARIOS
+from paths import FROZEN
 
 from sim.engine.features.pathway import Pathway
 from sim.engine.model import HealthSystemModel
@@ -21,7 +21,7 @@ CJR = "arms.1.contracts.0."
 
 def joint(months: int = 14, extra: list[str] | None = None):
     return load_scenario(
-        SCENARIOS / "joint_replacement_bundle.toml",
+        FROZEN / "joint_replacement_bundle.toml",
         ["population.patients=40000", f"months={months}", *(extra or [])],
     )
 
@@ -218,7 +218,7 @@ def test_post_acute_providers_shorten_stays_to_win_referrals():
 def test_pathway_options_at_their_defaults_are_absent():
     """Explicit defaults give the bytes of the scenario without the options (the shipped
     scenario switches them on; here they are taken out)."""
-    data = tomllib.loads((SCENARIOS / "joint_replacement_bundle.toml").read_text())
+    data = tomllib.loads((FROZEN / "joint_replacement_bundle.toml").read_text())
     for key in ("perceived_cost", "hospital_weight", "network"):
         del data["pathway"][key]
     data["population"]["patients"] = 40_000
