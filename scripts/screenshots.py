@@ -8,7 +8,7 @@ does; nothing downloads a browser. Writes
 - ``docs/img/report.png``: the top of ``report.html`` that ``sim report`` writes for a
   ``sim run`` of the same size;
 - ``docs/img/screenshots.json``: the SHA-256 of each file the pictures depend on
-  (:data:`INPUTS`). ``tests/test_screenshots.py`` compares it with the files as they are now:
+  (:data:`INPUTS`). ``tests/project/test_screenshots.py`` compares it with the files as they are now:
   a change to the page, its computations, the report's template or the figures' style makes
   the test fail until the screenshots are taken again::
 
@@ -43,6 +43,10 @@ INPUTS = [
     "sim/publish/templates/report.html.j2",
     "sim/publish/templates/table.html.j2",
     "sim/publish/style/payment_sim.mplstyle",
+    # what the pictures show the results of: the main comparison and its world
+    "scenarios/compare_payment_models.toml",
+    "scenarios/worlds/medicare.toml",
+    "scenarios/worlds/medicare_parameters.toml",
 ]
 SCENARIO = ROOT / "scenarios" / "compare_payment_models.toml"
 PATIENTS, MONTHS, REPLICATIONS = 5_000, 24, 3
@@ -112,6 +116,7 @@ def report(browser, path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # run from a scratch folder with relative paths, so the page shows no machine's paths
         shutil.copy(SCENARIO, Path(tmp) / SCENARIO.name)
+        shutil.copytree(SCENARIO.parent / "worlds", Path(tmp) / "worlds")  # the world it names
         results = Path(tmp) / "results" / SCENARIO.stem
         sets = [f"population.patients={PATIENTS}", f"months={MONTHS}",
                 f"replications={REPLICATIONS}"]  # fmt: skip
