@@ -8,9 +8,9 @@ does; nothing downloads a browser. Writes
 - ``docs/img/report.png``: the top of ``report.html`` that ``sim report`` writes for a
   ``sim run`` of the same size;
 - ``docs/img/screenshots.json``: the SHA-256 of each file the pictures depend on
-  (:data:`INPUTS`). ``tests/project/test_screenshots.py`` compares it with the files as they are now:
-  a change to the page, its computations, the report's template or the figures' style makes
-  the test fail until the screenshots are taken again::
+  (:data:`INPUTS`). ``tests/project/test_screenshots.py`` compares it with the files as they
+  are now: a change to the page, its computations, the report's template, the figures' style
+  or the scenario they show makes the test fail until the screenshots are taken again::
 
     .venv/bin/python scripts/screenshots.py
 """

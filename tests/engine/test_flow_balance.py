@@ -33,8 +33,6 @@ def test_every_discharge_goes_home_or_is_a_referral(path):
     destinations = list(sc.pathway.destinations)
     assert all(sc.settings[d].need_probability == 0 for d in destinations)
     dest = m[m["setting"].isin(destinations)]
-    into = (dest["referrals_in"] + dest["episodes_declined"]).groupby(
-        [dest[k] for k in keys]
-    ).sum()
+    into = (dest["referrals_in"] + dest["episodes_declined"]).groupby([dest[k] for k in keys]).sum()
     gap = acute["discharges"] - acute["discharges_home"] - into.reindex(acute.index, fill_value=0)
     assert (gap == 0).all(), gap[gap != 0].head(10).to_dict()

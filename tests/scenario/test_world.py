@@ -185,7 +185,8 @@ def test_a_dated_switch_on_a_world_moves_with_its_date(world):
     of the start) moves the switch, as it does in a file without a world."""
     arms = (
         '[[arms]]\nname = "reform"\ncontracts = [{ model = "ffs" }]\n'
-        'switches = [{ date = 2026-01-01, contracts = [{ model = "ffs", fee_multiplier = 0.9 }] }]\n'
+        "switches = [{ date = 2026-01-01, "
+        'contracts = [{ model = "ffs", fee_multiplier = 0.9 }] }]\n'
     )
     (world / "s.toml").write_text('world = "world.toml"\nmonths = 24\nstart = 2025-01-01\n' + arms)
     assert load_scenario(world / "s.toml").arms[0].switches[0].month == 12

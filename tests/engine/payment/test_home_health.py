@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import merge
-from paths import FROZEN, SCENARIOS
+from paths import FROZEN
 
 from sim.engine.model import HealthSystemModel
 from sim.experiments.run import run
