@@ -471,7 +471,7 @@ def shipped(n: int) -> Any:
     from sim.engine.model import HealthSystemModel
     from sim.scenario.loading import load_scenario
 
-    sc = load_scenario(SHIPPED, [f"population.patients={n}"])
+    sc = load_scenario(os.environ.get("BENCH_SHIPPED", SHIPPED), [f"population.patients={n}"])
     return HealthSystemModel(sc, sc.arms[0].name)
 
 
@@ -522,7 +522,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="fresh (model, reference) rounds")
     ap.add_argument("--months", type=int, default=12, help="months timed per round")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="what is timed")
+    ap.add_argument(
+        "--shipped",
+        default=str(SHIPPED),
+        help="the scenario whose first arm is timed as 'shipped' (default: the main comparison; "
+        "e.g. tests/reference/scenarios/compare_payment_models.toml, the version before the "
+        "base world, to read off what its mechanisms cost)",
+    )
     a = ap.parse_args(argv)
+    os.environ["BENCH_SHIPPED"] = a.shipped
     global CLOCK
     CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     print("command: PYTHONPATH=. python benchmarks/bench_reference.py " + " ".join(sys.argv[1:]))
