@@ -323,9 +323,22 @@ class Subgroups:
             tuple(c.adverse for c in month),
             self.n_cells,
         )
-        everyone = k.cell_sums(
-            self._cell, world.population.function, self._f0, self.u_x, self.u_y, self.n_cells
-        )
+        life = self.life
+        if life is None:
+            everyone = k.cell_sums(
+                self._cell, world.population.function, self._f0, self.u_x, self.u_y, self.n_cells
+            )
+        else:
+            # this month's members, their change since they entered
+            everyone = k.cell_sums(
+                self._cell,
+                world.population.function,
+                life.f_entry,
+                self.u_x,
+                self.u_y,
+                self.n_cells,
+                life.enrolled,
+            )
         cells = dict(
             zip(("spending", "oop", "service_units", "adverse_events"), care[:4], strict=True)
         )
@@ -343,15 +356,22 @@ class Subgroups:
 
     def record(self, world: World, date: str) -> None:
         """Append this month's rows (one per dimension and group)."""
+        cells = self._cells(world)
+        if self._lumps(world):
+            spend = self._per_patient(world, spending_only=True)["spending"]
+            cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
         if self.life is not None:
-            # members of the month weigh function and utility: the per-patient arrays
-            x = self._per_patient(world)
-            cells = {c: np.bincount(self.cell, v, minlength=self.n_cells) for c, v in x.items()}
-        else:
-            cells = self._cells(world)
-            if self._lumps(world):
-                spend = self._per_patient(world, spending_only=True)["spending"]
-                cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
+            # the month's members, entries and deaths per cell (members weigh function and
+            # utility in _cells); the bits of _per_patient's arrays summed by bincount
+            life = self.life
+            cells["_members"] = np.bincount(
+                self.cell, life.enrolled.astype(np.float64), minlength=self.n_cells
+            )
+            entered = (life.entry_month == world.month_number).astype(np.float64)
+            cells["entries"] = np.bincount(self.cell, entered, minlength=self.n_cells)
+            died = np.zeros(world.population.n)
+            died[life.dying] = 1.0
+            cells["deaths"] = np.bincount(self.cell, died, minlength=self.n_cells)
         members_of: list[np.ndarray] = self.members
         if self.life is not None and not self.sharded:
             # the month's members of each group

@@ -625,6 +625,15 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
     f = function.astype(np.float64)
     same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))
+    # this month's members only (a life course): the compiled pass skips the others, numpy
+    # weighs them by 0; a negative change times 0 is -0.0, which leaves the sums as they are
+    member = rng.random(n) < 0.7
+    out = NB.cell_sums(cell, function, f0, xp, fp, 9, member)
+    same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9, member))
+    w = member.astype(np.float64)
+    same(out[1], np.bincount(cell, (f - f0) * w, 9).astype(np.float64))
+    every = NB.cell_sums(cell, function, f0, xp, fp, 9, np.ones(n, np.bool_))
+    same(every, NB.cell_sums(cell, function, f0, xp, fp, 9))
 
 
 @pytest.mark.parametrize("n", SIZES)

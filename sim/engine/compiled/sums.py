@@ -157,12 +157,15 @@ def care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells):  # prag
 
 
 @jit
-def cell_sums(cell, function, f0, xp, fp, slopes, n_cells):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.cell_sums`, compiled: one pass over everyone; the
-    utility is numpy's ``arr_interp`` step for step (numba's port of it: ``np.interp``)."""
+def cell_sums(cell, function, f0, xp, fp, slopes, n_cells, member):  # pragma: no cover
+    """:meth:`sim.engine.kernels.Numpy.cell_sums`, compiled: one pass over everyone (the
+    patients of ``member``); the utility is numpy's ``arr_interp`` step for step (numba's port
+    of it: ``np.interp``)."""
     out = np.zeros((3, n_cells))
     last = xp.size - 1
     for i in range(cell.size):
+        if not member[i]:
+            continue
         f = np.float64(function[i])
         c = cell[i]
         out[0, c] += f

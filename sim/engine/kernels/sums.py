@@ -137,16 +137,24 @@ class NumpySums:
         xp: np.ndarray,
         fp: np.ndarray,
         n_cells: int,
+        member: np.ndarray | None = None,
     ) -> np.ndarray:
         """Everyone's function by subgroup cell: per cell ``cell[i]``, in patient order
         (``np.bincount``), the sums of function (as float64), of its change since ``f0`` (as
-        float64) and of the utility ``np.interp(function, xp, fp)``. Rows (float64,
-        ``n_cells`` each): function, change, utility."""
+        float64) and of the utility ``np.interp(function, xp, fp)``, each weighed by
+        ``member`` (0 or 1: this month's members, with a life course) when given. Rows
+        (float64, ``n_cells`` each): function, change, utility."""
         f = function.astype(np.float64)
         out = np.empty((3, n_cells))
-        out[0] = np.bincount(cell, f, n_cells)
-        out[1] = np.bincount(cell, f - f0, n_cells)
-        out[2] = np.bincount(cell, np.interp(f, xp, fp), n_cells)
+        if member is None:
+            out[0] = np.bincount(cell, f, n_cells)
+            out[1] = np.bincount(cell, f - f0, n_cells)
+            out[2] = np.bincount(cell, np.interp(f, xp, fp), n_cells)
+            return out
+        w = member.astype(np.float64)
+        out[0] = np.bincount(cell, f * w, n_cells)
+        out[1] = np.bincount(cell, (f - f0) * w, n_cells)
+        out[2] = np.bincount(cell, np.interp(f, xp, fp) * w, n_cells)
         return out
 
 
@@ -180,12 +188,15 @@ class NumbaSums(CompiledTwin):
             int(n_cells),
         )
 
-    def cell_sums(self, cell, function, f0, xp, fp, n_cells):
-        """:meth:`NumpySums.cell_sums`, compiled: one pass, ``np.interp``'s arithmetic."""
+    def cell_sums(self, cell, function, f0, xp, fp, n_cells, member=None):
+        """:meth:`NumpySums.cell_sums`, compiled: one pass, ``np.interp``'s arithmetic; a
+        patient outside ``member`` is skipped (what it adds to numpy's sums is a zero, which
+        leaves every partial sum as it is)."""
         xp = np.asarray(xp, np.float64)
         fp = np.asarray(fp, np.float64)
         if xp.size < 2:
-            return NumpySums.cell_sums(cell, function, f0, xp, fp, n_cells)
+            return NumpySums.cell_sums(cell, function, f0, xp, fp, n_cells, member)
         # the slopes as np.interp computes them (one division per segment)
         slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
-        return self._k["cell_sums"](cell, function, f0, xp, fp, slopes, int(n_cells))
+        every = np.ones(cell.size, np.bool_) if member is None else member.astype(np.bool_)
+        return self._k["cell_sums"](cell, function, f0, xp, fp, slopes, int(n_cells), every)
