@@ -30,6 +30,7 @@ it with a logit probability of scale σ (:func:`acceptance`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,11 +96,35 @@ def plan(
     terms: Terms,
     limit: np.ndarray | None = None,
     floor: np.ndarray | None = None,
+    kernels: Any = None,
 ) -> Plan:
     """The best whole number of units for each patient (the first best where several tie), at
     most ``limit`` (default: the schedule's last column) and at least ``floor`` (the standard
     of care a provider must meet for a patient it takes on: ``SettingConfig.minimum_care``
-    × the patient's optimum; default none)."""
+    × the patient's optimum; default none). With ``kernels`` (a model's
+    :mod:`sim.engine.kernels`), their ``best_units`` finds it: the compiled one walks each
+    patient's grid once, with the same bits as the grid below."""
+    if kernels is not None:
+        n = prices.schedule.shape[0]
+        m = np.broadcast_to(np.asarray(months, np.float64), (n,))
+        units, value = kernels.best_units(
+            prices.schedule,
+            m,
+            np.broadcast_to(np.asarray(need, np.float64), (n,)),
+            np.broadcast_to(np.asarray(terms.benefit_weight, np.float64), (n,)),
+            np.broadcast_to(np.asarray(terms.per_event, np.float64), (n,)),
+            np.broadcast_to(np.asarray(terms.per_point, np.float64), (n,)),
+            (
+                terms.marginal_cost,
+                terms.curvature,
+                terms.shortfall_risk,
+                terms.overtreatment_risk,
+                terms.value_per_point,
+            ),
+            None if limit is None else np.asarray(limit),
+            None if floor is None else np.asarray(floor, np.float64),
+        )
+        return Plan(units=units, months=m, per_month=units / m, value=value)
     value = objective(prices, need, months, terms)
     k = grid(prices.units)[None, :]
     if limit is not None:

@@ -452,9 +452,9 @@ def test_reference_outputs_with_compiled_kernels(monkeypatch):
     assert used and set(used) == {"numba"}  # every model ran the compiled kernels
 
 
-#: a fresh process: small models of the main comparison and of the default world with the
-#: compiled kernels forced, two months each (every kernel is called), then numba's cache
-#: statistics of every kernel printed as JSON
+#: a fresh process: small models of the main comparison (before and on the base world) and of
+#: the default world with the compiled kernels forced, two months each (every kernel is
+#: called), then numba's cache statistics of every kernel printed as JSON
 _FRESH_PROCESS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -466,7 +466,9 @@ from sim.scenario import validate_scenario
 main = validate_scenario(_small("compare_payment_models"), "kernels test")
 # without the life course too: its subgroup sums run the care and cell kernels
 off = validate_scenario(_small("compare_payment_models", off=True), "kernels test")
-for sc in (main, off, default_world()):
+# on the base world: providers' best responses (the plan kernel)
+world = validate_scenario(_small("compare_payment_models", shipped=True), "kernels test")
+for sc in (main, off, world, default_world()):
     m = HealthSystemModel(sc, sc.arms[0].name)
     m.step()
     m.step()
@@ -657,3 +659,44 @@ def test_episode_values(n):
     same(value_nb, value)
     if n > 100:
         assert out[0].sum() > 0 and (value[patients[sought & (left[patients] == 0)]] == 0).all()
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("over", [0.0, 0.3])
+def test_best_units(n, over):
+    """The best plan on the unit grid: the compiled walk, the numpy twin and the grid of
+    :func:`sim.engine.decisions.plan` give the same units and bits of value, with limits,
+    floors, ties (a flat schedule at zero curvature) and non-finite prices."""
+    from sim.engine.decisions import Terms, plan
+    from sim.engine.payment.prices import Prices
+
+    rng = np.random.default_rng(n + 7)
+    width = 13
+    schedule = np.cumsum(rng.uniform(0, 60, (n, width)), axis=1)
+    schedule[:, 0] = 0.0
+    if n > 3:
+        schedule[1] = 0.0  # flat: ties broken toward the first best
+        schedule[2, 5:] = np.inf
+        schedule[3, 4] = np.nan
+    months = rng.integers(1, 4, n).astype(np.float64)
+    need = rng.uniform(0, 8, n)
+    terms = Terms(
+        benefit_weight=rng.uniform(0, 1.5, n),
+        per_event=rng.uniform(0, 9000, n),
+        per_point=rng.uniform(0, 50, n),
+        marginal_cost=18.0,
+        curvature=0.0 if n == 1 else 2.5,
+        shortfall_risk=0.002,
+        value_per_point=300.0,
+        overtreatment_risk=over,
+    )
+    limit = rng.integers(0, width + 2, n).astype(np.float64)
+    floor = np.floor(rng.uniform(0, 5, n))
+    prices = Prices(schedule=schedule, case=np.zeros(n))
+    for lim, flo in ((None, None), (limit, None), (limit, floor), (None, floor)):
+        grid = plan(prices, need, months, terms, lim, flo)
+        for k in (NP, NB):
+            got = plan(prices, need, months, terms, lim, flo, kernels=k)
+            same(got.units, grid.units)
+            same(got.value, grid.value)
+            same(got.per_month, grid.per_month)

@@ -34,6 +34,7 @@ KERNELS = {
     "group_counts": needs.group_counts,
     "uniforms": draws.uniforms,
     "plan_units": draws.plan_units,
+    "best_units": draws.best_units,
     "outcomes": draws.outcomes,
     "deaths": draws.deaths,
     "deliver": billing.deliver,

@@ -192,3 +192,47 @@ def deaths(
             elif status[i] == 1:
                 end[g] += 1
     return dead[:nd].copy(), end, f_sum, f0_sum
+
+
+@jit
+def best_units(
+    schedule, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.best_units`, compiled: each patient's grid walked once,
+    numpy's operations in numpy's order (``np.maximum``/``np.minimum`` keep their first
+    argument on a tie or NaN; ``np.argmax`` takes the first maximum, or the first NaN)."""
+    n, width = schedule.shape
+    units = np.zeros(n, np.int64)
+    value = np.zeros(n)
+    for i in range(n):
+        m = months[i]
+        q_b = need[i]
+        a = alpha[i]
+        e = per_event[i]
+        o = per_point[i]
+        best = 0
+        best_v = 0.0
+        for j in range(width):
+            k = np.float64(j)
+            q = k / m
+            benefit = d * q * (q_b - 0.5 * q)
+            x = q_b - q
+            short = x if (x >= 0.0 or x != x) else 0.0
+            events = h * short * short
+            if h_o != 0.0:
+                y = q - q_b
+                over = y if (y >= 0.0 or y != y) else 0.0
+                events = events + h_o * over * over
+            lo = q if (q <= q_b or q != q) else q_b
+            gain = d * lo * (q_b - 0.5 * lo) / vpp
+            v = schedule[i, j] - mc * k + m * (a * benefit - e * events + o * gain)
+            if not (k <= limit[i]) or not (k >= floor[i]):
+                v = -np.inf
+            if j == 0:
+                best_v = v
+            elif best_v == best_v and (v > best_v or v != v):
+                best = j
+                best_v = v
+        units[i] = best
+        value[i] = best_v
+    return units, value

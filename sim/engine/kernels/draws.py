@@ -175,6 +175,52 @@ class NumpyDraws:
                 f0_sum[g] = np.cumsum(np.where(mine, f_entry[lo:hi].astype(np.float64), 0.0))[-1]
         return dead, end, f_sum, f0_sum
 
+    @staticmethod
+    def best_units(
+        schedule: np.ndarray,
+        months: np.ndarray,
+        need: np.ndarray,
+        alpha: np.ndarray,
+        per_event: np.ndarray,
+        per_point: np.ndarray,
+        coefficients: tuple[float, float, float, float, float],
+        limit: np.ndarray | None,
+        floor: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best whole number of units of each patient (the first best where several tie)
+        and its value, on the grid 0..K of :func:`sim.engine.decisions.objective` (each row's
+        ``schedule`` less the cost of ``k`` units plus ``months`` × (α·benefit − per_event ×
+        events + per_point × function gained), at ``coefficients`` = (marginal cost,
+        curvature d, event risk slope h, over-treatment slope h_o, value of a point)), at most
+        ``limit`` and at least ``floor`` (the standard of care). Returns (units as int64, value
+        as float64)."""
+        mc, d, h, h_o, vpp = coefficients
+        k = np.arange(schedule.shape[1], dtype=np.float64)[None, :]
+        m = months[:, None]
+        q_b = need[:, None]
+        q = k / m
+        benefit = d * q * (q_b - 0.5 * q)
+        short = np.maximum(q_b - q, 0.0)
+        events = h * short * short
+        if h_o:
+            over = np.maximum(q - q_b, 0.0)
+            events = events + h_o * over * over
+        gain = d * np.minimum(q, q_b) * (q_b - 0.5 * np.minimum(q, q_b)) / vpp
+        value = (
+            schedule
+            - mc * k
+            + m
+            * (alpha[:, None] * benefit - per_event[:, None] * events + per_point[:, None] * gain)
+        )
+        if limit is not None:
+            value = np.where(k <= limit[:, None], value, -np.inf)
+        if floor is not None:
+            top = schedule.shape[1] - 1 if limit is None else limit
+            lo = np.minimum(floor, top)
+            value = np.where(k >= lo[:, None], value, -np.inf)
+        best = np.argmax(value, axis=1)
+        return best.astype(np.int64), np.take_along_axis(value, best[:, None], axis=1)[:, 0]
+
 
 class NumbaDraws(CompiledTwin):
     """The compiled twins: the same signatures and bits as :class:`NumpyDraws`."""
@@ -292,3 +338,31 @@ class NumbaDraws(CompiledTwin):
             status,
             f_entry,
         )
+
+    def best_units(
+        self, schedule, months, need, alpha, per_event, per_point, coefficients, limit, floor
+    ):
+        """:meth:`NumpyDraws.best_units`, compiled: one walk along each patient's grid, the
+        same arithmetic element by element."""
+        n, width = schedule.shape
+        if n == 0 or width == 0:
+            return NumpyDraws.best_units(
+                schedule, months, need, alpha, per_event, per_point, coefficients, limit, floor
+            )
+        mc, d, h, h_o, vpp = (float(c) for c in coefficients)
+        top = float(width - 1)
+        lim = np.full(n, np.inf) if limit is None else np.asarray(limit, np.float64)
+        flo = (
+            np.full(n, -np.inf)
+            if floor is None
+            else np.minimum(np.asarray(floor, np.float64), top if limit is None else lim)
+        )
+        return self._k["best_units"](
+            np.ascontiguousarray(schedule, np.float64),
+            np.asarray(months, np.float64),
+            np.asarray(need, np.float64),
+            np.asarray(alpha, np.float64),
+            np.asarray(per_event, np.float64),
+            np.asarray(per_point, np.float64),
+            mc, d, h, h_o, vpp, lim, flo,
+        )  # fmt: skip

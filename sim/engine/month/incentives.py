@@ -282,7 +282,7 @@ def best_plans(
         prices, limit = priced(world, s, g, pos, c)
         floor = np.ceil(world.settings[s].cfg.minimum_care * need[b] * pos.months_left)
         best = plan(prices, need[b], pos.months_left, decision_terms(world, s, g, provider[b], c),
-                    limit, floor)  # fmt: skip
+                    limit, floor, world.kernels)  # fmt: skip
         units[b], months[b], per_month[b], value[b] = (
             best.units,
             best.months,
