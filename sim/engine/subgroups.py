@@ -363,14 +363,14 @@ class Subgroups:
         if self.life is not None:
             # the month's members, entries and deaths per cell (members weigh function and
             # utility in _cells); the bits of _per_patient's arrays summed by bincount
-            life = self.life
+            course = self.life
             cells["_members"] = np.bincount(
-                self.cell, life.enrolled.astype(np.float64), minlength=self.n_cells
+                self.cell, course.enrolled.astype(np.float64), minlength=self.n_cells
             )
-            entered = (life.entry_month == world.month_number).astype(np.float64)
+            entered = (course.entry_month == world.month_number).astype(np.float64)
             cells["entries"] = np.bincount(self.cell, entered, minlength=self.n_cells)
             died = np.zeros(world.population.n)
-            died[life.dying] = 1.0
+            died[course.dying] = 1.0
             cells["deaths"] = np.bincount(self.cell, died, minlength=self.n_cells)
         members_of: list[np.ndarray] = self.members
         if self.life is not None and not self.sharded:
