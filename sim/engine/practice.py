@@ -131,7 +131,7 @@ class BestResponse:
         """The best plan of a new case of payer ``g`` (for its value to the provider), with
         the setting's standard of care as its floor."""
         floor = np.ceil(world.settings[s].cfg.minimum_care * need * np.asarray(months))
-        return decisions.plan(prices, need, months, terms, limit, floor)
+        return decisions.plan(prices, need, months, terms, limit, floor, world.kernels)
 
     def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
         """Practice starts moving from the old contract's best response (or from where it
