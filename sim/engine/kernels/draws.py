@@ -194,32 +194,17 @@ class NumpyDraws:
         curvature d, event risk slope h, over-treatment slope h_o, value of a point)), at most
         ``limit`` and at least ``floor`` (the standard of care). Returns (units as int64, value
         as float64)."""
+        # the grid of sim.engine.decisions.plan itself (imported here: decisions sits above
+        # the kernels, which it calls)
+        from sim.engine.decisions import Terms, plan
+        from sim.engine.payment.prices import Prices
+
         mc, d, h, h_o, vpp = coefficients
-        k = np.arange(schedule.shape[1], dtype=np.float64)[None, :]
-        m = months[:, None]
-        q_b = need[:, None]
-        q = k / m
-        benefit = d * q * (q_b - 0.5 * q)
-        short = np.maximum(q_b - q, 0.0)
-        events = h * short * short
-        if h_o:
-            over = np.maximum(q - q_b, 0.0)
-            events = events + h_o * over * over
-        gain = d * np.minimum(q, q_b) * (q_b - 0.5 * np.minimum(q, q_b)) / vpp
-        value = (
-            schedule
-            - mc * k
-            + m
-            * (alpha[:, None] * benefit - per_event[:, None] * events + per_point[:, None] * gain)
+        terms = Terms(alpha, per_event, per_point, mc, d, h, vpp, h_o)
+        best = plan(
+            Prices(schedule, np.zeros(schedule.shape[0])), need, months, terms, limit, floor
         )
-        if limit is not None:
-            value = np.where(k <= limit[:, None], value, -np.inf)
-        if floor is not None:
-            top = schedule.shape[1] - 1 if limit is None else limit
-            lo = np.minimum(floor, top)
-            value = np.where(k >= lo[:, None], value, -np.inf)
-        best = np.argmax(value, axis=1)
-        return best.astype(np.int64), np.take_along_axis(value, best[:, None], axis=1)[:, 0]
+        return best.units, best.value
 
 
 class NumbaDraws(CompiledTwin):
