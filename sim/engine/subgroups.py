@@ -6,8 +6,7 @@ the patient's function at month 0), so a group's members neither appear nor vani
 groups of a dimension partition the population. Every month the records stage calls
 :meth:`Subgroups.record`, which sums the month into the finest cells the dimensions share and
 each dimension's groups as sums of cells: no per-patient Python loop. The sums per cell are
-those of per-patient arrays over everyone (:meth:`Subgroups._per_patient`, ``np.bincount``), bit
-for bit, taken from the patients in episode for the month's care and from one pass over everyone
+those of per-patient arrays over everyone summed with ``np.bincount``, bit for bit, taken from the patients in episode for the month's care and from one pass over everyone
 for function and utility (``world.kernels.care_cell_sums`` and ``cell_sums``); only payments
 not tied to a claim, spread over a payer's members, build every member's spending.
 
@@ -243,15 +242,13 @@ class Subgroups:
         if orphan and total > 0:
             spend[b] += orphan * r / total
 
-    def _per_patient(self, world: World, spending_only: bool = False) -> dict[str, np.ndarray]:
-        """The month's per-patient arrays (everyone) whose sums per cell the rows are: the
-        reference for :meth:`_cells`, and the spending when lumps are spread."""
+    def _spending(self, world: World) -> np.ndarray:
+        """Every patient's spending this month, with the lumps not tied to a claim (capitation,
+        blended fixed parts, reconciliations) spread over the members by risk: what
+        :meth:`_cells` cannot sum from the patients in care alone."""
         pop = world.population
         n = pop.n
         spend = np.zeros(n)
-        oop = np.zeros(n)
-        units = np.zeros(n)
-        adverse = np.zeros(n)
         risk = pop.risk.astype(np.float64)
         life = self.life
         if life is not None:
@@ -261,9 +258,6 @@ class Subgroups:
             p, paid = care.patients, care.paid
             # a patient has at most one entry per setting: plain fancy-index additions
             spend[p] += paid.revenue - paid.oop + paid.ae_payer
-            oop[p] += paid.oop
-            units[p] += care.service_units
-            adverse[p] += care.adverse
             for g, lump in enumerate(paid.lump_by_payer):
                 b = slice(int(pop.payer_start[g]), int(pop.payer_start[g + 1]))
                 orphan = 0.0
@@ -275,41 +269,10 @@ class Subgroups:
                     spend[b] += lump[prov] * share
                     orphan = float(lump[rsum == 0].sum())  # paid to providers without members
                 self._spread_orphan(world, spend, risk[b], b, orphan)
-        if spending_only:
-            return {"spending": spend}
-        f = pop.function.astype(np.float64)
-        if life is None:
-            return {
-                "spending": spend,
-                "oop": oop,
-                "service_units": units,
-                "adverse_events": adverse,
-                "patients_treated": (units > 0).astype(np.float64),
-                "function": f,
-                "change": f - self.f0,
-                "utility": self.utility(f),
-            }
-        member = life.enrolled.astype(np.float64)
-        m = world.month_number
-        entered = (life.entry_month == m).astype(np.float64)
-        died = np.zeros(pop.n)
-        died[life.dying] = 1.0
-        return {
-            "spending": spend,
-            "oop": oop,
-            "service_units": units,
-            "adverse_events": adverse,
-            "patients_treated": (units > 0).astype(np.float64),
-            "function": f * member,
-            "change": (f - life.f_entry) * member,
-            "utility": self.utility(f) * member,
-            "_members": member,
-            "entries": entered,
-            "deaths": died,
-        }
+        return spend
 
     def _cells(self, world: World) -> dict[str, np.ndarray]:
-        """This month's sums per cell: the same bits as :meth:`_per_patient`'s arrays summed
+        """This month's sums per cell: the same bits as per-patient arrays of the month summed
         with ``np.bincount``, from the patients in episode (their care) and one pass over
         everyone (function and utility), without a per-patient array of the month."""
         k = world.kernels
@@ -349,7 +312,7 @@ class Subgroups:
     def _lumps(self, world: World) -> bool:
         """Whether this month's spending has payments not tied to a claim to spread over the
         members (capitation, blended fixed parts, reconciliations), or a sharded run's orphan
-        lumps to exchange: then every member's spending is built (:meth:`_per_patient`)."""
+        lumps to exchange: then every member's spending is built (:meth:`_spending`)."""
         return self.sharded or any(
             lump.size and lump.any() for c in world.month for lump in c.paid.lump_by_payer
         )
@@ -358,11 +321,11 @@ class Subgroups:
         """Append this month's rows (one per dimension and group)."""
         cells = self._cells(world)
         if self._lumps(world):
-            spend = self._per_patient(world, spending_only=True)["spending"]
+            spend = self._spending(world)
             cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
         if self.life is not None:
             # the month's members, entries and deaths per cell (members weigh function and
-            # utility in _cells); the bits of _per_patient's arrays summed by bincount
+            # utility in _cells)
             course = self.life
             cells["_members"] = np.bincount(
                 self.cell, course.enrolled.astype(np.float64), minlength=self.n_cells
