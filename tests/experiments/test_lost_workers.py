@@ -145,10 +145,19 @@ def test_a_killed_sweep_worker_costs_its_run_only(tmp_path):
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--out", str(out), "--workers", "2", "--quiet"]
     proc = start(argv)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "parts").glob("summary-*"))) < 2:
+    # a worker known to be mid-run: the one whose run the coordinator has just logged as done
+    # has taken its next run a moment later (killing at a part's appearance could catch a
+    # worker between runs, which loses nothing and is not this test's case)
+    log, done, deadline = out / "runs.jsonl", [], time.time() + 120
+    while time.time() < deadline and len(done) < 2:
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    victim = kill_a_worker(proc, 2)
+        lines = log.read_text().split("\n")[:-1] if log.exists() else []  # whole lines only
+        done = [e for e in map(json.loads, lines) if e["status"] == "done"]
+    time.sleep(done[-1]["seconds"] / 3)  # a third into its next run, as long as this one
+    victim = int(done[-1]["worker"].rsplit(":", 1)[1])
+    assert victim in children(proc.pid) and proc.poll() is None
+    os.kill(victim, signal.SIGKILL)
     rc, err, _ = finish(proc, within=300)
     assert rc == 1, err
     assert f"worker process {victim} was killed by SIGKILL" in err and "fresh worker" in err
