@@ -102,7 +102,7 @@ class Simulations:
         out = {}
         for p in self.cal.config.parameters:
             v = float(pars[p.name])
-            out[p.name] = float(round(v)) if p.integer else v
+            out[p.name] = round(v) if p.integer else v  # an integer field takes an int
         return out
 
     def run(self, t: int, proposals: list[dict[str, float]], first: int) -> None:

@@ -130,7 +130,7 @@ class FreeParameter(Strict):
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
         if self.integer:  # the nearest whole number within [low, high]
-            return float(min(max(round(x), math.ceil(lo)), math.floor(hi)))
+            return min(max(round(x), math.ceil(lo)), math.floor(hi))  # an int (an integer field refuses 6.0)
         return float(x)
 
 
@@ -811,7 +811,11 @@ def write_parameter_file(
         **{k: _plain(v) for k, v in info.items()},
         "fields": {p.name: list(p.fields) for p in cal.config.parameters},
     }
-    parameters = {f: float(values[p.name]) for p in cal.config.parameters for f in p.fields}
+    parameters = {
+        f: round(values[p.name]) if p.integer else float(values[p.name])  # a whole number: int
+        for p in cal.config.parameters
+        for f in p.fields
+    }
     text = tomli_w.dumps({"calibration": calibration, "parameters": parameters})
     from sim.guards import files
 

@@ -52,7 +52,7 @@ class Posterior:
             d = {}
             for k, name in enumerate(self.names):
                 v = float(self.values[i, k])
-                d[name] = float(round(v)) if self.integer.get(name) else v
+                d[name] = round(v) if self.integer.get(name) else v  # an integer field: an int
             out.append(d)
         return out
 
