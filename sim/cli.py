@@ -687,20 +687,22 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def _count_progress(label: str, what: str):
-    """Progress of (done, total, extra): a live bar on a terminal, plain lines elsewhere."""
+    """Progress of (done, total, extra): a live bar on a terminal, plain lines elsewhere. A
+    total of 0 is not known in advance (an ABC-SMC's simulations): the count alone is shown."""
     start = time.perf_counter()
 
     def stats(done: int, total: int, extra: float) -> str:
         rate = done / max(time.perf_counter() - start, 1e-9) * 60
         tail = f", best {extra:.4g}" if what == "trials" and extra == extra else ""
-        return f"{done}/{total} {what}, {rate:.1f}/min{tail}"
+        count = f"{done}/{total}" if total > 0 else f"{done}"
+        return f"{count} {what}, {rate:.1f}/min{tail}"
 
     if not sys.stderr.isatty():
         last = [-1.0]
 
         def log(done: int, total: int, extra: float = float("nan")) -> None:
             now = time.perf_counter()
-            if done < total and now - last[0] < 5.0:
+            if (total <= 0 or done < total) and now - last[0] < 5.0:
                 return
             last[0] = now
             print(f"sim {label}: {stats(done, total, extra)}", file=sys.stderr, flush=True)
@@ -715,7 +717,8 @@ def _count_progress(label: str, what: str):
     bar.start()
 
     def update(done: int, total: int, extra: float = float("nan")) -> None:
-        bar.update(task, total=total, completed=done, stats=stats(done, total, extra))
+        bar.update(task, total=total if total > 0 else None, completed=done,
+                   stats=stats(done, total, extra))  # fmt: skip
 
     return update, bar.stop
 

@@ -322,15 +322,31 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(np.interp(q, cdf, x))
 
 
+def effective_sample_size(w: np.ndarray) -> float:
+    """Kish's effective sample size of importance weights, (Σw)² / Σw²: how many equally
+    weighted particles the weighted sample is worth."""
+    w = np.asarray(w, float)
+    return float(w.sum() ** 2 / (w**2).sum()) if w.size and (w**2).sum() > 0 else 0.0
+
+
 def identification(cal: Calibration, final: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Per parameter: prior and posterior mean, sd and 95% interval, and how much the data
     narrowed it (posterior sd ÷ prior sd); per pair, the weighted correlation. Warnings name
-    parameters the targets do not inform (sd ratio above 0.8: they keep their prior) and
-    pairs they do not separate (|correlation| above 0.7)."""
+    a degenerate sample first (an effective sample size below a quarter of the particles or
+    twice the parameters: a few particles carry the weight, and every spread and correlation
+    below is an artefact of that), then parameters the targets do not inform (sd ratio above
+    0.8: they keep their prior) and pairs they do not separate (|correlation| above 0.7)."""
     w = final["weight"].to_numpy()
     rows = []
     warnings: list[str] = []
     names = [p.name for p in cal.config.parameters]
+    ess = effective_sample_size(w)
+    if ess < max(0.25 * w.size, 2 * len(names)):
+        warnings.append(
+            f"the final generation's {w.size} particles are worth {ess:.1f} equally weighted "
+            "ones (effective sample size): the posterior rests on a few particles, so its "
+            "spreads and correlations are not to be trusted; run with a larger population"
+        )
     for p in cal.config.parameters:
         x = final[p.name].to_numpy()
         mean = float(np.average(x, weights=w))

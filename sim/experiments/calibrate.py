@@ -129,8 +129,8 @@ class FreeParameter(Strict):
             assert self.a is not None and self.b is not None  # a beta prior has them (validated)
             x = lo + (hi - lo) * float(beta.ppf(u, self.a, self.b))
         x = min(max(x, lo), hi)
-        if self.integer:  # the nearest whole number within [low, high]
-            return min(max(round(x), math.ceil(lo)), math.floor(hi))  # an int (an integer field refuses 6.0)
+        if self.integer:  # the nearest whole number within [low, high], an int (not 6.0)
+            return min(max(round(x), math.ceil(lo)), math.floor(hi))
         return float(x)
 
 
@@ -631,12 +631,10 @@ def _run_smc(cal, folder, executor, workers, scheduler, progress, command, start
 
     open_folder(cal, folder)
     workers = workers or os.cpu_count() or 1
-    cfg = cal.config
-    expected = cfg.smc.population * cfg.smc.generations * 2
 
     def tick(runs: int) -> None:
-        if progress:
-            progress(runs, expected * len(cal.groups) * cfg.seeds, math.nan)
+        if progress:  # how many simulations the generations take is not known in advance
+            progress(runs, 0, math.nan)
 
     with executors(executor, workers, scheduler) as pool:
         outcome = run_smc(cal, folder, pool, workers=workers, progress=tick)
@@ -904,7 +902,12 @@ def write_smc_outputs(
     """An ABC-SMC run's posterior sample (every generation, ``posterior.parquet``), the
     identification table (``identification.csv``), the posterior predictive fit of every
     target (``fit.csv``), the parameter file of posterior medians, figures and metadata."""
-    from sim.experiments.abc_smc import identification, posterior_table, weighted_quantile
+    from sim.experiments.abc_smc import (
+        effective_sample_size,
+        identification,
+        posterior_table,
+        weighted_quantile,
+    )
     from sim.experiments.measures import write_json
     from sim.results.folder import provenance, versions
 
@@ -943,6 +946,7 @@ def write_smc_outputs(
         "generations": outcome.generations,
         "simulations": outcome.simulations,
         "epsilon": outcome.epsilon,
+        "effective_sample_size": round(effective_sample_size(w), 2),
         "point": "posterior median of each parameter (the final generation, weighted)",
     }
     write_parameter_file(folder / "parameters.toml", cal, values, info)

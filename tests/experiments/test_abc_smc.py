@@ -224,3 +224,27 @@ def test_posterior_and_draws_go_together(tmp_path):
     (tmp_path / "tiny.toml").write_text(SCENARIO)
     assert main(["run", str(tmp_path / "tiny.toml"), "--draws", "3"]) == 2
     assert main(["run", str(tmp_path / "tiny.toml"), "--posterior", str(tmp_path)]) == 2
+
+
+def test_effective_sample_size_and_the_degenerate_warning():
+    """Kish's ESS by hand: equal weights give n, one particle with all the weight gives 1;
+    a final generation worth under a quarter of its particles is named first among the
+    identification's warnings, an evenly weighted one is not."""
+    from types import SimpleNamespace
+
+    from sim.experiments.abc_smc import effective_sample_size, identification
+    from sim.experiments.calibrate import FreeParameter
+
+    assert effective_sample_size(np.ones(40)) == pytest.approx(40.0)
+    assert effective_sample_size(np.array([1.0, 0.0, 0.0])) == pytest.approx(1.0)
+    assert effective_sample_size(np.array([3.0, 1.0])) == pytest.approx(16 / 10)
+    p = FreeParameter(name="x", fields=["a.b"], low=0.0, high=1.0)
+    cal = SimpleNamespace(config=SimpleNamespace(parameters=[p]))
+    x = np.linspace(0.05, 0.95, 40)
+    even = pd.DataFrame({"x": x, "weight": np.full(40, 1 / 40)})
+    assert not any("effective" in m for m in identification(cal, even)[1])
+    w = np.full(40, 1e-4)
+    w[7] = 1.0
+    lopsided = pd.DataFrame({"x": x, "weight": w / w.sum()})
+    warnings = identification(cal, lopsided)[1]
+    assert "worth 1.0 equally weighted" in warnings[0]

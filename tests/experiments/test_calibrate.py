@@ -116,6 +116,26 @@ def test_prior_quantiles_match_their_closed_forms():
     assert whole.value(0.26) == 3.0
 
 
+def test_a_whole_number_parameter_reaches_an_integer_field_as_an_int(tmp_path):
+    """integer = true on an integer field (months): both ends of the range validate (6.0 would
+    be refused by the field), and the parameter file carries an int that include applies."""
+    from sim.experiments.calibrate import write_parameter_file
+
+    extra = (
+        '\n[[parameters]]\nname = "months"\nfields = ["behaviour.income_reference_months"]\n'
+        "low = 2.0\nhigh = 9.0\ninteger = true\n"
+    )
+    cal = load_calibration(write_calibration(tmp_path, extra=extra))
+    months = cal.config.parameters[1]
+    assert [months.value(u) for u in (0.0, 0.5, 1.0)] == [2, 6, 9]
+    assert all(type(months.value(u)) is int for u in (0.0, 0.5, 1.0))
+    write_parameter_file(tmp_path / "p.toml", cal, {"altruism_high": 0.9, "months": 6.6}, {})
+    text = (tmp_path / "p.toml").read_text()
+    assert '"behaviour.income_reference_months" = 7\n' in text
+    (tmp_path / "s.toml").write_text('include = ["p.toml"]\n' + SCENARIO)
+    assert load_scenario(tmp_path / "s.toml").behaviour.income_reference_months == 7
+
+
 def test_prior_needs_its_shape_parameters():
     """A normal prior without mean and sd, or a loguniform one through zero, is refused."""
     with pytest.raises(ValueError, match="mean and sd"):
