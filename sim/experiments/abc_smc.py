@@ -6,9 +6,11 @@ JOSS 7:4304) turns the calibration file's priors into a posterior sample: genera
 ``population`` particles from the prior; each later generation perturbs particles of the last
 (a multivariate normal kernel fitted to them) and keeps those whose distance to the targets is
 below an epsilon that shrinks generation by generation (the median of the last distances), with
-importance weights prior / proposal. The distance is the targets' standardized one,
-``sqrt(Σ_k w_k ((m_k − v_k)/u_k)²)``, each model figure ``m_k`` the mean over ``seeds``
-replicates run with the same random numbers for every particle (common random numbers).
+importance weights prior / proposal; every parameter is sampled on the logit of its place in
+its own prior (:func:`prior`), so the kernel never meets a bound. The distance is the targets'
+standardized one, ``sqrt(Σ_k w_k ((m_k − v_k)/u_k)²)``, each model figure ``m_k`` the mean
+over ``seeds`` replicates run with the same random numbers for every particle (common random
+numbers).
 
 pyabc decides; the simulations run on the sweep executors (process pool, Dask, serial), as the
 other calibration methods' do (:func:`sim.experiments.measures.execute`, one part file per
@@ -49,7 +51,30 @@ PART = "s{t:03d}-p{i:06d}-g{g:03d}-r{r:04d}.json"
 
 
 def prior(p: FreeParameter) -> Any:
-    """A free parameter's prior as a pyabc random variable (on its natural scale)."""
+    """A free parameter's prior as pyabc samples it: the standard logistic distribution of
+    ``z = logit(u)``, ``u`` the parameter's place in its own prior (its probability integral),
+    whatever that prior is. The parameter is ``p.value(expit(z))`` (:func:`natural`), which has
+    exactly the prior the file declares; pyabc's perturbation kernel then works on an unbounded
+    scale, so proposals near a bound of the range are neither cut off nor, through the
+    importance weights, given a weight many times their share (the degeneracy of a bounded prior
+    in many dimensions: a particle near k bounds of a uniform box has about 2^k times the
+    weight of one inside)."""
+    import pyabc
+
+    del p  # every parameter is sampled on the same scale
+    return pyabc.RV("logistic", 0.0, 1.0)
+
+
+def natural(p: FreeParameter, z: float) -> float:
+    """The value of parameter ``p`` at ``z`` on pyabc's scale (:func:`prior`)."""
+    from scipy.special import expit
+
+    return p.value(float(expit(z)))
+
+
+def natural_prior(p: FreeParameter) -> Any:
+    """A free parameter's prior on its natural scale, as a pyabc random variable (its spread
+    is what the identification table compares the posterior's with)."""
     import pyabc
 
     lo, hi = p.low, p.high
@@ -98,12 +123,9 @@ class Simulations:
         return tuple(float(pars[p.name]) for p in self.cal.config.parameters)
 
     def values(self, pars: dict[str, float]) -> dict[str, float]:
-        """Parameter values as the scenario takes them (integers rounded)."""
-        out = {}
-        for p in self.cal.config.parameters:
-            v = float(pars[p.name])
-            out[p.name] = round(v) if p.integer else v  # an integer field takes an int
-        return out
+        """Parameter values as the scenario takes them, from pyabc's scale (:func:`natural`;
+        integers rounded)."""
+        return {p.name: natural(p, float(pars[p.name])) for p in self.cal.config.parameters}
 
     def run(self, t: int, proposals: list[dict[str, float]], first: int) -> None:
         """Run the proposals of generation ``t`` (numbered from ``first``) not run yet."""
@@ -296,14 +318,14 @@ def run_smc(
 def posterior_table(cal: Calibration, history: Any) -> pd.DataFrame:
     """Every generation's accepted particles: generation, particle, weight, parameters,
     distance, and each target's model figure."""
-    names = [p.name for p in cal.config.parameters]
+    params = cal.config.parameters
     frames = []
     for t in range(history.max_t + 1):
         pop = history.get_population(t=t)
         rows = []
         for k, particle in enumerate(pop.particles):
             row: dict[str, Any] = {"generation": t, "particle": k, "weight": particle.weight}
-            row.update({n: float(particle.parameter[n]) for n in names})
+            row.update({p.name: natural(p, particle.parameter[p.name]) for p in params})
             row["distance"] = float(particle.distance)
             row.update({f"model_{tid}": float(v) for tid, v in particle.sum_stat.items()})
             rows.append(row)
@@ -351,7 +373,7 @@ def identification(cal: Calibration, final: pd.DataFrame) -> tuple[pd.DataFrame,
         x = final[p.name].to_numpy()
         mean = float(np.average(x, weights=w))
         sd = float(np.sqrt(np.average((x - mean) ** 2, weights=w)))
-        prior_sd = float(prior(p).std())
+        prior_sd = float(natural_prior(p).std())
         ratio = sd / prior_sd if prior_sd > 0 else math.nan
         rows.append({
             "parameter": p.name, "prior": p.prior, "low": p.low, "high": p.high,

@@ -248,3 +248,25 @@ def test_effective_sample_size_and_the_degenerate_warning():
     lopsided = pd.DataFrame({"x": x, "weight": w / w.sum()})
     warnings = identification(cal, lopsided)[1]
     assert "worth 1.0 equally weighted" in warnings[0]
+
+
+def test_pyabcs_logistic_scale_maps_onto_each_declared_prior():
+    """pyabc samples z = logit(u), u a parameter's place in its own prior: z = 0 is the
+    prior's median and z = logit(q) its q quantile, for every kind of prior; the logistic
+    z has no bound for the kernel to meet, and its ends map onto the range's ends."""
+    from scipy.special import logit
+
+    from sim.experiments.abc_smc import natural, prior
+    from sim.experiments.calibrate import FreeParameter
+
+    uni = FreeParameter(name="x", fields=["a.b"], low=2.0, high=6.0)
+    log = FreeParameter(name="x", fields=["a.b"], low=1.0, high=100.0, prior="loguniform")
+    whole = FreeParameter(name="x", fields=["a.b"], low=6.0, high=24.0, integer=True)
+    assert natural(uni, 0.0) == pytest.approx(4.0)
+    assert natural(uni, float(logit(0.25))) == pytest.approx(3.0)
+    assert natural(log, 0.0) == pytest.approx(10.0)
+    assert natural(log, float(logit(0.75))) == pytest.approx(10.0**1.5)
+    assert natural(whole, 0.0) == 15 and type(natural(whole, 0.0)) is int
+    assert natural(uni, -40.0) == pytest.approx(2.0) and natural(uni, 40.0) == pytest.approx(6.0)
+    rv = prior(uni)
+    assert rv.cdf(0.0) == pytest.approx(0.5) and rv.cdf(float(logit(0.9))) == pytest.approx(0.9)
