@@ -3,6 +3,7 @@
     python scripts/pathway_calibration.py snf_payment_reform
     python scripts/pathway_calibration.py joint_replacement_bundle
     python scripts/pathway_calibration.py prevention_investment
+    python scripts/pathway_calibration.py compare_payment_models   # therapy, primary care
 
 Prints, for the scenario's pre-reform (or FFS) arm and window, each setting's provider margin
 and what the fixed cost per provider would be for a 5% margin; spending per member-month (for
@@ -24,6 +25,7 @@ BASE = {
     "snf_payment_reform": ("legacy", 12, 24),
     "joint_replacement_bundle": ("ffs", 12, 36),
     "prevention_investment": ("ffs_no_invest", 12, 36),
+    "compare_payment_models": ("ffs", 12, 36),
 }
 
 

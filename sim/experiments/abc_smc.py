@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from sim.experiments.calibrate import Calibration, FreeParameter
 
 DB = "abc.db"
+#: the spawn key of the prior-only parameters' draws in posterior.parquet (with the generation)
+PRIOR_KEY = 2**32 + 3
 #: part files of ABC-SMC simulations: generation, particle (proposal number), group, replicate
 PART = "s{t:03d}-p{i:06d}-g{g:03d}-r{r:04d}.json"
 
@@ -63,6 +65,12 @@ def prior(p: FreeParameter) -> Any:
 
     del p  # every parameter is sampled on the same scale
     return pyabc.RV("logistic", 0.0, 1.0)
+
+
+def simulated(cal: Calibration) -> list[FreeParameter]:
+    """The parameters pyabc samples: all but the prior-only ones (whose posterior is their
+    prior: :func:`posterior_table` draws them)."""
+    return [p for p in cal.config.parameters if not p.prior_only]
 
 
 def natural(p: FreeParameter, z: float) -> float:
@@ -119,13 +127,17 @@ class Simulations:
     runs: int = 0
 
     def key(self, pars: dict[str, float]) -> tuple[float, ...]:
-        """A particle's parameter values in the calibration's order (the runs' index)."""
-        return tuple(float(pars[p.name]) for p in self.cal.config.parameters)
+        """A particle's simulated parameters in the calibration's order (the runs' index)."""
+        return tuple(float(pars[p.name]) for p in simulated(self.cal))
 
     def values(self, pars: dict[str, float]) -> dict[str, float]:
         """Parameter values as the scenario takes them, from pyabc's scale (:func:`natural`;
-        integers rounded)."""
-        return {p.name: natural(p, float(pars[p.name])) for p in self.cal.config.parameters}
+        integers rounded); a prior-only parameter, which no target depends on, at its prior's
+        median."""
+        return {
+            p.name: p.value(0.5) if p.prior_only else natural(p, float(pars[p.name]))
+            for p in self.cal.config.parameters
+        }
 
     def run(self, t: int, proposals: list[dict[str, float]], first: int) -> None:
         """Run the proposals of generation ``t`` (numbered from ``first``) not run yet."""
@@ -289,7 +301,7 @@ def run_smc(
 
     batch = smc.batch or max(workers * 4, min(smc.population, 64))
     sampler = make_sampler(sims, cfg.sampler_seed, batch, swap)
-    priors = pyabc.Distribution(**{p.name: prior(p) for p in cfg.parameters})
+    priors = pyabc.Distribution(**{p.name: prior(p) for p in simulated(cal)})
     abc = pyabc.ABCSMC(
         model,
         priors,
@@ -317,15 +329,24 @@ def run_smc(
 
 def posterior_table(cal: Calibration, history: Any) -> pd.DataFrame:
     """Every generation's accepted particles: generation, particle, weight, parameters,
-    distance, and each target's model figure."""
+    distance, and each target's model figure. A prior-only parameter gets an independent draw
+    from its prior for every particle (stream ``SeedSequence(sampler_seed, spawn_key=(PRIOR_KEY,
+    t))``): its posterior is its prior."""
     params = cal.config.parameters
+    alone = [p for p in params if p.prior_only]
     frames = []
     for t in range(history.max_t + 1):
         pop = history.get_population(t=t)
+        seq = np.random.SeedSequence(cal.config.sampler_seed, spawn_key=(PRIOR_KEY, t))
+        u = np.random.default_rng(seq).random((len(pop.particles), len(alone)))
         rows = []
         for k, particle in enumerate(pop.particles):
             row: dict[str, Any] = {"generation": t, "particle": k, "weight": particle.weight}
-            row.update({p.name: natural(p, particle.parameter[p.name]) for p in params})
+            drawn = {p.name: p.value(float(u[k, j])) for j, p in enumerate(alone)}
+            row.update({
+                p.name: drawn[p.name] if p.prior_only else natural(p, particle.parameter[p.name])
+                for p in params
+            })  # fmt: skip
             row["distance"] = float(particle.distance)
             row.update({f"model_{tid}": float(v) for tid, v in particle.sum_stat.items()})
             rows.append(row)
@@ -382,11 +403,12 @@ def identification(cal: Calibration, final: pd.DataFrame) -> tuple[pd.DataFrame,
             "q025": weighted_quantile(x, w, 0.025), "q975": weighted_quantile(x, w, 0.975),
             "sd_ratio": ratio,
         })  # fmt: skip
-        if ratio > 0.8:
+        if ratio > 0.8 and not p.prior_only:  # a prior-only parameter is its prior by design
             warnings.append(
                 f"{p.name}: the targets barely inform it (posterior sd {ratio:.0%} of the "
                 "prior's): it keeps its prior, and its uncertainty flows into the predictions"
             )
+    names = [p.name for p in cal.config.parameters if not p.prior_only]  # drawn independently
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             xa, xb = final[a].to_numpy(), final[b].to_numpy()

@@ -76,6 +76,16 @@ class FreeParameter(Strict):
     a: float | None = F(None, "shape", "beta prior: shape a.", gt=0)
     b: float | None = F(None, "shape", "beta prior: shape b.", gt=0)
     integer: bool = F(False, "flag", "Round the value to a whole number.")
+    prior_only: bool = F(
+        False,
+        "flag",
+        "method = abc_smc: no target depends on the parameter (an adjustment speed, when every "
+        "target is measured under rules that do not change; a coding cost, when no target "
+        "scenario codes): it is not simulated, since its posterior is exactly its prior. Each "
+        "particle carries an independent draw from the prior, every posterior draw "
+        "(--posterior) takes a fresh one, and its point is the prior's median. A test should "
+        "show the targets do not move with it.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -251,6 +261,14 @@ class CalibrationConfig(Strict):
             raise ValueError("sampler: used by method = optuna only (abc draws from the prior)")
         if self.method == "optuna" and "abc" in given:
             raise ValueError("abc: the [abc] table is used by method = abc only")
+        alone = [p.name for p in self.parameters if p.prior_only]
+        if alone and self.method != "abc_smc":
+            raise ValueError(
+                f"prior_only ({', '.join(alone)}): used by method = abc_smc only, whose "
+                "posterior carries such a parameter's prior"
+            )
+        if alone and len(alone) == len(self.parameters):
+            raise ValueError("every parameter is prior_only: at least one must be simulated")
         if {"accept", "epsilon"} <= self.abc.model_fields_set:
             raise ValueError("abc: give accept (a share of the draws) or epsilon, not both")
         for what, names in (
@@ -922,7 +940,9 @@ def write_smc_outputs(
     ident.to_csv(folder / "identification.csv", index=False)
     files.append("identification.csv")
     w = final["weight"].to_numpy()
-    values = {p.name: weighted_quantile(final[p.name].to_numpy(), w, 0.5)
+    # the posterior median; a prior-only parameter's is its prior's, exactly
+    values = {p.name: p.value(0.5) if p.prior_only
+              else weighted_quantile(final[p.name].to_numpy(), w, 0.5)
               for p in cfg.parameters}  # fmt: skip
     # the posterior predictive of each target: the accepted particles' figures, weighted
     rows = []

@@ -17,7 +17,7 @@ curve are a probabilistic sensitivity analysis (CHEERS 2022; ISPOR–SMDM).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +41,26 @@ class Posterior:
     values: np.ndarray  # particles × parameters
     weights: np.ndarray
     integer: dict[str, bool]
+    #: parameters no target depends on, by name: each draw takes a fresh value from the prior
+    prior_only: dict[str, Any] = field(default_factory=dict)
 
     def draws(self, n: int, seed: int) -> list[dict[str, float]]:
-        """``n`` parameter vectors resampled with the weights, by name."""
+        """``n`` parameter vectors resampled with the weights, by name; a prior-only
+        parameter drawn afresh from its prior for each (after the resampling, from the same
+        stream), so that its spread is not that of the few particles the weights favour."""
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DRAW_KEY,)))
         p = self.weights / self.weights.sum()
         idx = rng.choice(len(p), size=n, replace=True, p=p)
+        fresh = rng.random((n, len(self.prior_only))) if self.prior_only else None
         out = []
-        for i in idx:
+        for row, i in enumerate(idx):
             d = {}
             for k, name in enumerate(self.names):
                 v = float(self.values[i, k])
                 d[name] = round(v) if self.integer.get(name) else v  # an integer field: an int
+            for j, (name, par) in enumerate(self.prior_only.items()):
+                assert fresh is not None
+                d[name] = par.value(float(fresh[row, j]))
             out.append(d)
         return out
 
@@ -86,6 +94,13 @@ def load_posterior(path: str | Path, option: str = "--posterior") -> Posterior:
     if missing or "generation" not in df or "weight" not in df or df.empty:
         raise ScenarioError(option, None, f"{path}: posterior.parquet lacks {missing or 'rows'}")
     final = df[df["generation"] == df["generation"].max()]
+    from sim.experiments.calibrate import FreeParameter
+
+    try:
+        alone = {p["name"]: FreeParameter.model_validate(p) for p in params if p.get("prior_only")}
+    except ValueError as exc:
+        why = f"{path}: a parameter's prior is invalid: {exc}"
+        raise ScenarioError(option, None, why) from None
     return Posterior(
         source=str(folder),
         names=names,
@@ -93,6 +108,7 @@ def load_posterior(path: str | Path, option: str = "--posterior") -> Posterior:
         values=final[names].to_numpy(np.float64),
         weights=final["weight"].to_numpy(np.float64),
         integer={p["name"]: bool(p.get("integer")) for p in params},
+        prior_only=alone,
     )
 
 

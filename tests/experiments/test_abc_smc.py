@@ -270,3 +270,51 @@ def test_pyabcs_logistic_scale_maps_onto_each_declared_prior():
     assert natural(uni, -40.0) == pytest.approx(2.0) and natural(uni, 40.0) == pytest.approx(6.0)
     rv = prior(uni)
     assert rv.cdf(0.0) == pytest.approx(0.5) and rv.cdf(float(logit(0.9))) == pytest.approx(0.9)
+
+
+def test_a_prior_only_parameter_is_drawn_not_simulated(tmp_path, truth):
+    """unrelated_cost moves no target: declared prior_only, pyabc never sees it, so the
+    simulated parameter's posterior is byte for byte that of a calibration without it; each
+    particle carries the documented stream's draw from its prior, the parameter file its prior
+    median, and every posterior draw a fresh value."""
+    from sim.experiments.abc_smc import PRIOR_KEY
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    path = write(alone, truth, population=10, generations=2)
+    text = path.read_text().replace('high = 1000.0\n', 'high = 1000.0\nprior_only = true\n')
+    path.write_text(text)
+    run_calibration(load_calibration(path), alone / "out", executor="serial")
+    without = tmp_path / "without"
+    without.mkdir()
+    path = write(without, truth, population=10, generations=2)
+    cut = path.read_text()
+    start = cut.index('[[parameters]]\nname = "unrelated_cost"')
+    path.write_text(cut[:start] + cut[cut.index("[[targets]]"):])
+    run_calibration(load_calibration(path), without / "out", executor="serial")
+    a = pd.read_parquet(alone / "out" / "posterior.parquet")
+    b = pd.read_parquet(without / "out" / "posterior.parquet")
+    pd.testing.assert_frame_equal(a.drop(columns="unrelated_cost"), b)
+    for t, gen in a.groupby("generation"):
+        seq = np.random.SeedSequence(4, spawn_key=(PRIOR_KEY, int(t)))
+        u = np.random.default_rng(seq).random((len(gen), 1))[:, 0]
+        np.testing.assert_allclose(gen["unrelated_cost"].to_numpy(), 1000.0 * u)
+    text = (alone / "out" / "parameters.toml").read_text()
+    assert '"settings.primary_care.providers.fixed_cost" = 500.0' in text
+    draws = load_posterior(alone / "out").draws(40, seed=2)
+    values = [d["unrelated_cost"] for d in draws]
+    assert len(set(values)) == 40 and all(0.0 <= v <= 1000.0 for v in values)
+
+
+def test_prior_only_is_for_abc_smc(tmp_path):
+    """prior_only under another method, or on every parameter, is refused with the reason."""
+    from sim.errors import ScenarioError
+
+    path = write(tmp_path, 0.5)
+    text = path.read_text().replace('high = 1000.0\n', 'high = 1000.0\nprior_only = true\n')
+    path.write_text(text.replace('method = "abc_smc"', 'method = "abc"'))
+    with pytest.raises(ScenarioError, match="abc_smc only"):
+        load_calibration(path)
+    path.write_text(text.replace('high = 30.0\n', 'high = 30.0\nprior_only = true\n'))
+    with pytest.raises(ScenarioError, match="at least one must be simulated"):
+        load_calibration(path)
