@@ -282,7 +282,7 @@ def test_a_prior_only_parameter_is_drawn_not_simulated(tmp_path, truth):
     alone = tmp_path / "alone"
     alone.mkdir()
     path = write(alone, truth, population=10, generations=2)
-    text = path.read_text().replace('high = 1000.0\n', 'high = 1000.0\nprior_only = true\n')
+    text = path.read_text().replace("high = 1000.0\n", "high = 1000.0\nprior_only = true\n")
     path.write_text(text)
     run_calibration(load_calibration(path), alone / "out", executor="serial")
     without = tmp_path / "without"
@@ -290,7 +290,7 @@ def test_a_prior_only_parameter_is_drawn_not_simulated(tmp_path, truth):
     path = write(without, truth, population=10, generations=2)
     cut = path.read_text()
     start = cut.index('[[parameters]]\nname = "unrelated_cost"')
-    path.write_text(cut[:start] + cut[cut.index("[[targets]]"):])
+    path.write_text(cut[:start] + cut[cut.index("[[targets]]") :])
     run_calibration(load_calibration(path), without / "out", executor="serial")
     a = pd.read_parquet(alone / "out" / "posterior.parquet")
     b = pd.read_parquet(without / "out" / "posterior.parquet")
@@ -311,10 +311,10 @@ def test_prior_only_is_for_abc_smc(tmp_path):
     from sim.errors import ScenarioError
 
     path = write(tmp_path, 0.5)
-    text = path.read_text().replace('high = 1000.0\n', 'high = 1000.0\nprior_only = true\n')
+    text = path.read_text().replace("high = 1000.0\n", "high = 1000.0\nprior_only = true\n")
     path.write_text(text.replace('method = "abc_smc"', 'method = "abc"'))
     with pytest.raises(ScenarioError, match="abc_smc only"):
         load_calibration(path)
-    path.write_text(text.replace('high = 30.0\n', 'high = 30.0\nprior_only = true\n'))
+    path.write_text(text.replace("high = 30.0\n", "high = 30.0\nprior_only = true\n"))
     with pytest.raises(ScenarioError, match="at least one must be simulated"):
         load_calibration(path)
