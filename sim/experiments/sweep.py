@@ -529,6 +529,12 @@ class Executors:
             )  # fmt: skip
         return self._pool
 
+    def _drain_tracker(self, started: dict[int, int]) -> None:
+        """Read the start messages the workers have sent so far into ``started``."""
+        while not self._queue.empty():
+            i, pid = self._queue.get()
+            started[i] = pid
+
     def _process_results(
         self, tasks: list[Any], fn: Callable[[Any], TaskResult]
     ) -> Iterator[TaskResult]:
@@ -543,9 +549,14 @@ class Executors:
             futures = {pool.submit(_tracked, fn, i, tasks[i]): i for i in todo}
             processes = dict(getattr(pool, "_processes", None) or {})
             done: set[int] = set()
+            started: dict[int, int] = {}  # run -> the worker process that took it
             broken = False
             try:
                 for f in as_completed(futures):
+                    # read the workers' start messages as results come: the pipe holds about
+                    # 64 KiB, and a worker whose message nobody reads blocks in put() for ever
+                    # (a sweep or calibration stopped after about 2,800 runs)
+                    self._drain_tracker(started)
                     i = futures[f]
                     try:
                         res = f.result()
@@ -565,10 +576,7 @@ class Executors:
             # a worker died: which run it had, from the workers' start messages and exit codes
             processes.update(getattr(pool, "_processes", None) or {})
             pool.shutdown(wait=True, cancel_futures=True)
-            started: dict[int, int] = {}
-            while not self._queue.empty():
-                i, pid = self._queue.get()
-                started[i] = pid
+            self._drain_tracker(started)
             self._queue.close()
             self._pool = None
             unfinished = [i for i in todo if i not in done]

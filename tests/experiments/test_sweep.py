@@ -355,3 +355,19 @@ def test_damaged_part_is_reported_with_its_path(tmp_path):
     part.unlink()
     outcome = run_sweep(sweep, out, executor="serial")
     assert outcome.skipped == outcome.total - 1 and not outcome.failed
+
+
+def test_the_process_pool_runs_more_runs_than_its_tracker_pipe_holds():
+    """Each run's start message (which worker took it) goes down a pipe of about 64 KiB; read
+    only when a worker died, it filled after about 2,800 runs and every worker blocked for
+    ever (a world calibration stopped there). 6,000 trivial runs on two workers finish."""
+    code = (
+        "from sim.experiments.sweep import Executors\n"
+        "with Executors('process', 2, None) as ex:\n"
+        "    got = sorted(ex.results(list(range(-6000, 0)), abs))\n"
+        "assert got == list(range(1, 6001)), got[:5]\n"
+        "print('done')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert p.returncode == 0 and p.stdout.strip() == "done", p.stderr[-2000:]
