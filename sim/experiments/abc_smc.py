@@ -43,7 +43,8 @@ import pandas as pd
 from sim.errors import ResultsError
 
 if TYPE_CHECKING:
-    from sim.experiments.calibrate import Calibration, FreeParameter
+    from sim.experiments.calibrate import Calibration
+    from sim.experiments.priors import FreeParameter
 
 DB = "abc.db"
 #: the spawn key of the prior-only parameters' draws in posterior.parquet (with the generation)

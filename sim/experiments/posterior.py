@@ -94,7 +94,7 @@ def load_posterior(path: str | Path, option: str = "--posterior") -> Posterior:
     if missing or "generation" not in df or "weight" not in df or df.empty:
         raise ScenarioError(option, None, f"{path}: posterior.parquet lacks {missing or 'rows'}")
     final = df[df["generation"] == df["generation"].max()]
-    from sim.experiments.calibrate import FreeParameter
+    from sim.experiments.priors import FreeParameter
 
     try:
         alone = {p["name"]: FreeParameter.model_validate(p) for p in params if p.get("prior_only")}
