@@ -295,10 +295,32 @@ def _check_dask(executor: str) -> None:
         check("distributed", "cluster", f"--executor {executor}")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as on Ctrl-C (:func:`_dispatch`), once the worker processes this process
+    started are stopped too. Ctrl-C reaches them through the terminal's process group; a
+    SIGTERM sent to this process alone (``kill PID``, a scheduler's time limit) left them
+    running, idle, for ever."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    import multiprocessing
+
+    for child in multiprocessing.active_children():  # pool workers, shards, a Dask cluster
+        child.terminate()
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 a shard failed, 2 bad input, 130
-    interrupted, 141 the reader of the output went away, as in ``sim scenarios | head``)."""
+    interrupted, 141 the reader of the output went away, as in ``sim scenarios | head``, 143
+    terminated by SIGTERM)."""
+    import signal
+    import threading
+
     args = _parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _dispatch(args)
     except BrokenPipeError:
@@ -307,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_PIPE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -336,6 +361,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     except SimError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except _Terminated:
+        print("sim: terminated (SIGTERM), with the worker processes it started; nothing was "
+              "written", file=sys.stderr)  # fmt: skip
+        return 143
     except KeyboardInterrupt:
         print("sim: interrupted; nothing was written", file=sys.stderr)
         return 130

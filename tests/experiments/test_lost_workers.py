@@ -173,3 +173,27 @@ def test_a_killed_sweep_worker_costs_its_run_only(tmp_path):
     a = pd.read_parquet(out / "summary.parquet")
     assert (clean / "summary.parquet").read_bytes() == (out / "summary.parquet").read_bytes()
     assert len(a) > 0
+
+
+def test_sigterm_to_the_coordinator_stops_its_workers_too(tmp_path):
+    """``kill PID`` of a sweep (SIGTERM to it alone, as a scheduler's time limit sends) stops
+    it like Ctrl-C, exit 143, and its pool workers with it: they used to stay, idle, for ever."""
+    (tmp_path / "long.toml").write_text(LONG.format(months=600, replications=1, patients=20_000))
+    path = tmp_path / "sw.toml"
+    path.write_text(SWEEP)
+    proc = start(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet"])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(children(proc.pid)) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, err, seconds = finish(proc, within=60)
+    assert seconds < 30
+    assert rc == 143 and "terminated (SIGTERM)" in err and "Traceback" not in err, (rc, err)
+    gone = time.time() + 10
+    while time.time() < gone and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    left = [w for w in workers if Path(f"/proc/{w}").exists()]
+    assert not left, f"workers {left} outlived their coordinator"
