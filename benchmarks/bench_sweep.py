@@ -63,6 +63,7 @@ from sim.experiments.sweep import (  # noqa: E402
     Sweep,
     Task,
     _write_part,
+    code_hash,
     execute,
     gather,
     load_sweep,
@@ -221,7 +222,8 @@ def pieces(sweep: Sweep, folder: Path, min_seconds: float = 0.3) -> dict[str, di
     summary = run(
         Scenario.model_validate(data), seed=sweep.config.seed, arms=list(sweep.arms), replicate=r
     ).summary
-    task = Task(p, r, sweep.config.seed, data, params, tuple(sweep.arms), "summary", str(folder))
+    task = Task(p, r, sweep.config.seed, code_hash(), data, params, tuple(sweep.arms), "summary",
+                str(folder))  # fmt: skip
     index = (folder / "runs.jsonl").open("a", encoding="utf-8")
     entry = {"point": p, "replicate": r, "seed": sweep.config.seed, "status": "done",
              "seconds": 0.1234, "error": None, "worker": "host:12345"}  # fmt: skip
@@ -233,7 +235,7 @@ def pieces(sweep: Sweep, folder: Path, min_seconds: float = 0.3) -> dict[str, di
 
     def write() -> None:  # as execute(): tag the summary, write the part
         tagged = summary.assign(replicate=r, seed=sweep.config.seed, point=p, **params)
-        _write_part(tagged, folder / part_name(p, r, "summary"))
+        _write_part(tagged, folder, part_name(p, r, "summary"))
 
     work = {
         "task data: scenario_data() (JSON copy + overrides)": lambda: sweep.scenario_data(p),
@@ -265,8 +267,8 @@ def pool_mode(sweep: Sweep, folder: Path, workers: int) -> dict[str, Any]:
 
     (folder / PARTS).mkdir(parents=True)
     tasks = [
-        Task(p, r, sweep.config.seed, sweep.scenario_data(p), sweep.point_overrides(p),
-             tuple(sweep.arms), sweep.config.outputs, str(folder))
+        Task(p, r, sweep.config.seed, code_hash(), sweep.scenario_data(p),
+             sweep.point_overrides(p), tuple(sweep.arms), sweep.config.outputs, str(folder))
         for p, r in sweep.runs
     ]  # fmt: skip
     first: list[float] = []
