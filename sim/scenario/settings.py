@@ -302,11 +302,15 @@ class AdmissionSettingConfig(Strict):
     )
     case_cost: float = F(
         0.0,
-        "USD/case",
+        "× episode cost",
         "What taking on a case costs the provider apart from its units (intake, evaluation, "
-        "scheduling, the paperwork of an admission; assumption): what makes a case at a price "
-        "per unit above cost worth turning away when its benefit is small.",
+        "scheduling, the paperwork of an admission; assumption), as a share of the cost of the "
+        "units of an average episode at its optimum (marginal_cost × optimal_units × "
+        "episode_months at risk score 1), so that it means the same in every setting: what "
+        "makes a case at a price per unit above cost worth turning away when its benefit is "
+        "small.",
         ge=0,
+        le=10,
     )
     discretionary_share: float = F(
         0.0,

@@ -77,7 +77,7 @@ def test_a_fee_rise_raises_the_patients_treated(tmp_path):
     arms = ARM.format(name="base", contract='model = "ffs", coinsurance = 0.0') + ARM.format(
         name="fee_up", contract='model = "ffs", fee_multiplier = 1.2, coinsurance = 0.0'
     )
-    m = run(scenario(tmp_path, arms, case_cost=400.0)).monthly
+    m = run(scenario(tmp_path, arms, case_cost=0.7)).monthly  # ≈ $400: 0.7 × $18 × 16 × 2
     assert therapy(m, "fee_up", "patients_treated") > therapy(m, "base", "patients_treated")
     assert therapy(m, "fee_up", "admission_rate") > therapy(m, "base", "admission_rate")
 

@@ -5,7 +5,8 @@ of care, a readmission — is the provider's decision, priced by the contract
 (:mod:`sim.engine.payment.prices`) and weighed by the same objective as its units
 (:mod:`sim.engine.decisions`). For each new case that seeks care, the provider values it at
 
-    V = price of the case − its cost (intake, evaluation: ``case_cost``)
+    V = price of the case − its cost (intake, evaluation: ``case_cost`` × the cost of the
+                                       units of an average episode at its optimum)
         + (expected periods of the episode) × (best value of its units in a period
                                                 − α × the benefit the patient would have from
                                                   the alternative)
@@ -135,6 +136,7 @@ class Admission(Feature):
         expected = max(setting.cfg.episode_months, 1.0)
         c = setting.cfg
         sigma = cfg.scale * c.benefit_curvature * 0.5 * c.optimal_units**2 * c.episode_months
+        case_cost = cfg.case_cost * c.marginal_cost * c.optimal_units * c.episode_months
         for g, b in enumerate(pop.payer_slices(patients)):
             if b.start == b.stop:
                 continue
@@ -152,7 +154,7 @@ class Admission(Feature):
             )
             periods = np.full(best.units.size, expected / horizon)
             value[b] = (
-                case_value(prices, best, need[b], periods, alternative[b], terms) - cfg.case_cost
+                case_value(prices, best, need[b], periods, alternative[b], terms) - case_cost
             )
             # what the case's units would displace where capacity is short (supply.capacity)
             for f in world.hooks("displaced_value", s):
