@@ -183,3 +183,22 @@ def test_practice_moves_toward_a_new_best_response_at_the_adjustment_speed(tmp_p
     assert 0.05 < share.loc[7] < 0.6
     assert share.loc[7] < share.loc[9] < share.loc[13]
     assert share.loc[13] > 0.6
+
+
+@pytest.mark.parametrize("share", [0.25, 0.7])
+def test_a_case_costs_its_share_of_the_episodes_cost(tmp_path, share):
+    """``admission.case_cost`` is a share of the cost of an average episode's units at its
+    optimum (marginal cost × optimal units × episode months at risk score 1), whatever the
+    setting's prices: in the first month, when the same cases seek care in both runs, the mean
+    value of a case to its provider falls by exactly that many dollars."""
+    arms = ARM.format(name="ffs", contract='model = "ffs"')
+    values = {}
+    for c in (0.0, share):
+        sc = scenario(tmp_path, arms, months=1, case_cost=c)
+        m = run(sc).monthly
+        d = m[m.setting == "outpatient_therapy"]
+        assert d.cases_decided.sum() > 100
+        values[c] = float((d.case_value * d.cases_decided).sum() / d.cases_decided.sum())
+    st = sc.settings["outpatient_therapy"]
+    dollars = share * st.marginal_cost * st.optimal_units * st.episode_months
+    assert values[0.0] - values[share] == pytest.approx(dollars, rel=1e-9)
