@@ -423,6 +423,19 @@ def run_suite(
     )
 
 
+#: a model figure this small relative to the published figures' scale is zero (rounding)
+SIGN_TOLERANCE = 1e-9
+
+
+def sign(x: float, scale: tuple[float, ...]) -> float:
+    """The sign of a model figure, 0 where it is zero up to floating-point rounding relative to
+    the published figure and interval (``scale``): an effect the model does not produce
+    (−5.6e-18 from subtracting equal sums in a different order) has no sign to agree with."""
+    if abs(x) <= SIGN_TOLERANCE * max((abs(v) for v in scale), default=0.0):
+        return 0.0
+    return float(np.sign(x))
+
+
 def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
     """One row per case: the published figure and interval, the model's figure and interval
     (a prediction interval over posterior draws, else the t-interval of the mean over
@@ -476,7 +489,9 @@ def _table(suite: Suite, folder: Path, errors: dict[str, str]) -> pd.DataFrame:
                 "covered": bool(measured and lo <= pub <= hi),
                 # a published figure of 0 has no sign to agree with: not scored
                 "sign_agrees": (
-                    bool(measured and np.sign(mean) == np.sign(pub)) if pub != 0 else None
+                    bool(measured and sign(mean, (pub, lo_r, hi_r)) == np.sign(pub))
+                    if pub != 0
+                    else None
                 ),
                 "standardised_error": (mean - pub) / denom if measured and denom > 0 else math.nan,
                 "result": result,
