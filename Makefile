@@ -77,7 +77,7 @@ run: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal --durations=30 --durations-min=5 $(PYTEST_ARGS)
 
 # The quick loop while developing: every test but the slow end-to-end ones (@pytest.mark.slow).
 test-quick: setup
