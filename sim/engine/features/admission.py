@@ -153,9 +153,7 @@ class Admission(Feature):
                 world, s, provider[b], g, prices, need[b], pos.months_left, terms, limit
             )
             periods = np.full(best.units.size, expected / horizon)
-            value[b] = (
-                case_value(prices, best, need[b], periods, alternative[b], terms) - case_cost
-            )
+            value[b] = case_value(prices, best, need[b], periods, alternative[b], terms) - case_cost
             # what the case's units would displace where capacity is short (supply.capacity)
             for f in world.hooks("displaced_value", s):
                 shadow = f.displaced_value(world, s, provider[b], periods * best.units)
