@@ -678,8 +678,15 @@ def test_best_units(n, over):
         schedule[1] = 0.0  # flat: ties broken toward the first best
         schedule[2, 5:] = np.inf
         schedule[3, 4] = np.nan
+    if n > 6:
+        schedule[4, 0] = np.nan  # a NaN first: np.argmax stops there
+        schedule[5, 2] = np.inf  # an infinite price before a NaN
+        schedule[5, 9] = np.nan
+        schedule[6, 7:] = -np.inf
     months = rng.integers(1, 4, n).astype(np.float64)
     need = rng.uniform(0, 8, n)
+    if n > 7:
+        need[7] = np.nan  # every value NaN
     terms = Terms(
         benefit_weight=rng.uniform(0, 1.5, n),
         per_event=rng.uniform(0, 9000, n),
@@ -692,6 +699,8 @@ def test_best_units(n, over):
     )
     limit = rng.integers(0, width + 2, n).astype(np.float64)
     floor = np.floor(rng.uniform(0, 5, n))
+    if n > 9:
+        limit[8], floor[9] = np.nan, np.nan  # nothing allowed
     prices = Prices(schedule=schedule, case=np.zeros(n))
     for lim, flo in ((None, None), (limit, None), (limit, floor), (None, floor)):
         grid = plan(prices, need, months, terms, lim, flo)
