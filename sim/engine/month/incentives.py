@@ -149,10 +149,22 @@ def position(
     new = np.asarray(new_episode, bool)
     ep_month = np.where(new, 0, pop.episode_month[s][patients]).astype(np.int64)
     period = max(int(contract.period_months), 1)
-    in_period = ep_month % period
-    fresh = new | (in_period == 0)
-    left = pop.episode_left[s][patients].astype(np.int64) if months is None else months
-    months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1)
+    n = new.size
+    if period == 1 and (months is None or np.asarray(months).dtype.kind in "iub"):
+        # a contract that pays by the month: every month starts a period, with one month
+        # left (the general lines below give these same arrays, gathering three columns)
+        period_units = np.zeros(n, np.int64)
+        period_value = np.zeros(n, np.result_type(pop.period_value[s].dtype, 0.0))
+        months_left = np.ones(n, np.int64)
+    else:
+        in_period = ep_month % period
+        fresh = new | (in_period == 0)
+        left = pop.episode_left[s][patients].astype(np.int64) if months is None else months
+        months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1).astype(
+            np.int64
+        )
+        period_units = np.where(fresh, 0, pop.period_units[s][patients]).astype(np.int64)
+        period_value = np.where(fresh, 0.0, pop.period_value[s][patients])
     coding = world.coding
     return Position(
         provider=provider.astype(np.int64),
@@ -164,13 +176,13 @@ def position(
         rate_multiplier=payer.rate_multiplier,
         marginal_cost=setting.cfg.marginal_cost,
         units_per_visit=float(setting.units_per_visit),
-        period_units=np.where(fresh, 0, pop.period_units[s][patients]).astype(np.int64),
+        period_units=period_units,
         episode_units=np.where(new, 0, pop.episode_units[s][patients]).astype(np.int64),
-        months_left=months_left.astype(np.int64),
+        months_left=months_left,
         episode_month=ep_month,
-        period_value=np.where(fresh, 0.0, pop.period_value[s][patients]),
+        period_value=period_value,
         new_episode=new,
-        readmission=np.zeros(new.size, bool) if readmission is None else readmission,
+        readmission=np.zeros(n, bool) if readmission is None else readmission,
         month=world.month_number,
         year=world.date.year,
         month_of_year=world.date.month,
