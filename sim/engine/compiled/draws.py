@@ -198,13 +198,37 @@ def deaths(
 def best_units(
     schedule, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
 ):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.best_units`, compiled: each patient's grid computed in
-    one pass, numpy's operations in numpy's order (``np.maximum``/``np.minimum`` keep their
-    first argument on a tie or NaN), then searched in a second as ``np.argmax`` does (the first
-    maximum, or the first NaN). Two passes, not one: the first has no branch that depends on
-    the values and the second is a chain of selects, which together run about twice as fast as
-    one walk comparing as it goes."""
-    n, width = schedule.shape
+    """:meth:`sim.engine.kernels.Numpy.best_units`, compiled (:func:`walk_units`)."""
+    return walk_units(
+        schedule, np.zeros(0), False, schedule.shape[1], months, need, alpha, per_event,
+        per_point, mc, d, h, h_o, vpp, limit, floor,
+    )  # fmt: skip
+
+
+@jit
+def best_units_straight(
+    per_unit, width, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.best_units_straight`, compiled (:func:`walk_units`)."""
+    return walk_units(
+        np.zeros((0, 0)), per_unit, True, width, months, need, alpha, per_event, per_point,
+        mc, d, h, h_o, vpp, limit, floor,
+    )  # fmt: skip
+
+
+@jit
+def walk_units(
+    schedule, per_unit, straight, width, months, need, alpha, per_event, per_point, mc, d, h,
+    h_o, vpp, limit, floor,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The best units of :meth:`sim.engine.kernels.Numpy.best_units`: each patient's grid
+    computed in one pass, numpy's operations in numpy's order (``np.maximum``/``np.minimum``
+    keep their first argument on a tie or NaN), then searched in a second as ``np.argmax``
+    does (the first maximum, or the first NaN). Two passes, not one: the first has no branch
+    that depends on the values and the second is a chain of selects, which together run about
+    twice as fast as one walk comparing as it goes. ``straight``: the schedule is
+    ``per_unit[i] × k`` (numpy's product, made here), and ``schedule`` is not read."""
+    n = months.shape[0]
     units = np.zeros(n, np.int64)
     value = np.zeros(n)
     row = np.empty(width)
@@ -229,7 +253,8 @@ def best_units(
                 events = events + h_o * over * over
             lo = q if (q <= q_b or q != q) else q_b
             gain = d * lo * (q_b - 0.5 * lo) / vpp
-            v = schedule[i, j] - mc * k + m * (a * benefit - e * events + o * gain)
+            price = per_unit[i] * k if straight else schedule[i, j]
+            v = price - mc * k + m * (a * benefit - e * events + o * gain)
             row[j] = v if (k <= lim and k >= flo) else -np.inf
         # np.argmax: the first maximum (a strict > keeps the first of equals), or the row's
         # first NaN if it has one

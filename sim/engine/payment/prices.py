@@ -91,18 +91,55 @@ class Position:
         return Position(**out)
 
 
-@dataclass(frozen=True, slots=True)
 class Prices:
     """What the contract pays for the provider's decisions about each patient (USD; see the
-    module docstring): ``schedule`` (patients × (units + 1)) and ``case`` (per patient)."""
+    module docstring): ``schedule`` (patients × (units + 1)) and ``case`` (per patient).
 
-    schedule: np.ndarray
-    case: np.ndarray
+    A straight schedule (:func:`straight`: a price per unit) is held as that price,
+    ``per_unit``, with ``units``, and built when ``schedule`` is first read: the best plans
+    (:func:`sim.engine.decisions.plan`) read the price per unit alone, which spares a patients ×
+    units array a month (``per_unit`` is None for any other schedule)."""
+
+    __slots__ = ("_schedule", "_units", "case", "per_unit")
+
+    def __init__(
+        self,
+        schedule: np.ndarray | None,
+        case: np.ndarray,
+        *,
+        per_unit: np.ndarray | None = None,
+        units: int | None = None,
+    ) -> None:
+        if schedule is None and (per_unit is None or units is None):
+            raise ValueError("Prices: a schedule, or a straight one's per_unit and units")
+        self._schedule = schedule
+        self._units = units
+        self.case = case
+        self.per_unit = per_unit
+
+    @property
+    def schedule(self) -> np.ndarray:
+        """The revenue of 0..``units`` more units, per patient (patients × (units + 1))."""
+        if self._schedule is None:
+            assert self.per_unit is not None and self._units is not None  # __init__
+            self._schedule = self.per_unit[:, None] * grid(self._units)[None, :]
+        return self._schedule
+
+    @property
+    def size(self) -> int:
+        """Number of patients."""
+        if self._schedule is None:
+            assert self.per_unit is not None  # __init__
+            return int(self.per_unit.shape[0])
+        return int(self._schedule.shape[0])
 
     @property
     def units(self) -> int:
         """The most units the schedule prices (its last column)."""
-        return self.schedule.shape[1] - 1
+        if self._schedule is None:
+            assert self._units is not None  # __init__
+            return self._units
+        return self._schedule.shape[1] - 1
 
     def unit_price(self) -> np.ndarray:
         """The price of each further unit: column ``k`` is what unit ``k + 1`` earns."""
@@ -129,8 +166,10 @@ def straight(per_unit: np.ndarray | float, n: int, units: int, case=0.0) -> Pric
     """A schedule that pays ``per_unit`` for every unit (a fee), and ``case`` per case."""
     per = np.broadcast_to(np.asarray(per_unit, np.float64), (n,))
     return Prices(
-        per[:, None] * grid(units)[None, :],
+        None,
         np.broadcast_to(np.asarray(case, np.float64), (n,)).copy(),
+        per_unit=per,
+        units=int(units),
     )
 
 
