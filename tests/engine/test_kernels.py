@@ -619,7 +619,7 @@ def test_care_cell_sums(n, n_settings, n_cells):
 )
 def test_cell_sums(n, xp, fp):
     """Function, change and utility per cell: np.interp's bits, bincount's order; the
-    mapping's points themselves and the ends of the scale included."""
+    mapping's points themselves and the ends of the scale included; and the members."""
     rng = np.random.default_rng(n)
     function = rng.uniform(0, 100, n).astype(np.float32)
     special = np.array([0.0, 100.0, *xp[1:-1], 50.0], np.float32)[:n]
@@ -630,6 +630,7 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
     f = function.astype(np.float64)
     same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))
+    same(out[3], np.bincount(cell, minlength=9).astype(np.float64))  # everyone a member
     # this month's members only (a life course): the compiled pass skips the others, numpy
     # weighs them by 0; a negative change times 0 is -0.0, which leaves the sums as they are
     member = rng.random(n) < 0.7
@@ -637,6 +638,7 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9, member))
     w = member.astype(np.float64)
     same(out[1], np.bincount(cell, (f - f0) * w, 9).astype(np.float64))
+    same(out[3], np.bincount(cell, w, 9).astype(np.float64))  # a bincount of 0s and 1s
     every = NB.cell_sums(cell, function, f0, xp, fp, 9, np.ones(n, np.bool_))
     same(every, NB.cell_sums(cell, function, f0, xp, fp, 9))
 
