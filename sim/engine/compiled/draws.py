@@ -168,12 +168,16 @@ def deaths(
     c = 0
     nc = care_idx.size
     for g in range(nb):
+        # the block's sums in registers (the same additions in the same order)
+        fs = 0.0
+        f0s = 0.0
+        alive = 0.0
         for i in range(bounds[g], bounds[g + 1]):
             if not enrolled[i]:
                 continue
             f = np.float64(function[i])
-            f_sum[g] += f
-            f0_sum[g] += np.float64(f_entry[i])
+            fs += f
+            f0s += np.float64(f_entry[i])
             a = np.int64(age[i]) - 65
             a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
             hh = h[(ages if female[i] else 0) + a]
@@ -190,7 +194,10 @@ def deaths(
                 nd += 1
                 status[i] = 2
             elif status[i] == 1:
-                end[g] += 1
+                alive += 1
+        f_sum[g] = fs
+        f0_sum[g] = f0s
+        end[g] = alive
     return dead[:nd].copy(), end, f_sum, f0_sum
 
 
