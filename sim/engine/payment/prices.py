@@ -37,7 +37,9 @@ the intensity choice [@ellis1986] are the special case of a straight schedule
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,10 @@ class Position:
     rate level included); ``period_units`` the units already in the patient's current payment
     period and ``episode_units`` those already in its episode (a stay's days so far);
     ``months_left`` the months left in the payment period, this one included (1 for a
-    contract that pays by the month). Case mix is as coded."""
+    contract that pays by the month). Case mix is as coded.
+
+    A position made by :meth:`deferred` gathers some fields from the population only when
+    they are first read (a price per unit reads none of the case mix)."""
 
     provider: np.ndarray
     patient: np.ndarray
@@ -76,6 +81,34 @@ class Position:
     month: int = 0
     year: int = 0
     month_of_year: int = 1
+    #: the fields not made yet, each with what makes it (see :meth:`deferred`)
+    _later: dict[str, Callable[[], Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @classmethod
+    def deferred(cls, later: dict[str, Callable[[], Any]], **fields: Any) -> Position:
+        """A position with ``fields`` now and the fields of ``later`` made by their function
+        when first read (once). What they gather is read then, not now: a caller uses the
+        position before the population changes (:func:`sim.engine.month.incentives.position`
+        prices the patients where they stand, at once)."""
+        names = {n for n in cls.__slots__ if n != "_later"}
+        if set(fields) | set(later) != names or set(fields) & set(later):
+            raise TypeError(f"Position.deferred: every field once, of {sorted(names)}")
+        pos = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(pos, name, value)
+        object.__setattr__(pos, "_later", dict(later))
+        return pos
+
+    def __getattr__(self, name: str) -> Any:
+        # called only for a field not set: one that deferred() left to make when read
+        later = object.__getattribute__(self, "_later")
+        if not later or name not in later:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = later.pop(name)()
+        object.__setattr__(self, name, value)
+        return value
 
     @property
     def size(self) -> int:
@@ -86,6 +119,8 @@ class Position:
         """The position of some of the patients (``rows``: indices or a mask)."""
         out = {}
         for name in self.__slots__:
+            if name == "_later":
+                continue
             value = getattr(self, name)
             out[name] = value[rows] if isinstance(value, np.ndarray) else value
         return Position(**out)
