@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.payment.prices import Prices, grid
+from sim.engine.payment.prices import Prices, grid, per_patient
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,13 @@ def plan(
     patient's grid once, with the same bits as the grid below."""
     if kernels is not None:
         n = prices.size
-        m = np.broadcast_to(np.asarray(months, np.float64), (n,))
+        m = per_patient(months, n)
         args = (
             m,
-            np.broadcast_to(np.asarray(need, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.benefit_weight, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.per_event, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.per_point, np.float64), (n,)),
+            per_patient(need, n),
+            per_patient(terms.benefit_weight, n),
+            per_patient(terms.per_event, n),
+            per_patient(terms.per_point, n),
             (
                 terms.marginal_cost,
                 terms.curvature,

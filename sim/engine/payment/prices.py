@@ -197,12 +197,20 @@ def grid(units: int) -> np.ndarray:
     return np.arange(units + 1, dtype=np.float64)
 
 
+def per_patient(x: np.ndarray | float, n: int) -> np.ndarray:
+    """``x`` (one number or one per patient) as ``n`` float64s: itself when it is that
+    already, else broadcast (a view; ``np.broadcast_to`` costs microseconds a call)."""
+    a = np.asarray(x, np.float64)
+    return a if a.shape == (n,) else np.broadcast_to(a, (n,))
+
+
 def straight(per_unit: np.ndarray | float, n: int, units: int, case=0.0) -> Prices:
     """A schedule that pays ``per_unit`` for every unit (a fee), and ``case`` per case."""
-    per = np.broadcast_to(np.asarray(per_unit, np.float64), (n,))
+    # its own copy: the schedule is built from it when read, after the caller has moved on
+    per = np.array(per_patient(per_unit, n))
     return Prices(
         None,
-        np.broadcast_to(np.asarray(case, np.float64), (n,)).copy(),
+        np.array(per_patient(case, n)),
         per_unit=per,
         units=int(units),
     )
