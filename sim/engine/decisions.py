@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.payment.prices import Prices, grid
+from sim.engine.payment.prices import Prices, grid, per_patient
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,14 @@ def plan(
     :mod:`sim.engine.kernels`), their ``best_units`` finds it: the compiled one walks each
     patient's grid once, with the same bits as the grid below."""
     if kernels is not None:
-        n = prices.schedule.shape[0]
-        m = np.broadcast_to(np.asarray(months, np.float64), (n,))
-        units, value = kernels.best_units(
-            prices.schedule,
+        n = prices.size
+        m = per_patient(months, n)
+        args = (
             m,
-            np.broadcast_to(np.asarray(need, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.benefit_weight, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.per_event, np.float64), (n,)),
-            np.broadcast_to(np.asarray(terms.per_point, np.float64), (n,)),
+            per_patient(need, n),
+            per_patient(terms.benefit_weight, n),
+            per_patient(terms.per_event, n),
+            per_patient(terms.per_point, n),
             (
                 terms.marginal_cost,
                 terms.curvature,
@@ -124,6 +123,11 @@ def plan(
             None if limit is None else np.asarray(limit),
             None if floor is None else np.asarray(floor, np.float64),
         )
+        if prices.per_unit is None:
+            units, value = kernels.best_units(prices.schedule, *args)
+        else:
+            # a straight schedule is walked from its price per unit, never built
+            units, value = kernels.best_units_straight(prices.per_unit, prices.units, *args)
         return Plan(units=units, months=m, per_month=units / m, value=value)
     value = objective(prices, need, months, terms)
     k = grid(prices.units)[None, :]

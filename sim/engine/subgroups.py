@@ -306,7 +306,10 @@ class Subgroups:
             zip(("spending", "oop", "service_units", "adverse_events"), care[:4], strict=True)
         )
         cells["patients_treated"] = care[4]
-        cells.update(zip(("function", "change", "utility"), everyone, strict=True))
+        cells.update(zip(("function", "change", "utility"), everyone[:3], strict=True))
+        if life is not None:
+            # the month's members (they weigh function and utility)
+            cells["_members"] = everyone[3]
         return cells
 
     def _lumps(self, world: World) -> bool:
@@ -324,17 +327,13 @@ class Subgroups:
             spend = self._spending(world)
             cells["spending"] = np.bincount(self.cell, spend, minlength=self.n_cells)
         if self.life is not None:
-            # the month's members, entries and deaths per cell (members weigh function and
-            # utility in _cells)
+            # the month's entries and deaths per cell (its members come from _cells): counts,
+            # whole numbers in float64 as a bincount of 0s and 1s gives them
             course = self.life
-            cells["_members"] = np.bincount(
-                self.cell, course.enrolled.astype(np.float64), minlength=self.n_cells
-            )
-            entered = (course.entry_month == world.month_number).astype(np.float64)
-            cells["entries"] = np.bincount(self.cell, entered, minlength=self.n_cells)
-            died = np.zeros(world.population.n)
-            died[course.dying] = 1.0
-            cells["deaths"] = np.bincount(self.cell, died, minlength=self.n_cells)
+            n = self.n_cells
+            entered = np.flatnonzero(course.entry_month == world.month_number)
+            cells["entries"] = np.bincount(self.cell[entered], minlength=n).astype(np.float64)
+            cells["deaths"] = np.bincount(self.cell[course.dying], minlength=n).astype(np.float64)
         members_of: list[np.ndarray] = self.members
         if self.life is not None and not self.sharded:
             # the month's members of each group

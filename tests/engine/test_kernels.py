@@ -474,6 +474,9 @@ for sc in (main, off, world, default_world()):
     m.step()
 import numpy as np
 kernels.Numba().uniforms(np.arange(5), np.uint64(3))
+# a schedule that is not straight (the shipped first arms price by the unit)
+one = np.ones(2)
+kernels.Numba().best_units(np.zeros((2, 3)), one, one, one, one, one, (1.0,) * 5, None, None)
 stats = {k: d.stats for k, d in kernels._compiled().items()}
 print(json.dumps({
     k: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] for k, s in stats.items()
@@ -616,7 +619,7 @@ def test_care_cell_sums(n, n_settings, n_cells):
 )
 def test_cell_sums(n, xp, fp):
     """Function, change and utility per cell: np.interp's bits, bincount's order; the
-    mapping's points themselves and the ends of the scale included."""
+    mapping's points themselves and the ends of the scale included; and the members."""
     rng = np.random.default_rng(n)
     function = rng.uniform(0, 100, n).astype(np.float32)
     special = np.array([0.0, 100.0, *xp[1:-1], 50.0], np.float32)[:n]
@@ -627,6 +630,7 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9))
     f = function.astype(np.float64)
     same(out[2], np.bincount(cell, np.interp(f, xp, fp), 9).astype(np.float64))
+    same(out[3], np.bincount(cell, minlength=9).astype(np.float64))  # everyone a member
     # this month's members only (a life course): the compiled pass skips the others, numpy
     # weighs them by 0; a negative change times 0 is -0.0, which leaves the sums as they are
     member = rng.random(n) < 0.7
@@ -634,6 +638,7 @@ def test_cell_sums(n, xp, fp):
     same(out, NP.cell_sums(cell, function, f0, np.array(xp), np.array(fp), 9, member))
     w = member.astype(np.float64)
     same(out[1], np.bincount(cell, (f - f0) * w, 9).astype(np.float64))
+    same(out[3], np.bincount(cell, w, 9).astype(np.float64))  # a bincount of 0s and 1s
     every = NB.cell_sums(cell, function, f0, xp, fp, 9, np.ones(n, np.bool_))
     same(every, NB.cell_sums(cell, function, f0, xp, fp, 9))
 
@@ -678,8 +683,15 @@ def test_best_units(n, over):
         schedule[1] = 0.0  # flat: ties broken toward the first best
         schedule[2, 5:] = np.inf
         schedule[3, 4] = np.nan
+    if n > 6:
+        schedule[4, 0] = np.nan  # a NaN first: np.argmax stops there
+        schedule[5, 2] = np.inf  # an infinite price before a NaN
+        schedule[5, 9] = np.nan
+        schedule[6, 7:] = -np.inf
     months = rng.integers(1, 4, n).astype(np.float64)
     need = rng.uniform(0, 8, n)
+    if n > 7:
+        need[7] = np.nan  # every value NaN
     terms = Terms(
         benefit_weight=rng.uniform(0, 1.5, n),
         per_event=rng.uniform(0, 9000, n),
@@ -692,6 +704,8 @@ def test_best_units(n, over):
     )
     limit = rng.integers(0, width + 2, n).astype(np.float64)
     floor = np.floor(rng.uniform(0, 5, n))
+    if n > 9:
+        limit[8], floor[9] = np.nan, np.nan  # nothing allowed
     prices = Prices(schedule=schedule, case=np.zeros(n))
     for lim, flo in ((None, None), (limit, None), (limit, floor), (None, floor)):
         grid = plan(prices, need, months, terms, lim, flo)
@@ -700,3 +714,50 @@ def test_best_units(n, over):
             same(got.units, grid.units)
             same(got.value, grid.value)
             same(got.per_month, grid.per_month)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_best_units_straight(n):
+    """A straight schedule (a price per unit) is walked from its price, never built: the same
+    units and bits of value as the grid over the schedule numpy builds, for both kernels and
+    whether the schedule was built first or not; with negative, zero and non-finite prices."""
+    from sim.engine.decisions import Terms
+
+    rng = np.random.default_rng(n + 11)
+    units = 9
+    per = rng.uniform(-20, 90, n)
+    if n > 4:
+        per[1], per[2], per[3], per[4] = 0.0, np.inf, np.nan, -np.inf
+    months = rng.integers(1, 4, n).astype(np.float64)
+    need = rng.uniform(0, 8, n)
+    terms = Terms(
+        benefit_weight=rng.uniform(0, 1.5, n),
+        per_event=rng.uniform(0, 9000, n),
+        per_point=rng.uniform(0, 50, n),
+        marginal_cost=18.0,
+        curvature=2.5,
+        shortfall_risk=0.002,
+        value_per_point=300.0,
+    )
+    limit = rng.integers(0, units + 2, n).astype(np.float64)
+    floor = np.floor(rng.uniform(0, 5, n))
+    with np.errstate(invalid="ignore"):  # an infinite price × 0 units: NaN, as numpy makes it
+        _straight_plans(n, per, units, months, need, terms, limit, floor)
+
+
+def _straight_plans(n, per, units, months, need, terms, limit, floor):
+    from sim.engine.decisions import plan
+    from sim.engine.payment.prices import Prices, straight
+
+    built = Prices(per[:, None] * np.arange(units + 1, dtype=np.float64)[None, :], np.zeros(n))
+    for lim, flo in ((None, None), (limit, floor)):
+        grid = plan(built, need, months, terms, lim, flo)
+        for k in (NP, NB):
+            lazy = straight(per, n, units)
+            assert lazy.per_unit is not None and lazy.units == units and lazy.size == n
+            got = plan(lazy, need, months, terms, lim, flo, kernels=k)
+            same(got.units, grid.units)
+            same(got.value, grid.value)
+            same(lazy.schedule, built.schedule)  # built when read
+            again = plan(lazy, need, months, terms, lim, flo, kernels=k)
+            same(again.value, grid.value)

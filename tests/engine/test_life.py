@@ -339,3 +339,17 @@ def test_subgroup_spending_adds_up_with_a_life_course():
     np.testing.assert_array_equal(
         every.loc[total.index], deaths.groupby(keys)["deaths"].sum().loc[total.index]
     )
+
+
+def test_members_of_finds_the_chosen_among_the_patients():
+    """Which of the month's patients died: every pair of ascending, distinct index arrays
+    (none, some or all shared, either one empty) agrees with np.isin."""
+    from sim.engine.month.lifecourse import _members_of
+
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        patients = np.sort(rng.choice(80, int(rng.integers(0, 40)), replace=False))
+        chosen = np.sort(rng.choice(80, int(rng.integers(0, 20)), replace=False))
+        got = _members_of(patients, chosen)
+        assert got.dtype == np.bool_
+        assert (got == np.isin(patients, chosen)).all()

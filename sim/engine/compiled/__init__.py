@@ -35,6 +35,7 @@ KERNELS = {
     "uniforms": draws.uniforms,
     "plan_units": draws.plan_units,
     "best_units": draws.best_units,
+    "best_units_straight": draws.best_units_straight,
     "outcomes": draws.outcomes,
     "deaths": draws.deaths,
     "deliver": billing.deliver,

@@ -160,8 +160,8 @@ def care_cell_sums(cell, patients, spend, oop, units, adverse, n_cells):  # prag
 def cell_sums(cell, function, f0, xp, fp, slopes, n_cells, member):  # pragma: no cover
     """:meth:`sim.engine.kernels.Numpy.cell_sums`, compiled: one pass over everyone (the
     patients of ``member``); the utility is numpy's ``arr_interp`` step for step (numba's port
-    of it: ``np.interp``)."""
-    out = np.zeros((3, n_cells))
+    of it: ``np.interp``), and the members counted (whole numbers: exact in any order)."""
+    out = np.zeros((4, n_cells))
     last = xp.size - 1
     for i in range(cell.size):
         if not member[i]:
@@ -195,4 +195,5 @@ def cell_sums(cell, function, f0, xp, fp, slopes, n_cells, member):  # pragma: n
                     if u != u and fp[lo] == fp[lo + 1]:
                         u = fp[lo]
         out[2, c] += u
+        out[3, c] += 1.0
     return out

@@ -206,6 +206,29 @@ class NumpyDraws:
         )
         return best.units, best.value
 
+    @staticmethod
+    def best_units_straight(
+        per_unit: np.ndarray,
+        units: int,
+        months: np.ndarray,
+        need: np.ndarray,
+        alpha: np.ndarray,
+        per_event: np.ndarray,
+        per_point: np.ndarray,
+        coefficients: tuple[float, float, float, float, float],
+        limit: np.ndarray | None,
+        floor: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`best_units` of a straight schedule, ``per_unit`` a unit for 0..``units``
+        units (the schedule of :func:`sim.engine.payment.prices.straight`: ``per_unit[i] ×
+        k``)."""
+        from sim.engine.payment.prices import grid
+
+        schedule = np.asarray(per_unit, np.float64)[:, None] * grid(units)[None, :]
+        return NumpyDraws.best_units(
+            schedule, months, need, alpha, per_event, per_point, coefficients, limit, floor
+        )
+
 
 class NumbaDraws(CompiledTwin):
     """The compiled twins: the same signatures and bits as :class:`NumpyDraws`."""
@@ -334,6 +357,34 @@ class NumbaDraws(CompiledTwin):
             return NumpyDraws.best_units(
                 schedule, months, need, alpha, per_event, per_point, coefficients, limit, floor
             )
+        return self._best_units(
+            "best_units", (np.ascontiguousarray(schedule, np.float64),), n, width,
+            months, need, alpha, per_event, per_point, coefficients, limit, floor,
+        )  # fmt: skip
+
+    def best_units_straight(
+        self, per_unit, units, months, need, alpha, per_event, per_point, coefficients, limit,
+        floor,
+    ):  # fmt: skip
+        """:meth:`NumpyDraws.best_units_straight`, compiled: each schedule's entry made as
+        it is walked (``per_unit[i] × k``, the product numpy's schedule holds)."""
+        n, width = np.shape(per_unit)[0], int(units) + 1
+        if n == 0:
+            return NumpyDraws.best_units_straight(
+                per_unit, units, months, need, alpha, per_event, per_point, coefficients,
+                limit, floor,
+            )  # fmt: skip
+        return self._best_units(
+            "best_units_straight", (np.ascontiguousarray(per_unit, np.float64), width), n, width,
+            months, need, alpha, per_event, per_point, coefficients, limit, floor,
+        )  # fmt: skip
+
+    def _best_units(
+        self, kernel, first, n, width, months, need, alpha, per_event, per_point,
+        coefficients, limit, floor,
+    ):  # fmt: skip
+        """Compiled ``kernel`` (best_units or best_units_straight) on its ``first`` arguments
+        (the schedule, or the price per unit and the width) and the rest, made ready."""
         mc, d, h, h_o, vpp = (float(c) for c in coefficients)
         top = float(width - 1)
         lim = np.full(n, np.inf) if limit is None else np.asarray(limit, np.float64)
@@ -342,8 +393,8 @@ class NumbaDraws(CompiledTwin):
             if floor is None
             else np.minimum(np.asarray(floor, np.float64), top if limit is None else lim)
         )
-        return self._k["best_units"](
-            np.ascontiguousarray(schedule, np.float64),
+        return self._k[kernel](
+            *first,
             np.asarray(months, np.float64),
             np.asarray(need, np.float64),
             np.asarray(alpha, np.float64),

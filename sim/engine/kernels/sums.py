@@ -142,19 +142,22 @@ class NumpySums:
         """Everyone's function by subgroup cell: per cell ``cell[i]``, in patient order
         (``np.bincount``), the sums of function (as float64), of its change since ``f0`` (as
         float64) and of the utility ``np.interp(function, xp, fp)``, each weighed by
-        ``member`` (0 or 1: this month's members, with a life course) when given. Rows
-        (float64, ``n_cells`` each): function, change, utility."""
+        ``member`` (0 or 1: this month's members, with a life course) when given, and the
+        members (everyone without ``member``). Rows (float64, ``n_cells`` each): function,
+        change, utility, members."""
         f = function.astype(np.float64)
-        out = np.empty((3, n_cells))
+        out = np.empty((4, n_cells))
         if member is None:
             out[0] = np.bincount(cell, f, n_cells)
             out[1] = np.bincount(cell, f - f0, n_cells)
             out[2] = np.bincount(cell, np.interp(f, xp, fp), n_cells)
+            out[3] = np.bincount(cell, minlength=n_cells)
             return out
         w = member.astype(np.float64)
         out[0] = np.bincount(cell, f * w, n_cells)
         out[1] = np.bincount(cell, (f - f0) * w, n_cells)
         out[2] = np.bincount(cell, np.interp(f, xp, fp) * w, n_cells)
+        out[3] = np.bincount(cell, w, n_cells)
         return out
 
 

@@ -142,38 +142,66 @@ def position(
     ``contract``'s schedule at the start of this month's care: the units and fee value already
     in their payment period (none for an episode that starts), the days of their stay so far,
     the months left in the period (at most the episode's months left, or ``months`` for
-    episodes being decided on), with case mix as coded."""
+    episodes being decided on), with case mix as coded. Case mix and the episode's units and
+    month are gathered when the contract's prices first read them (:meth:`Position.deferred`):
+    price the patients at once."""
     pop = world.population
     setting = world.settings[s]
     payer = world.payers[g]
     new = np.asarray(new_episode, bool)
-    ep_month = np.where(new, 0, pop.episode_month[s][patients]).astype(np.int64)
     period = max(int(contract.period_months), 1)
-    in_period = ep_month % period
-    fresh = new | (in_period == 0)
-    left = pop.episode_left[s][patients].astype(np.int64) if months is None else months
-    months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1)
+    n = new.size
     coding = world.coding
-    return Position(
+
+    def episode_month() -> np.ndarray:
+        return np.where(new, 0, pop.episode_month[s][patients]).astype(np.int64)
+
+    def episode_units() -> np.ndarray:
+        return np.where(new, 0, pop.episode_units[s][patients]).astype(np.int64)
+
+    # what the contract's prices may read, gathered when they read it (a price per unit reads
+    # none of it); the prices are asked for at once, before the month changes the population
+    later = {
+        "condition": lambda: pop.condition[patients],
+        "function": lambda: coding.function(s, provider, pop.function[patients]),
+        "risk": lambda: coding.coded_risk(s, provider, pop.risk[patients], g),
+        "episode_units": episode_units,
+    }
+    if period == 1 and (months is None or np.asarray(months).dtype.kind in "iub"):
+        # a contract that pays by the month: every month starts a period, with one month
+        # left (the general lines below give these same arrays, gathering three columns)
+        later["episode_month"] = episode_month
+        now = {
+            "period_units": np.zeros(n, np.int64),
+            "period_value": np.zeros(n, np.result_type(pop.period_value[s].dtype, 0.0)),
+            "months_left": np.ones(n, np.int64),
+        }
+    else:
+        ep_month = episode_month()
+        in_period = ep_month % period
+        fresh = new | (in_period == 0)
+        left = pop.episode_left[s][patients].astype(np.int64) if months is None else months
+        months_left = np.maximum(np.minimum(period - in_period, np.maximum(left, 1)), 1)
+        now = {
+            "episode_month": ep_month,
+            "period_units": np.where(fresh, 0, pop.period_units[s][patients]).astype(np.int64),
+            "period_value": np.where(fresh, 0.0, pop.period_value[s][patients]),
+            "months_left": months_left.astype(np.int64),
+        }
+    return Position.deferred(
+        later,
         provider=provider.astype(np.int64),
         patient=patients.astype(np.int64),
         fee_per_unit=setting.fee_per_unit[pop.region[patients]] * payer.rate_multiplier,
-        condition=pop.condition[patients],
-        function=coding.function(s, provider, pop.function[patients]),
-        risk=coding.coded_risk(s, provider, pop.risk[patients], g),
         rate_multiplier=payer.rate_multiplier,
         marginal_cost=setting.cfg.marginal_cost,
         units_per_visit=float(setting.units_per_visit),
-        period_units=np.where(fresh, 0, pop.period_units[s][patients]).astype(np.int64),
-        episode_units=np.where(new, 0, pop.episode_units[s][patients]).astype(np.int64),
-        months_left=months_left.astype(np.int64),
-        episode_month=ep_month,
-        period_value=np.where(fresh, 0.0, pop.period_value[s][patients]),
         new_episode=new,
-        readmission=np.zeros(new.size, bool) if readmission is None else readmission,
+        readmission=np.zeros(n, bool) if readmission is None else readmission,
         month=world.month_number,
         year=world.date.year,
         month_of_year=world.date.month,
+        **now,
     )
 
 

@@ -339,11 +339,15 @@ class Life:
 
 
 def _members_of(patients: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Which of ``patients`` (ascending) are in ``chosen`` (ascending)."""
+    """Which of ``patients`` (ascending, distinct) are in ``chosen`` (ascending, distinct):
+    each of the chosen (the fewer: the month's dead) looked up among the patients."""
+    out = np.zeros(patients.size, np.bool_)
     if not chosen.size or not patients.size:
-        return np.zeros(patients.size, np.bool_)
-    pos = np.minimum(np.searchsorted(chosen, patients), chosen.size - 1)
-    return chosen[pos] == patients
+        return out
+    pos = np.searchsorted(patients, chosen)
+    pos = pos[pos < patients.size]
+    out[pos[patients[pos] == chosen[: pos.size]]] = True
+    return out
 
 
 def start_month(world: World) -> None:

@@ -78,9 +78,10 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
     left = pop.episode_left[s]
 
     factor = hooks.factor(world, s, "needs", None)
-    forcing = hooks("forced_needs", s)
-    if factor is None and not forcing:
-        # no feature acts on the needs: probability, draws and new episodes in one pass
+    forced = _forced_needs(world, s)
+    if factor is None and forced is None:
+        # no feature acts on the needs this month: probability, draws and new episodes in one
+        # pass
         idx_new, p_new = world.kernels.new_needs(
             u_need,
             pop.function,
@@ -92,7 +93,7 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
         )
         referred = np.zeros(idx_new.size, np.bool_)
     else:
-        idx_new, p_new, referred = _new_episodes_with_features(world, setting, factor, forcing)
+        idx_new, p_new, referred = _new_episodes_with_features(world, setting, factor, forced)
     declined_by_payer = np.zeros(n_payers, np.int64)
     declined_by_group = np.zeros((n_payers, 4), np.int64)
     if idx_new.size:
@@ -136,13 +137,25 @@ def new_episodes(world: World, setting: CareSetting) -> NewEpisodes:
     )
 
 
+def _forced_needs(world: World, s: int) -> np.ndarray | None:
+    """The patients (a boolean per patient) whose episode in setting ``s`` the features start
+    this month whatever their need draw (referrals, readmissions, needs turned away by another
+    setting), or None when no feature starts any."""
+    forced = None
+    for f in world.hooks("forced_needs", s):
+        x = f.forced_needs(world, s)
+        if x is not None:
+            forced = x if forced is None else forced | x
+    return forced
+
+
 def _new_episodes_with_features(
-    world: World, setting: CareSetting, factor: np.ndarray | None, forcing: list
+    world: World, setting: CareSetting, factor: np.ndarray | None, forced: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """New episodes when features act on the needs: a factor on the probability (prevention,
-    told of the episodes it avoided) and episodes started whatever the draw (referrals,
-    readmissions). Returns the new patients, their probabilities capped at 1 and whether a
-    feature started them."""
+    told of the episodes it avoided) and episodes started whatever the draw (``forced``:
+    referrals, readmissions). Returns the new patients, their probabilities capped at 1 and
+    whether a feature started them."""
     hooks = world.hooks
     s = setting.index
     u_need = world.population.need_draws(s)
@@ -159,11 +172,6 @@ def _new_episodes_with_features(
         for f in hooks("events_avoided", s):
             f.events_avoided(world, s, "needs", avoided, None)
         del would
-    forced = None
-    for f in forcing:
-        x = f.forced_needs(world, s)
-        if x is not None:
-            forced = x if forced is None else forced | x
     if forced is not None:
         forced = forced & (left == 0)
         if world.life is not None:

@@ -37,7 +37,9 @@ the intensity choice [@ellis1986] are the special case of a straight schedule
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,10 @@ class Position:
     rate level included); ``period_units`` the units already in the patient's current payment
     period and ``episode_units`` those already in its episode (a stay's days so far);
     ``months_left`` the months left in the payment period, this one included (1 for a
-    contract that pays by the month). Case mix is as coded."""
+    contract that pays by the month). Case mix is as coded.
+
+    A position made by :meth:`deferred` gathers some fields from the population only when
+    they are first read (a price per unit reads none of the case mix)."""
 
     provider: np.ndarray
     patient: np.ndarray
@@ -76,6 +81,34 @@ class Position:
     month: int = 0
     year: int = 0
     month_of_year: int = 1
+    #: the fields not made yet, each with what makes it (see :meth:`deferred`)
+    _later: dict[str, Callable[[], Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @classmethod
+    def deferred(cls, later: dict[str, Callable[[], Any]], **fields: Any) -> Position:
+        """A position with ``fields`` now and the fields of ``later`` made by their function
+        when first read (once). What they gather is read then, not now: a caller uses the
+        position before the population changes (:func:`sim.engine.month.incentives.position`
+        prices the patients where they stand, at once)."""
+        names = {n for n in cls.__slots__ if n != "_later"}
+        if set(fields) | set(later) != names or set(fields) & set(later):
+            raise TypeError(f"Position.deferred: every field once, of {sorted(names)}")
+        pos = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(pos, name, value)
+        object.__setattr__(pos, "_later", dict(later))
+        return pos
+
+    def __getattr__(self, name: str) -> Any:
+        # called only for a field not set: one that deferred() left to make when read
+        later = object.__getattribute__(self, "_later")
+        if not later or name not in later:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = later.pop(name)()
+        object.__setattr__(self, name, value)
+        return value
 
     @property
     def size(self) -> int:
@@ -86,23 +119,62 @@ class Position:
         """The position of some of the patients (``rows``: indices or a mask)."""
         out = {}
         for name in self.__slots__:
+            if name == "_later":
+                continue
             value = getattr(self, name)
             out[name] = value[rows] if isinstance(value, np.ndarray) else value
         return Position(**out)
 
 
-@dataclass(frozen=True, slots=True)
 class Prices:
     """What the contract pays for the provider's decisions about each patient (USD; see the
-    module docstring): ``schedule`` (patients × (units + 1)) and ``case`` (per patient)."""
+    module docstring): ``schedule`` (patients × (units + 1)) and ``case`` (per patient).
 
-    schedule: np.ndarray
-    case: np.ndarray
+    A straight schedule (:func:`straight`: a price per unit) is held as that price,
+    ``per_unit``, with ``units``, and built when ``schedule`` is first read: the best plans
+    (:func:`sim.engine.decisions.plan`) read the price per unit alone, which spares a patients ×
+    units array a month (``per_unit`` is None for any other schedule)."""
+
+    __slots__ = ("_schedule", "_units", "case", "per_unit")
+
+    def __init__(
+        self,
+        schedule: np.ndarray | None,
+        case: np.ndarray,
+        *,
+        per_unit: np.ndarray | None = None,
+        units: int | None = None,
+    ) -> None:
+        if schedule is None and (per_unit is None or units is None):
+            raise ValueError("Prices: a schedule, or a straight one's per_unit and units")
+        self._schedule = schedule
+        self._units = units
+        self.case = case
+        self.per_unit = per_unit
+
+    @property
+    def schedule(self) -> np.ndarray:
+        """The revenue of 0..``units`` more units, per patient (patients × (units + 1))."""
+        if self._schedule is None:
+            assert self.per_unit is not None and self._units is not None  # __init__
+            self._schedule = self.per_unit[:, None] * grid(self._units)[None, :]
+        return self._schedule
+
+    @property
+    def size(self) -> int:
+        """Number of patients."""
+        if self._schedule is None:
+            assert self.per_unit is not None  # __init__
+            return int(self.per_unit.shape[0])
+        return int(self._schedule.shape[0])
 
     @property
     def units(self) -> int:
         """The most units the schedule prices (its last column)."""
-        return self.schedule.shape[1] - 1
+        if self._schedule is None:
+            assert self._units is not None  # __init__
+            return self._units
+        return self._schedule.shape[1] - 1
 
     def unit_price(self) -> np.ndarray:
         """The price of each further unit: column ``k`` is what unit ``k + 1`` earns."""
@@ -125,12 +197,22 @@ def grid(units: int) -> np.ndarray:
     return np.arange(units + 1, dtype=np.float64)
 
 
+def per_patient(x: np.ndarray | float, n: int) -> np.ndarray:
+    """``x`` (one number or one per patient) as ``n`` float64s: itself when it is that
+    already, else broadcast (a view; ``np.broadcast_to`` costs microseconds a call)."""
+    a = np.asarray(x, np.float64)
+    return a if a.shape == (n,) else np.broadcast_to(a, (n,))
+
+
 def straight(per_unit: np.ndarray | float, n: int, units: int, case=0.0) -> Prices:
     """A schedule that pays ``per_unit`` for every unit (a fee), and ``case`` per case."""
-    per = np.broadcast_to(np.asarray(per_unit, np.float64), (n,))
+    # its own copy: the schedule is built from it when read, after the caller has moved on
+    per = np.array(per_patient(per_unit, n))
     return Prices(
-        per[:, None] * grid(units)[None, :],
-        np.broadcast_to(np.asarray(case, np.float64), (n,)).copy(),
+        None,
+        np.array(per_patient(case, n)),
+        per_unit=per,
+        units=int(units),
     )
 
 

@@ -251,3 +251,32 @@ def test_straight_helpers():
     assert isinstance(p, Prices)
     np.testing.assert_allclose(p.at(np.array([2, 9])), [4.0, 9.0])
     np.testing.assert_allclose(p.scaled(0.5).case, [0.5, 0.0])
+
+
+def test_a_deferred_position_makes_each_field_once_when_read():
+    """Position.deferred: the fields left for later are made on first read, once; take and
+    dataclasses.replace see every field; each field is given once, now or later."""
+    import dataclasses
+
+    names = [n for n in Position.__slots__ if n != "_later"]
+    now = {n: np.arange(4) for n in names if n not in ("risk", "condition")}
+    made = []
+
+    def risk():
+        made.append("risk")
+        return np.full(4, 1.5)
+
+    later = {"risk": risk, "condition": lambda: np.arange(4, dtype=np.int8)}
+    pos = Position.deferred(later, **now)
+    assert made == []
+    assert (pos.risk == 1.5).all() and (pos.risk == 1.5).all()
+    assert made == ["risk"]
+    assert (pos.take(np.array([1, 3])).condition == [1, 3]).all()
+    again = dataclasses.replace(Position.deferred(later, **now), month=7)
+    assert again.month == 7 and (again.risk == 1.5).all() and again.condition.dtype == np.int8
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = pos.nothing
+    with pytest.raises(TypeError, match="every field once"):
+        Position.deferred({}, **now)
+    with pytest.raises(TypeError, match="every field once"):
+        Position.deferred({**later, "month": lambda: 1}, **now)
