@@ -147,6 +147,7 @@ def test_rows_read_once_gives_frictionless_own_cells(folder):
         want = list(theirs.read_cell_stream_create())
         assert len(got) == len(df) + 1
         assert pd.DataFrame(got).equals(pd.DataFrame(want))  # NaN and NaT equal themselves
+        assert [list(map(type, r)) for r in got] == [list(map(type, r)) for r in want]
 
 
 def test_a_parquet_table_that_breaks_the_schema_is_refused(folder, tmp_path):
