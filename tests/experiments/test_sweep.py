@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,22 @@ field = "behaviour.initial_offset"
 levels = [0.0, 1.0, 2.0]
 """
 
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The GRID sweep run serially once for the tests that read its folder (or change a copy
+    of it: :func:`copy_of`): (sweep, outcome, folder)."""
+    tmp = tmp_path_factory.mktemp("grid")
+    sweep = load_sweep(write_sweep(tmp, GRID))
+    outcome = run_sweep(sweep, tmp / "out", executor="serial")
+    return sweep, outcome, tmp / "out"
+
+
+def copy_of(folder: Path, tmp: Path) -> Path:
+    """A copy of a finished sweep's folder, for a test that changes it."""
+    return Path(shutil.copytree(folder, tmp / "out"))
+
+
 SOBOL = """
 replications = 1
 [design]
@@ -113,12 +130,11 @@ def test_sampled_designs_stay_in_bounds_and_are_reproducible(tmp_path):
     assert d.equals(design_points(sweep.config))
 
 
-def test_replications_share_seeds_across_points(tmp_path):
+def test_replications_share_seeds_across_points(grid):
     """Replication r has the same seed and streams at every design point and in every arm."""
-    sweep = load_sweep(write_sweep(tmp_path, GRID))
-    outcome = run_sweep(sweep, tmp_path / "out", executor="serial")
+    _, outcome, out = grid
     assert outcome.done == outcome.total == 12 and not outcome.failed
-    monthly = pd.read_parquet(tmp_path / "out" / "monthly.parquet")
+    monthly = pd.read_parquet(out / "monthly.parquet")
     assert set(monthly["seed"]) == {3}
     # with identical streams, month-0 needs are identical at every point for a replicate
     m0 = monthly[(monthly["month"] == 0) & (monthly["arm"] == "ffs")]
@@ -127,12 +143,11 @@ def test_replications_share_seeds_across_points(tmp_path):
     assert per_point.loc[0].iloc[0] != per_point.loc[1].iloc[0]
 
 
-def test_same_bytes_whatever_the_executor(tmp_path):
+def test_same_bytes_whatever_the_executor(tmp_path, grid):
     """A process pool, a real dask LocalCluster and a serial run write identical tables."""
-    path = write_sweep(tmp_path, GRID)
-    sweep = load_sweep(path)
-    outs = {}
-    for executor, workers in (("serial", 1), ("process", 2), ("dask-local", 2)):
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    outs = {"serial": grid[2]}
+    for executor, workers in (("process", 2), ("dask-local", 2)):
         out = tmp_path / executor
         outcome = run_sweep(sweep, out, executor=executor, workers=workers)
         assert outcome.done == outcome.total and not outcome.failed, outcome.failed
@@ -210,12 +225,10 @@ def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch):
     assert (out / "summary.parquet").exists()
 
 
-def test_dataset_is_described(tmp_path):
+def test_dataset_is_described(grid):
     """datapackage.json is a valid Frictionless package describing every column with a unit."""
     frictionless = pytest.importorskip("frictionless")
-    sweep = load_sweep(write_sweep(tmp_path, GRID))
-    out = tmp_path / "out"
-    run_sweep(sweep, out, executor="serial")
+    out = grid[2]
     pkg = json.loads((out / "datapackage.json").read_text())
     assert frictionless.validate(str(out / "datapackage.json")).valid
     for res in pkg["resources"]:
@@ -228,16 +241,16 @@ def test_dataset_is_described(tmp_path):
     assert "# sw" in (out / "README.md").read_text()
 
 
-def test_dataset_licence_and_version_are_the_users(tmp_path):
+def test_dataset_licence_and_version_are_the_users(tmp_path, grid):
     """The dataset's licence and version are the user's (default CC-BY-4.0 and 1.0.0)."""
-    sweep = load_sweep(write_sweep(tmp_path, GRID))
-    run_sweep(sweep, tmp_path / "a", executor="serial")
-    pkg = json.loads((tmp_path / "a" / "datapackage.json").read_text())
+    sweep, _, done = grid
+    pkg = json.loads((done / "datapackage.json").read_text())
     assert (pkg["licenses"][0]["name"], pkg["version"]) == ("CC-BY-4.0", "1.0.0")
-    gather(sweep, tmp_path / "a", data_license="ODbL-1.0", data_version="2.0.1")
-    pkg = json.loads((tmp_path / "a" / "datapackage.json").read_text())
+    out = copy_of(done, tmp_path)
+    gather(sweep, out, data_license="ODbL-1.0", data_version="2.0.1")
+    pkg = json.loads((out / "datapackage.json").read_text())
     assert (pkg["licenses"][0]["name"], pkg["version"]) == ("ODbL-1.0", "2.0.1")
-    meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    meta = json.loads((out / "metadata.json").read_text())
     assert meta["version"] == sim.__version__
 
 
@@ -294,16 +307,14 @@ def test_bad_sweep_files(tmp_path, case):
     assert str(path) in text and field in text and allowed in text, text
 
 
-def test_cli_bad_sweep_and_foreign_folder(tmp_path):
+def test_cli_bad_sweep_and_foreign_folder(tmp_path, grid):
     """CLI: a bad sweep exits 2 with no traceback; a folder of another sweep is refused."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     path = write_sweep(tmp_path, BAD_SWEEPS["unknown key"][0])
     p = subprocess.run([sys.executable, "-m", "sim", "sweep", str(path)], env=env,
                        capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert p.returncode == 2 and "Traceback" not in p.stderr and "colour" in p.stderr
-    good = write_sweep(tmp_path, GRID, name="good")
-    out = tmp_path / "out"
-    run_sweep(load_sweep(good), out, executor="serial")
+    out = copy_of(grid[2], tmp_path)  # the folder of a finished sweep
     other = write_sweep(tmp_path, GRID.replace("seed = 3", "seed = 4"), name="other")
     with pytest.raises(ResultsError, match="different sweep"):
         run_sweep(load_sweep(other), out, executor="serial")
@@ -340,12 +351,11 @@ def test_worker_with_other_code_fails_the_run(tmp_path, monkeypatch):
     assert res.status == "failed" and "different simulation code" in res.error
 
 
-def test_damaged_part_is_reported_with_its_path(tmp_path):
+def test_damaged_part_is_reported_with_its_path(tmp_path, grid):
     """A part damaged outside the tool gives a clear error naming it, and deleting it redoes
     just that run."""
-    sweep = load_sweep(write_sweep(tmp_path, GRID))
-    out = tmp_path / "out"
-    run_sweep(sweep, out, executor="serial")
+    sweep = grid[0]
+    out = copy_of(grid[2], tmp_path)
     part = sorted((out / PARTS).glob("summary-*.parquet"))[3]
     part.write_bytes(b"not parquet")
     from sim.experiments.sweep import gather

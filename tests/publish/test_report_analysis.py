@@ -4,7 +4,9 @@ page from a template with rendered Markdown, LaTeX tables that fit."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import struct
 
 import numpy as np
@@ -39,7 +41,10 @@ def snf_report(tmp_path_factory):
         str(out),
     ]
     assert main(args) == 0
-    return out, build_report(out)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # `sim report` without --quiet: progress on stderr
+        assert main(["report", str(out)]) == 0
+    return out, out / "report", err.getvalue()
 
 
 def _png_size(path):
@@ -58,13 +63,13 @@ def _png_dpi(path):
 def test_the_report_leads_with_the_key_measures_against_the_declared_baseline(snf_report):
     """The scenario says baseline = legacy: differences are reform − legacy, and the first
     section of report.html is the key measures."""
-    _, report = snf_report
-    key = pd.read_csv(report.folder / "tables" / "key_measures.csv")
+    _, folder, _ = snf_report
+    key = pd.read_csv(folder / "tables" / "key_measures.csv")
     diffs = key[key["kind"] != "level"]
     assert set(diffs["kind"]) == {"difference from legacy"}
     assert set(diffs["arm"]) == {"reform"}
     assert "therapy_minutes_per_day:snf" in set(key["measure"])
-    html = (report.folder / "report.html").read_text()
+    html = (folder / "report.html").read_text()
     assert html.index('id="key"') < html.index('id="trends"') < html.index('id="tables"')
     # figures come before the tables in every section
     assert html.index('id="key_measures"') < html.index('id="key_measures"', html.index("<img"))
@@ -73,7 +78,7 @@ def test_the_report_leads_with_the_key_measures_against_the_declared_baseline(sn
 def test_key_measure_values_are_ratios_of_the_monthly_table(snf_report):
     """Therapy minutes per day = the three therapy-minute columns over days of stay, per arm,
     replicate and month (mean over replications in the data file)."""
-    out, report = snf_report
+    out, folder, _ = snf_report
     m = pd.read_parquet(out / "monthly.parquet")
     snf = (
         m[m["setting"] == "snf"]
@@ -89,7 +94,7 @@ def test_key_measure_values_are_ratios_of_the_monthly_table(snf_report):
     )
     per = snf.iloc[:, :3].sum(axis=1) / snf["service_units"]
     expected = per.groupby(["arm", "month"]).mean()
-    got = pd.read_csv(report.folder / "data" / "key_measures_monthly.csv")
+    got = pd.read_csv(folder / "data" / "key_measures_monthly.csv")
     got = got[got["measure"] == "therapy_minutes_per_day:snf"].set_index(["arm", "month"])
     np.testing.assert_allclose(got["mean"], expected.loc[got.index], rtol=1e-9)
 
@@ -109,8 +114,8 @@ def test_switches_are_dated_events():
 
 def test_figures_at_publication_resolution_in_three_formats(snf_report):
     """Every report figure is a PNG at 300 dpi, a PDF and an SVG; trends.png of the run too."""
-    out, report = snf_report
-    pngs = sorted((report.folder / "figures").glob("*.png"))
+    out, folder, _ = snf_report
+    pngs = sorted((folder / "figures").glob("*.png"))
     assert pngs
     for png in pngs:
         assert png.with_suffix(".pdf").exists() and png.with_suffix(".svg").exists()
@@ -191,7 +196,7 @@ def test_notes_are_rendered_from_markdown_and_raw_html_is_escaped(snf_report):
     assert "<code>x</code>" in render_markdown("a `x` b", inline=True)
     assert "<strong>b</strong>" in render_markdown("a **b**")
     assert "<script>" not in render_markdown("<script>alert(1)</script>")
-    html = (snf_report[1].folder / "report.html").read_text()
+    html = (snf_report[1] / "report.html").read_text()
     assert (
         "`[analysis] key_measures`" not in html and "<code>[analysis] key_measures</code>" in html
     )
@@ -258,10 +263,11 @@ def test_subgroup_and_economics_sections(tmp_path):
 
 
 def test_report_progress_and_quiet(tmp_path, snf_report, capsys):
-    """sim report prints progress lines on stderr, none with --quiet; stdout lists files."""
-    out, _ = snf_report
-    assert main(["report", str(out), "--out", str(tmp_path / "a")]) == 0
-    err = capsys.readouterr().err
+    """sim report prints progress lines on stderr (the module's report was made so), none with
+    --quiet; stdout lists files."""
+    out, _, err = snf_report
     assert "sim report: 1/" in err and "steps" in err
     assert main(["report", str(out), "--out", str(tmp_path / "b"), "--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert str(tmp_path / "b" / "report.html") in captured.out

@@ -121,3 +121,51 @@ def test_an_empty_licence_is_refused_before_running(tmp_path):
              cwd=tmp_path)  # fmt: skip
     assert p.returncode == 2 and "SPDX" in p.stderr
     assert not (tmp_path / "res").exists()
+
+
+def test_rows_read_once_gives_frictionless_own_cells(folder):
+    """The data-frame parser :func:`sim.results.datapackage.rows_read_once` registers yields
+    exactly the cells of frictionless's own (each table of the run, index, missing values and
+    dates included), and is the one validation uses."""
+    import numpy as np
+    import pandas as pd
+    from frictionless.formats.pandas.parser import PandasParser
+
+    from sim.results.datapackage import rows_read_once
+
+    rows_read_once(frictionless)
+    dates = pd.to_datetime(["2018-01-01", None, "2018-03-01"])
+    mixed = pd.DataFrame({"i": [1, 2, 3], "x": [0.5, np.nan, 2.0], "s": ["a", None, "c"],
+                          "b": [True, False, True], "t": dates}).set_index("i")  # fmt: skip
+    frames = [mixed] + [pd.read_parquet(folder / f) for f in ("monthly.parquet",
+                                                              "providers.parquet")]  # fmt: skip
+    for df in frames:
+        ours = frictionless.system.create_parser(frictionless.Resource(data=df))
+        assert type(ours) is not PandasParser and isinstance(ours, PandasParser)
+        theirs = PandasParser(frictionless.Resource(data=df))
+        got = list(ours.read_cell_stream_create())
+        want = list(theirs.read_cell_stream_create())
+        assert len(got) == len(df) + 1
+        assert pd.DataFrame(got).equals(pd.DataFrame(want))  # NaN and NaT equal themselves
+        assert [list(map(type, r)) for r in got] == [list(map(type, r)) for r in want]
+
+
+def test_a_parquet_table_that_breaks_the_schema_is_refused(folder, tmp_path):
+    """A parquet table (read by the parser above) whose values do not fit its schema fails
+    validation too."""
+    import shutil
+
+    import pandas as pd
+
+    from sim.results.datapackage import write_run_datapackage
+
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    (bad / "datapackage.json").unlink()
+    monthly = pd.read_parquet(bad / "monthly.parquet")
+    monthly["month"] = monthly["month"].astype(str)
+    monthly.loc[1, "month"] = "lots"
+    monthly.to_parquet(bad / "monthly.parquet")
+    with pytest.raises(ResultsError, match="does not validate"):
+        write_run_datapackage(bad)
+    assert not (bad / "datapackage.json").exists()
