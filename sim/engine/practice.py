@@ -15,7 +15,10 @@ it has.
   from the best response under the old rules toward the one under the new at the provider's
   adjustment speed λ per month (its ``speed``, faster for for-profit providers: partial
   adjustment, the behaviour of convex adjustment costs); providers learn nothing by trial and
-  error (they know the rules; their own event costs are the setting's expected ones).
+  error (they know the rules; their own event costs are the setting's expected ones). With
+  several payers, a provider's practice is a norm over its panel's payer mix plus a
+  payer-specific part of size ``behaviour.payer_specificity`` (:meth:`BestResponse.practised`);
+  whom it takes (the extensive margin) is decided at the case's own payer's prices.
 """
 
 from __future__ import annotations
@@ -114,15 +117,48 @@ class BestResponse:
         """(no experiment, planned units this month): the best response, moved only part of
         the way from the old rules' while a change of rules is under way."""
         s = setting.index
-        now = self.plans(world, s, patients, provider, need, by_payer, new_episode)
-        planned = now.per_month
+        args = (world, s, patients, provider, need, by_payer, new_episode)
+        planned = self.practised(*args)
         old = self.previous[s]
         if any(c is not None for c in old):
             was = [c if c is not None else world.contract(s, g) for g, c in enumerate(old)]
-            before = self.plans(world, s, patients, provider, need, by_payer, new_episode, was)
+            before = self.practised(*args, was)
             w = self.weight[s][provider]
-            planned = before.per_month + w * (planned - before.per_month)
+            planned = before + w * (planned - before)
         return np.zeros(patients.size, np.int8), planned
+
+    def practised(
+        self, world: World, s: int, patients: np.ndarray, provider: np.ndarray,
+        need: np.ndarray, by_payer: list[slice], new_episode: np.ndarray,
+        contracts: list[PaymentModel] | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Planned units this month under ``contracts`` (default: those in force), with payer
+        specificity λ (``behaviour.payer_specificity``): the provider's norm, the mean of its
+        best responses to every payer's prices for the patient weighted by the payers' shares
+        of its members, plus λ × the way from it to the patient's own payer's best response.
+        λ = 1 (or one payer): each patient's own best response; λ = 0: one practice for the
+        provider's whole panel (Glied & Zivin 2002). The norm is the closed form of the
+        learning mode's shared style (``Σ_g w_g·θ*_g``, :mod:`sim.engine.behaviour`)."""
+        own = self.plans(world, s, patients, provider, need, by_payer, new_episode, contracts)
+        lam = world.behaviour.payer_specificity
+        if lam >= 1.0 or len(by_payer) < 2 or patients.size == 0:
+            return own.per_month
+        share = world.providers[s].payer_weight()[provider]
+        rows = np.arange(patients.size)
+        norm = np.zeros(patients.size)
+        for h, b in enumerate(by_payer):
+            as_h = own.per_month.copy()
+            # the others' patients, as if payer h's (where the provider has h's members)
+            other = np.concatenate([rows[: b.start], rows[b.stop :]])
+            other = other[share[other, h] > 0]
+            if other.size:
+                c = world.contract(s, h) if contracts is None else contracts[h]
+                as_h[other] = incentives.plans_as(
+                    world, s, h, patients[other], provider[other], need[other],
+                    new_episode[other], c,
+                ).per_month  # fmt: skip
+            norm += share[:, h] * as_h
+        return norm + lam * (own.per_month - norm)
 
     def case_plan(
         self, world: World, s: int, provider: np.ndarray, g: int, prices, need: np.ndarray,

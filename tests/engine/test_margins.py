@@ -202,3 +202,33 @@ def test_a_case_costs_its_share_of_the_episodes_cost(tmp_path, share):
     st = sc.settings["outpatient_therapy"]
     dollars = share * st.marginal_cost * st.optimal_units * st.episode_months
     assert values[0.0] - values[share] == pytest.approx(dollars, rel=1e-9)
+
+
+def test_payer_specificity_blends_the_payers_best_responses(tmp_path):
+    """``behaviour.payer_specificity`` λ in best-response practice: a provider plays its norm
+    (the mean of its best responses to each payer's prices, weighted by the payers' shares of
+    its members) plus λ × the way to the patient's own payer's. Under fee-for-service the
+    commercial payer's 1.4× fees buy its patients more units than Medicare's at λ = 1; at
+    λ = 0 both payers' patients get the provider's one practice; units are linear in λ (the
+    same patients and draws in every run, so λ = ½ lies halfway, up to the rounding)."""
+    arms = ARM.format(name="ffs", contract='model = "ffs"')
+    per = {}
+    for lam in (0.0, 0.5, 1.0):
+        sc = scenario(tmp_path, arms, months=3, admission="false")
+        sc = sc.model_copy(
+            update={"behaviour": sc.behaviour.model_copy(update={"payer_specificity": lam})}
+        )
+        m = run(sc).monthly
+        d = m[m.setting == "outpatient_therapy"].groupby("payer")[
+            ["service_units", "patients_treated"]
+        ].sum()
+        per[lam] = d.service_units / d.patients_treated
+    own, one = per[1.0], per[0.0]
+    assert own["commercial"] > 1.1 * own["medicare_ffs"]
+    # one practice: the payers' patients alike up to their needs' sampling (a few %)
+    assert one["commercial"] == pytest.approx(one["medicare_ffs"], rel=0.03)
+    # between the payers' own responses: Medicare's patients get more, commercial's fewer
+    assert own["medicare_ffs"] < one["medicare_ffs"] and one["commercial"] < own["commercial"]
+    half = (per[0.0] + per[1.0]) / 2
+    gap = (per[1.0] - per[0.0]).abs()
+    assert ((per[0.5] - half).abs() < 0.05 * gap).all()

@@ -285,6 +285,27 @@ def priced(
     return terms.net_prices(contract.params, contract.prices(pos, units)), limit
 
 
+def plans_as(
+    world: World,
+    s: int,
+    g: int,
+    patients: np.ndarray,
+    provider: np.ndarray,
+    need: np.ndarray,
+    new_episode: np.ndarray,
+    contract: PaymentModel,
+) -> Plan:
+    """The best plans of ``patients`` (ascending) priced as payer ``g``'s under ``contract``:
+    their own plans for payer ``g``'s patients, and for another payer's what the provider's
+    best response would be were they payer ``g``'s (the payer-blended norm of best-response
+    practice, :mod:`sim.engine.practice`)."""
+    pos = position(world, s, g, patients, provider, new_episode, contract)
+    prices, limit = priced(world, s, g, pos, contract)
+    floor = np.ceil(world.settings[s].cfg.minimum_care * need * pos.months_left)
+    return plan(prices, need, pos.months_left, decision_terms(world, s, g, provider, contract),
+                limit, floor, world.kernels)  # fmt: skip
+
+
 def best_plans(
     world: World,
     s: int,
@@ -306,11 +327,7 @@ def best_plans(
         if b.start == b.stop:
             continue
         c = world.contract(s, g) if contracts is None else contracts[g]
-        pos = position(world, s, g, patients[b], provider[b], new_episode[b], c)
-        prices, limit = priced(world, s, g, pos, c)
-        floor = np.ceil(world.settings[s].cfg.minimum_care * need[b] * pos.months_left)
-        best = plan(prices, need[b], pos.months_left, decision_terms(world, s, g, provider[b], c),
-                    limit, floor, world.kernels)  # fmt: skip
+        best = plans_as(world, s, g, patients[b], provider[b], need[b], new_episode[b], c)
         units[b], months[b], per_month[b], value[b] = (
             best.units,
             best.months,
