@@ -219,9 +219,11 @@ def test_payer_specificity_blends_the_payers_best_responses(tmp_path):
             update={"behaviour": sc.behaviour.model_copy(update={"payer_specificity": lam})}
         )
         m = run(sc).monthly
-        d = m[m.setting == "outpatient_therapy"].groupby("payer")[
-            ["service_units", "patients_treated"]
-        ].sum()
+        d = (
+            m[m.setting == "outpatient_therapy"]
+            .groupby("payer")[["service_units", "patients_treated"]]
+            .sum()
+        )
         per[lam] = d.service_units / d.patients_treated
     own, one = per[1.0], per[0.0]
     assert own["commercial"] > 1.1 * own["medicare_ffs"]
