@@ -164,6 +164,9 @@ def cases() -> dict[str, dict[str, Any]]:
             "behaviour.mode": "best_response",
             "behaviour.admission.enabled": True,
             "supply.participation.enabled": False,
+            # each patient planned at its own payer's prices, as recorded before best response
+            # honoured payer specificity (its default, 0, is one practice per panel)
+            "behaviour.payer_specificity": 1.0,
         },
     )
     for name in ("home_health_reform", "snf_payment_reform", "joint_replacement_bundle"):
@@ -179,6 +182,9 @@ def cases() -> dict[str, dict[str, Any]]:
             "behaviour.mode": "best_response",
             "behaviour.admission.enabled": True,
             "supply.participation.enabled": False,
+            # each patient planned at its own payer's prices, as recorded before best response
+            # honoured payer specificity (its default, 0, is one practice per panel)
+            "behaviour.payer_specificity": 1.0,
             "supply.capacity.target": "price",
             "supply.capacity.ration_admissions": True,
             "supply.capacity.warmup_months": 2,

@@ -198,16 +198,17 @@ class BehaviourConfig(Strict):
     payer_specificity: float = F(
         0.0,
         "fraction",
-        "Size of the payer-specific part of every learnt style (θ: units, and so length of "
-        "stay in a day-of-stay setting; a therapy setting's minutes per day): 0, one norm for "
-        "all of a provider's patients, which responds to every payer's incentives weighted by "
-        "its share of the provider's patients; 1, a fully separate style per payer, learnt "
-        "from that payer's patients alone; in between, the norm plus that share of the "
-        "difference. 0 is the default because it is what providers did before the option "
-        "existed (one style per provider); physicians' treatment follows the payer mix of "
-        "their whole panel (Glied & Zivin 2002, J Health Econ 21:337 [@glied2002]; values in "
-        "between are "
-        "an assumption).",
+        "Size of the payer-specific part of a provider's practice: of every learnt style (θ: "
+        "units, and so length of stay in a day-of-stay setting; a therapy setting's minutes "
+        "per day), and of a best-responding provider's planned units. 0, one norm for all of "
+        "a provider's patients, which responds to every payer's incentives weighted by its "
+        "share of the provider's patients (best response: the share-weighted mean of its "
+        "best responses to each payer's prices for the patient); 1, a fully separate style "
+        "per payer, learnt from that payer's patients alone (best response: each patient "
+        "planned at its own payer's prices); in between, the norm plus that share of the "
+        "difference. Physicians' treatment follows the payer mix of their whole panel (Glied "
+        "& Zivin 2002, J Health Econ 21:337 [@glied2002]; the size is an assumption, and the "
+        "base world calibrates it).",
         ge=0,
         le=1,
     )
