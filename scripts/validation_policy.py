@@ -1,0 +1,146 @@
+"""The policy numbers four validation scenarios derive from the model's own pre-reform run.
+
+    python scripts/validation_policy.py                  # all four
+    python scripts/validation_policy.py pps_1983 cjr_2016
+
+A validation case may set only policy, but four reforms set a number by a rule on historical
+spending, which in the model is the model's own spending before the reform. Each scenario's
+comment block states the rule and the run; this script does that run and applies the rule:
+the scenario file itself (its world, seed, 40,000 patients and months) with one replication
+(replicate 0) of the counterfactual arm only, whose monthly rows of one setting are summed over
+the window (months a to b - 1). It prints, per case, the measured figure, the policy value the
+rule gives and the file and field the value belongs in; copy them across after the world
+changes (the rule, not the validation target, fixes them):
+
+- cjr_2016: the target price = the ffs arm's mean pathway spending per closed episode in
+  2013-2015 × 0.97 ([@cms_cjr2015]);
+- ips_1997: the per-beneficiary limit = 98% of the cost-based arm's mean payment per
+  home-health episode in 1996;
+- maryland_2014: budget_pmpm = the per-case arm's hospital revenue per member-month in 2013
+  (mean risk score ≈ 1), and rate_level = that revenue over its charges at the fee schedule
+  (the world's hospital rate per day), so that 2013 charges equal 2013 revenue;
+- pps_1983: the price per stay = the cost-based arm's mean payment per stay in the year before
+  the switch (budget-neutral, at mean case-mix weight ≈ 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sim.experiments.run import run
+from sim.scenario import Scenario, load_scenario
+
+#: (what was measured, its value, the field and contract it goes in, the derived value, format)
+Derived = tuple[str, float, str, float, str]
+
+
+@dataclass(frozen=True)
+class Case:
+    arm: str  # the counterfactual arm
+    setting: str
+    window: tuple[int, int]  # months a to b - 1
+    derive: Callable[[pd.Series, Scenario], list[Derived]]
+
+
+def cjr(d: pd.Series, sc: Scenario) -> list[Derived]:
+    spend = d["pathway_spending"] / d["pathways_closed"]
+    return [
+        (
+            "mean pathway spending per closed episode",
+            spend,
+            "cjr arm, switch contract: target_price",
+            round(0.97 * spend),
+            ",.0f",
+        )
+    ]
+
+
+def ips(d: pd.Series, sc: Scenario) -> list[Derived]:
+    pay = d["payer_payments"] / d["episodes"]
+    return [
+        (
+            "mean payment per home-health episode",
+            pay,
+            "ips arm, switch contract: per_beneficiary_limit",
+            round(0.98 * pay),
+            ",.0f",
+        )
+    ]
+
+
+def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
+    revenue = d["provider_revenue"]
+    pmpm = revenue / d["members"]
+    charges = d["service_units"] * sc.settings["hospital"].per_visit_rate
+    return [
+        (
+            "hospital revenue per member-month",
+            pmpm,
+            "global_budget arm, switch contract: budget_pmpm",
+            round(pmpm, 2),
+            ",.2f",
+        ),
+        (
+            "revenue / charges at the fee schedule",
+            revenue / charges,
+            "global_budget arm, switch contract: rate_level",
+            round(revenue / charges, 3),
+            ".3f",
+        ),
+    ]
+
+
+def pps(d: pd.Series, sc: Scenario) -> list[Derived]:
+    pay = d["payer_payments"] / d["episodes"]
+    return [
+        (
+            "mean payment per stay",
+            pay,
+            "pps arm, switch contract: base_rate",
+            round(pay),
+            ",.0f",
+        )
+    ]
+
+
+CASES = {
+    "cjr_2016": Case("ffs", "hospital", (0, 36), cjr),
+    "ips_1997": Case("cost_based", "home_health", (12, 24), ips),
+    "maryland_2014": Case("per_case", "hospital", (24, 36), maryland),
+    "pps_1983": Case("cost_based", "hospital", (9, 21), pps),
+}
+
+
+def window(df: pd.DataFrame, a: int, b: int) -> pd.DataFrame:
+    return df[(df["month"] >= a) & (df["month"] < b)]
+
+
+def measure(name: str) -> None:
+    case = CASES[name]
+    path = f"validation/scenarios/{name}.toml"
+    sc = load_scenario(path, ["replications=1"])
+    m = run(sc, arms=[case.arm]).monthly
+    a, b = case.window
+    d = window(m[m["setting"] == case.setting], a, b).sum(numeric_only=True)
+    print(
+        f"{name}: arm {case.arm}, {case.setting}, months {a}-{b - 1} "
+        f"(seed {sc.seed}, {sc.population.patients:,} patients, {sc.months} months, "
+        "one replication)"
+    )
+    for what, x, field, value, fmt in case.derive(d, sc):
+        print(f"  {what}: {x:{fmt}} ({x:.4f}) -> {path}: {field} = {value:{fmt}}")
+
+
+def main(names: list[str]) -> None:
+    for name in names or list(CASES):
+        if name not in CASES:
+            raise SystemExit(f"unknown case {name!r}; known: {', '.join(CASES)}")
+        measure(name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
