@@ -16,9 +16,10 @@ changes (the rule, not the validation target, fixes them):
   2013-2015 × 0.97 ([@cms_cjr2015]);
 - ips_1997: the per-beneficiary limit = 98% of the cost-based arm's mean payment per
   home-health episode in 1996;
-- maryland_2014: budget_pmpm = the per-case arm's hospital revenue per member-month in 2013
-  (mean risk score ≈ 1), and rate_level = that revenue over its charges at the fee schedule
-  (the world's hospital rate per day), so that 2013 charges equal 2013 revenue;
+- maryland_2014: rate_level = the per-case arm's hospital revenue in 2013 over its charges at
+  the fee schedule (the world's hospital rate per day), so that 2013 charges equal 2013
+  revenue (the budget itself is each hospital's own 2013 revenue, which the contract takes from
+  its run: all_payer_budget.base_months, so it follows every posterior draw's world);
 - pps_1983: the price per stay = the cost-based arm's mean payment per stay in the year before
   the switch (budget-neutral, at mean case-mix weight ≈ 1).
 """
@@ -74,16 +75,8 @@ def ips(d: pd.Series, sc: Scenario) -> list[Derived]:
 
 def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
     revenue = d["provider_revenue"]
-    pmpm = revenue / d["members"]
     charges = d["service_units"] * sc.settings["hospital"].per_visit_rate
     return [
-        (
-            "hospital revenue per member-month",
-            pmpm,
-            "global_budget arm, switch contract: budget_pmpm",
-            round(pmpm, 2),
-            ",.2f",
-        ),
         (
             "revenue / charges at the fee schedule",
             revenue / charges,

@@ -285,6 +285,10 @@ class HealthSystemModel(mesa.Model):
                     switched = self.arm.switch_for(switch, payer.name, setting.name)
                     if switched is not None:
                         contract = self.make_contract(switched, conditions)
+                        base = contract.base_period()
+                        if base is not None:
+                            # (the scenario refuses a base period that ends after the switch)
+                            world.history.want(payer.index, setting.index, base)
                         self.schedule_contract_change(
                             switch.month, payer.name, setting.name, contract
                         )
@@ -487,6 +491,9 @@ class HealthSystemModel(mesa.Model):
         g = [p.name for p in world.payers].index(payer)
         s = [st.name for st in world.settings].index(setting)
         old = world.payers[g].contracts[s]
+        base = contract.base_period()
+        if base is not None:
+            contract.begin(*world.history.of(s, g))
         world.payers[g].contracts[s] = contract
         world.policy_period[s, g] += 1
         world.practice.contract_changed(world, s, g, old)

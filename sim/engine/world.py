@@ -292,6 +292,49 @@ class Ledgers:
         self.provider = [np.zeros(n) for n in n_providers]
 
 
+class History:
+    """What contracts that set a number from the run's past (:meth:`PaymentModel.base_period`)
+    read when they come into force: per (setting, payer) asked for, each provider's revenue
+    from the payer and its members and their risk scores, summed over the months asked for.
+    Nothing is recorded for a (setting, payer) no contract asks about."""
+
+    def __init__(self) -> None:
+        #: (setting, payer) -> [first, last) months recorded
+        self.window: dict[tuple[int, int], tuple[int, int]] = {}
+        #: (setting, payer) -> per provider: revenue, members, members' risk scores (sums)
+        self.sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def want(self, s: int, g: int, months: tuple[int, int]) -> None:
+        """Record (setting ``s``, payer ``g``) over ``months``; one base period per pair."""
+        if self.window.setdefault((s, g), months) != months:
+            raise ValueError(
+                f"two base periods for one setting and payer: {self.window[s, g]} and {months}"
+            )
+
+    def record(
+        self, s: int, g: int, month: int, provider: np.ndarray, revenue: np.ndarray,
+        lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Add this month's revenue (per claim row, by provider, plus the lumps per provider)
+        and the panel's members and risk sums, if asked for."""
+        w = self.window.get((s, g))
+        if w is None or not w[0] <= month < w[1]:
+            return
+        n = risk_sum.size
+        by = np.bincount(provider, revenue, minlength=n)[:n]
+        if lump.size:
+            by = by + lump
+        now = (by, np.asarray(members, np.float64), np.asarray(risk_sum, np.float64))
+        before = self.sums.get((s, g))
+        if before is not None:
+            now = (before[0] + now[0], before[1] + now[1], before[2] + now[2])
+        self.sums[s, g] = now
+
+    def of(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per provider, over the recorded months: revenue, member-months, risk-months."""
+        return self.sums[s, g]
+
+
 class World:
     """Everything a month acts on (see the module docstring)."""
 
@@ -323,6 +366,8 @@ class World:
         #: adjustment after a change of rules); it jumps when optimal, and stays when fixed
         self.adjusting = config.behaviour.mode in ("learning", "best_response")
         self.ledgers = Ledgers(len(settings), len(payers), [p.n for p in providers])
+        #: the past that contracts coming in by a switch set numbers from
+        self.history = History()
         beh = config.behaviour
         for prov in providers:
             # one practice across payers: a payer-specific part only with payer_specificity > 0

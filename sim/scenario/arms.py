@@ -133,12 +133,26 @@ def check_arms(sc: Scenario) -> None:
         raise ValueError(f"arms: names must be unique (repeated: {', '.join(sorted(dup))})")
     for i, arm in enumerate(sc.arms):
         listed = [(f"arms.{i}.contracts.{j}", c) for j, c in enumerate(arm.contracts)]
+        for where, c in listed:
+            if getattr(c.params, "base_months", None) is not None:
+                raise ValueError(
+                    f"{where}.base_months: a contract that sets its numbers from the run's "
+                    "history can only come in by a switch (arms.<i>.switches), after its "
+                    "base months"
+                )
         for k, w in enumerate(arm.switches):
             if w.month >= sc.months:
                 raise ValueError(
                     f"arms.{i}.switches.{k}.month: {w.month} is not before the end "
                     f"(months = {sc.months})"
                 )
+            for j, c in enumerate(w.contracts):
+                base = getattr(c.params, "base_months", None)
+                if base is not None and base[1] > w.month:
+                    raise ValueError(
+                        f"arms.{i}.switches.{k}.contracts.{j}.base_months: {list(base)} must "
+                        f"end by the switch's month ({w.month})"
+                    )
             listed += [
                 (f"arms.{i}.switches.{k}.contracts.{j}", c) for j, c in enumerate(w.contracts)
             ]

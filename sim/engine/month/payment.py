@@ -185,5 +185,9 @@ def settle_payer(world: World, g: int) -> None:
         if settlement.denied is not None:
             paid.denied[b] = np.where(sought, settlement.denied, 0.0)
         paid.lump_by_payer[g] = lump_by_provider
+        world.history.record(
+            s, g, world.month_number, care.provider[b], revenue, lump_by_provider,
+            panel.members, panel.risk_sum,
+        )  # fmt: skip
         world.ledgers.payer[s, g] += claims_paid + lump
         world.ledgers.payer_adverse_events[s, g] += ae_paid

@@ -11,10 +11,14 @@ the month's target ``T_h`` and the volume share ``v``, hospital ``h`` is paid
 so its effective price per unit is ``v · rate + (1 − v) · T_h / volume``: ``v = 0`` is a fixed
 budget (prices move to meet the target whatever the volume), ``v = 1`` the rates alone. The
 target is ``budget_pmpm`` × the risk scores of the hospital's members (per member-month at risk
-score 1, risk-adjusted like capitation when ``risk_adjusted``) × (1 + ``annual_update``) per
-calendar year since the contract began, at the payer's rate level when it began: the trends'
-price updates (``[trends]``) raise the charges, not the target, so the annual update is a cap
-on revenue growth that saves against a trend. One more unit earns ``v · rate`` at the margin.
+score 1, risk-adjusted like capitation when ``risk_adjusted``) — or, with ``base_months``, each
+hospital's own revenue per unit of its members' risk over those months of the run before the
+switch that brings the contract in (:meth:`PaymentModel.base_period`; the HSCRC set each
+hospital's budget from its own base-year revenue [@hscrc_gbr]) × its members' risk scores now —
+× (1 + ``annual_update``) per calendar year since the contract began, at the payer's rate
+level when it began: the trends' price updates (``[trends]``) raise the charges, not the
+target, so the annual update is a cap on revenue growth that saves against a trend. One more
+unit earns ``v · rate`` at the margin.
 
 *All-payer*: give every payer's contract for the setting this model (each payer's members'
 target and charges; the payer's rate level applies to both).
@@ -23,7 +27,7 @@ target and charges; the payer's rate level applies to both).
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
 from sim.engine.payment.prices import CodingRevenue, Position
@@ -33,12 +37,22 @@ class AllPayerBudgetParams(ContractParams):
     """Parameters of an all-payer global budget: the target per member, its update, the
     all-payer rate level and the share of volume changes paid."""
 
-    budget_pmpm: float = Field(
-        ...,
+    budget_pmpm: float | None = Field(
+        None,
         ge=0,
-        description="Revenue target per member-month at risk score 1 (the hospital's "
-        "historical revenue per member).",
+        description="Revenue target per member-month at risk score 1, the same for every "
+        "hospital (its historical revenue per member), at the payer's rate level; or give "
+        "base_months.",
         json_schema_extra={"unit": "USD/member-month"},
+    )
+    base_months: list[int] | None = Field(
+        None,
+        description="[first, last) months of the run (from 0, before the switch that brings "
+        "the contract in) whose revenue sets each hospital's own target: its revenue from the "
+        "payer over those months per unit of its members' risk scores (per member when the "
+        "target is not risk-adjusted), as the HSCRC set each hospital's global budget from "
+        "its base-year revenue; instead of budget_pmpm.",
+        json_schema_extra={"unit": "months"},
     )
     annual_update: float = Field(
         0.0,
@@ -88,6 +102,18 @@ class AllPayerBudgetParams(ContractParams):
         description="No deductible applies.",
     )
 
+    @model_validator(mode="after")
+    def _one_target(self) -> AllPayerBudgetParams:
+        b = self.base_months
+        if b is not None and (len(b) != 2 or not 0 <= b[0] < b[1]):
+            raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
+        if (self.budget_pmpm is None) == (self.base_months is None):
+            raise ValueError(
+                "give budget_pmpm (one target per member for every hospital) or base_months "
+                "(each hospital's own revenue over those months), not both"
+            )
+        return self
+
 
 class AllPayerBudget(PaymentModel):
     """A hospital's revenue target with rates adjusted to meet it (module docstring)."""
@@ -106,6 +132,22 @@ class AllPayerBudget(PaymentModel):
         #: grows by its own annual update, not by the trends' price updates (a cap on revenue
         #: growth)
         self._start: tuple[int, float] | None = None
+        #: each hospital's target per unit of members' risk from its base months (with
+        #: base_months), in money of the payer's rates then
+        self._base: np.ndarray | None = None
+
+    def base_period(self) -> tuple[int, int] | None:
+        """The base months, when the target is each hospital's own history."""
+        b = self.params.base_months
+        return None if b is None else (int(b[0]), int(b[1]))
+
+    def begin(self, revenue: np.ndarray, members: np.ndarray, risk: np.ndarray) -> None:
+        """Each hospital's target per unit of its members' risk scores (per member when the
+        target is not risk-adjusted) is its revenue per unit of them over the base months; a
+        hospital that had none gets the mean of the others'."""
+        per = risk if self.params.risk_adjusted else members
+        mean = revenue.sum() / per.sum() if per.sum() > 0 else 0.0
+        self._base = np.divide(revenue, per, out=np.full(revenue.size, mean), where=per > 0)
 
     def marginal_revenue(self, fee_per_unit, rate_multiplier: float = 1.0):
         """``v`` × the all-payer rate of a unit."""
@@ -123,6 +165,10 @@ class AllPayerBudget(PaymentModel):
         first_year, rate = self._start
         growth = (1.0 + prm.annual_update) ** (year - first_year)
         base = panel.risk_sum if prm.risk_adjusted else panel.members
+        if self._base is not None:
+            # each hospital's own history, already at the payer's rates of the base months
+            return base * self._base * growth
+        assert prm.budget_pmpm is not None
         return base * (prm.budget_pmpm * growth * rate)
 
     def coding(self, position: Position, units: np.ndarray, panel: Panel) -> CodingRevenue:

@@ -318,6 +318,18 @@ class PaymentModel:
         amounts per unit)."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
 
+    def base_period(self) -> tuple[int, int] | None:
+        """Months ``[first, last)`` of the run (0-based) from whose history the contract sets
+        a number when it comes into force, provider by provider (a global budget from each
+        hospital's own revenue, as the programmes set it from a base year); ``None``: the
+        contract needs no history. Such a contract can only come in by a switch after them."""
+        return None
+
+    def begin(self, revenue: np.ndarray, members: np.ndarray, risk: np.ndarray) -> None:
+        """The contract comes into force (a switch) with its :meth:`base_period`'s history,
+        per provider, summed over those months: its revenue from this payer, its member-months
+        and its members' risk scores; called only when :meth:`base_period` gives months."""
+
     def run_totals(self, values: np.ndarray) -> np.ndarray:
         """``values`` (sums over this model's providers) summed over the whole run: the same
         values unless the run is sharded, when the model sets this to the exchange's

@@ -230,6 +230,26 @@ def test_a_fixed_budget_meets_the_target_whatever_the_volume():
         assert st.allowed.sum() + st.lump.sum() == pytest.approx(400.0)
 
 
+def test_a_budget_from_history_is_each_hospitals_own_revenue_per_risk():
+    """base_months: hospital 0 earned 600 over 6 risk-months, hospital 1 900 over 3, hospital 2
+    nothing on no members: targets 100 and 300 per risk-month (hospital 2 the mean, 1500/9);
+    this month's risk sums 2, 3 and 1 give lumps 200, 900 and 166.7 at v = 0."""
+    c = contract("all_payer_budget", base_months=[2, 4], volume_share=0.0)
+    assert c.base_period() == (2, 4)
+    c.begin(np.array([600.0, 900.0, 0.0]), np.array([6.0, 3.0, 0.0]), np.array([6.0, 3.0, 0.0]))
+    st = c.settle(claims([0], fee=[1000.0]), panel([2, 3, 1]))
+    np.testing.assert_allclose(st.lump, [200.0, 900.0, 1500.0 / 9.0])
+    assert st.allowed.sum() == 0.0
+
+
+@pytest.mark.parametrize(
+    "fields", [{}, {"budget_pmpm": 10.0, "base_months": [0, 2]}], ids=["neither", "both"]
+)
+def test_a_budget_needs_one_target(fields):
+    with pytest.raises(ValueError, match="budget_pmpm"):
+        contract("all_payer_budget", **fields)
+
+
 # ---------------------------------------------------------------------------------------------
 # ACO
 
