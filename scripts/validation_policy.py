@@ -1,9 +1,9 @@
-"""The policy numbers four validation scenarios derive from the model's own pre-reform run.
+"""The policy numbers three validation scenarios derive from the model's own pre-reform run.
 
-    python scripts/validation_policy.py                  # all four
-    python scripts/validation_policy.py pps_1983 cjr_2016
+    python scripts/validation_policy.py                  # all three
+    python scripts/validation_policy.py ips_1997 cjr_2016
 
-A validation case may set only policy, but four reforms set a number by a rule on historical
+A validation case may set only policy, but three reforms set a number by a rule on historical
 spending, which in the model is the model's own spending before the reform. Each scenario's
 comment block states the rule and the run; this script does that run and applies the rule:
 the scenario file itself (its world, seed, 40,000 patients and months) with one replication
@@ -19,9 +19,11 @@ changes (the rule, not the validation target, fixes them):
 - maryland_2014: rate_level = the per-case arm's hospital revenue in 2013 over its charges at
   the fee schedule (the world's hospital rate per day), so that 2013 charges equal 2013
   revenue (the budget itself is each hospital's own 2013 revenue, which the contract takes from
-  its run: all_payer_budget.base_months, so it follows every posterior draw's world);
-- pps_1983: the price per stay = the cost-based arm's mean payment per stay in the year before
-  the switch (budget-neutral, at mean case-mix weight ≈ 1).
+  its run: all_payer_budget.base_months, so it follows every posterior draw's world).
+
+(pps_1983's price per stay, the cost-based arm's mean payment per stay in the year before the
+switch, is no longer derived here: the contract takes it from its own run,
+`bundled.base_months`, so it follows every posterior draw's world, as Maryland's budget does.)
 """
 
 from __future__ import annotations
@@ -87,24 +89,10 @@ def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
     ]
 
 
-def pps(d: pd.Series, sc: Scenario) -> list[Derived]:
-    pay = d["payer_payments"] / d["episodes"]
-    return [
-        (
-            "mean payment per stay",
-            pay,
-            "pps arm, switch contract: base_rate",
-            round(pay),
-            ",.0f",
-        )
-    ]
-
-
 CASES = {
     "cjr_2016": Case("ffs", "hospital", (0, 36), cjr),
     "ips_1997": Case("cost_based", "home_health", (12, 24), ips),
     "maryland_2014": Case("per_case", "hospital", (24, 36), maryland),
-    "pps_1983": Case("cost_based", "hospital", (9, 21), pps),
 }
 
 

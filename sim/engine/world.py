@@ -27,6 +27,7 @@ import numpy as np
 from sim.engine import kernels
 from sim.engine.behaviour import Experience
 from sim.engine.payment import Panel, PaymentModel
+from sim.engine.payment.base import Base
 
 if TYPE_CHECKING:
     from sim.engine.features.base import Hooks
@@ -295,14 +296,14 @@ class Ledgers:
 class History:
     """What contracts that set a number from the run's past (:meth:`PaymentModel.base_period`)
     read when they come into force: per (setting, payer) asked for, each provider's revenue
-    from the payer and its members and their risk scores, summed over the months asked for.
-    Nothing is recorded for a (setting, payer) no contract asks about."""
+    from the payer, its members and their risk scores, and the episodes of care it started,
+    summed over the months asked for (:class:`~sim.engine.payment.base.Base`). Nothing is
+    recorded for a (setting, payer) no contract asks about."""
 
     def __init__(self) -> None:
         #: (setting, payer) -> [first, last) months recorded
         self.window: dict[tuple[int, int], tuple[int, int]] = {}
-        #: (setting, payer) -> per provider: revenue, members, members' risk scores (sums)
-        self.sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.sums: dict[tuple[int, int], Base] = {}
 
     def want(self, s: int, g: int, months: tuple[int, int]) -> None:
         """Record (setting ``s``, payer ``g``) over ``months``; one base period per pair."""
@@ -313,10 +314,11 @@ class History:
 
     def record(
         self, s: int, g: int, month: int, provider: np.ndarray, revenue: np.ndarray,
-        lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
+        started: np.ndarray, lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
     ) -> None:  # fmt: skip
-        """Add this month's revenue (per claim row, by provider, plus the lumps per provider)
-        and the panel's members and risk sums, if asked for."""
+        """Add this month's revenue (per claim row, by provider, plus the lumps per provider),
+        the episodes started (``started``: per claim row), and the panel's members and risk
+        sums, if asked for."""
         w = self.window.get((s, g))
         if w is None or not w[0] <= month < w[1]:
             return
@@ -324,14 +326,17 @@ class History:
         by = np.bincount(provider, revenue, minlength=n)[:n]
         if lump.size:
             by = by + lump
-        now = (by, np.asarray(members, np.float64), np.asarray(risk_sum, np.float64))
+        now = Base(
+            revenue=by,
+            members=np.asarray(members, np.float64),
+            risk=np.asarray(risk_sum, np.float64),
+            episodes=np.bincount(provider, started, minlength=n)[:n].astype(np.float64),
+        )
         before = self.sums.get((s, g))
-        if before is not None:
-            now = (before[0] + now[0], before[1] + now[1], before[2] + now[2])
-        self.sums[s, g] = now
+        self.sums[s, g] = now if before is None else before + now
 
-    def of(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per provider, over the recorded months: revenue, member-months, risk-months."""
+    def of(self, s: int, g: int) -> Base:
+        """Per provider, summed over the recorded months."""
         return self.sums[s, g]
 
 

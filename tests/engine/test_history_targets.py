@@ -95,3 +95,24 @@ def test_a_budget_from_history_at_month_zero_is_refused(tmp_path):
     path.write_text(text)
     with pytest.raises(ScenarioError, match="can only come in by a switch"):
         load_scenario(path)
+
+
+def test_a_price_per_stay_from_the_base_months_is_budget_neutral(tmp_path):
+    """``bundled.base_months``: the price per stay at weight 1 is what the payer paid over
+    months 2-3 (cost-based) per stay started then, so every month after the switch pays that
+    price for each stay it starts (every case-mix weight 1 here)."""
+    cost_based = 'setting = "hospital", model = "cost_based"'
+    pps = (
+        'setting = "hospital", model = "bundled", base_months = [2, 4], coinsurance = 0.0, '
+        "function_cutoffs = [], function_weights = [1.0], comorbidity_cutoffs = [], "
+        "comorbidity_weights = [1.0]"
+    )
+    path = tmp_path / "pps.toml"
+    path.write_text(SCENARIO.format(per_case=cost_based, budget=pps, month=4, mode="best_response"))
+    m = run(load_scenario(path)).monthly
+    h = m[(m.setting == "hospital") & (m.arm == "budget")].set_index("month")
+    price = h.payer_payments.loc[2:3].sum() / h.episodes.loc[2:3].sum()
+    assert price > 0
+    for month in range(4, 8):
+        assert h.episodes[month] > 0
+        assert h.payer_payments[month] == pytest.approx(price * h.episodes[month], rel=1e-12)

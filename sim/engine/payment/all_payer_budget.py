@@ -29,7 +29,14 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import (
+    Base,
+    Claims,
+    ContractParams,
+    Panel,
+    PaymentModel,
+    Settlement,
+)
 from sim.engine.payment.prices import CodingRevenue, Position
 
 
@@ -141,11 +148,12 @@ class AllPayerBudget(PaymentModel):
         b = self.params.base_months
         return None if b is None else (int(b[0]), int(b[1]))
 
-    def begin(self, revenue: np.ndarray, members: np.ndarray, risk: np.ndarray) -> None:
+    def begin(self, base: Base) -> None:
         """Each hospital's target per unit of its members' risk scores (per member when the
         target is not risk-adjusted) is its revenue per unit of them over the base months; a
         hospital that had none gets the mean of the others'."""
-        per = risk if self.params.risk_adjusted else members
+        revenue = base.revenue
+        per = base.risk if self.params.risk_adjusted else base.members
         mean = revenue.sum() / per.sum() if per.sum() > 0 else 0.0
         self._base = np.divide(revenue, per, out=np.full(revenue.size, mean), where=per > 0)
 

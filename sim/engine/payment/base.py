@@ -169,6 +169,26 @@ class Panel:
 
 
 @dataclass(frozen=True, slots=True)
+class Base:
+    """A provider's history over a contract's base months (:meth:`PaymentModel.base_period`),
+    per provider, summed over the months: its revenue from the payer, its member-months, its
+    members' risk scores, and the episodes of care it started."""
+
+    revenue: np.ndarray
+    members: np.ndarray
+    risk: np.ndarray
+    episodes: np.ndarray
+
+    def __add__(self, other: Base) -> Base:
+        return Base(
+            self.revenue + other.revenue,
+            self.members + other.members,
+            self.risk + other.risk,
+            self.episodes + other.episodes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """What the provider is owed.
 
@@ -325,10 +345,10 @@ class PaymentModel:
         contract needs no history. Such a contract can only come in by a switch after them."""
         return None
 
-    def begin(self, revenue: np.ndarray, members: np.ndarray, risk: np.ndarray) -> None:
-        """The contract comes into force (a switch) with its :meth:`base_period`'s history,
-        per provider, summed over those months: its revenue from this payer, its member-months
-        and its members' risk scores; called only when :meth:`base_period` gives months."""
+    def begin(self, base: Base) -> None:
+        """The contract comes into force (a switch) with its :meth:`base_period`'s history
+        (each provider's, summed over those months); called only when :meth:`base_period`
+        gives months."""
 
     def run_totals(self, values: np.ndarray) -> np.ndarray:
         """``values`` (sums over this model's providers) summed over the whole run: the same

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Base, Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
 from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, straight
 
@@ -21,11 +21,20 @@ from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_differ
 class BundledParams(CaseMixParams):
     """Parameters of a bundled contract: the episode base rate and case-mix weights."""
 
-    base_rate: float = Field(
-        ...,
+    base_rate: float | None = Field(
+        None,
         ge=0,
-        description="Price of an episode with all case-mix weights 1.",
+        description="Price of an episode with all case-mix weights 1; or give base_months.",
         json_schema_extra={"unit": "USD/episode"},
+    )
+    base_months: list[int] | None = Field(
+        None,
+        description="[first, last) months of the run (from 0, before the switch that brings "
+        "the contract in) whose payments set the base rate, budget-neutrally: the payer's "
+        "revenue paid to every provider of the setting over those months per episode of care "
+        "started (at a mean case-mix weight of 1), as the 1983 prospective payment system's "
+        "rates were set from the costs paid before it; instead of base_rate.",
+        json_schema_extra={"unit": "months"},
     )
     adverse_event_liability: float = Field(
         1.0,
@@ -34,6 +43,18 @@ class BundledParams(CaseMixParams):
         json_schema_extra={"unit": "fraction"},
         description="Share of adverse-event cost borne by the provider (inside the bundle: all).",
     )
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> BundledParams:
+        b = self.base_months
+        if b is not None and (len(b) != 2 or not 0 <= b[0] < b[1]):
+            raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
+        if (self.base_rate is None) == (b is None):
+            raise ValueError(
+                "give base_rate (the price at weight 1) or base_months (budget-neutral from "
+                "those months' payments), not both"
+            )
+        return self
 
 
 class Bundled(PaymentModel):
@@ -48,6 +69,19 @@ class Bundled(PaymentModel):
     def __init__(self, params: BundledParams, condition_names: tuple[str, ...] = ()) -> None:
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
+        #: the price at weight 1: the parameter's, or set from the base months at the switch
+        self.base_rate = params.base_rate
+
+    def base_period(self) -> tuple[int, int] | None:
+        """The base months, when the base rate is set from them."""
+        b = self.params.base_months
+        return None if b is None else (int(b[0]), int(b[1]))
+
+    def begin(self, base: Base) -> None:
+        """The base rate: what the payer paid every provider over the base months per episode
+        of care they started (over the whole run's providers, :meth:`run_totals`)."""
+        revenue, episodes = self.run_totals(np.array([base.revenue.sum(), base.episodes.sum()]))
+        self.base_rate = float(revenue / episodes) if episodes > 0 else 0.0
 
     def marginal_revenue(
         self, fee_per_unit: np.ndarray | float, rate_multiplier: float = 1.0
@@ -57,7 +91,8 @@ class Bundled(PaymentModel):
 
     def price(self, condition: np.ndarray, function: np.ndarray, risk: np.ndarray) -> np.ndarray:
         """Episode price at weight 1 × the case-mix weights (before the payer's rate level)."""
-        return self.params.base_rate * self.case_mix.weight(condition, function, risk)
+        assert self.base_rate is not None, "a rate from base months is set at its switch"
+        return self.base_rate * self.case_mix.weight(condition, function, risk)
 
     def prices(self, position: Position, units: int) -> Prices:
         """Units earn nothing; a case earns its case-mix price when it starts."""

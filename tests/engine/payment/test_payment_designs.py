@@ -12,6 +12,7 @@ from conftest import VISIT_SETTING, default_world, one_setting
 from sim.engine.model import HealthSystemModel
 from sim.engine.payment import REGISTRY, Claims, Panel
 from sim.engine.payment.aco import reconcile
+from sim.engine.payment.base import Base
 from sim.engine.payment.capitation import corridor, stop_loss
 from sim.engine.payment.readmission_penalty import penalty_rates
 from sim.engine.payment.therapy_threshold import paid_share
@@ -236,7 +237,8 @@ def test_a_budget_from_history_is_each_hospitals_own_revenue_per_risk():
     this month's risk sums 2, 3 and 1 give lumps 200, 900 and 166.7 at v = 0."""
     c = contract("all_payer_budget", base_months=[2, 4], volume_share=0.0)
     assert c.base_period() == (2, 4)
-    c.begin(np.array([600.0, 900.0, 0.0]), np.array([6.0, 3.0, 0.0]), np.array([6.0, 3.0, 0.0]))
+    six_three = np.array([6.0, 3.0, 0.0])
+    c.begin(Base(np.array([600.0, 900.0, 0.0]), six_three, six_three, np.zeros(3)))
     st = c.settle(claims([0], fee=[1000.0]), panel([2, 3, 1]))
     np.testing.assert_allclose(st.lump, [200.0, 900.0, 1500.0 / 9.0])
     assert st.allowed.sum() == 0.0
