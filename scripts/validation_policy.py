@@ -1,9 +1,9 @@
-"""The policy numbers three validation scenarios derive from the model's own pre-reform run.
+"""The policy numbers two validation scenarios derive from the model's own pre-reform run.
 
-    python scripts/validation_policy.py                  # all three
-    python scripts/validation_policy.py ips_1997 cjr_2016
+    python scripts/validation_policy.py                  # both
+    python scripts/validation_policy.py cjr_2016
 
-A validation case may set only policy, but three reforms set a number by a rule on historical
+A validation case may set only policy, but two reforms set a number by a rule on historical
 spending, which in the model is the model's own spending before the reform. Each scenario's
 comment block states the rule and the run; this script does that run and applies the rule:
 the scenario file itself (its world, seed, 40,000 patients and months) with one replication
@@ -14,16 +14,16 @@ changes (the rule, not the validation target, fixes them):
 
 - cjr_2016: the target price = the ffs arm's mean pathway spending per closed episode in
   2013-2015 × 0.97 ([@cms_cjr2015]);
-- ips_1997: the per-beneficiary limit = 98% of the cost-based arm's mean payment per
-  home-health episode in 1996;
 - maryland_2014: rate_level = the per-case arm's hospital revenue in 2013 over its charges at
   the fee schedule (the world's hospital rate per day), so that 2013 charges equal 2013
   revenue (the budget itself is each hospital's own 2013 revenue, which the contract takes from
   its run: all_payer_budget.base_months, so it follows every posterior draw's world).
 
-(pps_1983's price per stay, the cost-based arm's mean payment per stay in the year before the
-switch, is no longer derived here: the contract takes it from its own run,
-`bundled.base_months`, so it follows every posterior draw's world, as Maryland's budget does.)
+Two numbers are no longer derived here: the contracts take them from their own run, so they
+follow every posterior draw's world, as Maryland's budget does: pps_1983's price per stay
+(`bundled.base_months`: the cost-based payment per stay in the year before the switch) and
+ips_1997's per-beneficiary limits (`cost_based.base_months`: agency by agency, 98% of 75% of
+the agency's own and 25% of every agency's 1996 payment per episode).
 """
 
 from __future__ import annotations
@@ -62,19 +62,6 @@ def cjr(d: pd.Series, sc: Scenario) -> list[Derived]:
     ]
 
 
-def ips(d: pd.Series, sc: Scenario) -> list[Derived]:
-    pay = d["payer_payments"] / d["episodes"]
-    return [
-        (
-            "mean payment per home-health episode",
-            pay,
-            "ips arm, switch contract: per_beneficiary_limit",
-            round(0.98 * pay),
-            ",.0f",
-        )
-    ]
-
-
 def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
     revenue = d["provider_revenue"]
     charges = d["service_units"] * sc.settings["hospital"].per_visit_rate
@@ -91,7 +78,6 @@ def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
 
 CASES = {
     "cjr_2016": Case("ffs", "hospital", (0, 36), cjr),
-    "ips_1997": Case("cost_based", "home_health", (12, 24), ips),
     "maryland_2014": Case("per_case", "hospital", (24, 36), maryland),
 }
 

@@ -36,9 +36,9 @@ units for the same limit, so an agency at its limit turns them away first.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from sim.engine.payment.base import Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Base, Claims, ContractParams, Panel, PaymentModel, Settlement
 from sim.engine.payment.prices import Position, Prices, straight
 
 
@@ -82,6 +82,32 @@ class CostBasedParams(ContractParams):
         "the provider served in the calendar year (payer rate level applies); none: no limit.",
         json_schema_extra={"unit": "USD/beneficiary-year"},
     )
+    base_months: list[int] | None = Field(
+        None,
+        description="Interim payment system with agency-specific limits: [first, last) months "
+        "of the run (from 0, before the switch that brings the contract in) whose payments "
+        "set each provider's per-beneficiary limit, limit_factor × (agency_share × its own "
+        "payment per episode of care started then + (1 − agency_share) × every provider's), "
+        "instead of one per_beneficiary_limit (BBA 1997 §4602: 98% of 75% agency-specific and "
+        "25% census-division per-beneficiary costs of a base year; the run's providers are "
+        "the division, and episodes stand in for beneficiaries).",
+        json_schema_extra={"unit": "months"},
+    )
+    agency_share: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="With base_months: the weight of the provider's own payment per episode in "
+        "its limit (the rest: every provider's).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    limit_factor: float = Field(
+        0.98,
+        gt=0,
+        description="With base_months: the limit as a multiple of the blended base-period "
+        "payment per episode.",
+        json_schema_extra={"unit": "ratio"},
+    )
     coinsurance: float = Field(
         0.0,
         ge=0,
@@ -89,6 +115,20 @@ class CostBasedParams(ContractParams):
         json_schema_extra={"unit": "fraction"},
         description="Patient share of the reimbursement (none under Part A home health).",
     )
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> CostBasedParams:
+        b = self.base_months
+        if b is not None:
+            if len(b) != 2 or not 0 <= b[0] < b[1]:
+                raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
+            if self.per_beneficiary_limit is not None:
+                raise ValueError(
+                    "give per_beneficiary_limit (one limit) or base_months (each provider's "
+                    "from those months), not both"
+                )
+        return self
+
     deductible_applies: bool = Field(
         False,
         json_schema_extra={"unit": "flag"},
@@ -119,6 +159,38 @@ class CostBased(PaymentModel):
         #: the last complete year's totals per provider (cost, visits, beneficiaries)
         self._last_year: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._months = 0  # months settled so far this year
+        #: per-beneficiary limit: the parameter's, or each provider's from the base months
+        self._limit: float | np.ndarray | None = params.per_beneficiary_limit
+
+    def base_period(self) -> tuple[int, int] | None:
+        """The base months of agency-specific per-beneficiary limits."""
+        b = self.params.base_months
+        return None if b is None else (int(b[0]), int(b[1]))
+
+    def begin(self, base: Base) -> None:
+        """Each provider's per-beneficiary limit: ``limit_factor`` × (``agency_share`` × its
+        own payment per episode started in the base months + the rest × every provider's,
+        over the whole run, :meth:`run_totals`); a provider that started none gets the
+        every-provider figure alone."""
+        prm = self.params
+        revenue, episodes = self.run_totals(np.array([base.revenue.sum(), base.episodes.sum()]))
+        every = revenue / episodes if episodes > 0 else 0.0
+        own = np.divide(
+            base.revenue, base.episodes, out=np.full(base.revenue.size, every),
+            where=base.episodes > 0,
+        )  # fmt: skip
+        self._limit = prm.limit_factor * (prm.agency_share * own + (1.0 - prm.agency_share) * every)
+
+    def _limits(self, n_prov: int) -> np.ndarray | None:
+        """Each provider's per-beneficiary limit at rate level 1 (None: no limit)."""
+        if self._limit is None:
+            return None
+        if np.ndim(self._limit) == 0:
+            return np.full(n_prov, float(self._limit))
+        lim = np.asarray(self._limit, np.float64)
+        if lim.size < n_prov:  # providers that entered after the base months: the mean's
+            lim = np.concatenate([lim, np.full(n_prov - lim.size, float(lim.mean()))])
+        return lim[:n_prov]
 
     def cost_margin(self) -> float:
         """``1 − s``: the share of a unit's marginal cost paid back."""
@@ -150,12 +222,12 @@ class CostBased(PaymentModel):
         else:
             return np.zeros(n_prov, np.int64)
         none = np.full(n_prov, np.inf)
+        limits = self._limits(n_prov)
         amounts = np.stack(
             [
                 cost,
                 none if prm.per_visit_limit is None else prm.per_visit_limit * rate * visits,
-                none if prm.per_beneficiary_limit is None
-                else prm.per_beneficiary_limit * rate * benes,
+                none if limits is None else limits * rate * benes,
             ],
             axis=1,
         )  # fmt: skip
@@ -182,7 +254,8 @@ class CostBased(PaymentModel):
         seen = np.zeros(patient.size, bool)
         inside = patient < self._seen_by.size
         seen[inside] = self._seen_by[patient[inside]] == prov[inside] + 1
-        limit = 0.0 if prm.per_beneficiary_limit is None else prm.per_beneficiary_limit * rate
+        limits = self._limits(n_prov)
+        limit = 0.0 if limits is None else limits[prov] * rate
         case = np.where((bind == 2) & ~seen, limit, 0.0)
         case = case + np.where(position.new_episode, prm.prospective_rate * rate, 0.0)
         return straight(per_unit, position.size, units, case)
@@ -225,7 +298,8 @@ class CostBased(PaymentModel):
         if prm.per_visit_limit is not None:
             self._visits += np.bincount(prov, visits, minlength=n_prov)
             cap = np.minimum(cap, prm.per_visit_limit * claims.rate_multiplier * self._visits)
-        if prm.per_beneficiary_limit is not None:
+        limits = self._limits(n_prov)
+        if limits is not None:
             assert claims.patient is not None, "per-beneficiary limits need patient numbers"
             patient = np.asarray(claims.patient, np.int64)
             if patient.size and patient.max() >= self._seen_by.size:
@@ -235,9 +309,7 @@ class CostBased(PaymentModel):
             new = (visits > 0) & (self._seen_by[patient] != prov + 1)
             self._seen_by[patient[new]] = prov[new] + 1
             self._beneficiaries += np.bincount(prov[new], minlength=n_prov)
-            cap = np.minimum(
-                cap, prm.per_beneficiary_limit * claims.rate_multiplier * self._beneficiaries
-            )
+            cap = np.minimum(cap, limits * claims.rate_multiplier * self._beneficiaries)
         due = np.maximum(cap - self._paid, 0.0)
         self._paid += due
         # the month's payment of each provider, spread over its claims in proportion to cost

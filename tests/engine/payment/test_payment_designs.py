@@ -107,6 +107,24 @@ def test_the_per_beneficiary_limit_counts_each_beneficiary_once_a_year():
     np.testing.assert_allclose(st.allowed, [150.0])
 
 
+def test_agency_specific_limits_blend_the_agencys_own_and_every_agencys_payment():
+    """base_months: agency 0 was paid 1,000 for 5 episodes (200 each), agency 1 600 for 2
+    (300), agency 2 none: every agency's 1,600 / 7. Limits 0.98 × (0.75 × own + 0.25 ×
+    every): agency 0 at 2 beneficiaries and cost 1,000 is paid 2 × its limit."""
+    c = contract("cost_based", base_months=[0, 12])
+    every = 1600.0 / 7.0
+    c.begin(Base(np.array([1000.0, 600.0, 0.0]), np.ones(3), np.ones(3), np.array([5.0, 2.0, 0.0])))
+    expect = 0.98 * (0.75 * np.array([200.0, 300.0, every]) + 0.25 * every)
+    np.testing.assert_allclose(c._limits(3), expect)
+    st = c.settle(claims([0, 0], cost=[500.0, 500.0], patient=[0, 1]), panel([2, 1, 1]))
+    np.testing.assert_allclose(st.allowed.sum(), 2 * expect[0])
+
+
+def test_one_limit_or_agency_specific_ones():
+    with pytest.raises(ValueError, match="not both"):
+        contract("cost_based", per_beneficiary_limit=100.0, base_months=[0, 12])
+
+
 def _cost_based_world(**params):
     arm = {"name": "cost", "contracts": [{"model": "cost_based", **params}]}
     return one_setting(arms=[arm], behaviour={"mode": "optimal"})
