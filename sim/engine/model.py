@@ -288,7 +288,7 @@ class HealthSystemModel(mesa.Model):
                         base = contract.base_period()
                         if base is not None:
                             # (the scenario refuses a base period that ends after the switch)
-                            world.history.want(payer.index, setting.index, base)
+                            world.history.want(setting.index, payer.index, base)
                         self.schedule_contract_change(
                             switch.month, payer.name, setting.name, contract
                         )

@@ -22,6 +22,9 @@ patients = 8000
 [payers.medicare]
 share = 1.0
 deductible = 0.0
+# a setting before the hospital: the history is kept by (setting, payer), not the reverse
+[settings.primary_care]
+need_probability = 0.0
 [settings.hospital]
 unit = "inpatient day"
 per_visit_rate = 2500.0
@@ -39,10 +42,10 @@ members_per_provider = 2000
 mode = "{mode}"
 [[arms]]
 name = "per_case"
-contracts = [{{ {per_case} }}]
+contracts = [{{ model = "ffs" }}, {{ {per_case} }}]
 [[arms]]
 name = "budget"
-contracts = [{{ {per_case} }}]
+contracts = [{{ model = "ffs" }}, {{ {per_case} }}]
 switches = [{{ month = {month}, contracts = [{{ {budget} }}] }}]
 """
 PER_CASE = (
