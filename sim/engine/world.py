@@ -312,16 +312,18 @@ class History:
                 f"two base periods for one setting and payer: {self.window[s, g]} and {months}"
             )
 
-    def record(
-        self, s: int, g: int, month: int, provider: np.ndarray, revenue: np.ndarray,
-        started: np.ndarray, lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
-    ) -> None:  # fmt: skip
-        """Add this month's revenue (per claim row, by provider, plus the lumps per provider),
-        the episodes started (``started``: per claim row), and the panel's members and risk
-        sums, if asked for."""
+    def asks(self, s: int, g: int, month: int) -> bool:
+        """Whether a contract asks for (setting ``s``, payer ``g``)'s ``month``."""
         w = self.window.get((s, g))
-        if w is None or not w[0] <= month < w[1]:
-            return
+        return w is not None and w[0] <= month < w[1]
+
+    def record(
+        self, s: int, g: int, provider: np.ndarray, revenue: np.ndarray, started: np.ndarray,
+        lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Add a month that :meth:`asks`: its revenue (per claim row, by provider, plus the
+        lumps per provider), the episodes started (``started``: per claim row), and the
+        panel's members and risk sums."""
         n = risk_sum.size
         by = np.bincount(provider, revenue, minlength=n)[:n]
         if lump.size:

@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 
 from sim.engine.payment.base import (
     Base,
+    BaseMonths,
     Claims,
     ContractParams,
     Panel,
@@ -52,7 +53,7 @@ class AllPayerBudgetParams(ContractParams):
         "base_months.",
         json_schema_extra={"unit": "USD/member-month"},
     )
-    base_months: list[int] | None = Field(
+    base_months: BaseMonths | None = Field(
         None,
         description="[first, last) months of the run (from 0, before the switch that brings "
         "the contract in) whose revenue sets each hospital's own target: its revenue from the "
@@ -111,9 +112,6 @@ class AllPayerBudgetParams(ContractParams):
 
     @model_validator(mode="after")
     def _one_target(self) -> AllPayerBudgetParams:
-        b = self.base_months
-        if b is not None and (len(b) != 2 or not 0 <= b[0] < b[1]):
-            raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
         if (self.budget_pmpm is None) == (self.base_months is None):
             raise ValueError(
                 "give budget_pmpm (one target per member for every hospital) or base_months "
@@ -142,11 +140,6 @@ class AllPayerBudget(PaymentModel):
         #: each hospital's target per unit of members' risk from its base months (with
         #: base_months), in money of the payer's rates then
         self._base: np.ndarray | None = None
-
-    def base_period(self) -> tuple[int, int] | None:
-        """The base months, when the target is each hospital's own history."""
-        b = self.params.base_months
-        return None if b is None else (int(b[0]), int(b[1]))
 
     def begin(self, base: Base) -> None:
         """Each hospital's target per unit of its members' risk scores (per member when the

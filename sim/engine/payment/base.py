@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar
 
 import annotated_types as at
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sim.engine.payment.prices import CodingRevenue, Position, Prices, straight
 
@@ -26,6 +26,17 @@ from sim.engine.payment.prices import CodingRevenue, Position, Prices, straight
 NonNegative = Annotated[float, at.Ge(0)]
 Points = Annotated[float, at.Ge(0), at.Le(100)]
 Visits = Annotated[int, at.Ge(1)]
+
+
+def _base_months(b: list[int]) -> list[int]:
+    if len(b) != 2 or not 0 <= b[0] < b[1]:
+        raise ValueError(f"[first, last) months, 0 <= first < last; got {b}")
+    return b
+
+
+#: a contract's base months (``base_months``: [first, last) months of the run, from 0), from
+#: whose history it sets a number when a switch brings it in (:meth:`PaymentModel.base_period`)
+BaseMonths = Annotated[list[int], AfterValidator(_base_months)]
 
 
 class ContractParams(BaseModel):
@@ -341,9 +352,11 @@ class PaymentModel:
     def base_period(self) -> tuple[int, int] | None:
         """Months ``[first, last)`` of the run (0-based) from whose history the contract sets
         a number when it comes into force, provider by provider (a global budget from each
-        hospital's own revenue, as the programmes set it from a base year); ``None``: the
-        contract needs no history. Such a contract can only come in by a switch after them."""
-        return None
+        hospital's own revenue, as the programmes set it from a base year): its parameters'
+        ``base_months`` (:data:`BaseMonths`), if it has them; ``None``: the contract needs no
+        history. Such a contract can only come in by a switch after them."""
+        b = getattr(self.params, "base_months", None)
+        return None if b is None else (int(b[0]), int(b[1]))
 
     def begin(self, base: Base) -> None:
         """The contract comes into force (a switch) with its :meth:`base_period`'s history

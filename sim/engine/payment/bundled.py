@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.engine.payment.base import Base, Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Base, BaseMonths, Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
 from sim.engine.payment.prices import CodingRevenue, Position, Prices, by_difference, straight
 
@@ -27,7 +27,7 @@ class BundledParams(CaseMixParams):
         description="Price of an episode with all case-mix weights 1; or give base_months.",
         json_schema_extra={"unit": "USD/episode"},
     )
-    base_months: list[int] | None = Field(
+    base_months: BaseMonths | None = Field(
         None,
         description="[first, last) months of the run (from 0, before the switch that brings "
         "the contract in) whose payments set the base rate, budget-neutrally: the payer's "
@@ -46,10 +46,7 @@ class BundledParams(CaseMixParams):
 
     @model_validator(mode="after")
     def _one_rate(self) -> BundledParams:
-        b = self.base_months
-        if b is not None and (len(b) != 2 or not 0 <= b[0] < b[1]):
-            raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
-        if (self.base_rate is None) == (b is None):
+        if (self.base_rate is None) == (self.base_months is None):
             raise ValueError(
                 "give base_rate (the price at weight 1) or base_months (budget-neutral from "
                 "those months' payments), not both"
@@ -71,11 +68,6 @@ class Bundled(PaymentModel):
         self.case_mix = CaseMix(params, condition_names)
         #: the price at weight 1: the parameter's, or set from the base months at the switch
         self.base_rate = params.base_rate
-
-    def base_period(self) -> tuple[int, int] | None:
-        """The base months, when the base rate is set from them."""
-        b = self.params.base_months
-        return None if b is None else (int(b[0]), int(b[1]))
 
     def begin(self, base: Base) -> None:
         """The base rate: what the payer paid every provider over the base months per episode

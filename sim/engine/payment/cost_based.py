@@ -38,7 +38,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.engine.payment.base import Base, Claims, ContractParams, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import (
+    Base,
+    BaseMonths,
+    Claims,
+    ContractParams,
+    Panel,
+    PaymentModel,
+    Settlement,
+)
 from sim.engine.payment.prices import Position, Prices, straight
 
 
@@ -82,7 +90,7 @@ class CostBasedParams(ContractParams):
         "the provider served in the calendar year (payer rate level applies); none: no limit.",
         json_schema_extra={"unit": "USD/beneficiary-year"},
     )
-    base_months: list[int] | None = Field(
+    base_months: BaseMonths | None = Field(
         None,
         description="Interim payment system with agency-specific limits: [first, last) months "
         "of the run (from 0, before the switch that brings the contract in) whose payments "
@@ -118,15 +126,11 @@ class CostBasedParams(ContractParams):
 
     @model_validator(mode="after")
     def _one_limit(self) -> CostBasedParams:
-        b = self.base_months
-        if b is not None:
-            if len(b) != 2 or not 0 <= b[0] < b[1]:
-                raise ValueError(f"base_months: [first, last) months, 0 <= first < last; got {b}")
-            if self.per_beneficiary_limit is not None:
-                raise ValueError(
-                    "give per_beneficiary_limit (one limit) or base_months (each provider's "
-                    "from those months), not both"
-                )
+        if self.base_months is not None and self.per_beneficiary_limit is not None:
+            raise ValueError(
+                "give per_beneficiary_limit (one limit) or base_months (each provider's from "
+                "those months), not both"
+            )
         return self
 
     deductible_applies: bool = Field(
@@ -161,11 +165,6 @@ class CostBased(PaymentModel):
         self._months = 0  # months settled so far this year
         #: per-beneficiary limit: the parameter's, or each provider's from the base months
         self._limit: float | np.ndarray | None = params.per_beneficiary_limit
-
-    def base_period(self) -> tuple[int, int] | None:
-        """The base months of agency-specific per-beneficiary limits."""
-        b = self.params.base_months
-        return None if b is None else (int(b[0]), int(b[1]))
 
     def begin(self, base: Base) -> None:
         """Each provider's per-beneficiary limit: ``limit_factor`` × (``agency_share`` × its
