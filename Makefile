@@ -22,10 +22,10 @@ QUIET_PIP   ?= --quiet
 PIP         := -m pip --disable-pip-version-check $(QUIET_PIP)
 PYCHECK     := import sys; assert sys.version_info >= (3, 12)
 
-.PHONY: all setup run test test-quick bench bench-startup explore docs lock clean
+.PHONY: all setup run test test-slow test-all test-quick bench bench-startup explore docs lock clean
 .DEFAULT_GOAL := setup
 
-all: test
+all: test-all
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -e $(VENV) ] && ! $(PY) -c '$(PYCHECK)' >/dev/null 2>&1; then \
@@ -73,15 +73,23 @@ setup: $(STAMP) $(CHROMIUM) $(PDFLATEX)
 run: setup
 	$(VENV)/bin/sim run $(SCENARIO) $(ARGS)
 
-# Every test, the slow end-to-end ones included (what CI runs), on every core.
+# The linter, the type checker and every test but the slow end-to-end ones, on every core: the
+# loop while developing (README's second command). CI (.ci/run) runs it, then `make test-slow`.
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal --durations=30 --durations-min=5 $(PYTEST_ARGS)
+	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal --durations=20 --durations-min=5 -m "not slow" $(PYTEST_ARGS)
 
-# The quick loop while developing: every test but the slow end-to-end ones (@pytest.mark.slow).
-test-quick: setup
-	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal -m "not slow" $(PYTEST_ARGS)
+# The slow end-to-end tests (@pytest.mark.slow and tests/conftest.py's SLOW): the tutorial and
+# how-tos followed, the browser, packaging, kill-and-resume of every long command, the reports.
+test-slow: setup
+	$(PY) -m pytest -W error -n $(TEST_WORKERS) --dist worksteal --durations=20 --durations-min=5 -m slow $(PYTEST_ARGS)
+
+# Everything CI runs: `make test`, then the slow tests.
+test-all: test test-slow
+
+# Kept for habit: the quick loop is now `make test` itself.
+test-quick: test
 
 bench: setup
 	$(PY) benchmarks/bench_step.py

@@ -1,9 +1,9 @@
-"""The policy numbers two validation scenarios derive from the model's own pre-reform run.
+"""The policy number a validation scenario derives from the model's own pre-reform run.
 
-    python scripts/validation_policy.py                  # both
-    python scripts/validation_policy.py cjr_2016
+    python scripts/validation_policy.py                  # every case (one: maryland_2014)
+    python scripts/validation_policy.py maryland_2014
 
-A validation case may set only policy, but two reforms set a number by a rule on historical
+A validation case may set only policy, but a reform may set a number by a rule on historical
 spending, which in the model is the model's own spending before the reform. Each scenario's
 comment block states the rule and the run; this script does that run and applies the rule:
 the scenario file itself (its world, seed, 40,000 patients and months) with one replication
@@ -12,18 +12,19 @@ the window (months a to b - 1). It prints, per case, the measured figure, the po
 rule gives and the file and field the value belongs in; copy them across after the world
 changes (the rule, not the validation target, fixes them):
 
-- cjr_2016: the target price = the ffs arm's mean pathway spending per closed episode in
-  2013-2015 × 0.97 ([@cms_cjr2015]);
 - maryland_2014: rate_level = the per-case arm's hospital revenue in 2013 over its charges at
   the fee schedule (the world's hospital rate per day), so that 2013 charges equal 2013
   revenue (the budget itself is each hospital's own 2013 revenue, which the contract takes from
   its run: all_payer_budget.base_months, so it follows every posterior draw's world).
 
-Two numbers are no longer derived here: the contracts take them from their own run, so they
+Three numbers are no longer derived here: the contracts take them from their own run, so they
 follow every posterior draw's world, as Maryland's budget does: pps_1983's price per stay
-(`bundled.base_months`: the cost-based payment per stay in the year before the switch) and
+(`bundled.base_months`: the cost-based payment per stay in the year before the switch),
 ips_1997's per-beneficiary limits (`cost_based.base_months`: agency by agency, 98% of 75% of
-the agency's own and 25% of every agency's 1996 payment per episode).
+the agency's own and 25% of every agency's 1996 payment per episode) and cjr_2016's target
+prices (`episode_bundle.base_months`: hospital by hospital, 97% of two thirds of the
+hospital's own and one third of every hospital's 2013-2015 pathway spending per unit of
+case-mix weight).
 """
 
 from __future__ import annotations
@@ -49,19 +50,6 @@ class Case:
     derive: Callable[[pd.Series, Scenario], list[Derived]]
 
 
-def cjr(d: pd.Series, sc: Scenario) -> list[Derived]:
-    spend = d["pathway_spending"] / d["pathways_closed"]
-    return [
-        (
-            "mean pathway spending per closed episode",
-            spend,
-            "cjr arm, switch contract: target_price",
-            round(0.97 * spend),
-            ",.0f",
-        )
-    ]
-
-
 def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
     revenue = d["provider_revenue"]
     charges = d["service_units"] * sc.settings["hospital"].per_visit_rate
@@ -77,7 +65,6 @@ def maryland(d: pd.Series, sc: Scenario) -> list[Derived]:
 
 
 CASES = {
-    "cjr_2016": Case("ffs", "hospital", (0, 36), cjr),
     "maryland_2014": Case("per_case", "hospital", (24, 36), maryland),
 }
 

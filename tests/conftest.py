@@ -96,8 +96,8 @@ def small_world() -> Scenario:
 
 #: the slow end-to-end tests (file::function; every parameter of it), marked ``slow`` here in
 #: one place besides those decorated ``@pytest.mark.slow``: each took 15 s or more of a full
-#: run on 2 busy cores (a few seconds alone). ``make test`` and CI run them; ``make
-#: test-quick`` (``-m "not slow"``) does not. tests/project/test_suite.py checks every name exists.
+#: run on 2 busy cores (a few seconds alone). ``make test-slow`` and CI run them; ``make test``
+#: (``-m "not slow"``) does not. tests/project/test_suite.py checks every name exists.
 SLOW = frozenset(
     {
         "test_bad_input.py::test_any_scenario_mutation_runs_or_is_refused_naming_the_field",
@@ -156,7 +156,7 @@ SLOW = frozenset(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests of :data:`SLOW` ``slow``; then run the slow ones first, each group in its
-    collected order: with several workers (``make test``: pytest-xdist) they start at once
+    collected order: with several workers (pytest-xdist) they start at once
     instead of one of them ending the run alone."""
     for item in items:
         name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"

@@ -18,6 +18,7 @@ Mesa model. The world holds:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ import numpy as np
 from sim.engine import kernels
 from sim.engine.behaviour import Experience
 from sim.engine.payment import Panel, PaymentModel
-from sim.engine.payment.base import Base
+from sim.engine.payment.base import Base, ClosedPathways
 
 if TYPE_CHECKING:
     from sim.engine.features.base import Hooks
@@ -297,13 +298,15 @@ class History:
     """What contracts that set a number from the run's past (:meth:`PaymentModel.base_period`)
     read when they come into force: per (setting, payer) asked for, each provider's revenue
     from the payer, its members and their risk scores, and the episodes of care it started,
-    summed over the months asked for (:class:`~sim.engine.payment.base.Base`). Nothing is
-    recorded for a (setting, payer) no contract asks about."""
+    summed over the months asked for, and in a pathway's acute setting the pathways that closed
+    in them (:class:`~sim.engine.payment.base.Base`). Nothing is recorded for a (setting, payer)
+    no contract asks about."""
 
     def __init__(self) -> None:
         #: (setting, payer) -> [first, last) months recorded
         self.window: dict[tuple[int, int], tuple[int, int]] = {}
         self.sums: dict[tuple[int, int], Base] = {}
+        self.closed: dict[tuple[int, int], ClosedPathways] = {}
 
     def want(self, s: int, g: int, months: tuple[int, int]) -> None:
         """Record (setting ``s``, payer ``g``) over ``months``; one base period per pair."""
@@ -337,9 +340,17 @@ class History:
         before = self.sums.get((s, g))
         self.sums[s, g] = now if before is None else before + now
 
+    def record_pathways(self, s: int, g: int, closed: ClosedPathways) -> None:
+        """Add the pathways of acute setting ``s`` and payer ``g`` that closed in a month that
+        :meth:`asks`."""
+        before = self.closed.get((s, g))
+        self.closed[s, g] = closed if before is None else before + closed
+
     def of(self, s: int, g: int) -> Base:
-        """Per provider, summed over the recorded months."""
-        return self.sums[s, g]
+        """Per provider, summed over the recorded months (with the pathways that closed)."""
+        base = self.sums[s, g]
+        closed = self.closed.get((s, g))
+        return base if closed is None else dataclasses.replace(base, pathways=closed)
 
 
 class World:

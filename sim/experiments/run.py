@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from sim.engine import kernels
 from sim.engine.model import STREAMS, HealthSystemModel
 from sim.results.tables import (
     LIFE_TABLE_COLUMNS,
@@ -39,7 +41,6 @@ class RunResult:
     seed: int
     arms: list[str]
     monthly: pd.DataFrame
-    summary: pd.DataFrame
     providers: pd.DataFrame | None
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     #: monthly rows by subgroup (sim/engine/subgroups.py) when the scenario has an [analysis] table
@@ -52,6 +53,13 @@ class RunResult:
     #: replicate (draw = replicate) and where the posterior came from
     draws: pd.DataFrame | None = None
     posterior: str | None = None
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """The summary table of the monthly one (:func:`sim.results.tables.summarize`), made
+        when first read: a calibration's or a sweep's measures read the monthly table only."""
+        sc = self.scenario
+        return summarize(self.monthly, sc.investment_counterfactuals(), sc.outputs.summary_months)
 
     def metadata(self) -> dict[str, Any]:
         """What a results folder's ``metadata.json`` records: the scenario as loaded, seed,
@@ -210,9 +218,6 @@ def run(
         seed=seed,
         arms=arm_names,
         monthly=monthly,
-        summary=summarize(
-            monthly, scenario.investment_counterfactuals(), scenario.outputs.summary_months
-        ),
         providers=providers,
         ledgers=[p.ledger for p in parts],
         subgroups=subgroups,
@@ -292,6 +297,9 @@ def run_pair(
         model.step()
         if progress is not None:
             progress(1)
+    # a process running many small runs (a calibration's, sweep's or posterior run's worker)
+    # loads the compiled kernels once it has run enough of them on numpy's
+    kernels.ran(model.world.kernels, sc.population.patients * sc.months)
     tag = {"arm": arm, "replicate": replicate, "seed": seed}
     monthly = _frame(model.rows, tag, MONTHLY_COLUMNS)
     providers = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim import run
@@ -119,3 +120,112 @@ def test_a_price_per_stay_from_the_base_months_is_budget_neutral(tmp_path):
     for month in range(4, 8):
         assert h.episodes[month] > 0
         assert h.payer_payments[month] == pytest.approx(price * h.episodes[month], rel=1e-12)
+
+
+CJR = """
+world = "{world}"
+name = "cjr_history"
+months = 16
+seed = 11
+[population]
+patients = 6000
+[payers.medicare]
+share = 1.0
+deductible = 0.0
+[settings.hospital.providers]
+members_per_provider = 1500
+[settings.snf]
+[settings.home_health]
+[pathway]
+[[arms]]
+name = "ffs"
+contracts = [{{ model = "ffs" }}]
+[[arms]]
+name = "cjr"
+contracts = [{{ model = "ffs" }}]
+switches = [{{ month = 9, contracts = [{{ {cjr} }}] }}]
+"""
+EPISODE = (
+    'setting = "hospital", model = "episode_bundle", scope = "pathway", base_months = [3, 9], '
+    "hospital_share = {share}, discount = 0.03, episode_months = 3, downside_share_by_year = "
+    "[1.0], stop_gain = 100.0, stop_loss = 100.0, function_cutoffs = [], function_weights = "
+    "[1.0], comorbidity_cutoffs = [], comorbidity_weights = [1.0], coinsurance = 0.0, "
+    "deductible_applies = false"
+)
+
+
+def _cjr(tmp_path: Path, share: float):
+    from tests.paths import SCENARIOS
+
+    path = tmp_path / "cjr.toml"
+    world = (SCENARIOS / "worlds" / "medicare.toml").as_posix()
+    path.write_text(CJR.format(world=world, cjr=EPISODE.format(share=share)))
+    return load_scenario(path)
+
+
+def test_cjr_targets_from_the_base_months_reconcile_each_pathway_against_them(tmp_path):
+    """``episode_bundle.base_months`` with every hospital's spending alone (hospital_share 0),
+    a 3% discount, flat case mix, full downside and no stop-loss or stop-gain: each pathway's
+    target is 0.97 × the mean spending of the pathways that closed in months 3-8, so every
+    month after the switch the hospitals are paid 0.97 × that mean × the pathways closing,
+    less their spending, exactly (from the monthly table's own pathway columns)."""
+    m = run(_cjr(tmp_path, 0.0)).monthly
+    h = m[(m.setting == "hospital") & (m.arm == "cjr")].set_index("month")
+    base = h.loc[3:8]
+    assert base.pathways_closed.sum() > 50
+    mean = base.pathway_spending.sum() / base.pathways_closed.sum()
+    after = h.loc[9:]
+    assert (after.pathways_closed > 0).all()
+    expect = 0.97 * mean * after.pathways_closed - after.pathway_spending
+    np.testing.assert_allclose(after.reconciliation, expect, rtol=1e-9)
+    # before the switch nothing is reconciled and the two arms are the same
+    f = m[(m.setting == "hospital") & (m.arm == "ffs")].set_index("month")
+    assert (h.loc[:8].reconciliation == 0).all()
+    np.testing.assert_array_equal(h.loc[:8].provider_revenue, f.loc[:8].provider_revenue)
+
+
+def test_cjr_targets_blend_each_hospitals_own_spending(tmp_path):
+    """hospital_share 2/3 (CJR's performance years 1-2): the targets differ by hospital, and
+    their mean weighed by the base pathways is still 0.97 × the mean spending (the blend of
+    each hospital's mean and the mean of all, weighed by each hospital's pathways, is the mean
+    of all). Read from the contract the switch brought in."""
+    from sim.engine.model import HealthSystemModel
+
+    sc = _cjr(tmp_path, 2.0 / 3.0)
+    model = HealthSystemModel(sc, "cjr", rng=sc.seed, replicate=0)
+    for _ in range(10):
+        model.step()
+    world = model.world
+    s = [x.name for x in world.settings].index("hospital")
+    contract = world.payers[0].contracts[s]
+    base = world.history.of(s, 0).pathways
+    n = contract.hospital_target.size
+    count = np.bincount(base.hospital, minlength=n)[:n]
+    spend = np.bincount(base.hospital, base.spending, minlength=n)[:n]
+    every = spend.sum() / count.sum()
+    own = np.divide(spend, count, out=np.full(n, every), where=count > 0)
+    np.testing.assert_allclose(contract.hospital_target, 0.97 * (2 / 3 * own + 1 / 3 * every))
+    assert np.ptp(contract.hospital_target) > 0
+    assert np.average(contract.hospital_target, weights=count) == pytest.approx(0.97 * every)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("target_price = 20000.0, base_months = [3, 9]", "not both"),
+        ("", "give target_price"),
+        ('base_months = [3, 9], scope = "setting"', "needs scope = 'pathway'"),
+    ],
+)
+def test_a_cjr_target_is_given_or_taken_from_history_in_pathway_scope(tmp_path, fields, message):
+    path = tmp_path / "bad.toml"
+    parts = ['setting = "hospital"', 'model = "episode_bundle"', fields]
+    if "scope" not in fields:
+        parts.append('scope = "pathway"')
+    bad = ", ".join(p for p in parts if p)
+    from tests.paths import SCENARIOS
+
+    world = (SCENARIOS / "worlds" / "medicare.toml").as_posix()
+    path.write_text(CJR.format(world=world, cjr=bad))
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(path)

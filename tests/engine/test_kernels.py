@@ -417,6 +417,31 @@ def test_preload_loads_the_kernels_for_small_models(monkeypatch):
     assert kernels.loaded() and kernels.select(10).name == "numba"
 
 
+def test_a_process_running_many_small_models_loads_the_kernels_once(monkeypatch):
+    """kernels.ran: the numpy kernels' patient-months are counted under auto, and the compiled
+    kernels are loaded once the count reaches PRELOAD_AFTER; not under SIM_KERNELS=numpy, not
+    for models that ran the compiled kernels, and not again once loaded."""
+    calls = []
+    monkeypatch.setattr(kernels, "preload", lambda: calls.append(1) or True)
+    monkeypatch.setattr(kernels, "loaded", lambda: bool(calls))
+    monkeypatch.setattr(kernels, "_small_work", 0)
+    monkeypatch.setenv("SIM_KERNELS", "auto")
+    step = kernels.PRELOAD_AFTER // 4
+    kernels.ran(kernels._numba(), 10 * kernels.PRELOAD_AFTER)  # compiled: not counted
+    for _ in range(3):
+        kernels.ran(kernels.NUMPY, step)
+    assert not calls  # three quarters of the way
+    kernels.ran(kernels.NUMPY, step)
+    assert calls == [1]
+    kernels.ran(kernels.NUMPY, 10 * kernels.PRELOAD_AFTER)
+    assert calls == [1]  # once
+    calls.clear()
+    monkeypatch.setattr(kernels, "_small_work", 0)
+    monkeypatch.setenv("SIM_KERNELS", "numpy")
+    kernels.ran(kernels.NUMPY, 10 * kernels.PRELOAD_AFTER)
+    assert not calls
+
+
 def test_the_models_data_collector_is_the_same_with_compiled_kernels(monkeypatch):
     """Mesa's DataCollector (mean function over everyone, per-member rates) gives the same
     numbers whichever kernels a model runs."""

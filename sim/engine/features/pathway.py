@@ -44,6 +44,7 @@ from sim.engine import draws
 from sim.engine.columns import Column
 from sim.engine.features.base import Feature
 from sim.engine.month.accounts import patient_profit
+from sim.engine.payment.base import ClosedPathways
 from sim.engine.world import Transfer
 
 if TYPE_CHECKING:
@@ -489,13 +490,22 @@ class Pathway(Feature):
             self.counts["pathways_closed"][g] += ii.size
             self.counts["pathway_spending"][g] += float(spend.sum())
             hosp = self.window_hospital[ii]
+            coded = pop.risk[ii] * world.coding.risk_factor(acute, hosp, g)
+            if world.history.asks(acute, g, world.month_number):
+                # a contract coming in later sets its targets from these pathways
+                world.history.record_pathways(acute, g, ClosedPathways(
+                    hosp.astype(np.int64), spend / payer.rate_multiplier,
+                    pop.condition[ii].astype(np.int64),
+                    self.window_function[ii].astype(np.float64), coded.astype(np.float64),
+                ))  # fmt: skip
             adj = payer.contracts[acute].reconcile_pathway(
                 spend,
                 pop.condition[ii],
                 self.window_function[ii],
-                pop.risk[ii] * world.coding.risk_factor(acute, hosp, g),
+                coded,
                 payer.rate_multiplier,
                 world.month_number,
+                hosp,
             )
             if adj is not None:
                 lump = np.bincount(hosp, adj, minlength=n_h)
@@ -507,9 +517,10 @@ class Pathway(Feature):
                         spend + 1.0,
                         pop.condition[ii],
                         self.window_function[ii],
-                        pop.risk[ii] * world.coding.risk_factor(acute, hosp, g),
+                        coded,
                         payer.rate_multiplier,
                         world.month_number,
+                        hosp,
                     )
                     marginal[:, g] = np.bincount(hosp, adj - more, minlength=n_h)
             self._learn(self.cost, self.cost_seen, hosp, self.window_dest[ii], spend)

@@ -12,7 +12,7 @@ changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
 import annotated_types as at
@@ -180,15 +180,45 @@ class Panel:
 
 
 @dataclass(frozen=True, slots=True)
+class ClosedPathways:
+    """Care pathways (:mod:`sim.engine.features.pathway`) whose window closed, one entry each:
+    the admitting provider, the pathway's spending (every setting's allowed amounts and
+    adjustments over the window, divided by the payer's rate level: at rate level 1, as
+    targets are), and the case mix a reconciliation weighs it by (condition, function at
+    admission, coded risk score)."""
+
+    hospital: np.ndarray
+    spending: np.ndarray
+    condition: np.ndarray
+    function: np.ndarray
+    risk: np.ndarray
+
+    @classmethod
+    def empty(cls) -> ClosedPathways:
+        z = np.zeros(0)
+        return cls(np.zeros(0, np.int64), z, np.zeros(0, np.int64), z, z)
+
+    def __add__(self, other: ClosedPathways) -> ClosedPathways:
+        return ClosedPathways(
+            *(np.concatenate([a, b]) for a, b in zip(self.fields(), other.fields(), strict=True))
+        )
+
+    def fields(self) -> tuple[np.ndarray, ...]:
+        return (self.hospital, self.spending, self.condition, self.function, self.risk)
+
+
+@dataclass(frozen=True, slots=True)
 class Base:
     """A provider's history over a contract's base months (:meth:`PaymentModel.base_period`),
     per provider, summed over the months: its revenue from the payer, its member-months, its
-    members' risk scores, and the episodes of care it started."""
+    members' risk scores, and the episodes of care it started; in a pathway's acute setting,
+    also the pathways that closed in those months (:class:`ClosedPathways`)."""
 
     revenue: np.ndarray
     members: np.ndarray
     risk: np.ndarray
     episodes: np.ndarray
+    pathways: ClosedPathways = field(default_factory=ClosedPathways.empty)
 
     def __add__(self, other: Base) -> Base:
         return Base(
@@ -196,6 +226,7 @@ class Base:
             self.members + other.members,
             self.risk + other.risk,
             self.episodes + other.episodes,
+            self.pathways + other.pathways,
         )
 
 
@@ -322,11 +353,12 @@ class PaymentModel:
         risk: np.ndarray,
         rate_multiplier: float,
         month: int,
+        hospital: np.ndarray,
     ) -> np.ndarray | None:
-        """Acute settings of a care pathway: the payment to the admitting provider (negative:
-        repayment) when a pathway's window closes, given its spending (allowed amounts of
-        every setting over the window, payer rate level included) and the case mix at
-        admission. Default None: no reconciliation."""
+        """Acute settings of a care pathway: the payment to the admitting provider
+        (``hospital``; negative: repayment) when a pathway's window closes, given its spending
+        (allowed amounts of every setting over the window, payer rate level included) and the
+        case mix at admission. Default None: no reconciliation."""
         return None
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:

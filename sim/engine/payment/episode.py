@@ -5,6 +5,13 @@ Fee-for-service is paid during the episode as usual. When the episode's payment 
 case-mix target price (:func:`sim.engine.rules.reconcile`): the provider keeps savings (up to a
 stop-gain) and repays overruns in the share of downside risk phased in for that year (up to a
 stop-loss).
+
+In pathway scope the target can be set as CJR set it, from history (``base_months``): each
+hospital's target price per unit of case-mix weight is ``(1 − discount) × (hospital_share × its
+own spending per unit of weight over the pathways that closed in the base months + (1 −
+hospital_share) × every hospital's)`` (42 CFR 510.300; the final rule's blend for performance
+years 1 and 2 is two thirds the hospital's own three baseline years and one third its census
+division's, with a 3% discount [@cms_cjr2015]; the run's hospitals stand in for the division).
 """
 
 from __future__ import annotations
@@ -12,10 +19,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.engine import rules
-from sim.engine.payment.base import Claims, Panel, PaymentModel, Settlement
+from sim.engine.payment.base import Base, BaseMonths, Claims, Panel, PaymentModel, Settlement
 from sim.engine.payment.casemix import CaseMix, CaseMixParams
 from sim.engine.payment.prices import (
     CODING_STEP,
@@ -32,12 +39,40 @@ class EpisodeParams(CaseMixParams):
     """Parameters of a CJR-like episode bundle: the stay's price, the target price, the window
     and the phase-in of downside risk."""
 
-    target_price: float = Field(
-        ...,
+    target_price: float | None = Field(
+        None,
         ge=0,
         description="Target spending of an episode with all case-mix weights 1 (set below "
-        "historical spending by a discount, as CJR does).",
+        "historical spending by a discount, as CJR does). Required unless base_months sets "
+        "each hospital's.",
         json_schema_extra={"unit": "USD/episode"},
+    )
+    base_months: BaseMonths | None = Field(
+        None,
+        description="Pathway scope: [first, last) months of the run (from 0, before the switch "
+        "that brings the contract in) whose closed pathways set each hospital's target price "
+        "per unit of case-mix weight, (1 − discount) × (hospital_share × its own spending per "
+        "unit of weight + (1 − hospital_share) × every hospital's), instead of one target_price "
+        "(CJR: three baseline years, two thirds the hospital's own and one third regional in "
+        "performance years 1 and 2, a 3% discount; the run's hospitals are the region).",
+        json_schema_extra={"unit": "months"},
+    )
+    hospital_share: float = Field(
+        2.0 / 3.0,
+        ge=0,
+        le=1,
+        description="With base_months: the weight of the hospital's own base-period spending "
+        "in its target (the rest: every hospital's). CJR: 2/3 in performance years 1-2, 1/3 "
+        "in year 3, 0 in years 4-5.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    discount: float = Field(
+        0.03,
+        ge=0,
+        lt=1,
+        description="With base_months: the discount off the blended base-period spending (CJR: "
+        "3%).",
+        json_schema_extra={"unit": "fraction"},
     )
     episode_months: int = Field(
         3,
@@ -84,6 +119,22 @@ class EpisodeParams(CaseMixParams):
             raise ValueError("give one share in [0, 1] per year (at least one)")
         return v
 
+    @model_validator(mode="after")
+    def _one_target(self) -> EpisodeParams:
+        if self.base_months is not None:
+            if self.target_price is not None:
+                raise ValueError(
+                    "give target_price (one target) or base_months (each hospital's from "
+                    "those months), not both"
+                )
+            if self.scope != "pathway":
+                raise ValueError(
+                    "base_months sets targets from closed pathways: it needs scope = 'pathway'"
+                )
+        elif self.target_price is None:
+            raise ValueError("give target_price, or base_months with scope = 'pathway'")
+        return self
+
 
 class EpisodeBundle(PaymentModel):
     """FFS (or a stay price) during the episode, then reconciliation of the episode's spending
@@ -99,6 +150,40 @@ class EpisodeBundle(PaymentModel):
         super().__init__(params, condition_names)
         self.case_mix = CaseMix(params, condition_names)
         self.period_months = params.episode_months
+        #: the target at case-mix weight 1 (one for every hospital; with base_months, the
+        #: hospitals' are :attr:`hospital_target`, set when the contract comes in)
+        self.target_price = float(params.target_price or 0.0)
+        self.hospital_target: np.ndarray | None = None
+
+    def begin(self, base: Base) -> None:
+        """Each hospital's target price per unit of case-mix weight from the pathways that
+        closed in the base months (module docstring): its own spending per unit of weight,
+        blended with every hospital's (over the whole run, :meth:`run_totals`); a hospital
+        with no closed pathway then gets every hospital's alone. The spending is at rate level
+        1 (:class:`~sim.engine.payment.base.ClosedPathways`), as the target is."""
+        prm = self.params
+        closed = base.pathways
+        n = base.revenue.size
+        w = self.case_mix.weight(closed.condition, closed.function, closed.risk)
+        spend = np.bincount(closed.hospital, closed.spending, minlength=n)[:n]
+        weight = np.bincount(closed.hospital, w, minlength=n)[:n]
+        total, total_weight = self.run_totals(np.array([spend.sum(), weight.sum()]))
+        # no closed pathway in the base months: a target of 0, which reconciles nothing
+        # (stop-gain and stop-loss are shares of it), as a bundle's base rate without episodes
+        every = total / total_weight if total_weight > 0 else 0.0
+        own = np.divide(spend, weight, out=np.full(n, every), where=weight > 0)
+        share = prm.hospital_share
+        self.hospital_target = (1.0 - prm.discount) * (share * own + (1.0 - share) * every)
+
+    def _targets(self, hospital: np.ndarray) -> np.ndarray | float:
+        """The target at case-mix weight 1 of each pathway's hospital (a hospital that came
+        after the base months: the hospitals' mean)."""
+        t = self.hospital_target
+        if t is None:
+            return self.target_price
+        h = np.asarray(hospital)
+        known = h < t.size
+        return np.where(known, t[np.where(known, h, 0)], float(t.mean()) if t.size else 0.0)
 
     def downside_share(self, month: int) -> float:
         """The share of an overrun the provider repays in this month (the phase-in)."""
@@ -134,11 +219,14 @@ class EpisodeBundle(PaymentModel):
         the pathway's spending is its own (phase-in aside)."""
         return 1.0 if self.params.scope == "pathway" else 0.0
 
-    def reconcile_pathway(self, spending, condition, function, risk, rate_multiplier, month):
-        """The reconciliation of closed pathways against the case-mix target (pathway scope)."""
+    def reconcile_pathway(
+        self, spending, condition, function, risk, rate_multiplier, month, hospital
+    ):  # fmt: skip
+        """The reconciliation of closed pathways against the case-mix target (pathway scope;
+        each hospital's own with ``base_months``)."""
         if self.params.scope != "pathway":
             return None
-        target = self.params.target_price * self.case_mix.weight(condition, function, risk)
+        target = self._targets(hospital) * self.case_mix.weight(condition, function, risk)
         return rules.reconcile(
             spending,
             target * rate_multiplier,
@@ -162,7 +250,7 @@ class EpisodeBundle(PaymentModel):
             return super().prices(position, units)
         fee = np.asarray(position.fee_per_unit, np.float64)[:, None]
         target = (
-            prm.target_price
+            self.target_price
             * self.case_mix.weight(position.condition, position.function, position.risk)
             * rate
         )[:, None]
@@ -198,7 +286,7 @@ class EpisodeBundle(PaymentModel):
                 w = self.case_mix.weight(position.condition, position.function, risk)
                 return rules.reconcile(
                     0.0,
-                    prm.target_price * w * position.rate_multiplier,
+                    self.target_price * w * position.rate_multiplier,
                     downside_share=self.downside_share(position.month),
                     stop_gain=prm.stop_gain,
                     stop_loss=prm.stop_loss,
@@ -220,7 +308,7 @@ class EpisodeBundle(PaymentModel):
                 allowed = claims.fee_value
             return Settlement(allowed=allowed, lump=np.zeros_like(panel.members))
         target = (
-            self.params.target_price
+            self.target_price
             * self.case_mix.weight(claims.condition, claims.function_at_start, claims.risk)
             * claims.rate_multiplier
         )

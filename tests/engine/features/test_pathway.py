@@ -122,12 +122,13 @@ def test_pathway_reconciliation_arithmetic():
         np.full(3, 2.0),
         1.0,
         month=14,
+        hospital=np.zeros(3, int),
     )
     np.testing.assert_allclose(adj, [2_500.0, -1_250.0, -4_500.0])
     assert c.pathway_cost_share(0) == 1.0
     assert (
         EpisodeBundle(EpisodeParams(target_price=1.0)).reconcile_pathway(
-            np.ones(1), np.zeros(1, int), np.ones(1), np.ones(1), 1.0, 0
+            np.ones(1), np.zeros(1, int), np.ones(1), np.ones(1), 1.0, 0, np.zeros(1, int)
         )
         is None
     )
