@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ import pandas as pd
 from sim.errors import ResultsError
 
 if TYPE_CHECKING:
-    from sim.experiments.calibrate import Calibration
+    from sim.experiments.calibrate import Calibration, SmcConfig
     from sim.experiments.priors import FreeParameter
 
 DB = "abc.db"
@@ -66,6 +67,80 @@ def prior(p: FreeParameter) -> Any:
 
     del p  # every parameter is sampled on the same scale
     return pyabc.RV("logistic", 0.0, 1.0)
+
+
+def transition(smc: SmcConfig, names: list[str]) -> Any:
+    """The kernel that perturbs a generation's particles into the next one's proposals, on
+    pyabc's scale (:func:`prior`), fitted by pyabc to the last generation's weighted particles
+    (why this one: the module docstring). ``smc.kernel = "product"``: every parameter perturbed
+    on its own, pyabc's ``AggregatedTransition`` of one :func:`student_t_transition` per
+    parameter, so the proposal density is the product of one-dimensional kernel density
+    estimates with Student-t kernels of :data:`KERNEL_DF` degrees of freedom;
+    ``"multivariate"``: one ``MultivariateNormalTransition`` over all of ``names``, pyabc's
+    default, which every calibration used before this option)."""
+    import pyabc
+
+    if smc.kernel == "multivariate":
+        return pyabc.MultivariateNormalTransition()
+    kind = student_t_transition()
+    return pyabc.AggregatedTransition({n: kind() for n in names})
+
+
+#: degrees of freedom of the product kernel's Student-t kernels (:func:`transition`)
+KERNEL_DF = 5
+
+
+@cache
+def student_t_transition() -> type:
+    """pyabc's ``MultivariateNormalTransition`` with Student-t kernels (the class, made once:
+    pyabc is imported only when a calibration uses it). It is fitted as pyabc fits its own
+    (the particles' weighted covariance times Silverman's bandwidth factor squared, from their
+    effective sample size), and that matrix is the scale of a t kernel of ``df`` degrees of
+    freedom around each particle: a proposal is a particle drawn by weight plus a t step
+    (a normal step over sqrt(chi2(df)/df), drawn in that order from numpy's global generator),
+    its density the weighted sum of the kernels. The kernel's polynomial tails are heavier
+    than the logistic prior's exponential ones, so the importance weight prior / proposal is
+    bounded in the tails; under a Gaussian kernel it is not, and its variance is infinite."""
+    import pyabc
+    from pyabc.transition import silverman_rule_of_thumb as silverman
+    from scipy import stats
+
+    class StudentTTransition(pyabc.MultivariateNormalTransition):
+        """A kernel density estimate with multivariate Student-t kernels (see the factory)."""
+
+        def __init__(self, df: int = KERNEL_DF, scaling: float = 1.0,
+                     bandwidth_selector: Any = silverman):  # fmt: skip
+            super().__init__(scaling=scaling, bandwidth_selector=bandwidth_selector)
+            self.df = df
+            self.kernel: Any = None
+
+        def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
+            super().fit(X, w)
+            self.kernel = stats.multivariate_t(shape=self.cov, df=self.df, allow_singular=True)
+
+        def _steps(self, size: int) -> np.ndarray:
+            normal = np.random.multivariate_normal(  # noqa: NPY002
+                np.zeros(self.cov.shape[0]), self.cov, size=size
+            )
+            chi2 = np.random.chisquare(self.df, size=size)  # noqa: NPY002
+            return normal / np.sqrt(chi2 / self.df)[:, None]
+
+        def rvs(self, size: int | None = None) -> Any:
+            if size is None:
+                return self.rvs_single()
+            rows = np.random.choice(  # noqa: NPY002
+                self._range, size=size, p=self.w, replace=True
+            )
+            return self.X.iloc[rows] + self._steps(size)
+
+        def rvs_single(self) -> Any:
+            row = np.random.choice(self._range, p=self.w, replace=True)  # noqa: NPY002
+            return pyabc.Parameter(self.X.iloc[row] + self._steps(1)[0])
+
+        def _pdf_single(self, x: np.ndarray) -> float:
+            return float((np.atleast_1d(self.kernel.pdf(x - self._X_arr)) * self.w).sum())
+
+    return StudentTTransition
 
 
 def simulated(cal: Calibration) -> list[FreeParameter]:
@@ -279,8 +354,11 @@ def run_smc(
     *,
     workers: int,
     progress: Callable[[int], None] | None = None,
+    simulations: Simulations | None = None,
 ) -> SmcOutcome:
-    """Run (or resume) the ABC-SMC of ``cal`` in ``folder`` on ``pool`` (module docstring)."""
+    """Run (or resume) the ABC-SMC of ``cal`` in ``folder`` on ``pool`` (module docstring).
+    ``simulations`` runs the particles (default: :class:`Simulations` on ``pool``; a test
+    gives one that computes a toy model's figures instead)."""
     from sim.guards.extras import require
 
     pyabc = require("pyabc", "calibration", "method = abc_smc")
@@ -291,7 +369,7 @@ def run_smc(
     logging.getLogger("ABC").setLevel(logging.WARNING)
     cfg = cal.config
     smc = cfg.smc
-    sims = Simulations(cal, folder, pool, progress)
+    sims = simulations or Simulations(cal, folder, pool, progress)
     current: dict[str, Any] = {}
 
     def model(pars: Any) -> dict[str, float]:
@@ -310,6 +388,7 @@ def run_smc(
         population_size=smc.population,
         sampler=sampler,
         eps=pyabc.QuantileEpsilon(alpha=smc.quantile),
+        transitions=transition(smc, [p.name for p in simulated(cal)]),
     )
     db = f"sqlite:///{(folder / DB).resolve()}"
     observed = {t.id: t.value for t in cfg.targets}
