@@ -94,7 +94,7 @@ class AbcConfig(Strict):
 
 class SmcConfig(Strict):
     """ABC-SMC (``method = "abc_smc"``, :mod:`sim.experiments.abc_smc`): the population, the
-    generations and when to stop."""
+    generations, when to stop and the perturbation kernel."""
 
     population: int = F(200, "particles", "Particles accepted in each generation.", ge=10,
                         le=100_000)  # fmt: skip
@@ -113,6 +113,17 @@ class SmcConfig(Strict):
         None, "particles", "Proposals simulated at once (default: 4 × the workers, at least "
         "the population up to 64).", ge=1, le=100_000,
     )  # fmt: skip
+    kernel: Literal["product", "multivariate"] = F(
+        "product",
+        "choice",
+        "How a generation's particles are perturbed into the next one's proposals. product: "
+        "each parameter on its own, the proposal the product of one-dimensional kernel "
+        "density estimates with Student-t kernels (pyabc's AggregatedTransition), whose "
+        "importance weights stay even in many dimensions; multivariate: pyabc's default, one "
+        "multivariate normal kernel density estimate, whose weights collapse onto a few "
+        "particles beyond a few parameters (the calibrations before this option; "
+        "sim.experiments.abc_smc).",
+    )
 
 
 class CalibrationConfig(Strict):
