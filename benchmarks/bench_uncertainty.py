@@ -142,8 +142,9 @@ def main() -> None:
         for kind in kinds:
             for name, tree in order:
                 got = launch(kind, tree, args)
-                print(f"round {r + 1} {kind:5s} {name:9s}: {got['wall']:7.1f} s, {got['runs']} runs "
-                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+                load = os.getloadavg()[0]
+                print(f"round {r + 1} {kind:5s} {name:9s}: {got['wall']:7.1f} s, "
+                      f"{got['runs']} runs (load {load:.1f})", flush=True)  # fmt: skip
                 key = (kind, name)
                 if key not in best or got["wall"] < best[key]["wall"]:
                     best[key] = got
