@@ -195,6 +195,7 @@ class ClosedPathways:
 
     @classmethod
     def empty(cls) -> ClosedPathways:
+        """No pathway (what a setting without a pathway, or a month with none closing, adds)."""
         z = np.zeros(0)
         return cls(np.zeros(0, np.int64), z, np.zeros(0, np.int64), z, z)
 
@@ -204,6 +205,7 @@ class ClosedPathways:
         )
 
     def fields(self) -> tuple[np.ndarray, ...]:
+        """The five arrays, in the order of the constructor's arguments."""
         return (self.hospital, self.spending, self.condition, self.function, self.risk)
 
 
