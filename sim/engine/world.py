@@ -306,7 +306,8 @@ class History:
         #: (setting, payer) -> [first, last) months recorded
         self.window: dict[tuple[int, int], tuple[int, int]] = {}
         self.sums: dict[tuple[int, int], Base] = {}
-        self.closed: dict[tuple[int, int], ClosedPathways] = {}
+        #: (setting, payer) -> the pathways that closed in each recorded month (joined when read)
+        self.closed: dict[tuple[int, int], list[ClosedPathways]] = {}
 
     def want(self, s: int, g: int, months: tuple[int, int]) -> None:
         """Record (setting ``s``, payer ``g``) over ``months``; one base period per pair."""
@@ -343,14 +344,15 @@ class History:
     def record_pathways(self, s: int, g: int, closed: ClosedPathways) -> None:
         """Add the pathways of acute setting ``s`` and payer ``g`` that closed in a month that
         :meth:`asks`."""
-        before = self.closed.get((s, g))
-        self.closed[s, g] = closed if before is None else before + closed
+        self.closed.setdefault((s, g), []).append(closed)
 
     def of(self, s: int, g: int) -> Base:
         """Per provider, summed over the recorded months (with the pathways that closed)."""
         base = self.sums[s, g]
         closed = self.closed.get((s, g))
-        return base if closed is None else dataclasses.replace(base, pathways=closed)
+        if closed is None:
+            return base
+        return dataclasses.replace(base, pathways=ClosedPathways.joined(closed))
 
 
 class World:

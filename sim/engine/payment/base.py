@@ -199,10 +199,16 @@ class ClosedPathways:
         z = np.zeros(0)
         return cls(np.zeros(0, np.int64), z, np.zeros(0, np.int64), z, z)
 
+    @classmethod
+    def joined(cls, parts: list[ClosedPathways]) -> ClosedPathways:
+        """The pathways of ``parts``, in their order, concatenated once."""
+        if not parts:
+            return cls.empty()
+        columns = zip(*(p.fields() for p in parts), strict=True)
+        return cls(*(np.concatenate(arrays) for arrays in columns))
+
     def __add__(self, other: ClosedPathways) -> ClosedPathways:
-        return ClosedPathways(
-            *(np.concatenate([a, b]) for a, b in zip(self.fields(), other.fields(), strict=True))
-        )
+        return ClosedPathways.joined([self, other])
 
     def fields(self) -> tuple[np.ndarray, ...]:
         """The five arrays, in the order of the constructor's arguments."""
