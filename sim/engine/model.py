@@ -493,7 +493,7 @@ class HealthSystemModel(mesa.Model):
         old = world.payers[g].contracts[s]
         base = contract.base_period()
         if base is not None:
-            contract.begin(world.history.of(s, g))
+            contract.begin(world.history.of(s, g, base))
         world.payers[g].contracts[s] = contract
         world.policy_period[s, g] += 1
         world.practice.contract_changed(world, s, g, old)

@@ -297,62 +297,68 @@ class Ledgers:
 class History:
     """What contracts that set a number from the run's past (:meth:`PaymentModel.base_period`)
     read when they come into force: per (setting, payer) asked for, each provider's revenue
-    from the payer, its members and their risk scores, and the episodes of care it started,
-    summed over the months asked for, and in a pathway's acute setting the pathways that closed
-    in them (:class:`~sim.engine.payment.base.Base`). Nothing is recorded for a (setting, payer)
-    no contract asks about."""
+    from the payer, its members and their risk scores, and the episodes of care it started, per
+    month, and in a pathway's acute setting the pathways that closed in those months
+    (:class:`~sim.engine.payment.base.Base`), summed over a contract's months when it reads
+    them. Nothing is recorded for a (setting, payer) no contract asks about; several contracts
+    (switches) may ask about one pair, each for its own months."""
 
     def __init__(self) -> None:
-        #: (setting, payer) -> [first, last) months recorded
-        self.window: dict[tuple[int, int], tuple[int, int]] = {}
-        self.sums: dict[tuple[int, int], Base] = {}
-        #: (setting, payer) -> the pathways that closed in each recorded month (joined when read)
-        self.closed: dict[tuple[int, int], list[ClosedPathways]] = {}
+        #: (setting, payer) -> the [first, last) months each contract asked for
+        self.window: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        #: (setting, payer) -> month -> that month's sums
+        self.sums: dict[tuple[int, int], dict[int, Base]] = {}
+        #: (setting, payer) -> month -> the pathways that closed in it (joined when read)
+        self.closed: dict[tuple[int, int], dict[int, list[ClosedPathways]]] = {}
 
     def want(self, s: int, g: int, months: tuple[int, int]) -> None:
-        """Record (setting ``s``, payer ``g``) over ``months``; one base period per pair."""
-        if self.window.setdefault((s, g), months) != months:
-            raise ValueError(
-                f"two base periods for one setting and payer: {self.window[s, g]} and {months}"
-            )
+        """Record (setting ``s``, payer ``g``) over ``months`` (as well as any other months
+        asked for)."""
+        windows = self.window.setdefault((s, g), [])
+        if months not in windows:
+            windows.append(months)
 
     def asks(self, s: int, g: int, month: int) -> bool:
         """Whether a contract asks for (setting ``s``, payer ``g``)'s ``month``."""
-        w = self.window.get((s, g))
-        return w is not None and w[0] <= month < w[1]
+        return any(a <= month < b for a, b in self.window.get((s, g), ()))
 
     def record(
-        self, s: int, g: int, provider: np.ndarray, revenue: np.ndarray, started: np.ndarray,
-        lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
+        self, s: int, g: int, month: int, provider: np.ndarray, revenue: np.ndarray,
+        started: np.ndarray, lump: np.ndarray, members: np.ndarray, risk_sum: np.ndarray,
     ) -> None:  # fmt: skip
-        """Add a month that :meth:`asks`: its revenue (per claim row, by provider, plus the
-        lumps per provider), the episodes started (``started``: per claim row), and the
-        panel's members and risk sums."""
+        """Keep ``month`` (one that :meth:`asks`): its revenue (per claim row, by provider,
+        plus the lumps per provider), the episodes started (``started``: per claim row), and
+        the panel's members and risk sums."""
         n = risk_sum.size
         by = np.bincount(provider, revenue, minlength=n)[:n]
         if lump.size:
             by = by + lump
-        now = Base(
+        self.sums.setdefault((s, g), {})[month] = Base(
             revenue=by,
             members=np.asarray(members, np.float64),
             risk=np.asarray(risk_sum, np.float64),
             episodes=np.bincount(provider, started, minlength=n)[:n].astype(np.float64),
         )
-        before = self.sums.get((s, g))
-        self.sums[s, g] = now if before is None else before + now
 
-    def record_pathways(self, s: int, g: int, closed: ClosedPathways) -> None:
-        """Add the pathways of acute setting ``s`` and payer ``g`` that closed in a month that
-        :meth:`asks`."""
-        self.closed.setdefault((s, g), []).append(closed)
+    def record_pathways(self, s: int, g: int, month: int, closed: ClosedPathways) -> None:
+        """Add the pathways of acute setting ``s`` and payer ``g`` that closed in ``month``
+        (one that :meth:`asks`)."""
+        self.closed.setdefault((s, g), {}).setdefault(month, []).append(closed)
 
-    def of(self, s: int, g: int) -> Base:
-        """Per provider, summed over the recorded months (with the pathways that closed)."""
-        base = self.sums[s, g]
+    def of(self, s: int, g: int, months: tuple[int, int]) -> Base:
+        """Per provider, summed over ``months`` ([first, last), in month order), with the
+        pathways that closed in them."""
+        total: Base | None = None
+        for m, now in sorted(self.sums[s, g].items()):
+            if months[0] <= m < months[1]:
+                total = now if total is None else total + now
+        if total is None:
+            raise ValueError(f"no month of {months} was recorded")
         closed = self.closed.get((s, g))
         if closed is None:
-            return base
-        return dataclasses.replace(base, pathways=ClosedPathways.joined(closed))
+            return total
+        parts = [p for m, ps in sorted(closed.items()) if months[0] <= m < months[1] for p in ps]
+        return dataclasses.replace(total, pathways=ClosedPathways.joined(parts))
 
 
 class World:

@@ -198,7 +198,7 @@ def test_cjr_targets_blend_each_hospitals_own_spending(tmp_path):
     world = model.world
     s = [x.name for x in world.settings].index("hospital")
     contract = world.payers[0].contracts[s]
-    base = world.history.of(s, 0).pathways
+    base = world.history.of(s, 0, contract.base_period()).pathways
     n = contract.hospital_target.size
     count = np.bincount(base.hospital, minlength=n)[:n]
     spend = np.bincount(base.hospital, base.spending, minlength=n)[:n]

@@ -22,6 +22,7 @@ from sim.engine.features.pathway import Pathway
 from sim.engine.features.selection import Selection
 from sim.engine.features.therapy import Therapy
 from sim.engine.features.upcoding import CodingDecisions
+from sim.engine.features.voluntary import Voluntary
 
 if TYPE_CHECKING:
     from sim.engine.world import World
@@ -38,6 +39,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Participation,
     Admission,
     CodingDecisions,
+    Voluntary,
 )
 
 

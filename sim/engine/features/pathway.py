@@ -493,35 +493,30 @@ class Pathway(Feature):
             coded = pop.risk[ii] * world.coding.risk_factor(acute, hosp, g)
             if world.history.asks(acute, g, world.month_number):
                 # a contract coming in later sets its targets from these pathways
-                world.history.record_pathways(acute, g, ClosedPathways(
+                world.history.record_pathways(acute, g, world.month_number, ClosedPathways(
                     hosp.astype(np.int64), spend / payer.rate_multiplier,
                     pop.condition[ii].astype(np.int64),
                     self.window_function[ii].astype(np.float64), coded.astype(np.float64),
+                    np.full(ii.size, world.month_number, np.int64),
                 ))  # fmt: skip
-            adj = payer.contracts[acute].reconcile_pathway(
-                spend,
-                pop.condition[ii],
-                self.window_function[ii],
-                coded,
-                payer.rate_multiplier,
-                world.month_number,
-                hosp,
+            contract = payer.contracts[acute]
+            case = (pop.condition[ii], self.window_function[ii], coded, payer.rate_multiplier)
+            # what a further dollar on each pathway would change, priced before the month's
+            # pathways join the contract's running reconciliation
+            more = (
+                contract.reconcile_pathway(
+                    spend + 1.0, *case, world.month_number, hosp, commit=False
+                )
+                if by_reconciliation
+                else None
             )
+            adj = contract.reconcile_pathway(spend, *case, world.month_number, hosp)
             if adj is not None:
                 lump = np.bincount(hosp, adj, minlength=n_h)
                 transfers.append(Transfer("reconciliation", acute, g, lump, float(adj.sum())))
             if by_reconciliation:
                 closed[:, g] = np.bincount(hosp, minlength=n_h)
-                if adj is not None:
-                    more = payer.contracts[acute].reconcile_pathway(
-                        spend + 1.0,
-                        pop.condition[ii],
-                        self.window_function[ii],
-                        coded,
-                        payer.rate_multiplier,
-                        world.month_number,
-                        hosp,
-                    )
+                if adj is not None and more is not None:
                     marginal[:, g] = np.bincount(hosp, adj - more, minlength=n_h)
             self._learn(self.cost, self.cost_seen, hosp, self.window_dest[ii], spend)
             if self.track_oop:
@@ -555,11 +550,16 @@ class Pathway(Feature):
         return dict(self.counts)
 
     def _target_weight(self, world: World) -> np.ndarray:
+        """Each payer's contract's share of pathway spending on its hospitals: hospitals ×
+        payers, or one row for all hospitals when every contract gives one number."""
         shares = [
             p.contracts[self.acute].pathway_cost_share(max(world.month_number, 0))
             for p in world.payers
         ]
-        return np.asarray(shares)[None, :]
+        if all(np.ndim(x) == 0 for x in shares):
+            return np.asarray(shares, np.float64)[None, :]
+        n_h = self.weight.shape[0]
+        return np.column_stack([np.broadcast_to(np.asarray(x, np.float64), n_h) for x in shares])
 
     def _learn(
         self,

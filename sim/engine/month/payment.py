@@ -187,8 +187,8 @@ def settle_payer(world: World, g: int) -> None:
         paid.lump_by_payer[g] = lump_by_provider
         if world.history.asks(s, g, world.month_number):
             world.history.record(
-                s, g, care.provider[b], revenue, care.new_episode[b] & sought, lump_by_provider,
-                panel.members, panel.risk_sum,
+                s, g, world.month_number, care.provider[b], revenue,
+                care.new_episode[b] & sought, lump_by_provider, panel.members, panel.risk_sum,
             )  # fmt: skip
         world.ledgers.payer[s, g] += claims_paid + lump
         world.ledgers.payer_adverse_events[s, g] += ae_paid

@@ -184,20 +184,22 @@ class ClosedPathways:
     """Care pathways (:mod:`sim.engine.features.pathway`) whose window closed, one entry each:
     the admitting provider, the pathway's spending (every setting's allowed amounts and
     adjustments over the window, divided by the payer's rate level: at rate level 1, as
-    targets are), and the case mix a reconciliation weighs it by (condition, function at
-    admission, coded risk score)."""
+    targets are), the case mix a reconciliation weighs it by (condition, function at
+    admission, coded risk score), and the month (of the run, from 0) the window closed."""
 
     hospital: np.ndarray
     spending: np.ndarray
     condition: np.ndarray
     function: np.ndarray
     risk: np.ndarray
+    month: np.ndarray
 
     @classmethod
     def empty(cls) -> ClosedPathways:
         """No pathway (what a setting without a pathway, or a month with none closing, adds)."""
         z = np.zeros(0)
-        return cls(np.zeros(0, np.int64), z, np.zeros(0, np.int64), z, z)
+        i = np.zeros(0, np.int64)
+        return cls(i, z, i, z, z, i)
 
     @classmethod
     def joined(cls, parts: list[ClosedPathways]) -> ClosedPathways:
@@ -211,8 +213,26 @@ class ClosedPathways:
         return ClosedPathways.joined([self, other])
 
     def fields(self) -> tuple[np.ndarray, ...]:
-        """The five arrays, in the order of the constructor's arguments."""
-        return (self.hospital, self.spending, self.condition, self.function, self.risk)
+        """The six arrays, in the order of the constructor's arguments."""
+        return (self.hospital, self.spending, self.condition, self.function, self.risk, self.month)
+
+    def during(self, months: tuple[int, int] | list[int]) -> ClosedPathways:
+        """The pathways that closed in months ``[first, last)``."""
+        keep = (self.month >= months[0]) & (self.month < months[1])
+        return ClosedPathways(*(a[keep] for a in self.fields()))
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """Which providers chose to take part in a voluntary contract, decided once when it came
+    into force, per provider of the setting: whether the provider decided (it had history to
+    decide on), whether it joined, and the quartile (0-3, lowest first) of its base-period
+    spending per case relative to every provider's, by which evaluations report the choice
+    (−1 for a provider that did not decide)."""
+
+    decided: np.ndarray
+    joined: np.ndarray
+    quartile: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,12 +366,19 @@ class PaymentModel:
         minutes are not a payment factor."""
         return np.zeros(np.asarray(counted_minutes_per_day).shape)
 
-    def pathway_cost_share(self, month: int) -> float:
+    def pathway_cost_share(self, month: int) -> float | np.ndarray:
         """Acute settings of a care pathway: the share of a pathway's spending (its stay,
         post-acute care and readmissions over the window) that falls on the admitting provider
-        at the margin. Default 0: the hospital is paid for its stay and bears nothing after
-        discharge (fee-for-service, DRG)."""
+        at the margin: one number, or one per provider when providers chose whether to take
+        part (:meth:`participation`). Default 0: the hospital is paid for its stay and bears
+        nothing after discharge (fee-for-service, DRG)."""
         return 0.0
+
+    def participation(self) -> Participation | None:
+        """A voluntary contract's providers' decision to take part, made when it came into
+        force (:class:`Participation`); ``None``: every provider is in the contract (the
+        default, a mandatory contract)."""
+        return None
 
     def reconcile_pathway(
         self,
@@ -362,11 +389,17 @@ class PaymentModel:
         rate_multiplier: float,
         month: int,
         hospital: np.ndarray,
+        *,
+        commit: bool = True,
     ) -> np.ndarray | None:
         """Acute settings of a care pathway: the payment to the admitting provider
-        (``hospital``; negative: repayment) when a pathway's window closes, given its spending
+        (``hospital``; negative: repayment) when pathways' windows close, given their spending
         (allowed amounts of every setting over the window, payer rate level included) and the
-        case mix at admission. Default None: no reconciliation."""
+        case mix at admission; per pathway, read summed by hospital (a reconciliation over a
+        hospital's year may put a hospital's whole payment on one of its pathways). A contract
+        that keeps a running reconciliation adds the pathways to it only with ``commit`` (the
+        engine prices a further dollar with ``commit=False``). Default None: no
+        reconciliation."""
         return None
 
     def settle(self, claims: Claims, panel: Panel) -> Settlement:

@@ -108,10 +108,10 @@ def test_discharge_responds_to_who_bears_post_acute_cost():
 
 
 def test_pathway_reconciliation_arithmetic():
-    """Target 18,000 × weight 1.25 (risk 2.0) × rate 1.0 = 22,500; spending 20,000 → savings
-    2,500 paid; spending 25,000 → overrun 2,500 repaid at the year's downside share (year 2:
-    50% → 1,250); spending 40,000 → capped at the 20% stop-loss of 22,500 = 4,500 × ... the
-    overrun 17,500 × 0.5 = 8,750 capped at 4,500."""
+    """Three hospitals, one pathway each. Target 18,000 × weight 1.25 (risk 2.0) × rate 1.0 =
+    22,500; spending 20,000 → savings 2,500 paid; spending 25,000 → overrun 2,500 repaid at
+    the year's downside share (year 2: 50% → 1,250); spending 40,000 → the overrun 17,500 ×
+    0.5 = 8,750 capped at the 20% stop-loss of 22,500 = 4,500."""
     c = EpisodeBundle(
         EpisodeParams(target_price=18_000.0, scope="pathway", stay_price=13_000.0), ("a",)
     )
@@ -122,7 +122,7 @@ def test_pathway_reconciliation_arithmetic():
         np.full(3, 2.0),
         1.0,
         month=14,
-        hospital=np.zeros(3, int),
+        hospital=np.arange(3),
     )
     np.testing.assert_allclose(adj, [2_500.0, -1_250.0, -4_500.0])
     assert c.pathway_cost_share(0) == 1.0
