@@ -181,6 +181,14 @@ DISCRETION = Draw(
 ADMIT = Draw(
     "ADMIT", SETTING, 9, f"{_F}.admission", "whether the provider takes a new case (its logit)"
 )
+REVIEW = Draw(
+    "REVIEW",
+    SETTING,
+    11,
+    f"{_F}.admission",
+    "whether the payer's admission review reviews a new case taken, and denies it (one "
+    "uniform: reviewed below the review share, denied below it × the chance of denial)",
+)
 
 # the life course's: a draw per member, not per setting (setting 0)
 DEATH = Draw(

@@ -394,6 +394,10 @@ class World:
         self.ledgers = Ledgers(len(settings), len(payers), [p.n for p in providers])
         #: the past that contracts coming in by a switch set numbers from
         self.history = History()
+        #: per setting, per patient: whether the admission review of the patient's current
+        #: episode denied it (every claim of the episode unpaid); None until a contract with
+        #: ``admission_review`` decides a case (:mod:`sim.engine.features.admission`)
+        self.review_denied: list[np.ndarray | None] = [None] * len(settings)
         beh = config.behaviour
         for prov in providers:
             # one practice across payers: a payer-specific part only with payer_specificity > 0

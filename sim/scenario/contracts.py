@@ -103,6 +103,11 @@ def check_contract(where: str, c: ContractConfig, sc: Scenario) -> None:
         REGISTRY[c.model](c.params, tuple(sc.population.conditions))
     except ValueError as exc:
         raise ValueError(f"{where} ({c.model}): {exc}") from None
+    if c.params.admission_review > 0 and not sc.behaviour.admission.enabled:
+        raise ValueError(
+            f"{where}.admission_review: admission review weighs on the providers' decision to "
+            "take a case; set behaviour.admission.enabled = true, or admission_review = 0"
+        )
     if getattr(c.params, "scope", None) == "pathway":
         acute = sc.pathway.acute_setting if sc.pathway else None
         if c.setting != acute:

@@ -27,6 +27,13 @@ gives it the alternative's share of the function gain at its optimum and costs t
 payers nothing. This replaces ``behaviour.selection`` and ``supply.participation`` (one
 mechanism instead of three: the scenario refuses them together).
 
+Under a contract with admission (utilization) review (``admission_review``,
+:mod:`sim.engine.payment.terms`) the payer reviews that share of the cases taken and denies
+payment for those whose clinical value — the benefit over the alternative, relative to an
+average case — the reviewer finds below its standard: the provider weighs the case's prices ×
+(1 − admission_review × P(denied | the case)), and a case taken is reviewed and denied with
+that chance (one counter-based draw, ``draws.REVIEW``), every claim of its episode then unpaid.
+
 Where capacity is short, V also loses what the case's units would displace at the provider
 (the features' ``displaced_value`` hook: with ``supply.capacity.ration_admissions``, the
 shadow price of capacity × the units), so congested providers turn away discretionary cases
@@ -44,6 +51,7 @@ from sim.engine.columns import Column
 from sim.engine.decisions import acceptance, case_value
 from sim.engine.features.base import Feature
 from sim.engine.month import incentives
+from sim.engine.payment import terms as payment_terms
 
 if TYPE_CHECKING:
     from sim.engine.features.pathway import Pathway
@@ -133,6 +141,9 @@ class Admission(Feature):
             readmission = self.pathway.readmit_now[patients]
         value = np.zeros(n)
         p = np.ones(n)
+        # the chance that a case taken is reviewed and denied (admission review)
+        deny = np.zeros(n)
+        reviewed = False
         expected = max(setting.cfg.episode_months, 1.0)
         c = setting.cfg
         sigma = cfg.scale * c.benefit_curvature * 0.5 * c.optimal_units**2 * c.episode_months
@@ -148,6 +159,15 @@ class Admission(Feature):
                 contract, months=months.astype(np.int64), readmission=readmission[b],
             )  # fmt: skip
             prices, limit = incentives.priced(world, s, g, pos, contract)
+            prm = contract.params
+            if prm.admission_review:
+                # utilization review: the case's prices times the share it expects to be paid
+                clinical = payment_terms.case_clinical_value(
+                    need[b], c.optimal_units, alternative[b]
+                )
+                deny[b] = prm.admission_review * payment_terms.denial_probability(prm, clinical)
+                reviewed = True
+                prices = prices.scaled(1.0 - deny[b])
             terms = incentives.decision_terms(world, s, g, provider[b], contract)
             best = world.practice.case_plan(
                 world, s, provider[b], g, prices, need[b], pos.months_left, terms, limit
@@ -164,6 +184,8 @@ class Admission(Feature):
         taken = pop.uniforms(patients, s, draws.ADMIT) < p
         away = ~taken
         self._count(world, s, patients, taken, discretionary, value)
+        if reviewed or world.review_denied[s] is not None:
+            self._review(world, s, patients, taken, deny)
         alt = self.alternative[s]
         if alt is not None:
             self.sent[s][patients[away]] = True
@@ -177,6 +199,23 @@ class Admission(Feature):
                 100.0,
             )
         return away
+
+    def _review(
+        self, world: World, s: int, patients: np.ndarray, taken: np.ndarray, deny: np.ndarray
+    ) -> None:
+        """The payer's admission review of the new cases taken: one uniform per case, below
+        the chance of review and denial (``deny``: admission_review × P(denied | the case)) the
+        episode is denied — every claim of it goes unpaid (:mod:`sim.engine.month.payment`);
+        the new cases not taken, and those of contracts without review, are not."""
+        flags = world.review_denied[s]
+        if flags is None:
+            flags = world.review_denied[s] = np.zeros(world.population.n, np.bool_)
+        denied = taken & (deny > 0)
+        if denied.any():
+            denied[denied] = (
+                world.population.uniforms(patients[denied], s, draws.REVIEW) < deny[denied]
+            )
+        flags[patients] = denied
 
     def _count(
         self, world: World, s: int, patients: np.ndarray, taken: np.ndarray,

@@ -3,8 +3,9 @@
 For each payer and setting, the contract's payment model says what is owed for the month's
 claims and panel (``settle(claims, panel)``: ``allowed`` per claim, ``lump`` per provider),
 seeing case mix as coded. Then the contract's terms (:mod:`sim.engine.payment.terms`) apply in this
-order: the patient's cost sharing (deductible, coinsurance, copays) comes out of the allowed
-amount, pay-for-performance and any reconciliation of the contract are added, the provider's
+order: the claims of episodes an admission review denied go unpaid (``claims_denied``), the
+patient's cost sharing (deductible, coinsurance, copays) comes out of the allowed amount,
+pay-for-performance and any reconciliation of the contract are added, the provider's
 share of adverse-event costs is split off, and shared savings settle against the benchmark.
 Finally features pay what is not tied to a claim (:meth:`Feature.after_payment`: pathway
 reconciliations, investment fees), booked by :meth:`World.book`.
@@ -121,6 +122,12 @@ def settle_payer(world: World, g: int) -> None:
         settlement = contract.settle(claims, world.providers[s].panels[g])
         prm = contract.params
         allowed = np.where(sought, settlement.allowed, 0.0)
+        denied = None if settlement.denied is None else np.where(sought, settlement.denied, 0.0)
+        flags = world.review_denied[s]
+        if flags is not None:
+            # admission review: the claims of episodes it denied are paid by no one
+            allowed, refused = terms.review_denials(allowed, flags[idx] & sought)
+            denied = refused if denied is None else denied + refused
         if world.payer_design or settlement.patient_share is None:
             # the payer's benefit design on the fee-schedule value of the services, or the
             # contract's terms on what it allows: deductible, coinsurance and copays
@@ -182,8 +189,8 @@ def settle_payer(world: World, g: int) -> None:
         if liability is not None:
             paid.liability[b] = liability
         paid.ae_payer[b] = ae_payer
-        if settlement.denied is not None:
-            paid.denied[b] = np.where(sought, settlement.denied, 0.0)
+        if denied is not None:
+            paid.denied[b] = denied
         paid.lump_by_payer[g] = lump_by_provider
         if world.history.asks(s, g, world.month_number):
             world.history.record(

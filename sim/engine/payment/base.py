@@ -119,6 +119,40 @@ class ContractParams(BaseModel):
         "readmission) in an episode taken to it; refunded to the payer.",
         json_schema_extra={"unit": "USD/event"},
     )
+    admission_review: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Utilization (admission) review: share of the new cases a provider takes "
+        "that the payer reviews for medical necessity (PRO review: about 25% of Medicare "
+        "discharges, [@iom1989um]); a reviewed case found unnecessary (review_standard) is "
+        "not paid at all — every claim of its episode is denied, paid by neither payer nor "
+        "patient (claims_denied) — and the provider's admission decision weighs the case's "
+        "price × (1 − admission_review × its chance of denial). Needs behaviour.admission. "
+        "0: no review.",
+        json_schema_extra={"unit": "fraction"},
+    )
+    review_standard: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Utilization review: the clinical value below which a reviewed admission "
+        "is found not medically necessary — the benefit the admission adds over the gray "
+        "area's alternative, (1 − the alternative's share) × the patient's benefit at its "
+        "optimum, as a multiple of the benefit of an average episode at risk score 1 (the "
+        "same unit as admission.scale: (q_B / optimal_units)² × (1 − alternative share)). "
+        "0: no admission is found unnecessary.",
+        json_schema_extra={"unit": "× episode benefit"},
+    )
+    review_noise: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Utilization review: standard deviation of the reviewer's error on the "
+        "log of a case's clinical value (a reviewed case is denied with probability "
+        "Φ(ln(review_standard / value) / review_noise)); 0: the reviewer judges exactly.",
+        json_schema_extra={"unit": "log"},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ A payment model (:mod:`sim.engine.payment.base`) says what a contract owes for t
 and panel. Around it every contract carries the same generic terms (fields of
 :class:`~sim.engine.payment.base.ContractParams`): the patient's cost sharing, pay-for-performance,
 two-sided shared savings, the provider's liability for adverse events, a capitated plan's PMPM
-from Medicare, and prior authorization. Each term has two faces, kept side by side here so that
-they cannot drift apart:
+from Medicare, prior authorization, and admission (utilization) review. Each term has two
+faces, kept side by side here so that they cannot drift apart:
 
 - its **settlement**: what it moves between payer, patient and provider this month
   (used by :mod:`sim.engine.month.payment`), and
@@ -19,8 +19,12 @@ the liability share, ``C`` an adverse event's cost, ``k`` the outcome payment pe
     per unit:         m·(1 − s·(1 − coinsurance))
     per event borne:  L·C + (1 − s)·P + s·(1 − L)·C
     per point gained: (1 − s)·k
+    per case taken:   its prices × (1 − r·P(denied | the case))   (admission review)
 
-(the deductible is ignored at the margin: an approximation when it is not met).
+(the deductible is ignored at the margin: an approximation when it is not met). Admission
+review, with ``r`` the share of admissions reviewed, weighs only on the decision to take a
+case: the units of a case taken are planned at its prices (an approximation for cost-paid
+units of a case that may be denied).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import ndtr
 
 from sim.engine.billing import apply_cost_sharing
 from sim.engine.payment.base import ContractParams, Panel
@@ -52,6 +57,52 @@ def authorize(
         return planned, np.zeros(planned.size)
     allowed = np.minimum(planned, cap * need)
     return allowed, np.where(sought, planned - allowed, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# utilization (admission) review
+
+
+def case_clinical_value(
+    need: np.ndarray, optimal_units: float, alternative: np.ndarray
+) -> np.ndarray:
+    """What an admission adds for the patient, as the reviewer judges it: the benefit over the
+    gray area's alternative, (1 − ``alternative``) × the patient's benefit at its optimum
+    ``need`` (q_B), as a multiple of the benefit of an average episode at risk score 1
+    (``optimal_units``): ``(q_B / optimal_units)² × (1 − alternative)``."""
+    q = np.asarray(need, np.float64) / optimal_units
+    return q * q * (1.0 - np.asarray(alternative, np.float64))
+
+
+def denial_probability(prm: ContractParams, value: np.ndarray) -> np.ndarray:
+    """The chance that a reviewed admission of clinical ``value`` (:func:`case_clinical_value`)
+    is found not medically necessary: the reviewer sees the value times ``exp(ε)``, ε normal
+    with standard deviation ``review_noise``, and denies below ``review_standard``:
+    ``Φ(ln(standard / value) / noise)``; with no noise, 1 below the standard and 0 at or above
+    it; 0 with no standard."""
+    v = np.asarray(value, np.float64)
+    t = prm.review_standard
+    if t <= 0:
+        return np.zeros(v.shape)
+    if prm.review_noise <= 0:
+        return (v < t).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        z = np.log(t / np.maximum(v, 0.0)) / prm.review_noise
+    return ndtr(z)
+
+
+def review_factor(prm: ContractParams, value: np.ndarray) -> np.ndarray:
+    """Margin: the share of a case's revenue the provider expects to be paid, ``1 −
+    admission_review × P(denied | the case)``: what the admission decision weighs the case's
+    prices by (:mod:`sim.engine.features.admission`)."""
+    return 1.0 - prm.admission_review * denial_probability(prm, value)
+
+
+def review_denials(allowed: np.ndarray, refused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Settlement: the claims of episodes whose admission review refused (``refused``) are not
+    paid: the allowed amounts left, and what is denied (paid by neither payer nor patient)."""
+    denied = np.where(refused, allowed, 0.0)
+    return np.where(refused, 0.0, allowed), denied
 
 
 # ---------------------------------------------------------------------------------------------
