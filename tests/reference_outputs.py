@@ -120,6 +120,31 @@ def _small(
     return data
 
 
+def _voluntary_cjr() -> dict[str, Any]:
+    """The validation scenario of CJR made voluntary (two switches: the bundle at month 3 on
+    months 0-2, its third year at month 7 on months 1-4, the voluntary arm's hospitals choosing
+    by months 5-6), at the reference size with hospitals of 300 members (five of them)."""
+    from sim.scenario.loading import read_scenario_data
+
+    path = ROOT / "validation" / "scenarios" / "cjr_2018.toml"
+    data = read_scenario_data(path, str(path))
+    data["population"] = {**data.get("population", {}), "patients": PATIENTS}
+    data["settings"]["hospital"]["providers"]["members_per_provider"] = 300
+    data["months"] = MONTHS
+    data["replications"] = 1
+    data["outputs"] = {**data.get("outputs", {}), "provider_panel": True, "figure": False}
+    for arm in data["arms"]:
+        first, third = arm["switches"]
+        for sw, month in ((first, 3), (third, 7)):
+            sw.pop("date", None)
+            sw["month"] = month
+        first["contracts"][0]["base_months"] = [0, 3]
+        third["contracts"][0]["base_months"] = [1, 5]
+        if "decision_months" in third["contracts"][0]:
+            third["contracts"][0]["decision_months"] = [5, 7]
+    return data
+
+
 def cases() -> dict[str, dict[str, Any]]:
     """Every shipped scenario as shipped now (``shipped/``); every scenario as shipped before the
     base world, its mechanisms-off variant where issue 25 switched
@@ -191,6 +216,7 @@ def cases() -> dict[str, dict[str, Any]]:
             "supply.capacity.initial": 0.9,
         },
     )
+    out["validation/cjr_2018"] = _voluntary_cjr()
     out["prevention_investment:optimal"] = variant(
         "prevention_investment", **{"behaviour.mode": "optimal"}
     )

@@ -23,6 +23,7 @@ it has.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,6 +87,18 @@ class LearnedStyle:
         """Nothing: the adaptation stage moves learnt styles."""
 
 
+@dataclass(frozen=True)
+class _Stood:
+    """Where practice stood when the rules changed again before it had finished moving: from
+    ``start`` (each payer's contract, or an earlier such point, ``earlier``) ``weight`` (per
+    provider) of the way to ``target`` (each payer's contract before the new change)."""
+
+    start: list[PaymentModel]
+    earlier: _Stood | None
+    target: list[PaymentModel]
+    weight: np.ndarray
+
+
 class BestResponse:
     """Each patient's best response to the contract's prices where it stands, with partial
     adjustment after a change of rules (module docstring)."""
@@ -99,6 +112,9 @@ class BestResponse:
         self.previous: list[list[PaymentModel | None]] = [
             [None] * world.n_payers for _ in world.settings
         ]
+        #: per setting: where practice stood when a change of rules cut a move short (it moves
+        #: from there instead of from ``previous``)
+        self.stood: list[_Stood | None] = [None] * len(world.settings)
 
     def plans(
         self, world: World, s: int, patients: np.ndarray, provider: np.ndarray,
@@ -120,12 +136,28 @@ class BestResponse:
         args = (world, s, patients, provider, need, by_payer, new_episode)
         planned = self.practised(*args)
         old = self.previous[s]
-        if any(c is not None for c in old):
+        stood = self.stood[s]
+        if stood is not None:
+            before = self._where(args, stood)
+            w = self.weight[s][provider]
+            planned = before + w * (planned - before)
+        elif any(c is not None for c in old):
             was = [c if c is not None else world.contract(s, g) for g, c in enumerate(old)]
             before = self.practised(*args, was)
             w = self.weight[s][provider]
             planned = before + w * (planned - before)
         return np.zeros(patients.size, np.int8), planned
+
+    def _where(self, args: tuple, stood: _Stood) -> np.ndarray:
+        """The units of practice where it stood (:class:`_Stood`), for this month's patients."""
+        provider = args[3]
+        start = (
+            self._where(args, stood.earlier)
+            if stood.earlier is not None
+            else self.practised(*args, stood.start)
+        )
+        target = self.practised(*args, stood.target)
+        return start + stood.weight[provider] * (target - start)
 
     def practised(
         self, world: World, s: int, patients: np.ndarray, provider: np.ndarray,
@@ -170,23 +202,35 @@ class BestResponse:
         return decisions.plan(prices, need, months, terms, limit, floor, world.kernels)
 
     def contract_changed(self, world: World, s: int, g: int, old: PaymentModel) -> None:
-        """Practice starts moving from the old contract's best response (or from where it
-        stands, if an earlier move was under way: its weight restarts from 0)."""
-        if self.previous[s][g] is None:
-            self.previous[s][g] = old
-        self.weight[s][:] = 0.0
+        """Practice starts moving from the old contract's best response, or, if an earlier
+        move was under way, from where it stands: the point that move had reached (kept as a
+        :class:`_Stood`), toward the new rules; its weight restarts from 0."""
+        previous = self.previous[s]
+        w = self.weight[s]
+        under_way = self.stood[s] is not None or any(c is not None for c in previous)
+        if under_way and w.size and w.max() > 0.0:
+            # the rules in force before this change, and where the move toward them started
+            target = [old if h == g else world.contract(s, h) for h in range(len(previous))]
+            start = [c if c is not None else target[h] for h, c in enumerate(previous)]
+            self.stood[s] = _Stood(start, self.stood[s], target, w.copy())
+            self.previous[s] = [None] * len(previous)
+            # (this payer's old contract is the target's: its move restarts from there)
+        elif previous[g] is None and self.stood[s] is None:
+            previous[g] = old
+        w[:] = 0.0
 
     def end_month(self, world: World) -> None:
         """Each provider moves a share λ (its speed) of the rest of the way to the current
         rules; a transition every provider has completed is over."""
         for s, providers in enumerate(world.providers):
-            if all(c is None for c in self.previous[s]):
+            if self.stood[s] is None and all(c is None for c in self.previous[s]):
                 continue
             w = self.weight[s]
             w += providers.speed * (1.0 - w)
             if w.size == 0 or w.min() >= _DONE:
                 w[:] = 1.0
                 self.previous[s] = [None] * world.n_payers
+                self.stood[s] = None
 
 
 def choose(world: World) -> LearnedStyle | BestResponse:

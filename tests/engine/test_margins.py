@@ -234,3 +234,36 @@ def test_payer_specificity_blends_the_payers_best_responses(tmp_path):
     half = (per[0.0] + per[1.0]) / 2
     gap = (per[1.0] - per[0.0]).abs()
     assert ((per[0.5] - half).abs() < 0.05 * gap).all()
+
+
+def test_a_second_change_of_rules_moves_practice_on_from_where_it_stands(tmp_path):
+    """A change of rules while practice is still moving starts the next move from where
+    practice stands, not from the rules before the first change. A second switch to the very
+    same contract, three months into the move from fee-for-service to capitation, then changes
+    nothing: from there practice moves on to capitation's best response as it would have
+    (start + w·(target − start) continued from the point reached is the same path, closed
+    form), so units per patient match the arm with one switch month by month (up to the
+    rounding of units to whole numbers), where restarting from fee-for-service would put the
+    month after the second switch back near fee-for-service's level."""
+    cap = '{ setting = "outpatient_therapy", model = "capitation", pmpm = 9.0 }'
+    arms = (
+        '[[arms]]\nname = "once"\ncontracts = [{ model = "ffs" }]\n'
+        f"switches = [{{ month = 4, contracts = [{cap}] }}]\n"
+        '[[arms]]\nname = "twice"\ncontracts = [{ model = "ffs" }]\n'
+        f"switches = [{{ month = 4, contracts = [{cap}] }}, {{ month = 7, contracts = [{cap}] }}]\n"
+        + ARM.format(name="ffs", contract='model = "ffs"')
+        + ARM.format(name="cap", contract='model = "capitation", pmpm = 9.0')
+    )
+    sc = scenario(tmp_path, arms, months=12, admission="false")
+    m = run(sc).monthly
+    d = (
+        m[m.setting == "outpatient_therapy"]
+        .groupby(["arm", "month"])[["service_units", "patients_treated"]]
+        .sum()
+    )
+    per = (d.service_units / d.patients_treated).unstack("arm")
+    share = (per["ffs"] - per["twice"]) / (per["ffs"] - per["cap"])
+    once = (per["ffs"] - per["once"]) / (per["ffs"] - per["cap"])
+    assert once.loc[7] > 0.3  # the first move is well under way at the second switch
+    for month in range(8, 12):
+        assert share.loc[month] == pytest.approx(once.loc[month], abs=0.02)
