@@ -147,12 +147,15 @@ def check_arms(sc: Scenario) -> None:
                     f"(months = {sc.months})"
                 )
             for j, c in enumerate(w.contracts):
-                base = getattr(c.params, "base_months", None)
-                if base is not None and base[1] > w.month:
-                    raise ValueError(
-                        f"arms.{i}.switches.{k}.contracts.{j}.base_months: {list(base)} must "
-                        f"end by the switch's month ({w.month})"
-                    )
+                # every window of the run's past the contract reads (its base months, a
+                # voluntary contract's decision months) ends by the switch
+                for field in ("base_months", "decision_months"):
+                    base = getattr(c.params, field, None)
+                    if base is not None and base[1] > w.month:
+                        raise ValueError(
+                            f"arms.{i}.switches.{k}.contracts.{j}.{field}: {list(base)} must "
+                            f"end by the switch's month ({w.month})"
+                        )
             listed += [
                 (f"arms.{i}.switches.{k}.contracts.{j}", c) for j, c in enumerate(w.contracts)
             ]

@@ -236,3 +236,28 @@ switches = [{{ month = 12, contracts = [{{ {episode}, {choice} }}] }}]
         assert row[d].sum() == (counted & ~chosen.joined).sum()
         for k in range(4):
             assert row[q[k]] == (chosen.quartile == k).sum() == 2
+
+
+def test_decision_months_after_the_switch_are_refused(tmp_path: Path):
+    """A hospital cannot choose by pathways that close after the contract came in: the
+    scenario names the field and the switch's month."""
+    from tests.paths import SCENARIOS
+
+    world = (SCENARIOS / "worlds" / "medicare.toml").as_posix()
+    episode = (
+        'setting = "hospital", model = "episode_bundle", scope = "pathway", stay_price = '
+        '13000.0, base_months = [0, 6], participation = "expected_gain", '
+        "decision_months = [6, 12]"
+    )
+    path = tmp_path / "late.toml"
+    path.write_text(
+        f'world = "{world}"\nname = "late"\nmonths = 15\n[population]\npatients = 2000\n'
+        "[settings.hospital]\n[settings.snf]\n[settings.home_health]\n[pathway]\n"
+        '[[arms]]\nname = "a"\ncontracts = [{ model = "ffs" }]\n'
+        f"switches = [{{ month = 9, contracts = [{{ {episode} }}] }}]\n"
+    )
+    with pytest.raises(
+        ScenarioError, match=r"decision_months: \[6, 12\] must end by the switch"
+    ) as err:
+        load_scenario(path)
+    assert "late.toml" in str(err.value)
