@@ -570,7 +570,9 @@ def scores_markdown(s: dict[str, Any]) -> str:
 
 def forest(table: pd.DataFrame, folder: Path) -> list[str]:
     """A forest plot of every measured case: the published figure and interval (black) and
-    the model's figure and interval (blue), one panel per statistic (PNG, PDF, SVG)."""
+    the model's figure and interval (blue), one row per case on its own scale (cases measure
+    different things in different units: dollars, shares, minutes, elasticities), each with
+    zero marked, grouped by statistic (PNG, PDF, SVG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -579,49 +581,41 @@ def forest(table: pd.DataFrame, folder: Path) -> list[str]:
     m = table[table["status"] == "measured"]
     if m.empty:
         return []
-    groups = list(dict.fromkeys(m["statistic"]))
-    heights = [max(len(m[m["statistic"] == g]), 1) for g in groups]
+    order = list(dict.fromkeys(m["statistic"]))
+    m = m.assign(_g=m["statistic"].map(order.index)).sort_values("_g", kind="stable")
     fig, axes = plt.subplots(
-        len(groups), 1, figsize=(6.5, 0.45 * sum(heights) + 1.2 * len(groups)),
-        gridspec_kw={"height_ratios": heights}, squeeze=False,
+        len(m), 1, figsize=(6.5, 0.62 * len(m) + 0.9), squeeze=False
     )  # fmt: skip
-    for ax, g in zip(axes[:, 0], groups, strict=True):
-        d = m[m["statistic"] == g].reset_index(drop=True)
-        y = np.arange(len(d))[::-1]
-        scale = 100.0 if g in ("relative_change", "share", "difference_share") else 1.0
+    for ax, (_, r) in zip(axes[:, 0], m.iterrows(), strict=True):
+        g = r["statistic"]
+        scale = 100.0 if g == "relative_change" else 1.0
+        pub = np.array([r["range_low"], r["published"], r["range_high"]], np.float64) * scale
+        mod = np.array([r["interval_low"], r["model"], r["interval_high"]], np.float64) * scale
         ax.errorbar(
-            d["published"] * scale,
-            y + 0.15,
-            xerr=[
-                (d["published"] - d["range_low"]) * scale,
-                (d["range_high"] - d["published"]) * scale,
-            ],
-            fmt="s",
-            color="black",
-            ms=4,
-            capsize=2,
-            label="published (interval)",
-        )
-        ax.errorbar(
-            d["model"] * scale,
-            y - 0.15,
-            xerr=[
-                (d["model"] - d["interval_low"]).clip(lower=0) * scale,
-                (d["interval_high"] - d["model"]).clip(lower=0) * scale,
-            ],
-            fmt="o",
-            color="#1f5fa8",
-            ms=4,
-            capsize=2,
-            label="model (interval)",
-        )
+            [pub[1]], [0.18], xerr=[[pub[1] - pub[0]], [pub[2] - pub[1]]], fmt="s",
+            color="black", ms=4, capsize=2, label="published (interval)",
+        )  # fmt: skip
+        if np.isfinite(mod[1]):
+            ax.errorbar(
+                [mod[1]], [-0.18],
+                xerr=[[max(mod[1] - mod[0], 0.0)], [max(mod[2] - mod[1], 0.0)]],
+                fmt="o", color="#1f5fa8", ms=4, capsize=2, label="model (interval)",
+            )  # fmt: skip
         ax.axvline(0, color="0.6", lw=0.8)
-        ax.set_yticks(y, [c.replace("_", " ") for c in d["case"]], fontsize=7)
+        values = np.concatenate([pub, mod[np.isfinite(mod)], [0.0]])
+        lo, hi = float(values.min()), float(values.max())
+        pad = 0.08 * (hi - lo) if hi > lo else 1.0
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(-0.6, 0.6)
+        ax.set_yticks([0.0], [str(r["case"]).replace("_", " ")], fontsize=7)
         unit = " (%)" if scale == 100.0 else ""
-        ax.set_xlabel(f"{g.replace('_', ' ')}{unit}", fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="best", frameon=False)
-    fig.tight_layout()
+        ax.text(1.0, 1.0, f"{g.replace('_', ' ')}{unit}", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=6, color="0.35")  # fmt: skip
+        ax.tick_params(axis="x", labelsize=6, pad=1)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.05), ncol=2,
+                      frameon=False)  # fmt: skip
+    fig.tight_layout(h_pad=0.6)
     out = []
     for ext in ("png", "pdf", "svg"):
         fig.savefig(folder / f"forest.{ext}", dpi=300)
