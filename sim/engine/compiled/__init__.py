@@ -36,6 +36,7 @@ KERNELS = {
     "plan_units": draws.plan_units,
     "best_units": draws.best_units,
     "best_units_straight": draws.best_units_straight,
+    "best_units_payers": draws.best_units_payers,
     "outcomes": draws.outcomes,
     "deaths": draws.deaths,
     "deliver": billing.deliver,

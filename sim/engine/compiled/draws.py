@@ -224,6 +224,98 @@ def best_units_straight(
 
 
 @jit
+def best_units_payers(
+    per_unit, width, per_event, per_point, months, need, alpha, mc, d, h, h_o, vpp, limit,
+    floor,
+):  # pragma: no cover - compiled  # fmt: skip
+    """:meth:`sim.engine.kernels.Numpy.best_units_payers`, compiled: each patient's grid
+    walked once for every payer (row ``g`` of ``per_unit``, ``per_event``, ``per_point``).
+    What does not depend on the payer (benefit, events, function gained, at each unit count)
+    is computed in a first pass over the row, and with it the term of the value that holds
+    them, ``m × (α·benefit − e·events + o·gain)``, when every payer's ``e`` and ``o`` are the
+    same numbers (bit for bit); then per payer, the row's values from its price (numpy's
+    arithmetic in numpy's order: ``price − mc·k + term``) and ``np.argmax``'s search, as
+    :func:`walk_units` does."""
+    npay = per_unit.shape[0]
+    n = months.shape[0]
+    units = np.zeros((npay, n), np.int64)
+    value = np.zeros((npay, n))
+    row = np.empty(width)
+    term = np.empty(width)
+    benefit_w = np.empty(width)
+    events_k = np.empty(width)
+    gain_k = np.empty(width)
+    for i in range(n):
+        m = months[i]
+        q_b = need[i]
+        a = alpha[i]
+        lim = limit[i]
+        flo = floor[i]
+        e0 = per_event[0, i]
+        o0 = per_point[0, i]
+        shared = True
+        for g in range(1, npay):
+            e = per_event[g, i]
+            o = per_point[g, i]
+            # the same bits (a NaN is never the same; +0 and -0 are not)
+            if not (
+                e == e0
+                and o == o0
+                and np.copysign(1.0, e) == np.copysign(1.0, e0)
+                and np.copysign(1.0, o) == np.copysign(1.0, o0)
+            ):
+                shared = False
+        for j in range(width):
+            k = np.float64(j)
+            q = k / m
+            benefit = d * q * (q_b - 0.5 * q)
+            x = q_b - q
+            short = x if (x >= 0.0 or x != x) else 0.0
+            events = h * short * short
+            if h_o != 0.0:
+                y = q - q_b
+                over = y if (y >= 0.0 or y != y) else 0.0
+                events = events + h_o * over * over
+            lo = q if (q <= q_b or q != q) else q_b
+            gain = d * lo * (q_b - 0.5 * lo) / vpp
+            benefit_w[j] = a * benefit
+            events_k[j] = events
+            gain_k[j] = gain
+            term[j] = m * (a * benefit - e0 * events + o0 * gain)
+        for g in range(npay):
+            p = per_unit[g, i]
+            if shared:
+                for j in range(width):
+                    k = np.float64(j)
+                    v = p * k - mc * k + term[j]
+                    row[j] = v if (k <= lim and k >= flo) else -np.inf
+            else:
+                e = per_event[g, i]
+                o = per_point[g, i]
+                for j in range(width):
+                    k = np.float64(j)
+                    v = p * k - mc * k + m * (benefit_w[j] - e * events_k[j] + o * gain_k[j])
+                    row[j] = v if (k <= lim and k >= flo) else -np.inf
+            # np.argmax, as in walk_units
+            best = 0
+            best_v = row[0]
+            nan = -1
+            for j in range(width):
+                v = row[j]
+                above = v > best_v
+                best = j if above else best
+                best_v = v if above else best_v
+                if v != v and nan < 0:
+                    nan = j
+            if nan >= 0:
+                best = nan
+                best_v = row[nan]
+            units[g, i] = best
+            value[g, i] = best_v
+    return units, value
+
+
+@jit
 def walk_units(
     schedule, per_unit, straight, width, months, need, alpha, per_event, per_point, mc, d, h,
     h_o, vpp, limit, floor,
