@@ -786,3 +786,90 @@ def _straight_plans(n, per, units, months, need, terms, limit, floor):
             same(lazy.schedule, built.schedule)  # built when read
             again = plan(lazy, need, months, terms, lim, flo, kernels=k)
             same(again.value, grid.value)
+
+
+@pytest.mark.parametrize("n", [*SIZES, 63, 64, 65, 130])
+@pytest.mark.parametrize("npay", [1, 2, 3])
+def test_best_units_payers(n, npay):
+    """Several payers' straight schedules walked at once: row g of the compiled kernel, of its
+    numpy twin and of :func:`sim.engine.decisions.straight_plans` (with and without kernels) is
+    the plan each kernel's ``best_units_straight`` and the grid of ``decisions.plan`` give at
+    payer g's price per unit and terms alone, bit for bit; with payers whose event and point
+    terms are the same and differ (+0 against −0 too), negative, zero and non-finite prices,
+    NaN need, limits and floors, ties, and blocks of patients cut anywhere (63, 64, 65, 130)."""
+    from dataclasses import replace
+
+    from sim.engine.decisions import Terms, plan, straight_plans
+    from sim.engine.payment.prices import straight
+
+    rng = np.random.default_rng(100 * n + npay)
+    units = 11
+    per = rng.uniform(-20, 90, (npay, n))
+    per[:, : n // 2] = per[0, : n // 2]  # the same price for every payer in half the rows
+    if n > 6:
+        per[0, 1], per[-1, 2], per[0, 3], per[-1, 4] = 0.0, np.inf, np.nan, -np.inf
+        per[:, 5] = np.nan
+    months = rng.integers(1, 4, n).astype(np.float64)
+    need = rng.uniform(0, 8, n)
+    if n > 7:
+        need[6] = np.nan  # every value NaN
+    per_event = np.repeat(rng.uniform(0, 9000, n)[None, :], npay, axis=0)
+    per_point = np.repeat(rng.uniform(0, 50, n)[None, :], npay, axis=0)
+    if npay > 1:
+        per_event[1:, ::3] = rng.uniform(0, 9000, per_event[1:, ::3].shape)
+        per_point[-1, 1::4] = 0.0
+        per_point[0, 1::4] = -0.0
+    terms = Terms(
+        benefit_weight=rng.uniform(0, 1.5, n),
+        per_event=per_event,
+        per_point=per_point,
+        marginal_cost=18.0,
+        curvature=0.0 if n == 1 else 2.5,  # 0: a flat value, ties broken toward the first
+        shortfall_risk=0.002,
+        value_per_point=300.0,
+        overtreatment_risk=0.0 if n == 63 else 0.0004,
+    )
+    limit = rng.integers(0, units + 2, n).astype(np.float64)
+    floor = np.floor(rng.uniform(0, 5, n))
+    if n > 9:
+        limit[8], floor[9] = np.nan, np.nan  # nothing allowed
+    coefficients = (18.0, terms.curvature, 0.002, terms.overtreatment_risk, 300.0)
+    args = (months, need, terms.benefit_weight, per_event, per_point, coefficients)
+    with np.errstate(invalid="ignore"):  # an infinite price × 0 units: NaN, as numpy makes it
+        for lim, flo in ((None, None), (limit, floor), (limit, None)):
+            got = NB.best_units_payers(per, units, *args, lim, flo)
+            same(got, NP.best_units_payers(per, units, *args, lim, flo))
+            assert got[0].shape == (npay, n)
+            for k in (None, NP, NB):
+                same(straight_plans(per, units, need, months, terms, lim, flo, k), got[0])
+            for g in range(npay):
+                alone = (months, need, terms.benefit_weight, per_event[g], per_point[g])
+                for k in (NP, NB):
+                    one = k.best_units_straight(per[g], units, *alone, coefficients, lim, flo)
+                    same(one, (got[0][g], got[1][g]))
+                mine = replace(terms, per_event=per_event[g], per_point=per_point[g])
+                grid = plan(straight(per[g], n, units), need, months, mine, lim, flo)
+                same(grid.units, got[0][g])
+                same(grid.value, got[1][g])
+
+
+def test_best_units_payers_on_a_wider_grid_than_a_payer_needs():
+    """The plans do not depend on how far the grid goes past a patient's limit: a payer's
+    patients planned on the grid of its own part (``priced`` makes it as wide as the part's
+    largest limit) and on a wider one shared with another payer give the same units."""
+    from sim.engine.decisions import Terms, straight_plans
+
+    rng = np.random.default_rng(5)
+    n = 300
+    per = rng.uniform(0, 120, (2, n))
+    months = np.ones(n)
+    need = rng.uniform(0, 12, n)
+    terms = Terms(rng.uniform(0.2, 1.2, n), np.zeros((2, n)), np.zeros((2, n)), 40.0, 3.0,
+                  0.01, 500.0, 0.001)  # fmt: skip
+    limit = np.full(n, 6.0)
+    floor = np.ceil(0.5 * need)
+    for k in (None, NP, NB):
+        narrow = straight_plans(per, 6, need, months, terms, limit, floor, k)
+        wide = straight_plans(per, 60, need, months, terms, limit, floor, k)
+        same(narrow, wide)
+        assert narrow.max() <= 6
