@@ -69,7 +69,7 @@ def _mean_function(model: HealthSystemModel) -> float:
     if life is None:
         value = float(pop.function.mean(dtype=np.float64))
     else:
-        value = model.world.kernels.masked_sum(pop.function, life.enrolled) / _members(model)
+        value = float(pop.function.sum(dtype=np.float64, where=life.enrolled)) / _members(model)
     model._mean_function_at = (model.steps, value)
     return value
 

@@ -873,30 +873,3 @@ def test_best_units_payers_on_a_wider_grid_than_a_payer_needs():
         wide = straight_plans(per, 60, need, months, terms, limit, floor, k)
         same(narrow, wide)
         assert narrow.max() <= 6
-
-
-@pytest.mark.parametrize("n", [*SIZES, 8192, 8193, 3 * 8192 + 5, 200_003])
-@pytest.mark.parametrize("holes", ["none", "random", "runs", "all", "edges"])
-def test_masked_sum(n, holes):
-    """The members' sum of a float32 column (``values.sum(dtype=np.float64, where=mask)``):
-    the compiled emulation of numpy's buffered, masked, pairwise reduction gives its bits, with
-    runs of members of every length and cut by numpy's buffers (8192 values), values over
-    nine orders of magnitude, infinities; other dtypes and layouts fall back to numpy."""
-    rng = np.random.default_rng(n + len(holes))
-    values = (rng.random(n) * 10.0 ** rng.integers(-3, 6, n)).astype(np.float32)
-    mask = {
-        "none": np.ones(n, bool),
-        "random": rng.random(n) < 0.7,
-        "runs": np.repeat(rng.random(n // 50 + 1) < 0.6, 50)[:n],
-        "all": np.zeros(n, bool),
-        "edges": (np.arange(n) % 8192 < 4) | (np.arange(n) % 8192 > 8185),
-    }[holes]
-    same(NB.masked_sum(values, mask), NP.masked_sum(values, mask))
-    if n > 10:
-        values[3], values[n // 2] = np.inf, -np.float32(1e38)
-        same(NB.masked_sum(values, mask), NP.masked_sum(values, mask))
-    assert isinstance(NB.masked_sum(values, mask), float)
-    # not float32 or not contiguous: numpy's own
-    wide = values.astype(np.float64)
-    same(NB.masked_sum(wide, mask), NP.masked_sum(wide, mask))
-    same(NB.masked_sum(values[::2], mask[::2]), NP.masked_sum(values[::2], mask[::2]))

@@ -46,7 +46,6 @@ KERNELS = {
     "block_sums": sums.block_sums,
     "care_cell_sums": sums.care_cell_sums,
     "cell_sums": sums.cell_sums,
-    "masked_sum": sums.masked_sum,
     "provider_sums": learning.provider_sums,
     "learn": learning.learn,
     "episode_values": learning.episode_values,

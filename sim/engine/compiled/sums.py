@@ -71,65 +71,39 @@ def record_counts(
 
 @jit
 def pairwise(a, lo, n):  # pragma: no cover - compiled
-    """numpy's pairwise sum of ``a[lo:lo + n]`` as float64, step for step (a float32 ``a``
-    cast element by element, as numpy's buffer holds it)."""
+    """numpy's pairwise sum of ``a[lo:lo + n]`` (float64), step for step."""
     # numpy's pairwise summation of float64 (numpy/_core/src/umath/loops_utils.h.src):
     # below 8 in order; up to 128 in 8 accumulators, combined in a tree, then the rest in
     # order; beyond, halves cut at a multiple of 8
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
-            res += np.float64(a[i])
+            res += a[i]
         return res
     if n <= 128:
-        r0, r1 = np.float64(a[lo]), np.float64(a[lo + 1])
-        r2, r3 = np.float64(a[lo + 2]), np.float64(a[lo + 3])
-        r4, r5 = np.float64(a[lo + 4]), np.float64(a[lo + 5])
-        r6, r7 = np.float64(a[lo + 6]), np.float64(a[lo + 7])
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
         end = n - n % 8
         i = 8
         while i < end:
             j = lo + i
-            r0 += np.float64(a[j])
-            r1 += np.float64(a[j + 1])
-            r2 += np.float64(a[j + 2])
-            r3 += np.float64(a[j + 3])
-            r4 += np.float64(a[j + 4])
-            r5 += np.float64(a[j + 5])
-            r6 += np.float64(a[j + 6])
-            r7 += np.float64(a[j + 7])
+            r0 += a[j]
+            r1 += a[j + 1]
+            r2 += a[j + 2]
+            r3 += a[j + 3]
+            r4 += a[j + 4]
+            r5 += a[j + 5]
+            r6 += a[j + 6]
+            r7 += a[j + 7]
             i += 8
         res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
         while i < n:
-            res += np.float64(a[lo + i])
+            res += a[lo + i]
             i += 1
         return res
     n2 = n // 2
     n2 -= n2 % 8
     return pairwise(a, lo, n2) + pairwise(a, lo + n2, n - n2)
-
-
-@jit
-def masked_sum(values, mask, bufsize):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.masked_sum`, compiled: numpy's reduction step for step.
-    numpy casts the float32 ``values`` to float64 in buffers of ``bufsize`` elements (from the
-    first); in each buffer its masked loop adds each run of unmasked values to the total as
-    one pairwise sum (``total += pairwise(run)``, from add's identity 0.0)."""
-    total = 0.0
-    n = values.size
-    for start in range(0, n, bufsize):
-        stop = min(start + bufsize, n)
-        i = start
-        while i < stop:
-            while i < stop and not mask[i]:
-                i += 1
-            j = i
-            while j < stop and mask[j]:
-                j += 1
-            if j > i:
-                total += pairwise(values, i, j - i)
-            i = j
-    return total
 
 
 @jit

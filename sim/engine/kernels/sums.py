@@ -160,12 +160,6 @@ class NumpySums:
         out[3] = np.bincount(cell, w, n_cells)
         return out
 
-    @staticmethod
-    def masked_sum(values: np.ndarray, mask: np.ndarray) -> float:
-        """The float64 sum of ``values`` where ``mask`` (``values.sum(dtype=np.float64,
-        where=mask)``: numpy's bits)."""
-        return float(values.sum(dtype=np.float64, where=mask))
-
 
 class NumbaSums(CompiledTwin):
     """The compiled twins: the same signatures and bits as :class:`NumpySums`."""
@@ -196,23 +190,6 @@ class NumbaSums(CompiledTwin):
             as_(adverse, np.bool_),
             int(n_cells),
         )
-
-    def masked_sum(self, values, mask):
-        """:meth:`NumpySums.masked_sum`, compiled for a contiguous float32 ``values`` and bool
-        ``mask`` of its size (numpy's cast in buffers of ``np.getbufsize()``, its masked runs
-        and pairwise sums, step for step); numpy's own sum otherwise."""
-        if (
-            not isinstance(values, np.ndarray)
-            or not isinstance(mask, np.ndarray)
-            or values.dtype != np.float32
-            or mask.dtype != np.bool_
-            or values.ndim != 1
-            or mask.shape != values.shape
-            or not values.flags.c_contiguous
-            or not mask.flags.c_contiguous
-        ):
-            return NumpySums.masked_sum(values, mask)
-        return float(self._k["masked_sum"](values, mask, int(np.getbufsize())))
 
     def cell_sums(self, cell, function, f0, xp, fp, n_cells, member=None):
         """:meth:`NumpySums.cell_sums`, compiled: one pass, ``np.interp``'s arithmetic; a
