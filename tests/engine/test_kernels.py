@@ -873,3 +873,36 @@ def test_best_units_payers_on_a_wider_grid_than_a_payer_needs():
         wide = straight_plans(per, 60, need, months, terms, limit, floor, k)
         same(narrow, wide)
         assert narrow.max() <= 6
+
+
+@pytest.mark.parametrize("cut", [0, 2047, 2048, 2049, 4100])
+def test_deaths_care_and_blocks_at_the_compiled_walks_edges(cut):
+    """The compiled deaths take patients in blocks of 2,048 (survival and uniforms in vector
+    lanes, then the members in order): members in care on either side of a block's edge and
+    of a payer's bound, and a bound on an edge, give the numpy twin's dead, status and sums."""
+    from sim.engine import lifetable
+    from sim.engine.compiled import draws
+
+    assert draws.death_block == 2048
+    n = 6150
+    rng = np.random.default_rng(cut)
+    enrolled = rng.random(n) < 0.8
+    edges = np.array([0, 1, 2046, 2047, 2048, 2049, 4095, 4096, 6143, 6144, 6149])
+    enrolled[edges] = True
+    age = rng.integers(64, 122, n).astype(np.int16)
+    female = rng.random(n) < 0.5
+    q = np.stack([lifetable.Q_MALE, lifetable.Q_FEMALE]) * 30.0
+    h = lifetable.monthly_death_probability(np.minimum(q, 1.0)).reshape(-1)
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    f_entry = rng.uniform(0, 100, n).astype(np.float32)
+    care = np.union1d(edges, np.sort(rng.choice(np.flatnonzero(enrolled), 300, replace=False)))
+    survive = rng.uniform(0.0, 1.0, care.size)
+    status = np.where(enrolled, 1, rng.choice([0, 2], n)).astype(np.int8)
+    bounds = np.array([0, cut, n])
+    for risk in (None, rng.lognormal(0, 0.5, n)):
+        sa, sb = status.copy(), status.copy()
+        args = (h, risk, function, 0.02, care, survive, None, np.uint64(77), bounds)
+        a = NB.deaths(enrolled, age, female, *args, sa, f_entry)
+        same(a, NP.deaths(enrolled, age, female, *args, sb, f_entry))
+        same(sa, sb)
+        assert np.isin(edges, a[0]).any()  # some in care at an edge die

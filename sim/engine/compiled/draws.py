@@ -141,6 +141,10 @@ def outcomes(
     return f0, p_ae, adverse, change
 
 
+#: the patients :func:`deaths` takes together
+death_block = 2048
+
+
 @jit
 def deaths(
     enrolled,
@@ -160,7 +164,11 @@ def deaths(
     status,
     f_entry,
 ):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.deaths`, compiled."""
+    """:meth:`sim.engine.kernels.Numpy.deaths`, compiled: in blocks of :data:`death_block`
+    patients, first what does not depend on the order (each patient's survival and uniform,
+    over views of the block so that the compiler runs them in vector lanes; then the members
+    in care: their survival times care's), then the members in patient order (the sums in
+    registers, the same additions in the same order, the dead and their status)."""
     ages = h.size // 2
     nb = bounds.size - 1
     end = np.zeros(nb)
@@ -170,34 +178,62 @@ def deaths(
     nd = 0
     c = 0
     nc = care_idx.size
+    size = death_block
+    survive = np.empty(size)
+    u = np.empty(size)
     for g in range(nb):
-        # the block's sums in registers (the same additions in the same order)
         fs = 0.0
         f0s = 0.0
         alive = 0.0
-        for i in range(bounds[g], bounds[g + 1]):
-            if not enrolled[i]:
-                continue
-            f = np.float64(function[i])
-            fs += f
-            f0s += np.float64(f_entry[i])
-            a = np.int64(age[i]) - 65
-            a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
-            hh = h[(ages if female[i] else 0) + a]
+        for start in range(bounds[g], bounds[g + 1], size):
+            stop = min(start + size, bounds[g + 1])
+            m = stop - start
+            ag = age[start:stop]
+            fem = female[start:stop]
+            fn = function[start:stop]
             if has_risk:
-                hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))
-                hh = 1.0 if hh > 1.0 else hh
-            s = 1.0 - hh
-            while c < nc and care_idx[c] < i:
+                rt = risk_term[start:stop]
+                for r in range(m):
+                    f = np.float64(fn[r])
+                    a = np.int64(ag[r]) - 65
+                    a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
+                    hh = h[(ages if fem[r] else 0) + a]
+                    hh = hh * rt[r] * (1.0 + slope * (100.0 - f))
+                    hh = 1.0 if hh > 1.0 else hh
+                    survive[r] = 1.0 - hh
+            else:
+                for r in range(m):
+                    a = np.int64(ag[r]) - 65
+                    a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
+                    survive[r] = 1.0 - h[(ages if fem[r] else 0) + a]
+            if has_gid:
+                gd = gid[start:stop]
+                for r in range(m):
+                    u[r] = uniform(gd[r], base)
+            else:
+                for r in range(m):
+                    u[r] = uniform(start + r, base)
+            # care's survival, once per patient (its first entry: the walk in patient order
+            # passed the others by)
+            while c < nc and care_idx[c] < stop:
+                i = care_idx[c]
+                if i >= start and (c == 0 or care_idx[c - 1] != i):
+                    survive[i - start] *= care_survive[c]
                 c += 1
-            if c < nc and care_idx[c] == i:
-                s *= care_survive[c]
-            if uniform(gid[i] if has_gid else i, base) < 1.0 - s:
-                dead[nd] = i
-                nd += 1
-                status[i] = 2
-            elif status[i] == 1:
-                alive += 1
+            member = enrolled[start:stop]
+            fe = f_entry[start:stop]
+            st = status[start:stop]
+            for r in range(m):
+                if not member[r]:
+                    continue
+                fs += np.float64(fn[r])
+                f0s += np.float64(fe[r])
+                if u[r] < 1.0 - survive[r]:
+                    dead[nd] = start + r
+                    nd += 1
+                    st[r] = 2
+                elif st[r] == 1:
+                    alive += 1
         f_sum[g] = fs
         f0_sum[g] = f0s
         end[g] = alive
