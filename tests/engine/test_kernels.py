@@ -906,3 +906,37 @@ def test_deaths_care_and_blocks_at_the_compiled_walks_edges(cut):
         same(a, NP.deaths(enrolled, age, female, *args, sb, f_entry))
         same(sa, sb)
         assert np.isin(edges, a[0]).any()  # some in care at an edge die
+
+
+@pytest.mark.parametrize("n", [1, 8, 1023, 1024, 1025, 5000])
+@pytest.mark.parametrize(
+    "xp,fp",
+    [
+        ([0.0, 100.0], [0.30, 0.95]),
+        ([10.0, 70.0], [0.2, 0.9]),  # the line from the first point misses the last by an ulp
+        ([10.0, 60.0], [0.5, 0.5]),
+        ([0.0, 100.0], [0.9, -0.6]),
+        ([0.0, 100.0], [np.inf, np.inf]),  # NaN along the line both ways: the flat value
+        ([0.0, 100.0], [0.0, np.inf]),  # at the first point its value, not inf × 0
+    ],
+)
+def test_cell_sums_on_one_line(n, xp, fp):
+    """A utility of two points (one line, the default) is taken in blocks of 1,024 patients
+    with selects for np.interp's branches: its bits, with function at the points, beyond them
+    on both sides, NaN, infinite, a flat line, a falling one and an infinite one."""
+    rng = np.random.default_rng(n + int(xp[0]))
+    function = rng.uniform(-20, 120, n).astype(np.float32)
+    special = np.array([xp[0], xp[1], -5.0, 130.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
+    function[: min(n, special.size)] = special[:n]
+    f0 = rng.uniform(0, 100, n).astype(np.float32)
+    # up to 8: each special value alone in its cell (an ulp of one utility shows)
+    cell = np.arange(n) if n <= 8 else rng.integers(0, 8, n)
+    member = rng.random(n) < 0.8
+    with np.errstate(invalid="ignore"):  # np.interp's and the slopes' NaN, as numpy makes them
+        for mine in (None, member):
+            got = NB.cell_sums(cell, function, f0, xp, fp, 8, mine)
+            f = function.astype(np.float64)
+            m = member if mine is not None else np.ones(n, bool)
+            want = np.bincount(cell[m], np.interp(f[m], xp, fp), 8)
+            same(got[2], want.astype(np.float64))
+            same(got[0], np.bincount(cell[m], f[m], 8).astype(np.float64))
