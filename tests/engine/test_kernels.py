@@ -940,3 +940,36 @@ def test_cell_sums_on_one_line(n, xp, fp):
             want = np.bincount(cell[m], np.interp(f[m], xp, fp), 8)
             same(got[2], want.astype(np.float64))
             same(got[0], np.bincount(cell[m], f[m], 8).astype(np.float64))
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("other", [(0.0, 0.0), (150.0, 200.0), (12.3, 0.0)])
+def test_calendar(n, other):
+    """The month's calendar in place: each payer's deductible less its members' care outside
+    the settings and function less decline, both at least 0 as np.maximum makes them (NaN
+    kept with its bits, −0 made +0), in float32; no care outside: the deductible untouched."""
+    rng = np.random.default_rng(n + int(other[0]))
+    function = rng.uniform(-1, 100, n).astype(np.float32)
+    decline = rng.uniform(0, 2, n).astype(np.float32)
+    deductible = rng.choice([0.0, 100.0, 257.0, 150.0], n).astype(np.float32)
+    if n > 6:
+        function[:4] = [np.nan, -0.0, 0.0, 1.5]
+        decline[:6] = [0.0, 0.0, 0.0, 1.5, np.inf, 0.0]
+        function[5] = -np.float32(np.nan)  # a NaN with its sign bit
+        deductible[:3] = [np.nan, -0.0, 150.0]
+    start = np.array([0, n // 3, n], np.int64)
+    care = np.array(other, np.float32)
+    fa, fb = function.copy(), function.copy()
+    da, db = deductible.copy(), deductible.copy()
+    NB.calendar(fa, decline, da, start, care)
+    NP.calendar(fb, decline, db, start, care)
+    same(fa, fb)
+    same(da, db)
+    if n > 6:
+        assert not np.signbit(fa[1]) and np.isnan(fa[0]) and np.signbit(fa[5])
+    if not any(other):
+        same(da, deductible)
+    # another dtype: numpy's own
+    fc, dc = function.astype(np.float64), deductible.copy()
+    NB.calendar(fc, decline, dc, start, care)
+    same(fc, np.maximum(function.astype(np.float64) - decline, 0.0))

@@ -32,6 +32,7 @@ KERNELS = {
     "active": needs.active,
     "start_episodes": needs.start_episodes,
     "group_counts": needs.group_counts,
+    "calendar": needs.calendar,
     "uniforms": draws.uniforms,
     "plan_units": draws.plan_units,
     "best_units": draws.best_units,
