@@ -29,7 +29,7 @@ it with a logit probability of scale σ (:func:`acceptance`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,55 @@ def plan(
         per_month=best / m,
         value=np.take_along_axis(value, best[:, None], axis=1)[:, 0],
     )
+
+
+def straight_plans(
+    per_unit: np.ndarray,
+    units: int,
+    need: np.ndarray,
+    months: np.ndarray,
+    terms: Terms,
+    limit: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+    kernels: Any = None,
+) -> np.ndarray:
+    """The best units of the same patients at several payers' straight schedules: row ``g``
+    of ``per_unit`` (payers × patients) is payer ``g``'s price per unit, with its terms'
+    ``per_event`` and ``per_point`` rows ``g`` of theirs (payers × patients, or one number
+    per payer as a payers × 1 column); the rest of ``terms``, ``need``, ``months``, ``limit``
+    and ``floor`` are the same for every payer. Returns the units (payers × patients): row
+    ``g`` is :func:`plan`'s at payer ``g``'s prices, bit for bit. With ``kernels``, their
+    ``best_units_payers`` walks each patient's grid once for all the payers."""
+    per_unit = np.asarray(per_unit, np.float64)
+    npay, n = per_unit.shape
+    per_event = np.broadcast_to(np.asarray(terms.per_event, np.float64), (npay, n))
+    per_point = np.broadcast_to(np.asarray(terms.per_point, np.float64), (npay, n))
+    if kernels is not None:
+        best, _ = kernels.best_units_payers(
+            per_unit,
+            units,
+            per_patient(months, n),
+            per_patient(need, n),
+            per_patient(terms.benefit_weight, n),
+            per_event,
+            per_point,
+            (
+                terms.marginal_cost,
+                terms.curvature,
+                terms.shortfall_risk,
+                terms.overtreatment_risk,
+                terms.value_per_point,
+            ),
+            None if limit is None else np.asarray(limit),
+            None if floor is None else np.asarray(floor, np.float64),
+        )
+        return best
+    out = np.zeros((npay, n), np.int64)
+    for g in range(npay):
+        prices = Prices(None, np.zeros(n), per_unit=per_unit[g], units=int(units))
+        mine = replace(terms, per_event=per_event[g], per_point=per_point[g])
+        out[g] = plan(prices, need, months, mine, limit, floor).units
+    return out
 
 
 def case_value(

@@ -251,16 +251,11 @@ class Population:
         if month == 0 or (self.calendar_offset + month) % 12 == 0:
             np.take(self.deductible, self.payer, out=self.deductible_remaining)
             self.oop_year_to_date.fill(0.0)
-        if self.other_care.any():
-            # care outside the modelled settings draws the deductible down first
-            # payers are contiguous blocks: one subtraction per block, no gather
-            for g, (a, b) in enumerate(
-                zip(self.payer_start[:-1], self.payer_start[1:], strict=True)
-            ):
-                self.deductible_remaining[a:b] -= self.other_care[g]
-            np.maximum(self.deductible_remaining, 0.0, out=self.deductible_remaining)
-        np.subtract(self.function, self.decline, out=self.function)
-        np.maximum(self.function, 0.0, out=self.function)
+        # care outside the modelled settings draws the deductible down first; chronic decline
+        self.kernels.calendar(
+            self.function, self.decline, self.deductible_remaining, self.payer_start,
+            self.other_care,
+        )  # fmt: skip
         if self.shard is None:
             self._monthly.random(out=self._draws.reshape(-1), dtype=np.float32)
         else:

@@ -31,9 +31,11 @@ import numpy as np
 from sim.engine import decisions
 from sim.engine.behaviour import planned_units, variation_sign
 from sim.engine.month import incentives
+from sim.engine.payment.prices import per_patient
 
 if TYPE_CHECKING:
     from sim.engine.payment import PaymentModel
+    from sim.engine.payment.prices import Prices
     from sim.engine.settings import CareSetting
     from sim.engine.world import World
 
@@ -171,26 +173,71 @@ class BestResponse:
         λ = 1 (or one payer): each patient's own best response; λ = 0: one practice for the
         provider's whole panel (Glied & Zivin 2002). The norm is the closed form of the
         learning mode's shared style (``Σ_g w_g·θ*_g``, :mod:`sim.engine.behaviour`)."""
-        own = self.plans(world, s, patients, provider, need, by_payer, new_episode, contracts)
         lam = world.behaviour.payer_specificity
         if lam >= 1.0 or len(by_payer) < 2 or patients.size == 0:
+            own = self.plans(world, s, patients, provider, need, by_payer, new_episode, contracts)
             return own.per_month
-        share = world.providers[s].payer_weight()[provider]
-        rows = np.arange(patients.size)
-        norm = np.zeros(patients.size)
+        # np.take: a gather of whole rows, ~10x numpy's fancy indexing of a 2-D array
+        share = np.take(world.providers[s].payer_weight(), provider, axis=0)
+        n = patients.size
+        rows = np.arange(n)
+        # what each plan is made from, in the order the plans were always priced: each payer's
+        # own patients, then per payer h the others' patients, as if payer h's (where the
+        # provider has h's members)
+        parts: list[tuple[int, slice | np.ndarray, _Inputs]] = []
+        for g, b in enumerate(by_payer):
+            if b.start != b.stop:
+                parts.append((g, b, self._inputs(world, s, g, patients, provider, need,
+                                                 new_episode, b, contracts)))  # fmt: skip
+        own_parts = len(parts)
         for h, b in enumerate(by_payer):
-            as_h = own.per_month.copy()
-            # the others' patients, as if payer h's (where the provider has h's members)
-            other = np.concatenate([rows[: b.start], rows[b.stop :]])
-            other = other[share[other, h] > 0]
-            if other.size:
-                c = world.contract(s, h) if contracts is None else contracts[h]
-                as_h[other] = incentives.plans_as(
-                    world, s, h, patients[other], provider[other], need[other],
-                    new_episode[other], c,
-                ).per_month  # fmt: skip
-            norm += share[:, h] * as_h
-        return norm + lam * (own.per_month - norm)
+            other: slice | np.ndarray
+            if b.start == 0 or b.stop == n:
+                # the others' patients are one block: a slice while every one of them counts
+                other = slice(b.stop, n) if b.start == 0 else slice(0, b.start)
+                if not np.all(share[other, h] > 0):
+                    other = rows[other][share[other, h] > 0]
+            else:
+                other = np.concatenate([rows[: b.start], rows[b.stop :]])
+                other = other[share[other, h] > 0]
+            if (other.stop - other.start if isinstance(other, slice) else other.size) > 0:
+                parts.append((h, other, self._inputs(world, s, h, patients, provider, need,
+                                                     new_episode, other, contracts)))  # fmt: skip
+        walked = _one_walk(world, n, len(by_payer), parts, own_parts, need)
+        if walked is not None:
+            # every plan a straight schedule over the same grid: one walk for every payer
+            units, m = walked
+            own_pm = np.zeros(n)
+            for g, at, _ in parts[:own_parts]:
+                own_pm[at] = units[g, at] / m[at]
+            norm = np.zeros(n)
+            for h in range(len(by_payer)):
+                # the patients the provider has no member of h for weigh 0 (their row of
+                # units is finite: 0 × it adds +0, as 0 × their own plan did)
+                norm += share[:, h] * (units[h] / m)
+            return norm + lam * (own_pm - norm)
+        own_pm = np.zeros(n)
+        for _, at, inputs in parts[:own_parts]:
+            own_pm[at] = decisions.plan(*inputs, world.kernels).per_month
+        as_payer = [own_pm.copy() for _ in by_payer]
+        for h, at, inputs in parts[own_parts:]:
+            as_payer[h][at] = decisions.plan(*inputs, world.kernels).per_month
+        norm = np.zeros(n)
+        for h in range(len(by_payer)):
+            norm += share[:, h] * as_payer[h]
+        return norm + lam * (own_pm - norm)
+
+    @staticmethod
+    def _inputs(
+        world: World, s: int, g: int, patients: np.ndarray, provider: np.ndarray,
+        need: np.ndarray, new_episode: np.ndarray, rows: slice | np.ndarray,
+        contracts: list[PaymentModel] | None,
+    ) -> _Inputs:  # fmt: skip
+        """What the plans of the patients at ``rows`` priced as payer ``g``'s are made from."""
+        c = world.contract(s, g) if contracts is None else contracts[g]
+        return incentives.plan_inputs(
+            world, s, g, patients[rows], provider[rows], need[rows], new_episode[rows], c
+        )
 
     def case_plan(
         self, world: World, s: int, provider: np.ndarray, g: int, prices, need: np.ndarray,
@@ -231,6 +278,71 @@ class BestResponse:
                 w[:] = 1.0
                 self.previous[s] = [None] * world.n_payers
                 self.stood[s] = None
+
+
+#: what a plan is made from: :func:`sim.engine.month.incentives.plan_inputs`
+_Inputs = tuple["Prices", np.ndarray, np.ndarray, decisions.Terms, np.ndarray, np.ndarray]
+
+
+def _one_walk(
+    world: World, n: int, npay: int, parts: list, own_parts: int, need: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every payer's best units of all ``n`` patients in one walk of each patient's grid
+    (:func:`sim.engine.decisions.straight_plans`), when each of ``parts`` (payer, rows,
+    inputs; the first ``own_parts`` the patients' own payers', covering every patient) prices
+    by the unit and the payers' plans of a patient cover the same months with the same limit,
+    floor and benefit weight. Returns (units, payers × patients; months), or None: plan each
+    part apart. A payer's row is its plan where its part has the patient; elsewhere a plan at
+    price 0 (finite, weighed 0 by :meth:`BestResponse.practised`)."""
+    first = parts[0][2][3]
+    coefficients = (
+        first.marginal_cost, first.curvature, first.shortfall_risk, first.overtreatment_risk,
+        first.value_per_point,
+    )  # fmt: skip
+    for _, _, (prices, _, _, terms, _, _) in parts:
+        if prices.per_unit is None:
+            return None
+        if (
+            terms.marginal_cost, terms.curvature, terms.shortfall_risk,
+            terms.overtreatment_risk, terms.value_per_point,
+        ) != coefficients:  # fmt: skip
+            return None
+    months = np.empty(n)
+    limit = np.empty(n)
+    floor = np.empty(n)
+    alpha = np.empty(n)
+    per_unit = np.zeros((npay, n))
+    per_event = np.zeros((npay, n))
+    per_point = np.zeros((npay, n))
+    units = 0
+    for k, (g, rows, (prices, _, m, terms, lim, flo)) in enumerate(parts):
+        size = prices.size
+        m = per_patient(m, size)
+        lim = np.asarray(lim, np.float64)
+        flo = np.asarray(flo, np.float64)
+        a = per_patient(terms.benefit_weight, size)
+        if k < own_parts:
+            months[rows], limit[rows], floor[rows], alpha[rows] = m, lim, flo, a
+        elif not (
+            np.array_equal(months[rows], m)
+            and np.array_equal(limit[rows], lim)
+            and np.array_equal(floor[rows], flo)
+            and np.array_equal(alpha[rows], a)
+        ):
+            return None
+        per_unit[g, rows] = prices.per_unit
+        per_event[g, rows] = terms.per_event
+        per_point[g, rows] = terms.per_point
+        units = max(units, prices.units)
+    mc, d, h, h_o, vpp = coefficients
+    terms = decisions.Terms(
+        benefit_weight=alpha, per_event=per_event, per_point=per_point, marginal_cost=mc,
+        curvature=d, shortfall_risk=h, value_per_point=vpp, overtreatment_risk=h_o,
+    )  # fmt: skip
+    best = decisions.straight_plans(
+        per_unit, units, need, months, terms, limit, floor, world.kernels
+    )
+    return best, months
 
 
 def choose(world: World) -> LearnedStyle | BestResponse:

@@ -786,3 +786,190 @@ def _straight_plans(n, per, units, months, need, terms, limit, floor):
             same(lazy.schedule, built.schedule)  # built when read
             again = plan(lazy, need, months, terms, lim, flo, kernels=k)
             same(again.value, grid.value)
+
+
+@pytest.mark.parametrize("n", [*SIZES, 63, 64, 65, 130])
+@pytest.mark.parametrize("npay", [1, 2, 3])
+def test_best_units_payers(n, npay):
+    """Several payers' straight schedules walked at once: row g of the compiled kernel, of its
+    numpy twin and of :func:`sim.engine.decisions.straight_plans` (with and without kernels) is
+    the plan each kernel's ``best_units_straight`` and the grid of ``decisions.plan`` give at
+    payer g's price per unit and terms alone, bit for bit; with payers whose event and point
+    terms are the same and differ (+0 against −0 too), negative, zero and non-finite prices,
+    NaN need, limits and floors, ties, and blocks of patients cut anywhere (63, 64, 65, 130)."""
+    from dataclasses import replace
+
+    from sim.engine.decisions import Terms, plan, straight_plans
+    from sim.engine.payment.prices import straight
+
+    rng = np.random.default_rng(100 * n + npay)
+    units = 11
+    per = rng.uniform(-20, 90, (npay, n))
+    per[:, : n // 2] = per[0, : n // 2]  # the same price for every payer in half the rows
+    if n > 6:
+        per[0, 1], per[-1, 2], per[0, 3], per[-1, 4] = 0.0, np.inf, np.nan, -np.inf
+        per[:, 5] = np.nan
+    months = rng.integers(1, 4, n).astype(np.float64)
+    need = rng.uniform(0, 8, n)
+    if n > 7:
+        need[6] = np.nan  # every value NaN
+    per_event = np.repeat(rng.uniform(0, 9000, n)[None, :], npay, axis=0)
+    per_point = np.repeat(rng.uniform(0, 50, n)[None, :], npay, axis=0)
+    if npay > 1:
+        per_event[1:, ::3] = rng.uniform(0, 9000, per_event[1:, ::3].shape)
+        per_point[-1, 1::4] = 0.0
+        per_point[0, 1::4] = -0.0
+    terms = Terms(
+        benefit_weight=rng.uniform(0, 1.5, n),
+        per_event=per_event,
+        per_point=per_point,
+        marginal_cost=18.0,
+        curvature=0.0 if n == 1 else 2.5,  # 0: a flat value, ties broken toward the first
+        shortfall_risk=0.002,
+        value_per_point=300.0,
+        overtreatment_risk=0.0 if n == 63 else 0.0004,
+    )
+    limit = rng.integers(0, units + 2, n).astype(np.float64)
+    floor = np.floor(rng.uniform(0, 5, n))
+    if n > 9:
+        limit[8], floor[9] = np.nan, np.nan  # nothing allowed
+    coefficients = (18.0, terms.curvature, 0.002, terms.overtreatment_risk, 300.0)
+    args = (months, need, terms.benefit_weight, per_event, per_point, coefficients)
+    with np.errstate(invalid="ignore"):  # an infinite price × 0 units: NaN, as numpy makes it
+        for lim, flo in ((None, None), (limit, floor), (limit, None)):
+            got = NB.best_units_payers(per, units, *args, lim, flo)
+            same(got, NP.best_units_payers(per, units, *args, lim, flo))
+            assert got[0].shape == (npay, n)
+            for k in (None, NP, NB):
+                same(straight_plans(per, units, need, months, terms, lim, flo, k), got[0])
+            for g in range(npay):
+                alone = (months, need, terms.benefit_weight, per_event[g], per_point[g])
+                for k in (NP, NB):
+                    one = k.best_units_straight(per[g], units, *alone, coefficients, lim, flo)
+                    same(one, (got[0][g], got[1][g]))
+                mine = replace(terms, per_event=per_event[g], per_point=per_point[g])
+                grid = plan(straight(per[g], n, units), need, months, mine, lim, flo)
+                same(grid.units, got[0][g])
+                same(grid.value, got[1][g])
+
+
+def test_best_units_payers_on_a_wider_grid_than_a_payer_needs():
+    """The plans do not depend on how far the grid goes past a patient's limit: a payer's
+    patients planned on the grid of its own part (``priced`` makes it as wide as the part's
+    largest limit) and on a wider one shared with another payer give the same units."""
+    from sim.engine.decisions import Terms, straight_plans
+
+    rng = np.random.default_rng(5)
+    n = 300
+    per = rng.uniform(0, 120, (2, n))
+    months = np.ones(n)
+    need = rng.uniform(0, 12, n)
+    terms = Terms(rng.uniform(0.2, 1.2, n), np.zeros((2, n)), np.zeros((2, n)), 40.0, 3.0,
+                  0.01, 500.0, 0.001)  # fmt: skip
+    limit = np.full(n, 6.0)
+    floor = np.ceil(0.5 * need)
+    for k in (None, NP, NB):
+        narrow = straight_plans(per, 6, need, months, terms, limit, floor, k)
+        wide = straight_plans(per, 60, need, months, terms, limit, floor, k)
+        same(narrow, wide)
+        assert narrow.max() <= 6
+
+
+@pytest.mark.parametrize("cut", [0, 2047, 2048, 2049, 4100])
+def test_deaths_care_and_blocks_at_the_compiled_walks_edges(cut):
+    """The compiled deaths take patients in blocks of 2,048 (survival and uniforms in vector
+    lanes, then the members in order): members in care on either side of a block's edge and
+    of a payer's bound, and a bound on an edge, give the numpy twin's dead, status and sums."""
+    from sim.engine import lifetable
+    from sim.engine.compiled import draws
+
+    assert draws.death_block == 2048
+    n = 6150
+    rng = np.random.default_rng(cut)
+    enrolled = rng.random(n) < 0.8
+    edges = np.array([0, 1, 2046, 2047, 2048, 2049, 4095, 4096, 6143, 6144, 6149])
+    enrolled[edges] = True
+    age = rng.integers(64, 122, n).astype(np.int16)
+    female = rng.random(n) < 0.5
+    q = np.stack([lifetable.Q_MALE, lifetable.Q_FEMALE]) * 30.0
+    h = lifetable.monthly_death_probability(np.minimum(q, 1.0)).reshape(-1)
+    function = rng.uniform(0, 100, n).astype(np.float32)
+    f_entry = rng.uniform(0, 100, n).astype(np.float32)
+    care = np.union1d(edges, np.sort(rng.choice(np.flatnonzero(enrolled), 300, replace=False)))
+    survive = rng.uniform(0.0, 1.0, care.size)
+    status = np.where(enrolled, 1, rng.choice([0, 2], n)).astype(np.int8)
+    bounds = np.array([0, cut, n])
+    for risk in (None, rng.lognormal(0, 0.5, n)):
+        sa, sb = status.copy(), status.copy()
+        args = (h, risk, function, 0.02, care, survive, None, np.uint64(77), bounds)
+        a = NB.deaths(enrolled, age, female, *args, sa, f_entry)
+        same(a, NP.deaths(enrolled, age, female, *args, sb, f_entry))
+        same(sa, sb)
+        assert np.isin(edges, a[0]).any()  # some in care at an edge die
+
+
+@pytest.mark.parametrize("n", [1, 8, 1023, 1024, 1025, 5000])
+@pytest.mark.parametrize(
+    "xp,fp",
+    [
+        ([0.0, 100.0], [0.30, 0.95]),
+        ([10.0, 70.0], [0.2, 0.9]),  # the line from the first point misses the last by an ulp
+        ([10.0, 60.0], [0.5, 0.5]),
+        ([0.0, 100.0], [0.9, -0.6]),
+        ([0.0, 100.0], [np.inf, np.inf]),  # NaN along the line both ways: the flat value
+        ([0.0, 100.0], [0.0, np.inf]),  # at the first point its value, not inf × 0
+    ],
+)
+def test_cell_sums_on_one_line(n, xp, fp):
+    """A utility of two points (one line, the default) is taken in blocks of 1,024 patients
+    with selects for np.interp's branches: its bits, with function at the points, beyond them
+    on both sides, NaN, infinite, a flat line, a falling one and an infinite one."""
+    rng = np.random.default_rng(n + int(xp[0]))
+    function = rng.uniform(-20, 120, n).astype(np.float32)
+    special = np.array([xp[0], xp[1], -5.0, 130.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
+    function[: min(n, special.size)] = special[:n]
+    f0 = rng.uniform(0, 100, n).astype(np.float32)
+    # up to 8: each special value alone in its cell (an ulp of one utility shows)
+    cell = np.arange(n) if n <= 8 else rng.integers(0, 8, n)
+    member = rng.random(n) < 0.8
+    with np.errstate(invalid="ignore"):  # np.interp's and the slopes' NaN, as numpy makes them
+        for mine in (None, member):
+            got = NB.cell_sums(cell, function, f0, xp, fp, 8, mine)
+            f = function.astype(np.float64)
+            m = member if mine is not None else np.ones(n, bool)
+            want = np.bincount(cell[m], np.interp(f[m], xp, fp), 8)
+            same(got[2], want.astype(np.float64))
+            same(got[0], np.bincount(cell[m], f[m], 8).astype(np.float64))
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("other", [(0.0, 0.0), (150.0, 200.0), (12.3, 0.0)])
+def test_calendar(n, other):
+    """The month's calendar in place: each payer's deductible less its members' care outside
+    the settings and function less decline, both at least 0 as np.maximum makes them (NaN
+    kept with its bits, −0 made +0), in float32; no care outside: the deductible untouched."""
+    rng = np.random.default_rng(n + int(other[0]))
+    function = rng.uniform(-1, 100, n).astype(np.float32)
+    decline = rng.uniform(0, 2, n).astype(np.float32)
+    deductible = rng.choice([0.0, 100.0, 257.0, 150.0], n).astype(np.float32)
+    if n > 6:
+        function[:4] = [np.nan, -0.0, 0.0, 1.5]
+        decline[:6] = [0.0, 0.0, 0.0, 1.5, np.inf, 0.0]
+        function[5] = -np.float32(np.nan)  # a NaN with its sign bit
+        deductible[:3] = [np.nan, -0.0, 150.0]
+    start = np.array([0, n // 3, n], np.int64)
+    care = np.array(other, np.float32)
+    fa, fb = function.copy(), function.copy()
+    da, db = deductible.copy(), deductible.copy()
+    NB.calendar(fa, decline, da, start, care)
+    NP.calendar(fb, decline, db, start, care)
+    same(fa, fb)
+    same(da, db)
+    if n > 6:
+        assert not np.signbit(fa[1]) and np.isnan(fa[0]) and np.signbit(fa[5])
+    if not any(other):
+        same(da, deductible)
+    # another dtype: numpy's own
+    fc, dc = function.astype(np.float64), deductible.copy()
+    NB.calendar(fc, decline, dc, start, care)
+    same(fc, np.maximum(function.astype(np.float64) - decline, 0.0))

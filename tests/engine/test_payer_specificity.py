@@ -201,3 +201,53 @@ def test_learning_at_half_specificity_follows_the_closed_form_spillover():
     # seed 7 ends within 0.08 units of the closed form; 0.2 leaves room for noise
     np.testing.assert_allclose(moved[:, 0], (1 - lam) * w_b * d_star, atol=0.2)
     np.testing.assert_allclose(moved[:, 1], (1 - lam) * w_b * d_star + lam * d_star, atol=0.2)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("savings", [0.0, 0.5])
+def test_one_walk_for_every_payer_gives_each_payers_plans(monkeypatch, kernels, savings):
+    """Best response at 0 < λ < 1 plans each patient at every payer's prices; when every
+    payer's schedule is straight (a price per unit) the plans come from one walk of each
+    patient's grid for all payers (``practice._one_walk``), else from a plan per payer and
+    part. Both give the same months bit for bit, through a change of one payer's contract
+    (the transition's second set of plans), with either set of kernels; a schedule that is
+    not straight (shared savings scale the fee schedule, which builds it) plans apart."""
+    from sim.engine import practice
+
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("SIM_KERNELS", kernels)
+    contracts = [{"model": "ffs"}]
+    if savings:
+        contracts = [{"model": "ffs", "shared_savings_rate": savings, "benchmark_pmpm": 30.0}]
+    switch = {
+        "month": SWITCH,
+        "contracts": [{"payer": "commercial", "model": "capitation", "pmpm": 40.0}],
+    }
+    sc = one_setting(
+        payers={
+            "medicare": {"share": 0.6, "deductible": 0.0},
+            "commercial": {"share": 0.4, "deductible": 0.0, "rate_multiplier": RATE_B},
+        },
+        behaviour={"mode": "best_response", "payer_specificity": 0.4},
+        population={"patients": 3_000},
+        months=6,
+        arms=[{"name": "reform", "contracts": contracts, "switches": [switch]}],
+    )
+    walked = []
+    one_walk = practice._one_walk
+
+    def spy(*args):
+        out = one_walk(*args)
+        walked.append(out is not None)
+        return out
+
+    frames = {}
+    for way in ("walk", "apart"):
+        monkeypatch.setattr(practice, "_one_walk", spy if way == "walk" else lambda *args: None)
+        m = HealthSystemModel(sc, "reform")
+        assert m.world.kernels.name == kernels
+        m.run_for(6)
+        frames[way] = m.datacollector.get_model_vars_dataframe()
+    assert walked and all(walked) == (not savings) and any(walked) == (not savings)
+    assert frames["walk"].equals(frames["apart"])

@@ -12,6 +12,9 @@ import numpy as np
 from numba import njit
 
 jit = njit(cache=True, nogil=True)
+#: the same, dividing as IEEE does (x/0 is ±inf or NaN, as numpy's; Python's error model
+#: raises on it, a branch in every division that keeps a loop out of vector lanes)
+jit_ieee = njit(cache=True, nogil=True, error_model="numpy")
 
 # (the same constants as sim.engine.kernels.draws', which this module does not import)
 int16_max = np.int64(np.iinfo(np.int16).max)
@@ -138,6 +141,10 @@ def outcomes(
     return f0, p_ae, adverse, change
 
 
+#: the patients :func:`deaths` takes together
+death_block = 2048
+
+
 @jit
 def deaths(
     enrolled,
@@ -157,7 +164,11 @@ def deaths(
     status,
     f_entry,
 ):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.deaths`, compiled."""
+    """:meth:`sim.engine.kernels.Numpy.deaths`, compiled: in blocks of :data:`death_block`
+    patients, first what does not depend on the order (each patient's survival and uniform,
+    over views of the block so that the compiler runs them in vector lanes; then the members
+    in care: their survival times care's), then the members in patient order (the sums in
+    registers, the same additions in the same order, the dead and their status)."""
     ages = h.size // 2
     nb = bounds.size - 1
     end = np.zeros(nb)
@@ -167,34 +178,62 @@ def deaths(
     nd = 0
     c = 0
     nc = care_idx.size
+    size = death_block
+    survive = np.empty(size)
+    u = np.empty(size)
     for g in range(nb):
-        # the block's sums in registers (the same additions in the same order)
         fs = 0.0
         f0s = 0.0
         alive = 0.0
-        for i in range(bounds[g], bounds[g + 1]):
-            if not enrolled[i]:
-                continue
-            f = np.float64(function[i])
-            fs += f
-            f0s += np.float64(f_entry[i])
-            a = np.int64(age[i]) - 65
-            a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
-            hh = h[(ages if female[i] else 0) + a]
+        for start in range(bounds[g], bounds[g + 1], size):
+            stop = min(start + size, bounds[g + 1])
+            m = stop - start
+            ag = age[start:stop]
+            fem = female[start:stop]
+            fn = function[start:stop]
             if has_risk:
-                hh = hh * risk_term[i] * (1.0 + slope * (100.0 - f))
-                hh = 1.0 if hh > 1.0 else hh
-            s = 1.0 - hh
-            while c < nc and care_idx[c] < i:
+                rt = risk_term[start:stop]
+                for r in range(m):
+                    f = np.float64(fn[r])
+                    a = np.int64(ag[r]) - 65
+                    a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
+                    hh = h[(ages if fem[r] else 0) + a]
+                    hh = hh * rt[r] * (1.0 + slope * (100.0 - f))
+                    hh = 1.0 if hh > 1.0 else hh
+                    survive[r] = 1.0 - hh
+            else:
+                for r in range(m):
+                    a = np.int64(ag[r]) - 65
+                    a = np.int64(0) if a < 0 else (ages - 1 if a > ages - 1 else a)
+                    survive[r] = 1.0 - h[(ages if fem[r] else 0) + a]
+            if has_gid:
+                gd = gid[start:stop]
+                for r in range(m):
+                    u[r] = uniform(gd[r], base)
+            else:
+                for r in range(m):
+                    u[r] = uniform(start + r, base)
+            # care's survival, once per patient (its first entry: the walk in patient order
+            # passed the others by)
+            while c < nc and care_idx[c] < stop:
+                i = care_idx[c]
+                if i >= start and (c == 0 or care_idx[c - 1] != i):
+                    survive[i - start] *= care_survive[c]
                 c += 1
-            if c < nc and care_idx[c] == i:
-                s *= care_survive[c]
-            if uniform(gid[i] if has_gid else i, base) < 1.0 - s:
-                dead[nd] = i
-                nd += 1
-                status[i] = 2
-            elif status[i] == 1:
-                alive += 1
+            member = enrolled[start:stop]
+            fe = f_entry[start:stop]
+            st = status[start:stop]
+            for r in range(m):
+                if not member[r]:
+                    continue
+                fs += np.float64(fn[r])
+                f0s += np.float64(fe[r])
+                if u[r] < 1.0 - survive[r]:
+                    dead[nd] = start + r
+                    nd += 1
+                    st[r] = 2
+                elif st[r] == 1:
+                    alive += 1
         f_sum[g] = fs
         f0_sum[g] = f0s
         end[g] = alive
@@ -207,35 +246,167 @@ def best_units(
 ):  # pragma: no cover - compiled
     """:meth:`sim.engine.kernels.Numpy.best_units`, compiled (:func:`walk_units`)."""
     return walk_units(
-        schedule, np.zeros(0), False, schedule.shape[1], months, need, alpha, per_event,
-        per_point, mc, d, h, h_o, vpp, limit, floor,
-    )  # fmt: skip
+        schedule, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
+    )
 
 
-@jit
+@jit_ieee
 def best_units_straight(
     per_unit, width, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
 ):  # pragma: no cover - compiled
-    """:meth:`sim.engine.kernels.Numpy.best_units_straight`, compiled (:func:`walk_units`)."""
-    return walk_units(
-        np.zeros((0, 0)), per_unit, True, width, months, need, alpha, per_event, per_point,
-        mc, d, h, h_o, vpp, limit, floor,
+    """:meth:`sim.engine.kernels.Numpy.best_units_straight`, compiled: :func:`walk_payers`
+    with one payer."""
+    n = months.shape[0]
+    p = np.empty((1, n))
+    e = np.empty((1, n))
+    o = np.empty((1, n))
+    p[0, :] = per_unit
+    e[0, :] = per_event
+    o[0, :] = per_point
+    units, value = walk_payers(
+        p, width, e, o, months, need, alpha, mc, d, h, h_o, vpp, limit, floor
+    )
+    return units[0], value[0]
+
+
+@jit_ieee
+def best_units_payers(
+    per_unit, width, per_event, per_point, months, need, alpha, mc, d, h, h_o, vpp, limit,
+    floor,
+):  # pragma: no cover - compiled  # fmt: skip
+    """:meth:`sim.engine.kernels.Numpy.best_units_payers`, compiled (:func:`walk_payers`)."""
+    return walk_payers(
+        per_unit, width, per_event, per_point, months, need, alpha, mc, d, h, h_o, vpp, limit,
+        floor,
     )  # fmt: skip
+
+
+#: the patients :func:`walk_payers` walks together
+walk_block = 64
+
+
+@jit_ieee
+def walk_payers(
+    per_unit, width, per_event, per_point, months, need, alpha, mc, d, h, h_o, vpp, limit,
+    floor,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The best units of straight schedules at every payer's prices (row ``g`` of
+    ``per_unit``, ``per_event`` and ``per_point``; :meth:`sim.engine.kernels.Numpy.
+    best_units_payers`): numpy's operations in numpy's order, element by element.
+
+    The patients are walked in blocks of :data:`walk_block`, along the unit grid with the
+    block's patients innermost (no branch, so the compiler runs them in vector lanes; IEEE
+    division, ``error_model="numpy"``, so that no division raises): at each unit count what
+    does not depend on the payer (benefit, events, function gained, whether the count is
+    within the limit and the floor) once for the block, then each payer's value from it
+    (``price·k − mc·k + m·(α·benefit − e·events + o·gain)``) and ``np.argmax``'s search as a
+    running one: the first maximum (a strict ``>`` keeps the first of equals, from −inf, so a
+    row of −inf keeps 0), or the row's first NaN (its own bits) if it has one."""
+    npay = per_unit.shape[0]
+    n = months.shape[0]
+    units = np.zeros((npay, n), np.int64)
+    value = np.zeros((npay, n))
+    nblock = walk_block
+    m_ = np.empty(nblock)
+    q_ = np.empty(nblock)
+    a_ = np.empty(nblock)
+    lim_ = np.empty(nblock)
+    flo_ = np.empty(nblock)
+    benefit_ = np.empty(nblock)
+    events_ = np.empty(nblock)
+    gain_ = np.empty(nblock)
+    inside_ = np.empty(nblock)
+    p_ = np.empty((npay, nblock))
+    e_ = np.empty((npay, nblock))
+    o_ = np.empty((npay, nblock))
+    best_ = np.empty((npay, nblock), np.int64)
+    best_v_ = np.empty((npay, nblock))
+    nan_ = np.empty((npay, nblock), np.int64)
+    nan_v_ = np.empty((npay, nblock))
+    for start in range(0, n, nblock):
+        nb = min(nblock, n - start)
+        for r in range(nb):
+            i = start + r
+            m_[r] = months[i]
+            q_[r] = need[i]
+            a_[r] = alpha[i]
+            lim_[r] = limit[i]
+            flo_[r] = floor[i]
+        for g in range(npay):
+            for r in range(nb):
+                i = start + r
+                p_[g, r] = per_unit[g, i]
+                e_[g, r] = per_event[g, i]
+                o_[g, r] = per_point[g, i]
+                best_[g, r] = 0
+                best_v_[g, r] = -np.inf
+                nan_[g, r] = -1
+                nan_v_[g, r] = 0.0
+        for j in range(width):
+            k = np.float64(j)
+            cost = mc * k
+            for r in range(nb):
+                m = m_[r]
+                q_b = q_[r]
+                q = k / m
+                benefit = d * q * (q_b - 0.5 * q)
+                x = q_b - q
+                short = x if (x >= 0.0 or x != x) else 0.0
+                events = h * short * short
+                y = q - q_b
+                over = y if (y >= 0.0 or y != y) else 0.0
+                both = events + h_o * over * over
+                events = both if h_o != 0.0 else events
+                lo = q if (q <= q_b or q != q) else q_b
+                benefit_[r] = a_[r] * benefit
+                events_[r] = events
+                gain_[r] = d * lo * (q_b - 0.5 * lo) / vpp
+                inside_[r] = 1.0 if (k <= lim_[r] and k >= flo_[r]) else 0.0
+            for g in range(npay):
+                p = p_[g]
+                e = e_[g]
+                o = o_[g]
+                best = best_[g]
+                best_v = best_v_[g]
+                nan = nan_[g]
+                nan_v = nan_v_[g]
+                for r in range(nb):
+                    v = (
+                        p[r] * k
+                        - cost
+                        + m_[r] * (benefit_[r] - e[r] * events_[r] + o[r] * gain_[r])
+                    )
+                    v = v if inside_[r] != 0.0 else -np.inf
+                    above = v > best_v[r]
+                    best[r] = j if above else best[r]
+                    best_v[r] = v if above else best_v[r]
+                    first_nan = v != v and nan[r] < 0
+                    nan_v[r] = v if first_nan else nan_v[r]
+                    nan[r] = j if first_nan else nan[r]
+        for g in range(npay):
+            for r in range(nb):
+                i = start + r
+                if nan_[g, r] >= 0:
+                    units[g, i] = nan_[g, r]
+                    value[g, i] = nan_v_[g, r]
+                else:
+                    units[g, i] = best_[g, r]
+                    value[g, i] = best_v_[g, r]
+    return units, value
 
 
 @jit
 def walk_units(
-    schedule, per_unit, straight, width, months, need, alpha, per_event, per_point, mc, d, h,
-    h_o, vpp, limit, floor,
-):  # pragma: no cover - compiled  # fmt: skip
+    schedule, months, need, alpha, per_event, per_point, mc, d, h, h_o, vpp, limit, floor
+):  # pragma: no cover - compiled
     """The best units of :meth:`sim.engine.kernels.Numpy.best_units`: each patient's grid
     computed in one pass, numpy's operations in numpy's order (``np.maximum``/``np.minimum``
     keep their first argument on a tie or NaN), then searched in a second as ``np.argmax``
     does (the first maximum, or the first NaN). Two passes, not one: the first has no branch
     that depends on the values and the second is a chain of selects, which together run about
-    twice as fast as one walk comparing as it goes. ``straight``: the schedule is
-    ``per_unit[i] × k`` (numpy's product, made here), and ``schedule`` is not read."""
+    twice as fast as one walk comparing as it goes."""
     n = months.shape[0]
+    width = schedule.shape[1]
     units = np.zeros(n, np.int64)
     value = np.zeros(n)
     row = np.empty(width)
@@ -260,8 +431,7 @@ def walk_units(
                 events = events + h_o * over * over
             lo = q if (q <= q_b or q != q) else q_b
             gain = d * lo * (q_b - 0.5 * lo) / vpp
-            price = per_unit[i] * k if straight else schedule[i, j]
-            v = price - mc * k + m * (a * benefit - e * events + o * gain)
+            v = schedule[i, j] - mc * k + m * (a * benefit - e * events + o * gain)
             row[j] = v if (k <= lim and k >= flo) else -np.inf
         # np.argmax: the first maximum (a strict > keeps the first of equals), or the row's
         # first NaN if it has one

@@ -111,3 +111,22 @@ def group_counts(patients, payer, risk_group, n_payers):  # pragma: no cover - c
         by_payer[g] += 1
         by_group[g, risk_group[i]] += 1
     return by_payer, by_group
+
+
+@jit
+def calendar(
+    function, decline, deductible_left, payer_start, other_care, other
+):  # pragma: no cover - compiled
+    """:meth:`sim.engine.kernels.Numpy.calendar`, compiled: float32 as numpy's float32 (each
+    difference rounded to float32, then ``np.maximum(x, 0)``: ``x`` when above 0 or NaN, else
+    +0), over views of each payer's block (no branch: vector lanes)."""
+    if other:
+        for g in range(payer_start.size - 1):
+            block = deductible_left[payer_start[g] : payer_start[g + 1]]
+            care = other_care[g]
+            for r in range(block.size):
+                x = block[r] - care
+                block[r] = x if (x > 0.0 or x != x) else np.float32(0.0)
+    for i in range(function.size):
+        x = function[i] - decline[i]
+        function[i] = x if (x > 0.0 or x != x) else np.float32(0.0)

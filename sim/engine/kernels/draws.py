@@ -229,6 +229,35 @@ class NumpyDraws:
             schedule, months, need, alpha, per_event, per_point, coefficients, limit, floor
         )
 
+    @staticmethod
+    def best_units_payers(
+        per_unit: np.ndarray,
+        units: int,
+        months: np.ndarray,
+        need: np.ndarray,
+        alpha: np.ndarray,
+        per_event: np.ndarray,
+        per_point: np.ndarray,
+        coefficients: tuple[float, float, float, float, float],
+        limit: np.ndarray | None,
+        floor: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`best_units_straight` at several payers' prices: row ``g`` of ``per_unit``,
+        ``per_event`` and ``per_point`` (payers × patients) is payer ``g``'s price per unit
+        and terms; the patients, their months, need, benefit weight, limit and floor are the
+        same for every payer. Returns (units, value), payers × patients, row ``g`` the bits of
+        :meth:`best_units_straight` at payer ``g``'s prices and terms."""
+        per_unit = np.asarray(per_unit, np.float64)
+        npay, n = per_unit.shape
+        out_units = np.zeros((npay, n), np.int64)
+        out_value = np.zeros((npay, n))
+        for g in range(npay):
+            out_units[g], out_value[g] = NumpyDraws.best_units_straight(
+                per_unit[g], units, months, need, alpha, per_event[g], per_point[g],
+                coefficients, limit, floor,
+            )  # fmt: skip
+        return out_units, out_value
+
 
 class NumbaDraws(CompiledTwin):
     """The compiled twins: the same signatures and bits as :class:`NumpyDraws`."""
@@ -379,12 +408,37 @@ class NumbaDraws(CompiledTwin):
             months, need, alpha, per_event, per_point, coefficients, limit, floor,
         )  # fmt: skip
 
+    def best_units_payers(
+        self, per_unit, units, months, need, alpha, per_event, per_point, coefficients, limit,
+        floor,
+    ):  # fmt: skip
+        """:meth:`NumpyDraws.best_units_payers`, compiled: one walk of each patient's grid for
+        every payer (what does not depend on the payer computed once per unit count)."""
+        npay, n = np.shape(per_unit)
+        if n == 0 or npay == 0:
+            return NumpyDraws.best_units_payers(
+                per_unit, units, months, need, alpha, per_event, per_point, coefficients,
+                limit, floor,
+            )  # fmt: skip
+        return self._best_units(
+            "best_units_payers",
+            (
+                np.ascontiguousarray(per_unit, np.float64),
+                int(units) + 1,
+                np.ascontiguousarray(np.broadcast_to(np.asarray(per_event, np.float64), (npay, n))),
+                np.ascontiguousarray(np.broadcast_to(np.asarray(per_point, np.float64), (npay, n))),
+            ),
+            n, int(units) + 1, months, need, alpha, None, None, coefficients, limit, floor,
+        )  # fmt: skip
+
     def _best_units(
         self, kernel, first, n, width, months, need, alpha, per_event, per_point,
         coefficients, limit, floor,
     ):  # fmt: skip
-        """Compiled ``kernel`` (best_units or best_units_straight) on its ``first`` arguments
-        (the schedule, or the price per unit and the width) and the rest, made ready."""
+        """Compiled ``kernel`` (best_units, best_units_straight or best_units_payers) on its
+        ``first`` arguments (the schedule; the price per unit and the width; or the payers'
+        prices per unit, the width and their terms, with ``per_event`` and ``per_point`` None
+        here) and the rest, made ready."""
         mc, d, h, h_o, vpp = (float(c) for c in coefficients)
         top = float(width - 1)
         lim = np.full(n, np.inf) if limit is None else np.asarray(limit, np.float64)
@@ -393,12 +447,15 @@ class NumbaDraws(CompiledTwin):
             if floor is None
             else np.minimum(np.asarray(floor, np.float64), top if limit is None else lim)
         )
+        # per_event and per_point None: the kernel had them among its first arguments
+        terms = () if per_event is None else (
+            np.asarray(per_event, np.float64), np.asarray(per_point, np.float64)
+        )  # fmt: skip
         return self._k[kernel](
             *first,
             np.asarray(months, np.float64),
             np.asarray(need, np.float64),
             np.asarray(alpha, np.float64),
-            np.asarray(per_event, np.float64),
-            np.asarray(per_point, np.float64),
+            *terms,
             mc, d, h, h_o, vpp, lim, flo,
         )  # fmt: skip

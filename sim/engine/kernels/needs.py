@@ -8,6 +8,8 @@ every seam's into its ``Numpy`` and ``Numba``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from sim.engine.kernels.common import CompiledTwin
@@ -108,6 +110,27 @@ class NumpyNeeds:
         by_group = np.bincount(key, minlength=n_payers * 4).reshape(n_payers, 4)
         return by_payer, by_group
 
+    @staticmethod
+    def calendar(
+        function: np.ndarray,
+        decline: np.ndarray,
+        deductible_left: np.ndarray,
+        payer_start: np.ndarray,
+        other_care: np.ndarray,
+    ) -> None:
+        """The month's calendar, in place (:meth:`sim.engine.population.Population.start_month`):
+        when any payer's members have care outside the modelled settings, each payer's block
+        of ``deductible_left`` (``payer_start``: the blocks' bounds) less its ``other_care``,
+        at least 0; then ``function`` less ``decline``, at least 0 (``np.maximum``: NaN kept,
+        −0 made +0)."""
+        if other_care.any():
+            # payers are contiguous blocks: one subtraction per block, no gather
+            for g, (a, b) in enumerate(itertools.pairwise(payer_start)):
+                deductible_left[a:b] -= other_care[g]
+            np.maximum(deductible_left, 0.0, out=deductible_left)
+        np.subtract(function, decline, out=function)
+        np.maximum(function, 0.0, out=function)
+
 
 class NumbaNeeds(CompiledTwin):
     """The compiled twins: the same signatures and bits as :class:`NumpyNeeds`."""
@@ -141,6 +164,29 @@ class NumbaNeeds(CompiledTwin):
             left,
             optimal_units,
             sought,
+        )
+
+    def calendar(self, function, decline, deductible_left, payer_start, other_care):
+        """:meth:`NumpyNeeds.calendar`, compiled (one pass over each array) for the
+        population's dtypes (float32 function, decline, deductible and other care); numpy's
+        otherwise."""
+        f32 = np.dtype(np.float32)
+        if not (
+            function.dtype == decline.dtype == deductible_left.dtype == other_care.dtype == f32
+            and function.shape == decline.shape
+            and function.flags.c_contiguous
+            and decline.flags.c_contiguous
+            and deductible_left.flags.c_contiguous
+        ):
+            NumpyNeeds.calendar(function, decline, deductible_left, payer_start, other_care)
+            return
+        self._k["calendar"](
+            function,
+            decline,
+            deductible_left,
+            np.asarray(payer_start, np.int64),
+            other_care,
+            bool(other_care.any()),
         )
 
     def group_counts(self, patients, payer, risk_group, n_payers):

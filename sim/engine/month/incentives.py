@@ -299,11 +299,27 @@ def plans_as(
     their own plans for payer ``g``'s patients, and for another payer's what the provider's
     best response would be were they payer ``g``'s (the payer-blended norm of best-response
     practice, :mod:`sim.engine.practice`)."""
+    return plan(*plan_inputs(world, s, g, patients, provider, need, new_episode, contract),
+                world.kernels)  # fmt: skip
+
+
+def plan_inputs(
+    world: World,
+    s: int,
+    g: int,
+    patients: np.ndarray,
+    provider: np.ndarray,
+    need: np.ndarray,
+    new_episode: np.ndarray,
+    contract: PaymentModel,
+) -> tuple[Prices, np.ndarray, np.ndarray, Terms, np.ndarray, np.ndarray]:
+    """What :func:`plans_as` plans from: (prices, need, months, terms, limit, floor), the
+    arguments of :func:`sim.engine.decisions.plan` in its order."""
     pos = position(world, s, g, patients, provider, new_episode, contract)
     prices, limit = priced(world, s, g, pos, contract)
     floor = np.ceil(world.settings[s].cfg.minimum_care * need * pos.months_left)
-    return plan(prices, need, pos.months_left, decision_terms(world, s, g, provider, contract),
-                limit, floor, world.kernels)  # fmt: skip
+    terms_g = decision_terms(world, s, g, provider, contract)
+    return prices, need, pos.months_left, terms_g, limit, floor
 
 
 def best_plans(
