@@ -89,6 +89,10 @@ class LearnedStyle:
         """Nothing: the adaptation stage moves learnt styles."""
 
 
+#: a month's arguments of :meth:`BestResponse.practised` before the contracts
+_Args = tuple["World", int, np.ndarray, np.ndarray, np.ndarray, list[slice], np.ndarray]
+
+
 @dataclass(frozen=True)
 class _Stood:
     """Where practice stood when the rules changed again before it had finished moving: from
@@ -135,7 +139,7 @@ class BestResponse:
         """(no experiment, planned units this month): the best response, moved only part of
         the way from the old rules' while a change of rules is under way."""
         s = setting.index
-        args = (world, s, patients, provider, need, by_payer, new_episode)
+        args: _Args = (world, s, patients, provider, need, by_payer, new_episode)
         planned = self.practised(*args)
         old = self.previous[s]
         stood = self.stood[s]
@@ -150,7 +154,7 @@ class BestResponse:
             planned = before + w * (planned - before)
         return np.zeros(patients.size, np.int8), planned
 
-    def _where(self, args: tuple, stood: _Stood) -> np.ndarray:
+    def _where(self, args: _Args, stood: _Stood) -> np.ndarray:
         """The units of practice where it stood (:class:`_Stood`), for this month's patients."""
         provider = args[3]
         start = (
