@@ -36,10 +36,10 @@ def _block_after(text: str, marker: str, lang: str) -> str:
 
 
 def _copy_project(tmp_path_factory) -> Path:
-    """A copy of the project's sources, docs, scenarios and tests."""
+    """A copy of the project's sources, docs, scenarios, validation cases and tests."""
     dest = tmp_path_factory.mktemp("howto") / "project"
     dest.mkdir()
-    for name in ("sim", "tests", "docs", "scenarios", "scripts"):
+    for name in ("sim", "tests", "docs", "scenarios", "scripts", "validation"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, dest / name)
