@@ -54,6 +54,18 @@ class Terms:
     #: event risk slope on over-treatment (harm from too much care; 0: none)
     overtreatment_risk: float = 0.0
 
+    @property
+    def coefficients(self) -> tuple[float, float, float, float, float]:
+        """The setting's numbers, in the order the plan kernels take them: cost per unit,
+        curvature, the event risk slopes on under- and over-treatment, value of a point."""
+        return (
+            self.marginal_cost,
+            self.curvature,
+            self.shortfall_risk,
+            self.overtreatment_risk,
+            self.value_per_point,
+        )
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -113,13 +125,7 @@ def plan(
             per_patient(terms.benefit_weight, n),
             per_patient(terms.per_event, n),
             per_patient(terms.per_point, n),
-            (
-                terms.marginal_cost,
-                terms.curvature,
-                terms.shortfall_risk,
-                terms.overtreatment_risk,
-                terms.value_per_point,
-            ),
+            terms.coefficients,
             None if limit is None else np.asarray(limit),
             None if floor is None else np.asarray(floor, np.float64),
         )
@@ -176,13 +182,7 @@ def straight_plans(
             per_patient(terms.benefit_weight, n),
             per_event,
             per_point,
-            (
-                terms.marginal_cost,
-                terms.curvature,
-                terms.shortfall_risk,
-                terms.overtreatment_risk,
-                terms.value_per_point,
-            ),
+            terms.coefficients,
             None if limit is None else np.asarray(limit),
             None if floor is None else np.asarray(floor, np.float64),
         )

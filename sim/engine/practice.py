@@ -298,18 +298,9 @@ def _one_walk(
     floor and benefit weight. Returns (units, payers × patients; months), or None: plan each
     part apart. A payer's row is its plan where its part has the patient; elsewhere a plan at
     price 0 (finite, weighed 0 by :meth:`BestResponse.practised`)."""
-    first = parts[0][2][3]
-    coefficients = (
-        first.marginal_cost, first.curvature, first.shortfall_risk, first.overtreatment_risk,
-        first.value_per_point,
-    )  # fmt: skip
+    coefficients = parts[0][2][3].coefficients
     for _, _, (prices, _, _, terms, _, _) in parts:
-        if prices.per_unit is None:
-            return None
-        if (
-            terms.marginal_cost, terms.curvature, terms.shortfall_risk,
-            terms.overtreatment_risk, terms.value_per_point,
-        ) != coefficients:  # fmt: skip
+        if prices.per_unit is None or terms.coefficients != coefficients:
             return None
     months = np.empty(n)
     limit = np.empty(n)
