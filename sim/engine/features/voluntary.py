@@ -81,7 +81,7 @@ class Voluntary(Feature):
             if chosen is None:
                 continue
             q = chosen.quartile.astype(np.int64)
-            counted = chosen.decided & (q >= 0)
+            counted = q >= 0
             decided = np.bincount(q[counted], minlength=QUARTILES)
             declined = np.bincount(q[counted & ~chosen.joined], minlength=QUARTILES)
             for k in range(QUARTILES):

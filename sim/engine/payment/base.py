@@ -259,12 +259,11 @@ class ClosedPathways:
 @dataclass(frozen=True, slots=True)
 class Participation:
     """Which providers chose to take part in a voluntary contract, decided once when it came
-    into force, per provider of the setting: whether the provider decided (it had history to
-    decide on), whether it joined, and the quartile (0-3, lowest first) of its base-period
-    spending per case relative to every provider's, by which evaluations report the choice
-    (−1 for a provider that did not decide)."""
+    into force, per provider of the setting: whether it joined, and the quartile (0-3, lowest
+    first) of its base-period spending per case relative to every provider's, by which
+    evaluations report the choice (−1 for a provider with no base-period history, which no
+    quartile counts)."""
 
-    decided: np.ndarray
     joined: np.ndarray
     quartile: np.ndarray
 

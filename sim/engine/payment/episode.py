@@ -294,7 +294,7 @@ class EpisodeBundle(PaymentModel):
             # rank by relative spending (ties by hospital number), quartile = ⌊4·rank / n⌋
             order = idx[np.lexsort((idx, relative[idx]))]
             quartile[order] = (4 * np.arange(order.size)) // order.size
-        return Participation(decided=np.ones(n, np.bool_), joined=gain > 0, quartile=quartile)
+        return Participation(joined=gain > 0, quartile=quartile)
 
     def participation(self) -> Participation | None:
         """The hospitals' choice of a voluntary contract (None: mandatory)."""
