@@ -48,6 +48,11 @@ STREAMS: dict[str, str] = {
         "the life course's characteristics at month 0: age, sex, who enters later and when "
         "(sim.engine.month.lifecourse; drawn only with [life])"
     ),
+    "pathway": (
+        "each hospital's leaning toward each post-acute destination, one normal per hospital "
+        "of the run (market entrants included) and destination (sim.engine.features.pathway; "
+        "drawn only with a destination's hospital_sd > 0)"
+    ),
 }
 
 #: slot families: a draw's slot is the setting's index plus one of these

@@ -258,6 +258,7 @@ class HealthSystemModel(mesa.Model):
 
         world = self.world = World(scenario, self.arm, settings, population, providers, payers)
         world.exchange = self._exchange
+        world.streams = streams
         world.coding = Coding(
             scenario.behaviour.upcoding, [p.for_profit for p in providers], len(payers)
         )

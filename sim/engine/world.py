@@ -367,6 +367,10 @@ class World:
     #: what the month exchanges with the other shards of a run (:class:`Exchange`); set by the
     #: model
     exchange: Exchange
+    #: the run's seed streams by name (:data:`sim.engine.draws.STREAMS`), for the features
+    #: that draw characteristics of their own at build (the pathway's hospital leanings); set
+    #: by the model
+    streams: dict[str, np.random.SeedSequence]
 
     def __init__(
         self,

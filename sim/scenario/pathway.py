@@ -44,6 +44,19 @@ class DestinationConfig(Strict):
         ge=-MAX_MAGNITUDE,
         le=MAX_MAGNITUDE,
     )
+    hospital_sd: float = F(
+        0.0,
+        "log-odds",
+        "Between-hospital spread of discharge practice: each hospital leans toward this "
+        "destination (rather than home) by its own amount, drawn once per hospital from a "
+        "normal with mean 0 and this standard deviation on the log-odds of the choice "
+        "(× choice_scale in the utility's dollars); the habits, referral relationships and "
+        "local supply that make hospitals differ in post-acute use at the same prices and "
+        "patients. 0: every hospital alike. A cross-sectional pattern: most of the variation "
+        "in episode spending between hospitals is in post-acute care.",
+        ge=0,
+        le=5,
+    )
 
 
 class NetworkConfig(Strict):

@@ -12,13 +12,16 @@ discharge, so this is within about 30 days) are the 30-day readmissions.
 **Who bears post-acute cost, and the discharge decision.** Hospital ``h`` discharging patient
 ``i`` picks the destination ``d`` (home = 0) that maximises
 
-    α_h · V_d(i) − w_h,g · Ĉ_h,d + σ · ε_d
+    α_h · V_d(i) − w_h,g · Ĉ_h,d + σ · z_h,d + σ · ε_d
 
 ``V_d(i)`` is the clinical value of the destination to the patient (``value · (1 + slope ·
 shortfall of function / 10) · risk^e``, home 0), ``α_h`` the hospital's weight on patient
 benefit, ``Ĉ_h,d`` the hospital's running estimate of the spending of a pathway that went to
 ``d`` (learnt from its own patients' closed pathways), ``w_h,g`` the share of a pathway's
-spending the hospital perceives it bears under payer ``g``'s contract, and ``ε_d`` Gumbel
+spending the hospital perceives it bears under payer ``g``'s contract, ``z_h,d`` the
+hospital's own leaning toward ``d`` (normal, mean 0, standard deviation the destination's
+``hospital_sd``, drawn once per hospital: hospitals differ in post-acute use at the same
+prices and patients; 0 without it), and ``ε_d`` Gumbel
 noise of scale ``σ = choice_scale`` (what the model does not see): a multinomial logit. A
 patient already in an episode of a post-acute setting (home health continuing through a
 readmission) goes home to it: that setting is not among its choices. Under
@@ -112,6 +115,22 @@ class Pathway(Feature):
         self.institutional = np.array([False] + [d.institutional for d in dests])
         n_dest = len(self.dest_setting)
         self.n_dest = n_dest
+        #: each hospital's own leaning toward each destination, in the utility's dollars (None:
+        #: every hospital alike); drawn for every hospital of the run, so a shard's hospitals
+        #: lean as they do in the whole run
+        self.leaning: np.ndarray | None = None
+        sd = np.array([0.0] + [d.hospital_sd for d in dests])
+        if sd.any():
+            hosp = world.providers[self.acute]
+            z = np.random.default_rng(world.streams["pathway"]).standard_normal(
+                (hosp.n_total or hosp.n, n_dest)
+            )
+            # centred on the run's hospitals: the leanings spread practice around the mean
+            # hospital's without moving it (a run with one hospital has none)
+            z -= z.mean(axis=0)
+            if hosp.global_id is not None:
+                z = z[hosp.global_id]
+            self.leaning = cfg.choice_scale * sd[None, :] * z
         self.is_destination = np.zeros(len(names), np.bool_)
         self.is_destination[self.dest_setting[1:]] = True
 
@@ -356,12 +375,21 @@ class Pathway(Feature):
             # value itself, its expected out-of-pocket cost and its preference
             care = self.altruism[h][:, None] * v
             spend = borne[:, None] * self.cost[h]
-            hospital = care - spend
-            physician = care - cfg.gainsharing * spend
             patient = v - self.oop[h] + self.preference[None, :]
             w_pat = cfg.patient_weight
             w_phys = 1.0 - cfg.hospital_weight - w_pat
-            utility = cfg.hospital_weight * hospital + w_phys * physician + w_pat * patient
+            # hospital_weight·(care − spend) + w_phys·(care − gainsharing·spend)
+            # + w_pat·patient, gathered so that with no spending borne and no patient weight
+            # it is the hospital's own utility to the bit (the weights decide nothing then)
+            utility = (
+                (1.0 - w_pat) * care
+                - (cfg.hospital_weight + w_phys * cfg.gainsharing) * spend
+                + w_pat * patient
+            )
+        if self.leaning is not None:
+            # the hospital's own discharge practice (habits, referral relationships, local
+            # supply), whoever decides with it
+            utility += self.leaning[h]
         for k, s_dest in enumerate(self.dest_setting):
             u = pop.uniforms(patients, s_dest, draws.DISCHARGE)
             gumbel = -np.log(-np.log(np.clip(u, 1e-300, 1.0 - 1e-16)))
