@@ -155,11 +155,11 @@ CAP = {
 }
 
 
-def _capped_world(months=8, **params):
+def _capped_world(months=8, start="2006-01-01", **params):
     contracts = [{"model": "ffs"}, {**CAP, **params}]
     return default_world(
         months=months,
-        start="2006-01-01",
+        start=start,
         arms=[{"name": "cap", "contracts": contracts}],
         population={"patients": 6_000},
     )
@@ -188,13 +188,20 @@ def _watch_decisions(model):
     return seen
 
 
-@pytest.mark.parametrize("cost", [0.0, 40.0, 1e9])
-def test_in_a_run_providers_request_exactly_where_the_closed_form_gain_exceeds_the_cost(cost):
+@pytest.mark.parametrize(
+    ("cost", "start"),
+    [(0.0, "2006-01-01"), (40.0, "2006-01-01"), (1e9, "2006-01-01"), (40.0, "2006-09-01")],
+)
+def test_in_a_run_providers_request_exactly_where_the_closed_form_gain_exceeds_the_cost(
+    cost, start
+):
     """Approval certain: a patient taken over the cap with care still planned is covered
     exactly when approval × the revenue at stake × (1 − its chance of going on) > the cost,
     recomputed from the month's care and the state it was decided from; the others are left
-    without cover. Each request's cost is the provider's, on the patient's row."""
-    sc = _capped_world(exception_approval=1.0, exception_cost=cost)
+    without cover. The revenue at stake ends in December (from September: across a new year,
+    when every beneficiary starts afresh). Each request's cost is the provider's, on the
+    patient's row."""
+    sc = _capped_world(start=start, exception_approval=1.0, exception_cost=cost)
     model = HealthSystemModel(sc)
     world = model.world
     seen = _watch_decisions(model)
