@@ -16,7 +16,8 @@ schedule × ``fee_multiplier``), the contract pays
     × exception_rate × (1 − review_denial_rate) for the part above R,
 
 and denies the rest (neither the payer nor the patient pays it: reported as ``claims_denied``).
-Exceptions and review are expected shares, not draws. Care *not sought* because of the
+With the default ``exceptions = "expected"``, exceptions and review are expected shares, not
+draws. Care *not sought* because of the
 threshold (deterrence) is what providers learn from the revenue they lose above it, and what
 the comparison with an arm without the threshold shows beyond the denials. At the margin the
 closed form sees the fee (a beneficiary below the threshold): an approximation for those above.
@@ -24,9 +25,10 @@ closed form sees the fee (a beneficiary below the threshold): an approximation f
 **Exceptions as decisions** (``exceptions = "decision"``; the default, ``"expected"``, is the
 rule above). Under the 2006 rule a claim above the cap is paid only with an exception the
 provider requests, documenting medical necessity, and a service above the cap without one is
-not covered: the beneficiary is liable for its full price, notice or not (a statutory limit on
-coverage; CMS told providers to refund "any private payments collected because of the cap"
-once an exception was granted) [@cms_dra_fact_sheet]. With ``"decision"``:
+not covered: the beneficiary is liable for its full price, notice or not, as it was before
+2013 (a statutory limit on coverage [S, validation/research.md A5]; CMS told providers to
+refund "any private payments collected because of the cap" once an exception was granted [V,
+@cms_dra_fact_sheet]). With ``"decision"``:
 
 - *the provider's request* (:class:`sim.engine.features.exceptions.CapExceptions`, at the first
   month of care that takes a beneficiary over the cap with care still planned): it requests an
@@ -45,12 +47,17 @@ once an exception was granted) [@cms_dra_fact_sheet]. With ``"decision"``:
   relative to the price at which it sought care; otherwise it stops (care not sought);
 - *deterrence at care seeking* (:meth:`TherapyThreshold.expected_uncovered`): a new elective
   need's expected out-of-pocket counts, in full, the part of the episode above the cap the
-  patient expects no exception to cover (all of it once uncovered this year; none once an
-  exception was approved; otherwise 1 − ``exception_approval`` when its provider would request
-  one, else all), so the world's calibrated elasticity deters: no new behavioural parameter.
+  patient expects no exception to cover (all of it once left without cover this year; none
+  once an exception was approved; otherwise 1 − ``exception_approval``: it expects its
+  provider to request one), so the world's calibrated elasticity deters: no new behavioural
+  parameter.
 
 The provider's price of a unit (:meth:`prices`) is the fee either way (the patient pays what
-Medicare does not); what the cap changes for it is whether the patient goes on.
+Medicare does not; less the review's expected denials above a review threshold); what the cap
+changes for it is whether the patient goes on. Not modelled: learning-by-doing with the
+exceptions process (approval rising with a provider's experience), which the engine's
+learning of styles (:class:`sim.engine.behaviour.Experience`, a fit of patient value against
+intensity) does not carry.
 """
 
 from __future__ import annotations
