@@ -422,6 +422,19 @@ def test_bad_values_are_refused_with_the_field_named(params, field):
         one_setting(arms=[arm])
 
 
+def test_the_payers_benefit_design_is_refused_with_exceptions_as_decisions():
+    """What the patient pays above the cap is the contract's benefit design."""
+    arm = {
+        "name": "cap",
+        "benefit_design": "payer",
+        "contracts": [
+            {"model": "therapy_threshold", "threshold": 1740.0, "exceptions": "decision"}
+        ],
+    }
+    with pytest.raises(ScenarioError, match="benefit_design"):
+        one_setting(arms=[arm])
+
+
 def test_the_feature_is_on_only_with_exceptions_as_decisions():
     assert CapExceptions.from_world(HealthSystemModel(_capped_world(months=1)).world)
     plain = default_world(
