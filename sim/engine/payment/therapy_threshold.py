@@ -27,8 +27,8 @@ rule above). Under the 2006 rule a claim above the cap is paid only with an exce
 provider requests, documenting medical necessity, and a service above the cap without one is
 not covered: the beneficiary is liable for its full price, notice or not, as it was before
 2013 (a statutory limit on coverage [S, validation/research.md A5]; CMS told providers to
-refund "any private payments collected because of the cap" once an exception was granted,
-[V] [@cms_dra_fact_sheet]). With ``"decision"``:
+refund "any private payments collected because of the cap" once an exception was granted:
+[V] on cms.gov, [@cms_dra_fact_sheet]). With ``"decision"``:
 
 - *the provider's request* (:class:`sim.engine.features.exceptions.CapExceptions`, at the first
   month of care that takes a beneficiary over the cap with care still planned): it requests an
