@@ -194,6 +194,20 @@ REVIEW = Draw(
     "whether the payer's admission review reviews a new case taken, and denies it (one "
     "uniform: reviewed below the review share, denied below it × the chance of denial)",
 )
+CAP_EXCEPTION = Draw(
+    "CAP_EXCEPTION",
+    SETTING,
+    12,
+    f"{_F}.exceptions",
+    "whether a provider's request for an exception to an annual therapy cap is approved",
+)
+CAP_GO_ON = Draw(
+    "CAP_GO_ON",
+    SETTING,
+    13,
+    f"{_F}.exceptions",
+    "whether a patient left without cover above an annual therapy cap goes on with its care",
+)
 
 # the life course's: a draw per member, not per setting (setting 0)
 DEATH = Draw(

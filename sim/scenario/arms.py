@@ -112,6 +112,18 @@ class ArmConfig(Strict):
             raise ValueError("switches: months must be distinct and increasing")
         return self
 
+    @model_validator(mode="after")
+    def _cap_liability_is_the_contracts(self) -> ArmConfig:
+        contracts = list(self.contracts) + [c for w in self.switches for c in w.contracts]
+        deciding = any(getattr(c.params, "exceptions", None) == "decision" for c in contracts)
+        if deciding and self.benefit_design == "payer":
+            raise ValueError(
+                "benefit_design = 'payer' cannot go with a therapy_threshold contract's "
+                "exceptions = 'decision': what the patient pays above the cap without an "
+                "exception is the contract's benefit design; use benefit_design = 'contract'"
+            )
+        return self
+
     def contract_for(self, payer: str, setting: str) -> ContractConfig | None:
         """The contract in force at month 0 for (payer, setting): the last entry that matches."""
         return _matching(self.contracts, payer, setting)

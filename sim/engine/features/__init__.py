@@ -15,6 +15,7 @@ from sim.engine.features.base import HOOKS, Feature, Hooks
 from sim.engine.features.bunching import Bunching
 from sim.engine.features.capacity import Capacity
 from sim.engine.features.churn import Churn
+from sim.engine.features.exceptions import CapExceptions
 from sim.engine.features.investments import Investments
 from sim.engine.features.market import Market
 from sim.engine.features.participation import Participation
@@ -40,6 +41,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Admission,
     CodingDecisions,
     Voluntary,
+    CapExceptions,
 )
 
 

@@ -9,7 +9,9 @@ length is geometric; its patient-optimal units per month, the *need* q_B, scale 
 condition (and with the trends' intensity growth). An elective need is taken to the patient's
 provider with probability ``(1 + expected OOP / reference)^elasticity``, the expected
 out-of-pocket cost coming from the payer's contract (payment model and cost-sharing terms),
-times any feature's factor (the wait for care under congestion). Features may turn new
+times any feature's factor (the wait for care under congestion). What the contract is not
+expected to cover (``PaymentModel.expected_uncovered``: an annual therapy cap without an
+exception) the patient expects to pay in full. Features may turn new
 patients away (selection, participation).
 """
 
@@ -22,6 +24,9 @@ import numpy as np
 
 from sim.engine import clinical, draws, kernels
 from sim.engine.payment import PaymentModel, terms
+
+#: the default answer of what a contract leaves uncovered (nothing), not asked
+base_uncovered = PaymentModel.expected_uncovered
 
 if TYPE_CHECKING:
     from sim.engine.settings import CareSetting
@@ -221,5 +226,15 @@ def seek_probability(
             )
             prm = c.params
         visits = np.ceil(units[b] / setting.units_per_visit)
-        oop[b] = terms.expected_oop(prm, allowed, pop.deductible_remaining[ii], visits)
+        uncovered = None
+        if not world.payer_design and type(c).expected_uncovered is not base_uncovered:
+            uncovered = c.expected_uncovered(fee[b] * pay.rate_multiplier, ii)
+        if uncovered is None:
+            oop[b] = terms.expected_oop(prm, allowed, pop.deductible_remaining[ii], visits)
+        else:
+            # what the contract is not expected to cover, the patient pays in full
+            covered = allowed - uncovered
+            oop[b] = (
+                terms.expected_oop(prm, covered, pop.deductible_remaining[ii], visits) + uncovered
+            )
     return clinical.seek_probability(oop, cfg.oop_elasticity, cfg.oop_reference)

@@ -5,8 +5,10 @@ claims and panel (``settle(claims, panel)``: ``allowed`` per claim, ``lump`` per
 seeing case mix as coded. Then the contract's terms (:mod:`sim.engine.payment.terms`) apply in this
 order: the claims of episodes an admission review denied go unpaid (``claims_denied``), the
 patient's cost sharing (deductible, coinsurance, copays) comes out of the allowed amount,
-pay-for-performance and any reconciliation of the contract are added, the provider's
-share of adverse-event costs is split off, and shared savings settle against the benchmark.
+the patient pays in full what the contract does not cover (``Settlement.liable``: a therapy
+cap without an exception), pay-for-performance and any reconciliation of the contract are
+added, the provider's share of adverse-event costs is split off, and shared savings settle
+against the benchmark.
 Finally features pay what is not tied to a claim (:meth:`Feature.after_payment`: pathway
 reconciliations, investment fees), booked by :meth:`World.book`.
 """
@@ -150,6 +152,12 @@ def settle_payer(world: World, g: int) -> None:
                 prm, allowed, claims.visits, None, settlement.patient_share, sought
             )
             pop.oop_year_to_date[idx] += oop
+        liable = None
+        if settlement.liable is not None:
+            # services the contract does not cover: the patient pays them in full
+            liable = np.where(sought, settlement.liable, 0.0)
+            oop = oop + liable
+            pop.oop_year_to_date[idx] += liable
         # the provider receives the allowed amount (the patient's share comes out of it),
         # pay-for-performance and any reconciliation of the contract; terms a contract does
         # not have are left at the month's zeros (care gains function, events cost: no
@@ -163,6 +171,8 @@ def settle_payer(world: World, g: int) -> None:
             revenue = allowed + p4p + adjustment
         else:
             revenue = allowed + 0.0
+        if liable is not None:
+            revenue = revenue + liable
         ae_cost = care.adverse_cost[b]
         liability = None
         if prm.adverse_event_liability:

@@ -304,6 +304,9 @@ class Settlement:
     deductible and coinsurance; at most ``allowed``.
     ``denied``: per patient, claim amounts the contract refused to pay (medical review above
     an annual threshold): neither the payer nor the patient pays them (reported, not paid).
+    ``liable``: per patient, amounts of services the contract does not cover and the patient
+    pays in full, outside cost sharing (an annual therapy cap without an exception, 2006): the
+    provider receives them, the payer pays none of them.
     """
 
     allowed: np.ndarray
@@ -311,6 +314,7 @@ class Settlement:
     adjustment: np.ndarray | None = None
     patient_share: np.ndarray | None = None
     denied: np.ndarray | None = None
+    liable: np.ndarray | None = None
 
 
 class PaymentModel:
@@ -454,6 +458,14 @@ class PaymentModel:
         override it when payment is not proportional to the fee (episode prices, fixed
         amounts per unit)."""
         return self.marginal_revenue(1.0) * np.asarray(fee_value, np.float64)
+
+    def expected_uncovered(self, fee_value: np.ndarray, patient: np.ndarray) -> np.ndarray | None:
+        """Of the allowed amount :meth:`expected_allowed` gives for an episode worth
+        ``fee_value`` (payer multiplier included), the part the patients (numbers
+        ``patient``) expect the contract not to cover, so that they pay it in full instead of
+        its cost sharing (a benefit limit: an annual therapy cap without an exception). Used
+        by care seeking. Default None: the contract covers all of it."""
+        return None
 
     def base_period(self) -> tuple[int, int] | None:
         """Months ``[first, last)`` of the run (0-based) from whose history the contract sets
