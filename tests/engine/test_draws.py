@@ -78,6 +78,7 @@ def test_the_streams_are_the_models():
         "providers_monthly",
         "mesa",
         "life",
+        "pathway",
     ]
 
 
