@@ -124,7 +124,7 @@ def test_hospitals_that_lean_further_discharge_more_to_skilled_nursing():
 
 def test_a_shards_hospitals_lean_as_in_the_whole_run():
     sc = joint([f"{SD}=0.7", *REGIONS])
-    whole, pw = _pathway(sc)
+    _whole, pw = _pathway(sc)
     regions = shards.assign_regions([0.4, 0.35, 0.25], 2)
     for k in range(2):
         part, pk = _pathway(sc, shard=(k, 2, regions[k]))
