@@ -51,6 +51,16 @@ def therapy(monthly: pd.DataFrame, arm: str, column: str, ratio: str | None = No
     return float(d[column].sum() / (d[ratio].sum() if ratio else 1.0))
 
 
+def _units_per_treated(m):
+    """Therapy units per patient treated, by month (rows) and arm (columns)."""
+    d = (
+        m[m.setting == "outpatient_therapy"]
+        .groupby(["arm", "month"])[["service_units", "patients_treated"]]
+        .sum()
+    )
+    return (d.service_units / d.patients_treated).unstack("arm")
+
+
 def test_best_response_on_a_fee_is_the_closed_form_on_average(tmp_path):
     """Under a straight fee the best responses, whole units patient by patient, average to the
     closed-form style of ``optimal`` mode (within half a unit per treated patient-month)."""
@@ -167,13 +177,7 @@ def test_practice_moves_toward_a_new_best_response_at_the_adjustment_speed(tmp_p
         + ARM.format(name="ffs", contract='model = "ffs"')
     )
     sc = scenario(tmp_path, arms, months=14, admission="false")
-    m = run(sc).monthly
-    d = (
-        m[m.setting == "outpatient_therapy"]
-        .groupby(["arm", "month"])[["service_units", "patients_treated"]]
-        .sum()
-    )
-    per = (d.service_units / d.patients_treated).unstack("arm")
+    per = _units_per_treated(run(sc).monthly)
     ffs, cap, sw = per["ffs"], per["cap"], per["switch"]
     assert sw.loc[5] == pytest.approx(ffs.loc[5], rel=0.02)
     # the switch lands between months 5 and 6: month 6 is still played at the old rules'
@@ -255,13 +259,7 @@ def test_a_second_change_of_rules_moves_practice_on_from_where_it_stands(tmp_pat
         + ARM.format(name="cap", contract='model = "capitation", pmpm = 9.0')
     )
     sc = scenario(tmp_path, arms, months=12, admission="false")
-    m = run(sc).monthly
-    d = (
-        m[m.setting == "outpatient_therapy"]
-        .groupby(["arm", "month"])[["service_units", "patients_treated"]]
-        .sum()
-    )
-    per = (d.service_units / d.patients_treated).unstack("arm")
+    per = _units_per_treated(run(sc).monthly)
     share = (per["ffs"] - per["twice"]) / (per["ffs"] - per["cap"])
     once = (per["ffs"] - per["once"]) / (per["ffs"] - per["cap"])
     assert once.loc[7] > 0.3  # the first move is well under way at the second switch
