@@ -478,6 +478,11 @@ class World:
         """Number of payers."""
         return len(self.payers)
 
+    def setting_indices(self, names: tuple[str, ...] | list[str]) -> list[int]:
+        """The indices of the settings named (in the order named)."""
+        order = [st.name for st in self.settings]
+        return [order.index(name) for name in names]
+
     def contract(self, s: int, g: int) -> PaymentModel:
         """Payer ``g``'s contract in setting ``s``."""
         return self.payers[g].contracts[s]
@@ -509,6 +514,7 @@ class World:
                 members=members[:, g].astype(np.float64),
                 risk_sum=risk[:, g],
                 rate_multiplier=self.payers[g].rate_multiplier,
+                region=self.providers[s].region,
             )
             for g in range(n_payers)
         ]

@@ -116,6 +116,18 @@ def check_contract(where: str, c: ContractConfig, sc: Scenario) -> None:
                 f"setting; "
                 + (f"set setting = {acute!r}" if acute else "the scenario has no [pathway] table")
             )
+    for name in getattr(c.params, "accountable_for", []):
+        if name not in sc.settings:
+            raise ValueError(
+                f"{where}.accountable_for: unknown setting {name!r}; allowed: "
+                f"{', '.join(map(repr, sc.settings))}"
+            )
+        if name == c.setting or c.setting == WILDCARD:
+            raise ValueError(
+                f"{where}.accountable_for: names the settings besides the contract's own "
+                f"(its setting, {c.setting!r}, always counts); give the contract one setting "
+                f"and list the others"
+            )
     if c.setting != WILDCARD and c.setting not in sc.settings:
         raise ValueError(
             f"{where}.setting: unknown setting {c.setting!r}; allowed: "

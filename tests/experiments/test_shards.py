@@ -274,7 +274,9 @@ def test_national_rates_and_benchmarks_come_from_every_shard(case, arm):
     num = a.select_dtypes("number").columns
     assert np.allclose(b[num].to_numpy(float), a[num].to_numpy(float), rtol=1e-10, atol=1e-6)
     assert pd.DataFrame(out["provider_rows"]).equals(pd.DataFrame(whole.provider_rows))
-    contract = whole.world.payers[0].contracts[0]
+    names = [st.name for st in whole.world.settings]
+    setting = "hospital" if case == "hrrp" else "primary_care"
+    contract = whole.world.payers[0].contracts[names.index(setting)]
     assert contract.name == ("readmission_penalty" if case == "hrrp" else "aco")
 
 

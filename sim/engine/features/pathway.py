@@ -30,6 +30,14 @@ fee-for-service and DRGs the contract puts none of the post-acute spending on th
 there. The perceived share moves toward the contract's at the hospital's adaptation speed, so
 discharge patterns change over months after a reform.
 
+**Physicians accountable across settings.** When the hospital decides with its physicians
+(``hospital_weight`` < 1), their weight ``w_phys`` applies to the value and to the part of the
+spending they bear: the gainsharing part of the hospital's, and, for a patient whose provider
+in another setting is held accountable for the pathway's settings by its contract (an ACO
+across settings, :meth:`PaymentModel.accountable_share`: its physicians are the patient's
+doctors), that provider's perceived share of ``Ĉ_h,d``, moving toward the contract's at the
+setting's adaptation speed.
+
 **Spending of a pathway.** From an index admission, every allowed amount and reconciliation of
 every setting for the patient, over ``window_months`` months, is the pathway's spending
 (readmissions inside the window belong to it). When the window closes, the acute contract of
@@ -183,6 +191,13 @@ class Pathway(Feature):
         #: investments of the acute setting that protect discharges (follow-up, home visits)
         self.follow_up: Investments | None = None
 
+        #: the settings of the pathway (a contract accountable for all of them makes the
+        #: physicians of its setting weigh a pathway's spending) and, per setting whose
+        #: contracts do, its providers' perceived share of that spending, providers × payers
+        #: (none until such a contract is in force)
+        self.pathway_settings = {names[i] for i in self.dest_setting}
+        self.physicians: dict[int, np.ndarray] = {}
+
         # this month's counts, by payer (recorded on the acute setting's rows)
         self.n_payers = n_payers
         self.counts: dict[str, np.ndarray] = {}
@@ -206,6 +221,30 @@ class Pathway(Feature):
         self.discharges_h[:] = 0.0
         self.readmits_h[:] = 0.0
         self.counts = zero_counts(self.n_payers)
+        self._accountable_physicians(world)
+
+    def _accountable_physicians(self, world: World) -> None:
+        """The physicians' perceived share of a pathway's spending moves toward what their
+        setting's contracts put on them (:meth:`PaymentModel.accountable_share`, for a
+        contract accountable for every setting of the pathway: an ACO across settings), at
+        their setting's adaptation speed (at once in optimal mode)."""
+        year = world.date.year
+        for a, setting in enumerate(world.settings):
+            target = np.zeros(self.n_payers)
+            for g, payer in enumerate(world.payers):
+                contract = payer.contracts[a]
+                scope = set(contract.accountable_settings()) | {setting.name}
+                if self.pathway_settings <= scope:
+                    target[g] = contract.accountable_share(year)
+            share = self.physicians.get(a)
+            if share is None:
+                if not target.any():
+                    continue
+                share = self.physicians[a] = np.zeros((world.providers[a].n, self.n_payers))
+            if world.optimal:
+                share[:] = target
+            elif world.adjusting:
+                share += world.providers[a].speed[:, None] * (target - share)
 
     def forced_needs(self, world: World, s: int) -> np.ndarray | None:
         """Patients whose episode in setting ``s`` starts this month whatever their need draw:
@@ -386,6 +425,13 @@ class Pathway(Feature):
                 - (cfg.hospital_weight + w_phys * cfg.gainsharing) * spend
                 + w_pat * patient
             )
+            if self.physicians:
+                # physicians whose own organisation bears part of the pathway's spending (an
+                # ACO accountable across settings): the patient's, in each such setting
+                accountable = np.zeros(patients.size)
+                for a, share in self.physicians.items():
+                    accountable += share[pop.provider[a][patients], g]
+                utility -= (w_phys * accountable)[:, None] * self.cost[h]
         if self.leaning is not None:
             # the hospital's own discharge practice (habits, referral relationships, local
             # supply), whoever decides with it

@@ -21,6 +21,7 @@ import numpy as np
 
 from sim.engine.month.care import Payments
 from sim.engine.payment import Claims, terms
+from sim.engine.world import Transfer
 
 if TYPE_CHECKING:
     from sim.engine.world import World
@@ -32,9 +33,39 @@ def settle(world: World) -> None:
         care.paid = Payments.empty(care.size, world.n_payers)
     for g in range(world.n_payers):
         settle_payer(world, g)
+        for transfer in settle_accountable(world, g):
+            world.book(transfer)
     for f in world.hooks("after_payment"):
         for transfer in f.after_payment(world):
             world.book(transfer)
+
+
+def settle_accountable(world: World, g: int) -> list[Transfer]:
+    """Payer ``g``'s contracts that hold their providers accountable for their members'
+    spending in other settings (:meth:`PaymentModel.accountable_settings`: an ACO across
+    settings), once every setting of the payer has settled: each such contract gets the
+    month's allowed amounts of the payer's claims in those settings, summed by the members'
+    provider in the contract's setting, and what it pays back is booked as a reconciliation."""
+    transfers: list[Transfer] = []
+    contracts = world.payers[g].contracts
+    for s, contract in enumerate(contracts):
+        scope = contract.accountable_settings()
+        if not scope:
+            continue
+        members_provider = world.population.provider[s]
+        n_prov = world.providers[s].n
+        spending = np.zeros(n_prov)
+        for t in world.setting_indices(scope):
+            care = world.month[t]
+            b = care.by_payer[g]
+            spending += np.bincount(
+                members_provider[care.patients[b]], care.paid.allowed[b], minlength=n_prov
+            )
+        date = world.date
+        lump = contract.settle_accountable(spending, date.year, date.month)
+        if lump is not None:
+            transfers.append(Transfer("reconciliation", s, g, lump, float(lump.sum())))
+    return transfers
 
 
 def claims_of(world: World, s: int, g: int) -> Claims:

@@ -211,6 +211,9 @@ class Panel:
     members: np.ndarray  # float64 per provider: enrolled members
     risk_sum: np.ndarray  # float64 per provider: sum of members' risk scores
     rate_multiplier: float
+    #: int per provider: its region (None: one region); contracts that group providers
+    #: (ACOs of several practices) group them within a region
+    region: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +445,30 @@ class PaymentModel:
     def settle(self, claims: Claims, panel: Panel) -> Settlement:
         """Amounts owed for this month's claims and panel."""
         raise NotImplementedError
+
+    def accountable_settings(self) -> tuple[str, ...]:
+        """Settings besides its own whose spending on each provider's attributed members the
+        contract holds the provider accountable for (an ACO across settings: its members'
+        hospital and post-acute claims count against its benchmark). A member is attributed to
+        its provider in the contract's setting (its panel). Default: none, the contract's own
+        setting only."""
+        return ()
+
+    def accountable_share(self, year: int) -> float:
+        """With :meth:`accountable_settings`: the share of a further dollar of a member's
+        spending in them that falls on the member's provider in calendar year ``year`` (what
+        the provider's physicians weigh when they help decide that care, e.g. where a
+        patient goes after a hospital stay). Default 0."""
+        return 0.0
+
+    def settle_accountable(
+        self, spending: np.ndarray, year: int, month_of_year: int
+    ) -> np.ndarray | None:
+        """With :meth:`accountable_settings`: called once a month after every setting of the
+        payer settled, with the allowed amounts of the month's claims in those settings summed
+        by the members' provider in the contract's setting; returns a payment per provider
+        not tied to a claim (negative: repaid), or ``None``. Default: nothing to settle."""
+        return None
 
     def expected_allowed(
         self,
