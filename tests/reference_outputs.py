@@ -27,6 +27,7 @@ off, today's reference outputs are unchanged").
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sys
@@ -145,6 +146,27 @@ def _voluntary_cjr() -> dict[str, Any]:
     return data
 
 
+def _accountable_aco() -> dict[str, Any]:
+    """The MSSP validation scenario (ACOs of practices accountable for their members'
+    spending in every setting, and the pathway's physicians weighing it) at the reference
+    size: the benchmark year 2012 in months 0-4, the performance year 2013 from month 5, with
+    interim accrual (its lumps and adjustments month by month) and ACOs of 500 members."""
+    from sim.scenario.loading import read_scenario_data
+
+    path = ROOT / "validation" / "scenarios" / "mssp_aco.toml"
+    data = read_scenario_data(path, str(path))
+    data["population"] = {**data.get("population", {}), "patients": PATIENTS}
+    data["start"] = dt.date(2012, 8, 1)
+    data["months"] = MONTHS
+    data["replications"] = 1
+    data["outputs"] = {**data.get("outputs", {}), "provider_panel": True, "figure": False}
+    for arm in data["arms"]:
+        for c in arm["contracts"]:
+            if c["model"] == "aco":
+                c.update(benchmark_years=1, interim_accrual=True, members_per_aco=500)
+    return data
+
+
 def cases() -> dict[str, dict[str, Any]]:
     """Every shipped scenario as shipped now (``shipped/``); every scenario as shipped before the
     base world, its mechanisms-off variant where issue 25 switched
@@ -217,6 +239,7 @@ def cases() -> dict[str, dict[str, Any]]:
         },
     )
     out["validation/cjr_2018"] = _voluntary_cjr()
+    out["validation/mssp_aco"] = _accountable_aco()
     out["prevention_investment:optimal"] = variant(
         "prevention_investment", **{"behaviour.mode": "optimal"}
     )
