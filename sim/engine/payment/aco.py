@@ -209,9 +209,7 @@ class ACOParams(ContractParams):
                 "(each ACO's own history before it)"
             )
         if len(set(self.accountable_for)) != len(self.accountable_for):
-            raise ValueError(
-                f"accountable_for: a setting is named twice in {self.accountable_for}"
-            )
+            raise ValueError(f"accountable_for: a setting is named twice in {self.accountable_for}")
         return self
 
 
@@ -480,7 +478,9 @@ class ACO(PaymentModel):
             has = risk > 0
             assert self.benchmark_rate is not None
             rebased = np.divide(spend, risk, out=np.zeros(has.size), where=has)
-            self.benchmark_rate = np.where(has[self.group], rebased[self.group], self.benchmark_rate)
+            self.benchmark_rate = np.where(
+                has[self.group], rebased[self.group], self.benchmark_rate
+            )
             self._years = 0
             self._period_spending = np.zeros(self.group.size)
             self._period_risk = np.zeros(self.group.size)

@@ -135,7 +135,9 @@ def test_a_practices_own_visit_costs_it_its_share_of_what_the_aco_loses():
         c.settle(claims([0, 1], [100.0, 300.0], year=2012, month_of_year=month), p)
     np.testing.assert_allclose(c.prices(position([0, 1], 40.0, 2012), 1).unit_price(), 40.0)
     c.settle(claims([0, 1], [100.0, 300.0], year=2013), p)
-    np.testing.assert_allclose(c.prices(position([0, 1], 40.0, 2013), 1).unit_price()[:, 0], [35, 25])
+    np.testing.assert_allclose(
+        c.prices(position([0, 1], 40.0, 2013), 1).unit_price()[:, 0], [35, 25]
+    )
     solo = contract(benchmark_pmpm=10.0)
     solo.settle(claims([0], [100.0]), panel([10]))
     np.testing.assert_allclose(solo.prices(position([0], 40.0, 2013), 1).unit_price(), 20.0)
@@ -258,9 +260,11 @@ def test_the_acos_lever_is_where_its_members_go_after_a_stay(mssp_run):
     as a reconciliation on primary care's rows (and nowhere else)."""
     df = mssp_run.monthly
     year = df[df["month"] >= 24]
-    hosp = year[year["setting"] == "hospital"].groupby("arm")[
-        ["discharges", "discharges_institutional"]
-    ].sum()
+    hosp = (
+        year[year["setting"] == "hospital"]
+        .groupby("arm")[["discharges", "discharges_institutional"]]
+        .sum()
+    )
     share = hosp["discharges_institutional"] / hosp["discharges"]
     assert share["aco"] < share["ffs"]
     aco = year[year["arm"] == "aco"]
