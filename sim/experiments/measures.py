@@ -68,8 +68,9 @@ class MeasureConfig(Strict):
         None,
         "months",
         "[start, end): months averaged (monthly; default the whole run). A column is summed "
-        "over a month's rows (member-weighted mean for rates and mean function), then "
-        "averaged over the window's months.",
+        "over a month's rows (member-weighted mean for rates and mean function; a rate per "
+        "member-month is summed over a payer's settings, then member-weighted over payers), "
+        "then averaged over the window's months.",
     )
     statistic: Statistic = F(
         "level",
@@ -185,6 +186,11 @@ def _figure(m: MeasureConfig, monthly: pd.DataFrame, arm: str) -> float:
     if col in MEAN_COLUMNS or "/" in unit:
         w = df["members"].to_numpy(np.float64)
         v = df[col].to_numpy(np.float64) * w
+        if unit.endswith("/member-month"):
+            # per member, and a payer's members are on each of its settings' rows: the
+            # settings' rates add up (spending per member in every setting), so the weight
+            # counts each payer's members once a month
+            w = w / df.groupby(["month", "payer"])["setting"].transform("size").to_numpy()
         per_month = (
             pd.Series(v).groupby(df["month"].to_numpy()).sum()
             / pd.Series(w).groupby(df["month"].to_numpy()).sum()

@@ -186,6 +186,26 @@ def test_measure_statistics_by_hand():
     assert measure(rc, df) == pytest.approx(0.2)
 
 
+def test_a_rate_per_member_adds_up_over_a_payers_settings():
+    """Spending per member-month over every setting is each payer's settings' rates added up
+    (its members are on each setting's row), then member-weighted over payers: payer 0 (100
+    members) $30 + $10, payer 1 (300 members) $20 + $2 → (100·40 + 300·22) / 400 = $26.5. A
+    mean over members (function) stays a mean: 50 and 70 on both settings → 65."""
+    rows = []
+    for setting, pmpm, fn in (("s1", (30.0, 20.0), 50.0), ("s2", (10.0, 2.0), 50.0)):
+        for g, (members, value) in enumerate(zip((100, 300), pmpm, strict=True)):
+            rows.append({"arm": "a", "month": 0, "setting": setting, "payer": f"p{g}",
+                         "members": members, "spending_pmpm": value,
+                         "mean_function": fn if g == 0 else 70.0})  # fmt: skip
+    df = pd.DataFrame(rows)
+    pmpm = MeasureConfig(scenario="x", arm="a", column="spending_pmpm")
+    assert measure(pmpm, df) == pytest.approx((100 * 40 + 300 * 22) / 400)
+    one = MeasureConfig(scenario="x", arm="a", column="spending_pmpm", setting="s1")
+    assert measure(one, df) == pytest.approx((100 * 30 + 300 * 20) / 400)
+    fn = MeasureConfig(scenario="x", arm="a", column="mean_function")
+    assert measure(fn, df) == pytest.approx((100 * 50 + 300 * 70) / 400)
+
+
 def test_interval_is_the_t_interval_of_the_mean():
     """Mean ± t(0.975, n−1)·s/√n; one replicate has no interval."""
     from scipy.stats import t
