@@ -571,18 +571,23 @@ class World:
             return
         payer = pop.payer[patients]
         risk = pop.risk[patients].astype(np.float64)
+        n_payers = self.n_payers
+        by_payer = np.bincount(payer, minlength=n_payers)
         for s, providers in enumerate(self.providers):
             n_prov = providers.n
             factor = self.coding.risk_factor(s, np.arange(n_prov))
-            prov = pop.provider[s][patients].astype(np.int64)
+            # (provider, payer) cells: each cell's patients in their order, as a bincount of
+            # the payer's patients alone counts and sums them
+            key = pop.provider[s][patients].astype(np.int64) * n_payers + payer
+            size = n_prov * n_payers
+            count = np.bincount(key, minlength=size).reshape(n_prov, n_payers)
+            risk_sum = np.bincount(key, risk, size).reshape(n_prov, n_payers)
             for g, pn in enumerate(providers.panels):
-                mine = payer == g
-                if not mine.any():
-                    continue
-                pn.members[:] += sign * np.bincount(prov[mine], minlength=n_prov)
-                pn.risk_sum[:] += sign * np.bincount(prov[mine], risk[mine], n_prov) * factor
+                if by_payer[g]:
+                    pn.members[:] += sign * count[:, g]
+                    pn.risk_sum[:] += sign * risk_sum[:, g] * factor
             providers.members_changed()
-        self.payer_members += sign * np.bincount(payer, minlength=self.n_payers)
+        self.payer_members += sign * by_payer
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""
