@@ -164,6 +164,7 @@ class Table:
         #: the sum columns, read straight off the sums (name, sum, cast, zero where absent or
         #: None: always there); every other column through its getter
         self._sums: list[tuple[str, str, Callable[[Any], Any], int | float | None]] = []
+        self._rest: list[str] = []  # the other columns a row has, in order
         self._add("", columns)
 
     def add(self, owner: str, columns: Mapping[str, Column]) -> None:
@@ -209,6 +210,8 @@ class Table:
                 for k, c in self.columns.items()
                 if c.kind == "sum" and c.sum is not None
             ]  # fmt: skip
+            summed = {k for k, *_ in self._sums}
+            self._rest = [k for k in self._made if k not in summed]
         getters = self._getters
         r = Row(self.columns, world, s, g, sums, getters)
         values = r.values
@@ -218,7 +221,7 @@ class Table:
                 values[k] = zero
             else:
                 values[k] = cast(sums[key][g])
-        for k in self._made:  # (a derived column may have made others already)
+        for k in self._rest:  # (a derived column may have made others already)
             if k not in values:
                 values[k] = getters[k](r)
         return {k: values[k] for k in self._made}
