@@ -161,6 +161,10 @@ class Table:
         self.columns: dict[str, Column] = {}
         self._getters: dict[str, Callable[[Row], Any]] | None = None
         self._made: list[str] = []  # the columns a row has (all but the run's)
+        #: the sum columns, read straight off the sums (name, sum, cast, zero where absent or
+        #: None: always there); every other column through its getter
+        self._sums: list[tuple[str, str, Callable[[Any], Any], int | float | None]] = []
+        self._rest: list[str] = []  # the other columns a row has, in order
         self._add("", columns)
 
     def add(self, owner: str, columns: Mapping[str, Column]) -> None:
@@ -200,10 +204,24 @@ class Table:
         if self._getters is None:
             self._getters = {k: c.getter() for k, c in self.columns.items()}
             self._made = [k for k, c in self.columns.items() if not c.run]
+            self._sums = [
+                (k, c.sum, int if c.dtype.startswith("int") else float,
+                 c.zero if c.optional else None)
+                for k, c in self.columns.items()
+                if c.kind == "sum" and c.sum is not None
+            ]  # fmt: skip
+            summed = {k for k, *_ in self._sums}
+            self._rest = [k for k in self._made if k not in summed]
         getters = self._getters
         r = Row(self.columns, world, s, g, sums, getters)
-        values = r.values  # (a derived column may have made others already)
-        for k in self._made:
+        values = r.values
+        # the sums first, as their getters give them (a feature's absent sums: its zero)
+        for k, key, cast, zero in self._sums:
+            if zero is not None and key not in sums:
+                values[k] = zero
+            else:
+                values[k] = cast(sums[key][g])
+        for k in self._rest:  # (a derived column may have made others already)
             if k not in values:
                 values[k] = getters[k](r)
         return {k: values[k] for k in self._made}

@@ -121,6 +121,9 @@ class BestResponse:
         #: per setting: where practice stood when a change of rules cut a move short (it moves
         #: from there instead of from ``previous``)
         self.stood: list[_Stood | None] = [None] * len(world.settings)
+        #: (setting, the contracts' ids) whose prices were not all straight when last asked:
+        #: planned part by part from then on (:meth:`practised`; only which way is tried first)
+        self._apart: set[tuple[int, tuple[int, ...]]] = set()
 
     def plans(
         self, world: World, s: int, patients: np.ndarray, provider: np.ndarray,
@@ -185,15 +188,9 @@ class BestResponse:
         share = np.take(world.providers[s].payer_weight(), provider, axis=0)
         n = patients.size
         rows = np.arange(n)
-        # what each plan is made from, in the order the plans were always priced: each payer's
-        # own patients, then per payer h the others' patients, as if payer h's (where the
-        # provider has h's members)
-        parts: list[tuple[int, slice | np.ndarray, _Inputs]] = []
-        for g, b in enumerate(by_payer):
-            if b.start != b.stop:
-                parts.append((g, b, self._inputs(world, s, g, patients, provider, need,
-                                                 new_episode, b, contracts)))  # fmt: skip
-        own_parts = len(parts)
+        # whom payer h's prices plan besides its own patients (block b): the others, as if
+        # payer h's, where their provider has members of h
+        others: list[slice | np.ndarray] = []
         for h, b in enumerate(by_payer):
             other: slice | np.ndarray
             if b.start == 0 or b.stop == n:
@@ -204,28 +201,45 @@ class BestResponse:
             else:
                 other = np.concatenate([rows[: b.start], rows[b.stop :]])
                 other = other[share[other, h] > 0]
-            if (other.stop - other.start if isinstance(other, slice) else other.size) > 0:
-                parts.append((h, other, self._inputs(world, s, h, patients, provider, need,
-                                                     new_episode, other, contracts)))  # fmt: skip
-        walked = _one_walk(world, n, len(by_payer), parts, own_parts, need)
+            others.append(other)
+        args = (world, s, patients, provider, need, new_episode)
+        used = world.contracts(s) if contracts is None else contracts
+        mix = (s, tuple(id(c) for c in used))
+        walked = None
+        if mix not in self._apart:
+            # each payer's prices of all its rows at once (its own patients and the others)
+            priced = []
+            for h, (b, other) in enumerate(zip(by_payer, others, strict=True)):
+                at = _rows(b, other, n)
+                if _count(at):
+                    priced.append((h, at, self._inputs(*args, h, at, contracts)))
+            walked = _one_walk(world, n, by_payer, priced, need)
+            if walked is None:
+                self._apart.add(mix)
         if walked is not None:
             # every plan a straight schedule over the same grid: one walk for every payer
             units, m = walked
             own_pm = np.zeros(n)
-            for g, at, _ in parts[:own_parts]:
-                own_pm[at] = units[g, at] / m[at]
+            for g, b in enumerate(by_payer):
+                own_pm[b] = units[g, b] / m[b]
             norm = np.zeros(n)
             for h in range(len(by_payer)):
                 # the patients the provider has no member of h for weigh 0 (their row of
                 # units is finite: 0 × it adds +0, as 0 × their own plan did)
                 norm += share[:, h] * (units[h] / m)
             return norm + lam * (own_pm - norm)
+        # a plan per payer and part, in the order the plans were always priced: each payer's
+        # own patients, then per payer h the others' patients, as if payer h's
         own_pm = np.zeros(n)
-        for _, at, inputs in parts[:own_parts]:
-            own_pm[at] = decisions.plan(*inputs, world.kernels).per_month
+        for g, b in enumerate(by_payer):
+            if b.start != b.stop:
+                inputs = self._inputs(*args, g, b, contracts)
+                own_pm[b] = decisions.plan(*inputs, world.kernels).per_month
         as_payer = [own_pm.copy() for _ in by_payer]
-        for h, at, inputs in parts[own_parts:]:
-            as_payer[h][at] = decisions.plan(*inputs, world.kernels).per_month
+        for h, other in enumerate(others):
+            if _count(other):
+                inputs = self._inputs(*args, h, other, contracts)
+                as_payer[h][other] = decisions.plan(*inputs, world.kernels).per_month
         norm = np.zeros(n)
         for h in range(len(by_payer)):
             norm += share[:, h] * as_payer[h]
@@ -233,8 +247,8 @@ class BestResponse:
 
     @staticmethod
     def _inputs(
-        world: World, s: int, g: int, patients: np.ndarray, provider: np.ndarray,
-        need: np.ndarray, new_episode: np.ndarray, rows: slice | np.ndarray,
+        world: World, s: int, patients: np.ndarray, provider: np.ndarray, need: np.ndarray,
+        new_episode: np.ndarray, g: int, rows: slice | np.ndarray,
         contracts: list[PaymentModel] | None,
     ) -> _Inputs:  # fmt: skip
         """What the plans of the patients at ``rows`` priced as payer ``g``'s are made from."""
@@ -288,20 +302,58 @@ class BestResponse:
 _Inputs = tuple["Prices", np.ndarray, np.ndarray, decisions.Terms, np.ndarray, np.ndarray]
 
 
+def _count(rows: slice | np.ndarray) -> int:
+    """How many rows a slice or an index array holds."""
+    return rows.stop - rows.start if isinstance(rows, slice) else rows.size
+
+
+def _rows(own: slice, other: slice | np.ndarray, n: int) -> slice | np.ndarray:
+    """A payer's own rows and the others' it prices, ascending: a slice when they are one
+    run (the others are then the rest of the ``n`` rows, or none)."""
+    if isinstance(other, slice):
+        if other.start == other.stop or own.start == own.stop:
+            return other if own.start == own.stop else own
+        if other.start == own.stop or other.stop == own.start:
+            return slice(min(own.start, other.start), max(own.stop, other.stop))
+    at = np.concatenate([np.arange(own.start, own.stop), np.arange(n)[other]])
+    at.sort()
+    return at
+
+
+def _split(at: slice | np.ndarray, own: slice) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """Where the own block ``own`` and the others sit among the rows ``at`` (which hold it)."""
+    if isinstance(at, slice):
+        k = at.stop - at.start
+        mine = slice(own.start - at.start, own.stop - at.start)
+        if own.start == own.stop:
+            return slice(0, 0), slice(0, k)
+        if mine.start == 0:
+            return mine, slice(mine.stop, k)
+        if mine.stop == k:
+            return mine, slice(0, mine.start)
+        at = np.arange(at.start, at.stop)
+    inside = (at >= own.start) & (at < own.stop)
+    return np.flatnonzero(inside), np.flatnonzero(~inside)
+
+
 def _one_walk(
-    world: World, n: int, npay: int, parts: list, own_parts: int, need: np.ndarray
+    world: World, n: int, by_payer: list[slice], priced: list, need: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Every payer's best units of all ``n`` patients in one walk of each patient's grid
-    (:func:`sim.engine.decisions.straight_plans`), when each of ``parts`` (payer, rows,
-    inputs; the first ``own_parts`` the patients' own payers', covering every patient) prices
-    by the unit and the payers' plans of a patient cover the same months with the same limit,
-    floor and benefit weight. Returns (units, payers × patients; months), or None: plan each
-    part apart. A payer's row is its plan where its part has the patient; elsewhere a plan at
-    price 0 (finite, weighed 0 by :meth:`BestResponse.practised`)."""
-    coefficients = parts[0][2][3].coefficients
-    for _, _, (prices, _, _, terms, _, _) in parts:
+    (:func:`sim.engine.decisions.straight_plans`), when each payer's prices of ``priced``
+    (payer, rows, inputs: its own patients, block ``by_payer[h]``, and the others it prices;
+    every patient is its own payer's) are by the unit and the payers' plans of a patient
+    cover the same months with the same limit, floor and benefit weight. Returns (units,
+    payers × patients; months), or None: plan each part apart. A payer's row is its plan
+    where it prices the patient; elsewhere a plan at price 0 (finite, weighed 0 by
+    :meth:`BestResponse.practised`)."""
+    if not priced:
+        return None
+    coefficients = priced[0][2][3].coefficients
+    for _, _, (prices, _, _, terms, _, _) in priced:
         if prices.per_unit is None or terms.coefficients != coefficients:
             return None
+    npay = len(by_payer)
     months = np.empty(n)
     limit = np.empty(n)
     floor = np.empty(n)
@@ -310,29 +362,33 @@ def _one_walk(
     per_event = np.zeros((npay, n))
     per_point = np.zeros((npay, n))
     units = 0
-    for k, (g, rows, (prices, _, m, terms, lim, flo)) in enumerate(parts):
+    checks = []
+    for h, at, (prices, _, m, terms, lim, flo) in priced:
         size = prices.size
-        m = per_patient(m, size)
-        lim = np.asarray(lim, np.float64)
-        flo = np.asarray(flo, np.float64)
-        a = per_patient(terms.benefit_weight, size)
-        if k < own_parts:
-            months[rows], limit[rows], floor[rows], alpha[rows] = m, lim, flo, a
-        elif not (
-            np.array_equal(months[rows], m)
-            and np.array_equal(limit[rows], lim)
-            and np.array_equal(floor[rows], flo)
-            and np.array_equal(alpha[rows], a)
-        ):
-            return None
-        per_unit[g, rows] = prices.per_unit
-        per_event[g, rows] = terms.per_event
-        per_point[g, rows] = terms.per_point
+        mine, theirs = _split(at, by_payer[h])
+        values = (
+            per_patient(m, size),
+            np.asarray(lim, np.float64),
+            np.asarray(flo, np.float64),
+            per_patient(terms.benefit_weight, size),
+        )
+        # the patient's own payer's months, limit, floor and weight; the others' must agree
+        b = by_payer[h]
+        for whole, v in zip((months, limit, floor, alpha), values, strict=True):
+            whole[b] = v[mine]
+        checks.append((at, theirs, values))
+        per_unit[h, at] = prices.per_unit
+        per_event[h, at] = terms.per_event
+        per_point[h, at] = terms.per_point
         units = max(units, prices.units)
-    mc, d, h, h_o, vpp = coefficients
+    for at, theirs, values in checks:
+        for whole, v in zip((months, limit, floor, alpha), values, strict=True):
+            if not np.array_equal(whole[at][theirs], v[theirs]):
+                return None
+    mc, d, h_u, h_o, vpp = coefficients
     terms = decisions.Terms(
         benefit_weight=alpha, per_event=per_event, per_point=per_point, marginal_cost=mc,
-        curvature=d, shortfall_risk=h, value_per_point=vpp, overtreatment_risk=h_o,
+        curvature=d, shortfall_risk=h_u, value_per_point=vpp, overtreatment_risk=h_o,
     )  # fmt: skip
     best = decisions.straight_plans(
         per_unit, units, need, months, terms, limit, floor, world.kernels

@@ -354,9 +354,10 @@ class Subgroups:
             ]
         for d, members, group in zip(self.dims, members_of, self.cell_group, strict=True):
             k = len(d.labels)
-            sums = {c: np.bincount(group, v, minlength=k) for c, v in cells.items()}
-            for j, label in enumerate(d.labels):
-                m = int(members[j])
+            # as Python numbers, once per dimension (the rows read a dozen per group)
+            sums = {c: np.bincount(group, v, minlength=k).tolist() for c, v in cells.items()}
+            for j, (label, count) in enumerate(zip(d.labels, members.tolist(), strict=True)):
+                m = int(count)
                 if m == 0:
                     continue
                 life = {}

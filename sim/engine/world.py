@@ -195,6 +195,12 @@ class Providers:
     #: this month's figures of every provider of the run that imitation compares and copies
     peers: Peers | None = None
 
+    #: :meth:`payer_weight` as made from ``panels`` (that list, and the weights), until the
+    #: members change
+    _payer_weight: tuple[list[Panel], np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     @property
     def benefit_weight(self) -> np.ndarray:
         """The weight each provider puts on a dollar of patient benefit relative to a dollar
@@ -216,12 +222,24 @@ class Providers:
 
     def payer_weight(self) -> np.ndarray:
         """``w[p, g]``: provider p's share of members covered by payer g (an equal split for a
-        provider without members)."""
+        provider without members). Read-only: made once while the panels stay as they are
+        (several stages read it each month; :meth:`members_changed` and a new list of panels
+        make it again)."""
+        made = self._payer_weight
+        if made is not None and made[0] is self.panels:
+            return made[1]
         members = np.stack([pn.members for pn in self.panels], 1)
         total = members.sum(axis=1, keepdims=True)
         w = np.divide(members, total, out=np.zeros(members.shape), where=total > 0)
         w[total[:, 0] == 0] = 1.0 / len(self.panels)
+        w.flags.writeable = False
+        self._payer_weight = (self.panels, w)
         return w
+
+    def members_changed(self) -> None:
+        """The panels' members were changed in place (:meth:`World.move_members`,
+        :meth:`World.change_members`): :meth:`payer_weight` is made again when next read."""
+        self._payer_weight = None
 
 
 @dataclass
@@ -548,6 +566,7 @@ class World:
             pn.members[:] += np.bincount(b, minlength=n_prov) - np.bincount(a, minlength=n_prov)
             moved = np.bincount(b, r, minlength=n_prov) - np.bincount(a, r, minlength=n_prov)
             pn.risk_sum[:] += moved * self.coding.risk_factor(s, np.arange(n_prov), g)
+        self.providers[s].members_changed()
 
     def change_members(self, patients: np.ndarray, sign: int) -> None:
         """Add (``sign`` = +1) or remove (−1) ``patients`` to or from their providers' panels
@@ -558,17 +577,23 @@ class World:
             return
         payer = pop.payer[patients]
         risk = pop.risk[patients].astype(np.float64)
+        n_payers = self.n_payers
+        by_payer = np.bincount(payer, minlength=n_payers)
         for s, providers in enumerate(self.providers):
             n_prov = providers.n
             factor = self.coding.risk_factor(s, np.arange(n_prov))
-            prov = pop.provider[s][patients].astype(np.int64)
+            # (provider, payer) cells: each cell's patients in their order, as a bincount of
+            # the payer's patients alone counts and sums them
+            key = pop.provider[s][patients].astype(np.int64) * n_payers + payer
+            size = n_prov * n_payers
+            count = np.bincount(key, minlength=size).reshape(n_prov, n_payers)
+            risk_sum = np.bincount(key, risk, size).reshape(n_prov, n_payers)
             for g, pn in enumerate(providers.panels):
-                mine = payer == g
-                if not mine.any():
-                    continue
-                pn.members[:] += sign * np.bincount(prov[mine], minlength=n_prov)
-                pn.risk_sum[:] += sign * np.bincount(prov[mine], risk[mine], n_prov) * factor
-        self.payer_members += sign * np.bincount(payer, minlength=self.n_payers)
+                if by_payer[g]:
+                    pn.members[:] += sign * count[:, g]
+                    pn.risk_sum[:] += sign * risk_sum[:, g] * factor
+            providers.members_changed()
+        self.payer_members += sign * by_payer
 
     def start_accounts(self) -> None:
         """A new month's tallies of transfers."""

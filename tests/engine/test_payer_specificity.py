@@ -251,3 +251,61 @@ def test_one_walk_for_every_payer_gives_each_payers_plans(monkeypatch, kernels, 
         frames[way] = m.datacollector.get_model_vars_dataframe()
     assert walked and all(walked) == (not savings) and any(walked) == (not savings)
     assert frames["walk"].equals(frames["apart"])
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_each_payer_priced_once_for_all_its_rows_gives_the_plans_part_by_part(monkeypatch, kernels):
+    """With three payers (a middle block: the others' patients on both sides of it) and one
+    so rare that some providers have none of its members (its prices plan only the others
+    whose provider has some), each payer's prices made once for its own patients and the
+    others' (``BestResponse.practised``) give the plans of the part-by-part path bit for bit,
+    through a change of one payer's contract."""
+    from sim.engine import practice
+
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("SIM_KERNELS", kernels)
+    switch = {
+        "month": SWITCH,
+        "contracts": [{"payer": "rare", "model": "ffs", "fee_multiplier": 1.3}],
+    }
+    sc = one_setting(
+        payers={
+            "medicare": {"share": 0.5, "deductible": 0.0},
+            "rare": {"share": 0.002, "deductible": 0.0, "rate_multiplier": 0.8},
+            "commercial": {"share": 0.498, "deductible": 0.0, "rate_multiplier": RATE_B},
+        },
+        settings={"clinic": {"providers": {"count": 12}}},
+        behaviour={"mode": "best_response", "payer_specificity": 0.4},
+        population={"patients": 3_000},
+        months=6,
+        arms=[{"name": "reform", "contracts": [{"model": "ffs"}], "switches": [switch]}],
+    )
+    runs, walked = [], []
+    made, one_walk = practice._rows, practice._one_walk
+
+    def spy(own, other, n):
+        at = made(own, other, n)
+        runs.append(isinstance(at, slice))
+        return at
+
+    def walk(*args):
+        out = one_walk(*args)
+        walked.append(out is not None)
+        return out
+
+    frames = {}
+    for way in ("walk", "apart"):
+        monkeypatch.setattr(practice, "_rows", spy)
+        monkeypatch.setattr(practice, "_one_walk", walk if way == "walk" else lambda *a: None)
+        m = HealthSystemModel(sc, "reform")
+        assert m.world.kernels.name == kernels
+        share = m.world.providers[0].payer_weight()
+        assert (share[:, 1] == 0).any() and (share[:, 1] > 0).any()
+        m.run_for(6)
+        frames[way] = m.datacollector.get_model_vars_dataframe()
+    # the rare payer's rows an index array (its block in the middle, and providers without
+    # its members), the others' a slice
+    assert True in runs and False in runs
+    assert walked and all(walked)
+    assert frames["walk"].equals(frames["apart"])
