@@ -7,6 +7,7 @@ which decide nothing while no one bears post-acute spending (what makes the worl
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from paths import FROZEN
 
@@ -53,9 +54,9 @@ def test_leanings_are_centred_scaled_and_only_where_asked():
     assert n_h > 3
     assert pw1.leaning is not None and pw2.leaning is not None
     assert pw1.leaning.shape == (n_h, pw1.n_dest)
-    snf = pw1.dest_setting.index(m1.world.settings.index(
-        next(st for st in m1.world.settings if st.name == "snf")
-    ))
+    snf = pw1.dest_setting.index(
+        m1.world.settings.index(next(st for st in m1.world.settings if st.name == "snf"))
+    )
     others = [k for k in range(pw1.n_dest) if k != snf]
     assert (pw1.leaning[:, others] == 0).all()
     assert abs(pw1.leaning[:, snf].sum()) < 1e-6 * sc1.pathway.choice_scale
@@ -164,3 +165,28 @@ def test_no_one_bearing_spending_the_weights_decide_nothing():
 def test_a_negative_spread_is_refused():
     with pytest.raises(ScenarioError, match="hospital_sd"):
         joint([f"{SD}=-0.1"])
+
+
+def test_no_level_tells_the_discharge_scale_from_the_destination_values():
+    """Every destination's value and the choice's scale twice as large (exact in floating
+    point; the leanings scale with it): where no one bears post-acute spending (the ffs arm)
+    the utility is twice the same and every month is the same to the bit, so no level target
+    can tell the scale from the values; where the hospital bears it (the bundle), a borne
+    dollar weighs half as much and the discharges differ."""
+    doubled = [
+        "pathway.choice_scale=12000.0",
+        "pathway.destinations.snf.value=9900.0",
+        "pathway.destinations.home_health.value=18000.0",
+    ]
+    common = [f"{SD}=0.6", "months=12"]
+    rows = {}
+    for label, extra in (("base", common), ("doubled", common + doubled)):
+        sc = joint(extra, patients=20_000)
+        for arm in ("ffs", "cjr_bundle"):
+            m = HealthSystemModel(sc, arm)
+            for _ in range(sc.months):
+                m.step()
+            rows[label, arm] = pd.DataFrame(m.rows)
+    pd.testing.assert_frame_equal(rows["base", "ffs"], rows["doubled", "ffs"])
+    hosp = {k: v[v["setting"] == "hospital"]["discharges_institutional"] for k, v in rows.items()}
+    assert not hosp["base", "cjr_bundle"].equals(hosp["doubled", "cjr_bundle"])
